@@ -1,0 +1,72 @@
+"""Resolving the ``device`` and ``precision`` parameters into torch objects."""
+
+import contextlib
+
+import torch
+
+PRECISIONS = ("auto", "32", "bf16", "fp16")
+
+
+def resolve_device(device):
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda:1"``, ``"mps"`` or a device into a
+    :class:`torch.device`, refusing one that this machine does not have."""
+    if isinstance(device, torch.device):
+        resolved = device
+    elif device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+    else:
+        try:
+            resolved = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(
+                f"device={device!r} is not a torch device; use 'auto', 'cpu', "
+                "'cuda', 'cuda:<index>' or 'mps'."
+            ) from exc
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} asks for CUDA, but torch sees no CUDA device "
+                "here; use device='auto' or 'cpu'."
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r}: this machine has {torch.cuda.device_count()} "
+                "CUDA device(s)."
+            )
+    if resolved.type == "mps" and not (
+        hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+    ):
+        raise ValueError(f"device={device!r}: MPS is not available on this machine.")
+    return resolved
+
+
+def resolve_autocast_dtype(precision, device):
+    """The dtype to autocast to, or ``None`` for full float32.
+
+    ``"auto"`` means bfloat16 on a CUDA device that supports it and float32
+    elsewhere: on a CPU, autocast costs more than it saves for most CNNs.
+    """
+    if precision == "32":
+        return None
+    if precision == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type == "cpu":
+            raise ValueError(
+                "precision='fp16' needs a GPU; on the CPU use 'bf16' or '32'."
+            )
+        return torch.float16
+    raise ValueError(f"precision={precision!r} is not one of {PRECISIONS}.")
+
+
+def autocast(device, dtype):
+    """An autocast context for ``dtype``, or a no-op one when ``dtype`` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -1,0 +1,22 @@
+"""The one place that imports scikit-learn's private helpers.
+
+scikit-learn does not promise these names; keeping them here means a change in
+a later release is mended in one file.
+"""
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+)
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = [
+    "HasMethods",
+    "Interval",
+    "StrOptions",
+    "_fit_context",
+    "check_is_fitted",
+    "validate_data",
+]

