@@ -51,7 +51,8 @@ def layer_backbone(model, layer, pooling, preprocess, name):
     )
 
     _, eval_nodes = get_graph_node_names(model)
-    if layer not in eval_nodes:
+    # A module name (``"layer3"``) selects that module's output, as in torchvision.
+    if layer not in eval_nodes and layer not in dict(model.named_modules()):
         close = [n for n in eval_nodes if layer.split(".")[0] in n][:10]
         raise ValueError(
             f"layer={layer!r} is not a node of {name}. Some nodes: "

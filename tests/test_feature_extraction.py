@@ -1,0 +1,203 @@
+"""PretrainedFeatureExtractor as a scikit-learn transformer."""
+
+import io
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from torch import nn
+
+from sktransfer import PretrainedFeatureExtractor
+from sktransfer.datasets import load_photo_patches
+
+
+def tiny(**params):
+    defaults = dict(model="simple_cnn", weights=None, random_state=0, device="cpu")
+    defaults.update(params)
+    return PretrainedFeatureExtractor(**defaults)
+
+
+def test_transform_shape_dtype_and_fitted_attributes(uint8_images):
+    extractor = tiny(batch_size=3)
+    features = extractor.fit(uint8_images).transform(uint8_images)
+    assert features.shape == (8, 64) and features.dtype == np.float32
+    assert extractor.n_features_out_ == 64
+    assert not hasattr(extractor, "n_features_in_")  # images, not flat rows
+    # Batches of 3 give the same features as one batch of 8.
+    np.testing.assert_allclose(features, tiny(batch_size=8).fit_transform(uint8_images),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_init_stores_parameters_only():
+    extractor = PretrainedFeatureExtractor(model="resnet50", weights="IMAGENET1K_V2")
+    assert extractor.get_params()["model"] == "resnet50"
+    assert not any(k.endswith("_") for k in vars(extractor))
+
+
+def test_feature_names_and_pandas_output(uint8_images):
+    pd = pytest.importorskip("pandas")
+    extractor = tiny().fit(uint8_images)
+    names = extractor.get_feature_names_out()
+    assert list(names[:2]) == ["pretrainedfeatureextractor0", "pretrainedfeatureextractor1"]
+    frame = extractor.set_output(transform="pandas").transform(uint8_images)
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == list(names)
+
+
+def test_joblib_round_trip_is_identical_and_small(tmp_path, uint8_images):
+    extractor = tiny().fit(uint8_images)
+    expected = extractor.transform(uint8_images)
+    path = tmp_path / "extractor.joblib"
+    joblib.dump(extractor, path)
+    # Rebuildable from (model, weights=None, random_state=0): no tensors stored.
+    assert path.stat().st_size < 20_000
+    loaded = joblib.load(path)
+    np.testing.assert_array_equal(loaded.transform(uint8_images), expected)
+
+
+def test_pickle_keeps_unseeded_random_weights(uint8_images):
+    extractor = tiny(random_state=None).fit(uint8_images)
+    expected = extractor.transform(uint8_images)
+    loaded = pickle.loads(pickle.dumps(extractor))
+    np.testing.assert_array_equal(loaded.transform(uint8_images), expected)
+
+
+def test_pickle_keeps_user_module(uint8_images):
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(2))
+    extractor = PretrainedFeatureExtractor(model=module, device="cpu").fit(uint8_images)
+    assert extractor.n_features_out_ == 16
+    expected = extractor.transform(uint8_images)
+    loaded = pickle.loads(pickle.dumps(extractor))
+    np.testing.assert_array_equal(loaded.transform(uint8_images), expected)
+
+
+def test_checkpoint_weights_are_pickled(tmp_path, uint8_images):
+    from sktransfer.backbones import SimpleCNN
+
+    torch.manual_seed(3)
+    path = tmp_path / "cnn.pth"
+    torch.save(SimpleCNN().state_dict(), path)
+    extractor = tiny(weights=str(path)).fit(uint8_images)
+    expected = extractor.transform(uint8_images)
+    blob = pickle.dumps(extractor)
+    path.unlink()  # the saved model must not depend on the file any more
+    np.testing.assert_array_equal(pickle.loads(blob).transform(uint8_images), expected)
+
+
+def test_reloaded_weights_that_changed_are_refused(uint8_images, monkeypatch):
+    extractor = tiny().fit(uint8_images)
+    blob = pickle.dumps(extractor)
+    loaded = pickle.loads(blob)
+    loaded.random_state = 1  # as if the named weights had changed under it
+    loaded._seed_ = 1
+    with pytest.raises(RuntimeError, match="differ from those this extractor was fitted"):
+        loaded.transform(uint8_images)
+
+
+def test_backbone_loaded_once(uint8_images, monkeypatch):
+    import sktransfer.feature_extraction as module
+
+    calls = []
+    original = module.load_backbone
+    monkeypatch.setattr(module, "load_backbone",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    extractor = tiny().fit(uint8_images)
+    extractor.transform(uint8_images)
+    extractor.transform(uint8_images[:2])
+    assert len(calls) == 1
+
+
+def test_clone_drops_the_loaded_model(uint8_images):
+    extractor = tiny().fit(uint8_images)
+    cloned = clone(extractor)
+    assert "_backbone" not in vars(cloned)
+    assert cloned.get_params() == extractor.get_params()
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        (dict(batch_size=0), ValueError, "batch_size"),
+        (dict(pooling="median"), ValueError, "pooling"),
+        (dict(precision="64"), ValueError, "precision"),
+        (dict(model=3), ValueError, "model"),
+        (dict(model="no_such_net"), ValueError, "unknown model 'no_such_net'"),
+        (dict(device="cuda:7"), ValueError, "CUDA"),
+        (dict(device="toaster"), ValueError, "torch device"),
+        (dict(image_size=(0, 3)), ValueError, "image_size"),
+        (dict(weights="/no/such/file.pth"), FileNotFoundError, "does not exist"),
+    ],
+)
+def test_bad_parameters_fail_at_fit(uint8_images, params, error, match):
+    extractor = tiny(**params)  # construction never fails
+    with pytest.raises(error, match=match):
+        extractor.fit(uint8_images)
+
+
+def test_transform_before_fit():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        tiny().transform(np.zeros((1, 8, 8, 3), np.uint8))
+
+
+def test_image_size_and_layer_options(uint8_images):
+    extractor = tiny(image_size=16).fit(uint8_images)
+    assert extractor.preprocess_.crop_size == (16, 16)
+    resnet = PretrainedFeatureExtractor(
+        model="resnet18", weights=None, layer="layer2", pooling="avgmax",
+        image_size=32, random_state=0, device="cpu",
+    )
+    assert resnet.fit_transform(uint8_images[:2]).shape == (2, 256)
+
+
+def test_progress_bar(uint8_images, capsys):
+    tiny(progress=True, batch_size=4).fit_transform(uint8_images)
+    assert "PretrainedFeatureExtractor" in capsys.readouterr().err
+
+
+def test_pipeline_gridsearch_over_downstream_classifier(rng):
+    X = rng.integers(0, 256, size=(24, 16, 16, 3), dtype=np.uint8)
+    y = np.repeat(["dark", "light"], 12)
+    X[12:] = np.clip(X[12:].astype(int) + 120, 0, 255)  # a learnable difference
+    pipe = make_pipeline(tiny(), LogisticRegression(max_iter=500))
+    grid = GridSearchCV(pipe, {"logisticregression__C": [0.01, 1.0]}, cv=3).fit(X, y)
+    assert grid.best_score_ > 0.9
+    assert set(grid.predict(X)) <= {"dark", "light"}
+
+
+def test_real_weights_beat_random_weights_on_real_photos():
+    """Features of the offline ImageNet weights separate real photographs; the same
+    network with random weights does much worse."""
+    X_train, y_train = load_photo_patches(split="train", n_per_class=6, patch_size=64,
+                                          classes=("brick", "grass", "gravel", "coffee"))
+    X_test, y_test = load_photo_patches(split="test", n_per_class=6, patch_size=64,
+                                        classes=("brick", "grass", "gravel", "coffee"))
+    scores = {}
+    for weights in ("DEFAULT", None):
+        pipe = make_pipeline(
+            PretrainedFeatureExtractor(weights=weights, random_state=0,
+                                       device="cpu"),
+            LogisticRegression(max_iter=2000),
+        )
+        scores[weights] = pipe.fit(X_train, y_train).score(X_test, y_test)
+    assert scores["DEFAULT"] >= 0.9
+    assert scores["DEFAULT"] > scores[None]
+
+
+def test_digits_with_input_shape():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X = digits.data[:40] / 16.0
+    extractor = tiny(input_shape=(8, 8))
+    features = extractor.fit_transform(X)
+    assert features.shape == (40, 64) and extractor.n_features_in_ == 64
+    with pytest.raises(ValueError, match="64 features"):
+        extractor.transform(X[:, :32])
