@@ -1,10 +1,12 @@
-"""Running a module over an image source in batches, on a device.
+"""From a checked source to model inputs on a device, and batched inference.
 
-This is the inference half of the training core: the feature extractor's
-``transform`` and the classifiers' ``predict`` all go through :func:`run_batches`.
+:class:`InputPipeline` is how every estimator feeds a network: raw CPU batches
+from an :class:`~sktransfer.inputs.ImageSource` (pinned on CUDA), then, on the
+device, scaling, channel matching, resize and crop (for in-memory arrays),
+optional augmentation and normalisation. :func:`run_batches` is the inference
+loop of the feature extractor's ``transform`` and the classifiers' ``predict``.
 """
 
-import numpy as np
 import torch
 
 from ._device import autocast
@@ -19,24 +21,65 @@ def placed(module, device):
     return module.eval()
 
 
-def run_batches(module, source, config, *, device, autocast_dtype, batch_size,
-                num_workers=0, progress=False, indices=None, desc=None):
-    """Forward every image of ``source`` through ``module``; return float32 numpy.
+class InputPipeline:
+    """Batches of ``source`` made ready for a network on ``device``.
 
-    Host batches are pinned and copied without blocking on CUDA; preprocessing
-    (scaling, channel matching, resize and crop for in-memory arrays,
-    normalisation) runs on ``device``.
+    Parameters
+    ----------
+    source : ImageSource
+        Images, or flat rows (an ArraySource of shape (N, F)) when ``config`` is
+        None.
+    config : PreprocessConfig or None
+        The backbone's preprocessing; None for flat (tabular) input.
+    device : torch.device
+    num_workers : int
+        DataLoader workers for per-image sources (files, PIL images).
     """
-    on_cuda = device.type == "cuda"
-    preprocessor = BatchPreprocessor(config, device, channels_last=on_cuda)
-    batches = source.batches(
-        batch_size,
-        indices=indices,
-        config=config if source.geometry_done else None,
-        num_workers=num_workers,
-        pin_memory=on_cuda,
-    )
-    n_samples = len(source) if indices is None else len(indices)
+
+    def __init__(self, source, config, device, *, num_workers=0):
+        self.source = source
+        self.config = config
+        self.device = device
+        self.num_workers = num_workers
+        self.on_cuda = device.type == "cuda"
+        self._preprocessor = (
+            BatchPreprocessor(config, device, channels_last=self.on_cuda)
+            if config is not None else None
+        )
+
+    def __len__(self):
+        return len(self.source)
+
+    def batches(self, batch_size, *, indices=None):
+        """Raw CPU batches (all samples, or those at ``indices`` in that order)."""
+        return self.source.batches(
+            batch_size,
+            indices=indices,
+            config=self.config if self.source.geometry_done else None,
+            num_workers=self.num_workers,
+            pin_memory=self.on_cuda,
+        )
+
+    def prepare(self, batch, *, augment=None):
+        """A raw batch as network input on the device."""
+        if self._preprocessor is None:
+            return batch.to(self.device, non_blocking=True).float()
+        return self._preprocessor(
+            batch, geometry_done=self.source.geometry_done, augment=augment
+        )
+
+
+def run_batches(module, pipeline, *, autocast_dtype, batch_size, indices=None,
+                progress=False, desc=None):
+    """Forward the samples of ``pipeline`` through ``module``; float32 numpy out.
+
+    Outputs are copied into one pinned host buffer without blocking on CUDA, so
+    copies back overlap the next batch's compute.
+    """
+    device = pipeline.device
+    on_cuda = pipeline.on_cuda
+    n_samples = len(pipeline) if indices is None else len(indices)
+    batches = pipeline.batches(batch_size, indices=indices)
     if progress:
         from tqdm.auto import tqdm
 
@@ -45,14 +88,12 @@ def run_batches(module, source, config, *, device, autocast_dtype, batch_size,
     start = 0
     with torch.inference_mode(), autocast(device, autocast_dtype):
         for batch in batches:
-            inputs = preprocessor(batch, geometry_done=source.geometry_done)
-            features = module(inputs).float()
-            if result is None:  # pinned on CUDA, so copies back overlap compute
-                result = torch.empty(
-                    (n_samples, *features.shape[1:]), dtype=torch.float32, pin_memory=on_cuda
-                )
-            stop = start + features.shape[0]
-            result[start:stop].copy_(features, non_blocking=on_cuda)
+            outputs = module(pipeline.prepare(batch)).float()
+            if result is None:
+                result = torch.empty((n_samples, *outputs.shape[1:]), dtype=torch.float32,
+                                     pin_memory=on_cuda)
+            stop = start + outputs.shape[0]
+            result[start:stop].copy_(outputs, non_blocking=on_cuda)
             start = stop
     if on_cuda:
         torch.cuda.synchronize(device)

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from torch import nn
 
 from ._device import PRECISIONS, resolve_autocast_dtype, resolve_device
-from ._runtime import placed, run_batches
+from ._runtime import InputPipeline, placed, run_batches
 from ._sklearn_compat import (
     HasMethods,
     Interval,
@@ -242,14 +242,13 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         )
         device = resolve_device(self.device)
         backbone = self._get_backbone(device)
+        pipeline = InputPipeline(source, self.preprocess_, device,
+                                 num_workers=self.num_workers)
         return run_batches(
             backbone,
-            source,
-            self.preprocess_,
-            device=device,
+            pipeline,
             autocast_dtype=resolve_autocast_dtype(self.precision, device),
             batch_size=self.batch_size,
-            num_workers=self.num_workers,
             progress=self.progress,
             desc=type(self).__name__,
         )

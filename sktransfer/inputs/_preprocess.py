@@ -155,7 +155,8 @@ class BatchPreprocessor:
     """Turns a raw batch (uint8 0-255 or float 0-1) into the model's input, on its device.
 
     ``geometry_done`` says that the images were already resized and cropped (per
-    image, in the data loader workers).
+    image, in the data loader workers); ``augment`` (training only) maps a float
+    batch in [0, 1] to an augmented one, before normalisation.
     """
 
     def __init__(self, config, device, *, channels_last=False):
@@ -166,7 +167,7 @@ class BatchPreprocessor:
         self._mean = _per_channel(config.mean, config.in_chans).reshape(shape).to(device)
         self._std = _per_channel(config.std, config.in_chans).reshape(shape).to(device)
 
-    def __call__(self, batch, *, geometry_done=False):
+    def __call__(self, batch, *, geometry_done=False, augment=None):
         batch = batch.to(self.device, non_blocking=True)
         if batch.dtype == torch.uint8:
             batch = batch.float().div_(255.0)
@@ -175,6 +176,8 @@ class BatchPreprocessor:
         batch = match_channels(batch, self.config.in_chans)
         if not geometry_done:
             batch = apply_geometry(batch, self.config)
+        if augment is not None:  # on [0, 1] images, before normalisation
+            batch = augment(batch)
         batch = (batch - self._mean) / self._std
         if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
