@@ -1,6 +1,7 @@
 """sktransfer: transfer learning with pretrained CNNs as scikit-learn estimators."""
 
 from ._version import __version__
+from .classifiers import FineTuneClassifier
 from .feature_extraction import PretrainedFeatureExtractor
 
-__all__ = ["PretrainedFeatureExtractor", "__version__"]
+__all__ = ["FineTuneClassifier", "PretrainedFeatureExtractor", "__version__"]

@@ -275,7 +275,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     # -- pickling: named weights are reloaded, not stored --------------------
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # object.__getstate__ is the live __dict__
         backbone = state.get("_backbone")
         if backbone is None:
             return state

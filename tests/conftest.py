@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+# One intra-op thread: tiny test models gain nothing from more, and on a shared
+# 2-core machine OpenMP threads spinning against other processes cost 10-100x.
+torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktransfer import PretrainedFeatureExtractor
+from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
 
 
 def _estimators():
@@ -14,9 +14,33 @@ def _estimators():
             model="simple_cnn", weights=None, input_shape=(1, -1), device="cpu",
             random_state=0,
         ),
+        # Flat input trains an MLP head on the shared training core.
+        FineTuneClassifier(model=None, epochs=10, lr=3e-2, batch_size=32,
+                           device="cpu", random_state=0),
     ]
 
 
-@parametrize_with_checks(_estimators())
+def _expected_failures(estimator):
+    """Checks that a mini-batch neural network cannot pass, each with its reason."""
+    if not isinstance(estimator, FineTuneClassifier):
+        return {}
+    return {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "mini-batch SGD: a sample repeated k times lands in different batches "
+            "than one sample weighted k, so the fitted weights differ; sample_weight "
+            "is honoured in expectation, which test_finetune checks."
+        ),
+        "check_methods_subset_invariance": (
+            "float32 matrix products differ in the 7th digit with the batch size "
+            "(BLAS kernels); predictions agree, and test_finetune checks the batch "
+            "size invariance at a float32 tolerance."
+        ),
+    }
+
+
+@parametrize_with_checks(_estimators(), expected_failed_checks=_expected_failures)
 def test_sklearn_compatible_estimator(estimator, check):
+    # The one check pytest reports as skipped is scikit-learn's own
+    # check_array_api_input, which skips itself unless SCIPY_ARRAY_API=1 is set;
+    # these estimators take numpy/torch input, not the array API.
     check(estimator)

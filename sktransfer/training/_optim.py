@@ -39,14 +39,14 @@ def build_scheduler(scheduler, optimizer, *, total_steps):
     """A per-step schedule over ``total_steps``, or None for a constant rate."""
     if scheduler is None:
         return None
-    if scheduler == "onecycle":
+    if scheduler == "onecycle" and total_steps >= 8:
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=[group["lr"] for group in optimizer.param_groups],
             total_steps=max(total_steps, 1),
             pct_start=0.25,
         )
-    if scheduler == "cosine":
+    if scheduler in ("cosine", "onecycle"):  # too few steps for a warm-up phase
         return torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=max(total_steps, 1)
         )

@@ -1,0 +1,5 @@
+"""The two classifiers, on one shared training core."""
+
+from .finetune import FineTuneClassifier
+
+__all__ = ["FineTuneClassifier"]

@@ -1,0 +1,48 @@
+"""The networks the classifiers train: a backbone with a linear head, and an MLP
+backbone for flat feature input."""
+
+from torch import nn
+
+from ..backbones import Backbone
+
+
+class ClassifierNet(nn.Module):
+    """``backbone`` (images -> features) followed by a linear head (-> logits).
+
+    ``forward(x, return_features=True)`` also returns the features, which
+    domain-adaptation losses align.
+    """
+
+    def __init__(self, backbone, n_classes, *, dropout=0.0):
+        super().__init__()
+        self.backbone = backbone
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.head = nn.Linear(backbone.num_features, n_classes)
+
+    def forward(self, x, return_features=False):
+        features = self.backbone(x)
+        logits = self.head(self.dropout(features))
+        if return_features:
+            return logits, features
+        return logits
+
+
+class FeaturesOnly(nn.Module):
+    """The penultimate features of a :class:`ClassifierNet` (for ``transform``)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net.backbone(x)
+
+
+def mlp_backbone(n_features, hidden_layer_sizes=(256,)):
+    """A ReLU MLP for flat input, as a :class:`Backbone`."""
+    layers, width = [], n_features
+    for size in hidden_layer_sizes:
+        layers += [nn.Linear(width, size), nn.ReLU(inplace=True)]
+        width = size
+    body = nn.Sequential(*layers) if layers else nn.Identity()
+    return Backbone(body, num_features=width, name="mlp")
