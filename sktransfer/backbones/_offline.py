@@ -42,7 +42,9 @@ def lite0_weights_file():
 
 
 def build_efficientnet_lite0(weights, layer, pooling):
-    if weights not in (None, "DEFAULT") and not isinstance(weights, (str, bytes)):
+    from ._factory import weights_is_path
+
+    if weights not in (None, "DEFAULT") and not weights_is_path(weights):
         raise ValueError(
             f"efficientnet_lite0 takes weights='DEFAULT', None or a file path; got "
             f"{weights!r}."

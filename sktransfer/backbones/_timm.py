@@ -58,6 +58,11 @@ def build_timm(name, weights, layer, pooling, *, weights_path=None):
     another string is a pretrained tag (``"in1k"``); ``None`` random.
     """
     timm = import_timm(f"model='timm:{name}'")
+    if weights_path is None and weights is not None and not isinstance(weights, str):
+        raise ValueError(
+            f"timm:{name} takes weights='DEFAULT', a pretrained tag such as 'in1k', a "
+            f"file path or None; got {weights!r}."
+        )
     if name not in timm.list_models() and name.split(".")[0] not in timm.list_models():
         raise ValueError(f"timm has no model named {name!r}.")
     full_name = name if weights in (None, "DEFAULT") or weights_path else f"{name}.{weights}"
