@@ -1,0 +1,20 @@
+"""The Examples sections of the public docstrings run as doctests."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "sktransfer.feature_extraction",
+    "sktransfer.classifiers.finetune",
+    "sktransfer.datasets",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0, f"{name} has no examples"
+    assert result.failed == 0
