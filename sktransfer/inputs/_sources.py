@@ -34,6 +34,8 @@ def is_tabular(X):
     Such input goes through scikit-learn's own validation; it is an image batch
     only when the estimator is told its ``input_shape``.
     """
+    if X is None:  # let check_images say so, not sklearn's "scalar array"
+        return False
     if hasattr(X, "tocsr") or type(X).__name__ == "DataFrame":
         return True
     if isinstance(X, torch.Tensor):
@@ -151,6 +153,11 @@ class _ImageDataset(Dataset):
 
     def __getitem__(self, index):
         image = self._open(index)
+        if image.mode.startswith("I;16") or (image.mode == "I" and image.format == "PNG"):
+            # 16-bit grey (0-65535): scale to 8 bits; convert() would clip at 255.
+            image = Image.fromarray(
+                (np.asarray(image, dtype=np.float32) / 257.0).round().astype(np.uint8)
+            )
         mode = "L" if self.in_chans == 1 else "RGB"
         if image.mode != mode:
             image = image.convert(mode)
@@ -210,7 +217,16 @@ class _PerImageSource(ImageSource):
             pin_memory=pin_memory,
             collate_fn=_collate,
         )
-        yield from loader
+        iterator = iter(loader)
+        try:
+            yield from iterator
+        finally:
+            # Stop the workers now: after an error (say, an undecodable file) the
+            # iterator sits in a traceback cycle, and shutting it down later, from
+            # the garbage collector, stalls 5 s per worker.
+            shutdown = getattr(iterator, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
 
 
 class PILSource(_PerImageSource):

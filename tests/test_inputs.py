@@ -1,0 +1,612 @@
+"""What ``X`` may be: every input kind, the checks on it, and its preprocessing.
+
+Estimator-level tests use the tiny random ``simple_cnn`` backbone (64 features, no
+resize) on small images, so the whole file runs in seconds on a CPU.
+"""
+
+import multiprocessing
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from sktransfer import PretrainedFeatureExtractor
+from sktransfer.inputs import (
+    ArraySource,
+    PathSource,
+    PILSource,
+    PreprocessConfig,
+    apply_geometry,
+    check_images,
+    check_input_shape,
+    match_channels,
+)
+from sktransfer.inputs import _sources
+
+TOL = dict(rtol=1e-5, atol=1e-6)
+
+
+def tiny(**params):
+    defaults = dict(model="simple_cnn", weights=None, random_state=0, device="cpu")
+    defaults.update(params)
+    return PretrainedFeatureExtractor(**defaults)
+
+
+def features(X, **params):
+    return tiny(**params).fit_transform(X)
+
+
+@pytest.fixture
+def rgb(rng):
+    """Six 16x16 RGB uint8 images, channels last."""
+    return rng.integers(0, 256, size=(6, 16, 16, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def grey(rng):
+    """Six 16x16 grey uint8 images."""
+    return rng.integers(0, 256, size=(6, 16, 16), dtype=np.uint8)
+
+
+@pytest.fixture
+def expected(rgb):
+    """Features of ``rgb`` given as a uint8 (N, H, W, C) array."""
+    result = features(rgb)
+    assert result.shape == (6, 64) and result.dtype == np.float32
+    # Different images give clearly different features, so equalities below mean
+    # something.
+    assert np.abs(result[0] - result[1]).max() > 1e-3
+    assert np.abs(result).max() > 1e-3
+    return result
+
+
+def write_pngs(directory, images, mode=None):
+    paths = []
+    for i, image in enumerate(images):
+        path = Path(directory) / f"image_{i}.png"
+        Image.fromarray(image, mode=mode).save(path)
+        paths.append(path)
+    return paths
+
+
+# -- 1. every input kind, same pixels, same features ------------------------
+
+
+def test_float_images_equal_uint8_over_255(rgb, expected):
+    np.testing.assert_allclose(features(rgb.astype(np.float32) / 255), expected, **TOL)
+    # float64 is accepted too (converted to float32).
+    np.testing.assert_allclose(features(rgb / 255.0), expected, **TOL)
+
+
+@pytest.mark.parametrize("shape", ["NHW", "NHW1", "N1HW"])
+def test_grey_images_equal_grey_repeated_to_rgb(grey, shape):
+    expected = features(np.repeat(grey[..., None], 3, axis=-1))
+    X = {"NHW": grey, "NHW1": grey[..., None], "N1HW": grey[:, None]}[shape]
+    np.testing.assert_allclose(features(X), expected, **TOL)
+
+
+def test_channels_first_numpy(rgb, expected):
+    np.testing.assert_allclose(features(rgb.transpose(0, 3, 1, 2)), expected, **TOL)
+    # A non-contiguous (N, C, H, W) view gives the same.
+    nchw = np.ascontiguousarray(rgb.transpose(0, 3, 1, 2))
+    np.testing.assert_allclose(features(nchw), expected, **TOL)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_torch_tensors(rgb, expected, layout, dtype):
+    tensor = torch.from_numpy(rgb)
+    if layout == "NCHW":
+        tensor = tensor.permute(0, 3, 1, 2).contiguous()
+    if dtype == "float32":
+        tensor = tensor.float() / 255
+    np.testing.assert_allclose(features(tensor), expected, **TOL)
+
+
+def test_torch_grey_tensor(grey):
+    expected = features(np.repeat(grey[..., None], 3, axis=-1))
+    np.testing.assert_allclose(features(torch.from_numpy(grey)), expected, **TOL)
+
+
+def test_list_of_equal_shape_arrays(rgb, expected):
+    np.testing.assert_allclose(features(list(rgb)), expected, **TOL)
+    np.testing.assert_allclose(features(tuple(rgb)), expected, **TOL)
+    np.testing.assert_allclose(
+        features([torch.from_numpy(image) for image in rgb]), expected, **TOL
+    )
+
+
+def test_pil_rgb_images(rgb, expected):
+    images = [Image.fromarray(image) for image in rgb]
+    source = check_images(images)
+    assert isinstance(source, PILSource) and len(source) == 6
+    np.testing.assert_allclose(features(images), expected, **TOL)
+
+
+def test_pil_grey_images_equal_grey_repeated(grey):
+    expected = features(np.repeat(grey[..., None], 3, axis=-1))
+    images = [Image.fromarray(image, mode="L") for image in grey]
+    assert images[0].mode == "L"
+    np.testing.assert_allclose(features(images), expected, **TOL)
+
+
+def test_pil_rgba_images_drop_alpha(rgb, expected, rng):
+    alpha = rng.integers(0, 256, size=rgb.shape[:3] + (1,), dtype=np.uint8)
+    rgba = np.concatenate([rgb, alpha], axis=-1)
+    images = [Image.fromarray(image, mode="RGBA") for image in rgba]
+    np.testing.assert_allclose(features(images), expected, **TOL)
+    # The same RGBA pixels as an (N, H, W, 4) array drop alpha too.
+    np.testing.assert_allclose(features(rgba), expected, **TOL)
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        pytest.param(lambda paths: [str(p) for p in paths], id="list-str"),
+        pytest.param(lambda paths: list(paths), id="list-Path"),
+        pytest.param(lambda paths: tuple(str(p) for p in paths), id="tuple-str"),
+        pytest.param(lambda paths: np.array([str(p) for p in paths]), id="ndarray-str"),
+        pytest.param(lambda paths: np.array(paths, dtype=object), id="ndarray-Path"),
+    ],
+)
+def test_png_paths_equal_arrays(tmp_path, rgb, expected, wrap):
+    X = wrap(write_pngs(tmp_path, rgb))
+    assert isinstance(check_images(X), PathSource)
+    np.testing.assert_allclose(features(X, batch_size=4), expected, **TOL)
+
+
+def test_grey_and_rgba_png_paths(tmp_path, rgb, grey, expected, rng):
+    (tmp_path / "grey").mkdir()
+    grey_paths = write_pngs(tmp_path / "grey", grey, mode="L")
+    assert Image.open(grey_paths[0]).mode == "L"
+    np.testing.assert_allclose(
+        features(grey_paths), features(np.repeat(grey[..., None], 3, axis=-1)), **TOL
+    )
+    alpha = rng.integers(0, 256, size=rgb.shape[:3] + (1,), dtype=np.uint8)
+    (tmp_path / "rgba").mkdir()
+    rgba_paths = write_pngs(tmp_path / "rgba", np.concatenate([rgb, alpha], -1))
+    np.testing.assert_allclose(features(rgba_paths), expected, **TOL)
+
+
+def test_paths_with_workers_equal_without(tmp_path, rgb, expected):
+    paths = [str(p) for p in write_pngs(tmp_path, rgb)]
+    with_workers = features(paths, num_workers=2, batch_size=2)
+    np.testing.assert_allclose(with_workers, features(paths, num_workers=0), **TOL)
+    np.testing.assert_allclose(with_workers, expected, **TOL)
+
+
+@pytest.mark.parametrize("kind", ["png", "pil"])
+def test_sixteen_bit_grey_is_scaled_not_clipped(tmp_path, kind):
+    # A 16-bit grey image holds 0-65535; it must be scaled to the 0-1 range like a
+    # uint16 array, not clipped to 255 (which saturates every value above 255).
+    values = (np.arange(16 * 16, dtype=np.uint16).reshape(16, 16) * 257)
+    image = Image.fromarray(values)
+    if kind == "png":
+        image.save(tmp_path / "deep.png")
+        image = tmp_path / "deep.png"
+    batch = next(check_images([image]).batches(1))
+    decoded = batch.float().numpy()[0, 0] / (255.0 if batch.dtype == torch.uint8 else 1.0)
+    np.testing.assert_allclose(decoded, values / 65535.0, atol=0.5 / 255 + 1e-6)
+    from_array = next(check_images(values[None]).batches(1)).numpy()[0, 0]
+    np.testing.assert_allclose(decoded, from_array, atol=0.5 / 255 + 1e-6)
+
+
+@pytest.mark.parametrize(
+    "input_shape", [(16, 16, 3), (-1, 16, 3), (16, -1, 3), (16, 16, -1)]
+)
+def test_flat_rows_with_input_shape(rgb, expected, input_shape):
+    flat = rgb.reshape(6, -1).astype(np.float64) / 255
+    extractor = tiny(input_shape=input_shape)
+    np.testing.assert_allclose(extractor.fit_transform(flat), expected, **TOL)
+    assert extractor.n_features_in_ == 16 * 16 * 3
+
+
+@pytest.mark.parametrize("input_shape", [(16, 16), (-1, 16), (16, -1), [16, 16]])
+def test_flat_grey_rows_with_input_shape(grey, input_shape):
+    expected = features(np.repeat(grey[..., None], 3, axis=-1))
+    flat = grey.reshape(6, -1).astype(np.float32) / 255
+    np.testing.assert_allclose(features(flat, input_shape=input_shape), expected, **TOL)
+
+
+def test_flat_dataframe_with_input_shape(grey):
+    pd = pytest.importorskip("pandas")
+    flat = grey.reshape(6, -1).astype(np.float32) / 255
+    frame = pd.DataFrame(flat, columns=[f"px{i}" for i in range(flat.shape[1])])
+    extractor = tiny(input_shape=(16, 16))
+    np.testing.assert_allclose(
+        extractor.fit_transform(frame), features(flat, input_shape=(16, 16)), **TOL
+    )
+    assert list(extractor.feature_names_in_[:2]) == ["px0", "px1"]
+
+
+def test_digits_with_input_shape():
+    digits = load_digits()
+    X = digits.data[:200] / 16
+    extractor = tiny(input_shape=(8, 8), batch_size=128)
+    result = extractor.fit_transform(X)
+    assert result.shape == (200, 64) and result.dtype == np.float32
+    assert np.isfinite(result).all()
+    assert extractor.n_features_in_ == 64
+    # The same pixels as (N, 8, 8) grey images.
+    np.testing.assert_allclose(
+        result, features(X.reshape(-1, 8, 8).astype(np.float32)), **TOL
+    )
+    # transform checks the number of features seen at fit.
+    with pytest.raises(ValueError, match="64 features"):
+        extractor.transform(X[:, :32])
+
+
+def test_batches_follow_indices(rng, tmp_path):
+    images = rng.integers(0, 256, size=(5, 8, 8, 3), dtype=np.uint8)
+    order = [3, 0, 4]
+    for X in (images, [Image.fromarray(i) for i in images], write_pngs(tmp_path, images)):
+        batches = list(check_images(X).batches(2, indices=order))
+        assert [len(b) for b in batches] == [2, 1]
+        got = torch.cat(batches).permute(0, 2, 3, 1).numpy()
+        np.testing.assert_array_equal(got, images[order])
+
+
+def test_array_source_is_a_view_of_uint8_and_float32(rgb):
+    source = check_images(rgb)
+    assert isinstance(source, ArraySource)
+    assert source.image_shape == (3, 16, 16) and source.images.dtype == torch.uint8
+    assert np.shares_memory(source.images.numpy(), rgb)
+    as_float = rgb.astype(np.float32) / 255
+    assert np.shares_memory(check_images(as_float).images.numpy(), as_float)
+
+
+# -- 2. images of mixed sizes ----------------------------------------------
+
+
+def mixed_size_images(rng):
+    sizes = [(16, 16), (20, 28), (30, 18), (16, 16)]
+    return [rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8) for h, w in sizes]
+
+
+@pytest.mark.parametrize("kind", ["pil", "paths"])
+def test_mixed_sizes_resized_with_image_size(rng, tmp_path, kind):
+    arrays = mixed_size_images(rng)
+    if kind == "pil":
+        X = [Image.fromarray(a) for a in arrays]
+    else:
+        X = write_pngs(tmp_path, arrays)
+    extractor = tiny(image_size=16, batch_size=3)
+    result = extractor.fit_transform(X)
+    assert result.shape == (4, 64) and np.isfinite(result).all()
+    assert extractor.preprocess_.output_size == (16, 16)
+    # Each image is resized on its own: the same features as alone in a batch.
+    for i in range(4):
+        np.testing.assert_allclose(result[i], extractor.transform(X[i:i + 1])[0], **TOL)
+    # The first image is already 16x16 and is left as it is.
+    np.testing.assert_allclose(result[0], features(arrays[0][None])[0], **TOL)
+    # The source serves 16x16 batches.
+    batch = next(check_images(X).batches(4, config=extractor.preprocess_))
+    assert tuple(batch.shape) == (4, 3, 16, 16)
+
+
+@pytest.mark.parametrize("kind", ["pil", "paths"])
+def test_mixed_sizes_without_image_size_raise(rng, tmp_path, kind):
+    arrays = mixed_size_images(rng)
+    if kind == "pil":
+        X = [Image.fromarray(a) for a in arrays]
+    else:
+        X = write_pngs(tmp_path, arrays)
+    with pytest.raises(ValueError, match="different sizes.*image_size"):
+        features(X, batch_size=4)
+
+
+# -- 3. bad inputs -------------------------------------------------------------
+
+
+BAD_INPUTS = [
+    pytest.param(np.zeros((4, 64)), None, ValueError, "input_shape", id="2d-no-input-shape"),
+    pytest.param(
+        [np.zeros((8, 8, 3)), np.zeros((8, 8, 3)), np.zeros((9, 8, 3))], None,
+        ValueError, r"X\[2\] has shape \(9, 8, 3\)", id="list-of-mixed-arrays",
+    ),
+    pytest.param(np.zeros((0, 8, 8, 3), np.uint8), None, ValueError, "empty", id="empty-4d"),
+    pytest.param([], None, ValueError, "empty", id="empty-list"),
+    pytest.param(np.zeros((0, 64)), (8, 8), ValueError, "0 sample", id="empty-flat"),
+    pytest.param(np.zeros((2, 8, 8, 3), complex), None, ValueError, "[Cc]omplex",
+                 id="complex-images"),
+    pytest.param(np.zeros((2, 64), complex), (8, 8), ValueError, "[Cc]omplex",
+                 id="complex-flat"),
+    pytest.param(np.full((2, 8, 8, 3), "a"), None, TypeError, "numbers.*<U1",
+                 id="strings-4d"),
+    pytest.param(np.array([{"a": 1}, {"b": 2}], dtype=object), None, TypeError,
+                 r"X\[0\] is a dict", id="object-dicts"),
+    pytest.param([np.zeros((8, 8, 3)), "x.png"], None, TypeError, r"X\[1\] is a str",
+                 id="array-then-path"),
+    pytest.param(np.zeros((2, 64)), (7, -1), ValueError, "does not divide",
+                 id="input-shape-does-not-divide"),
+    pytest.param(np.zeros((2, 64)), (7, 7), ValueError, "64 features.*49",
+                 id="input-shape-wrong-size"),
+    pytest.param(np.zeros((2, 64)), (8, 4, 2), ValueError, "1, 3 or 4 channels",
+                 id="input-shape-two-channels"),
+    pytest.param(np.zeros((2, 64)), (-1, -1), ValueError, "at most one -1",
+                 id="input-shape-two-minus-ones"),
+    pytest.param(np.zeros((2, 64)), (8, 0, 8), ValueError, "positive",
+                 id="input-shape-zero"),
+    pytest.param(np.zeros(10), None, ValueError, "2D array", id="1d-numeric"),
+    pytest.param(np.zeros((2, 1, 8, 8, 3)), None, ValueError, r"shape \(2, 1, 8, 8, 3\)",
+                 id="5d"),
+    pytest.param(np.zeros((2, 8, 8, 2), np.uint8), None, ValueError, "1, 3 or 4 channels",
+                 id="2-channels-last"),
+    pytest.param(np.zeros((2, 2, 8, 8), np.uint8), None, ValueError, "1, 3 or 4 channels",
+                 id="2-channels-first"),
+    pytest.param(torch.zeros(2, 2, 8, 8), None, ValueError, "1, 3 or 4 channels",
+                 id="2-channels-tensor"),
+    pytest.param(None, None, ValueError, "X is None", id="none"),
+]
+
+
+@pytest.mark.parametrize("X, input_shape, error, match", BAD_INPUTS)
+def test_bad_inputs_are_refused_at_fit(X, input_shape, error, match):
+    extractor = tiny(input_shape=input_shape)
+    with pytest.raises(error, match=match):
+        extractor.fit(X)
+    assert not hasattr(extractor, "n_features_out_")
+
+
+def test_bad_input_at_transform_is_refused(rgb):
+    extractor = tiny().fit(rgb)
+    with pytest.raises(ValueError, match="1, 3 or 4 channels"):
+        extractor.transform(rgb[..., :2])
+
+
+def test_missing_path_names_index_and_path(tmp_path, rgb):
+    paths = [str(p) for p in write_pngs(tmp_path, rgb[:3])]
+    missing = str(tmp_path / "missing.png")
+    paths.insert(2, missing)
+    with pytest.raises(ValueError, match=r"X\[2\] = " + re.escape(repr(missing))
+                       + ".*no such file"):
+        tiny().fit(paths)
+    # A directory is not an image file either.
+    with pytest.raises(ValueError, match=r"X\[0\].*no such file"):
+        tiny().fit([str(tmp_path)])
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_undecodable_file_names_index(tmp_path, rgb, num_workers):
+    paths = [str(p) for p in write_pngs(tmp_path, rgb[:3])]
+    broken = tmp_path / "x.png"
+    broken.write_text("this is not an image\n")
+    paths.insert(1, str(broken))
+    with pytest.raises(ValueError, match=r"X\[1\] = .*x\.png.*not a decodable image"):
+        features(paths, num_workers=num_workers, batch_size=2)
+    # The workers are stopped with the error, not left for the garbage collector.
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("kind", ["numpy", "numpy64", "torch"])
+def test_nan_and_inf_name_the_sample(rgb, bad, kind):
+    X = rgb.astype(np.float32) / 255
+    X[4, 3, 5, 1] = bad
+    if kind == "numpy64":
+        X = X.astype(np.float64)
+    elif kind == "torch":
+        X = torch.from_numpy(X).permute(0, 3, 1, 2)
+    what = "NaN" if np.isnan(bad) else "infinity"
+    with pytest.raises(ValueError, match=f"contains {what}: sample 4 has"):
+        tiny().fit(X)
+
+
+def test_nan_after_the_first_chunk_names_the_sample(monkeypatch, rgb):
+    # NaN is looked for chunk by chunk; the index is counted across chunks.
+    monkeypatch.setattr(_sources, "_CHUNK", 2)
+    X = rgb.astype(np.float32) / 255
+    X[5, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="sample 5 has NaN"):
+        check_images(X)
+
+
+def test_nan_in_flat_rows_is_refused(grey):
+    X = grey.reshape(6, -1).astype(np.float64) / 255
+    X[2, 7] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        tiny(input_shape=(16, 16)).fit(X)
+
+
+def test_mixed_list_of_path_and_pil_image(tmp_path, rgb):
+    path = str(write_pngs(tmp_path, rgb[:1])[0])
+    pil = Image.fromarray(rgb[1])
+    with pytest.raises(TypeError, match=r"X\[1\] is a .*X\[0\] is a file path"):
+        tiny().fit([path, pil])
+    with pytest.raises(TypeError, match=r"X\[2\] is a str.*X\[0\] is a PIL image"):
+        tiny().fit([pil, pil, path])
+
+
+# -- 4. out-of-range floats ---------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch", "flat"])
+def test_out_of_range_floats_warn(rgb, kind):
+    X = rgb.astype(np.float32)  # 0-255 as floats
+    params = {}
+    if kind == "torch":
+        X = torch.from_numpy(X)
+    elif kind == "flat":
+        X, params = X.reshape(6, -1), dict(input_shape=(16, 16, 3))
+    with pytest.warns(UserWarning, match=r"\[0, 1\].*\[\d+(\.\d+)?, 25\d"):
+        extractor = tiny(**params).fit(X)
+    with pytest.warns(UserWarning, match=r"\[0, 1\]"):
+        extractor.transform(X)
+
+
+def test_digits_without_scaling_warn():
+    X = load_digits().data[:20]  # 0-16
+    with pytest.warns(UserWarning, match=r"\[0, 16\]"):
+        tiny(input_shape=(8, 8)).fit(X)
+
+
+def test_in_range_floats_do_not_warn(rgb):
+    X = rgb.astype(np.float32) / 255
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiny().fit_transform(X)
+        tiny().fit_transform(rgb)
+
+
+# -- 5. PreprocessConfig, apply_geometry, match_channels ----------------------
+
+
+@pytest.mark.parametrize(
+    "shape, expected",
+    [((3, 20, 40), (16, 32)), ((3, 40, 20), (32, 16)), ((3, 16, 24), (16, 24)),
+     ((2, 1, 30, 45), (16, 24))],
+)
+def test_shorter_side_resize_keeps_aspect_ratio(shape, expected):
+    images = torch.rand(shape)
+    out = apply_geometry(images, PreprocessConfig(resize_size=16))
+    assert tuple(out.shape) == shape[:-2] + expected
+
+
+def test_resize_to_exact_size_and_centre_crop():
+    images = torch.rand(2, 3, 20, 40)
+    out = apply_geometry(images, PreprocessConfig(resize_size=(10, 12)))
+    assert tuple(out.shape) == (2, 3, 10, 12)
+    # A centre crop without resize takes the middle pixels.
+    crop = apply_geometry(images, PreprocessConfig(crop_size=(10, 20)))
+    torch.testing.assert_close(crop, images[..., 5:15, 10:30])
+    # Resize the shorter side to 16, then crop the centre 16x16.
+    both = apply_geometry(images, PreprocessConfig(resize_size=16, crop_size=16))
+    assert tuple(both.shape) == (2, 3, 16, 16)
+    resized = apply_geometry(images, PreprocessConfig(resize_size=16))
+    torch.testing.assert_close(both, resized[..., :, 8:24])
+    # No geometry: the same tensor back.
+    assert apply_geometry(images, PreprocessConfig()) is images
+
+
+def test_uint8_images_resize():
+    images = torch.randint(0, 256, (3, 20, 40), dtype=torch.uint8)
+    out = apply_geometry(images, PreprocessConfig(resize_size=10, crop_size=10))
+    assert out.dtype == torch.uint8 and tuple(out.shape) == (3, 10, 10)
+
+
+def test_preprocess_config_with_image_size():
+    base = PreprocessConfig(crop_size=224, resize_size=256, interpolation="bicubic")
+    assert base.crop_size == (224, 224) and base.resize_size == 256
+    assert base.output_size == (224, 224) and base.has_geometry
+
+    square = base.with_image_size(32)
+    assert square.resize_size == 32 and square.crop_size == (32, 32)
+    assert square.output_size == (32, 32)
+    assert square.interpolation == "bicubic" and square.mean == base.mean
+    images = torch.rand(3, 40, 60)
+    assert tuple(apply_geometry(images, square).shape) == (3, 32, 32)
+
+    rect = base.with_image_size((24, 40))
+    assert rect.resize_size == (24, 40) and rect.crop_size is None
+    assert rect.output_size == (24, 40)
+    assert tuple(apply_geometry(images, rect).shape) == (3, 24, 40)
+
+    assert base.with_image_size(None) is base
+    plain = PreprocessConfig()
+    assert plain.output_size is None and not plain.has_geometry
+    assert PreprocessConfig(resize_size=[10, 12]).resize_size == (10, 12)
+
+
+def test_preprocess_config_refuses_unknown_interpolation():
+    with pytest.raises(ValueError, match="interpolation='lanczos'"):
+        PreprocessConfig(interpolation="lanczos")
+
+
+def test_match_channels():
+    grey = torch.rand(2, 1, 4, 5)
+    rgb = match_channels(grey, 3)
+    assert tuple(rgb.shape) == (2, 3, 4, 5)
+    for c in range(3):
+        torch.testing.assert_close(rgb[:, c], grey[:, 0])
+
+    rgba = torch.rand(2, 4, 4, 5)
+    torch.testing.assert_close(match_channels(rgba, 3), rgba[:, :3])
+    single = torch.rand(4, 4, 5)  # unbatched (C, H, W)
+    torch.testing.assert_close(match_channels(single, 3), single[:3])
+
+    colour = torch.rand(2, 3, 4, 5)
+    luma = match_channels(colour, 1)
+    assert tuple(luma.shape) == (2, 1, 4, 5)
+    expected = 0.299 * colour[:, 0] + 0.587 * colour[:, 1] + 0.114 * colour[:, 2]
+    torch.testing.assert_close(luma[:, 0], expected)
+    torch.testing.assert_close(match_channels(rgba, 1)[:, 0],
+                               0.299 * rgba[:, 0] + 0.587 * rgba[:, 1] + 0.114 * rgba[:, 2])
+    assert match_channels(colour, 3) is colour
+    with pytest.raises(ValueError, match="2 channels"):
+        match_channels(torch.rand(2, 2, 4, 5), 3)
+
+
+# -- 6. check_input_shape ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "input_shape, n_features, expected",
+    [((8, 8), 64, (8, 8, 1)), ((8, -1), 64, (8, 8, 1)), ((-1, 4), 64, (16, 4, 1)),
+     ((4, 4, 3), 48, (4, 4, 3)), ((-1, 4, 3), 48, (4, 4, 3)), ((4, 4, -1), 48, (4, 4, 3)),
+     ([8, 8], 64, (8, 8, 1)), ((np.int64(8), 8), 64, (8, 8, 1))],
+)
+def test_check_input_shape_resolves(input_shape, n_features, expected):
+    assert check_input_shape(input_shape, n_features) == expected
+
+
+@pytest.mark.parametrize(
+    "input_shape, n_features, match",
+    [((-1, -1), 64, "at most one -1"), ((-1, 4, -1), 48, "at most one -1"),
+     ((7, -1), 64, "does not divide"), ((8, 8), 65, "65 features.*64 values"),
+     ((8,), 8, "height, width"), ((1, 2, 3, 4), 24, "height, width"),
+     ((8, 0), 0, "positive"), ((8, -2), 64, "positive"), ((8.0, 8), 64, "positive")],
+)
+def test_check_input_shape_refuses(input_shape, n_features, match):
+    with pytest.raises(ValueError, match=match):
+        check_input_shape(input_shape, n_features)
+
+
+# -- 7. files are decoded lazily, batch by batch ------------------------------
+
+
+def test_paths_are_decoded_batch_by_batch(tmp_path, rgb, monkeypatch):
+    paths = write_pngs(tmp_path, rgb)  # six files
+    opened = []
+    real_open = _sources.Image.open
+
+    def counting_open(path, *args, **kwargs):
+        opened.append(os.fspath(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(_sources.Image, "open", counting_open)
+    source = check_images(paths)
+    assert opened == []  # checking the paths decodes nothing
+    batches = source.batches(2)
+    assert opened == []  # nor does asking for the batches
+    first = next(batches)
+    assert tuple(first.shape) == (2, 3, 16, 16)
+    assert len(opened) == 2  # only the first batch, not all six files
+    second = next(batches)
+    assert len(opened) == 4
+    rest = list(batches)
+    assert len(opened) == 6 and len(rest) == 1
+    assert opened == [os.fspath(p) for p in paths]
+    got = torch.cat([first, second, *rest]).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(got, rgb)
+
+
+def test_transform_decodes_each_file_once(tmp_path, rgb, monkeypatch):
+    paths = write_pngs(tmp_path, rgb)
+    calls = []
+    real = _sources._FileDataset._open
+
+    def counting(self, index):
+        calls.append(index)
+        return real(self, index)
+
+    monkeypatch.setattr(_sources._FileDataset, "_open", counting)
+    extractor = tiny(batch_size=2).fit(paths)
+    assert calls == []  # fit checks the paths without decoding them
+    extractor.transform(paths)
+    assert calls == list(range(6))
