@@ -257,7 +257,6 @@ def test_joblib_round_trip_cpu(tmp_path):
     joblib.dump(clf, tmp_path / "clf.joblib")
     loaded = joblib.load(tmp_path / "clf.joblib")
     np.testing.assert_array_equal(loaded.predict_proba(X), expected)
-    assert "_module_state" in pickle.loads(pickle.dumps(clf)).__dict__ or True
     state = clf.__getstate__()
     assert all(t.device.type == "cpu" for t in state["_module_state"].values())
     assert "module_" in vars(clf)  # pickling leaves the live estimator intact
