@@ -221,7 +221,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         return source, y_encoded, weights, seed, continuing
 
     def _fit_epochs(self, source, y_encoded, weights, seed, *, epochs, continuing,
-                    make_batches=None, loss_fn=None):
+                    make_batches=None, loss_fn=None, scheduler="from_params"):
         device = resolve_device(self.device)
         autocast_dtype = resolve_autocast_dtype(self.precision, device)
         net = placed(self.module_, device)
@@ -245,7 +245,9 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         groups = param_groups(net.backbone, net.head, lr=self.lr,
                               backbone_lr_ratio=self.backbone_lr_ratio)
         optimizer = build_optimizer(self.optimizer, groups, weight_decay=self.weight_decay)
-        scheduler = build_scheduler(self.scheduler, optimizer,
+        if scheduler == "from_params":
+            scheduler = self.scheduler
+        scheduler = build_scheduler(scheduler, optimizer,
                                     total_steps=epochs * n_batches)
         trainer = Trainer(net, optimizer, device=device, autocast_dtype=autocast_dtype,
                           scheduler=scheduler, grad_clip=self.grad_clip,

@@ -209,16 +209,9 @@ class FineTuneClassifier(NeuralClassifierBase):
         -------
         self : FineTuneClassifier
         """
-        first = not hasattr(self, "module_")
-        if first and classes is None:
-            classes = None  # the labels of this first batch are the classes
         prepared = self._prepare_fit(X, y, sample_weight, classes=classes,
                                      incremental=True)
         source, y_encoded, weights, seed, continuing = prepared
-        scheduler = self.scheduler
-        try:
-            self.scheduler = None  # one epoch at a time: no schedule to follow
-            return self._fit_epochs(source, y_encoded, weights, seed, epochs=1,
-                                    continuing=continuing)
-        finally:
-            self.scheduler = scheduler
+        # One epoch at a time: no schedule to follow.
+        return self._fit_epochs(source, y_encoded, weights, seed, epochs=1,
+                                continuing=continuing, scheduler=None)

@@ -181,7 +181,7 @@ class _FileDataset(_ImageDataset):
             ) from exc
 
 
-def _collate(images, index_offset=0):
+def _collate(images):
     first = images[0].shape
     for i, image in enumerate(images):
         if image.shape != first:
