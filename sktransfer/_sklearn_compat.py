@@ -10,13 +10,16 @@ from sklearn.utils._param_validation import (
     Interval,
     StrOptions,
 )
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 __all__ = [
     "HasMethods",
     "Interval",
     "StrOptions",
+    "_check_sample_weight",
     "_fit_context",
+    "_safe_indexing",
     "check_is_fitted",
     "validate_data",
 ]

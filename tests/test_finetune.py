@@ -138,6 +138,50 @@ def test_unfreeze_after_trains_head_first(monkeypatch):
     assert len(clf.history_) == 3
 
 
+def test_unfreeze_after_warmup_trains_batchnorm_not_weights():
+    """During the head-only warm-up the BatchNorm layers that will train later keep
+    batch statistics and learn their affine parameters (fastai's recipe), so the
+    head does not see the features shift at unfreezing; conv weights stay put."""
+    import torch.nn as nn
+
+    X, y = images_task()
+    clf = cnn(epochs=1, unfreeze_after=1, augment=None)
+    clf.fit(X, y)
+    reference = clf._build_network(weights=None, seed=clf._seed())
+    after = dict(clf.module_.backbone.named_modules())
+    changed_norm = 0
+    for name, layer in reference.backbone.named_modules():
+        for pname, before in layer.named_parameters(recurse=False):
+            now = getattr(after[name], pname)
+            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+                changed_norm += not torch.equal(now, before)
+            else:
+                torch.testing.assert_close(now, before, msg=f"{name}.{pname} trained")
+    assert changed_norm > 0
+    norms = [m for m in after.values() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    # running statistics were updated by batch statistics during the warm-up
+    ref_norms = [m for m in reference.backbone.modules()
+                 if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert any(not torch.equal(a.running_mean, b.running_mean)
+               for a, b in zip(norms, ref_norms))
+
+
+def test_unfreeze_after_keeps_frozen_parts_batchnorm_in_eval():
+    import torch.nn as nn
+
+    from sktransfer.training import head_warmup
+
+    from sktransfer.backbones import load_backbone
+
+    backbone = load_backbone("resnet18", None, random_state=0)
+    head_warmup(backbone, 1)  # later: train layer4 only
+    trainable = {n for n, p in backbone.named_parameters() if p.requires_grad}
+    assert trainable and all(".layer4." in f".{n}" and ".bn" in n or "downsample.1" in n
+                             for n in trainable)
+    assert not any(p.requires_grad for n, p in backbone.named_parameters()
+                   if "conv" in n)
+
+
 def test_param_groups_use_backbone_lr_ratio():
     from sktransfer.training import build_optimizer, param_groups
 

@@ -26,11 +26,17 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import TransformerTags, check_random_state, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight
 
 from .._device import PRECISIONS, resolve_autocast_dtype, resolve_device
 from .._runtime import InputPipeline, placed, run_batches
-from .._sklearn_compat import HasMethods, Interval, StrOptions, check_is_fitted, validate_data
+from .._sklearn_compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 from ..backbones import load_backbone
 from ..inputs import ArraySource, validate_images
 from ..training import (
@@ -39,7 +45,7 @@ from ..training import (
     Trainer,
     build_optimizer,
     build_scheduler,
-    freeze_all,
+    head_warmup,
     param_groups,
     resolve_augment,
     set_trainable,
@@ -186,13 +192,14 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
     def _seed(self):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
-    def _split(self, y_encoded, seed):
-        indices = np.arange(len(y_encoded))
+    def _split(self, y_encoded, seed, rows=None):
+        """Training and validation rows among ``rows`` (all rows by default)."""
+        indices = np.arange(len(y_encoded)) if rows is None else np.asarray(rows)
         if not self.early_stopping:
             return indices, None
         try:
             train, valid = train_test_split(indices, test_size=self.validation_fraction,
-                                            stratify=y_encoded, random_state=seed)
+                                            stratify=y_encoded[indices], random_state=seed)
         except ValueError:  # too few samples of a class to stratify
             train, valid = train_test_split(indices, test_size=self.validation_fraction,
                                             random_state=seed)
@@ -215,19 +222,38 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         weights = self._sample_weights(y_encoded, sample_weight, np.empty((len(y), 0)))
         seed = self._seed()
         if not continuing:
-            self.module_ = self._build_network(weights=self.weights, seed=seed)
-            self.preprocess_ = self._preprocess(self.module_.backbone)
-            self.history_ = []
+            self._start_network(seed)
         return source, y_encoded, weights, seed, continuing
 
-    def _fit_epochs(self, source, y_encoded, weights, seed, *, epochs, continuing,
-                    make_batches=None, loss_fn=None, scheduler="from_params"):
+    def _start_network(self, seed):
+        """A fresh network (pretrained backbone, new head) and an empty history."""
+        self.module_ = self._build_network(weights=self.weights, seed=seed)
+        self.preprocess_ = self._preprocess(self.module_.backbone)
+        self.history_ = []
+
+    def _criterion(self, logits, targets, sample_weight):
+        """The supervised loss: weighted cross-entropy with label smoothing."""
+        losses = F.cross_entropy(logits.float(), targets, reduction="none",
+                                 label_smoothing=self.label_smoothing)
+        return (losses * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)
+
+    def _fit_epochs(self, source, y_encoded, weights, seed, *, epochs, labeled=None,
+                    adaptation=None, target_rows=None, scheduler="from_params"):
+        """Train ``module_`` for ``epochs`` epochs on the rows ``labeled`` (all by
+        default; early stopping holds out a share of them).
+
+        Subclasses change what a step sees through two hooks: ``_train_batches``
+        (the batches of an epoch) and ``_batch_loss`` (the loss of one batch).
+        ``adaptation`` is an extra trainable loss module (domain adaptation),
+        optimised with the network at the head's learning rate; ``target_rows``
+        the rows of the target domain it aligns with.
+        """
         device = resolve_device(self.device)
         autocast_dtype = resolve_autocast_dtype(self.precision, device)
         net = placed(self.module_, device)
         pipeline = InputPipeline(source, self.preprocess_, device,
                                  num_workers=self.num_workers)
-        train_idx, valid_idx = self._split(y_encoded, seed)
+        train_idx, valid_idx = self._split(y_encoded, seed, rows=labeled)
         y_device = torch.as_tensor(y_encoded, dtype=torch.long)
         w_device = torch.as_tensor(weights, dtype=torch.float32)
         augment = None if self._tabular else resolve_augment(self.augment)
@@ -238,18 +264,28 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         if self.unfreeze_after is not None and not self._tabular:
             head_only_until = self.unfreeze_after
         if head_only_until is not None and start_epoch < head_only_until:
-            freeze_all(net.backbone)
+            head_warmup(net.backbone, self.freeze)
         elif not self._tabular:
             set_trainable(net.backbone, self.freeze)
 
-        groups = param_groups(net.backbone, net.head, lr=self.lr,
-                              backbone_lr_ratio=self.backbone_lr_ratio)
+        # The MLP of flat input is not pretrained: no reason to slow it down.
+        ratio = 1.0 if self._tabular else self.backbone_lr_ratio
+        groups = param_groups(net.backbone, net.head, lr=self.lr, backbone_lr_ratio=ratio)
+        trained = net
+        if isinstance(adaptation, torch.nn.Module):
+            adaptation.to(device)
+            extra = [p for p in adaptation.parameters() if p.requires_grad]
+            if extra:
+                groups.append({"params": extra, "lr": self.lr, "name": "adaptation"})
+            # One module for the trainer: train/eval modes, snapshots and
+            # interruption cover the adaptation loss too.
+            trained = torch.nn.ModuleDict({"net": net, "adaptation": adaptation})
         optimizer = build_optimizer(self.optimizer, groups, weight_decay=self.weight_decay)
         if scheduler == "from_params":
             scheduler = self.scheduler
         scheduler = build_scheduler(scheduler, optimizer,
                                     total_steps=epochs * n_batches)
-        trainer = Trainer(net, optimizer, device=device, autocast_dtype=autocast_dtype,
+        trainer = Trainer(trained, optimizer, device=device, autocast_dtype=autocast_dtype,
                           scheduler=scheduler, grad_clip=self.grad_clip,
                           verbose=int(self.verbose))
         generator = torch.Generator().manual_seed(seed)
@@ -269,10 +305,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
 
         def supervised_loss(batch):
             inputs, targets, sample_w = batch
-            logits = net(inputs)
-            losses = F.cross_entropy(logits.float(), targets, reduction="none",
-                                     label_smoothing=self.label_smoothing)
-            return (losses * sample_w).sum() / sample_w.sum().clamp_min(1e-12)
+            return self._criterion(net(inputs), targets, sample_w)
 
         validate = None
         if valid_idx is not None:
@@ -289,11 +322,14 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         stopper = EarlyStopping(self.patience) if self.early_stopping else None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
+            context = dict(net=net, pipeline=pipeline, augment=augment,
+                           generator=generator, device=device, epochs=epochs,
+                           start_epoch=start_epoch, n_batches=n_batches,
+                           adaptation=adaptation, target_rows=target_rows)
             interrupted = trainer.fit(
                 epochs=epochs,
-                train_batches=make_batches(pipeline, train_idx, generator, augment)
-                if make_batches else supervised_batches,
-                loss_fn=loss_fn(net) if loss_fn else supervised_loss,
+                train_batches=self._train_batches(supervised_batches, context),
+                loss_fn=self._batch_loss(supervised_loss, context),
                 validate=validate,
                 history=self.history_,
                 early_stopping=stopper,
@@ -307,6 +343,15 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         self.interrupted_ = interrupted
         self.n_iter_ = len(self.history_)
         return self
+
+    def _train_batches(self, supervised_batches, context):
+        """``train_batches(epoch)`` for the trainer: here the supervised batches
+        ``(inputs, targets, sample_weight)`` of the labeled training rows."""
+        return supervised_batches
+
+    def _batch_loss(self, supervised_loss, context):
+        """``loss(batch)`` for the trainer: here the supervised loss."""
+        return supervised_loss
 
     # -- prediction ----------------------------------------------------------
     def _forward_all(self, X, module=None):
@@ -361,7 +406,10 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
 
     # -- persistence ---------------------------------------------------------
     def __getstate__(self):
-        state = dict(super().__getstate__())  # object.__getstate__ is the live __dict__
+        from .._persistence import stamp_version  # _persistence imports this module
+
+        # object.__getstate__ is the live __dict__
+        state = stamp_version(dict(super().__getstate__()))
         module = state.pop("module_", None)
         if module is not None:
             state["_module_state"] = {k: v.detach().cpu().clone()
@@ -369,8 +417,10 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         return state
 
     def __setstate__(self, state):
+        from .._persistence import check_version
+
         module_state = state.pop("_module_state", None)
-        super().__setstate__(state)
+        super().__setstate__(check_version(self, state))  # warns for another version
         if module_state is not None:
             # The architecture alone (weights=None): no network, no checkpoint file.
             net = self._build_network(weights=None, seed=0)

@@ -32,7 +32,8 @@ class FineTuneClassifier(NeuralClassifierBase):
         Learning rate of the head (the peak rate with ``scheduler="onecycle"``).
     backbone_lr_ratio : float, default=0.1
         The backbone's learning rate is ``lr * backbone_lr_ratio``
-        (discriminative learning rates).
+        (discriminative learning rates). Not applied to the MLP of flat input,
+        which is not pretrained.
     optimizer : {"adamw", "sgd"} or torch optimizer class, default="adamw"
         SGD uses momentum 0.9.
     weight_decay : float, default=1e-4
@@ -190,9 +191,8 @@ class FineTuneClassifier(NeuralClassifierBase):
         self : FineTuneClassifier
         """
         prepared = self._prepare_fit(X, y, sample_weight)
-        source, y_encoded, weights, seed, continuing = prepared
-        return self._fit_epochs(source, y_encoded, weights, seed, epochs=self.epochs,
-                                continuing=continuing)
+        source, y_encoded, weights, seed, _ = prepared
+        return self._fit_epochs(source, y_encoded, weights, seed, epochs=self.epochs)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -211,7 +211,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         """
         prepared = self._prepare_fit(X, y, sample_weight, classes=classes,
                                      incremental=True)
-        source, y_encoded, weights, seed, continuing = prepared
+        source, y_encoded, weights, seed, _ = prepared
         # One epoch at a time: no schedule to follow.
         return self._fit_epochs(source, y_encoded, weights, seed, epochs=1,
-                                continuing=continuing, scheduler=None)
+                                scheduler=None)

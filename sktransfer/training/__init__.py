@@ -2,7 +2,7 @@
 
 from ._augment import DefaultAugment, resolve_augment
 from ._core import EarlyStopping, Trainer
-from ._freeze import freeze_all, frozen_batchnorm_to_eval, set_trainable, stages
+from ._freeze import freeze_all, frozen_batchnorm_to_eval, head_warmup, set_trainable, stages
 from ._optim import (
     OPTIMIZERS,
     SCHEDULERS,
@@ -20,6 +20,7 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "freeze_all",
+    "head_warmup",
     "frozen_batchnorm_to_eval",
     "param_groups",
     "resolve_augment",

@@ -46,6 +46,24 @@ def set_trainable(backbone, freeze):
             parameter.requires_grad_(True)
 
 
+def head_warmup(backbone, freeze):
+    """The head-only warm-up before ``freeze`` applies (``unfreeze_after``).
+
+    The backbone's weights are frozen, but the BatchNorm layers of the parts that
+    ``freeze`` will train later keep training (affine parameters, batch
+    statistics), as fastai's ``fine_tune`` does. Freezing them too would make the
+    head learn on features normalised by the pretrained running statistics and
+    then see them re-normalised by batch statistics at unfreezing, a jump that
+    undoes the warm-up. BatchNorm of parts that stay frozen stays in eval mode.
+    """
+    set_trainable(backbone, freeze)
+    for layer in backbone.modules():
+        is_norm = isinstance(layer, nn.modules.batchnorm._BatchNorm)
+        for parameter in layer.parameters(recurse=False):
+            if not is_norm:
+                parameter.requires_grad_(False)
+
+
 def freeze_all(module):
     for parameter in module.parameters():
         parameter.requires_grad_(False)

@@ -1,0 +1,410 @@
+"""DomainAdaptClassifier: unsupervised domain adaptation behind fit / predict."""
+
+import copy
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score
+from sklearn.utils import column_or_1d
+
+from .._sklearn_compat import (
+    Interval,
+    StrOptions,
+    _check_sample_weight,
+    _fit_context,
+    _safe_indexing,
+)
+from ..adaptation import METHODS, resolve_method
+from ._base import NeuralClassifierBase
+
+
+def unlabeled_mask(y):
+    """Which entries of ``y`` mark unlabeled samples: ``-1``, scikit-learn's
+    semi-supervised convention (the string ``"-1"`` in a string array, which is
+    what numpy makes of ``-1`` concatenated with string labels)."""
+    y = np.asarray(y)
+    if y.dtype.kind in "US":
+        return y == "-1"
+    if y.dtype.kind == "b":
+        return np.zeros(len(y), dtype=bool)
+    if y.dtype.kind == "O":
+        return np.array([not isinstance(v, (str, bool, np.bool_)) and v == -1
+                         for v in y], dtype=bool)
+    return y == -1
+
+
+class DomainAdaptClassifier(NeuralClassifierBase):
+    """A classifier trained on labeled source data that adapts, while it trains,
+    to unlabeled target data: the data it will be used on.
+
+    Source and target travel through scikit-learn by the semi-supervised
+    convention: ``fit(X, y)`` with ``y == -1`` on the unlabeled samples. By
+    default every labeled sample is source and every ``-1`` sample is target, so
+    the estimator sits at the end of a :class:`~sklearn.pipeline.Pipeline` and
+    inside :class:`~sklearn.model_selection.GridSearchCV` with no extra plumbing.
+    Each training step sees a source batch and a target batch of ``batch_size``
+    samples each; the loss is the supervised loss on the source batch plus
+    ``trade_off`` times the adaptation loss of ``method``. Model selection
+    without target labels: see :mod:`sktransfer.metrics`.
+
+    Parameters
+    ----------
+    method : {"dann", "cdan", "coral", "mmd", "mcc", "source_only"} or loss, \
+default="dann"
+        ``"dann"`` domain-adversarial training with gradient reversal (Ganin et
+        al., 2016); ``"cdan"`` conditional adversarial with entropy conditioning
+        (Long et al., 2018); ``"coral"`` Deep CORAL (Sun & Saenko, 2016);
+        ``"mmd"`` multi-kernel MMD (DAN, Long et al., 2015); ``"mcc"`` minimum
+        class confusion (Jin et al., 2020); ``"source_only"`` the same network
+        and training without adaptation (the baseline; target samples are then
+        not needed and are ignored). Or a loss object following the contract of
+        :mod:`sktransfer.adaptation`: ``loss(features_source, logits_source,
+        features_target, logits_target) -> scalar`` (an ``nn.Module`` has its
+        parameters trained too). The loss is copied at ``fit``.
+    trade_off : float, default=1.0
+        Weight of the adaptation loss.
+    model : str, torch.nn.Module or None, default="efficientnet_lite0"
+        The backbone, as in :class:`~sktransfer.FineTuneClassifier`, or ``None``
+        / ``"mlp"`` for an MLP on flat features, e.g. the output of a
+        :class:`~sktransfer.PretrainedFeatureExtractor` earlier in a Pipeline.
+    weights : "DEFAULT", str, weights enum, path or None, default="DEFAULT"
+    freeze : "backbone", "none" or int, default="none"
+    unfreeze_after : int or None, default=None
+    epochs : int, default=10
+        Epochs over the labeled samples (target batches are drawn alongside).
+    batch_size : int, default=32
+        Samples per domain in each step.
+    lr : float, default=1e-3
+        Learning rate of the head and of the adaptation loss's own parameters
+        (a domain discriminator).
+    backbone_lr_ratio : float, default=0.1
+        The backbone's learning rate is ``lr * backbone_lr_ratio``; not applied
+        to the MLP of flat input, which is not pretrained.
+    optimizer : {"adamw", "sgd"} or torch optimizer class, default="adamw"
+    weight_decay : float, default=1e-4
+    scheduler : {"onecycle", "cosine"} or None, default="onecycle"
+    augment : "default", callable or None, default=None
+        Off by default: the default augmentation flips images, which digits,
+        text and many shifted domains do not tolerate.
+    label_smoothing : float, default=0.0
+    class_weight : "balanced", dict or None, default=None
+    validation_fraction : float, default=0.1
+        Share of the labeled samples held out when ``early_stopping=True``.
+    early_stopping : bool, default=False
+        Stop on the validation loss of held-out labeled (source) samples.
+    patience : int, default=3
+    grad_clip : float or None, default=None
+    hidden_layer_sizes : tuple of int, default=(256,)
+        Hidden layers of the MLP (``model=None`` only).
+    device : str or torch.device, default="auto"
+    precision : {"auto", "32", "bf16", "fp16"}, default="auto"
+    num_workers : int, default=0
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+    warm_start : bool, default=False
+        Continue from the fitted network (the adaptation loss starts afresh).
+    input_shape : tuple or None, default=None
+    image_size : int, tuple or None, default=None
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The labels of the labeled samples (``-1`` is never a class).
+    module_ : torch.nn.Module
+        The trained network (``backbone`` + ``head``).
+    history_ : list of dict
+        One record per epoch, as in :class:`~sktransfer.FineTuneClassifier`;
+        ``train_loss`` includes the weighted adaptation loss.
+    preprocess_ : PreprocessConfig or None
+    n_iter_ : int
+    interrupted_ : bool
+    n_source_ : int
+        Labeled samples trained on at the last fit.
+    n_target_ : int
+        Target samples adapted to at the last fit.
+    n_features_in_ : int
+        Features of flat input seen at fit (flat input only).
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame seen at fit.
+
+    See Also
+    --------
+    FineTuneClassifier : Supervised fine-tuning, when every sample is labeled.
+    sktransfer.metrics : Unsupervised scorers for model selection.
+
+    Notes
+    -----
+    ``sample_domain`` (positive ids source, negative ids target, as in skada)
+    marks labeled target samples or several source domains; they travel through
+    Pipelines and GridSearchCV by metadata routing
+    (``clf.set_fit_request(sample_domain=True)``). Labeled target samples are
+    trained on as well as adapted to; several source domains are pooled.
+
+    scikit-learn's estimator checks (which never pass ``-1`` labels) run with
+    ``method="source_only"``, which accepts all-labeled ``y``; every other method
+    refuses ``y`` without target samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_blobs
+    >>> from sktransfer import DomainAdaptClassifier
+    >>> X_source, y_source = make_blobs(n_samples=100, centers=2, random_state=0)
+    >>> X_target = X_source + 1.5                      # the shifted domain
+    >>> X = np.vstack([X_source, X_target])
+    >>> y = np.concatenate([y_source, -np.ones(100, dtype=int)])  # -1: unlabeled
+    >>> clf = DomainAdaptClassifier(model=None, method="coral", epochs=5,
+    ...                             random_state=0, device="cpu").fit(X, y)
+    >>> clf.classes_
+    array([0, 1])
+    >>> clf.predict(X_target[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints = {
+        **NeuralClassifierBase._parameter_constraints,
+        "method": [StrOptions(set(METHODS)), callable],
+        "trade_off": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        method="dann",
+        trade_off=1.0,
+        model="efficientnet_lite0",
+        weights="DEFAULT",
+        freeze="none",
+        unfreeze_after=None,
+        epochs=10,
+        batch_size=32,
+        lr=1e-3,
+        backbone_lr_ratio=0.1,
+        optimizer="adamw",
+        weight_decay=1e-4,
+        scheduler="onecycle",
+        augment=None,
+        label_smoothing=0.0,
+        class_weight=None,
+        validation_fraction=0.1,
+        early_stopping=False,
+        patience=3,
+        grad_clip=None,
+        hidden_layer_sizes=(256,),
+        device="auto",
+        precision="auto",
+        num_workers=0,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        input_shape=None,
+        image_size=None,
+    ):
+        self.method = method
+        self.trade_off = trade_off
+        self.model = model
+        self.weights = weights
+        self.freeze = freeze
+        self.unfreeze_after = unfreeze_after
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.backbone_lr_ratio = backbone_lr_ratio
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.scheduler = scheduler
+        self.augment = augment
+        self.label_smoothing = label_smoothing
+        self.class_weight = class_weight
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.grad_clip = grad_clip
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.device = device
+        self.precision = precision
+        self.num_workers = num_workers
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.input_shape = input_shape
+        self.image_size = image_size
+
+    # -- which sample is what ------------------------------------------------
+    def _target_mask(self, unlabeled, sample_domain, n_samples):
+        if sample_domain is None:
+            return unlabeled
+        domains = column_or_1d(sample_domain)
+        if len(domains) != n_samples:
+            raise ValueError(f"sample_domain has {len(domains)} entries but X has "
+                             f"{n_samples} samples: they must have the same length.")
+        if domains.dtype.kind not in "iu":
+            raise ValueError(f"sample_domain must hold integer domain ids (positive: "
+                             f"source, negative: target); got dtype {domains.dtype}.")
+        if (domains == 0).any():
+            i = int(np.flatnonzero(domains == 0)[0])
+            raise ValueError(f"sample_domain[{i}] is 0: domain ids are positive for "
+                             "source and negative for target samples.")
+        target = domains < 0
+        unlabeled_source = unlabeled & ~target
+        if unlabeled_source.any():
+            i = int(np.flatnonzero(unlabeled_source)[0])
+            raise ValueError(
+                f"sample {i} is unlabeled (y == -1) but sample_domain[{i}] = "
+                f"{domains[i]} says it is a source sample; unlabeled samples must be "
+                "target samples (a negative domain id)."
+            )
+        return target
+
+    # -- fit ------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_domain=None, sample_weight=None):
+        """Train on labeled source samples while adapting to target samples.
+
+        Parameters
+        ----------
+        X : images, list of PIL images, list of paths, or flat rows
+            Source and target samples together, as for
+            :class:`~sktransfer.FineTuneClassifier`.
+        y : array-like of shape (n_samples,)
+            Labels of the source samples and ``-1`` for unlabeled (target)
+            samples.
+        sample_domain : array-like of int, shape (n_samples,), or None
+            Domain of each sample: positive ids source, negative ids target.
+            ``None``: labeled samples are source, unlabeled ones target.
+        sample_weight : array-like of shape (n_samples,) or None
+            Weights of the labeled samples in the supervised loss.
+
+        Returns
+        -------
+        self : DomainAdaptClassifier
+        """
+        self._check_params()
+        adaptation = resolve_method(self.method)
+        continuing = self.warm_start and hasattr(self, "module_")
+        images = self._validate_X(X, reset=not continuing)
+        n_samples = len(images)
+        y = self._validate_y(y, n_samples)
+        unlabeled = unlabeled_mask(y)
+        target = self._target_mask(unlabeled, sample_domain, n_samples)
+        labeled_rows = np.flatnonzero(~unlabeled)
+        if not len(labeled_rows):
+            raise ValueError("y has no labeled sample (every entry is -1): domain "
+                             "adaptation needs labeled source samples.")
+        if adaptation is not None and not target.any():
+            raise ValueError(
+                f"method={self.method!r} adapts to target samples, but there is none "
+                "(no y == -1 and no negative sample_domain): with every sample "
+                "labeled this is plain supervised learning; use FineTuneClassifier, "
+                "or method='source_only'."
+            )
+        sample_weight = _check_sample_weight(sample_weight, np.empty((n_samples, 0)),
+                                             dtype=np.float64)
+        if not continuing:
+            self._set_classes(y[labeled_rows])
+        y_encoded = np.full(n_samples, -1, dtype=np.int64)
+        y_encoded[labeled_rows] = self._encode(y[labeled_rows])
+        weights = np.zeros(n_samples)
+        weights[labeled_rows] = self._sample_weights(
+            y_encoded[labeled_rows], sample_weight[labeled_rows],
+            np.empty((len(labeled_rows), 0)),
+        )
+        seed = self._seed()
+        if not continuing:
+            self._start_network(seed)
+        if adaptation is not None:
+            if not isinstance(self.method, str):
+                adaptation = copy.deepcopy(adaptation)  # never train the user's object
+            if hasattr(adaptation, "build"):
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed)
+                    adaptation = adaptation.build(self.module_.backbone.num_features,
+                                                  len(self.classes_)) or adaptation
+        target_rows = np.flatnonzero(target)
+        self.n_source_ = len(labeled_rows)
+        self.n_target_ = len(target_rows) if adaptation is not None else 0
+        return self._fit_epochs(images, y_encoded, weights, seed, epochs=self.epochs,
+                                labeled=labeled_rows, adaptation=adaptation,
+                                target_rows=target_rows)
+
+    # -- the two training hooks of the shared core ----------------------------
+    def _train_batches(self, supervised_batches, context):
+        """Each step: a supervised source batch, a target batch of the same
+        size, and the training progress (0 -> 1 over this fit)."""
+        if context["adaptation"] is None:
+            return supervised_batches
+        pipeline, augment = context["pipeline"], context["augment"]
+        generator, rows = context["generator"], context["target_rows"]
+        batch_size = self.batch_size
+        total_steps = max(context["epochs"] * context["n_batches"], 1)
+
+        def target_stream():
+            # Reshuffled passes over the target rows for the whole fit; full
+            # batches only (when there are enough), so every step is balanced.
+            while True:
+                order = rows[torch.randperm(len(rows), generator=generator).numpy()]
+                if len(order) >= batch_size:
+                    order = order[:len(order) - len(order) % batch_size]
+                for batch in pipeline.batches(batch_size, indices=order):
+                    yield pipeline.prepare(batch, augment=augment)
+
+        stream = target_stream()
+
+        def batches(epoch):
+            done = (epoch - context["start_epoch"]) * context["n_batches"]
+            for step, supervised in enumerate(supervised_batches(epoch)):
+                yield supervised, next(stream), min((done + step) / total_steps, 1.0)
+
+        return batches
+
+    def _batch_loss(self, supervised_loss, context):
+        adaptation, net = context["adaptation"], context["net"]
+        if adaptation is None:
+            return supervised_loss
+        trade_off = float(self.trade_off)
+
+        def loss(batch):
+            (inputs, targets, sample_w), target_inputs, progress = batch
+            if hasattr(adaptation, "progress"):
+                adaptation.progress = progress
+            n_source = len(inputs)
+            # One forward over both domains: one pass per step, and BatchNorm
+            # normalises with statistics of the mixture, whose running averages
+            # are what predict() uses on target data.
+            logits, features = net(torch.cat([inputs, target_inputs]),
+                                   return_features=True)
+            logits, features = logits.float(), features.float()
+            supervised = self._criterion(logits[:n_source], targets, sample_w)
+            adapt = adaptation(features[:n_source], logits[:n_source],
+                               features[n_source:], logits[n_source:])
+            return supervised + trade_off * adapt
+
+        return loss
+
+    # -- scoring --------------------------------------------------------------
+    def score(self, X, y, sample_weight=None):
+        """Accuracy on the labeled samples of ``X, y``; rows with ``y == -1`` are
+        ignored.
+
+        Parameters
+        ----------
+        X : images or flat rows
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,) or None
+
+        Returns
+        -------
+        score : float
+        """
+        y = column_or_1d(y, warn=True)
+        labeled = np.flatnonzero(~unlabeled_mask(y))
+        if not len(labeled):
+            raise ValueError(
+                "y has no labeled sample to score (every entry is -1); rank models "
+                "without target labels with a scorer of sktransfer.metrics."
+            )
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)[labeled]
+        return accuracy_score(y[labeled], self.predict(_safe_indexing(X, labeled)),
+                              sample_weight=sample_weight)
