@@ -1,0 +1,270 @@
+"""Domain-adaptation losses as small modules: the contract, and one class per
+method.
+
+The contract (what :class:`~sktransfer.DomainAdaptClassifier` calls, and what a
+user's own loss implements)::
+
+    loss(features_source, logits_source, features_target, logits_target) -> scalar
+
+with float32 tensors ``(n_source, n_features)``, ``(n_source, n_classes)``,
+``(n_target, n_features)``, ``(n_target, n_classes)``; logits are raw (no
+softmax). Before training the estimator calls ``loss.build(n_features,
+n_classes)`` when the loss has that method (to size a discriminator), and before
+every step it sets ``loss.progress`` (0 -> 1 over the fit) when the loss has that
+attribute. When the loss is an ``nn.Module`` its parameters are trained with the
+network, at the head's learning rate. Source/target balance is the data
+loader's job: every step sees ``batch_size`` samples of each domain.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._functional import (
+    coral_loss,
+    dann_coefficient,
+    entropy,
+    mcc_loss,
+    mmd_loss,
+    reverse_gradient,
+)
+
+
+class AdaptationLoss(nn.Module):
+    """Base of the built-in losses: a ``progress`` attribute and a no-op
+    ``build``. Subclasses implement ``forward(fs, ls, ft, lt)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.progress = 0.0
+
+    def build(self, n_features, n_classes):
+        """Create the parts whose size depends on the network (no-op here)."""
+        return self
+
+    def extra_repr(self):
+        return ", ".join(f"{k}={v!r}" for k, v in self._hyper_parameters().items())
+
+    def _hyper_parameters(self):
+        return {}
+
+
+class DomainDiscriminator(nn.Sequential):
+    """Two hidden layers with BatchNorm and ReLU, one logit out (source = 1)."""
+
+    def __init__(self, in_features, hidden_size=1024):
+        super().__init__(
+            nn.Linear(in_features, hidden_size), nn.BatchNorm1d(hidden_size), nn.ReLU(),
+            nn.Linear(hidden_size, hidden_size), nn.BatchNorm1d(hidden_size), nn.ReLU(),
+            nn.Linear(hidden_size, 1),
+        )
+
+
+def _hidden(hidden_size, in_features):
+    if hidden_size == "auto":
+        return int(min(max(in_features, 64), 1024))
+    return int(hidden_size)
+
+
+def _domain_labels(n_source, n_target, device):
+    return torch.cat([torch.ones(n_source, device=device),
+                      torch.zeros(n_target, device=device)])
+
+
+class DANNLoss(AdaptationLoss):
+    """Domain-adversarial training (Ganin et al., JMLR 2016).
+
+    A discriminator learns to tell source features from target features through
+    a gradient-reversal layer, so the feature extractor learns to fool it. The
+    reversal coefficient follows the paper's schedule
+    ``max_coefficient * (2 / (1 + exp(-gamma * progress)) - 1)``.
+
+    Parameters
+    ----------
+    hidden_size : int or "auto", default="auto"
+        Width of the discriminator's two hidden layers; ``"auto"`` is the
+        feature width clipped to [64, 1024] (1024 for ImageNet backbones, as in
+        the Transfer-Learning-Library; narrow for small networks, where a wide
+        discriminator would cost more than the network).
+    gamma : float, default=10.0
+    max_coefficient : float, default=1.0
+    """
+
+    def __init__(self, hidden_size="auto", gamma=10.0, max_coefficient=1.0):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.gamma = gamma
+        self.max_coefficient = max_coefficient
+        self.discriminator = None
+
+    def _hyper_parameters(self):
+        return {"hidden_size": self.hidden_size, "gamma": self.gamma,
+                "max_coefficient": self.max_coefficient}
+
+    def build(self, n_features, n_classes):
+        self.discriminator = DomainDiscriminator(n_features,
+                                                 _hidden(self.hidden_size, n_features))
+        return self
+
+    @property
+    def coefficient(self):
+        return self.max_coefficient * dann_coefficient(self.progress, self.gamma)
+
+    def forward(self, features_source, logits_source, features_target, logits_target):
+        features = torch.cat([features_source, features_target])
+        domain_logits = self.discriminator(reverse_gradient(features, self.coefficient))
+        labels = _domain_labels(len(features_source), len(features_target), features.device)
+        return F.binary_cross_entropy_with_logits(domain_logits.squeeze(1).float(), labels)
+
+
+class CDANLoss(AdaptationLoss):
+    """Conditional domain-adversarial training with entropy conditioning,
+    CDAN+E (Long et al., NeurIPS 2018).
+
+    The discriminator sees the multilinear map of features and (detached)
+    predictions ``f ⊗ softmax(logits)``, or its randomised version of
+    ``randomized_dim`` dimensions when ``n_features * n_classes`` exceeds that.
+    Samples with confident predictions weigh more: ``1 + exp(-entropy)``,
+    normalised within each domain.
+
+    Parameters
+    ----------
+    hidden_size : int or "auto", default="auto"
+        As in :class:`DANNLoss`, from the width of the multilinear map.
+    gamma, max_coefficient : float
+        Schedule of the gradient reversal, as in :class:`DANNLoss`.
+    randomized_dim : int, default=1024
+    entropy_conditioning : bool, default=True
+    """
+
+    def __init__(self, hidden_size="auto", gamma=10.0, max_coefficient=1.0,
+                 randomized_dim=1024, entropy_conditioning=True):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.gamma = gamma
+        self.max_coefficient = max_coefficient
+        self.randomized_dim = randomized_dim
+        self.entropy_conditioning = entropy_conditioning
+        self.discriminator = None
+        self.randomized = False
+
+    def _hyper_parameters(self):
+        return {"hidden_size": self.hidden_size, "randomized_dim": self.randomized_dim,
+                "entropy_conditioning": self.entropy_conditioning}
+
+    def build(self, n_features, n_classes):
+        self.randomized = n_features * n_classes > self.randomized_dim
+        if self.randomized:
+            # Fixed random projections, saved with the module (buffers).
+            self.register_buffer("random_features",
+                                 torch.randn(n_features, self.randomized_dim))
+            self.register_buffer("random_classes",
+                                 torch.randn(n_classes, self.randomized_dim))
+            in_features = self.randomized_dim
+        else:
+            in_features = n_features * n_classes
+        self.discriminator = DomainDiscriminator(in_features,
+                                                 _hidden(self.hidden_size, in_features))
+        return self
+
+    def _multilinear(self, features, probabilities):
+        if self.randomized:
+            return ((features @ self.random_features) * (probabilities @ self.random_classes)
+                    / self.randomized_dim ** 0.5)
+        return (probabilities.unsqueeze(2) * features.unsqueeze(1)).flatten(1)
+
+    def forward(self, features_source, logits_source, features_target, logits_target):
+        n_source = len(features_source)
+        features = torch.cat([features_source, features_target])
+        probabilities = F.softmax(torch.cat([logits_source, logits_target]), dim=1).detach()
+        coefficient = self.max_coefficient * dann_coefficient(self.progress, self.gamma)
+        joint = self._multilinear(reverse_gradient(features, coefficient), probabilities)
+        domain_logits = self.discriminator(joint).squeeze(1).float()
+        labels = _domain_labels(n_source, len(features_target), features.device)
+        losses = F.binary_cross_entropy_with_logits(domain_logits, labels, reduction="none")
+        if not self.entropy_conditioning:
+            return losses.mean()
+        weights = 1.0 + torch.exp(-entropy(probabilities))
+        source_w, target_w = weights[:n_source], weights[n_source:]
+        return 0.5 * ((losses[:n_source] * source_w).sum() / source_w.sum()
+                      + (losses[n_source:] * target_w).sum() / target_w.sum())
+
+
+class CORALLoss(AdaptationLoss):
+    """Deep CORAL (Sun & Saenko, ECCV workshops 2016): align the second-order
+    statistics (covariances) of source and target features."""
+
+    def forward(self, features_source, logits_source, features_target, logits_target):
+        return coral_loss(features_source, features_target)
+
+
+class MMDLoss(AdaptationLoss):
+    """Multi-kernel MMD between source and target features (DAN; Long et al.,
+    ICML 2015).
+
+    Parameters
+    ----------
+    kernel_mul : float, default=2.0
+        Ratio between the bandwidths of consecutive Gaussian kernels.
+    kernel_num : int, default=5
+    """
+
+    def __init__(self, kernel_mul=2.0, kernel_num=5):
+        super().__init__()
+        self.kernel_mul = kernel_mul
+        self.kernel_num = kernel_num
+
+    def _hyper_parameters(self):
+        return {"kernel_mul": self.kernel_mul, "kernel_num": self.kernel_num}
+
+    def forward(self, features_source, logits_source, features_target, logits_target):
+        return mmd_loss(features_source, features_target, kernel_mul=self.kernel_mul,
+                        kernel_num=self.kernel_num)
+
+
+class MCCLoss(AdaptationLoss):
+    """Minimum class confusion on target predictions (Jin et al., ECCV 2020).
+
+    Parameters
+    ----------
+    temperature : float, default=2.5
+    """
+
+    def __init__(self, temperature=2.5):
+        super().__init__()
+        self.temperature = temperature
+
+    def _hyper_parameters(self):
+        return {"temperature": self.temperature}
+
+    def forward(self, features_source, logits_source, features_target, logits_target):
+        return mcc_loss(logits_target, temperature=self.temperature)
+
+
+#: ``method=`` names of :class:`~sktransfer.DomainAdaptClassifier` and their losses
+#: (``"source_only"`` trains without any).
+METHODS = {
+    "dann": DANNLoss,
+    "cdan": CDANLoss,
+    "coral": CORALLoss,
+    "mmd": MMDLoss,
+    "mcc": MCCLoss,
+    "source_only": None,
+}
+
+
+def resolve_method(method):
+    """A fresh loss for ``method`` (a name or a user loss), or None for
+    ``"source_only"``. User losses are returned as given (the caller copies)."""
+    if isinstance(method, str):
+        if method not in METHODS:
+            raise ValueError(f"method={method!r} is not one of {sorted(METHODS)} or a "
+                             "loss object (see sktransfer.adaptation).")
+        cls = METHODS[method]
+        return None if cls is None else cls()
+    if not callable(method):
+        raise ValueError(f"method={method!r} is neither a method name "
+                         f"({sorted(METHODS)}) nor a callable loss "
+                         "loss(features_source, logits_source, features_target, "
+                         "logits_target) -> scalar.")
+    return method
