@@ -1,7 +1,16 @@
 """sktransfer: transfer learning with pretrained CNNs as scikit-learn estimators."""
 
+from ._persistence import InconsistentVersionWarning, load, save
 from ._version import __version__
-from .classifiers import FineTuneClassifier
+from .classifiers import DomainAdaptClassifier, FineTuneClassifier
 from .feature_extraction import PretrainedFeatureExtractor
 
-__all__ = ["FineTuneClassifier", "PretrainedFeatureExtractor", "__version__"]
+__all__ = [
+    "DomainAdaptClassifier",
+    "FineTuneClassifier",
+    "InconsistentVersionWarning",
+    "PretrainedFeatureExtractor",
+    "__version__",
+    "load",
+    "save",
+]

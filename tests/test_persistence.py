@@ -1,0 +1,483 @@
+"""Persistence: version stamps on pickles, the safe format, and loading elsewhere."""
+
+import doctest
+import io
+import json
+import os
+import pathlib
+import pickle
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from torch import nn
+
+import sktransfer
+from sktransfer import (
+    FineTuneClassifier,
+    InconsistentVersionWarning,
+    PretrainedFeatureExtractor,
+)
+
+
+# -- tiny estimators, fitted once per module --------------------------------------
+def images(n_per_class=8, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    dark = rng.integers(0, 100, size=(n_per_class, size, size, 3), dtype=np.uint8)
+    light = rng.integers(120, 256, size=(n_per_class, size, size, 3), dtype=np.uint8)
+    labels = np.array(["cat"] * n_per_class + ["dog"] * n_per_class)
+    return np.concatenate([dark, light]), labels
+
+
+def flat(n=48, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+
+
+def cnn(**params):
+    defaults = dict(model="simple_cnn", weights=None, epochs=1, batch_size=8, lr=1e-2,
+                    device="cpu", random_state=0)
+    return FineTuneClassifier(**{**defaults, **params})
+
+
+def mlp(**params):
+    defaults = dict(model=None, epochs=2, lr=3e-2, hidden_layer_sizes=(8,),
+                    device="cpu", random_state=0)
+    return FineTuneClassifier(**{**defaults, **params})
+
+
+def extractor(**params):
+    defaults = dict(model="simple_cnn", weights=None, random_state=0, device="cpu")
+    return PretrainedFeatureExtractor(**{**defaults, **params})
+
+
+def domain_adapt(**params):
+    defaults = dict(model=None, method="coral", epochs=2, lr=3e-2, hidden_layer_sizes=(8,),
+                    device="cpu", random_state=0)
+    return sktransfer.DomainAdaptClassifier(**{**defaults, **params})
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """name -> (fitted estimator, X it runs on); read-only for the tests."""
+    from sktransfer.backbones import SimpleCNN
+
+    X_img, y_img = images()
+    X_flat, y_flat = flat()
+    torch.manual_seed(3)
+    checkpoint = tmp_path_factory.mktemp("weights") / "cnn.pth"
+    torch.save(SimpleCNN().state_dict(), checkpoint)
+    y_target = np.where(np.arange(len(y_flat)) % 3 == 0, -1, y_flat)
+    estimators = {
+        "cnn": (cnn().fit(X_img, y_img), X_img),
+        "cnn_from_checkpoint": (cnn(weights=str(checkpoint)).fit(X_img, y_img), X_img),
+        "mlp": (mlp().fit(X_flat, y_flat), X_flat),
+        "domain_adapt": (domain_adapt().fit(X_flat, y_target), X_flat),
+        "extractor": (extractor().fit(X_img), X_img),
+        "extractor_unseeded": (extractor(random_state=None).fit(X_img), X_img),
+        "extractor_checkpoint": (extractor(weights=str(checkpoint)).fit(X_img), X_img),
+    }
+    checkpoint.unlink()  # a saved estimator must not need it
+    return estimators
+
+
+ESTIMATORS = ["cnn", "cnn_from_checkpoint", "mlp", "domain_adapt", "extractor",
+              "extractor_unseeded", "extractor_checkpoint"]
+
+
+def outputs(estimator, X):
+    """Everything an estimator computes from X."""
+    if isinstance(estimator, PretrainedFeatureExtractor):
+        return {"transform": estimator.transform(X)}
+    return {name: getattr(estimator, name)(X)
+            for name in ("predict", "predict_proba", "decision_function", "transform")}
+
+
+def assert_same_outputs(loaded, estimator, X):
+    expected = outputs(estimator, X)
+    for name, value in outputs(loaded, X).items():
+        assert value.dtype == expected[name].dtype, name
+        np.testing.assert_array_equal(value, expected[name], err_msg=name)
+
+
+def assert_same_value(a, b, name):
+    if isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype, name
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    else:
+        assert type(a) is type(b) and a == b, name
+
+
+def assert_same_fitted_attributes(loaded, estimator):
+    """Every attribute but the network itself, with its type and dtype."""
+    skip = {"module_", "_backbone"}
+    names = set(vars(estimator)) - skip
+    assert names == set(vars(loaded)) - skip
+    for name in names:
+        assert_same_value(vars(loaded)[name], vars(estimator)[name], name)
+
+
+def safe_round_trip(estimator):
+    buffer = io.BytesIO()
+    sktransfer.save(estimator, buffer)
+    return sktransfer.load(io.BytesIO(buffer.getvalue()))
+
+
+# -- the safe format: round trips ----------------------------------------------------
+def test_docstring_examples_run():
+    result = doctest.testmod(sktransfer._persistence, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_safe_round_trip_is_identical(fitted, name, tmp_path):
+    estimator, X = fitted[name]
+    path = tmp_path / "model.safetensors"
+    sktransfer.save(estimator, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        loaded = sktransfer.load(path)
+    assert type(loaded) is type(estimator)
+    assert loaded.get_params() == estimator.get_params()
+    assert_same_fitted_attributes(loaded, estimator)
+    assert_same_outputs(loaded, estimator, X)
+
+
+def test_named_weights_are_not_stored_but_checked_on_use(fitted, tmp_path):
+    estimator, X = fitted["extractor"]  # weights=None, random_state=0: rebuildable
+    sktransfer.save(estimator, tmp_path / "a.safetensors")
+    sktransfer.save(fitted["extractor_unseeded"][0], tmp_path / "b.safetensors")
+    assert (tmp_path / "a.safetensors").stat().st_size < 10_000
+    assert (tmp_path / "b.safetensors").stat().st_size > 50_000
+    loaded = sktransfer.load(tmp_path / "a.safetensors")
+    loaded._seed_ = 1  # as if other weights were installed under the same name
+    with pytest.raises(RuntimeError, match="differ from those this extractor was fitted"):
+        loaded.transform(X)
+
+
+@pytest.mark.parametrize("estimator", [cnn(), mlp(), domain_adapt(), extractor()],
+                         ids=lambda e: type(e).__name__)
+def test_unfitted_estimator_round_trips_its_parameters(estimator):
+    loaded = safe_round_trip(estimator)
+    assert type(loaded) is type(estimator)
+    assert loaded.get_params() == estimator.get_params()
+    assert vars(loaded) == vars(estimator)
+
+
+@pytest.mark.parametrize("labels", [
+    np.array(["no", "yes"]),
+    np.array(["no", "yes"], dtype=object),
+    np.array([3, 11]),
+    np.array([True, False]),
+    np.array([1.0, 2.0]),
+], ids=["str", "object", "int", "bool", "float"])
+def test_label_types_are_preserved(labels):
+    X, y = flat()
+    y = labels[(y > 0).astype(int)]
+    clf = mlp().fit(X, y)
+    loaded = safe_round_trip(clf)
+    assert loaded.classes_.dtype == clf.classes_.dtype
+    assert [type(c) for c in loaded.classes_] == [type(c) for c in clf.classes_]
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+
+
+def test_parameters_of_every_kind_round_trip():
+    from torchvision.models import ResNet18_Weights
+
+    random_state = np.random.RandomState(3)
+    clf = FineTuneClassifier(
+        model="resnet18", weights=ResNet18_Weights.IMAGENET1K_V1, class_weight={0: 2.0, 1: 1},
+        hidden_layer_sizes=[8, 4], image_size=(24, 20), input_shape=(8, 8, 1),
+        device=torch.device("cpu"), lr=np.float64(3e-3), grad_clip=float("inf"),
+        random_state=random_state, freeze=2,
+    )
+    params = safe_round_trip(clf).get_params()
+    expected = clf.get_params()
+    assert params["weights"] is ResNet18_Weights.IMAGENET1K_V1
+    loaded_state = params.pop("random_state").get_state()
+    for a, b in zip(loaded_state, expected.pop("random_state").get_state()):
+        np.testing.assert_array_equal(a, b)
+    assert params == expected
+    assert type(params["lr"]) is np.float64
+    path_clf = FineTuneClassifier(model="simple_cnn", weights=pathlib.Path("nets") / "a.pth")
+    assert safe_round_trip(path_clf).weights == pathlib.Path("nets") / "a.pth"
+
+
+def test_set_output_config_is_kept(fitted):
+    pd = pytest.importorskip("pandas")
+    estimator, X = fitted["extractor"]
+    pandas_extractor = extractor().fit(X).set_output(transform="pandas")
+    frame = safe_round_trip(pandas_extractor).transform(X)
+    assert isinstance(frame, pd.DataFrame)
+    np.testing.assert_array_equal(frame.to_numpy(), estimator.transform(X))
+
+
+# -- the safe format: what it refuses at save --------------------------------------------
+class _Loss(nn.Module):
+    def forward(self, source, target):
+        return (source.mean() - target.mean()) ** 2
+
+
+@pytest.mark.parametrize("estimator, parameter", [
+    (cnn(model=nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1))), "model"),
+    (cnn(optimizer=torch.optim.SGD), "optimizer"),
+    (cnn(augment=lambda batch: batch.flip(-1)), "augment"),
+    (domain_adapt(method=_Loss()), "method"),
+    (extractor(model=nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1))), "model"),
+], ids=["module", "optimizer-class", "callable-augment", "loss-object", "extractor-module"])
+def test_code_in_parameters_is_refused_at_save(estimator, parameter, tmp_path):
+    path = tmp_path / "model.safetensors"
+    with pytest.raises(ValueError, match=rf"parameter {parameter} .*joblib\.dump"):
+        sktransfer.save(estimator, path)
+    assert not path.exists()
+
+
+def test_other_estimators_are_refused_at_save(tmp_path):
+    class MyClassifier(FineTuneClassifier):
+        pass
+
+    for estimator in (LogisticRegression(), MyClassifier()):
+        with pytest.raises(TypeError, match="joblib.dump"):
+            sktransfer.save(estimator, tmp_path / "model.safetensors")
+
+
+# -- the safe format: what it refuses at load ---------------------------------------------
+class _WritesAFile:
+    """A pickle that creates ``path`` when it is unpickled."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.path),))
+
+
+def test_load_never_unpickles(tmp_path):
+    proof = tmp_path / "proof"
+    pickle.loads(pickle.dumps(_WritesAFile(proof)))
+    assert proof.exists()  # the payload works when unpickled
+
+    marker = tmp_path / "marker"
+    for name, write in [
+        ("exploit.pkl", lambda p: p.write_bytes(pickle.dumps(_WritesAFile(marker)))),
+        ("exploit.safetensors", lambda p: p.write_bytes(pickle.dumps(_WritesAFile(marker)))),
+        ("exploit.joblib", lambda p: joblib.dump(_WritesAFile(marker), p)),
+        ("exploit.pt", lambda p: torch.save({"x": _WritesAFile(marker)}, p)),
+    ]:
+        path = tmp_path / name
+        write(path)
+        with pytest.raises(ValueError, match="is not an sktransfer safe file"):
+            sktransfer.load(path)
+        assert not marker.exists(), name
+
+
+def test_joblib_file_of_an_estimator_is_refused_with_a_pointer(fitted, tmp_path):
+    path = tmp_path / "clf.joblib"
+    joblib.dump(fitted["mlp"][0], path)
+    with pytest.raises(ValueError, match="never unpickles.*joblib.load"):
+        sktransfer.load(path)
+
+
+def test_other_safetensors_file_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "weights.safetensors"
+    save_file({"w": torch.zeros(3)}, path)
+    with pytest.raises(ValueError, match="is not an sktransfer safe file.*no sktransfer"):
+        sktransfer.load(path)
+    save_file({"w": torch.zeros(3)}, path, metadata={"sktransfer": '{"format": "other"}'})
+    with pytest.raises(ValueError, match="do not name the format 'sktransfer-safe'"):
+        sktransfer.load(path)
+
+
+@pytest.fixture
+def saved_mlp(fitted, tmp_path):
+    path = tmp_path / "mlp.safetensors"
+    sktransfer.save(fitted["mlp"][0], path)
+    return path
+
+
+@pytest.mark.parametrize("keep", [0, 5, 40, 0.5, -1], ids=str)
+def test_truncated_file_is_refused(saved_mlp, keep):
+    data = saved_mlp.read_bytes()
+    keep = int(len(data) * keep) if isinstance(keep, float) else keep % len(data)
+    saved_mlp.write_bytes(data[:keep])
+    with pytest.raises(ValueError, match="not an sktransfer safe file|damaged"):
+        sktransfer.load(saved_mlp)
+
+
+def test_corrupted_weights_are_refused(saved_mlp):
+    data = bytearray(saved_mlp.read_bytes())
+    data[-3] ^= 0xFF  # inside the tensors
+    saved_mlp.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged.*checksum"):
+        sktransfer.load(saved_mlp)
+
+
+def rewrite(path, change):
+    """Rewrite the JSON document of a safe file with ``change(document)``."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(path, framework="pt") as file:
+        document = json.loads(file.metadata()["sktransfer"])
+        tensors = {key: file.get_tensor(key) for key in file.keys()}
+    change(document)
+    save_file(tensors, path, metadata={"sktransfer": json.dumps(document)})
+
+
+def test_newer_format_version_is_refused(saved_mlp):
+    rewrite(saved_mlp, lambda d: d.update(format_version=2, sktransfer_version="9.0"))
+    with pytest.raises(ValueError, match="version 2 of the sktransfer safe format.*Upgrade"):
+        sktransfer.load(saved_mlp)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d: d.update(estimator="Exploit"), "'Exploit', which is not an estimator"),
+    (lambda d: d["params"].update(exec="x"), "has no parameter 'exec'"),
+    (lambda d: d["fitted"].update(predict=1), "'predict' is not a fitted attribute"),
+    (lambda d: d["fitted"].update(__class__="x"), "'__class__' is not a fitted attribute"),
+    (lambda d: d["fitted"].update(n_iter_={"$pickle": "gASV"}), r"unknown value tag '\$pickle'"),
+    (lambda d: d["fitted"].update(classes_={"$ndarray": {"dtype": "|V8", "shape": [1],
+                                                         "data": [1]}}), r"dtype '\|V8'"),
+    (lambda d: d.update(weights="_backbone"), "weights belong to '_backbone'"),
+], ids=["estimator", "parameter", "method-name", "dunder", "tag", "dtype", "weights"])
+def test_unexpected_content_is_refused(saved_mlp, change, match):
+    rewrite(saved_mlp, change)
+    with pytest.raises(ValueError, match=match):
+        sktransfer.load(saved_mlp)
+
+
+def test_safe_file_from_another_version_warns(saved_mlp, fitted):
+    rewrite(saved_mlp, lambda d: d.update(sktransfer_version="0.0.1"))
+    with pytest.warns(InconsistentVersionWarning, match="saved by sktransfer 0.0.1"):
+        loaded = sktransfer.load(saved_mlp)
+    assert_same_outputs(loaded, *fitted["mlp"])
+
+
+# -- pickles: the version stamp -------------------------------------------------------------
+@pytest.mark.parametrize("name", ["cnn", "mlp", "domain_adapt", "extractor"])
+def test_pickle_from_another_version_warns(fitted, name, monkeypatch):
+    estimator, X = fitted[name]
+    monkeypatch.setattr(sktransfer._version, "__version__", "0.0.1")
+    blob = pickle.dumps(estimator)
+    monkeypatch.undo()
+    with pytest.warns(InconsistentVersionWarning) as record:
+        loaded = pickle.loads(blob)
+    warning = record[0].message
+    assert (warning.estimator_name, warning.original_version,
+            warning.current_version) == (type(estimator).__name__, "0.0.1",
+                                         sktransfer.__version__)
+    assert "saved by sktransfer 0.0.1" in str(warning)
+    assert str(pickle.loads(pickle.dumps(warning))) == str(warning)  # crosses processes
+    assert record[0].filename == __file__  # points at the line that unpickled
+    assert_same_outputs(loaded, estimator, X)
+
+
+@pytest.mark.parametrize("estimator", [mlp(), extractor()], ids=lambda e: type(e).__name__)
+def test_pickle_from_the_same_version_does_not_warn(estimator):
+    blob = pickle.dumps(estimator)
+    assert b"_sktransfer_version" in blob
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        loaded = pickle.loads(blob)
+    assert "_sktransfer_version" not in vars(loaded)
+
+
+@pytest.mark.parametrize("name", ["mlp", "extractor"])
+def test_pickle_without_a_stamp_loads_with_a_warning(fitted, name):
+    estimator, X = fitted[name]
+    state = estimator.__getstate__()
+    del state["_sktransfer_version"]  # as written before the stamp existed
+    loaded = type(estimator).__new__(type(estimator))
+    with pytest.warns(InconsistentVersionWarning, match="version unknown"):
+        loaded.__setstate__(state)
+    assert_same_outputs(loaded, estimator, X)
+
+
+# -- loading in a fresh process -------------------------------------------------------------
+_LOADER = textwrap.dedent("""
+    import sys, warnings
+    import joblib, numpy as np, torch
+    import sktransfer
+    warnings.simplefilter("error", sktransfer.InconsistentVersionWarning)
+    torch.set_num_threads(1)
+    folder, names = sys.argv[1], sys.argv[2].split(",")
+    results = {}
+    for name in names:
+        X = np.load(f"{folder}/{name}.npy", allow_pickle=False)
+        for how, estimator in [("joblib", joblib.load(f"{folder}/{name}.joblib")),
+                               ("safe", sktransfer.load(f"{folder}/{name}.safetensors"))]:
+            if hasattr(estimator, "predict_proba"):
+                results[f"{name}-{how}-predict"] = estimator.predict(X)
+                results[f"{name}-{how}-predict_proba"] = estimator.predict_proba(X)
+            results[f"{name}-{how}-transform"] = estimator.transform(X)
+    np.savez(f"{folder}/results.npz", **results)
+""")
+
+
+def _load_in_fresh_process(folder, names, env=None):
+    subprocess.run([sys.executable, "-c", _LOADER, str(folder), ",".join(names)],
+                   check=True, cwd=folder, env=env, timeout=300)
+    with np.load(folder / "results.npz", allow_pickle=False) as results:
+        return dict(results)
+
+
+def test_files_load_in_a_fresh_process(fitted, tmp_path):
+    """joblib and safe files need nothing of the session that wrote them."""
+    for name in ESTIMATORS:
+        estimator, X = fitted[name]
+        joblib.dump(estimator, tmp_path / f"{name}.joblib")
+        sktransfer.save(estimator, tmp_path / f"{name}.safetensors")
+        np.save(tmp_path / f"{name}.npy", X)
+    results = _load_in_fresh_process(tmp_path, ESTIMATORS)
+    for name in ESTIMATORS:
+        estimator, X = fitted[name]
+        for how in ("joblib", "safe"):
+            for method in ("predict", "predict_proba", "transform"):
+                if method == "transform" or hasattr(estimator, method):
+                    np.testing.assert_array_equal(results[f"{name}-{how}-{method}"],
+                                                  getattr(estimator, method)(X),
+                                                  err_msg=f"{name} {how} {method}")
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="needs a CUDA GPU: fits on the GPU, then loads the joblib and safe files "
+           "in a process that sees no GPU (CUDA_VISIBLE_DEVICES='')",
+)
+def test_fitted_on_cuda_loads_on_a_cpu_only_machine(tmp_path):
+    X_img, y_img = images()
+    X_flat, y_flat = flat()
+    # device="auto": CUDA here, the CPU where there is none; precision="32" so the
+    # two devices compute the same thing up to float32 rounding.
+    common = dict(device="auto", precision="32")
+    estimators = {
+        "cnn": (cnn(**common).fit(X_img, y_img), X_img),
+        "mlp": (mlp(**common).fit(X_flat, y_flat), X_flat),
+        "extractor_unseeded": (extractor(random_state=None, **common).fit(X_img), X_img),
+    }
+    for name, (estimator, X) in estimators.items():
+        network = vars(estimator).get("module_", vars(estimator).get("_backbone"))
+        assert next(network.parameters()).is_cuda
+        joblib.dump(estimator, tmp_path / f"{name}.joblib")
+        sktransfer.save(estimator, tmp_path / f"{name}.safetensors")
+        np.save(tmp_path / f"{name}.npy", X)
+    results = _load_in_fresh_process(tmp_path, list(estimators),
+                                     env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    for name, (estimator, X) in estimators.items():
+        for how in ("joblib", "safe"):
+            np.testing.assert_allclose(results[f"{name}-{how}-transform"],
+                                       estimator.transform(X), rtol=1e-4, atol=1e-5)
+            if hasattr(estimator, "predict"):
+                np.testing.assert_allclose(results[f"{name}-{how}-predict_proba"],
+                                           estimator.predict_proba(X), atol=1e-5)
+                np.testing.assert_array_equal(results[f"{name}-{how}-predict"],
+                                              estimator.predict(X))
