@@ -10,6 +10,17 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from torch import nn
 
+from ._cache import (
+    BACKBONES,
+    cached_features,
+    clear_feature_cache,
+    feature_cache_info,
+    feature_fingerprint,
+    image_keys,
+    model_identity,
+    resolve_store,
+    set_feature_cache_size,
+)
 from ._device import PRECISIONS, resolve_autocast_dtype, resolve_device
 from ._runtime import InputPipeline, placed, run_batches
 from ._sklearn_compat import (
@@ -20,7 +31,16 @@ from ._sklearn_compat import (
     check_is_fitted,
 )
 from .backbones import POOLINGS, is_rebuildable, load_backbone
+from .backbones._registry import registered_builder
 from .inputs import validate_images
+
+__all__ = [
+    "PretrainedFeatureExtractor",
+    "clear_feature_cache",
+    "feature_cache_info",
+    "set_feature_cache_size",
+    "weights_fingerprint",
+]
 
 
 def weights_fingerprint(module):
@@ -85,6 +105,20 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         Show a progress bar while transforming.
     random_state : int, RandomState instance or None, default=None
         Seed of the random initialisation when ``weights=None``.
+    cache : None, True, str, os.PathLike or joblib.Memory, default=None
+        Keep each image's feature so that transforming it again (another fold or
+        candidate of a grid search, a refit) skips the network. ``None`` (or
+        ``False``) caches nothing; ``True`` keeps them in this process's memory
+        (shared by all clones, bounded: see
+        :func:`~sktransfer.feature_extraction.set_feature_cache_size`); a
+        directory path, or a :class:`joblib.Memory` (its ``location``), keeps
+        them on disk, shared by processes and later runs. Entries are keyed by
+        the image's content (a file by its path, size and modification time) and
+        a fingerprint of the model, its weights, ``layer``, ``pooling``, the
+        preprocessing, the precision and ``input_shape``, so a changed image or
+        parameter is recomputed, never served stale. With a cache the loaded
+        backbone is also shared by the clones of the extractor in this process.
+        See ``docs/caching.md``.
 
     Attributes
     ----------
@@ -108,7 +142,12 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
     seeded random initialisation), its tensors are not pickled: a dumped
     extractor stays small and reloads the weights on first use, checking that
     they are the same ones. A checkpoint path or a user module is pickled with
-    the estimator.
+    the estimator. Unpickled copies in one process (a dask worker receives the
+    estimator with every task) share one loaded backbone instead of each
+    reloading it.
+
+    :func:`~sktransfer.feature_extraction.feature_cache_info` counts the images
+    that a cache served and those that went through the network.
 
     Examples
     --------
@@ -134,6 +173,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         "num_workers": [Interval(Integral, 0, None, closed="left")],
         "progress": ["boolean"],
         "random_state": ["random_state"],
+        "cache": [None, "boolean", str, os.PathLike, HasMethods(["cache"])],
     }
 
     def __init__(
@@ -151,6 +191,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         num_workers=0,
         progress=False,
         random_state=None,
+        cache=None,
     ):
         self.model = model
         self.weights = weights
@@ -164,6 +205,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.num_workers = num_workers
         self.progress = progress
         self.random_state = random_state
+        self.cache = cache
 
     # -- the backbone, loaded once ------------------------------------------
     def _seed(self):
@@ -180,12 +222,27 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
             parameter.requires_grad_(False)
         return backbone.eval()
 
+    def _load_backbone(self, seed, *, shared, expected=None):
+        """``(backbone, weights fingerprint)``: built now or, when ``shared``, the
+        frozen module already loaded in this process for the same parameters."""
+        def build():
+            backbone = self._build_backbone(seed)
+            return backbone, weights_fingerprint(backbone)
+
+        if not (shared and is_rebuildable(self.model, self.weights, seed)):
+            return build()
+        key = (self.model, registered_builder(self.model), self.weights, self.layer,
+               self.pooling, seed)
+        return BACKBONES.get(key, build, expected=expected)
+
     def _get_backbone(self, device):
         """The backbone on ``device``, rebuilt from the parameters after unpickling."""
         backbone = self.__dict__.get("_backbone")
         if backbone is None:
-            backbone = self._build_backbone(self._seed_)
-            if weights_fingerprint(backbone) != self._weights_fingerprint:
+            backbone, fingerprint = self._load_backbone(
+                self._seed_, shared=True, expected=self._weights_fingerprint
+            )
+            if fingerprint != self._weights_fingerprint:
                 raise RuntimeError(
                     f"the weights loaded for model={self.model!r}, "
                     f"weights={self.weights!r} differ from those this extractor was "
@@ -213,12 +270,16 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self : PretrainedFeatureExtractor
         """
         self._check_image_size()
+        store = resolve_store(self.cache)
+        if hasattr(store, "check"):
+            store.check(self.cache)  # a cache folder that cannot exist fails now
         resolve_device(self.device)  # refuse an unavailable device before loading
         validate_images(self, X, reset=True, input_shape=self.input_shape)
         self._seed_ = self._seed()
-        backbone = self._build_backbone(self._seed_)
+        # With a cache, the clones that model selection fits share one backbone.
+        backbone, fingerprint = self._load_backbone(self._seed_, shared=store is not None)
         self._backbone = backbone
-        self._weights_fingerprint = weights_fingerprint(backbone)
+        self._weights_fingerprint = fingerprint
         self.preprocess_ = backbone.preprocess.with_image_size(self.image_size)
         self.n_features_out_ = backbone.num_features
         return self
@@ -241,16 +302,43 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
             in_chans=self.preprocess_.in_chans,
         )
         device = resolve_device(self.device)
+        autocast_dtype = resolve_autocast_dtype(self.precision, device)
+        store = resolve_store(self.cache)
+        if store is None:
+            return self._forward(source, device, autocast_dtype)
+        fingerprint, description = self._features_fingerprint(device, autocast_dtype)
+        return cached_features(
+            store, fingerprint, image_keys(source), self.n_features_out_,
+            lambda indices: self._forward(source, device, autocast_dtype, indices),
+            description=description,
+        )
+
+    def _forward(self, source, device, autocast_dtype, indices=None):
+        """Features of the images of ``source`` (all, or those at ``indices``)."""
         backbone = self._get_backbone(device)
         pipeline = InputPipeline(source, self.preprocess_, device,
                                  num_workers=self.num_workers)
         return run_batches(
             backbone,
             pipeline,
-            autocast_dtype=resolve_autocast_dtype(self.precision, device),
+            autocast_dtype=autocast_dtype,
             batch_size=self.batch_size,
+            indices=indices,
             progress=self.progress,
             desc=type(self).__name__,
+        )
+
+    def _features_fingerprint(self, device, autocast_dtype):
+        """What the cache keys an image's feature with, besides the image."""
+        return feature_fingerprint(
+            model=model_identity(self.model),
+            weights=self._weights_fingerprint,
+            layer=self.layer,
+            pooling=self.pooling,
+            preprocess=self.preprocess_,
+            autocast=str(autocast_dtype),
+            device=device.type,  # a GPU's features differ from the CPU's in the last bits
+            input_shape=None if self.input_shape is None else list(self.input_shape),
         )
 
     def _check_image_size(self):
@@ -275,7 +363,10 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     # -- pickling: named weights are reloaded, not stored --------------------
     def __getstate__(self):
-        state = dict(super().__getstate__())  # object.__getstate__ is the live __dict__
+        from ._persistence import stamp_version  # _persistence imports this module
+
+        # object.__getstate__ is the live __dict__
+        state = stamp_version(dict(super().__getstate__()))
         backbone = state.get("_backbone")
         if backbone is None:
             return state
@@ -284,6 +375,11 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         elif any(t.device.type != "cpu" for t in backbone.state_dict().values()):
             state["_backbone"] = _cpu_copy(backbone)
         return state
+
+    def __setstate__(self, state):
+        from ._persistence import check_version
+
+        super().__setstate__(check_version(self, state))  # warns for another version
 
 
 def _cpu_copy(module):

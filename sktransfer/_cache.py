@@ -1,0 +1,508 @@
+"""Process-level caches of :class:`~sktransfer.PretrainedFeatureExtractor`.
+
+Two things are worth keeping between the many clones, fits and unpickles of one
+extractor that model selection makes:
+
+* features, per image (``cache=True``: in this process's memory, bounded, least
+  recently used out first; ``cache=<directory>`` or a ``joblib.Memory``: on disk,
+  shared by processes and later runs). An entry's key is a digest of the image's
+  content together with a fingerprint of everything that changes its feature
+  (:func:`feature_fingerprint`), so a cross-validation fold's subset of ``X`` hits
+  the entries the whole ``X`` made, and a changed image or parameter misses;
+* loaded backbones (:class:`_BackboneMemo`): a frozen eval-mode network is shared
+  by every extractor of this process that would load the same one.
+
+Disk layout: ``<root>/sktransfer-features/<fingerprint>/<key[:3]>/<key>.feat``, one
+small file per image. A file per image lets any subset of ``X`` be read without an
+index (which concurrent writers would have to lock), and each file is written to a
+temporary name and renamed, which is atomic: a reader sees a whole entry or none.
+The 3-hex-digit shard level (4096 folders) keeps each folder to a few thousand
+files even for ten million images. An entry file is a 64-byte header (magic with
+the format version, the 32-byte digest of the key it was stored for, the number of
+values and a checksum of the payload) and the float32 values; nothing is pickled.
+An entry whose header, length, key or checksum is wrong is deleted, recomputed and
+reported with a :class:`FeatureCacheWarning`.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import struct
+import tempfile
+import threading
+import warnings
+from collections import OrderedDict, namedtuple
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from .inputs import ArraySource, PathSource, PILSource
+
+#: Format of the keys and of the entry files; a change makes old entries miss.
+FORMAT_VERSION = 1
+DISK_FOLDER = "sktransfer-features"
+DEFAULT_MEMORY_BYTES = 1 << 30  # 1 GiB of features, about 200,000 vectors of 1280
+
+_MAGIC = b"SKTFEAT" + bytes([FORMAT_VERSION])
+_HEADER = struct.Struct("<8s32sQ16s")  # magic, entry digest, n values, payload checksum
+_HASH_CHUNK_BYTES = 64 << 20  # images copied to contiguous memory at a time for hashing
+_ROW_OVERHEAD = 256  # bytes a memory entry costs besides its values (key, array object)
+
+
+class FeatureCacheWarning(UserWarning):
+    """A cached feature could not be used (corrupt entry) or stored (disk error)."""
+
+
+CacheInfo = namedtuple(
+    "CacheInfo", ["hits", "misses", "memory_entries", "memory_bytes", "memory_max_bytes"]
+)
+CacheInfo.__doc__ = """Counters of the feature cache in this process.
+
+hits : images served from a cache (memory or disk) without a forward pass.
+misses : images that went through the network because no cache held them.
+memory_entries, memory_bytes : what the in-memory store (``cache=True``) holds.
+memory_max_bytes : its bound (see :func:`set_feature_cache_size`).
+"""
+
+
+# -- keys ---------------------------------------------------------------------
+def _digest(*parts):
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        digest.update(part if isinstance(part, (bytes, memoryview)) else str(part).encode())
+        digest.update(b"\0")
+    return digest
+
+
+def _array_keys(images):
+    """One digest per sample of an (N, C, H, W) tensor: its bytes, shape and dtype."""
+    prefix = f"array:{images.dtype}:{tuple(images.shape[1:])}".encode()
+    per_sample = max(1, images[0].numel() * images.element_size())
+    step = max(1, _HASH_CHUNK_BYTES // per_sample)
+    keys = []
+    for start in range(0, images.shape[0], step):
+        chunk = images[start:start + step].contiguous().numpy()
+        for sample in chunk:
+            digest = _digest(prefix)
+            digest.update(sample.data)  # a C-contiguous row: hashed without a copy
+            keys.append(digest.hexdigest())
+    return keys
+
+
+def _pil_key(image):
+    digest = _digest(f"pil:{image.mode}:{image.size}:{image.format}")
+    if image.mode in ("P", "PA"):
+        digest.update(bytes(image.getpalette() or ()))
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+def _path_key(path):
+    # The file's identity and version, not its bytes: any rewrite of the file
+    # changes its mtime (or its inode, when another file is moved over it).
+    real = os.path.realpath(os.fspath(path))
+    stat = os.stat(real)
+    return _digest(
+        f"path:{real}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+    ).hexdigest()
+
+
+def image_keys(source):
+    """A content digest (hex) for each image of an :class:`ImageSource`."""
+    if isinstance(source, ArraySource):
+        return _array_keys(source.images)
+    if isinstance(source, PathSource):
+        return [_path_key(path) for path in source.items]
+    if isinstance(source, PILSource):
+        return [_pil_key(image) for image in source.items]
+    raise TypeError(f"cannot key the images of a {type(source).__name__}.")
+
+
+@lru_cache(maxsize=1)
+def library_versions():
+    """Versions of the libraries whose code computes a feature."""
+    import PIL
+    import torchvision
+
+    from ._version import __version__
+
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        timm = version("timm")
+    except PackageNotFoundError:
+        timm = None
+    return {
+        "sktransfer": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "timm": timm,
+        "pillow": PIL.__version__,
+    }
+
+
+def model_identity(model):
+    """What ``model=`` names: the string (and the builder registered under it),
+    or a user module's class and structure."""
+    from .backbones._registry import registered_builder
+
+    if isinstance(model, str):
+        builder = registered_builder(model)
+        if builder is None:
+            return model
+        return f"{model} ({getattr(builder, '__module__', '')}." \
+               f"{getattr(builder, '__qualname__', type(builder).__name__)})"
+    kind = type(model)
+    return f"{kind.__module__}.{kind.__qualname__} {_digest(repr(model)).hexdigest()}"
+
+
+def feature_fingerprint(**description):
+    """The fingerprint (hex) of everything that changes an image's feature, and the
+    description it digests (a JSON-able dict, library versions added)."""
+    description = dict(description, format=FORMAT_VERSION, versions=library_versions())
+    for name, value in description.items():
+        if dataclasses.is_dataclass(value):
+            description[name] = dataclasses.asdict(value)
+    text = json.dumps(description, sort_keys=True, default=str)
+    return _digest(text).hexdigest(), description
+
+
+# -- stores -------------------------------------------------------------------
+class MemoryStore:
+    """Features in this process's memory, least recently used evicted past a size."""
+
+    def __init__(self, max_bytes=DEFAULT_MEMORY_BYTES):
+        self.max_bytes = int(max_bytes)
+        self._entries = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get_many(self, fingerprint, keys, n_values):
+        rows = []
+        with self._lock:
+            for key in keys:
+                row = self._entries.get((fingerprint, key))
+                if row is not None:
+                    self._entries.move_to_end((fingerprint, key))
+                rows.append(row)
+        return rows
+
+    def put_many(self, fingerprint, keys, rows, description=None):
+        with self._lock:
+            for key, row in zip(keys, rows):
+                size = row.nbytes + _ROW_OVERHEAD
+                if size > self.max_bytes:
+                    continue
+                row = np.array(row, dtype=np.float32, copy=True)  # not a view of a batch
+                row.setflags(write=False)
+                old = self._entries.pop((fingerprint, key), None)
+                if old is not None:
+                    self._bytes -= old.nbytes + _ROW_OVERHEAD
+                self._entries[(fingerprint, key)] = row
+                self._bytes += size
+            self._evict()
+
+    def _evict(self):
+        while self._bytes > self.max_bytes and self._entries:
+            _, row = self._entries.popitem(last=False)
+            self._bytes -= row.nbytes + _ROW_OVERHEAD
+
+    def resize(self, max_bytes):
+        with self._lock:
+            self.max_bytes = int(max_bytes)
+            self._evict()
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    def info(self):
+        with self._lock:
+            return len(self._entries), self._bytes, self.max_bytes
+
+
+class DiskStore:
+    """Features in files under ``root`` (see the module docstring for the layout)."""
+
+    def __init__(self, root):
+        self.root = os.path.join(os.fspath(root), DISK_FOLDER)
+
+    def check(self, cache):
+        """Create the folder now, so that a path that cannot hold it fails at fit."""
+        try:
+            os.makedirs(self.root, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(
+                f"cache={cache!r}: cannot create the feature cache folder "
+                f"{self.root!r} ({exc}); pass a writable directory, True (in "
+                "memory) or None."
+            ) from exc
+
+    def _path(self, fingerprint, key):
+        return os.path.join(self.root, fingerprint, key[:3], key + ".feat")
+
+    @staticmethod
+    def _entry_digest(fingerprint, key):
+        return hashlib.blake2b(f"{fingerprint}/{key}".encode(), digest_size=32).digest()
+
+    def _read(self, path, entry_digest, n_values):
+        """The row stored at ``path``, None when absent; raises ValueError when the
+        file is not a whole, intact entry for this key."""
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+        except FileNotFoundError:
+            return None
+        if len(data) < _HEADER.size:
+            raise ValueError(f"truncated ({len(data)} bytes)")
+        magic, digest, count, checksum = _HEADER.unpack_from(data)
+        if magic != _MAGIC:
+            raise ValueError("not a feature entry of this format")
+        if digest != entry_digest:
+            raise ValueError("stored for another key")
+        if count != n_values:
+            raise ValueError(f"holds {count} values, expected {n_values}")
+        payload = memoryview(data)[_HEADER.size:]
+        if len(payload) != 4 * count:
+            raise ValueError(f"truncated (payload of {len(payload)} bytes, expected "
+                             f"{4 * count})")
+        if hashlib.blake2b(payload, digest_size=16).digest() != checksum:
+            raise ValueError("checksum mismatch")
+        return np.frombuffer(payload, dtype="<f4").astype(np.float32)
+
+    def get_many(self, fingerprint, keys, n_values):
+        rows, corrupt = [], []
+        for key in keys:
+            path = self._path(fingerprint, key)
+            try:
+                row = self._read(path, self._entry_digest(fingerprint, key), n_values)
+            except ValueError as exc:
+                corrupt.append(f"{path} ({exc})")
+                _remove(path)
+                row = None
+            except OSError as exc:  # unreadable (permissions): recompute, keep the file
+                corrupt.append(f"{path} (unreadable: {exc})")
+                row = None
+            rows.append(row)
+        if corrupt:
+            warnings.warn(
+                f"{len(corrupt)} corrupt feature cache entr"
+                f"{'y' if len(corrupt) == 1 else 'ies'} discarded and recomputed: "
+                + "; ".join(corrupt[:3]) + ("; ..." if len(corrupt) > 3 else ""),
+                FeatureCacheWarning,
+                stacklevel=4,
+            )
+        return rows
+
+    def put_many(self, fingerprint, keys, rows, description=None):
+        """Store ``rows``; ``description`` (the fingerprint's) goes to info.json."""
+        try:
+            folder = os.path.join(self.root, fingerprint)
+            os.makedirs(folder, exist_ok=True)
+            info = os.path.join(folder, "info.json")
+            if description is not None and not os.path.exists(info):
+                text = json.dumps(description, sort_keys=True, indent=1, default=str)
+                _write_atomic(info, text.encode())
+            for key, row in zip(keys, rows):
+                payload = np.ascontiguousarray(row, dtype="<f4").tobytes()
+                header = _HEADER.pack(
+                    _MAGIC, self._entry_digest(fingerprint, key), len(payload) // 4,
+                    hashlib.blake2b(payload, digest_size=16).digest(),
+                )
+                path = self._path(fingerprint, key)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                _write_atomic(path, header + payload)
+        except OSError as exc:
+            warnings.warn(
+                f"could not write to the feature cache {self.root!r} ({exc}); the "
+                "features were computed but not all of them were stored.",
+                FeatureCacheWarning,
+                stacklevel=4,
+            )
+
+
+def _write_atomic(path, data):
+    """Write ``data`` to ``path`` through a temporary file and a rename, so that a
+    concurrent reader sees the old file, the new one, or none; never half of one."""
+    fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        if hasattr(os, "chmod"):
+            os.chmod(temporary, 0o644)  # mkstemp makes it private to this user
+        os.replace(temporary, path)
+    except BaseException:
+        _remove(temporary)
+        raise
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+_MEMORY = MemoryStore()
+_COUNTS = {"hits": 0, "misses": 0}
+_COUNTS_LOCK = threading.Lock()
+
+
+def resolve_store(cache):
+    """The store that ``cache=`` names, or None for no cache.
+
+    ``None``/``False``: none; ``True``: this process's memory; a directory path or
+    a ``joblib.Memory`` (its ``location``; ``Memory(None)`` caches nothing, as in
+    joblib): on disk.
+    """
+    if cache is None or cache is False or cache is np.False_:
+        return None
+    if cache is True or cache is np.True_:
+        return _MEMORY
+    if isinstance(cache, (str, os.PathLike)):
+        location = cache
+    elif hasattr(cache, "cache") and hasattr(cache, "location"):  # joblib.Memory
+        location = cache.location
+        if location is None:
+            return None
+        if not isinstance(location, (str, os.PathLike)):
+            raise TypeError(
+                f"cache={cache!r} has location={location!r}; only a joblib.Memory "
+                "with a directory location can hold features."
+            )
+    else:
+        raise TypeError(
+            "cache must be None, True (in memory), a directory path or a "
+            f"joblib.Memory; got {type(cache).__name__}."
+        )
+    if not os.fspath(location):
+        raise ValueError("cache='' is not a directory; pass a path, True or None.")
+    location = os.path.expanduser(location)
+    if os.path.exists(location) and not os.path.isdir(location):
+        raise ValueError(f"cache={cache!r}: {os.fspath(location)!r} exists and is not "
+                         "a directory.")
+    return DiskStore(location)
+
+
+def cached_features(store, fingerprint, keys, n_features, compute, description=None):
+    """Features of the images with ``keys``: from ``store`` where it holds them,
+    from ``compute(positions)`` (positions in ``keys``, or None for all) for the
+    others, which are then stored. Each distinct missing image is computed once."""
+    rows = store.get_many(fingerprint, keys, n_features)
+    first_missing = {}
+    for position, (key, row) in enumerate(zip(keys, rows)):
+        if row is None and key not in first_missing:
+            first_missing[key] = position
+    features = np.empty((len(keys), n_features), dtype=np.float32)
+    if first_missing:
+        positions = list(first_missing.values())
+        computed = compute(None if len(positions) == len(keys) else positions)
+        if computed.shape != (len(positions), n_features):
+            raise RuntimeError(
+                f"the network returned features of shape {computed.shape[1:]}; the "
+                f"extractor was fitted with {n_features} features."
+            )
+        computed = computed.astype(np.float32, copy=False)
+        features[positions] = computed
+        store.put_many(fingerprint, list(first_missing), computed, description)
+        fresh = dict(zip(first_missing, computed))
+    else:
+        fresh = {}
+    for position, (key, row) in enumerate(zip(keys, rows)):
+        if row is not None:
+            features[position] = row
+        elif first_missing[key] != position:  # a repeat of an image computed above
+            features[position] = fresh[key]
+    with _COUNTS_LOCK:
+        _COUNTS["misses"] += len(first_missing)
+        _COUNTS["hits"] += len(keys) - len(first_missing)
+    return features
+
+
+# -- loaded backbones -----------------------------------------------------------
+class _BackboneMemo:
+    """The last few backbones loaded in this process, by what rebuilds them.
+
+    An extractor never trains, and never changes, its backbone (frozen, eval mode),
+    so extractors that would load the same network can share one module: clones
+    fitted by model selection, and unpickled copies (a dask worker receives the
+    estimator with each task). Each user moves it to its device before a forward
+    pass, as it would its own module.
+    """
+
+    def __init__(self, max_entries=4):
+        self.max_entries = max_entries
+        self._entries = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, build, *, expected=None):
+        """``(module, fingerprint)`` for ``key``: remembered, or ``build()`` (which
+        returns that pair). With ``expected``, a remembered module is used only when
+        its fingerprint is that one, and a build that does not match is returned
+        but not remembered (the caller refuses it)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and (expected is None or entry[1] == expected):
+                self._entries.move_to_end(key)
+                return entry
+            entry = build()
+            if expected is None or entry[1] == expected:
+                self._entries[key] = entry
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+            return entry
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+
+
+BACKBONES = _BackboneMemo()
+
+
+# -- public helpers -------------------------------------------------------------
+def feature_cache_info():
+    """Counters of the feature cache in this process.
+
+    Returns
+    -------
+    info : CacheInfo
+        ``hits`` (images served from a cache, memory or disk, without a forward
+        pass), ``misses`` (images that went through the network), and what the
+        in-memory store of ``cache=True`` holds: ``memory_entries``,
+        ``memory_bytes`` and its bound ``memory_max_bytes``. The counters add up
+        every ``transform`` of every extractor with a cache since the process
+        started or since :func:`clear_feature_cache`.
+    """
+    entries, size, max_bytes = _MEMORY.info()
+    with _COUNTS_LOCK:
+        return CacheInfo(_COUNTS["hits"], _COUNTS["misses"], entries, size, max_bytes)
+
+
+def clear_feature_cache():
+    """Empty the in-memory feature store and the loaded backbones of this process,
+    and reset the counters of :func:`feature_cache_info`. Disk caches are left
+    alone (delete their folder to empty one)."""
+    _MEMORY.clear()
+    BACKBONES.clear()
+    with _COUNTS_LOCK:
+        _COUNTS["hits"] = _COUNTS["misses"] = 0
+
+
+def set_feature_cache_size(max_bytes):
+    """Bound the in-memory feature store (``cache=True``) of this process.
+
+    Parameters
+    ----------
+    max_bytes : int
+        Bytes of features kept (default 1 GiB); the least recently used entries are
+        evicted past it. 0 keeps none.
+    """
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) \
+            or max_bytes < 0:
+        raise ValueError(f"max_bytes must be a non-negative int; got {max_bytes!r}.")
+    _MEMORY.resize(max_bytes)
