@@ -75,3 +75,235 @@ def load_photo_patches(*, split="train", n_per_class=20, patch_size=48,
             images.append(photo[top:top + patch_size, left:left + patch_size])
             labels.append(name)
     return np.stack(images), np.asarray(labels)
+
+
+#: Colour photographs whose patches make the target domain of
+#: :func:`load_digits_shift`: "china" and "flower" ship with scikit-learn, the
+#: others with scikit-image.
+DIGIT_SHIFT_PHOTOS = ("china", "flower", "astronaut", "chelsea", "coffee", "rocket")
+
+_SKLEARN_PHOTOS = ("china", "flower")
+
+
+def _colour_photo(name):
+    if name in _SKLEARN_PHOTOS:
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    return _photo(name)
+
+
+def _upsample_digits(images, size):
+    """8x8 digits valued 0-16 to ``size`` x ``size`` uint8 0-255, bilinear."""
+    import torch
+    import torch.nn.functional as F
+
+    small = torch.as_tensor(images, dtype=torch.float32)[:, None] * (255 / 16)
+    large = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
+    return large[:, 0].round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def _blend(digits, patches):
+    """The MNIST-M blend: per channel ``|patch - digit|``, in uint8."""
+    difference = patches.astype(np.int16) - digits[..., None].astype(np.int16)
+    return np.abs(difference).astype(np.uint8)
+
+
+def _random_patches(photos, n, size, rng):
+    """``n`` random ``size`` x ``size`` crops, and where each comes from."""
+    origin = np.empty((n, 3), dtype=np.int64)
+    origin[:, 0] = rng.randint(0, len(photos), size=n)
+    patches = np.empty((n, size, size, 3), dtype=np.uint8)
+    for i, which in enumerate(origin[:, 0]):
+        photo = photos[which]
+        top = rng.randint(0, photo.shape[0] - size + 1)
+        left = rng.randint(0, photo.shape[1] - size + 1)
+        origin[i, 1:] = top, left
+        patches[i] = photo[top:top + size, left:left + size]
+    return patches, origin
+
+
+def mix_domains(X_source, y_source, X_target):
+    """Stack source and target samples in the semi-supervised ``y == -1`` convention.
+
+    Parameters
+    ----------
+    X_source : array-like of shape (n_source, ...)
+        Labeled source samples.
+    y_source : array-like of shape (n_source,), int
+        Their labels; non-negative integers, as ``-1`` marks unlabeled rows.
+    X_target : array-like of shape (n_target, ...)
+        Unlabeled target samples, same trailing shape as ``X_source``.
+
+    Returns
+    -------
+    X : ndarray of shape (n_source + n_target, ...)
+        Source rows first, then target rows.
+    y : ndarray of shape (n_source + n_target,), int
+        ``y_source`` on the source rows, ``-1`` on the target rows.
+    sample_domain : ndarray of shape (n_source + n_target,), int
+        ``1`` on source rows and ``-1`` on target rows (skada's convention:
+        positive for source domains, negative for target domains).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer.datasets import mix_domains
+    >>> X, y, sample_domain = mix_domains(np.zeros((2, 4)), [3, 5], np.ones((1, 4)))
+    >>> X.shape, y, sample_domain
+    ((3, 4), array([ 3,  5, -1]), array([ 1,  1, -1]))
+    """
+    X_source, X_target = np.asarray(X_source), np.asarray(X_target)
+    y_source = np.asarray(y_source)
+    if len(X_source) != len(y_source):
+        raise ValueError(
+            f"X_source has {len(X_source)} samples but y_source has {len(y_source)}."
+        )
+    if X_source.shape[1:] != X_target.shape[1:]:
+        raise ValueError(
+            f"X_source samples have shape {X_source.shape[1:]} but X_target samples "
+            f"have shape {X_target.shape[1:]}."
+        )
+    if y_source.size and not np.issubdtype(y_source.dtype, np.integer):
+        raise ValueError(
+            "the y == -1 convention needs integer labels, got dtype "
+            f"{y_source.dtype}; encode them first (sklearn.preprocessing.LabelEncoder)."
+        )
+    if np.any(y_source < 0):
+        raise ValueError("y_source holds negative labels; -1 is reserved for target rows.")
+    y_source = y_source.astype(np.int64, copy=False)
+    n_source, n_target = len(X_source), len(X_target)
+    X = np.concatenate([X_source, X_target])
+    y = np.concatenate([y_source, np.full(n_target, -1, dtype=np.int64)])
+    sample_domain = np.concatenate(
+        [np.ones(n_source, dtype=np.int64), np.full(n_target, -1, dtype=np.int64)]
+    )
+    return X, y, sample_domain
+
+
+def load_digits_shift(*, test_fraction=0.25, source_fraction=0.5,
+                      photos=DIGIT_SHIFT_PHOTOS, random_state=0):
+    """The digits -> digits-M domain shift, built offline as MNIST-M is from MNIST.
+
+    scikit-learn's 8x8 handwritten digits are upsampled (bilinear) to 32x32
+    uint8 images. The source domain shows them grey, repeated to RGB. The target
+    domain blends each digit with a random 32x32 patch of a colour photograph,
+    per channel ``|patch - digit|`` (Ganin et al., 2016).
+
+    Every digit sample goes to exactly one of three parts, stratified by class:
+    source train, target train and target test. The target test digits are
+    therefore seen by no training sample, in either domain.
+
+    Parameters
+    ----------
+    test_fraction : float, default=0.25
+        Share of the digit samples kept for the target test set.
+    source_fraction : float, default=0.5
+        Share of the remaining digit samples that form the source domain; the
+        rest form the target training set.
+    photos : sequence of str, default=DIGIT_SHIFT_PHOTOS
+        Colour photographs the patches are cut from: "china" and "flower"
+        (scikit-learn) or names of scikit-image ``data`` photographs.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the split and the patches (a different patch for every sample).
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        X_source, y_source : uint8 (n_source, 32, 32, 3), int (n_source,)
+            Grey digits, labeled.
+        X_target, y_target : uint8 (n_target, 32, 32, 3), int (n_target,)
+            Blended digits for adaptation. Their labels are meant for an
+            upper-bound model trained on labeled target data, not for adaptation.
+        X_test, y_test : uint8 (n_test, 32, 32, 3), int (n_test,)
+            Blended digits for evaluation, from digits no training sample uses.
+        X_test_source : uint8 (n_test, 32, 32, 3)
+            The same test digits, grey: the domain gap is the drop in accuracy
+            from ``X_test_source`` to ``X_test``.
+        X_train, y_train, sample_domain : ndarray
+            :func:`mix_domains` of the source and target sets: ``y_train`` is
+            ``-1`` on the target rows, ``sample_domain`` is 1 (source) or -1
+            (target).
+        source_indices, target_indices, test_indices : int ndarray
+            Rows of :func:`sklearn.datasets.load_digits` behind each part.
+        target_patch_origin, test_patch_origin : int ndarray of shape (n, 3)
+            Where each patch was cut: index into ``photos``, top row, left column.
+        photos : tuple of str
+        DESCR : str
+
+    See Also
+    --------
+    mix_domains : The ``y == -1`` convention used by ``X_train``, ``y_train``.
+
+    Notes
+    -----
+    The photographs differ from the BSDS500 images of the original MNIST-M,
+    which are not shipped with any Python package.
+
+    References
+    ----------
+    Y. Ganin et al., "Domain-Adversarial Training of Neural Networks", JMLR 2016.
+
+    Examples
+    --------
+    >>> from sktransfer.datasets import load_digits_shift
+    >>> data = load_digits_shift(random_state=0)
+    >>> data.X_source.shape, data.X_target.shape, data.X_test.shape, data.X_test.dtype
+    ((673, 32, 32, 3), (674, 32, 32, 3), (450, 32, 32, 3), dtype('uint8'))
+    >>> data.X_train.shape, int((data.y_train == -1).sum())
+    ((1347, 32, 32, 3), 674)
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import Bunch
+
+    for name, value in (("test_fraction", test_fraction),
+                        ("source_fraction", source_fraction)):
+        if not 0 < value < 1:
+            raise ValueError(f"{name}={value!r} must be strictly between 0 and 1.")
+    photos = tuple(photos)
+    if not photos:
+        raise ValueError("photos is empty; name at least one photograph.")
+    size = 32
+    rng = check_random_state(random_state)
+
+    digits = load_digits()
+    indices = np.arange(len(digits.target))
+    train_indices, test_indices = train_test_split(
+        indices, test_size=test_fraction, stratify=digits.target, random_state=rng)
+    source_indices, target_indices = train_test_split(
+        train_indices, train_size=source_fraction,
+        stratify=digits.target[train_indices], random_state=rng)
+    source_indices.sort(), target_indices.sort(), test_indices.sort()
+
+    grey = _upsample_digits(digits.images, size)
+    pool = [_colour_photo(name) for name in photos]
+    for name, photo in zip(photos, pool):
+        if min(photo.shape[:2]) < size:
+            raise ValueError(f"photo {name!r} is smaller than {size}x{size} pixels.")
+    target_patches, target_origin = _random_patches(pool, len(target_indices), size, rng)
+    test_patches, test_origin = _random_patches(pool, len(test_indices), size, rng)
+
+    def as_rgb(rows):
+        return np.repeat(grey[rows][..., None], 3, axis=3)
+
+    X_source = as_rgb(source_indices)
+    y_source = digits.target[source_indices]
+    X_target = _blend(grey[target_indices], target_patches)
+    X_train, y_train, sample_domain = mix_domains(X_source, y_source, X_target)
+    return Bunch(
+        X_source=X_source, y_source=y_source,
+        X_target=X_target, y_target=digits.target[target_indices],
+        X_test=_blend(grey[test_indices], test_patches), y_test=digits.target[test_indices],
+        X_test_source=as_rgb(test_indices),
+        X_train=X_train, y_train=y_train, sample_domain=sample_domain,
+        source_indices=source_indices, target_indices=target_indices,
+        test_indices=test_indices,
+        target_patch_origin=target_origin, test_patch_origin=test_origin,
+        photos=photos,
+        DESCR=(
+            "Digits -> digits-M: scikit-learn's 8x8 digits upsampled to 32x32; source "
+            "grey, target blended |patch - digit| with patches of "
+            f"{', '.join(photos)}. Built by sktransfer.datasets.load_digits_shift."
+        ),
+    )

@@ -9,6 +9,8 @@ MODULES = [
     "sktransfer.feature_extraction",
     "sktransfer.classifiers.finetune",
     "sktransfer.datasets",
+    "sktransfer.classifiers.domain_adapt",
+    "sktransfer.metrics",
 ]
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score
 from sklearn.utils import column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
 
 from .._sklearn_compat import (
     Interval,
@@ -285,8 +286,13 @@ default="dann"
         continuing = self.warm_start and hasattr(self, "module_")
         images = self._validate_X(X, reset=not continuing)
         n_samples = len(images)
-        y = self._validate_y(y, n_samples)
+        y = column_or_1d(y, warn=True)
+        if len(y) != n_samples:
+            raise ValueError(f"X has {n_samples} samples but y has {len(y)}: they must "
+                             "have the same length.")
         unlabeled = unlabeled_mask(y)
+        # -1 beside string labels (an object array) is not a class: check the rest.
+        check_classification_targets(y[~unlabeled])
         target = self._target_mask(unlabeled, sample_domain, n_samples)
         labeled_rows = np.flatnonzero(~unlabeled)
         if not len(labeled_rows):

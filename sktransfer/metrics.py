@@ -1,0 +1,514 @@
+"""Unsupervised model selection for domain adaptation.
+
+The scorers read a mixed sample in scikit-learn's semi-supervised convention:
+rows with ``y == -1`` are unlabeled target rows, every other row is a labeled
+source row. They plug into ``GridSearchCV(..., scoring=...)`` as any scorer
+``scorer(estimator, X, y) -> float`` does, greater is better, and never read a
+target label. See ``docs/domain_adaptation_metrics.md`` for which to use when.
+"""
+
+import inspect
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+__all__ = [
+    "DeepEmbeddedValidation",
+    "ImportanceWeightedScorer",
+    "PredictionEntropyScorer",
+    "density_ratio",
+    "dev_risk",
+]
+
+#: The label of an unlabeled (target) row.
+UNLABELED = -1
+
+_FEATURES = ("auto", "input")
+
+
+# --- pure functions --------------------------------------------------------
+
+def density_ratio(source_features, target_features, *, domain_classifier=None,
+                  cv=5, random_state=0):
+    """Estimate ``p_target(x) / p_source(x)`` at the source samples.
+
+    A probabilistic classifier learns to tell source (0) from target (1)
+    samples; by Bayes' rule the density ratio is
+    ``(n_source / n_target) * P(target | x) / P(source | x)``. The probabilities
+    of each sample come from a classifier that did not see it (``cv``-fold
+    cross-fitting), so that a flexible classifier cannot memorise the samples
+    and push every ratio to 0.
+
+    Parameters
+    ----------
+    source_features : array-like or sparse matrix of shape (n_source, n_features)
+    target_features : array-like or sparse matrix of shape (n_target, n_features)
+    domain_classifier : classifier with ``predict_proba``, default=None
+        Cloned before fitting. None means ``StandardScaler`` then
+        ``LogisticRegression(max_iter=1000)``.
+    cv : int, default=5
+        Cross-fitting folds, stratified by domain; lowered to the size of the
+        smaller domain. Below 2, the classifier is fitted and evaluated on all
+        samples.
+    random_state : int, RandomState instance or None, default=0
+        Shuffles the folds. The fixed default scores every candidate of a
+        search with the same folds.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_source,)
+        Density ratio at each source sample; its mean is close to 1 when the
+        classifier is calibrated.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer.metrics import density_ratio
+    >>> rng = np.random.default_rng(0)
+    >>> source = rng.normal(0, 1, size=(400, 1))
+    >>> target = rng.normal(1, 1, size=(400, 1))
+    >>> weights = density_ratio(source, target)
+    >>> bool(weights[source[:, 0] > 1].mean() > weights[source[:, 0] < 0].mean())
+    True
+    """
+    n_source, n_target = source_features.shape[0], target_features.shape[0]
+    if n_source == 0 or n_target == 0:
+        raise ValueError(
+            f"density_ratio needs samples of both domains, got {n_source} source "
+            f"and {n_target} target samples."
+        )
+    sparse = sp.issparse(source_features) or sp.issparse(target_features)
+    if domain_classifier is None:
+        domain_classifier = make_pipeline(StandardScaler(with_mean=not sparse),
+                                          LogisticRegression(max_iter=1000))
+    if not hasattr(domain_classifier, "predict_proba"):
+        raise TypeError(
+            f"domain_classifier {domain_classifier!r} has no predict_proba; the "
+            "density ratio needs class probabilities."
+        )
+    stack = sp.vstack if sparse else np.concatenate
+    features = stack([source_features, target_features])
+    domain = np.r_[np.zeros(n_source, dtype=int), np.ones(n_target, dtype=int)]
+    n_splits = min(int(cv), n_source, n_target)
+    if n_splits >= 2:
+        folds = StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
+        proba = cross_val_predict(clone(domain_classifier), features, domain,
+                                  cv=folds, method="predict_proba")
+    else:
+        proba = clone(domain_classifier).fit(features, domain).predict_proba(features)
+    p_target = np.clip(proba[:n_source, 1], 1e-6, 1 - 1e-6)
+    return (n_source / n_target) * p_target / (1 - p_target)
+
+
+def dev_risk(losses, weights):
+    """Deep Embedded Validation risk: importance-weighted loss with a control variate.
+
+    With ``L = weights * losses``, the estimate is
+    ``mean(L) + eta * mean(weights) - eta`` and ``eta = -Cov(L, weights) /
+    Var(weights)``: as the true weights average to 1, ``mean(weights) - 1`` is a
+    zero-mean control variate, and this ``eta`` minimises the estimate's variance
+    (You et al., 2019).
+
+    Parameters
+    ----------
+    losses : array-like of shape (n_samples,)
+        Per-sample losses on labeled source samples.
+    weights : array-like of shape (n_samples,)
+        Density ratios ``p_target / p_source`` at those samples.
+
+    Returns
+    -------
+    risk : float
+        Estimated target risk (lower is better).
+
+    Examples
+    --------
+    >>> from sktransfer.metrics import dev_risk
+    >>> dev_risk([1.0, 2.0], [1.0, 1.0])  # constant weights: the plain mean
+    1.5
+    """
+    losses = np.asarray(losses, dtype=np.float64).ravel()
+    weights = np.asarray(weights, dtype=np.float64).ravel()
+    if losses.shape != weights.shape or losses.size == 0:
+        raise ValueError(
+            f"losses and weights must be non-empty and of one length, got "
+            f"{losses.size} and {weights.size}."
+        )
+    weighted = weights * losses
+    eta = 0.0
+    if weights.size > 1:
+        variance = np.var(weights, ddof=1)
+        if variance > 0:
+            eta = -np.cov(weighted, weights, ddof=1)[0, 1] / variance
+    return float(np.mean(weighted) + eta * np.mean(weights) - eta)
+
+
+# --- helpers shared by the scorers -----------------------------------------
+
+def _take(X, mask):
+    indices = np.flatnonzero(mask)
+    if hasattr(X, "iloc"):
+        return X.iloc[indices]
+    if isinstance(X, (list, tuple)):
+        return [X[i] for i in indices]
+    return X[indices]
+
+
+def _domain_masks(scorer, X, y, *, need_source):
+    """Boolean masks of the target (``y == -1``) and source rows."""
+    name = type(scorer).__name__
+    if y is None:
+        raise ValueError(
+            f"{name} needs y, with -1 on the unlabeled target rows; got y=None."
+        )
+    y = np.asarray(y)
+    n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+    if y.ndim != 1 or len(y) != n_rows:
+        raise ValueError(
+            f"{name} needs a 1-D y with one label per row of X; got y of shape "
+            f"{y.shape} for {n_rows} rows."
+        )
+    target = y == UNLABELED
+    if not target.any():
+        raise ValueError(
+            f"{name}: no target rows (y == -1) in the scored data, so nothing tells "
+            "it about the target domain. Mix unlabeled target rows into X with "
+            "y == -1 (sktransfer.datasets.mix_domains), and split so that every "
+            "fold holds some (a classifier's default StratifiedKFold does)."
+        )
+    if need_source and target.all():
+        raise ValueError(
+            f"{name}: no labeled source rows (y != -1) in the scored data; it "
+            "estimates the target risk from labeled source rows."
+        )
+    return target, ~target
+
+
+def _model_features(estimator, X):
+    """The representation the estimator classifies from.
+
+    A Pipeline applies all its steps but the last, then the last step's
+    ``transform`` when it has one; any other estimator its own ``transform``;
+    without one, the input itself.
+    """
+    if isinstance(estimator, Pipeline):
+        if len(estimator.steps) > 1:
+            X = estimator[:-1].transform(X)
+        last = estimator.steps[-1][1]
+        return last.transform(X) if hasattr(last, "transform") else X
+    if hasattr(estimator, "transform"):
+        return estimator.transform(X)
+    return X
+
+
+def _as_matrix(features, name):
+    if sp.issparse(features):
+        return features.tocsr()
+    if hasattr(features, "detach"):
+        features = features.detach().cpu().numpy()
+    features = np.asarray(features)
+    if features.ndim == 0 or not (np.issubdtype(features.dtype, np.number)
+                                  or features.dtype == bool):
+        raise TypeError(
+            f"{name} cannot train its domain classifier on features of dtype "
+            f"{features.dtype} and shape {features.shape}: give the estimator a "
+            "transform (or a Pipeline whose steps produce numbers), or use an X of "
+            "numbers."
+        )
+    return features.reshape(len(features), -1).astype(np.float64, copy=False)
+
+
+def _check_features_option(scorer):
+    if scorer.features not in _FEATURES:
+        raise ValueError(
+            f"{type(scorer).__name__}: features={scorer.features!r} must be one of "
+            f"{_FEATURES}."
+        )
+
+
+def _source_weights(scorer, estimator, X, target, source):
+    """Density ratios ``p_target / p_source`` at the source rows of ``X``.
+
+    Warns when the domains barely overlap in those features (low mean weight,
+    or a few rows carrying it all): the weighted estimate is then unreliable.
+    """
+    name = type(scorer).__name__
+    if scorer.features == "auto":
+        features = _as_matrix(_model_features(estimator, X), name)
+        source_features, target_features = features[source], features[target]
+    else:
+        source_features = _as_matrix(_take(X, source), name)
+        target_features = _as_matrix(_take(X, target), name)
+    weights = density_ratio(source_features, target_features,
+                            domain_classifier=scorer.domain_classifier,
+                            cv=scorer.cv, random_state=scorer.random_state)
+    # Calibrated ratios average to the share of the target that the source
+    # covers, about 1; a low mean or a low effective sample size says the
+    # domains barely overlap in these features.
+    mean = float(np.mean(weights))
+    effective = float(np.sum(weights) ** 2 / np.sum(weights ** 2))
+    if mean < 0.25 or effective < max(2.0, 0.05 * len(weights)):
+        warnings.warn(
+            f"{name}: the source and target rows barely overlap in the features "
+            f"the domain classifier sees (mean importance weight {mean:.2g}, about 1 "
+            f"with overlap; {effective:.1f} effective source rows out of "
+            f"{len(weights)}), so the estimate is unreliable. Score features that "
+            "the model aligns across domains (features='auto' with an estimator "
+            "that has a transform), or use PredictionEntropyScorer.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return weights
+
+
+def _predict_proba(scorer, estimator, X):
+    if not hasattr(estimator, "predict_proba"):
+        raise AttributeError(
+            f"{type(scorer).__name__} needs class probabilities, and "
+            f"{type(estimator).__name__} has no predict_proba."
+        )
+    return np.asarray(estimator.predict_proba(X), dtype=np.float64)
+
+
+def _log_losses(scorer, estimator, X, y):
+    """Per-sample cross-entropy of the estimator's probabilities for labels ``y``."""
+    proba = _predict_proba(scorer, estimator, X)
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        raise AttributeError(
+            f"{type(scorer).__name__} needs the estimator's classes_ to read the "
+            f"probability of each label; {type(estimator).__name__} has none."
+        )
+    column = {label: i for i, label in enumerate(np.asarray(classes).tolist())}
+    columns = np.array([column.get(label, -1) for label in np.asarray(y).tolist()])
+    picked = np.where(columns >= 0,
+                      proba[np.arange(len(proba)), np.maximum(columns, 0)], 0.0)
+    eps = np.finfo(np.float64).eps
+    return -np.log(np.clip(picked, eps, 1.0))
+
+
+class _DomainScorer:
+    """A scorer for mixed source + target data; ``repr`` shows its parameters."""
+
+    def __repr__(self):
+        parameters = inspect.signature(type(self).__init__).parameters.values()
+        keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        names = [p.name for p in parameters if p.name != "self" and p.kind in keyword]
+        args = ", ".join(f"{p}={getattr(self, p)!r}" for p in names)
+        return f"{type(self).__name__}({args})"
+
+
+# --- the scorers -----------------------------------------------------------
+
+class PredictionEntropyScorer(_DomainScorer):
+    """Negated mean entropy of the predicted class probabilities on the target rows.
+
+    Confident target predictions score higher (Morerio et al., 2018). Only the
+    target rows (``y == -1``) are read; the labeled rows are ignored.
+
+    The score is ``-mean_i sum_k -p_ik log p_ik`` in nats, between ``-log(K)``
+    (uniform predictions over ``K`` classes) and 0 (one-hot predictions).
+
+    See Also
+    --------
+    ImportanceWeightedScorer : Estimated target accuracy from weighted source rows.
+    DeepEmbeddedValidation : Estimated target log loss with a control variate.
+
+    Notes
+    -----
+    Entropy rewards confidence, not correctness: a model that puts every target
+    sample in one class with certainty scores the best possible 0. Use it to
+    compare models that are all reasonable on the source domain (e.g. a
+    ``trade_off`` grid of one adaptation method), not against degenerate ones.
+
+    References
+    ----------
+    P. Morerio, J. Cavazza and V. Murino, "Minimal-Entropy Correlation Alignment
+    for Unsupervised Deep Domain Adaptation", ICLR 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sktransfer.metrics import PredictionEntropyScorer
+    >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0], [-3.0], [3.0]])
+    >>> y = np.array([0, 0, 1, 1, -1, -1])          # the last two are target rows
+    >>> model = LogisticRegression().fit(X[y != -1], y[y != -1])
+    >>> score = PredictionEntropyScorer()(model, X, y)
+    >>> bool(-np.log(2) < score < 0)
+    True
+    """
+
+    def __call__(self, estimator, X, y):
+        target, _ = _domain_masks(self, X, y, need_source=False)
+        proba = _predict_proba(self, estimator, _take(X, target))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(proba > 0, proba * np.log(proba), 0.0)
+        return float(np.mean(np.sum(terms, axis=1)))
+
+
+class ImportanceWeightedScorer(_DomainScorer):
+    """Accuracy on the labeled source rows, weighted to estimate target accuracy.
+
+    Each source row is weighted by the density ratio
+    ``p_target(x) / p_source(x)``, estimated by a domain classifier that tells
+    the source rows from the target rows (``y == -1``) of the scored data
+    (:func:`density_ratio`). The weights are normalised to sum to 1
+    (importance-weighted cross-validation, Sugiyama et al., 2007), so the score
+    is an estimated target accuracy, in [0, 1].
+
+    Parameters
+    ----------
+    domain_classifier : classifier with ``predict_proba``, default=None
+        Cloned for each score. None means ``StandardScaler`` then
+        ``LogisticRegression(max_iter=1000)``.
+    features : {"auto", "input"}, default="auto"
+        What the domain classifier sees. "auto": the estimator's representation,
+        that is ``estimator.transform(X)`` when it has one, and for a Pipeline
+        all steps but the last, then the last step's ``transform`` when it has
+        one; without one, the input, flattened. "input": always the flattened
+        input, which gives every candidate of a search the same weights (the
+        classical covariate-shift weighting), but is hard to estimate on raw
+        images, where the domains are often easy to tell apart.
+    cv : int, default=5
+        Cross-fitting folds of the domain classifier (see :func:`density_ratio`).
+    random_state : int, RandomState instance or None, default=0
+        Shuffles those folds; the fixed default scores every candidate of a
+        search with the same folds.
+
+    See Also
+    --------
+    DeepEmbeddedValidation : The same idea on the log loss, with lower variance.
+    PredictionEntropyScorer : Confidence on the target rows.
+
+    Notes
+    -----
+    Accuracy was chosen over the log loss because it is what the selection is
+    usually about, and because it stays bounded when a few rows carry most of
+    the weight.
+
+    The estimate is only as good as the overlap between the domains in the
+    features the domain classifier sees. When it separates them, a handful of
+    source rows take all the weight and the score falls back to the accuracy on
+    those rows. A ``UserWarning`` says so when the mean weight (about 1 with
+    overlap) falls below 0.25 or the effective sample size
+    ``sum(w) ** 2 / sum(w ** 2)`` below 5 % of the source rows.
+
+    References
+    ----------
+    M. Sugiyama, M. Krauledat and K.-R. Mueller, "Covariate Shift Adaptation by
+    Importance Weighted Cross Validation", JMLR 2007.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sktransfer.metrics import ImportanceWeightedScorer
+    >>> rng = np.random.default_rng(0)
+    >>> X_source = rng.normal(0, 1, size=(100, 2))
+    >>> X_target = rng.normal(1, 1, size=(100, 2))
+    >>> X = np.concatenate([X_source, X_target])
+    >>> y = np.r_[(X_source[:, 0] > 0).astype(int), np.full(100, -1)]
+    >>> model = LogisticRegression().fit(X[y != -1], y[y != -1])
+    >>> score = ImportanceWeightedScorer()(model, X, y)
+    >>> bool(0.9 < score <= 1.0)
+    True
+    """
+
+    def __init__(self, *, domain_classifier=None, features="auto", cv=5,
+                 random_state=0):
+        self.domain_classifier = domain_classifier
+        self.features = features
+        self.cv = cv
+        self.random_state = random_state
+
+    def __call__(self, estimator, X, y):
+        _check_features_option(self)
+        target, source = _domain_masks(self, X, y, need_source=True)
+        weights = _source_weights(self, estimator, X, target, source)
+        correct = np.asarray(estimator.predict(_take(X, source))) == np.asarray(y)[source]
+        return float(np.sum(weights * correct) / np.sum(weights))
+
+
+class DeepEmbeddedValidation(_DomainScorer):
+    """Negated Deep Embedded Validation risk: target log loss estimated from source rows.
+
+    Deep Embedded Validation (You et al., 2019) weights the per-sample log loss
+    of the labeled source rows by the density ratio ``p_target / p_source``
+    estimated in the model's feature space (:func:`density_ratio`), and reduces
+    the variance of that weighted mean with a control variate
+    (:func:`dev_risk`). The score is the negated risk: greater is better.
+
+    Parameters
+    ----------
+    domain_classifier : classifier with ``predict_proba``, default=None
+        Cloned for each score. None means ``StandardScaler`` then
+        ``LogisticRegression(max_iter=1000)``.
+    features : {"auto", "input"}, default="auto"
+        What the domain classifier sees; see :class:`ImportanceWeightedScorer`.
+        "auto" (the model's features) is the method of the paper.
+    cv : int, default=5
+        Cross-fitting folds of the domain classifier (see :func:`density_ratio`).
+    random_state : int, RandomState instance or None, default=0
+        Shuffles those folds; the fixed default scores every candidate of a
+        search with the same folds.
+
+    See Also
+    --------
+    ImportanceWeightedScorer : Weighted accuracy, without the control variate.
+    PredictionEntropyScorer : Confidence on the target rows.
+
+    Notes
+    -----
+    The paper fits the domain classifier on training-source and target features
+    and weights a separate source validation set. Here the scored data (a
+    held-out fold of a search) plays the validation set, and cross-fitting keeps
+    each row's weight from a classifier that did not see it.
+
+    As for :class:`ImportanceWeightedScorer`, the domains must overlap in the
+    features: when they barely do, a ``UserWarning`` says so.
+
+    The estimator needs ``predict_proba`` and ``classes_``; a label of the scored
+    rows outside ``classes_`` gets probability 0, that is a loss of about 36.
+
+    References
+    ----------
+    K. You, X. Wang, M. Long and M. I. Jordan, "Towards Accurate Model Selection
+    in Deep Unsupervised Domain Adaptation", ICML 2019.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sktransfer.metrics import DeepEmbeddedValidation
+    >>> rng = np.random.default_rng(0)
+    >>> X_source = rng.normal(0, 1, size=(100, 2))
+    >>> X_target = rng.normal(1, 1, size=(100, 2))
+    >>> X = np.concatenate([X_source, X_target])
+    >>> y = np.r_[(X_source[:, 0] > 0).astype(int), np.full(100, -1)]
+    >>> good = LogisticRegression().fit(X[y != -1], y[y != -1])
+    >>> bad = LogisticRegression().fit(X[y != -1], 1 - y[y != -1])
+    >>> dev = DeepEmbeddedValidation()
+    >>> bool(dev(good, X, y) > dev(bad, X, y))
+    True
+    """
+
+    def __init__(self, *, domain_classifier=None, features="auto", cv=5,
+                 random_state=0):
+        self.domain_classifier = domain_classifier
+        self.features = features
+        self.cv = cv
+        self.random_state = random_state
+
+    def __call__(self, estimator, X, y):
+        _check_features_option(self)
+        target, source = _domain_masks(self, X, y, need_source=True)
+        losses = _log_losses(self, estimator, _take(X, source), np.asarray(y)[source])
+        weights = _source_weights(self, estimator, X, target, source)
+        return -dev_risk(losses, weights)

@@ -1,0 +1,150 @@
+import sys
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, load_sample_image
+
+from sktransfer.datasets import (
+    DIGIT_SHIFT_PHOTOS,
+    _colour_photo,
+    _upsample_digits,
+    load_digits_shift,
+    mix_domains,
+)
+
+IMAGE_SHAPE = (32, 32, 3)
+
+
+@pytest.fixture(scope="module")
+def shift():
+    return load_digits_shift(random_state=0)
+
+
+def test_digits_shift_shapes_dtypes_and_labels(shift):
+    for part in ("source", "target", "test"):
+        X, y = shift[f"X_{part}"], shift[f"y_{part}"]
+        assert X.dtype == np.uint8 and X.shape[1:] == IMAGE_SHAPE
+        assert y.shape == (len(X),) and np.issubdtype(y.dtype, np.integer)
+        assert set(np.unique(y)) == set(range(10))   # stratified: every class in every part
+    assert shift.X_test_source.shape == shift.X_test.shape
+    assert shift.X_test_source.dtype == np.uint8
+    n_digits = len(load_digits().target)
+    assert len(shift.X_source) + len(shift.X_target) + len(shift.X_test) == n_digits
+    assert len(shift.X_test) == pytest.approx(0.25 * n_digits, abs=1)
+    assert shift.photos == DIGIT_SHIFT_PHOTOS
+
+
+def test_digits_shift_split_is_disjoint_and_indexes_load_digits(shift):
+    digits = load_digits()
+    parts = [shift.source_indices, shift.target_indices, shift.test_indices]
+    together = np.concatenate(parts)
+    assert len(np.unique(together)) == len(together) == len(digits.target)
+    for indices, y in zip(parts, (shift.y_source, shift.y_target, shift.y_test)):
+        np.testing.assert_array_equal(digits.target[indices], y)
+
+
+def test_digits_shift_source_is_grey_upsampled_digit(shift):
+    X = shift.X_source
+    assert np.array_equal(X[..., 0], X[..., 1]) and np.array_equal(X[..., 0], X[..., 2])
+    assert X.min() == 0 and X.max() == 255
+    # Bilinear upsampling keeps the 8x8 layout: block means track the original pixels.
+    digits = load_digits().images[shift.source_indices[:50]]
+    blocks = X[:50, :, :, 0].reshape(50, 8, 4, 8, 4).mean(axis=(2, 4))
+    assert np.corrcoef(blocks.ravel(), digits.ravel())[0, 1] > 0.95
+
+
+def test_digits_shift_target_follows_the_mnist_m_blend(shift):
+    # |patch - digit| per channel, with the patch the bunch says it cut.
+    grey = _upsample_digits(load_digits().images, 32)
+    np.testing.assert_array_equal(shift.X_source[..., 0], grey[shift.source_indices])
+    np.testing.assert_array_equal(shift.X_test_source[..., 0], grey[shift.test_indices])
+    for X, indices, origin in (
+        (shift.X_target, shift.target_indices, shift.target_patch_origin),
+        (shift.X_test, shift.test_indices, shift.test_patch_origin),
+    ):
+        for i in (0, 7, len(X) - 1):
+            which, top, left = origin[i]
+            patch = _colour_photo(shift.photos[which])[top:top + 32, left:left + 32]
+            digit = grey[indices[i]][..., None].astype(int)
+            np.testing.assert_array_equal(X[i], np.abs(patch.astype(int) - digit))
+
+
+def test_digits_shift_target_differs_from_source(shift):
+    gap = np.abs(shift.X_test.astype(int) - shift.X_test_source.astype(int)).mean()
+    assert gap > 30
+    # colour: the channels of a blended image are not all equal
+    assert not np.array_equal(shift.X_target[..., 0], shift.X_target[..., 1])
+    # a different patch for every sample
+    origins = np.concatenate([shift.target_patch_origin, shift.test_patch_origin])
+    assert len(np.unique(origins, axis=0)) == len(origins)
+    assert len(np.unique(origins[:, 0])) == len(shift.photos)
+
+
+def test_digits_shift_is_deterministic(shift):
+    again = load_digits_shift(random_state=0)
+    other = load_digits_shift(random_state=1)
+    for key in ("X_source", "X_target", "X_test", "y_target", "test_indices"):
+        np.testing.assert_array_equal(shift[key], again[key])
+    assert not np.array_equal(shift.test_indices, other.test_indices)
+    assert not np.array_equal(shift.test_patch_origin, other.test_patch_origin)
+
+
+def test_digits_shift_train_uses_the_minus_one_convention(shift):
+    n_source = len(shift.X_source)
+    np.testing.assert_array_equal(shift.X_train,
+                                  np.concatenate([shift.X_source, shift.X_target]))
+    np.testing.assert_array_equal(shift.y_train[:n_source], shift.y_source)
+    assert np.all(shift.y_train[n_source:] == -1)
+    np.testing.assert_array_equal(shift.sample_domain, np.where(shift.y_train == -1, -1, 1))
+
+
+def test_digits_shift_fractions_and_photos():
+    data = load_digits_shift(test_fraction=0.5, source_fraction=0.2,
+                             photos=("china", "flower"), random_state=3)
+    n_train = len(data.X_source) + len(data.X_target)
+    assert len(data.X_test) == pytest.approx(n_train, abs=1)
+    assert len(data.X_source) == pytest.approx(0.2 * n_train, abs=2)
+    assert set(data.target_patch_origin[:, 0]) == {0, 1}
+    which, top, left = data.target_patch_origin[0]
+    assert which in (0, 1)
+    photo = load_sample_image(f"{data.photos[which]}.jpg")
+    assert top + 32 <= photo.shape[0] and left + 32 <= photo.shape[1]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"test_fraction": 0}, "test_fraction"),
+    ({"test_fraction": 1.0}, "test_fraction"),
+    ({"source_fraction": 1.5}, "source_fraction"),
+    ({"photos": ()}, "photos is empty"),
+])
+def test_digits_shift_rejects_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        load_digits_shift(**kwargs)
+
+
+def test_digits_shift_names_the_missing_scikit_image(monkeypatch):
+    monkeypatch.setitem(sys.modules, "skimage", None)
+    with pytest.raises(ImportError, match="pip install scikit-image"):
+        load_digits_shift(photos=("china", "astronaut"))
+    # scikit-learn's photographs alone do not need it
+    assert load_digits_shift(photos=("china",)).X_test.shape[1:] == IMAGE_SHAPE
+
+
+def test_mix_domains():
+    X_source = np.arange(12).reshape(3, 2, 2)
+    X_target = -np.arange(8).reshape(2, 2, 2)
+    X, y, sample_domain = mix_domains(X_source, [0, 2, 1], X_target)
+    np.testing.assert_array_equal(X, np.concatenate([X_source, X_target]))
+    np.testing.assert_array_equal(y, [0, 2, 1, -1, -1])
+    np.testing.assert_array_equal(sample_domain, [1, 1, 1, -1, -1])
+
+
+@pytest.mark.parametrize("y_source, X_target, match", [
+    (["a", "b", "c"], np.zeros((1, 2)), "integer labels"),
+    ([0, -1, 1], np.zeros((1, 2)), "reserved"),
+    ([0, 1], np.zeros((1, 2)), "3 samples"),
+    ([0, 1, 2], np.zeros((1, 3)), "shape"),
+])
+def test_mix_domains_rejects(y_source, X_target, match):
+    with pytest.raises(ValueError, match=match):
+        mix_domains(np.zeros((3, 2)), y_source, X_target)

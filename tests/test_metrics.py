@@ -1,0 +1,347 @@
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.svm import LinearSVC
+
+from sktransfer.datasets import mix_domains
+from sktransfer.metrics import (
+    DeepEmbeddedValidation,
+    ImportanceWeightedScorer,
+    PredictionEntropyScorer,
+    _model_features,
+    density_ratio,
+    dev_risk,
+)
+
+SCORERS = [PredictionEntropyScorer(), ImportanceWeightedScorer(), DeepEmbeddedValidation()]
+WEIGHTED = [ImportanceWeightedScorer(), DeepEmbeddedValidation()]
+
+
+def _scorer_id(scorer):
+    return type(scorer).__name__
+
+
+class LabeledOnly(ClassifierMixin, BaseEstimator):
+    """Test stand-in for a domain-adaptation classifier: takes mixed data with
+    y == -1 on target rows, learns from the labeled rows only, and flattens
+    image-shaped X itself. ``flip_labels`` makes a deliberately wrong model."""
+
+    def __init__(self, estimator=None, flip_labels=False):
+        self.estimator = estimator
+        self.flip_labels = flip_labels
+
+    def fit(self, X, y):
+        X, y = np.asarray(X), np.asarray(y)
+        labeled = y != -1
+        labels = y[labeled]
+        if self.flip_labels:
+            labels = labels.max() - labels
+        base = LogisticRegression() if self.estimator is None else self.estimator
+        self.estimator_ = clone(base).fit(X[labeled].reshape(labeled.sum(), -1), labels)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict(self, X):
+        return self.estimator_.predict(np.asarray(X).reshape(len(X), -1))
+
+    def predict_proba(self, X):
+        return self.estimator_.predict_proba(np.asarray(X).reshape(len(X), -1))
+
+
+def _domain(rng, n, centre):
+    """2-D covariate shift with one labelling rule, y = [x1 > |x0|], for both
+    domains: a line fits it on either side, not on both."""
+    X = np.c_[rng.normal(centre, 1.0, n), rng.normal(abs(centre), 0.7, n)]
+    return X, (X[:, 1] > np.abs(X[:, 0])).astype(int)
+
+
+@pytest.fixture(scope="module")
+def shift():
+    rng = np.random.default_rng(0)
+    X_source, y_source = _domain(rng, 400, -0.8)
+    X_target, y_target = _domain(rng, 400, 0.8)
+    X, y, _ = mix_domains(X_source, y_source, X_target)
+    return X_source, y_source, X_target, y_target, X, y
+
+
+@pytest.fixture(scope="module")
+def models(shift):
+    X_source, y_source, X_target, y_target, _, _ = shift
+    return {
+        "source": LogisticRegression().fit(X_source, y_source),
+        "target": LogisticRegression().fit(X_target, y_target),   # the upper bound
+        "flipped": LogisticRegression().fit(X_target, 1 - y_target),
+        "flat": LogisticRegression(C=1e-4).fit(X_target, y_target),
+    }
+
+
+def test_scenario_fools_source_accuracy(shift, models):
+    X_source, y_source, X_target, y_target, _, _ = shift
+    source, target = models["source"], models["target"]
+    assert source.score(X_source, y_source) > target.score(X_source, y_source) + 0.2
+    assert target.score(X_target, y_target) > source.score(X_target, y_target) + 0.2
+
+
+@pytest.mark.parametrize("scorer", WEIGHTED, ids=_scorer_id)
+def test_weighted_scorers_prefer_the_model_good_on_target(scorer, shift, models):
+    # Source accuracy prefers the source model; the weighting must undo that.
+    *_, X, y = shift
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*barely overlap")
+        scores = {name: scorer(model, X, y) for name, model in models.items()}
+    assert scores["target"] > scores["source"]
+    assert scores["target"] > scores["flipped"]
+    assert scores["target"] > scores["flat"]
+
+
+def test_importance_weighted_accuracy_tracks_target_accuracy(shift, models):
+    X_source, y_source, X_target, y_target, X, y = shift
+    for model in (models["source"], models["target"]):
+        estimate = ImportanceWeightedScorer()(model, X, y)
+        target_error = abs(estimate - model.score(X_target, y_target))
+        source_error = abs(estimate - model.score(X_source, y_source))
+        assert 0 <= estimate <= 1
+        assert target_error < source_error
+
+
+def test_entropy_prefers_confident_target_predictions(shift, models):
+    *_, X, y = shift
+    scorer = PredictionEntropyScorer()
+    good, flat = scorer(models["target"], X, y), scorer(models["flat"], X, y)
+    assert -np.log(2) <= flat < good <= 0
+    assert flat == pytest.approx(-np.log(2), abs=0.01)
+
+
+def test_entropy_reads_only_the_target_rows(shift, models):
+    *_, X, y = shift
+    target = y == -1
+    proba = models["target"].predict_proba(X[target])
+    expected = np.mean(np.sum(proba * np.log(proba), axis=1))
+    assert PredictionEntropyScorer()(models["target"], X, y) == pytest.approx(expected)
+    y_no_source = np.full_like(y, -1)   # no labeled row: still defined
+    score = PredictionEntropyScorer()(models["target"], X[target], y_no_source[target])
+    assert score == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("scorer", SCORERS, ids=_scorer_id)
+def test_scorers_are_floats_greater_is_better(scorer, shift, models):
+    *_, X, y = shift
+    score = scorer(models["target"], X, y)
+    assert isinstance(score, float) and np.isfinite(score)
+
+
+@pytest.mark.parametrize("scorer", WEIGHTED, ids=_scorer_id)
+def test_grid_search_rejects_the_wrong_model(scorer, shift):
+    *_, X, y = shift
+    search = GridSearchCV(LabeledOnly(), {"flip_labels": [True, False]},
+                          scoring=scorer, cv=3, error_score="raise").fit(X, y)
+    assert search.best_params_ == {"flip_labels": False}
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
+def test_grid_search_with_entropy_prefers_confident_model(shift):
+    *_, X, y = shift
+    grid = {"estimator": [LogisticRegression(C=1e-4), LogisticRegression(C=1.0)]}
+    search = GridSearchCV(LabeledOnly(), grid, scoring=PredictionEntropyScorer(),
+                          cv=3, error_score="raise").fit(X, y)
+    assert search.best_params_["estimator"].C == 1.0
+
+
+def test_grid_search_with_several_scorers(shift):
+    *_, X, y = shift
+    scoring = {"entropy": PredictionEntropyScorer(), "iw": ImportanceWeightedScorer(),
+               "dev": DeepEmbeddedValidation()}
+    search = GridSearchCV(LabeledOnly(), {"flip_labels": [False]}, scoring=scoring,
+                          refit="dev", cv=2, error_score="raise").fit(X, y)
+    for name in scoring:
+        assert np.isfinite(search.cv_results_[f"mean_test_{name}"]).all()
+
+
+@pytest.mark.parametrize("scorer", SCORERS, ids=_scorer_id)
+def test_scorers_accept_pipelines(scorer, shift):
+    *_, X, y = shift
+    labeled = y != -1
+    pipe = make_pipeline(StandardScaler(), PCA(n_components=2), LogisticRegression())
+    pipe.fit(X[labeled], y[labeled])
+    assert np.isfinite(scorer(pipe, X, y))
+
+
+@pytest.mark.parametrize("scorer", SCORERS, ids=_scorer_id)
+def test_scorers_accept_image_shaped_x(scorer, rng):
+    # an estimator with no transform on (n, 4, 4, 3) images: the flattened input
+    X_source = rng.integers(0, 256, size=(60, 4, 4, 3)).astype(np.uint8)
+    X_target = rng.integers(8, 256, size=(60, 4, 4, 3)).astype(np.uint8)
+    y_source = (X_source.mean(axis=(1, 2, 3)) > 127).astype(int)
+    X, y, _ = mix_domains(X_source, y_source, X_target)
+    model = LabeledOnly(estimator=LogisticRegression(max_iter=500)).fit(X, y)
+    assert np.isfinite(scorer(model, X, y))
+    flatten = FunctionTransformer(lambda X: X.reshape(len(X), -1))
+    pipe = make_pipeline(flatten, StandardScaler(), LogisticRegression()).fit(
+        X[y != -1], y[y != -1])
+    assert np.isfinite(scorer(pipe, X, y))
+
+
+def test_model_features():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    # all steps but the last, whose transform it lacks
+    pipe = make_pipeline(StandardScaler(), PCA(n_components=2), LogisticRegression())
+    pipe.fit(X, y)
+    np.testing.assert_allclose(_model_features(pipe, X), pipe[:-1].transform(X))
+    # all steps but the last, then the last step's transform
+    pipe = make_pipeline(StandardScaler(), LinearDiscriminantAnalysis()).fit(X, y)
+    np.testing.assert_allclose(_model_features(pipe, X),
+                               pipe[-1].transform(pipe[0].transform(X)))
+    assert _model_features(pipe, X).shape == (40, 2)
+    # an estimator's own transform; the input without one
+    lda = LinearDiscriminantAnalysis().fit(X, y)
+    np.testing.assert_allclose(_model_features(lda, X), lda.transform(X))
+    assert _model_features(LogisticRegression().fit(X, y), X) is X
+    assert _model_features(make_pipeline(LogisticRegression()).fit(X, y), X) is X
+
+
+class _BrokenTransform(LabeledOnly):
+    def transform(self, X):
+        raise RuntimeError("transform was called")
+
+
+@pytest.mark.parametrize("scorer_class", [ImportanceWeightedScorer, DeepEmbeddedValidation])
+def test_features_option(scorer_class, shift):
+    *_, X, y = shift
+    model = _BrokenTransform().fit(X, y)
+    with pytest.raises(RuntimeError, match="transform was called"):
+        scorer_class()(model, X, y)
+    assert np.isfinite(scorer_class(features="input")(model, X, y))
+    with pytest.raises(ValueError, match="features='pixels' must be one of"):
+        scorer_class(features="pixels")(model, X, y)
+
+
+@pytest.mark.parametrize("scorer", SCORERS, ids=_scorer_id)
+def test_no_target_rows_is_named(scorer, shift, models):
+    X_source, y_source, *_ = shift
+    with pytest.raises(ValueError, match=r"no target rows \(y == -1\)"):
+        scorer(models["target"], X_source, y_source)
+
+
+@pytest.mark.parametrize("scorer", WEIGHTED, ids=_scorer_id)
+def test_no_labeled_rows_is_named(scorer, shift, models):
+    _, _, X_target, *_ = shift
+    with pytest.raises(ValueError, match="no labeled source rows"):
+        scorer(models["target"], X_target, np.full(len(X_target), -1))
+
+
+@pytest.mark.parametrize("scorer", SCORERS, ids=_scorer_id)
+def test_y_is_required(scorer, shift, models):
+    *_, X, _ = shift
+    with pytest.raises(ValueError, match="needs y"):
+        scorer(models["target"], X, None)
+    with pytest.raises(ValueError, match="one label per row"):
+        scorer(models["target"], X, np.zeros(3))
+
+
+@pytest.mark.parametrize("scorer", [PredictionEntropyScorer(), DeepEmbeddedValidation()],
+                         ids=_scorer_id)
+def test_probabilities_are_required(scorer, shift):
+    *_, X, y = shift
+    svc = LinearSVC().fit(X[y != -1], y[y != -1])
+    with pytest.raises(AttributeError, match="has no predict_proba"):
+        scorer(svc, X, y)
+
+
+def test_importance_weighting_needs_only_predict(shift):
+    *_, X, y = shift
+    svc = LinearSVC().fit(X[y != -1], y[y != -1])
+    assert 0 <= ImportanceWeightedScorer()(svc, X, y) <= 1
+
+
+def test_non_numeric_input_without_transform_is_refused():
+    X = np.array([f"image_{i}.png" for i in range(8)])
+    y = np.array([0, 1, 0, 1, -1, -1, -1, -1])
+
+    class PathModel(ClassifierMixin, BaseEstimator):
+        def predict(self, X):
+            return np.zeros(len(X), dtype=int)
+
+    with pytest.raises(TypeError, match="give the estimator a transform"):
+        ImportanceWeightedScorer()(PathModel(), X, y)
+
+
+@pytest.mark.parametrize("scorer", WEIGHTED, ids=_scorer_id)
+def test_separable_domains_warn(scorer, rng):
+    X_source = rng.normal(0, 1, size=(60, 2))
+    X_target = rng.normal(30, 1, size=(60, 2))
+    X, y, _ = mix_domains(X_source, (X_source[:, 0] > 0).astype(int), X_target)
+    model = LabeledOnly().fit(X, y)
+    with pytest.warns(UserWarning, match="barely overlap"):
+        scorer(model, X, y)
+
+
+def test_density_ratio_recovers_a_known_ratio():
+    # N(0, 1) source, N(1, 1) target: log p_t / p_s = x - 1/2
+    rng = np.random.default_rng(0)
+    source = rng.normal(0, 1, size=(2000, 1))
+    target = rng.normal(1, 1, size=(2000, 1))
+    weights = density_ratio(source, target)
+    central = np.abs(source[:, 0]) < 1.5
+    error = np.log(weights[central]) - (source[central, 0] - 0.5)
+    assert np.abs(error).mean() < 0.1
+    assert np.mean(weights) == pytest.approx(1, abs=0.1)
+
+
+def test_density_ratio_is_deterministic_and_checks_its_inputs():
+    rng = np.random.default_rng(0)
+    source, target = rng.normal(size=(30, 2)), rng.normal(1, size=(20, 2))
+    first, second = density_ratio(source, target), density_ratio(source, target)
+    np.testing.assert_array_equal(first, second)
+    assert density_ratio(source, target[:1]).shape == (30,)   # one target row: no folds
+    with pytest.raises(ValueError, match="both domains"):
+        density_ratio(source, target[:0])
+    with pytest.raises(TypeError, match="predict_proba"):
+        density_ratio(source, target, domain_classifier=LinearSVC())
+
+
+def test_dev_risk_control_variate():
+    # formula on a small case
+    losses, weights = np.array([1.0, 2.0, 4.0]), np.array([0.5, 1.0, 1.5])
+    weighted = losses * weights
+    eta = -np.cov(weighted, weights)[0, 1] / np.var(weights, ddof=1)
+    expected = weighted.mean() + eta * weights.mean() - eta
+    assert dev_risk(losses, weights) == pytest.approx(expected)
+    assert dev_risk([3.0], [2.0]) == 6.0
+    # lower variance than the plain weighted mean, same target
+    rng = np.random.default_rng(0)
+    plain, dev = [], []
+    for _ in range(300):
+        weights = rng.exponential(1.0, size=50)     # true mean 1
+        losses = 1.0 + 0.1 * rng.normal(size=50)    # target risk 1
+        plain.append(np.mean(weights * losses))
+        dev.append(dev_risk(losses, weights))
+    assert np.var(dev) < 0.2 * np.var(plain)
+    assert np.mean(dev) == pytest.approx(1.0, abs=0.02)
+    with pytest.raises(ValueError, match="one length"):
+        dev_risk([1.0], [1.0, 2.0])
+
+
+def test_repr():
+    assert repr(PredictionEntropyScorer()) == "PredictionEntropyScorer()"
+    assert repr(DeepEmbeddedValidation(cv=3)) == (
+        "DeepEmbeddedValidation(domain_classifier=None, features='auto', cv=3, "
+        "random_state=0)"
+    )
+
+
+@pytest.mark.parametrize("scorer", SCORERS, ids=_scorer_id)
+def test_scorers_accept_sparse_x(scorer, shift, models):
+    *_, X, y = shift
+    assert scorer(models["target"], sp.csr_matrix(X), y) == pytest.approx(
+        scorer(models["target"], X, y), rel=1e-3)
