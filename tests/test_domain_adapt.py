@@ -351,6 +351,13 @@ def test_alignment_losses_are_small_for_equal_domains_and_grow_with_the_shift():
     assert coral_loss(source, source) == 0
 
 
+def test_mmd_gradient_is_finite_for_identical_features():
+    # ReLU features are often identical (e.g. all zero); the loss must not NaN.
+    features = torch.zeros(8, 5, requires_grad=True)
+    mmd_loss(features[:4], features[4:]).backward()
+    assert torch.isfinite(features.grad).all()
+
+
 def test_mcc_prefers_confident_distinct_predictions():
     confident = torch.eye(4).repeat(4, 1) * 10
     confused = torch.zeros(16, 4)

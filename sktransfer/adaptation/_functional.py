@@ -61,7 +61,10 @@ def mmd_loss(features_source, features_target, *, kernel_mul=2.0, kernel_num=5):
     """
     n = len(features_source)
     total = torch.cat([features_source, features_target])
-    distances = torch.cdist(total, total).pow(2)
+    # Squared distances by expansion: cdist's square root has no gradient at
+    # zero distance (identical ReLU features are common), which gave NaNs.
+    norms = (total * total).sum(dim=1)
+    distances = (norms[:, None] + norms[None, :] - 2.0 * total @ total.T).clamp_min(0.0)
     m = len(total)
     bandwidth = distances.detach().sum() / max(m * m - m, 1)
     bandwidth = bandwidth.clamp_min(1e-8) / (kernel_mul ** (kernel_num // 2))
