@@ -1,0 +1,279 @@
+"""Dask as the distributed engine: joblib's dask backend and dask-ml's wrappers.
+
+Everything here runs on a real ``distributed.LocalCluster`` of two worker
+processes (one thread each, loopback only), started once for the module, and is
+checked against the same work done in this process.
+"""
+
+import os
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sktransfer import DomainAdaptClassifier, FineTuneClassifier, PretrainedFeatureExtractor
+
+da = pytest.importorskip("dask.array")
+db = pytest.importorskip("dask.bag")
+distributed = pytest.importorskip("distributed")
+wrappers = pytest.importorskip("dask_ml.wrappers")
+
+SIDE = 16
+N_FEATURES = 64  # simple_cnn's feature size
+
+
+def tiny(**params):
+    """A random-init (seeded) tiny CNN: rebuilt from its parameters, never pickled."""
+    defaults = dict(model="simple_cnn", weights=None, random_state=0, device="cpu")
+    defaults.update(params)
+    return PretrainedFeatureExtractor(**defaults)
+
+
+def two_tone(n=24, seed=0, labels=("dark", "light"), shift=0):
+    """Noise images in two brightness classes (learnable, but not perfectly),
+    all brightened by ``shift`` (another domain)."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 256, size=(n, SIDE, SIDE, 3)) + shift
+    X[n // 2:] += 40
+    return np.clip(X, 0, 255).astype(np.uint8), np.repeat(np.asarray(labels), n // 2)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes with one thread each, on 127.0.0.1 only.
+
+    The nanny already starts workers with OMP_NUM_THREADS=1 (distributed's
+    ``nanny.pre-spawn-environ``); torch's intra-op threads are set to 1 explicitly
+    as well, so that two workers never run 2 x n_cores threads on a small machine.
+    """
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster, distributed.Client(cluster) as client:
+        client.run(torch.set_num_threads, 1)
+        yield client
+
+
+def workers_used(task_stream):
+    return {task["worker"] for task in task_stream.data}
+
+
+def chunk_workers(task_stream, lazy):
+    """The worker that computed each chunk of the dask array ``lazy``."""
+    return [task["worker"] for task in task_stream.data
+            if isinstance(task["key"], tuple) and task["key"][0] == lazy.name]
+
+
+def assert_same_search(local, remote):
+    assert remote.best_params_ == local.best_params_
+    np.testing.assert_allclose(remote.cv_results_["mean_test_score"],
+                               local.cv_results_["mean_test_score"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(remote.cv_results_["std_test_score"],
+                               local.cv_results_["std_test_score"], rtol=0, atol=1e-6)
+
+
+def test_workers_are_processes_with_one_torch_thread(client):
+    pids = client.run(os.getpid)
+    assert len(pids) == 2 and os.getpid() not in pids.values()
+    assert all(address.startswith("tcp://127.0.0.1:") for address in pids)
+    assert set(client.run(torch.get_num_threads).values()) == {1}
+
+
+def test_estimators_pickle_without_weights():
+    X, _ = two_tone(4)
+    for unfitted in (tiny(), PretrainedFeatureExtractor(),
+                     make_pipeline(PretrainedFeatureExtractor(), LogisticRegression()),
+                     FineTuneClassifier()):
+        assert len(pickle.dumps(unfitted)) < 4_000, unfitted
+    # Fitted with seeded random weights, or with named pretrained weights: the
+    # tensors are rebuilt on the worker, not shipped.
+    assert len(pickle.dumps(tiny().fit(X))) < 4_000
+    named = PretrainedFeatureExtractor(model="efficientnet_lite0", weights="DEFAULT",
+                                       device="cpu").fit(X)
+    assert sum(p.numel() for p in named._backbone.parameters()) > 3_000_000
+    assert len(pickle.dumps(named)) < 4_000
+
+
+def test_named_weights_extractor_ships_to_a_worker(client):
+    X, _ = two_tone(4)
+    extractor = PretrainedFeatureExtractor(model="efficientnet_lite0", weights="DEFAULT",
+                                           image_size=32, device="cpu").fit(X)
+    remote = client.submit(extractor.transform, X, pure=False).result()
+    np.testing.assert_allclose(remote, extractor.transform(X), rtol=1e-5, atol=1e-6)
+
+
+def test_gridsearch_over_extractor_pipeline_on_dask(client):
+    X, y = two_tone()
+    pipe = make_pipeline(tiny(), LogisticRegression(max_iter=500))
+    params = {"logisticregression__C": [1e-3, 1e-2, 1.0]}
+    local = GridSearchCV(pipe, params, cv=3).fit(X, y)
+    with distributed.get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
+        remote = GridSearchCV(pipe, params, cv=3).fit(X, y)
+    assert workers_used(tasks) <= set(client.scheduler_info()["workers"])
+    assert len(workers_used(tasks)) >= 1
+    assert len(set(local.cv_results_["mean_test_score"])) > 1  # a real choice
+    assert_same_search(local, remote)
+    np.testing.assert_array_equal(remote.predict(X), local.predict(X))
+
+
+def test_gridsearch_over_finetune_classifier_on_dask(client):
+    X, y = two_tone()
+    clf = FineTuneClassifier(model="simple_cnn", weights=None, epochs=2, batch_size=8,
+                             augment=None, device="cpu", random_state=0)
+    params = {"lr": [1e-4, 3e-2]}
+    local = GridSearchCV(clf, params, cv=2).fit(X, y)
+    with distributed.get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
+        remote = GridSearchCV(clf, params, cv=2).fit(X, y)
+    assert len(workers_used(tasks)) >= 1
+    assert len(set(local.cv_results_["mean_test_score"])) > 1
+    assert_same_search(local, remote)
+
+
+def test_gridsearch_over_domain_adaptation_on_dask(client):
+    """The semi-supervised convention (y == -1: unlabeled target samples) goes
+    through the dask backend like any other y."""
+    X_source, y_source = two_tone(24, labels=(0, 1))
+    X_target, _ = two_tone(24, seed=1, shift=30)
+    X = np.concatenate([X_source, X_target])
+    y = np.concatenate([y_source, np.full(len(X_target), -1)])
+    pipe = make_pipeline(
+        tiny(), StandardScaler(),
+        DomainAdaptClassifier(model=None, method="coral", hidden_layer_sizes=(32,),
+                              epochs=5, batch_size=8, device="cpu", random_state=0),
+    )
+    params = {"domainadaptclassifier__lr": [1e-3, 3e-2]}
+    local = GridSearchCV(pipe, params, cv=3).fit(X, y)
+    with distributed.get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
+        remote = GridSearchCV(pipe, params, cv=3).fit(X, y)
+    assert len(workers_used(tasks)) >= 1
+    assert len(set(local.cv_results_["mean_test_score"])) > 1
+    assert_same_search(local, remote)
+
+
+def test_parallel_postfit_transforms_image_rows_chunk_by_chunk(client):
+    """``ParallelPostFit`` maps ``transform`` over 2-D blocks, so the images go in
+    as flat float rows in [0, 1] with ``input_shape``; the reshape and scaling of
+    a 4-D uint8 dask array are lazy and per chunk."""
+    X, _ = two_tone(32)
+    images = da.from_array(X, chunks=(8, SIDE, SIDE, 3))
+    rows = images.reshape(len(X), -1).astype(np.float32) / np.float32(255)
+    assert rows.numblocks == (4, 1)
+    wrapped = wrappers.ParallelPostFit(tiny(input_shape=(SIDE, SIDE, 3)))
+    wrapped.fit(rows[:8].compute())
+    lazy = wrapped.transform(rows)
+    with distributed.get_task_stream(client) as tasks:
+        features = lazy.compute()
+    assert len(chunk_workers(tasks, lazy)) == 4 and len(set(chunk_workers(tasks, lazy))) == 2
+    assert features.shape == (len(X), N_FEATURES) and features.dtype == np.float32
+    # Same chunks in this process: identical; one whole-array transform: allclose.
+    np.testing.assert_array_equal(features, lazy.compute(scheduler="sync"))
+    np.testing.assert_allclose(features, tiny().fit(X).transform(X), rtol=1e-5, atol=1e-6)
+
+
+def test_parallel_postfit_predicts_with_a_pipeline(client):
+    X, y = two_tone(32)
+    rows = X.reshape(len(X), -1).astype(np.float32) / 255
+    pipe = make_pipeline(tiny(input_shape=(SIDE, SIDE, 3)),
+                         LogisticRegression(max_iter=500))
+    wrapped = wrappers.ParallelPostFit(pipe).fit(rows, y)
+    predicted = wrapped.predict(da.from_array(rows, chunks=(8, -1)))
+    assert predicted.shape == (len(X),)  # predict's lazy shape is right
+    np.testing.assert_array_equal(predicted.compute(), pipe.predict(rows))
+
+
+def test_map_blocks_over_a_4d_image_array(client):
+    """The direct route for (N, H, W, C) images: ``map_blocks`` with the output
+    chunks spelled out, so the lazy result has the right shape too."""
+    X, _ = two_tone(32)
+    images = da.from_array(X, chunks=(8, SIDE, SIDE, 3))
+    extractor = tiny().fit(X[:8])
+    lazy = images.map_blocks(extractor.transform, dtype=np.float32, drop_axis=[2, 3],
+                             chunks=(images.chunks[0], (extractor.n_features_out_,)))
+    assert lazy.shape == (len(X), N_FEATURES)
+    features = lazy.compute()
+    np.testing.assert_array_equal(features, lazy.compute(scheduler="sync"))
+    np.testing.assert_allclose(features, extractor.transform(X), rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture
+def png_paths(tmp_path):
+    X, _ = two_tone(20, seed=1)
+    paths = []
+    for i, image in enumerate(X):
+        path = tmp_path / f"{i:03d}.png"
+        Image.fromarray(image).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_dask_array_of_paths(client, png_paths):
+    extractor = tiny().fit(png_paths[:2])
+    expected = extractor.transform(png_paths)
+    paths = da.from_array(np.array(png_paths, dtype=object), chunks=6)
+    lazy = paths.map_blocks(extractor.transform, dtype=np.float32, new_axis=1,
+                            chunks=(paths.chunks[0], (extractor.n_features_out_,)))
+    assert lazy.shape == (len(png_paths), N_FEATURES)
+    np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+def test_dask_bag_of_paths(client, png_paths):
+    extractor = tiny().fit(png_paths[:2])
+    bag = db.from_sequence(png_paths, npartitions=4).map_partitions(extractor.transform)
+    np.testing.assert_array_equal(np.stack(bag.compute()),
+                                  extractor.transform(png_paths))
+
+
+def _start_counting_backbone_loads():
+    """On a worker: count the backbones the extractor builds from now on."""
+    import sktransfer.feature_extraction as module
+
+    original = getattr(module.load_backbone, "original", module.load_backbone)
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args[:2])
+        return original(*args, **kwargs)
+
+    counting.original, counting.calls = original, calls
+    module.load_backbone = counting
+
+
+def _stop_counting_backbone_loads():
+    import sktransfer.feature_extraction as module
+
+    calls = getattr(module.load_backbone, "calls", [])
+    module.load_backbone = getattr(module.load_backbone, "original", module.load_backbone)
+    return len(calls)
+
+
+def test_each_worker_loads_the_backbone_once(client):
+    """Every task unpickles its own copy of the extractor; the process-level memo
+    of backbones lets each worker build the network once for all of them
+    (without it, each task rebuilds it)."""
+    X, _ = two_tone(48)
+    rows = X.reshape(len(X), -1).astype(np.float32) / 255
+    # A seed no other test uses: the workers have not built this backbone yet.
+    wrapped = wrappers.ParallelPostFit(tiny(random_state=12345, input_shape=(SIDE, SIDE, 3)))
+    wrapped.fit(rows[:4])
+    client.run(_start_counting_backbone_loads)
+    try:
+        lazy = wrapped.transform(da.from_array(rows, chunks=(4, -1)))
+        with distributed.get_task_stream(client) as tasks:
+            features = lazy.compute()
+    finally:
+        loads = client.run(_stop_counting_backbone_loads)
+    np.testing.assert_allclose(features, wrapped.estimator.transform(rows), rtol=1e-5,
+                               atol=1e-6)
+    transforms = chunk_workers(tasks, lazy)
+    assert len(transforms) == 12
+    for worker, n_loads in loads.items():
+        n_tasks = transforms.count(worker)
+        assert n_loads == (1 if n_tasks else 0), (worker, n_tasks, n_loads)
+    assert max(transforms.count(worker) for worker in loads) > 1
