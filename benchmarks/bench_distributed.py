@@ -23,14 +23,16 @@ The cluster is ``distributed.LocalCluster(n_workers=--workers,
 threads_per_worker=1, processes=True)`` on 127.0.0.1, torch set to
 ``--worker-threads`` intra-op threads in each worker; this process runs with
 ``--local-threads`` torch threads (default: as many as the cluster's workers
-together, so both sides may use the same cores). The cluster is started once,
+together, so both sides may use the same cores), and BLAS/OpenMP limited to as
+many (the workers' are 1 thread each). The cluster is started once,
 before the timings (its start-up is printed on its own line). After one
 untimed warm-up of each side (which also loads the backbone in every worker),
 the sides are timed alternately (local, dask, then dask, local, ...) for
 ``--repeats`` rounds; the figures are medians, and the ratios are
 local time / dask time (above 1: dask is faster). The script checks that both
 sides agree (same ``best_params_``, ``mean_test_score`` within 1e-6, features
-allclose) and exits with status 1 if they do not.
+within 1e-4 relative to the largest; chunks batch the images differently, which
+changes the float rounding slightly) and exits with status 1 if they do not.
 """
 
 import argparse
@@ -116,6 +118,11 @@ def spread(values):
 
 def main(argv=None):
     args = parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    # The workers' BLAS and OpenMP run 1 thread each (the nanny's OMP_NUM_THREADS=1);
+    # here they get as many as torch, not one per core of the machine.
+    threadpool_limits(args.local_threads)
     torch.set_num_threads(args.local_threads)
 
     import dask
@@ -190,10 +197,12 @@ def main(argv=None):
                                          repeats=args.repeats, warmup=args.warmup)
             local, remote = results["local"], results["dask"]
             diff = float(np.abs(local - remote).max())
+            scale = float(np.abs(local).max())
             agree["transform"] = (
-                local.shape == remote.shape and np.allclose(remote, local, rtol=1e-5,
-                                                            atol=1e-5),
-                f"shape {remote.shape}, max abs diff {diff:.2g}",
+                local.shape == remote.shape
+                and np.allclose(remote, local, rtol=1e-4, atol=1e-4 * scale),
+                f"shape {remote.shape}, max abs diff {diff:.2g}, max |feature| "
+                f"{scale:.3g}",
             )
             figures["transform"] = times
     finally:
