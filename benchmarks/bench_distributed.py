@@ -22,9 +22,12 @@ The data are ``sktransfer.datasets.load_photo_patches`` crops of real photograph
 The cluster is ``distributed.LocalCluster(n_workers=--workers,
 threads_per_worker=1, processes=True)`` on 127.0.0.1, torch set to
 ``--worker-threads`` intra-op threads in each worker; this process runs with
-``--local-threads`` torch threads (default: as many as the cluster's workers
-together, so both sides may use the same cores), and BLAS/OpenMP limited to as
-many (the workers' are 1 thread each). The cluster is started once,
+``--local-threads`` torch threads (default 1: on the 2-core machine where this
+was written, one process ran the grid search 3x faster with 1 thread than with
+2; pass ``--local-threads 2`` to give it every core), and BLAS/OpenMP limited
+to as many (the workers' are 1 thread each). The workers start without distributed's
+``MALLOC_TRIM_THRESHOLD_=65536`` (``--keep-malloc-trim`` keeps it), as
+``docs/distributed.md`` advises for torch. The cluster is started once,
 before the timings (its start-up is printed on its own line). After one
 untimed warm-up of each side (which also loads the backbone in every worker),
 the sides are timed alternately (local, dask, then dask, local, ...) for
@@ -44,6 +47,11 @@ import time
 
 import numpy as np
 import torch
+
+# distributed's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which turns
+# off glibc's dynamic mmap threshold: every large tensor is then a fresh mmap, and
+# torch's CPU forward passes run about 2x slower. Unset unless --keep-malloc-trim.
+TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 def parse_args(argv=None):
@@ -67,16 +75,17 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--worker-threads", type=int, default=1,
                         help="torch threads in each worker")
-    parser.add_argument("--local-threads", type=int, default=None,
-                        help="torch threads of the one-process side; default: "
-                             "workers x worker-threads")
+    parser.add_argument("--local-threads", type=int, default=1,
+                        help="torch (and BLAS) threads of the one-process side")
+    parser.add_argument("--keep-malloc-trim", action="store_true",
+                        help="start the workers with distributed's default "
+                             "MALLOC_TRIM_THRESHOLD_=65536 (torch runs about 2x "
+                             "slower under it) instead of unsetting it")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--workloads", nargs="+", default=["grid", "transform"],
                         choices=["grid", "transform"])
     args = parser.parse_args(argv)
-    if args.local_threads is None:
-        args.local_threads = args.workers * args.worker_threads
     for name in ("n_per_class", "patch_size", "image_size", "batch_size", "cv",
                  "chunk_size", "workers", "worker_threads", "local_threads", "repeats"):
         if getattr(args, name) < 1:
@@ -106,6 +115,10 @@ def interleaved(label, sides, *, repeats, warmup):
             times[name].append(seconds)
             log(f"{label} {name}: {seconds:.2f} s")
     return times, results
+
+
+def malloc_trim_threshold():
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
 
 
 def log(message):
@@ -168,6 +181,8 @@ def main(argv=None):
     def transform_dask():
         return wrapped.transform(rows_dask).compute()
 
+    if not args.keep_malloc_trim:
+        dask.config.set({TRIM_KEY: None})
     start = time.perf_counter()
     cluster = distributed.LocalCluster(
         n_workers=args.workers, threads_per_worker=1, processes=True,
@@ -175,13 +190,15 @@ def main(argv=None):
     )
     client = distributed.Client(cluster)
     client.run(torch.set_num_threads, args.worker_threads)
+    trim = set(client.run(malloc_trim_threshold).values())
     started = time.perf_counter() - start
     log(f"cluster started in {started:.1f} s")
 
     figures, agree = {}, {}
     try:
         if "grid" in args.workloads:
-            times, results = interleaved("grid", {"local": grid_local, "dask": grid_dask},
+            times, results = interleaved("grid",
+                                         {"local": grid_local, "dask": grid_dask},
                                          repeats=args.repeats, warmup=args.warmup)
             local, remote = results["local"], results["dask"]
             diff = float(np.abs(local.cv_results_["mean_test_score"]
@@ -192,9 +209,9 @@ def main(argv=None):
                              f"{local.best_score_:.3f}")
             figures["grid"] = times
         if "transform" in args.workloads:
-            times, results = interleaved("transform",
-                                         {"local": transform_local, "dask": transform_dask},
-                                         repeats=args.repeats, warmup=args.warmup)
+            sides = {"local": transform_local, "dask": transform_dask}
+            times, results = interleaved("transform", sides, repeats=args.repeats,
+                                         warmup=args.warmup)
             local, remote = results["local"], results["dask"]
             diff = float(np.abs(local - remote).max())
             scale = float(np.abs(local).max())
@@ -211,24 +228,28 @@ def main(argv=None):
 
     n_fits = len(args.Cs) * args.cv
     print("sktransfer on a dask LocalCluster vs one process")
-    print(f"machine         : {platform.machine()}, {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.1f} at the end")
+    print(f"machine         : {platform.machine()}, {os.cpu_count()} cores, load "
+          f"average {os.getloadavg()[0]:.1f} at the end")
     print(f"versions        : torch {torch.__version__}, dask {dask.__version__}, "
           f"distributed {distributed.__version__}, python {platform.python_version()}")
     print(f"model           : {args.model}, weights={weights!r}, image_size="
           f"{args.image_size}, batch size {args.batch_size}, {flat.n_features_out_} "
           "features")
-    print(f"data            : {len(X)} photo crops {args.patch_size}x{args.patch_size}, "
-          f"{len(np.unique(y))} classes")
+    print(f"data            : {len(X)} photo crops "
+          f"{args.patch_size}x{args.patch_size}, {len(np.unique(y))} classes")
     print(f"cluster         : {args.workers} worker processes x 1 dask thread, torch "
           f"threads {args.worker_threads} each; started in {started:.1f} s (not timed)")
+    print(f"worker malloc   : MALLOC_TRIM_THRESHOLD_={', '.join(map(str, trim))}"
+          + ("  (distributed's default)" if args.keep_malloc_trim else ""))
     print(f"one process     : torch threads {args.local_threads}")
     print(f"repeats         : {args.repeats} interleaved, after {args.warmup} warm-up "
           "each; medians")
     ok = True
     for name, times in figures.items():
-        local, remote = statistics.median(times["local"]), statistics.median(times["dask"])
-        what = (f"GridSearchCV {len(args.Cs)} C x {args.cv} folds = {n_fits} fits + refit"
+        local = statistics.median(times["local"])
+        remote = statistics.median(times["dask"])
+        what = (f"GridSearchCV {len(args.Cs)} C x {args.cv} folds = {n_fits} fits "
+                "+ refit"
                 if name == "grid" else
                 f"transform of {len(X)} images, chunks of {args.chunk_size}")
         print(f"{name:<9} work    : {what}")

@@ -18,19 +18,26 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sktransfer import DomainAdaptClassifier, FineTuneClassifier, PretrainedFeatureExtractor
+from sktransfer import (
+    DomainAdaptClassifier,
+    FineTuneClassifier,
+    PretrainedFeatureExtractor,
+)
 
+dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 db = pytest.importorskip("dask.bag")
 distributed = pytest.importorskip("distributed")
 wrappers = pytest.importorskip("dask_ml.wrappers")
 
 SIDE = 16
+TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 N_FEATURES = 64  # simple_cnn's feature size
 
 
 def tiny(**params):
-    """A random-init (seeded) tiny CNN: rebuilt from its parameters, never pickled."""
+    """A tiny CNN with seeded random weights (rebuilt from the parameters, not
+    pickled)."""
     defaults = dict(model="simple_cnn", weights=None, random_state=0, device="cpu")
     defaults.update(params)
     return PretrainedFeatureExtractor(**defaults)
@@ -47,18 +54,28 @@ def two_tone(n=24, seed=0, labels=("dark", "light"), shift=0):
 
 @pytest.fixture(scope="module")
 def client():
-    """Two worker processes with one thread each, on 127.0.0.1 only.
+    """Two worker processes with one thread each, on 127.0.0.1 only, set up as
+    docs/distributed.md advises for torch on CPU workers.
 
-    The nanny already starts workers with OMP_NUM_THREADS=1 (distributed's
+    The nanny starts workers with OMP_NUM_THREADS=1 (distributed's
     ``nanny.pre-spawn-environ``); torch's intra-op threads are set to 1 explicitly
     as well, so that two workers never run 2 x n_cores threads on a small machine.
+    The nanny's MALLOC_TRIM_THRESHOLD_ is left out: it turns off glibc's dynamic
+    mmap threshold, and torch's CPU forward passes then run about 2x slower.
+    The nanny writes its variables into this process's environment too (to spawn
+    the workers with them); they are put back afterwards.
     """
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster, distributed.Client(cluster) as client:
-        client.run(torch.set_num_threads, 1)
-        yield client
+    environ = dict(os.environ)
+    try:
+        with dask.config.set({TRIM_KEY: None}), distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster, distributed.Client(cluster) as client:
+            client.run(torch.set_num_threads, 1)
+            yield client
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def workers_used(task_stream):
@@ -79,11 +96,18 @@ def assert_same_search(local, remote):
                                local.cv_results_["std_test_score"], rtol=0, atol=1e-6)
 
 
+def _malloc_trim_threshold():
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
 def test_workers_are_processes_with_one_torch_thread(client):
     pids = client.run(os.getpid)
     assert len(pids) == 2 and os.getpid() not in pids.values()
     assert all(address.startswith("tcp://127.0.0.1:") for address in pids)
     assert set(client.run(torch.get_num_threads).values()) == {1}
+    # Not the nanny's 65536: the workers have this process's value (usually none).
+    trim = _malloc_trim_threshold()
+    assert set(client.run(_malloc_trim_threshold).values()) == {trim}
 
 
 def test_estimators_pickle_without_weights():
@@ -103,8 +127,9 @@ def test_estimators_pickle_without_weights():
 
 def test_named_weights_extractor_ships_to_a_worker(client):
     X, _ = two_tone(4)
-    extractor = PretrainedFeatureExtractor(model="efficientnet_lite0", weights="DEFAULT",
-                                           image_size=32, device="cpu").fit(X)
+    extractor = PretrainedFeatureExtractor(model="efficientnet_lite0",
+                                           weights="DEFAULT", image_size=32,
+                                           device="cpu").fit(X)
     remote = client.submit(extractor.transform, X, pure=False).result()
     np.testing.assert_allclose(remote, extractor.transform(X), rtol=1e-5, atol=1e-6)
 
@@ -121,6 +146,28 @@ def test_gridsearch_over_extractor_pipeline_on_dask(client):
     assert len(set(local.cv_results_["mean_test_score"])) > 1  # a real choice
     assert_same_search(local, remote)
     np.testing.assert_array_equal(remote.predict(X), local.predict(X))
+
+
+@pytest.mark.parametrize("cache", ["memory", "directory"])
+def test_gridsearch_with_a_feature_cache_on_dask(client, cache, tmp_path):
+    """With ``cache=``, each worker (memory) or all of them (a directory) compute
+    each image's features once; the search finds what one uncached process finds."""
+    X, y = two_tone()
+    params = {"logisticregression__C": [1e-3, 1e-2, 1.0]}
+    plain = make_pipeline(tiny(), LogisticRegression(max_iter=500))
+    local = GridSearchCV(plain, params, cv=3).fit(X, y)
+    cached = make_pipeline(tiny(cache=True if cache == "memory" else str(tmp_path)),
+                           LogisticRegression(max_iter=500))
+    with joblib.parallel_backend("dask"):
+        remote = GridSearchCV(cached, params, cv=3).fit(X, y)
+    assert_same_search(local, remote)
+    if cache == "memory":
+        from sktransfer.feature_extraction import feature_cache_info
+
+        hits = [info.hits for info in client.run(feature_cache_info).values()]
+        assert sum(hits) > 0  # later folds and candidates read the workers' cache
+    else:
+        assert any(tmp_path.rglob("*.*")), "the workers wrote no feature to the cache"
 
 
 def test_gridsearch_over_finetune_classifier_on_dask(client):
@@ -170,11 +217,13 @@ def test_parallel_postfit_transforms_image_rows_chunk_by_chunk(client):
     lazy = wrapped.transform(rows)
     with distributed.get_task_stream(client) as tasks:
         features = lazy.compute()
-    assert len(chunk_workers(tasks, lazy)) == 4 and len(set(chunk_workers(tasks, lazy))) == 2
+    workers = chunk_workers(tasks, lazy)
+    assert len(workers) == 4 and len(set(workers)) == 2
     assert features.shape == (len(X), N_FEATURES) and features.dtype == np.float32
     # Same chunks in this process: identical; one whole-array transform: allclose.
     np.testing.assert_array_equal(features, lazy.compute(scheduler="sync"))
-    np.testing.assert_allclose(features, tiny().fit(X).transform(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(features, tiny().fit(X).transform(X), rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_parallel_postfit_predicts_with_a_pipeline(client):
@@ -249,7 +298,8 @@ def _stop_counting_backbone_loads():
     import sktransfer.feature_extraction as module
 
     calls = getattr(module.load_backbone, "calls", [])
-    module.load_backbone = getattr(module.load_backbone, "original", module.load_backbone)
+    module.load_backbone = getattr(module.load_backbone, "original",
+                                   module.load_backbone)
     return len(calls)
 
 
@@ -260,7 +310,8 @@ def test_each_worker_loads_the_backbone_once(client):
     X, _ = two_tone(48)
     rows = X.reshape(len(X), -1).astype(np.float32) / 255
     # A seed no other test uses: the workers have not built this backbone yet.
-    wrapped = wrappers.ParallelPostFit(tiny(random_state=12345, input_shape=(SIDE, SIDE, 3)))
+    extractor = tiny(random_state=12345, input_shape=(SIDE, SIDE, 3))
+    wrapped = wrappers.ParallelPostFit(extractor)
     wrapped.fit(rows[:4])
     client.run(_start_counting_backbone_loads)
     try:
@@ -269,7 +320,7 @@ def test_each_worker_loads_the_backbone_once(client):
             features = lazy.compute()
     finally:
         loads = client.run(_stop_counting_backbone_loads)
-    np.testing.assert_allclose(features, wrapped.estimator.transform(rows), rtol=1e-5,
+    np.testing.assert_allclose(features, extractor.transform(rows), rtol=1e-5,
                                atol=1e-6)
     transforms = chunk_workers(tasks, lazy)
     assert len(transforms) == 12
