@@ -18,6 +18,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ._sklearn_compat import _safe_indexing
+from .classifiers.domain_adapt import unlabeled_mask
+
 __all__ = [
     "DeepEmbeddedValidation",
     "ImportanceWeightedScorer",
@@ -25,9 +28,6 @@ __all__ = [
     "density_ratio",
     "dev_risk",
 ]
-
-#: The label of an unlabeled (target) row.
-UNLABELED = -1
 
 _FEATURES = ("auto", "input")
 
@@ -152,12 +152,7 @@ def dev_risk(losses, weights):
 # --- helpers shared by the scorers -----------------------------------------
 
 def _take(X, mask):
-    indices = np.flatnonzero(mask)
-    if hasattr(X, "iloc"):
-        return X.iloc[indices]
-    if isinstance(X, (list, tuple)):
-        return [X[i] for i in indices]
-    return X[indices]
+    return _safe_indexing(X, np.flatnonzero(mask))
 
 
 def _domain_masks(scorer, X, y, *, need_source):
@@ -174,7 +169,7 @@ def _domain_masks(scorer, X, y, *, need_source):
             f"{name} needs a 1-D y with one label per row of X; got y of shape "
             f"{y.shape} for {n_rows} rows."
         )
-    target = y == UNLABELED
+    target = unlabeled_mask(y)
     if not target.any():
         raise ValueError(
             f"{name}: no target rows (y == -1) in the scored data, so nothing tells "

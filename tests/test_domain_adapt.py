@@ -358,6 +358,30 @@ def test_mmd_gradient_is_finite_for_identical_features():
     assert torch.isfinite(features.grad).all()
 
 
+def test_mmd_warmup_follows_the_dann_schedule():
+    from sktransfer.adaptation import MMDLoss
+
+    torch.manual_seed(0)
+    source, target = torch.randn(16, 3), torch.randn(16, 3) + 2
+    plain = MMDLoss(warmup=False)
+    warm = MMDLoss()
+    for progress in (0.0, 0.5):
+        plain.progress = warm.progress = progress
+        expected = plain(source, None, target, None) * dann_coefficient(progress)
+        torch.testing.assert_close(warm(source, None, target, None), expected)
+    assert warm(source, None, target, None) > 0
+
+
+def test_scorers_read_minus_one_in_string_labels_as_unlabeled(task):
+    from sktransfer.metrics import PredictionEntropyScorer
+
+    X, y, _, _ = task
+    names = np.array(["a", "b"])
+    y_str = np.where(y == -1, "-1", names[np.clip(y, 0, 1)])
+    clf = da(method="source_only", epochs=2).fit(X, y_str)
+    assert np.isfinite(PredictionEntropyScorer()(clf, X, y_str))
+
+
 def test_mcc_prefers_confident_distinct_predictions():
     confident = torch.eye(4).repeat(4, 1) * 10
     confused = torch.zeros(16, 4)
