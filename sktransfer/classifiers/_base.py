@@ -110,16 +110,6 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         return validate_images(self, X, reset=reset, input_shape=self.input_shape,
                                in_chans=in_chans)
 
-    def _validate_y(self, y, n_samples):
-        y = column_or_1d(y, warn=True)
-        if len(y) != n_samples:
-            raise ValueError(
-                f"X has {n_samples} samples but y has {len(y)}: they must have the "
-                "same length."
-            )
-        check_classification_targets(y)
-        return y
-
     def _set_classes(self, y, classes=None):
         classes = np.unique(y) if classes is None else np.unique(np.asarray(classes))
         if len(classes) < 2:
@@ -210,20 +200,50 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             )
         return train, valid
 
-    def _prepare_fit(self, X, y, sample_weight, *, classes=None, incremental=False):
-        """Validate everything and build (or reuse) the network; no training yet."""
+    def _prepare_fit(self, X, y, sample_weight, *, classes=None, incremental=False,
+                     unlabeled=None, check_rows=None):
+        """Validate everything and build (or reuse) the network; no training yet.
+
+        ``unlabeled`` (``y -> bool mask``) marks rows without a label (the
+        semi-supervised ``-1``): they are no class, get label ``-1`` and weight
+        0. ``check_rows(unlabeled_mask)`` runs after ``y`` is validated and
+        before any network is built, to refuse bad input early; what it returns
+        comes back as ``checked``.
+
+        Returns
+        -------
+        source, y_encoded, weights, seed, continuing, labeled_rows, checked
+        """
         self._check_params()
         continuing = (self.warm_start or incremental) and hasattr(self, "module_")
         source = self._validate_X(X, reset=not continuing)
-        y = self._validate_y(y, len(source))
+        n_samples = len(source)
+        y = column_or_1d(y, warn=True)
+        if len(y) != n_samples:
+            raise ValueError(
+                f"X has {n_samples} samples but y has {len(y)}: they must have the "
+                "same length."
+            )
+        mask = np.zeros(n_samples, dtype=bool) if unlabeled is None else unlabeled(y)
+        # -1 beside string labels (an object array) is not a class: check the rest.
+        check_classification_targets(y[~mask])
+        checked = None if check_rows is None else check_rows(mask)
+        labeled_rows = np.flatnonzero(~mask)
+        sample_weight = _check_sample_weight(sample_weight, np.empty((n_samples, 0)),
+                                             dtype=np.float64)
         if not continuing:
-            self._set_classes(y, classes)
-        y_encoded = self._encode(y)
-        weights = self._sample_weights(y_encoded, sample_weight, np.empty((len(y), 0)))
+            self._set_classes(y[labeled_rows], classes)
+        y_encoded = np.full(n_samples, -1, dtype=np.int64)
+        y_encoded[labeled_rows] = self._encode(y[labeled_rows])
+        weights = np.zeros(n_samples)
+        weights[labeled_rows] = self._sample_weights(
+            y_encoded[labeled_rows], sample_weight[labeled_rows],
+            np.empty((len(labeled_rows), 0)),
+        )
         seed = self._seed()
         if not continuing:
             self._start_network(seed)
-        return source, y_encoded, weights, seed, continuing
+        return source, y_encoded, weights, seed, continuing, labeled_rows, checked
 
     def _start_network(self, seed):
         """A fresh network (pretrained backbone, new head) and an empty history."""

@@ -7,12 +7,10 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score
 from sklearn.utils import column_or_1d
-from sklearn.utils.multiclass import check_classification_targets
 
 from .._sklearn_compat import (
     Interval,
     StrOptions,
-    _check_sample_weight,
     _fit_context,
     _safe_indexing,
 )
@@ -281,44 +279,25 @@ default="dann"
         -------
         self : DomainAdaptClassifier
         """
-        self._check_params()
-        adaptation = resolve_method(self.method)
-        continuing = self.warm_start and hasattr(self, "module_")
-        images = self._validate_X(X, reset=not continuing)
-        n_samples = len(images)
-        y = column_or_1d(y, warn=True)
-        if len(y) != n_samples:
-            raise ValueError(f"X has {n_samples} samples but y has {len(y)}: they must "
-                             "have the same length.")
-        unlabeled = unlabeled_mask(y)
-        # -1 beside string labels (an object array) is not a class: check the rest.
-        check_classification_targets(y[~unlabeled])
-        target = self._target_mask(unlabeled, sample_domain, n_samples)
-        labeled_rows = np.flatnonzero(~unlabeled)
-        if not len(labeled_rows):
-            raise ValueError("y has no labeled sample (every entry is -1): domain "
-                             "adaptation needs labeled source samples.")
-        if adaptation is not None and not target.any():
-            raise ValueError(
-                f"method={self.method!r} adapts to target samples, but there is none "
-                "(no y == -1 and no negative sample_domain): with every sample "
-                "labeled this is plain supervised learning; use FineTuneClassifier, "
-                "or method='source_only'."
-            )
-        sample_weight = _check_sample_weight(sample_weight, np.empty((n_samples, 0)),
-                                             dtype=np.float64)
-        if not continuing:
-            self._set_classes(y[labeled_rows])
-        y_encoded = np.full(n_samples, -1, dtype=np.int64)
-        y_encoded[labeled_rows] = self._encode(y[labeled_rows])
-        weights = np.zeros(n_samples)
-        weights[labeled_rows] = self._sample_weights(
-            y_encoded[labeled_rows], sample_weight[labeled_rows],
-            np.empty((len(labeled_rows), 0)),
-        )
-        seed = self._seed()
-        if not continuing:
-            self._start_network(seed)
+        def check_rows(unlabeled):
+            # Refuse what cannot be adapted before any network is built.
+            target = self._target_mask(unlabeled, sample_domain, len(unlabeled))
+            if unlabeled.all():
+                raise ValueError("y has no labeled sample (every entry is -1): domain "
+                                 "adaptation needs labeled source samples.")
+            adaptation = resolve_method(self.method)
+            if adaptation is not None and not target.any():
+                raise ValueError(
+                    f"method={self.method!r} adapts to target samples, but there is "
+                    "none (no y == -1 and no negative sample_domain): with every "
+                    "sample labeled this is plain supervised learning; use "
+                    "FineTuneClassifier, or method='source_only'."
+                )
+            return target, adaptation
+
+        images, y_encoded, weights, seed, _, labeled_rows, (target, adaptation) = (
+            self._prepare_fit(X, y, sample_weight, unlabeled=unlabeled_mask,
+                              check_rows=check_rows))
         if adaptation is not None:
             if not isinstance(self.method, str):
                 adaptation = copy.deepcopy(adaptation)  # never train the user's object

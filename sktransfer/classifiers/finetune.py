@@ -190,8 +190,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         -------
         self : FineTuneClassifier
         """
-        prepared = self._prepare_fit(X, y, sample_weight)
-        source, y_encoded, weights, seed, _ = prepared
+        source, y_encoded, weights, seed, *_ = self._prepare_fit(X, y, sample_weight)
         return self._fit_epochs(source, y_encoded, weights, seed, epochs=self.epochs)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -211,7 +210,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         """
         prepared = self._prepare_fit(X, y, sample_weight, classes=classes,
                                      incremental=True)
-        source, y_encoded, weights, seed, _ = prepared
+        source, y_encoded, weights, seed, *_ = prepared
         # One epoch at a time: no schedule to follow.
         return self._fit_epochs(source, y_encoded, weights, seed, epochs=1,
                                 scheduler=None)
