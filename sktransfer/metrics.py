@@ -299,6 +299,18 @@ class _DomainScorer:
         return f"{type(self).__name__}({args})"
 
 
+class _DensityRatioScorer(_DomainScorer):
+    """A scorer that weights source rows by a cross-fitted domain classifier's
+    density ratio; the parameters of :func:`density_ratio`."""
+
+    def __init__(self, *, domain_classifier=None, features="auto", cv=5,
+                 random_state=0):
+        self.domain_classifier = domain_classifier
+        self.features = features
+        self.cv = cv
+        self.random_state = random_state
+
+
 # --- the scorers -----------------------------------------------------------
 
 class PredictionEntropyScorer(_DomainScorer):
@@ -348,7 +360,7 @@ class PredictionEntropyScorer(_DomainScorer):
         return float(np.mean(np.sum(terms, axis=1)))
 
 
-class ImportanceWeightedScorer(_DomainScorer):
+class ImportanceWeightedScorer(_DensityRatioScorer):
     """Accuracy on the labeled source rows, weighted to estimate target accuracy.
 
     Each source row is weighted by the density ratio
@@ -416,13 +428,6 @@ class ImportanceWeightedScorer(_DomainScorer):
     True
     """
 
-    def __init__(self, *, domain_classifier=None, features="auto", cv=5,
-                 random_state=0):
-        self.domain_classifier = domain_classifier
-        self.features = features
-        self.cv = cv
-        self.random_state = random_state
-
     def __call__(self, estimator, X, y):
         _check_features_option(self)
         target, source = _domain_masks(self, X, y, need_source=True)
@@ -431,7 +436,7 @@ class ImportanceWeightedScorer(_DomainScorer):
         return float(np.sum(weights * correct) / np.sum(weights))
 
 
-class DeepEmbeddedValidation(_DomainScorer):
+class DeepEmbeddedValidation(_DensityRatioScorer):
     """Negated Deep Embedded Validation risk: target log loss estimated from source rows.
 
     Deep Embedded Validation (You et al., 2019) weights the per-sample log loss
@@ -493,13 +498,6 @@ class DeepEmbeddedValidation(_DomainScorer):
     >>> bool(dev(good, X, y) > dev(bad, X, y))
     True
     """
-
-    def __init__(self, *, domain_classifier=None, features="auto", cv=5,
-                 random_state=0):
-        self.domain_classifier = domain_classifier
-        self.features = features
-        self.cv = cv
-        self.random_state = random_state
 
     def __call__(self, estimator, X, y):
         _check_features_option(self)
