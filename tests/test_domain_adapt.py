@@ -1,6 +1,8 @@
 """DomainAdaptClassifier: the y == -1 convention, every method, sample_domain
 routing, scoring, persistence and bad input; and the adaptation losses."""
 
+import warnings
+
 import pickle
 
 import joblib
@@ -129,9 +131,10 @@ def test_grid_search_with_an_unsupervised_scorer(task):
 def test_prediction_entropy_ranks_a_good_trade_off_above_a_bad_one():
     """On the shift above, MMD with trade_off=1 adapts and trade_off=0 does not;
     the entropy of target predictions, which needs no target label, ranks them
-    the same way. (The importance-weighted and DEV scorers do not: without
-    adaptation the two domains do not overlap in the model's features, the
-    density ratio collapses and they warn that their estimate is unreliable.)"""
+    the same way. (The importance-weighted and DEV scorers cannot here: this is
+    no covariate shift, the domains do not overlap, the density ratio collapses
+    and they warn that their estimate is unreliable; see the next test for a
+    shift where they can.)"""
     from sktransfer.metrics import PredictionEntropyScorer
 
     X, y, X_test, y_test = shift_task(seed=1)
@@ -142,6 +145,50 @@ def test_prediction_entropy_ranks_a_good_trade_off_above_a_bad_one():
     X_eval, y_eval, _, _ = shift_task(seed=2)
     scorer = PredictionEntropyScorer()
     assert scorer(good, X_eval, y_eval) > scorer(bad, X_eval, y_eval)
+
+
+def covariate_shift_task(seed, n=400):
+    """Covariate shift: one labelling rule, y = [x1 > |x0|], in both domains and
+    the inputs moved from x0 ~ -0.6 (source) to x0 ~ 0.6 (target). The domains
+    overlap in the input, which is what importance weighting needs."""
+    rng = np.random.default_rng(seed)
+
+    def domain(centre):
+        X = np.c_[rng.normal(centre, 1.0, n), rng.normal(abs(centre), 0.7, n)]
+        return X.astype(np.float32), (X[:, 1] > np.abs(X[:, 0])).astype(int)
+
+    X_source, y_source = domain(-0.6)
+    X_target, y_target = domain(0.6)
+    X = np.vstack([X_source, X_target])
+    y = np.concatenate([y_source, -np.ones(n, dtype=int)])
+    return X, y, X_target, y_target
+
+
+def test_weighted_scorers_rank_a_good_trade_off_above_a_collapsing_one():
+    """MCC with trade_off=100 drives the target predictions to near certainty
+    and wrecks the classifier; trade_off=1 does not. Importance-weighted
+    accuracy and DEV, weighting source rows by a density ratio estimated in the
+    input (where this shift overlaps), rank the two by their target accuracy;
+    the prediction entropy, which rewards confidence, ranks them the wrong way
+    round (why sktransfer.metrics offers the three)."""
+    from sktransfer.metrics import (
+        DeepEmbeddedValidation,
+        ImportanceWeightedScorer,
+        PredictionEntropyScorer,
+    )
+
+    X, y, X_test, y_test = covariate_shift_task(seed=0)
+    good = da(method="mcc", epochs=20, trade_off=1.0).fit(X, y)
+    bad = da(method="mcc", epochs=20, trade_off=100.0).fit(X, y)
+    assert good.score(X_test, y_test) > bad.score(X_test, y_test) + 0.2
+    X_eval, y_eval, _, _ = covariate_shift_task(seed=1)  # a fresh CV-like fold
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*barely overlap")
+        for scorer in (ImportanceWeightedScorer(features="input"),
+                       DeepEmbeddedValidation(features="input")):
+            assert scorer(good, X_eval, y_eval) > scorer(bad, X_eval, y_eval), scorer
+    entropy = PredictionEntropyScorer()
+    assert entropy(bad, X_eval, y_eval) > entropy(good, X_eval, y_eval)
 
 
 def test_sample_domain_routed_through_pipeline_and_grid_search(task):
