@@ -60,8 +60,8 @@ What differs, by design of each library (printed in the header):
   two hidden layers of 100 (skada's: one);
 * CDAN: skada conditions on the raw logits without entropy weighting, with
   its one-hidden-layer discriminator of width 100; ours on detached softmax with
-  entropy conditioning (CDAN+E), with two hidden layers of 1000 (the ``"auto"``
-  width of the 100 x 10 multilinear map): ours does more work per step;
+  entropy conditioning (CDAN+E), with two hidden layers of 100 (the ``"auto"``
+  width: the feature width) on the 1000-d multilinear map;
 * DAN/mmd: skada 33 Gaussian kernels around the median source distance, ours 5
   kernels around the mean distance of the joint batch;
 * MCC: the same loss; skada is given ``T=2.5``, ours' default temperature
@@ -423,7 +423,7 @@ def print_header(args, data, steps):
         print(f"  MCC        : T={MCC_TEMPERATURE} on both sides (skada's default is 1)")
         print("  CDAN       : skada conditions on raw logits, no entropy weighting, "
               "discriminator 1 hidden layer of 100; ours detached softmax + entropy "
-              "(CDAN+E), 2 hidden layers of 1000 (auto width of the 1000-d map)")
+              "(CDAN+E), 2 hidden layers of 100 (auto: the feature width) on the 1000-d map")
     print(f"seeds        : {args.seeds} (initial weights and batch order; data fixed)")
     print(flush=True)
 

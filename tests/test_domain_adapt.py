@@ -387,6 +387,18 @@ def test_cdan_randomized_when_the_joint_map_is_large():
     assert torch.isfinite(value)
 
 
+@pytest.mark.parametrize("loss_class", [DANNLoss, CDANLoss])
+@pytest.mark.parametrize("n_features, n_classes, width", [
+    (100, 10, 100),     # a small network: as wide as its features
+    (16, 3, 64),        # never narrower than 64
+    (1280, 10, 1024),   # an ImageNet backbone: 1024, as in the TLL
+])
+def test_auto_discriminator_width_follows_the_features(loss_class, n_features,
+                                                        n_classes, width):
+    loss = loss_class().build(n_features, n_classes)
+    assert loss.discriminator[0].out_features == width
+
+
 def test_alignment_losses_are_small_for_equal_domains_and_grow_with_the_shift():
     torch.manual_seed(0)
     source = torch.randn(64, 5)
