@@ -100,6 +100,8 @@ default="dann"
     precision : {"auto", "32", "bf16", "fp16"}, default="auto"
     num_workers : int, default=0
     random_state : int, RandomState instance or None, default=None
+        As in :class:`~sktransfer.FineTuneClassifier`; also seeds the
+        discriminator of ``"dann"`` / ``"cdan"`` and the target batches.
     verbose : int, default=0
     warm_start : bool, default=False
         Continue from the fitted network (the adaptation loss starts afresh).

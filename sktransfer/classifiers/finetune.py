@@ -66,7 +66,9 @@ class FineTuneClassifier(NeuralClassifierBase):
         DataLoader workers for files and PIL images.
     random_state : int, RandomState instance or None, default=None
         Seeds the head, the shuffling, the augmentation and the validation split;
-        training on a CPU is then reproducible.
+        training on a CPU is then reproducible. A torch module given as ``model``
+        keeps the weights it has (it is copied at ``fit``, never trained in
+        place): seed torch before building it.
     verbose : int, default=0
         1: one line per epoch; 2: a progress bar per epoch too.
     warm_start : bool, default=False
