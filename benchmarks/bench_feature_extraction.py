@@ -84,12 +84,13 @@ def parse_args(argv=None):
 
 
 def resolve_device(name):
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        sys.exit(f"--device {name}: torch sees no CUDA device here.")
-    return device
+    """sktransfer's own resolution of ``--device``, with its error as the exit message."""
+    from sktransfer._device import resolve_device as resolve
+
+    try:
+        return resolve(name)
+    except ValueError as exc:
+        sys.exit(f"--device: {exc}")
 
 
 def resolve_autocast_dtype(precision, device):

@@ -134,15 +134,22 @@ def test_named_weights_extractor_ships_to_a_worker(client):
     np.testing.assert_allclose(remote, extractor.transform(X), rtol=1e-5, atol=1e-6)
 
 
+def search_here_and_on_dask(client, estimator, params, X, y, cv):
+    """The same GridSearchCV in this process and on the cluster: (local, remote,
+    the workers that ran tasks of the remote one)."""
+    local = GridSearchCV(estimator, params, cv=cv).fit(X, y)
+    with distributed.get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
+        remote = GridSearchCV(estimator, params, cv=cv).fit(X, y)
+    return local, remote, workers_used(tasks)
+
+
 def test_gridsearch_over_extractor_pipeline_on_dask(client):
     X, y = two_tone()
     pipe = make_pipeline(tiny(), LogisticRegression(max_iter=500))
     params = {"logisticregression__C": [1e-3, 1e-2, 1.0]}
-    local = GridSearchCV(pipe, params, cv=3).fit(X, y)
-    with distributed.get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
-        remote = GridSearchCV(pipe, params, cv=3).fit(X, y)
-    assert workers_used(tasks) <= set(client.scheduler_info()["workers"])
-    assert len(workers_used(tasks)) >= 1
+    local, remote, used = search_here_and_on_dask(client, pipe, params, X, y, cv=3)
+    assert used <= set(client.scheduler_info()["workers"])
+    assert len(used) >= 1
     assert len(set(local.cv_results_["mean_test_score"])) > 1  # a real choice
     assert_same_search(local, remote)
     np.testing.assert_array_equal(remote.predict(X), local.predict(X))
@@ -175,10 +182,8 @@ def test_gridsearch_over_finetune_classifier_on_dask(client):
     clf = FineTuneClassifier(model="simple_cnn", weights=None, epochs=2, batch_size=8,
                              augment=None, device="cpu", random_state=0)
     params = {"lr": [1e-4, 3e-2]}
-    local = GridSearchCV(clf, params, cv=2).fit(X, y)
-    with distributed.get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
-        remote = GridSearchCV(clf, params, cv=2).fit(X, y)
-    assert len(workers_used(tasks)) >= 1
+    local, remote, used = search_here_and_on_dask(client, clf, params, X, y, cv=2)
+    assert len(used) >= 1
     assert len(set(local.cv_results_["mean_test_score"])) > 1
     assert_same_search(local, remote)
 
@@ -196,10 +201,8 @@ def test_gridsearch_over_domain_adaptation_on_dask(client):
                               epochs=5, batch_size=8, device="cpu", random_state=0),
     )
     params = {"domainadaptclassifier__lr": [1e-3, 3e-2]}
-    local = GridSearchCV(pipe, params, cv=3).fit(X, y)
-    with distributed.get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
-        remote = GridSearchCV(pipe, params, cv=3).fit(X, y)
-    assert len(workers_used(tasks)) >= 1
+    local, remote, used = search_here_and_on_dask(client, pipe, params, X, y, cv=3)
+    assert len(used) >= 1
     assert len(set(local.cv_results_["mean_test_score"])) > 1
     assert_same_search(local, remote)
 
