@@ -1,9 +1,10 @@
 """sktransfer: transfer learning with pretrained CNNs as scikit-learn estimators."""
 
-from ._persistence import InconsistentVersionWarning, load, save
 from ._version import __version__
+from ._versioning import InconsistentVersionWarning
 from .classifiers import DomainAdaptClassifier, FineTuneClassifier
 from .feature_extraction import PretrainedFeatureExtractor
+from .persistence import load, save
 
 __all__ = [
     "DomainAdaptClassifier",

@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ._sklearn_compat import _safe_indexing
-from .classifiers.domain_adapt import unlabeled_mask
+from ._domains import unlabeled_mask
 
 __all__ = [
     "DeepEmbeddedValidation",

@@ -19,9 +19,10 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils.estimator_checks import check_estimator
 
-import sktransfer.feature_extraction as feature_extraction
+import sktransfer.feature_extraction._extractor as feature_extraction
 from sktransfer import PretrainedFeatureExtractor
-from sktransfer._cache import DISK_FOLDER, FeatureCacheWarning
+from sktransfer.feature_extraction import FeatureCacheWarning
+from sktransfer.feature_extraction._cache import DISK_FOLDER
 from sktransfer.backbones import Backbone, SimpleCNN
 from sktransfer.feature_extraction import (
     clear_feature_cache,

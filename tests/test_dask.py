@@ -284,7 +284,7 @@ def test_dask_bag_of_paths(client, png_paths):
 
 def _start_counting_backbone_loads():
     """On a worker: count the backbones the extractor builds from now on."""
-    import sktransfer.feature_extraction as module
+    import sktransfer.feature_extraction._extractor as module
 
     original = getattr(module.load_backbone, "original", module.load_backbone)
     calls = []
@@ -298,7 +298,7 @@ def _start_counting_backbone_loads():
 
 
 def _stop_counting_backbone_loads():
-    import sktransfer.feature_extraction as module
+    import sktransfer.feature_extraction._extractor as module
 
     calls = getattr(module.load_backbone, "calls", [])
     module.load_backbone = getattr(module.load_backbone, "original",

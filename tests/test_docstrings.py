@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = [
-    "sktransfer.feature_extraction",
+    "sktransfer.feature_extraction._extractor",
     "sktransfer.classifiers.finetune",
     "sktransfer.datasets",
     "sktransfer.classifiers.domain_adapt",

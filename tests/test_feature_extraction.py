@@ -101,7 +101,7 @@ def test_reloaded_weights_that_changed_are_refused(uint8_images, monkeypatch):
 
 
 def test_backbone_loaded_once(uint8_images, monkeypatch):
-    import sktransfer.feature_extraction as module
+    import sktransfer.feature_extraction._extractor as module
 
     calls = []
     original = module.load_backbone

@@ -121,7 +121,7 @@ def test_freeze_last_k_stages():
 
 
 def test_unfreeze_after_trains_head_first(monkeypatch):
-    import sktransfer.classifiers._base as base
+    import sktransfer.training._callbacks as base
 
     X, y = images_task()
     applied = []
@@ -384,7 +384,7 @@ def test_bad_input_is_refused_before_training(blobs, params, X_y, match, monkeyp
     elif X_y == "nan":
         X = X.copy()
         X[3, 1] = np.nan
-    import sktransfer.training._core as core
+    import sktransfer.training._loop as core
 
     def no_training(*args, **kwargs):
         raise AssertionError("training started before the input was checked")

@@ -132,7 +132,7 @@ def safe_round_trip(estimator):
 
 # -- the safe format: round trips ----------------------------------------------------
 def test_docstring_examples_run():
-    result = doctest.testmod(sktransfer._persistence, optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(sktransfer.persistence._format, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
 
 

@@ -6,7 +6,7 @@ from ._checkpoint import load_state_into, read_checkpoint, remap_by_order
 from ._factory import is_rebuildable, list_backbones, load_backbone, weights_is_path
 from ._heads import list_layers
 from ._offline import SimpleCNN, lite0_weights_file
-from ._registry import register_backbone
+from ._registry import register_backbone, registered_builder
 
 __all__ = [
     "POOLINGS",
@@ -21,6 +21,7 @@ __all__ = [
     "load_state_into",
     "read_checkpoint",
     "register_backbone",
+    "registered_builder",
     "remap_by_order",
     "weights_is_path",
 ]

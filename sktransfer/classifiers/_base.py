@@ -2,19 +2,19 @@
 
 :class:`NeuralClassifierBase` validates input and parameters, encodes labels,
 builds the network (a backbone from :mod:`sktransfer.backbones`, or an MLP for
-flat input), hands training to :class:`sktransfer.training.Trainer`, predicts
-through :func:`sktransfer._runtime.run_batches` and pickles weights as a CPU
-state dict. Subclasses say what a training batch and its loss are.
+flat input), hands training to :class:`sktransfer.training.Trainer` with a
+training step, predicts through :func:`sktransfer._runtime.run_batches` and
+pickles weights as a CPU state dict. A subclass's ``fit`` validates what is its
+own, then calls :meth:`_fit_data` and :meth:`_fit_epochs`, passing the step it
+trains with (``make_step``).
 """
 
 import copy
-import enum
-import os
-from numbers import Integral, Real
+import dataclasses
+from numbers import Integral
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.special import log_softmax, softmax
 from sklearn.base import (
     BaseEstimator,
@@ -27,32 +27,32 @@ from sklearn.utils import TransformerTags, check_random_state, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
-from .._device import PRECISIONS, resolve_autocast_dtype, resolve_device
+from .._device import resolve_autocast_dtype, resolve_device
 from .._runtime import InputPipeline, placed, run_batches
-from .._sklearn_compat import (
-    HasMethods,
-    Interval,
-    StrOptions,
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from .._sklearn_compat import _check_sample_weight, check_is_fitted, validate_data
+from .._versioning import check_version, stamp_version
 from ..backbones import load_backbone
 from ..inputs import ArraySource, validate_images
 from ..training import (
-    SCHEDULERS,
     EarlyStopping,
+    EpochLogger,
+    FreezeSchedule,
+    ProgressBar,
+    StepInputs,
+    SupervisedStep,
     Trainer,
     build_optimizer,
     build_scheduler,
-    head_warmup,
+    check_callbacks,
     param_groups,
     resolve_augment,
-    set_trainable,
+    validation_scores,
 )
 from ._network import ClassifierNet, FeaturesOnly, mlp_backbone
+from ._parameters import CONSTRAINTS
 
 TABULAR_MODELS = (None, "mlp")
+NETWORK = "module_"  # the attribute holding the trained network
 
 
 def _is_freeze(value):
@@ -61,40 +61,37 @@ def _is_freeze(value):
     )
 
 
+@dataclasses.dataclass
+class FitData:
+    """What a fit trains on, once validated.
+
+    Attributes
+    ----------
+    source : ImageSource
+        The samples (images, or flat rows as an ArraySource).
+    targets : ndarray of int64
+        Encoded labels; ``-1`` for unlabeled rows.
+    sample_weight : ndarray of float
+        Weights in the supervised loss; 0 for unlabeled rows.
+    labeled_rows : ndarray of int
+    seed : int
+        Seeds the head, the shuffling, the augmentation and the split.
+    """
+
+    source: object
+    targets: np.ndarray
+    sample_weight: np.ndarray
+    labeled_rows: np.ndarray
+    seed: int
+
+
 class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
                            TransformerMixin, BaseEstimator):
     """Shared machinery of :class:`FineTuneClassifier` and
     :class:`DomainAdaptClassifier`; not meant to be used directly."""
 
-    _parameter_constraints = {
-        "model": [str, HasMethods(["forward"]), None],
-        "weights": [str, os.PathLike, enum.Enum, None],
-        "freeze": [StrOptions({"backbone", "none"}), Interval(Integral, 0, None, closed="left")],
-        "unfreeze_after": [Interval(Integral, 0, None, closed="left"), None],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "backbone_lr_ratio": [Interval(Real, 0, None, closed="left")],
-        "optimizer": [StrOptions({"adamw", "sgd"}), type],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "scheduler": [StrOptions(set(SCHEDULERS)), None],
-        "augment": [StrOptions({"default"}), callable, None],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "class_weight": [StrOptions({"balanced"}), dict, None],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "early_stopping": ["boolean"],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "grad_clip": [Interval(Real, 0, None, closed="neither"), None],
-        "hidden_layer_sizes": [tuple, list],
-        "device": [str, torch.device],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "num_workers": [Interval(Integral, 0, None, closed="left")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-        "input_shape": [tuple, list, None],
-        "image_size": [Interval(Integral, 1, None, closed="left"), tuple, None],
-    }
+    _parameter_constraints = dict(CONSTRAINTS)
+    __sktransfer_network__ = NETWORK
 
     # -- inputs --------------------------------------------------------------
     @property
@@ -109,6 +106,18 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         in_chans = self.preprocess_.in_chans if hasattr(self, "preprocess_") and not reset else 3
         return validate_images(self, X, reset=reset, input_shape=self.input_shape,
                                in_chans=in_chans)
+
+    def _validate_y(self, y, n_samples, labeled=None):
+        """``y`` as a 1-D array of ``n_samples`` whose ``labeled`` entries (all
+        by default) are classification targets."""
+        y = column_or_1d(y, warn=True)
+        if len(y) != n_samples:
+            raise ValueError(
+                f"X has {n_samples} samples but y has {len(y)}: they must have the "
+                "same length."
+            )
+        check_classification_targets(y if labeled is None else y[labeled])
+        return y
 
     def _set_classes(self, y, classes=None):
         classes = np.unique(y) if classes is None else np.unique(np.asarray(classes))
@@ -126,8 +135,9 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
                              f"classes_ {self.classes_.tolist()}.")
         return np.searchsorted(self.classes_, y)
 
-    def _sample_weights(self, y_encoded, sample_weight, X_for_check):
-        weights = _check_sample_weight(sample_weight, X_for_check, dtype=np.float64)
+    def _sample_weights(self, y_encoded, sample_weight):
+        weights = _check_sample_weight(sample_weight, np.empty((len(y_encoded), 0)),
+                                       dtype=np.float64)
         if self.class_weight is not None:
             present = np.unique(y_encoded)
             if isinstance(self.class_weight, dict):
@@ -177,14 +187,20 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         if not all(isinstance(h, Integral) and h > 0 for h in self.hidden_layer_sizes):
             raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must hold "
                              "positive ints.")
+        check_callbacks(self.callbacks)
         resolve_device(self.device)
+
+    def _begin_fit(self, *, incremental=False):
+        """Check the parameters; return whether this fit continues the last one."""
+        self._check_params()
+        return (self.warm_start or incremental) and hasattr(self, NETWORK)
 
     def _seed(self):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
-    def _split(self, y_encoded, seed, rows=None):
-        """Training and validation rows among ``rows`` (all rows by default)."""
-        indices = np.arange(len(y_encoded)) if rows is None else np.asarray(rows)
+    def _split(self, y_encoded, seed, rows):
+        """Training and validation rows among ``rows``."""
+        indices = np.asarray(rows)
         if not self.early_stopping:
             return indices, None
         try:
@@ -200,182 +216,108 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             )
         return train, valid
 
-    def _prepare_fit(self, X, y, sample_weight, *, classes=None, incremental=False,
-                     unlabeled=None, check_rows=None):
-        """Validate everything and build (or reuse) the network; no training yet.
-
-        ``unlabeled`` (``y -> bool mask``) marks rows without a label (the
-        semi-supervised ``-1``): they are no class, get label ``-1`` and weight
-        0. ``check_rows(unlabeled_mask)`` runs after ``y`` is validated and
-        before any network is built, to refuse bad input early; what it returns
-        comes back as ``checked``.
-
-        Returns
-        -------
-        source, y_encoded, weights, seed, continuing, labeled_rows, checked
-        """
-        self._check_params()
-        continuing = (self.warm_start or incremental) and hasattr(self, "module_")
-        source = self._validate_X(X, reset=not continuing)
+    def _fit_data(self, source, y, sample_weight, *, continuing, labeled=None,
+                  classes=None):
+        """Encode the labels and weights of the ``labeled`` rows (all by
+        default), then build the network unless ``continuing``; no training yet."""
         n_samples = len(source)
-        y = column_or_1d(y, warn=True)
-        if len(y) != n_samples:
-            raise ValueError(
-                f"X has {n_samples} samples but y has {len(y)}: they must have the "
-                "same length."
-            )
-        mask = np.zeros(n_samples, dtype=bool) if unlabeled is None else unlabeled(y)
-        # -1 beside string labels (an object array) is not a class: check the rest.
-        check_classification_targets(y[~mask])
-        checked = None if check_rows is None else check_rows(mask)
-        labeled_rows = np.flatnonzero(~mask)
+        labeled_rows = (np.arange(n_samples) if labeled is None
+                        else np.flatnonzero(labeled))
         sample_weight = _check_sample_weight(sample_weight, np.empty((n_samples, 0)),
                                              dtype=np.float64)
         if not continuing:
             self._set_classes(y[labeled_rows], classes)
-        y_encoded = np.full(n_samples, -1, dtype=np.int64)
-        y_encoded[labeled_rows] = self._encode(y[labeled_rows])
+        targets = np.full(n_samples, -1, dtype=np.int64)
+        targets[labeled_rows] = self._encode(y[labeled_rows])
         weights = np.zeros(n_samples)
-        weights[labeled_rows] = self._sample_weights(
-            y_encoded[labeled_rows], sample_weight[labeled_rows],
-            np.empty((len(labeled_rows), 0)),
-        )
+        weights[labeled_rows] = self._sample_weights(targets[labeled_rows],
+                                                     sample_weight[labeled_rows])
         seed = self._seed()
         if not continuing:
-            self._start_network(seed)
-        return source, y_encoded, weights, seed, continuing, labeled_rows, checked
+            self.module_ = self._build_network(weights=self.weights, seed=seed)
+            self.preprocess_ = self._preprocess(self.module_.backbone)
+            self.history_ = []
+        return FitData(source, targets, weights, labeled_rows, seed)
 
-    def _start_network(self, seed):
-        """A fresh network (pretrained backbone, new head) and an empty history."""
-        self.module_ = self._build_network(weights=self.weights, seed=seed)
-        self.preprocess_ = self._preprocess(self.module_.backbone)
-        self.history_ = []
+    def _callbacks(self, net):
+        """The estimator's own callbacks, then (copies of) the user's."""
+        own = []
+        if not self._tabular:
+            own.append(FreezeSchedule(net.backbone, self.freeze, self.unfreeze_after))
+        if int(self.verbose) >= 2:
+            own.append(ProgressBar())
+        if self.verbose:
+            own.append(EpochLogger())
+        if self.early_stopping:
+            own.append(EarlyStopping(self.patience, log=print if self.verbose else None))
+        return own + copy.deepcopy(check_callbacks(self.callbacks))
 
-    def _criterion(self, logits, targets, sample_weight):
-        """The supervised loss: weighted cross-entropy with label smoothing."""
-        losses = F.cross_entropy(logits.float(), targets, reduction="none",
-                                 label_smoothing=self.label_smoothing)
-        return (losses * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)
+    def _fit_epochs(self, data, *, epochs, schedule=True, make_step=SupervisedStep):
+        """Train ``module_`` for ``epochs`` epochs on the labeled rows of
+        ``data`` (early stopping holds out a share of them).
 
-    def _fit_epochs(self, source, y_encoded, weights, seed, *, epochs, labeled=None,
-                    adaptation=None, target_rows=None, scheduler="from_params"):
-        """Train ``module_`` for ``epochs`` epochs on the rows ``labeled`` (all by
-        default; early stopping holds out a share of them).
-
-        Subclasses change what a step sees through two hooks: ``_train_batches``
-        (the batches of an epoch) and ``_batch_loss`` (the loss of one batch).
-        ``adaptation`` is an extra trainable loss module (domain adaptation),
-        optimised with the network at the head's learning rate; ``target_rows``
-        the rows of the target domain it aligns with.
+        ``make_step(inputs)`` builds the training step from a
+        :class:`~sktransfer.training.StepInputs`; a step's ``extra_modules()``
+        (an adaptation loss with a discriminator) train with the network at the
+        head's learning rate. ``schedule=False`` keeps the learning rate
+        constant (``partial_fit``).
         """
         device = resolve_device(self.device)
         autocast_dtype = resolve_autocast_dtype(self.precision, device)
         net = placed(self.module_, device)
-        pipeline = InputPipeline(source, self.preprocess_, device,
+        pipeline = InputPipeline(data.source, self.preprocess_, device,
                                  num_workers=self.num_workers)
-        train_idx, valid_idx = self._split(y_encoded, seed, rows=labeled)
-        y_device = torch.as_tensor(y_encoded, dtype=torch.long)
-        w_device = torch.as_tensor(weights, dtype=torch.float32)
-        augment = None if self._tabular else resolve_augment(self.augment)
+        train_idx, valid_idx = self._split(data.targets, data.seed, data.labeled_rows)
+        step = make_step(StepInputs(
+            net=net, pipeline=pipeline, rows=train_idx, targets=data.targets,
+            sample_weight=data.sample_weight, batch_size=self.batch_size,
+            augment=None if self._tabular else resolve_augment(self.augment),
+            generator=torch.Generator().manual_seed(data.seed), device=device,
+            label_smoothing=self.label_smoothing, epochs=epochs,
+            first_epoch=len(self.history_),
+        ))
         n_batches = -(-len(train_idx) // self.batch_size)
-
-        start_epoch = len(self.history_)
-        head_only_until = None
-        if self.unfreeze_after is not None and not self._tabular:
-            head_only_until = self.unfreeze_after
-        if head_only_until is not None and start_epoch < head_only_until:
-            head_warmup(net.backbone, self.freeze)
-        elif not self._tabular:
-            set_trainable(net.backbone, self.freeze)
 
         # The MLP of flat input is not pretrained: no reason to slow it down.
         ratio = 1.0 if self._tabular else self.backbone_lr_ratio
         groups = param_groups(net.backbone, net.head, lr=self.lr, backbone_lr_ratio=ratio)
-        trained = net
-        if isinstance(adaptation, torch.nn.Module):
-            adaptation.to(device)
-            extra = [p for p in adaptation.parameters() if p.requires_grad]
-            if extra:
-                groups.append({"params": extra, "lr": self.lr, "name": "adaptation"})
-            # One module for the trainer: train/eval modes, snapshots and
-            # interruption cover the adaptation loss too.
-            trained = torch.nn.ModuleDict({"net": net, "adaptation": adaptation})
+        extra = step.extra_modules()
+        for name, module in extra.items():
+            module.to(device)
+            trainable = [p for p in module.parameters() if p.requires_grad]
+            if trainable:
+                groups.append({"params": trainable, "lr": self.lr, "name": name})
+        # One module for the trainer: train/eval modes, snapshots and
+        # interruption cover the extra modules too.
+        trained = torch.nn.ModuleDict({"net": net, **extra}) if extra else net
         optimizer = build_optimizer(self.optimizer, groups, weight_decay=self.weight_decay)
-        if scheduler == "from_params":
-            scheduler = self.scheduler
-        scheduler = build_scheduler(scheduler, optimizer,
+        scheduler = build_scheduler(self.scheduler if schedule else None, optimizer,
                                     total_steps=epochs * n_batches)
-        trainer = Trainer(trained, optimizer, device=device, autocast_dtype=autocast_dtype,
-                          scheduler=scheduler, grad_clip=self.grad_clip,
-                          verbose=int(self.verbose))
-        generator = torch.Generator().manual_seed(seed)
-
-        def on_epoch_start(epoch):
-            if head_only_until is not None and epoch == head_only_until:
-                set_trainable(net.backbone, self.freeze)
-
-        def supervised_batches(epoch):
-            order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
-            for start, batch in zip(range(0, len(order), self.batch_size),
-                                    pipeline.batches(self.batch_size, indices=order)):
-                index = torch.as_tensor(order[start:start + self.batch_size])
-                yield (pipeline.prepare(batch, augment=augment),
-                       y_device[index].to(device, non_blocking=True),
-                       w_device[index].to(device, non_blocking=True))
-
-        def supervised_loss(batch):
-            inputs, targets, sample_w = batch
-            return self._criterion(net(inputs), targets, sample_w)
-
         validate = None
         if valid_idx is not None:
             def validate():
-                logits = run_batches(net, pipeline, autocast_dtype=autocast_dtype,
-                                     batch_size=self.batch_size, indices=valid_idx)
-                targets = y_encoded[valid_idx]
-                log_proba = log_softmax(logits.astype(np.float64), axis=1)
-                return {
-                    "valid_loss": float(-log_proba[np.arange(len(targets)), targets].mean()),
-                    "valid_score": float((logits.argmax(1) == targets).mean()),
-                }
+                return validation_scores(net, pipeline, valid_idx, data.targets,
+                                         autocast_dtype=autocast_dtype,
+                                         batch_size=self.batch_size)
 
-        stopper = EarlyStopping(self.patience) if self.early_stopping else None
+        trainer = Trainer(trained, optimizer, device=device, autocast_dtype=autocast_dtype,
+                          scheduler=scheduler, grad_clip=self.grad_clip,
+                          callbacks=self._callbacks(net))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            context = dict(net=net, pipeline=pipeline, augment=augment,
-                           generator=generator, device=device, epochs=epochs,
-                           start_epoch=start_epoch, n_batches=n_batches,
-                           adaptation=adaptation, target_rows=target_rows)
-            interrupted = trainer.fit(
-                epochs=epochs,
-                train_batches=self._train_batches(supervised_batches, context),
-                loss_fn=self._batch_loss(supervised_loss, context),
-                validate=validate,
-                history=self.history_,
-                early_stopping=stopper,
-                on_epoch_start=on_epoch_start,
-                n_batches=n_batches,
-                start_epoch=start_epoch,
-            )
+            torch.manual_seed(data.seed)
+            state = trainer.fit(step, epochs=epochs, n_batches=n_batches,
+                                history=self.history_, validate=validate,
+                                start_epoch=len(self.history_), generator=step.generator)
         for parameter in net.parameters():
             parameter.requires_grad_(True)
         self.module_ = net
-        self.interrupted_ = interrupted
+        self.interrupted_ = state.interrupted
         self.n_iter_ = len(self.history_)
         return self
 
-    def _train_batches(self, supervised_batches, context):
-        """``train_batches(epoch)`` for the trainer: here the supervised batches
-        ``(inputs, targets, sample_weight)`` of the labeled training rows."""
-        return supervised_batches
-
-    def _batch_loss(self, supervised_loss, context):
-        """``loss(batch)`` for the trainer: here the supervised loss."""
-        return supervised_loss
-
     # -- prediction ----------------------------------------------------------
     def _forward_all(self, X, module=None):
-        check_is_fitted(self, "module_")
+        check_is_fitted(self, NETWORK)
         source = self._validate_X(X, reset=False)
         device = resolve_device(self.device)
         net = placed(self.module_, device)
@@ -424,25 +366,42 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
         return tags
 
-    # -- persistence ---------------------------------------------------------
-    def __getstate__(self):
-        from .._persistence import stamp_version  # _persistence imports this module
+    # -- persistence: one rebuild path for pickles and safe files ------------
+    def __sktransfer_state__(self):
+        """What :func:`sktransfer.save` stores: ``(fitted, tensors)``, the fitted
+        attributes but the network, and the network's state dict (empty when
+        unfitted)."""
+        params = self.get_params(deep=False)
+        fitted = {k: v for k, v in vars(self).items() if k not in params and k != NETWORK}
+        module = self.__dict__.get(NETWORK)
+        return fitted, ({} if module is None else module.state_dict())
 
+    def __sktransfer_restore__(self, fitted, tensors):
+        """Set the fitted attributes and rebuild the network from ``tensors``
+        (the architecture from the parameters, ``weights=None``: no checkpoint
+        file is needed); raises ValueError when they do not fit it."""
+        vars(self).update(fitted)
+        if tensors:
+            net = self._build_network(weights=None, seed=0)
+            try:
+                net.load_state_dict(tensors)
+            except RuntimeError as exc:
+                raise ValueError(f"its weights do not fit the network that its "
+                                 f"parameters build in this version of sktransfer: "
+                                 f"{exc}") from exc
+            self.module_ = net.eval()
+        return self
+
+    def __getstate__(self):
         # object.__getstate__ is the live __dict__
         state = stamp_version(dict(super().__getstate__()))
-        module = state.pop("module_", None)
+        module = state.pop(NETWORK, None)
         if module is not None:
             state["_module_state"] = {k: v.detach().cpu().clone()
                                       for k, v in module.state_dict().items()}
         return state
 
     def __setstate__(self, state):
-        from .._persistence import check_version
-
         module_state = state.pop("_module_state", None)
         super().__setstate__(check_version(self, state))  # warns for another version
-        if module_state is not None:
-            # The architecture alone (weights=None): no network, no checkpoint file.
-            net = self._build_network(weights=None, seed=0)
-            net.load_state_dict(module_state)
-            self.module_ = net.eval()
+        self.__sktransfer_restore__({}, module_state)

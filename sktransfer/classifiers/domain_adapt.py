@@ -8,33 +8,31 @@ import torch
 from sklearn.metrics import accuracy_score
 from sklearn.utils import column_or_1d
 
-from .._sklearn_compat import (
-    Interval,
-    StrOptions,
-    _fit_context,
-    _safe_indexing,
-)
+from .._domains import target_mask, unlabeled_mask
+from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from ..adaptation import METHODS, resolve_method
+from ..training import DomainAdaptationStep
 from ._base import NeuralClassifierBase
+from ._parameters import parameters_doc
 
-
-def unlabeled_mask(y):
-    """Which entries of ``y`` mark unlabeled samples: ``-1``, scikit-learn's
-    semi-supervised convention (the string ``"-1"`` in a string array, which is
-    what numpy makes of ``-1`` concatenated with string labels)."""
-    y = np.asarray(y)
-    if y.dtype.kind in "US":
-        return y == "-1"
-    if y.dtype.kind == "b":
-        return np.zeros(len(y), dtype=bool)
-    if y.dtype.kind == "O":
-        return np.array([not isinstance(v, (str, bool, np.bool_)) and v == -1
-                         for v in y], dtype=bool)
-    return y == -1
+_METHOD_DOC = """method : {"dann", "cdan", "coral", "mmd", "mcc", "source_only"} or loss, \
+default="dann"
+        ``"dann"`` domain-adversarial training with gradient reversal (Ganin et
+        al., 2016); ``"cdan"`` conditional adversarial with entropy conditioning
+        (Long et al., 2018); ``"coral"`` Deep CORAL (Sun & Saenko, 2016);
+        ``"mmd"`` multi-kernel MMD (DAN, Long et al., 2015); ``"mcc"`` minimum
+        class confusion (Jin et al., 2020); ``"source_only"`` the same network
+        and training without adaptation (the baseline; target samples are then
+        not needed and are ignored). Or a loss object following the contract of
+        :mod:`sktransfer.adaptation`: ``loss(features_source, logits_source,
+        features_target, logits_target) -> scalar`` (an ``nn.Module`` has its
+        parameters trained too). The loss is copied at ``fit``."""
+_TRADE_OFF_DOC = """trade_off : float, default=1.0
+        Weight of the adaptation loss."""
 
 
 class DomainAdaptClassifier(NeuralClassifierBase):
-    """A classifier trained on labeled source data that adapts, while it trains,
+    __doc__ = """A classifier trained on labeled source data that adapts, while it trains,
     to unlabeled target data: the data it will be used on.
 
     Source and target travel through scikit-learn by the semi-supervised
@@ -49,64 +47,7 @@ class DomainAdaptClassifier(NeuralClassifierBase):
 
     Parameters
     ----------
-    method : {"dann", "cdan", "coral", "mmd", "mcc", "source_only"} or loss, \
-default="dann"
-        ``"dann"`` domain-adversarial training with gradient reversal (Ganin et
-        al., 2016); ``"cdan"`` conditional adversarial with entropy conditioning
-        (Long et al., 2018); ``"coral"`` Deep CORAL (Sun & Saenko, 2016);
-        ``"mmd"`` multi-kernel MMD (DAN, Long et al., 2015); ``"mcc"`` minimum
-        class confusion (Jin et al., 2020); ``"source_only"`` the same network
-        and training without adaptation (the baseline; target samples are then
-        not needed and are ignored). Or a loss object following the contract of
-        :mod:`sktransfer.adaptation`: ``loss(features_source, logits_source,
-        features_target, logits_target) -> scalar`` (an ``nn.Module`` has its
-        parameters trained too). The loss is copied at ``fit``.
-    trade_off : float, default=1.0
-        Weight of the adaptation loss.
-    model : str, torch.nn.Module or None, default="efficientnet_lite0"
-        The backbone, as in :class:`~sktransfer.FineTuneClassifier`, or ``None``
-        / ``"mlp"`` for an MLP on flat features, e.g. the output of a
-        :class:`~sktransfer.PretrainedFeatureExtractor` earlier in a Pipeline.
-    weights : "DEFAULT", str, weights enum, path or None, default="DEFAULT"
-    freeze : "backbone", "none" or int, default="none"
-    unfreeze_after : int or None, default=None
-    epochs : int, default=10
-        Epochs over the labeled samples (target batches are drawn alongside).
-    batch_size : int, default=32
-        Samples per domain in each step.
-    lr : float, default=1e-3
-        Learning rate of the head and of the adaptation loss's own parameters
-        (a domain discriminator).
-    backbone_lr_ratio : float, default=0.1
-        The backbone's learning rate is ``lr * backbone_lr_ratio``; not applied
-        to the MLP of flat input, which is not pretrained.
-    optimizer : {"adamw", "sgd"} or torch optimizer class, default="adamw"
-    weight_decay : float, default=1e-4
-    scheduler : {"onecycle", "cosine"} or None, default="onecycle"
-    augment : "default", callable or None, default=None
-        Off by default: the default augmentation flips images, which digits,
-        text and many shifted domains do not tolerate.
-    label_smoothing : float, default=0.0
-    class_weight : "balanced", dict or None, default=None
-    validation_fraction : float, default=0.1
-        Share of the labeled samples held out when ``early_stopping=True``.
-    early_stopping : bool, default=False
-        Stop on the validation loss of held-out labeled (source) samples.
-    patience : int, default=3
-    grad_clip : float or None, default=None
-    hidden_layer_sizes : tuple of int, default=(256,)
-        Hidden layers of the MLP (``model=None`` only).
-    device : str or torch.device, default="auto"
-    precision : {"auto", "32", "bf16", "fp16"}, default="auto"
-    num_workers : int, default=0
-    random_state : int, RandomState instance or None, default=None
-        As in :class:`~sktransfer.FineTuneClassifier`; also seeds the
-        discriminator of ``"dann"`` / ``"cdan"`` and the target batches.
-    verbose : int, default=0
-    warm_start : bool, default=False
-        Continue from the fitted network (the adaptation loss starts afresh).
-    input_shape : tuple or None, default=None
-    image_size : int, tuple or None, default=None
+{parameters}
 
     Attributes
     ----------
@@ -161,7 +102,31 @@ default="dann"
     array([0, 1])
     >>> clf.predict(X_target[:3]).shape
     (3,)
-    """
+    """.format(parameters=parameters_doc(
+        ("method", _METHOD_DOC), ("trade_off", _TRADE_OFF_DOC),
+        epochs="""epochs : int, default=10
+        Epochs over the labeled samples (target batches are drawn alongside).""",
+        batch_size="""batch_size : int, default=32
+        Samples per domain in each step.""",
+        lr="""lr : float, default=1e-3
+        Learning rate of the head and of the adaptation loss's own parameters
+        (a domain discriminator); the peak rate with ``scheduler="onecycle"``.""",
+        augment="""augment : "default", callable or None, default=None
+        Off by default: the default augmentation flips images, which digits,
+        text and many shifted domains do not tolerate. Otherwise as in
+        :class:`~sktransfer.FineTuneClassifier`; target batches are augmented
+        too.""",
+        validation_fraction="""validation_fraction : float, default=0.1
+        Share of the labeled samples held out when ``early_stopping=True``.""",
+        early_stopping="""early_stopping : bool, default=False
+        Stop on the validation loss of held-out labeled (source) samples, and
+        keep the best weights.""",
+        random_state="""random_state : int, RandomState instance or None, default=None
+        As in :class:`~sktransfer.FineTuneClassifier`; also seeds the
+        discriminator of ``"dann"`` / ``"cdan"`` and the target batches.""",
+        warm_start="""warm_start : bool, default=False
+        Continue from the fitted network (the adaptation loss starts afresh).""",
+    ))
 
     _parameter_constraints = {
         **NeuralClassifierBase._parameter_constraints,
@@ -196,6 +161,7 @@ default="dann"
         device="auto",
         precision="auto",
         num_workers=0,
+        callbacks=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -226,37 +192,12 @@ default="dann"
         self.device = device
         self.precision = precision
         self.num_workers = num_workers
+        self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
         self.input_shape = input_shape
         self.image_size = image_size
-
-    # -- which sample is what ------------------------------------------------
-    def _target_mask(self, unlabeled, sample_domain, n_samples):
-        if sample_domain is None:
-            return unlabeled
-        domains = column_or_1d(sample_domain)
-        if len(domains) != n_samples:
-            raise ValueError(f"sample_domain has {len(domains)} entries but X has "
-                             f"{n_samples} samples: they must have the same length.")
-        if domains.dtype.kind not in "iu":
-            raise ValueError(f"sample_domain must hold integer domain ids (positive: "
-                             f"source, negative: target); got dtype {domains.dtype}.")
-        if (domains == 0).any():
-            i = int(np.flatnonzero(domains == 0)[0])
-            raise ValueError(f"sample_domain[{i}] is 0: domain ids are positive for "
-                             "source and negative for target samples.")
-        target = domains < 0
-        unlabeled_source = unlabeled & ~target
-        if unlabeled_source.any():
-            i = int(np.flatnonzero(unlabeled_source)[0])
-            raise ValueError(
-                f"sample {i} is unlabeled (y == -1) but sample_domain[{i}] = "
-                f"{domains[i]} says it is a source sample; unlabeled samples must be "
-                "target samples (a negative domain id)."
-            )
-        return target
 
     # -- fit ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -281,93 +222,46 @@ default="dann"
         -------
         self : DomainAdaptClassifier
         """
-        def check_rows(unlabeled):
-            # Refuse what cannot be adapted before any network is built.
-            target = self._target_mask(unlabeled, sample_domain, len(unlabeled))
-            if unlabeled.all():
-                raise ValueError("y has no labeled sample (every entry is -1): domain "
-                                 "adaptation needs labeled source samples.")
-            adaptation = resolve_method(self.method)
-            if adaptation is not None and not target.any():
-                raise ValueError(
-                    f"method={self.method!r} adapts to target samples, but there is "
-                    "none (no y == -1 and no negative sample_domain): with every "
-                    "sample labeled this is plain supervised learning; use "
-                    "FineTuneClassifier, or method='source_only'."
-                )
-            return target, adaptation
-
-        images, y_encoded, weights, seed, _, labeled_rows, (target, adaptation) = (
-            self._prepare_fit(X, y, sample_weight, unlabeled=unlabeled_mask,
-                              check_rows=check_rows))
-        if adaptation is not None:
-            if not isinstance(self.method, str):
-                adaptation = copy.deepcopy(adaptation)  # never train the user's object
-            if hasattr(adaptation, "build"):
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(seed)
-                    adaptation = adaptation.build(self.module_.backbone.num_features,
-                                                  len(self.classes_)) or adaptation
-        target_rows = np.flatnonzero(target)
-        self.n_source_ = len(labeled_rows)
-        self.n_target_ = len(target_rows) if adaptation is not None else 0
-        return self._fit_epochs(images, y_encoded, weights, seed, epochs=self.epochs,
-                                labeled=labeled_rows, adaptation=adaptation,
-                                target_rows=target_rows)
-
-    # -- the two training hooks of the shared core ----------------------------
-    def _train_batches(self, supervised_batches, context):
-        """Each step: a supervised source batch, a target batch of the same
-        size, and the training progress (0 -> 1 over this fit)."""
-        if context["adaptation"] is None:
-            return supervised_batches
-        pipeline, augment = context["pipeline"], context["augment"]
-        generator, rows = context["generator"], context["target_rows"]
-        batch_size = self.batch_size
-        total_steps = max(context["epochs"] * context["n_batches"], 1)
-
-        def target_stream():
-            # Reshuffled passes over the target rows for the whole fit; full
-            # batches only (when there are enough), so every step is balanced.
-            while True:
-                order = rows[torch.randperm(len(rows), generator=generator).numpy()]
-                if len(order) >= batch_size:
-                    order = order[:len(order) - len(order) % batch_size]
-                for batch in pipeline.batches(batch_size, indices=order):
-                    yield pipeline.prepare(batch, augment=augment)
-
-        stream = target_stream()
-
-        def batches(epoch):
-            done = (epoch - context["start_epoch"]) * context["n_batches"]
-            for step, supervised in enumerate(supervised_batches(epoch)):
-                yield supervised, next(stream), min((done + step) / total_steps, 1.0)
-
-        return batches
-
-    def _batch_loss(self, supervised_loss, context):
-        adaptation, net = context["adaptation"], context["net"]
+        continuing = self._begin_fit()
+        source = self._validate_X(X, reset=not continuing)
+        y = column_or_1d(y, warn=True)
+        unlabeled = unlabeled_mask(y)
+        y = self._validate_y(y, len(source), labeled=~unlabeled)
+        # Refuse what cannot be adapted before any network is built.
+        target = target_mask(unlabeled, sample_domain)
+        if unlabeled.all():
+            raise ValueError("y has no labeled sample (every entry is -1): domain "
+                             "adaptation needs labeled source samples.")
+        adaptation = resolve_method(self.method)
+        if adaptation is not None and not target.any():
+            raise ValueError(
+                f"method={self.method!r} adapts to target samples, but there is "
+                "none (no y == -1 and no negative sample_domain): with every "
+                "sample labeled this is plain supervised learning; use "
+                "FineTuneClassifier, or method='source_only'."
+            )
+        data = self._fit_data(source, y, sample_weight, continuing=continuing,
+                              labeled=~unlabeled)
+        self.n_source_ = len(data.labeled_rows)
         if adaptation is None:
-            return supervised_loss
-        trade_off = float(self.trade_off)
+            self.n_target_ = 0
+            return self._fit_epochs(data, epochs=self.epochs)
+        if not isinstance(self.method, str):
+            adaptation = copy.deepcopy(adaptation)  # never train the user's object
+        if hasattr(adaptation, "build"):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(data.seed)
+                adaptation = adaptation.build(self.module_.backbone.num_features,
+                                              len(self.classes_)) or adaptation
+        target_rows = np.flatnonzero(target)
+        self.n_target_ = len(target_rows)
+        step = getattr(adaptation, "training_step", DomainAdaptationStep)
 
-        def loss(batch):
-            (inputs, targets, sample_w), target_inputs, progress = batch
-            if hasattr(adaptation, "progress"):
-                adaptation.progress = progress
-            n_source = len(inputs)
-            # One forward over both domains: one pass per step, and BatchNorm
-            # normalises with statistics of the mixture, whose running averages
-            # are what predict() uses on target data.
-            logits, features = net(torch.cat([inputs, target_inputs]),
-                                   return_features=True)
-            logits, features = logits.float(), features.float()
-            supervised = self._criterion(logits[:n_source], targets, sample_w)
-            adapt = adaptation(features[:n_source], logits[:n_source],
-                               features[n_source:], logits[n_source:])
-            return supervised + trade_off * adapt
+        def make_step(inputs):
+            return step(inputs, adaptation=adaptation, target_rows=target_rows,
+                        trade_off=self.trade_off)
 
-        return loss
+        return self._fit_epochs(data, epochs=self.epochs, make_step=make_step)
 
     # -- scoring --------------------------------------------------------------
     def score(self, X, y, sample_weight=None):

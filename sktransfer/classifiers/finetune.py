@@ -2,10 +2,11 @@
 
 from .._sklearn_compat import _fit_context
 from ._base import NeuralClassifierBase
+from ._parameters import parameters_doc
 
 
 class FineTuneClassifier(NeuralClassifierBase):
-    """Fine-tune a pretrained CNN as a scikit-learn classifier.
+    __doc__ = """Fine-tune a pretrained CNN as a scikit-learn classifier.
 
     A new linear head is put on a pretrained backbone and trained with it (or
     alone) on your labelled images. Works in :class:`~sklearn.pipeline.Pipeline`,
@@ -15,68 +16,7 @@ class FineTuneClassifier(NeuralClassifierBase):
 
     Parameters
     ----------
-    model : str, torch.nn.Module or None, default="efficientnet_lite0"
-        The backbone, as in :class:`~sktransfer.PretrainedFeatureExtractor`, or
-        ``None`` / ``"mlp"`` for an MLP on flat ``(n_samples, n_features)`` input.
-    weights : "DEFAULT", str, weights enum, path or None, default="DEFAULT"
-        Weights of the backbone (see :func:`sktransfer.backbones.load_backbone`).
-    freeze : "backbone", "none" or int, default="none"
-        What trains besides the new head: ``"backbone"`` nothing (linear probe),
-        ``"none"`` everything, an int ``k`` the last ``k`` stages of the backbone.
-    unfreeze_after : int or None, default=None
-        Train only the head for this many epochs first, then apply ``freeze``
-        (fastai's ``fine_tune`` recipe). ``None``: apply ``freeze`` from the start.
-    epochs : int, default=10
-    batch_size : int, default=32
-    lr : float, default=1e-3
-        Learning rate of the head (the peak rate with ``scheduler="onecycle"``).
-    backbone_lr_ratio : float, default=0.1
-        The backbone's learning rate is ``lr * backbone_lr_ratio``
-        (discriminative learning rates). Not applied to the MLP of flat input,
-        which is not pretrained.
-    optimizer : {"adamw", "sgd"} or torch optimizer class, default="adamw"
-        SGD uses momentum 0.9.
-    weight_decay : float, default=1e-4
-    scheduler : {"onecycle", "cosine"} or None, default="onecycle"
-        Per-step learning-rate schedule over all epochs of a ``fit``.
-    augment : "default", callable or None, default="default"
-        ``"default"``: random flips, zoom-and-shift crops (up to 1.15x) and
-        brightness/contrast jitter, on the device, at the backbone's input size; a
-        callable maps a float batch (N, C, H, W) in [0, 1] to an augmented one.
-        Ignored for flat input.
-    label_smoothing : float, default=0.0
-    class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the loss, as in scikit-learn.
-    validation_fraction : float, default=0.1
-        Share of the training data held out (stratified) when
-        ``early_stopping=True``.
-    early_stopping : bool, default=False
-        Stop when the validation loss has not improved for ``patience`` epochs and
-        keep the best weights.
-    patience : int, default=3
-    grad_clip : float or None, default=None
-        Maximum norm of the gradients.
-    hidden_layer_sizes : tuple of int, default=(256,)
-        Hidden layers of the MLP (``model=None`` only).
-    device : str or torch.device, default="auto"
-    precision : {"auto", "32", "bf16", "fp16"}, default="auto"
-        Mixed precision; ``"auto"`` is bf16 on a CUDA device that supports it,
-        float32 elsewhere; ``"fp16"`` uses a gradient scaler.
-    num_workers : int, default=0
-        DataLoader workers for files and PIL images.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the head, the shuffling, the augmentation and the validation split;
-        training on a CPU is then reproducible. A torch module given as ``model``
-        keeps the weights it has (it is copied at ``fit``, never trained in
-        place): seed torch before building it.
-    verbose : int, default=0
-        1: one line per epoch; 2: a progress bar per epoch too.
-    warm_start : bool, default=False
-        ``fit`` continues from the fitted weights instead of starting over.
-    input_shape : tuple or None, default=None
-        ``(height, width[, channels])`` of flat rows that are images.
-    image_size : int, tuple or None, default=None
-        Override the weights' preprocessing geometry.
+{parameters}
 
     Attributes
     ----------
@@ -114,7 +54,7 @@ class FineTuneClassifier(NeuralClassifierBase):
     (2, 2)
     >>> len(clf.history_)
     20
-    """
+    """.format(parameters=parameters_doc())
 
     def __init__(
         self,
@@ -141,6 +81,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         device="auto",
         precision="auto",
         num_workers=0,
+        callbacks=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -169,6 +110,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         self.device = device
         self.precision = precision
         self.num_workers = num_workers
+        self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -192,8 +134,11 @@ class FineTuneClassifier(NeuralClassifierBase):
         -------
         self : FineTuneClassifier
         """
-        source, y_encoded, weights, seed, *_ = self._prepare_fit(X, y, sample_weight)
-        return self._fit_epochs(source, y_encoded, weights, seed, epochs=self.epochs)
+        continuing = self._begin_fit()
+        source = self._validate_X(X, reset=not continuing)
+        y = self._validate_y(y, len(source))
+        data = self._fit_data(source, y, sample_weight, continuing=continuing)
+        return self._fit_epochs(data, epochs=self.epochs)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -210,9 +155,10 @@ class FineTuneClassifier(NeuralClassifierBase):
         -------
         self : FineTuneClassifier
         """
-        prepared = self._prepare_fit(X, y, sample_weight, classes=classes,
-                                     incremental=True)
-        source, y_encoded, weights, seed, *_ = prepared
+        continuing = self._begin_fit(incremental=True)
+        source = self._validate_X(X, reset=not continuing)
+        y = self._validate_y(y, len(source))
+        data = self._fit_data(source, y, sample_weight, continuing=continuing,
+                              classes=classes)
         # One epoch at a time: no schedule to follow.
-        return self._fit_epochs(source, y_encoded, weights, seed, epochs=1,
-                                scheduler=None)
+        return self._fit_epochs(data, epochs=1, schedule=False)

@@ -1,16 +1,13 @@
-"""Process-level caches of :class:`~sktransfer.PretrainedFeatureExtractor`.
+"""The feature cache of :class:`~sktransfer.PretrainedFeatureExtractor`: keys,
+stores and the counters of :func:`feature_cache_info`.
 
-Two things are worth keeping between the many clones, fits and unpickles of one
-extractor that model selection makes:
-
-* features, per image (``cache=True``: in this process's memory, bounded, least
-  recently used out first; ``cache=<directory>`` or a ``joblib.Memory``: on disk,
-  shared by processes and later runs). An entry's key is a digest of the image's
-  content together with a fingerprint of everything that changes its feature
-  (:func:`feature_fingerprint`), so a cross-validation fold's subset of ``X`` hits
-  the entries the whole ``X`` made, and a changed image or parameter misses;
-* loaded backbones (:class:`_BackboneMemo`): a frozen eval-mode network is shared
-  by every extractor of this process that would load the same one.
+Features are kept per image (``cache=True``: in this process's memory, bounded,
+least recently used out first; ``cache=<directory>`` or a ``joblib.Memory``: on
+disk, shared by processes and later runs). An entry's key is a digest of the
+image's content together with a fingerprint of everything that changes its
+feature (:func:`feature_fingerprint`), so a cross-validation fold's subset of
+``X`` hits the entries the whole ``X`` made, and a changed image or parameter
+misses. (Loaded backbones are shared through :mod:`._memo`, a separate concern.)
 
 Disk layout: ``<root>/sktransfer-features/<fingerprint>/<key[:3]>/<key>.feat``, one
 small file per image. A file per image lets any subset of ``X`` be read without an
@@ -25,7 +22,6 @@ reported with a :class:`FeatureCacheWarning`.
 """
 
 import dataclasses
-import hashlib
 import json
 import os
 import struct
@@ -38,7 +34,11 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .inputs import ArraySource, PathSource, PILSource
+from .. import _version
+from .._hashing import bytes_digest, digest_parts
+from ..backbones import registered_builder
+from ..inputs import ArraySource, PathSource, PILSource
+from ._memo import BACKBONES
 
 #: Format of the keys and of the entry files; a change makes old entries miss.
 FORMAT_VERSION = 1
@@ -68,14 +68,6 @@ memory_max_bytes : its bound (see :func:`set_feature_cache_size`).
 
 
 # -- keys ---------------------------------------------------------------------
-def _digest(*parts):
-    digest = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        digest.update(part if isinstance(part, (bytes, memoryview)) else str(part).encode())
-        digest.update(b"\0")
-    return digest
-
-
 def _array_keys(images):
     """One digest per sample of an (N, C, H, W) tensor: its bytes, shape and dtype."""
     prefix = f"array:{images.dtype}:{tuple(images.shape[1:])}".encode()
@@ -85,14 +77,14 @@ def _array_keys(images):
     for start in range(0, images.shape[0], step):
         chunk = images[start:start + step].contiguous().numpy()
         for sample in chunk:
-            digest = _digest(prefix)
+            digest = digest_parts(prefix)
             digest.update(sample.data)  # a C-contiguous row: hashed without a copy
             keys.append(digest.hexdigest())
     return keys
 
 
 def _pil_key(image):
-    digest = _digest(f"pil:{image.mode}:{image.size}:{image.format}")
+    digest = digest_parts(f"pil:{image.mode}:{image.size}:{image.format}")
     if image.mode in ("P", "PA"):
         digest.update(bytes(image.getpalette() or ()))
     digest.update(image.tobytes())
@@ -104,7 +96,7 @@ def _path_key(path):
     # changes its mtime (or its inode, when another file is moved over it).
     real = os.path.realpath(os.fspath(path))
     stat = os.stat(real)
-    return _digest(
+    return digest_parts(
         f"path:{real}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
     ).hexdigest()
 
@@ -126,8 +118,6 @@ def library_versions():
     import PIL
     import torchvision
 
-    from ._version import __version__
-
     try:
         from importlib.metadata import PackageNotFoundError, version
 
@@ -135,7 +125,7 @@ def library_versions():
     except PackageNotFoundError:
         timm = None
     return {
-        "sktransfer": __version__,
+        "sktransfer": _version.__version__,
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "timm": timm,
@@ -146,8 +136,6 @@ def library_versions():
 def model_identity(model):
     """What ``model=`` names: the string (and the builder registered under it),
     or a user module's class and structure."""
-    from .backbones._registry import registered_builder
-
     if isinstance(model, str):
         builder = registered_builder(model)
         if builder is None:
@@ -155,7 +143,7 @@ def model_identity(model):
         return f"{model} ({getattr(builder, '__module__', '')}." \
                f"{getattr(builder, '__qualname__', type(builder).__name__)})"
     kind = type(model)
-    return f"{kind.__module__}.{kind.__qualname__} {_digest(repr(model)).hexdigest()}"
+    return f"{kind.__module__}.{kind.__qualname__} {digest_parts(repr(model)).hexdigest()}"
 
 
 def feature_fingerprint(**description):
@@ -166,7 +154,7 @@ def feature_fingerprint(**description):
         if dataclasses.is_dataclass(value):
             description[name] = dataclasses.asdict(value)
     text = json.dumps(description, sort_keys=True, default=str)
-    return _digest(text).hexdigest(), description
+    return digest_parts(text).hexdigest(), description
 
 
 # -- stores -------------------------------------------------------------------
@@ -245,8 +233,8 @@ class DiskStore:
         return os.path.join(self.root, fingerprint, key[:3], key + ".feat")
 
     @staticmethod
-    def _entry_digest(fingerprint, key):
-        return hashlib.blake2b(f"{fingerprint}/{key}".encode(), digest_size=32).digest()
+    def _entrydigest_parts(fingerprint, key):
+        return bytes_digest(f"{fingerprint}/{key}".encode(), digest_size=32)
 
     def _read(self, path, entry_digest, n_values):
         """The row stored at ``path``, None when absent; raises ValueError when the
@@ -269,7 +257,7 @@ class DiskStore:
         if len(payload) != 4 * count:
             raise ValueError(f"truncated (payload of {len(payload)} bytes, expected "
                              f"{4 * count})")
-        if hashlib.blake2b(payload, digest_size=16).digest() != checksum:
+        if bytes_digest(payload) != checksum:
             raise ValueError("checksum mismatch")
         return np.frombuffer(payload, dtype="<f4").astype(np.float32)
 
@@ -278,7 +266,7 @@ class DiskStore:
         for key in keys:
             path = self._path(fingerprint, key)
             try:
-                row = self._read(path, self._entry_digest(fingerprint, key), n_values)
+                row = self._read(path, self._entrydigest_parts(fingerprint, key), n_values)
             except ValueError as exc:
                 corrupt.append(f"{path} ({exc})")
                 _remove(path)
@@ -309,8 +297,8 @@ class DiskStore:
             for key, row in zip(keys, rows):
                 payload = np.ascontiguousarray(row, dtype="<f4").tobytes()
                 header = _HEADER.pack(
-                    _MAGIC, self._entry_digest(fingerprint, key), len(payload) // 4,
-                    hashlib.blake2b(payload, digest_size=16).digest(),
+                    _MAGIC, self._entrydigest_parts(fingerprint, key), len(payload) // 4,
+                    bytes_digest(payload),
                 )
                 path = self._path(fingerprint, key)
                 os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -420,48 +408,6 @@ def cached_features(store, fingerprint, keys, n_features, compute, description=N
         _COUNTS["misses"] += len(first_missing)
         _COUNTS["hits"] += len(keys) - len(first_missing)
     return features
-
-
-# -- loaded backbones -----------------------------------------------------------
-class _BackboneMemo:
-    """The last few backbones loaded in this process, by what rebuilds them.
-
-    An extractor never trains, and never changes, its backbone (frozen, eval mode),
-    so extractors that would load the same network can share one module: clones
-    fitted by model selection, and unpickled copies (a dask worker receives the
-    estimator with each task). Each user moves it to its device before a forward
-    pass, as it would its own module.
-    """
-
-    def __init__(self, max_entries=4):
-        self.max_entries = max_entries
-        self._entries = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key, build, *, expected=None):
-        """``(module, fingerprint)`` for ``key``: remembered, or ``build()`` (which
-        returns that pair). With ``expected``, a remembered module is used only when
-        its fingerprint is that one, and a build that does not match is returned
-        but not remembered (the caller refuses it)."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and (expected is None or entry[1] == expected):
-                self._entries.move_to_end(key)
-                return entry
-            entry = build()
-            if expected is None or entry[1] == expected:
-                self._entries[key] = entry
-                self._entries.move_to_end(key)
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
-            return entry
-
-    def clear(self):
-        with self._lock:
-            self._entries.clear()
-
-
-BACKBONES = _BackboneMemo()
 
 
 # -- public helpers -------------------------------------------------------------

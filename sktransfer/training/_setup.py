@@ -1,4 +1,4 @@
-"""Optimizers, learning-rate schedules and parameter groups."""
+"""Setting a fit up: parameter groups, the optimizer and the learning-rate schedule."""
 
 import torch
 

@@ -1,55 +1,30 @@
 """PretrainedFeatureExtractor: a frozen pretrained CNN as a scikit-learn transformer."""
 
-import enum
-import hashlib
+import copy
 import os
 from numbers import Integral
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from torch import nn
 
+from .._device import resolve_autocast_dtype, resolve_device
+from .._hashing import weights_fingerprint
+from .._parameters import COMMON_CONSTRAINTS
+from .._runtime import InputPipeline, placed, run_batches
+from .._sklearn_compat import HasMethods, StrOptions, _fit_context, check_is_fitted
+from .._versioning import check_version, stamp_version
+from ..backbones import POOLINGS, is_rebuildable, load_backbone, registered_builder
+from ..inputs import validate_images
 from ._cache import (
-    BACKBONES,
     cached_features,
-    clear_feature_cache,
-    feature_cache_info,
     feature_fingerprint,
     image_keys,
     model_identity,
     resolve_store,
-    set_feature_cache_size,
 )
-from ._device import PRECISIONS, resolve_autocast_dtype, resolve_device
-from ._runtime import InputPipeline, placed, run_batches
-from ._sklearn_compat import (
-    HasMethods,
-    Interval,
-    StrOptions,
-    _fit_context,
-    check_is_fitted,
-)
-from .backbones import POOLINGS, is_rebuildable, load_backbone
-from .backbones._registry import registered_builder
-from .inputs import validate_images
+from ._memo import BACKBONES
 
-__all__ = [
-    "PretrainedFeatureExtractor",
-    "clear_feature_cache",
-    "feature_cache_info",
-    "set_feature_cache_size",
-    "weights_fingerprint",
-]
-
-
-def weights_fingerprint(module):
-    """A short digest of ``module``'s tensors, to tell reloaded weights apart."""
-    digest = hashlib.blake2b(digest_size=16)
-    for name, tensor in module.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+NETWORK = "_backbone"  # the attribute holding the loaded network
 
 
 class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
@@ -161,20 +136,14 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
     """
 
     _parameter_constraints = {
+        **COMMON_CONSTRAINTS,
         "model": [str, HasMethods(["forward"])],
-        "weights": [str, os.PathLike, enum.Enum, None],
         "layer": [str, None],
         "pooling": [StrOptions(set(POOLINGS)), None],
-        "image_size": [Interval(Integral, 1, None, closed="left"), tuple, None],
-        "input_shape": [tuple, list, None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, torch.device],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "num_workers": [Interval(Integral, 0, None, closed="left")],
         "progress": ["boolean"],
-        "random_state": ["random_state"],
         "cache": [None, "boolean", str, os.PathLike, HasMethods(["cache"])],
     }
+    __sktransfer_network__ = NETWORK
 
     def __init__(
         self,
@@ -213,9 +182,9 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
             return self.random_state
         return int(self.random_state.randint(np.iinfo(np.int32).max))
 
-    def _build_backbone(self, seed):
+    def _build_backbone(self, seed, weights):
         backbone = load_backbone(
-            self.model, self.weights, layer=self.layer, pooling=self.pooling,
+            self.model, weights, layer=self.layer, pooling=self.pooling,
             random_state=seed,
         )
         for parameter in backbone.parameters():
@@ -224,9 +193,15 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     def _load_backbone(self, seed, *, shared, expected=None):
         """``(backbone, weights fingerprint)``: built now or, when ``shared``, the
-        frozen module already loaded in this process for the same parameters."""
+        frozen module already loaded in this process for the same parameters.
+
+        Only a backbone that the parameters alone rebuild (named weights, a
+        seeded initialisation) is shared: by unpickled copies (a dask worker
+        receives the estimator with every task) and, with a cache, by the clones
+        that model selection fits.
+        """
         def build():
-            backbone = self._build_backbone(seed)
+            backbone = self._build_backbone(seed, self.weights)
             return backbone, weights_fingerprint(backbone)
 
         if not (shared and is_rebuildable(self.model, self.weights, seed)):
@@ -237,7 +212,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     def _get_backbone(self, device):
         """The backbone on ``device``, rebuilt from the parameters after unpickling."""
-        backbone = self.__dict__.get("_backbone")
+        backbone = self.__dict__.get(NETWORK)
         if backbone is None:
             backbone, fingerprint = self._load_backbone(
                 self._seed_, shared=True, expected=self._weights_fingerprint
@@ -276,7 +251,6 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         resolve_device(self.device)  # refuse an unavailable device before loading
         validate_images(self, X, reset=True, input_shape=self.input_shape)
         self._seed_ = self._seed()
-        # With a cache, the clones that model selection fits share one backbone.
         backbone, fingerprint = self._load_backbone(self._seed_, shared=store is not None)
         self._backbone = backbone
         self._weights_fingerprint = fingerprint
@@ -361,30 +335,57 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         tags.input_tags.two_d_array = True
         return tags
 
-    # -- pickling: named weights are reloaded, not stored --------------------
-    def __getstate__(self):
-        from ._persistence import stamp_version  # _persistence imports this module
+    # -- persistence: named weights are reloaded, not stored -----------------
+    def _stored_backbone(self):
+        """The loaded backbone when a pickle or a safe file must hold its
+        tensors; None when there is none, or when the parameters rebuild it."""
+        backbone = self.__dict__.get(NETWORK)
+        if backbone is None or is_rebuildable(self.model, self.weights,
+                                              self.__dict__.get("_seed_")):
+            return None
+        return backbone
 
+    def __sktransfer_state__(self):
+        """What :func:`sktransfer.save` stores: ``(fitted, tensors)``, the fitted
+        attributes but the network, and the network's state dict (empty when
+        the parameters rebuild it)."""
+        params = self.get_params(deep=False)
+        fitted = {k: v for k, v in vars(self).items() if k not in params and k != NETWORK}
+        backbone = self._stored_backbone()
+        tensors = {} if backbone is None else backbone.state_dict()
+        return fitted, tensors
+
+    def __sktransfer_restore__(self, fitted, tensors):
+        """Set the fitted attributes and rebuild the network from ``tensors``
+        (what :func:`sktransfer.load` calls); raises ValueError when the
+        tensors do not fit, or are not the weights the extractor was fitted with."""
+        vars(self).update(fitted)
+        if not tensors:
+            return self
+        backbone = self._build_backbone(0, None)  # the architecture alone
+        try:
+            backbone.load_state_dict(tensors, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"its weights do not fit the network that its parameters "
+                             f"build in this version of sktransfer: {exc}") from exc
+        if weights_fingerprint(backbone) != fitted.get("_weights_fingerprint"):
+            raise ValueError("its weights are not those the extractor was fitted "
+                             "with (the file is inconsistent).")
+        self._backbone = backbone
+        return self
+
+    def __getstate__(self):
         # object.__getstate__ is the live __dict__
         state = stamp_version(dict(super().__getstate__()))
-        backbone = state.get("_backbone")
-        if backbone is None:
+        if state.get(NETWORK) is None:
             return state
-        if is_rebuildable(self.model, self.weights, getattr(self, "_seed_", None)):
-            state["_backbone"] = None
-        elif any(t.device.type != "cpu" for t in backbone.state_dict().values()):
-            state["_backbone"] = _cpu_copy(backbone)
+        backbone = self._stored_backbone()
+        if backbone is not None and any(
+            t.device.type != "cpu" for t in backbone.state_dict().values()
+        ):
+            backbone = copy.deepcopy(backbone).to("cpu")  # a GPU pickle loads anywhere
+        state[NETWORK] = backbone
         return state
 
     def __setstate__(self, state):
-        from ._persistence import check_version
-
         super().__setstate__(check_version(self, state))  # warns for another version
-
-
-def _cpu_copy(module):
-    """A CPU copy of ``module`` (so a pickle made on a GPU loads anywhere)."""
-    import copy
-
-    clone = copy.deepcopy(module)
-    return clone.to("cpu")

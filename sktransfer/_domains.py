@@ -1,0 +1,57 @@
+"""Which sample is what: scikit-learn's semi-supervised ``y == -1`` and skada's
+``sample_domain``, turned into boolean masks.
+
+Used by :class:`~sktransfer.DomainAdaptClassifier` (what to train on and what to
+adapt to) and by the scorers of :mod:`sktransfer.metrics` (what to score on).
+"""
+
+import numpy as np
+from sklearn.utils import column_or_1d
+
+
+def unlabeled_mask(y):
+    """Which entries of ``y`` mark unlabeled samples: ``-1``, scikit-learn's
+    semi-supervised convention (the string ``"-1"`` in a string array, which is
+    what numpy makes of ``-1`` concatenated with string labels)."""
+    y = np.asarray(y)
+    if y.dtype.kind in "US":
+        return y == "-1"
+    if y.dtype.kind == "b":
+        return np.zeros(len(y), dtype=bool)
+    if y.dtype.kind == "O":
+        return np.array([not isinstance(v, (str, bool, np.bool_)) and v == -1
+                         for v in y], dtype=bool)
+    return y == -1
+
+
+def target_mask(unlabeled, sample_domain):
+    """Which samples are target samples.
+
+    Without ``sample_domain`` the unlabeled ones; with it, the samples of a
+    negative domain id (positive ids are source domains, as in skada), checked
+    against ``unlabeled``: an unlabeled sample must be a target sample.
+    """
+    n_samples = len(unlabeled)
+    if sample_domain is None:
+        return unlabeled
+    domains = column_or_1d(sample_domain)
+    if len(domains) != n_samples:
+        raise ValueError(f"sample_domain has {len(domains)} entries but X has "
+                         f"{n_samples} samples: they must have the same length.")
+    if domains.dtype.kind not in "iu":
+        raise ValueError(f"sample_domain must hold integer domain ids (positive: "
+                         f"source, negative: target); got dtype {domains.dtype}.")
+    if (domains == 0).any():
+        i = int(np.flatnonzero(domains == 0)[0])
+        raise ValueError(f"sample_domain[{i}] is 0: domain ids are positive for "
+                         "source and negative for target samples.")
+    target = domains < 0
+    unlabeled_source = unlabeled & ~target
+    if unlabeled_source.any():
+        i = int(np.flatnonzero(unlabeled_source)[0])
+        raise ValueError(
+            f"sample {i} is unlabeled (y == -1) but sample_domain[{i}] = "
+            f"{domains[i]} says it is a source sample; unlabeled samples must be "
+            "target samples (a negative domain id)."
+        )
+    return target

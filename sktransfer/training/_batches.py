@@ -1,0 +1,17 @@
+"""Batches for domain adaptation: target batches that keep pace with the
+source batches (the data side of domain balance, as skada's
+``DomainBalancedDataLoader``; the losses never see an unbalanced step)."""
+
+import torch
+
+
+def target_batches(pipeline, rows, batch_size, generator):
+    """Raw batches of the target ``rows`` for the whole fit: reshuffled passes,
+    full batches only when there are enough rows, so that every step pairs
+    ``batch_size`` source samples with ``batch_size`` target samples. Endless;
+    the rows are drawn from ``generator`` when a pass starts."""
+    while True:
+        order = rows[torch.randperm(len(rows), generator=generator).numpy()]
+        if len(order) >= batch_size:
+            order = order[:len(order) - len(order) % batch_size]
+        yield from pipeline.batches(batch_size, indices=order)

@@ -1,0 +1,188 @@
+"""The training loop both classifiers share: fit -> epoch -> train step.
+
+No scikit-learn here. The estimators hand the :class:`Trainer` a module, an
+optimizer and a *step* (an object with ``batches(epoch)``, the training batches
+of an epoch, and ``loss(batch)``, the scalar loss of one; see
+:mod:`sktransfer.training._steps`); the trainer owns the rest: mixed precision,
+gradient scaling and clipping, the learning-rate schedule, the history, clean
+interruption, and the callbacks (progress, early stopping, checkpoints, the
+user's) that it calls at each point of the fit.
+"""
+
+import dataclasses
+import time
+
+import torch
+
+from .._device import autocast
+from ._callbacks import call_hook, snapshot
+from ._freeze import frozen_batchnorm_to_eval
+
+
+@dataclasses.dataclass
+class TrainingState:
+    """What callbacks see of a fit in progress.
+
+    Attributes
+    ----------
+    module : nn.Module
+        What trains (the network, and the adaptation loss's own parameters).
+    optimizer : torch.optim.Optimizer
+    scheduler : LRScheduler or None
+    history : list of dict
+        One record per finished epoch: ``epoch`` (from 1), ``train_loss``,
+        ``valid_loss``, ``valid_score``, ``lr``, ``duration``.
+    epoch : int
+        The epoch about to train or training (from 0; ``len(history)`` between
+        epochs).
+    end_epoch : int
+        The epoch the fit stops before.
+    n_batches : int
+        Batches per epoch.
+    generator : torch.Generator or None
+        The random generator that shuffles the batches.
+    stop_training : bool
+        Set it to True to end the fit after the current epoch.
+    interrupted : bool
+        Whether a KeyboardInterrupt stopped the fit (the module then holds the
+        weights of the last finished epoch).
+    """
+
+    module: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    history: list
+    epoch: int
+    end_epoch: int
+    n_batches: int
+    generator: object = None
+    stop_training: bool = False
+    interrupted: bool = False
+
+
+class Trainer:
+    """Runs epochs of a step over a module.
+
+    Parameters
+    ----------
+    module : nn.Module
+        Already on ``device``.
+    optimizer : torch.optim.Optimizer
+    device : torch.device
+    autocast_dtype : torch.dtype or None
+        Mixed precision (bf16 or fp16), or None for float32. fp16 uses a
+        ``GradScaler``.
+    scheduler : LRScheduler or None
+        Stepped after every optimizer step.
+    grad_clip : float or None
+        Maximum gradient norm.
+    callbacks : list of Callback
+        Called in order at each hook.
+    """
+
+    def __init__(self, module, optimizer, *, device, autocast_dtype=None, scheduler=None,
+                 grad_clip=None, callbacks=()):
+        self.module = module
+        self.optimizer = optimizer
+        self.device = device
+        self.autocast_dtype = autocast_dtype
+        self.scheduler = scheduler
+        self.grad_clip = grad_clip
+        self.callbacks = list(callbacks)
+        use_scaler = autocast_dtype == torch.float16 and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler(device.type) if use_scaler else None
+
+    # -- one step ------------------------------------------------------------
+    def train_step(self, batch, loss_fn):
+        """Forward, backward and optimizer step on one batch; returns the loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device, self.autocast_dtype):
+            loss = loss_fn(batch)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(
+                [p for p in self.module.parameters() if p.grad is not None], self.grad_clip
+            )
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss.detach()
+
+    # -- one epoch -----------------------------------------------------------
+    def train_epoch(self, batches, loss_fn, state):
+        """Train on every batch; returns the mean training loss."""
+        self.module.train()
+        frozen_batchnorm_to_eval(self.module)
+        total, count = None, 0
+        for batch in batches:
+            loss = self.train_step(batch, loss_fn)
+            total = loss if total is None else total + loss  # no host sync per step
+            count += 1
+            call_hook(self.callbacks, "on_batch_end", state, loss)
+        return float(total) / count if count else float("nan")
+
+    # -- the loop ------------------------------------------------------------
+    def fit(self, step, *, epochs, n_batches, history=None, validate=None, start_epoch=0,
+            generator=None):
+        """Run ``epochs`` epochs of ``step``.
+
+        Parameters
+        ----------
+        step : object
+            ``step.batches(epoch)`` returns the batches of that epoch and
+            ``step.loss(batch)`` the scalar loss of one (under autocast).
+        epochs : int
+        n_batches : int
+            Batches per epoch (for progress bars and schedules).
+        history : list of dict
+            Appended with one record per finished epoch (see :class:`TrainingState`).
+        validate : callable or None
+            ``validate()`` returns ``{"valid_loss": ..., "valid_score": ...}``.
+        start_epoch : int
+            Number of the first epoch (continuing training).
+        generator : torch.Generator or None
+            The step's shuffling generator, for callbacks that save it.
+
+        Returns
+        -------
+        state : TrainingState
+            ``state.interrupted`` tells whether a KeyboardInterrupt stopped it.
+        """
+        state = TrainingState(
+            module=self.module, optimizer=self.optimizer, scheduler=self.scheduler,
+            history=[] if history is None else history, epoch=start_epoch,
+            end_epoch=start_epoch + epochs, n_batches=n_batches, generator=generator,
+        )
+        call_hook(self.callbacks, "on_fit_begin", state)
+        last_finished = snapshot(self.module)
+        try:
+            while state.epoch < state.end_epoch and not state.stop_training:
+                call_hook(self.callbacks, "on_epoch_begin", state)
+                start = time.perf_counter()
+                lr = self.optimizer.param_groups[-1]["lr"]
+                train_loss = self.train_epoch(step.batches(state.epoch), step.loss, state)
+                record = {"epoch": state.epoch + 1, "train_loss": train_loss,
+                          "valid_loss": None, "valid_score": None, "lr": lr}
+                if validate is not None:
+                    self.module.eval()
+                    record.update(validate())
+                record["duration"] = time.perf_counter() - start
+                state.history.append(record)
+                last_finished = snapshot(self.module)
+                state.epoch += 1
+                call_hook(self.callbacks, "on_epoch_end", state)
+        except KeyboardInterrupt:
+            self.module.load_state_dict(last_finished)
+            state.interrupted = True
+        finally:
+            self.module.eval()
+        call_hook(self.callbacks, "on_fit_end", state)
+        return state

@@ -1,0 +1,199 @@
+"""Training steps: what a batch is and what its loss is.
+
+A step is the part of a fit that differs between estimators. It has
+``batches(epoch)`` (an iterable of the epoch's batches, drawn from the step's
+own shuffling generator) and ``loss(batch)`` (a scalar, computed under
+autocast); :class:`~sktransfer.training.Trainer` does the rest.
+
+* :class:`SupervisedStep`: shuffled batches of labeled rows
+  ``(inputs, targets, sample_weight)``, weighted cross-entropy.
+* :class:`DomainAdaptationStep`: each step a supervised source batch and a
+  target batch of the same size (:func:`~sktransfer.training.target_batches`),
+  one forward pass over both, and the supervised loss plus ``trade_off`` times
+  the adaptation loss. The adaptation loss is an ``nn.Module`` that lives for
+  the whole fit, so it can keep state across steps (a teacher network, a running
+  class distribution). ``target_views`` says how many views of each target batch
+  a loss sees; a method that needs another kind of step (two views, a teacher
+  update) names it as its ``training_step`` attribute.
+"""
+
+import dataclasses
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.special import log_softmax
+
+from .._runtime import run_batches
+from ._batches import target_batches
+
+
+@dataclasses.dataclass
+class StepInputs:
+    """What every step is built from.
+
+    Attributes
+    ----------
+    net : ClassifierNet
+        ``net(x, return_features=False)`` -> logits (and features).
+    pipeline : InputPipeline
+        Raw batches of the training data, and ``prepare`` to make them inputs.
+    rows : ndarray of int
+        The labeled rows trained on (the validation rows held out).
+    targets : ndarray of int64
+        Encoded labels of every row (``-1`` for unlabeled rows).
+    sample_weight : ndarray of float
+        Weight of every row in the supervised loss (0 for unlabeled rows).
+    batch_size : int
+    augment : callable or None
+        Applied to float batches in [0, 1] on the device.
+    generator : torch.Generator
+        Shuffles the rows; seeded by the estimator.
+    device : torch.device
+    label_smoothing : float
+    epochs : int
+        Epochs of this fit.
+    first_epoch : int
+        Number of its first epoch (continuing a fit).
+    """
+
+    net: torch.nn.Module
+    pipeline: object
+    rows: np.ndarray
+    targets: np.ndarray
+    sample_weight: np.ndarray
+    batch_size: int
+    augment: object
+    generator: torch.Generator
+    device: torch.device
+    label_smoothing: float = 0.0
+    epochs: int = 1
+    first_epoch: int = 0
+
+    @property
+    def n_batches(self):
+        """Batches per epoch."""
+        return -(-len(self.rows) // self.batch_size)
+
+
+def weighted_cross_entropy(logits, targets, sample_weight, *, label_smoothing=0.0):
+    """The supervised loss: cross-entropy weighted per sample, with label smoothing."""
+    losses = F.cross_entropy(logits.float(), targets, reduction="none",
+                             label_smoothing=label_smoothing)
+    return (losses * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)
+
+
+class SupervisedStep:
+    """Shuffled batches of the labeled rows and their weighted cross-entropy.
+
+    Parameters
+    ----------
+    inputs : StepInputs
+    """
+
+    def __init__(self, inputs):
+        self.inputs = inputs
+        self.net = inputs.net
+        self.generator = inputs.generator
+        self._targets = torch.as_tensor(inputs.targets, dtype=torch.long)
+        self._weights = torch.as_tensor(inputs.sample_weight, dtype=torch.float32)
+
+    def extra_modules(self):
+        """Modules trained besides the network, by name (none here)."""
+        return {}
+
+    def batches(self, epoch):
+        """``(inputs, targets, sample_weight)`` on the device, the rows reshuffled."""
+        inputs, size = self.inputs, self.inputs.batch_size
+        pipeline, device = inputs.pipeline, inputs.device
+        order = inputs.rows[torch.randperm(len(inputs.rows), generator=self.generator).numpy()]
+        for start, batch in zip(range(0, len(order), size),
+                                pipeline.batches(size, indices=order)):
+            index = torch.as_tensor(order[start:start + size])
+            yield (pipeline.prepare(batch, augment=inputs.augment),
+                   self._targets[index].to(device, non_blocking=True),
+                   self._weights[index].to(device, non_blocking=True))
+
+    def criterion(self, logits, targets, sample_weight):
+        """The supervised loss of a batch."""
+        return weighted_cross_entropy(logits, targets, sample_weight,
+                                      label_smoothing=self.inputs.label_smoothing)
+
+    def loss(self, batch):
+        inputs, targets, sample_weight = batch
+        return self.criterion(self.net(inputs), targets, sample_weight)
+
+
+class DomainAdaptationStep(SupervisedStep):
+    """A source batch and a target batch each step, and the adaptation loss.
+
+    Parameters
+    ----------
+    inputs : StepInputs
+    adaptation : callable
+        ``adaptation(features_s, logits_s, features_t, logits_t) -> scalar``
+        (see :mod:`sktransfer.adaptation`); its ``progress`` attribute, when it
+        has one, is set before every step (0 -> 1 over the fit).
+    target_rows : ndarray of int
+        The rows of the target domain.
+    trade_off : float
+        Weight of the adaptation loss.
+    """
+
+    #: Views of each target batch that :meth:`target_views` prepares.
+    n_target_views = 1
+
+    def __init__(self, inputs, *, adaptation, target_rows, trade_off):
+        super().__init__(inputs)
+        self.adaptation = adaptation
+        self.trade_off = float(trade_off)
+        self._targets_stream = target_batches(inputs.pipeline, target_rows,
+                                              inputs.batch_size, self.generator)
+        self._total_steps = max(inputs.epochs * inputs.n_batches, 1)
+
+    def extra_modules(self):
+        if isinstance(self.adaptation, torch.nn.Module):
+            return {"adaptation": self.adaptation}
+        return {}
+
+    def target_views(self, raw):
+        """The target batch as network input: ``n_target_views`` augmented views."""
+        augment = self.inputs.augment
+        return [self.inputs.pipeline.prepare(raw, augment=augment)
+                for _ in range(self.n_target_views)]
+
+    def batches(self, epoch):
+        """``(supervised batch, target views, progress)`` for each step."""
+        done = (epoch - self.inputs.first_epoch) * self.inputs.n_batches
+        for step, supervised in enumerate(super().batches(epoch)):
+            views = self.target_views(next(self._targets_stream))
+            yield supervised, views, min((done + step) / self._total_steps, 1.0)
+
+    def loss(self, batch):
+        (inputs, targets, sample_weight), (target_inputs, *_), progress = batch
+        if hasattr(self.adaptation, "progress"):
+            self.adaptation.progress = progress
+        n_source = len(inputs)
+        # One forward over both domains: one pass per step, and BatchNorm
+        # normalises with statistics of the mixture, whose running averages
+        # are what predict() uses on target data.
+        logits, features = self.net(torch.cat([inputs, target_inputs]),
+                                    return_features=True)
+        logits, features = logits.float(), features.float()
+        supervised = self.criterion(logits[:n_source], targets, sample_weight)
+        adapt = self.adaptation(features[:n_source], logits[:n_source],
+                                features[n_source:], logits[n_source:])
+        return supervised + self.trade_off * adapt
+
+
+def validation_scores(net, pipeline, rows, targets, *, autocast_dtype, batch_size):
+    """``{"valid_loss", "valid_score"}``: log loss and accuracy of ``net`` on
+    the labeled ``rows``."""
+    logits = run_batches(net, pipeline, autocast_dtype=autocast_dtype,
+                         batch_size=batch_size, indices=rows)
+    targets = targets[rows]
+    log_proba = log_softmax(logits.astype(np.float64), axis=1)
+    return {
+        "valid_loss": float(-log_proba[np.arange(len(targets)), targets].mean()),
+        "valid_score": float((logits.argmax(1) == targets).mean()),
+    }
