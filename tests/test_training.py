@@ -1,0 +1,249 @@
+"""The training core: callbacks, checkpoints, steps (sktransfer.training)."""
+
+import os
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
+from sklearn.model_selection import GridSearchCV
+
+from sktransfer import DomainAdaptClassifier, FineTuneClassifier
+from sktransfer.training import (
+    HOOKS,
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    epoch_line,
+    weighted_cross_entropy,
+)
+
+
+@pytest.fixture
+def blobs():
+    return make_blobs(n_samples=90, centers=3, n_features=6, random_state=0)
+
+
+def mlp(**params):
+    params = {**dict(model=None, epochs=4, batch_size=16, device="cpu", random_state=0),
+              **params}
+    return FineTuneClassifier(**params)
+
+
+class Recorder(Callback):
+    """Records every hook it sees, with the epoch and the history length."""
+
+    def __init__(self):
+        self.calls = []
+
+    def on_fit_begin(self, state):
+        self.calls.append(("on_fit_begin", state.epoch, len(state.history)))
+
+    def on_epoch_begin(self, state):
+        self.calls.append(("on_epoch_begin", state.epoch, len(state.history)))
+
+    def on_batch_end(self, state, loss):
+        assert loss.ndim == 0 and torch.isfinite(loss)
+        self.calls.append(("on_batch_end", state.epoch, len(state.history)))
+
+    def on_epoch_end(self, state):
+        self.calls.append(("on_epoch_end", state.epoch, len(state.history)))
+
+    def on_fit_end(self, state):
+        self.calls.append(("on_fit_end", state.epoch, len(state.history)))
+
+
+class RecordingOnly(Recorder):
+    """Shares one list across copies, so a test sees what the fitted copy saw."""
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def __deepcopy__(self, memo):
+        return RecordingOnly(self.calls)
+
+
+def test_hooks_are_called_in_order(blobs):
+    X, y = blobs
+    calls = []
+    mlp(epochs=2, callbacks=[RecordingOnly(calls)]).fit(X, y)
+    batches = -(-len(X) // 16)
+    expected = [("on_fit_begin", 0, 0)]
+    for epoch in range(2):
+        expected.append(("on_epoch_begin", epoch, epoch))
+        expected += [("on_batch_end", epoch, epoch)] * batches
+        expected.append(("on_epoch_end", epoch + 1, epoch + 1))
+    expected.append(("on_fit_end", 2, 2))
+    assert calls == expected
+    assert set(hook for hook, *_ in calls) == set(HOOKS)
+
+
+class StopAfter(Callback):
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_epoch_end(self, state):
+        if len(state.history) >= self.epochs:
+            state.stop_training = True
+
+
+def test_a_user_callback_stops_training(blobs):
+    X, y = blobs
+    clf = mlp(epochs=10, callbacks=[StopAfter(3)]).fit(X, y)
+    assert len(clf.history_) == 3 and clf.n_iter_ == 3
+    assert not clf.interrupted_
+    assert clf.predict(X).shape == (len(X),)
+
+
+def test_callbacks_are_copied_never_changed(blobs):
+    X, y = blobs
+    recorder = Recorder()
+    clf = mlp(epochs=2, callbacks=[recorder]).fit(X, y)
+    assert recorder.calls == []  # fit trained a copy
+    assert clf.callbacks[0] is recorder
+    cloned = clone(clf)
+    assert cloned.callbacks[0] is not recorder
+    assert isinstance(cloned.callbacks[0], Recorder)
+    np.testing.assert_array_equal(cloned.fit(X, y).predict_proba(X), clf.predict_proba(X))
+
+
+def test_callbacks_survive_joblib_and_grid_search(blobs, tmp_path):
+    X, y = blobs
+    clf = mlp(epochs=6, callbacks=[StopAfter(2)])
+    joblib.dump(clf.fit(X, y), tmp_path / "clf.joblib")
+    loaded = joblib.load(tmp_path / "clf.joblib")
+    assert isinstance(loaded.callbacks[0], StopAfter)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert len(clone(loaded).fit(X, y).history_) == 2
+    grid = GridSearchCV(mlp(epochs=6, callbacks=[StopAfter(2)]), {"lr": [1e-3, 1e-2]},
+                        cv=2, n_jobs=2).fit(X, y)
+    assert len(grid.best_estimator_.history_) == 2
+    assert grid.best_estimator_.callbacks[0].epochs == 2
+
+
+@pytest.mark.parametrize("bad", ["progress", 3, [print], [Recorder]])
+def test_bad_callbacks_are_refused_before_training(blobs, bad):
+    X, y = blobs
+    with pytest.raises((ValueError, TypeError), match="callback"):
+        mlp(callbacks=bad if isinstance(bad, list) else [bad]).fit(X, y)
+
+
+class InterruptAt(Callback):
+    """Ctrl-C in the middle of an epoch, once."""
+
+    def __init__(self, epoch, batch=1):
+        self.epoch = epoch
+        self.batch = batch
+        self.seen = 0
+
+    def on_epoch_begin(self, state):
+        self.seen = 0
+
+    def on_batch_end(self, state, loss):
+        self.seen += 1
+        if state.epoch == self.epoch and self.seen == self.batch:
+            raise KeyboardInterrupt
+
+
+def images_task():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (48, 16, 16, 3), dtype=np.uint8)
+    y = np.repeat([0, 1, 2], 16)
+    X[y == 1, :8] //= 3  # something to learn
+    return X, y
+
+
+def cnn(**params):
+    params = {**dict(model="simple_cnn", weights=None, image_size=16, epochs=4,
+                     batch_size=8, device="cpu", random_state=0), **params}
+    return FineTuneClassifier(**params)
+
+
+def test_checkpoint_resumes_an_interrupted_fit_exactly(tmp_path):
+    X, y = images_task()  # with the default augmentation: random draws to restore
+    reference = cnn().fit(X, y)
+    folder = tmp_path / "run"
+    interrupted = cnn(callbacks=[Checkpoint(folder), InterruptAt(epoch=2)]).fit(X, y)
+    assert interrupted.interrupted_ and len(interrupted.history_) == 2
+    assert sorted(os.listdir(folder)) == ["best.safetensors", "last.safetensors",
+                                          "last_training_state.pt"]
+    resumed = cnn(callbacks=[Checkpoint(folder)]).fit(X, y)
+    assert not resumed.interrupted_
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4]
+    np.testing.assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
+    # A finished fit's folder gives that model back at once.
+    again = cnn(callbacks=[Checkpoint(folder), InterruptAt(epoch=0, batch=1)]).fit(X, y)
+    assert not again.interrupted_
+    np.testing.assert_array_equal(again.predict_proba(X), reference.predict_proba(X))
+
+
+def test_checkpoint_keeps_the_best_and_last_weights(tmp_path, blobs):
+    from safetensors.torch import load_file
+
+    X, y = blobs
+    clf = mlp(epochs=5, early_stopping=True, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    last = load_file(tmp_path / "last.safetensors")
+    best = load_file(tmp_path / "best.safetensors")
+    assert set(last) == set(best) == set(clf.module_.state_dict())
+    losses = [r["valid_loss"] for r in clf.history_]
+    best_epoch = int(np.argmin(losses))
+    if best_epoch != len(losses) - 1:
+        assert any(not torch.equal(last[k], best[k]) for k in last)
+    # early stopping restored the best epoch, which the best file holds
+    for key, value in clf.module_.state_dict().items():
+        torch.testing.assert_close(value, best[key])
+
+
+def test_checkpoint_refuses_another_fit(tmp_path, blobs):
+    X, y = blobs
+    mlp(epochs=2, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    with pytest.raises(ValueError, match="not this one"):
+        mlp(epochs=3, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    fresh = mlp(epochs=3, callbacks=[Checkpoint(tmp_path, resume=False)]).fit(X, y)
+    assert len(fresh.history_) == 3
+
+
+def test_checkpoint_with_domain_adaptation_resumes(tmp_path):
+    X, y = images_task()
+    X_all = np.concatenate([X, 255 - X])
+    y_all = np.concatenate([y, -np.ones(len(y), dtype=int)])
+    params = dict(model="simple_cnn", weights=None, image_size=16, epochs=3, batch_size=8,
+                  device="cpu", random_state=0, method="dann")
+    DomainAdaptClassifier(callbacks=[Checkpoint(tmp_path), InterruptAt(epoch=1)],
+                          **params).fit(X_all, y_all)
+    resumed = DomainAdaptClassifier(callbacks=[Checkpoint(tmp_path)], **params)
+    resumed.fit(X_all, y_all)
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3]
+    assert resumed.predict(X).shape == (len(X),)
+
+
+def test_early_stopping_callback_keeps_the_best_state():
+    module = torch.nn.Linear(2, 1)
+    stopper = EarlyStopping(patience=2)
+    assert not stopper.update({"epoch": 1, "valid_loss": 1.0}, module)
+    best = {k: v.clone() for k, v in module.state_dict().items()}
+    with torch.no_grad():
+        module.weight.add_(1.0)
+    assert not stopper.update({"epoch": 2, "valid_loss": 2.0}, module)
+    assert stopper.update({"epoch": 3, "valid_loss": 3.0}, module)
+    assert stopper.best_epoch == 1
+    torch.testing.assert_close(stopper.best_state["weight"], best["weight"])
+
+
+def test_weighted_cross_entropy_ignores_zero_weights():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [5.0, -5.0]])
+    targets = torch.tensor([0, 1, 1])
+    full = weighted_cross_entropy(logits[:2], targets[:2], torch.ones(2))
+    masked = weighted_cross_entropy(logits, targets, torch.tensor([1.0, 1.0, 0.0]))
+    torch.testing.assert_close(full, masked)
+
+
+def test_epoch_line_and_pickled_callbacks():
+    line = epoch_line({"epoch": 3, "train_loss": 0.5, "valid_loss": None,
+                       "valid_score": None, "lr": 1e-3, "duration": 0.2})
+    assert line.startswith("epoch   3") and "valid" not in line
+    checkpoint = pickle.loads(pickle.dumps(Checkpoint("somewhere", monitor="train_loss")))
+    assert checkpoint.monitor == "train_loss" and "Checkpoint(" in repr(checkpoint)
