@@ -37,48 +37,36 @@ small shared machine, spinning OpenMP/BLAS threads make timings noisy and
 ``benchmarks/README.md``.
 """
 
-import argparse
-import os
 import platform
 import shutil
 import sys
 import tempfile
-import time
 import warnings
 
 import numpy as np
 import torch
+
+import _common as common
 
 SIDES = ("none", "memory", "disk")
 MODEL = "efficientnet_lite0"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--n-per-class", type=int, default=30,
-                        help="crops per photograph (ten photographs, one class each)")
-    parser.add_argument("--patch-size", type=int, default=48, help="side of the crops")
-    parser.add_argument("--image-size", type=int, default=96,
+    parser = common.argument_parser(__doc__)
+    common.add_photo_patch_arguments(parser, n_per_class=30)
+    parser.add_argument("--image-size", type=common.positive_int, default=96,
                         help="the extractor's image_size (network input side)")
-    parser.add_argument("--cv", type=int, default=5, help="folds")
-    parser.add_argument("--candidates", type=int, default=6,
+    parser.add_argument("--cv", type=common.int_at_least(2), default=5, help="folds")
+    parser.add_argument("--candidates", type=common.positive_int, default=6,
                         help="values of LogisticRegression's C in the grid")
-    parser.add_argument("--batch-size", type=int, default=32)
+    common.add_batch_size_argument(parser)
     parser.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch.set_num_threads and the BLAS limit (0: defaults)")
+    common.add_device_argument(parser)
+    common.add_threads_argument(parser, help="torch.set_num_threads and the BLAS limit "
+                                             "(0: defaults)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the crops")
-    args = parser.parse_args(argv)
-    for name in ("n_per_class", "patch_size", "image_size", "candidates", "batch_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.cv < 2:
-        parser.error("--cv must be at least 2")
-    return args
+    return parser.parse_args(argv)
 
 
 class ForwardCounter:
@@ -103,8 +91,10 @@ class LoadCounter:
     """Counts the calls of ``load_backbone`` made by the feature extractor."""
 
     def __init__(self):
-        import sktransfer.feature_extraction as module
+        from sktransfer import PretrainedFeatureExtractor
 
+        # The module whose ``load_backbone`` the extractor calls.
+        module = sys.modules[PretrainedFeatureExtractor.__module__]
         self.calls = 0
         self._module = module
         self._original = module.load_backbone
@@ -139,9 +129,7 @@ def run_side(side, X, y, args, grid):
     search = GridSearchCV(pipe, {"clf__C": grid}, cv=args.cv)
     forwards, loads = ForwardCounter(), LoadCounter()
     try:
-        start = time.perf_counter()
-        search.fit(X, y)
-        seconds = time.perf_counter() - start
+        seconds, _ = common.timed(lambda: search.fit(X, y))
     finally:
         forwards.remove()
         loads.remove()
@@ -154,24 +142,18 @@ def run_side(side, X, y, args, grid):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from threadpoolctl import threadpool_limits
-
     from sktransfer.datasets import load_photo_patches
 
-    blas_limit = threadpool_limits(args.threads or None, user_api="blas")
+    blas_limit = common.set_threads(args.threads, limit="blas")
     X, y = load_photo_patches(n_per_class=args.n_per_class, patch_size=args.patch_size,
                               random_state=args.seed)
     n_images = len(X)
     grid = [float(c) for c in np.logspace(-3, 2, args.candidates)]
     n_fits = args.cv * args.candidates
 
-    where = (f"{args.device} ({platform.processor() or platform.machine()}, "
-             f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()})")
     print("GridSearchCV(Pipeline(PretrainedFeatureExtractor, LogisticRegression)), "
           "with and without cache=")
-    print(f"device     : {where}")
+    print(f"device     : {common.describe_host(args.device)}")
     print(f"torch      : {torch.__version__} (python {platform.python_version()})")
     print(f"data       : load_photo_patches, {n_images} images ({args.n_per_class} x 10 "
           f"classes), {args.patch_size}x{args.patch_size} uint8")

@@ -38,7 +38,6 @@ within 1e-4 relative to the largest; chunks batch the images differently, which
 changes the float rounding slightly) and exits with status 1 if they do not.
 """
 
-import argparse
 import os
 import platform
 import statistics
@@ -48,6 +47,8 @@ import time
 import numpy as np
 import torch
 
+import _common as common
+
 # distributed's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which turns
 # off glibc's dynamic mmap threshold: every large tensor is then a fresh mmap, and
 # torch's CPU forward passes run about 2x slower. Unset unless --keep-malloc-trim.
@@ -55,88 +56,53 @@ TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = common.argument_parser(__doc__)
     parser.add_argument("--model", default="efficientnet_lite0",
                         help="backbone; 'simple_cnn' (random weights) for a quick run")
-    parser.add_argument("--n-per-class", type=int, default=20,
-                        help="crops per photograph (10 photographs)")
-    parser.add_argument("--patch-size", type=int, default=48, help="side of the crops")
-    parser.add_argument("--image-size", type=int, default=64,
+    common.add_photo_patch_arguments(parser, n_per_class=20)
+    parser.add_argument("--image-size", type=common.positive_int, default=64,
                         help="the extractor's image_size (crops are resized to it)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--Cs", type=float, nargs="+", default=[0.01, 0.1, 1.0],
+    common.add_batch_size_argument(parser)
+    parser.add_argument("--Cs", type=common.positive_float, nargs="+",
+                        default=[0.01, 0.1, 1.0],
                         help="LogisticRegression C values searched")
-    parser.add_argument("--cv", type=int, default=3)
-    parser.add_argument("--chunk-size", type=int, default=32,
+    parser.add_argument("--cv", type=common.positive_int, default=3)
+    parser.add_argument("--chunk-size", type=common.positive_int, default=32,
                         help="images per chunk of the dask array")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes")
-    parser.add_argument("--worker-threads", type=int, default=1,
+    parser.add_argument("--workers", type=common.positive_int, default=2,
+                        help="worker processes")
+    parser.add_argument("--worker-threads", type=common.positive_int, default=1,
                         help="torch threads in each worker")
-    parser.add_argument("--local-threads", type=int, default=1,
+    parser.add_argument("--local-threads", type=common.positive_int, default=1,
                         help="torch (and BLAS) threads of the one-process side")
     parser.add_argument("--keep-malloc-trim", action="store_true",
                         help="start the workers with distributed's default "
                              "MALLOC_TRIM_THRESHOLD_=65536 (torch runs about 2x "
                              "slower under it) instead of unsetting it")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=1)
+    common.add_rounds_arguments(parser, repeats=2)
     parser.add_argument("--workloads", nargs="+", default=["grid", "transform"],
                         choices=["grid", "transform"])
-    args = parser.parse_args(argv)
-    for name in ("n_per_class", "patch_size", "image_size", "batch_size", "cv",
-                 "chunk_size", "workers", "worker_threads", "local_threads", "repeats"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    return args
+    return parser.parse_args(argv)
 
 
-def timed(function):
-    start = time.perf_counter()
-    result = function()
-    return time.perf_counter() - start, result
+def timings(label, sides, *, repeats, warmup):
+    """:func:`common.interleaved` of ``sides``, every run logged to stderr."""
 
+    def log_run(name, seconds, result, warm_up):
+        common.log(f"{label} {name}: {seconds:.2f} s" + (" (warm-up)" if warm_up else ""))
 
-def interleaved(label, sides, *, repeats, warmup):
-    """Seconds of each side (name -> function) per round, and each side's last
-    result; every run is logged to stderr as it ends."""
-    results = {}
-    for _ in range(warmup):
-        for name, function in sides.items():
-            seconds, results[name] = timed(function)
-            log(f"{label} {name}: {seconds:.2f} s (warm-up)")
-    times = {name: [] for name in sides}
-    names = list(sides)
-    for repeat in range(repeats):
-        for name in names if repeat % 2 == 0 else names[::-1]:
-            seconds, results[name] = timed(sides[name])
-            times[name].append(seconds)
-            log(f"{label} {name}: {seconds:.2f} s")
-    return times, results
+    return common.interleaved(sides, repeats=repeats, warmup=warmup, after_run=log_run)
 
 
 def malloc_trim_threshold():
     return os.environ.get("MALLOC_TRIM_THRESHOLD_")
 
 
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def spread(values):
-    return f"min {min(values):.2f}, max {max(values):.2f}"
-
-
 def main(argv=None):
     args = parse_args(argv)
-    from threadpoolctl import threadpool_limits
-
     # The workers' BLAS and OpenMP run 1 thread each (the nanny's OMP_NUM_THREADS=1);
     # here they get as many as torch, not one per core of the machine.
-    threadpool_limits(args.local_threads)
-    torch.set_num_threads(args.local_threads)
+    common.set_threads(args.local_threads, limit="all")
 
     import dask
     import dask.array as da
@@ -192,14 +158,13 @@ def main(argv=None):
     client.run(torch.set_num_threads, args.worker_threads)
     trim = set(client.run(malloc_trim_threshold).values())
     started = time.perf_counter() - start
-    log(f"cluster started in {started:.1f} s")
+    common.log(f"cluster started in {started:.1f} s")
 
     figures, agree = {}, {}
     try:
         if "grid" in args.workloads:
-            times, results = interleaved("grid",
-                                         {"local": grid_local, "dask": grid_dask},
-                                         repeats=args.repeats, warmup=args.warmup)
+            times, results = timings("grid", {"local": grid_local, "dask": grid_dask},
+                                     repeats=args.repeats, warmup=args.warmup)
             local, remote = results["local"], results["dask"]
             diff = float(np.abs(local.cv_results_["mean_test_score"]
                                 - remote.cv_results_["mean_test_score"]).max())
@@ -210,8 +175,8 @@ def main(argv=None):
             figures["grid"] = times
         if "transform" in args.workloads:
             sides = {"local": transform_local, "dask": transform_dask}
-            times, results = interleaved("transform", sides, repeats=args.repeats,
-                                         warmup=args.warmup)
+            times, results = timings("transform", sides, repeats=args.repeats,
+                                     warmup=args.warmup)
             local, remote = results["local"], results["dask"]
             diff = float(np.abs(local - remote).max())
             scale = float(np.abs(local).max())
@@ -253,11 +218,11 @@ def main(argv=None):
                 if name == "grid" else
                 f"transform of {len(X)} images, chunks of {args.chunk_size}")
         print(f"{name:<9} work    : {what}")
-        print(f"{name:<9} local s : {local:.2f}  ({spread(times['local'])})")
-        print(f"{name:<9} dask s  : {remote:.2f}  ({spread(times['dask'])})")
-        pairs = [a / b for a, b in zip(times["local"], times["dask"])]
+        print(f"{name:<9} local s : {local:.2f}  ({common.spread(times['local'])})")
+        print(f"{name:<9} dask s  : {remote:.2f}  ({common.spread(times['dask'])})")
+        pairs = common.paired_ratios(times["local"], times["dask"])
         print(f"{name:<9} speedup : {local / remote:.2f}  (local/dask; per-round "
-              f"{min(pairs):.2f}-{max(pairs):.2f})")
+              f"{common.value_range(pairs, 2)})")
         same, detail = agree[name]
         print(f"{name:<9} agree   : {same}  ({detail})")
         ok = ok and same

@@ -80,8 +80,6 @@ shared machine falls on both alike. Torch runs on ``--threads`` threads (default
 Run ``--help`` for the options.
 """
 
-import argparse
-import os
 import platform
 import statistics
 import sys
@@ -91,9 +89,8 @@ import warnings
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from _lenet import FEATURE_LAYER, N_FEATURES, build_classifier, build_features  # noqa: E402
+import _common as common
+from _lenet import FEATURE_LAYER, N_FEATURES, build_classifier, build_features
 
 OURS = ("source_only", "dann", "cdan", "coral", "mmd", "mcc", "target_only")
 SKADA = ("SourceOnly", "DANN", "CDAN", "DeepCoral", "DAN", "MCC")
@@ -106,10 +103,7 @@ ONECYCLE_PCT_START = 0.25  # as sktransfer.training.build_scheduler
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = common.argument_parser(__doc__)
     parser.add_argument("--methods", nargs="+", choices=OURS, default=list(OURS),
                         help="our methods; target_only is the upper bound "
                              "(source_only fit on the labeled target images)")
@@ -128,39 +122,33 @@ def parse_args(argv=None):
                              "are averaged over them")
     parser.add_argument("--data-seed", type=int, default=0,
                         help="random_state of load_digits_shift (split and patches)")
-    parser.add_argument("--epochs", type=int, default=30, help="epochs of every fit")
-    parser.add_argument("--batch-size", type=int, default=32,
-                        help="images per domain in each step")
-    parser.add_argument("--lr", type=float, default=1e-3,
+    parser.add_argument("--epochs", type=common.positive_int, default=30,
+                        help="epochs of every fit")
+    common.add_batch_size_argument(parser, help="images per domain in each step")
+    parser.add_argument("--lr", type=common.positive_float, default=1e-3,
                         help="learning rate (peak rate of the one-cycle schedule)")
-    parser.add_argument("--backbone-lr-ratio", type=float, default=1.0,
+    parser.add_argument("--backbone-lr-ratio", type=common.non_negative_float, default=1.0,
                         help="sktransfer's; skada has one rate for every parameter, "
                              "so anything but 1 makes the two differ")
     parser.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
                         help="AdamW, or SGD with momentum 0.9 (both sides)")
-    parser.add_argument("--weight-decay", type=float, default=1e-4,
+    parser.add_argument("--weight-decay", type=common.non_negative_float, default=1e-4,
                         help="of every parameter (both sides)")
     parser.add_argument("--scheduler", choices=("onecycle", "none"), default="onecycle",
                         help="sktransfer's onecycle (skada: skorch LRScheduler with "
                              "OneCycleLR) or a constant rate")
-    parser.add_argument("--trade-off", type=float, default=1.0,
+    parser.add_argument("--trade-off", type=common.non_negative_float, default=1.0,
                         help="weight of the adaptation loss (skada: reg)")
     parser.add_argument("--no-features", action="store_true",
                         help="skip the frozen-feature route")
-    parser.add_argument("--feature-image-size", type=int, default=64,
+    parser.add_argument("--feature-image-size", type=common.positive_int, default=64,
                         help="image_size of PretrainedFeatureExtractor")
     parser.add_argument("--feature-methods", nargs="+", choices=OURS[1:],
                         default=["dann", "mcc"],
                         help="methods on frozen features, besides source_only")
-    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda', 'cuda:<index>'")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch.set_num_threads (0: leave torch's default)")
+    common.add_device_argument(parser, help="'cpu', 'cuda', 'cuda:<index>'")
+    common.add_threads_argument(parser)
     args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size", "feature_image_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.lr <= 0 or args.trade_off < 0 or args.backbone_lr_ratio < 0:
-        parser.error("--lr must be positive, --trade-off and --backbone-lr-ratio >= 0")
     args.methods = list(dict.fromkeys(args.methods))
     args.skada_methods = [] if args.no_skada else list(dict.fromkeys(args.skada_methods))
     args.feature_methods = list(dict.fromkeys(["source_only"] + args.feature_methods))
@@ -216,9 +204,7 @@ def fit_ours(method, args, seed, data):
     )
     X, y = (data.X_target, data.y_target) if method == "target_only" else (
         data.X_train, data.y_train)
-    start = time.perf_counter()
-    clf.fit(X, y)
-    fit_seconds = time.perf_counter() - start
+    fit_seconds, _ = common.timed(lambda: clf.fit(X, y))
     return dict(
         acc=float(np.mean(clf.predict(data.X_test) == data.y_test)),
         grey=float(np.mean(clf.predict(data.X_test_source) == data.y_test)),
@@ -285,9 +271,8 @@ def fit_skada(name, args, seed, data, steps):
     epoch_steps = steps[2] if name == "SourceOnly" else steps[1]
     net = build_skada(name, args, seed, args.epochs * epoch_steps, n_classes)
     torch.manual_seed(seed)
-    start = time.perf_counter()
-    net.fit(data.float_train, data.y_train, sample_domain=data.sample_domain)
-    fit_seconds = time.perf_counter() - start
+    fit_seconds, _ = common.timed(
+        lambda: net.fit(data.float_train, data.y_train, sample_domain=data.sample_domain))
 
     def accuracy(X):
         domains = np.full(len(X), -1, dtype=np.int64)  # predict on target samples
@@ -305,11 +290,13 @@ def extract_features(args, data):
     extractor = PretrainedFeatureExtractor(model="efficientnet_lite0",
                                            image_size=args.feature_image_size,
                                            device=args.device, precision="32")
-    start = time.perf_counter()
-    extractor.fit(data.X_train[:1])
-    features = {name: extractor.transform(getattr(data, name))
+
+    def extract():
+        extractor.fit(data.X_train[:1])
+        return {name: extractor.transform(getattr(data, name))
                 for name in ("X_train", "X_test", "X_test_source")}
-    seconds = time.perf_counter() - start
+
+    seconds, features = common.timed(extract)
     n_images = sum(len(v) for v in features.values())
     return features, seconds, n_images
 
@@ -328,9 +315,7 @@ def fit_on_features(method, args, seed, data, features):
     X, y = features["X_train"], data.y_train
     if method == "target_only":
         X, y = X[data.y_train == -1], data.y_target
-    start = time.perf_counter()
-    clf.fit(X, y)
-    fit_seconds = time.perf_counter() - start
+    fit_seconds, _ = common.timed(lambda: clf.fit(X, y))
     return dict(
         acc=float(np.mean(clf.predict(features["X_test"]) == data.y_test)),
         grey=float(np.mean(clf.predict(features["X_test_source"]) == data.y_test)),
@@ -356,12 +341,10 @@ def run_line(seed, side, name, r):
 
 def summary(results, key, reference):
     runs = results[key]
-    accs = [r["acc"] for r in runs]
     fit = statistics.mean(r["fit"] for r in runs)
     ratio = f"{fit / reference:8.2f}" if reference else f"{'-':>8s}"
-    return (f"{label(*key):26s} {statistics.mean(accs):6.3f} [{min(accs):.3f}-"
-            f"{max(accs):.3f}] {statistics.mean(r['grey'] for r in runs):8.3f} "
-            f"{fit:8.1f} {ratio}")
+    return (f"{label(*key):26s} {common.mean_range([r['acc'] for r in runs])} "
+            f"{statistics.mean(r['grey'] for r in runs):8.3f} {fit:8.1f} {ratio}")
 
 
 def pair_figures(results, ours_key, skada_key):
@@ -371,7 +354,7 @@ def pair_figures(results, ours_key, skada_key):
             - statistics.mean(r["acc"] for r in theirs))
     ratio = (statistics.mean(r["fit"] for r in ours)
              / statistics.mean(r["fit"] for r in theirs))
-    per_seed = sorted(o["fit"] / t["fit"] for o, t in zip(ours, theirs))
+    per_seed = common.paired_ratios([r["fit"] for r in ours], [r["fit"] for r in theirs])
     return diff, ratio, per_seed
 
 
@@ -379,8 +362,6 @@ def print_header(args, data, steps):
     import skada
     import skorch
 
-    where = (f"{args.device} ({platform.processor() or platform.machine()}, "
-             f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()})")
     n_source = int((data.sample_domain > 0).sum())
     n_target = len(data.sample_domain) - n_source
     schedule = ("onecycle (OneCycleLR max_lr=lr, pct_start=0.25, per batch; skada: "
@@ -388,7 +369,7 @@ def print_header(args, data, steps):
                 if args.scheduler == "onecycle" else "none (constant rate, both)")
     optimizer = "AdamW" if args.optimizer == "adamw" else "SGD momentum 0.9"
     print("Domain adaptation, digits -> digits-M: sktransfer DomainAdaptClassifier vs skada")
-    print(f"device       : {where}")
+    print(f"device       : {common.describe_host(args.device)}")
     print(f"versions     : torch {torch.__version__}, skada {skada.__version__}, skorch "
           f"{skorch.__version__}, python {platform.python_version()}")
     print(f"data         : load_digits_shift(random_state={args.data_seed}): {n_source} "
@@ -430,11 +411,7 @@ def print_header(args, data, steps):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from threadpoolctl import threadpool_limits
-
-    blas_limit = threadpool_limits(args.threads or None, user_api="blas")
+    blas_limit = common.set_threads(args.threads, limit="blas")
     warnings.filterwarnings("ignore", category=UserWarning, module="skorch")
     warnings.filterwarnings("ignore", message="Implicit dimension choice for softmax")
 
@@ -474,6 +451,7 @@ def main(argv=None):
                 outcome = fit_on_features(method, args, seed, data, features)
                 results.setdefault(("features", method), []).append(outcome)
                 run_line(seed, "features", method, outcome)
+    blas_limit.restore_original_limits()  # the measurements are done
 
     print()
     print(f"mean over {len(args.seeds)} seed(s)  (target acc: mean [min-max]; grey acc "
@@ -513,9 +491,8 @@ def main(argv=None):
                 results[("ours", method)], results[("skada", partner)]))
             print(f"  {method:11s} vs {partner:10s}: acc {diff:+.3f} (per seed ours/skada "
                   f"{accs}); fit time ours/skada {ratio:.2f} (per seed "
-                  f"{per_seed[0]:.2f}-{per_seed[-1]:.2f})")
-    print(f"\ntotal time: {time.perf_counter() - total_start:.0f}s")
-    blas_limit.restore_original_limits()
+                  f"{common.value_range(per_seed, 2)})")
+    common.print_total_time(total_start)
     return 0
 
 

@@ -30,17 +30,16 @@ both sides alike; the figures are medians. Run ``--help`` for the options, and s
 ``benchmarks/README.md``.
 """
 
-import argparse
 import contextlib
-import os
 import platform
 import statistics
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+import _common as common
 
 MODEL = "efficientnet_lite0"
 WEIGHTS = "DEFAULT"
@@ -53,57 +52,23 @@ TARGET_RATIO = 0.95
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--device", default="auto",
-                        help="'auto' (CUDA when available, else CPU), 'cpu', 'cuda' "
-                             "or 'cuda:<index>'")
-    parser.add_argument("--n-images", type=int, default=128,
+    parser = common.argument_parser(__doc__)
+    common.add_device_argument(parser, default="auto")
+    parser.add_argument("--n-images", type=common.positive_int, default=128,
                         help="images transformed per repetition")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--image-size", type=int, default=96,
+    common.add_batch_size_argument(parser)
+    parser.add_argument("--image-size", type=common.positive_int, default=96,
                         help="side of the random square input images; anything but "
                              "256 exercises the resize")
-    parser.add_argument("--repeats", type=int, default=5,
-                        help="timed repetitions of each side, after one warm-up each")
-    parser.add_argument("--warmup", type=int, default=1,
-                        help="untimed runs of each side before timing")
+    common.add_rounds_arguments(
+        parser, repeats=5,
+        repeats_help="timed repetitions of each side, after one warm-up each",
+        warmup_help="untimed runs of each side before timing")
     parser.add_argument("--precision", default="auto", choices=("auto", "32", "bf16", "fp16"),
                         help="'auto' is bf16 on a CUDA device that supports it, "
                              "float32 elsewhere")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random images")
-    args = parser.parse_args(argv)
-    for name in ("n_images", "batch_size", "image_size", "repeats"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.warmup < 0:
-        parser.error("--warmup must be at least 0")
-    return args
-
-
-def resolve_device(name):
-    """sktransfer's own resolution of ``--device``, with its error as the exit message."""
-    from sktransfer._device import resolve_device as resolve
-
-    try:
-        return resolve(name)
-    except ValueError as exc:
-        sys.exit(f"--device: {exc}")
-
-
-def resolve_autocast_dtype(precision, device):
-    """None (plain float32) or the dtype to autocast to, as the extractor resolves it."""
-    if precision == "32":
-        return None
-    if precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None
-    if precision == "fp16" and device.type == "cpu":
-        sys.exit("--precision fp16 needs a GPU; on the CPU use bf16 or 32.")
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return parser.parse_args(argv)
 
 
 def plain_geometry(height, width):
@@ -144,16 +109,10 @@ def plain_transform(model, images, *, batch_size, device, autocast_dtype):
     return torch.cat(outputs).cpu().numpy()  # one copy back (synchronises on CUDA)
 
 
-def timed(function):
-    start = time.perf_counter()
-    result = function()
-    return time.perf_counter() - start, result
-
-
 def main(argv=None):
     args = parse_args(argv)
-    device = resolve_device(args.device)
-    autocast_dtype = resolve_autocast_dtype(args.precision, device)
+    device = common.resolve_device(args.device)
+    autocast_dtype = common.resolve_autocast_dtype(args.precision, device)
 
     from sktransfer import PretrainedFeatureExtractor
     from sktransfer.backbones import load_backbone
@@ -181,25 +140,15 @@ def main(argv=None):
         return plain_transform(model, images, batch_size=args.batch_size,
                                device=device, autocast_dtype=autocast_dtype)
 
-    for _ in range(args.warmup):
-        _, reference = timed(plain)
-        _, result = timed(ours)
-    times = {"plain": [], "ours": []}
-    for repeat in range(args.repeats):
-        order = ("plain", "ours") if repeat % 2 == 0 else ("ours", "plain")
-        for side in order:
-            seconds, output = timed(plain if side == "plain" else ours)
-            times[side].append(seconds)
-            if side == "plain":
-                reference = output
-            else:
-                result = output
+    times, last = common.interleaved({"plain": plain, "ours": ours},
+                                     repeats=args.repeats, warmup=args.warmup)
+    reference, result = last["plain"], last["ours"]
 
     rates = {side: [args.n_images / s for s in seconds] for side, seconds in times.items()}
     median = {side: statistics.median(values) for side, values in rates.items()}
     ratio = median["ours"] / median["plain"]
     # Each repetition's ours/plain, from neighbouring runs (drift mostly cancels).
-    pair_ratios = [o / p for o, p in zip(rates["ours"], rates["plain"])]
+    pair_ratios = common.paired_ratios(rates["ours"], rates["plain"])
 
     low_precision = autocast_dtype is not None
     tolerance = 3e-2 if low_precision else 1e-4
@@ -211,18 +160,10 @@ def main(argv=None):
         and np.allclose(result, reference, rtol=tolerance, atol=tolerance * scale)
     )
 
-    if device.type == "cuda":
-        where = f"{device} ({torch.cuda.get_device_name(device)})"
-    else:
-        where = f"cpu ({platform.processor() or platform.machine()}, " \
-                f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
     precision = "float32" if autocast_dtype is None else str(autocast_dtype).replace("torch.", "")
 
-    def spread(values):
-        return f"min {min(values):.1f}, max {max(values):.1f}"
-
     print("PretrainedFeatureExtractor.transform vs a plain torch loop")
-    print(f"device          : {where}")
+    print(f"device          : {common.describe_device(device)}")
     print(f"torch           : {torch.__version__} (python {platform.python_version()})")
     print(f"model           : {MODEL}, weights={WEIGHTS!r}, {result.shape[1]} features")
     print(f"precision       : {args.precision} -> {precision}")
@@ -232,12 +173,11 @@ def main(argv=None):
           f"{RESIZE_SHORT_SIDE} bicubic -> crop {CROP}")
     print(f"repeats         : {args.repeats} interleaved, after {args.warmup} warm-up "
           "each; medians")
-    print(f"plain images/s  : {median['plain']:.1f}  ({spread(rates['plain'])})")
-    print(f"ours images/s   : {median['ours']:.1f}  ({spread(rates['ours'])})")
+    print(f"plain images/s  : {median['plain']:.1f}  ({common.spread(rates['plain'], 1)})")
+    print(f"ours images/s   : {median['ours']:.1f}  ({common.spread(rates['ours'], 1)})")
     print(f"ratio ours/plain: {ratio:.3f}  (target >= {TARGET_RATIO})"
           + ("" if ratio >= TARGET_RATIO else "  BELOW TARGET"))
-    print(f"per-repeat pairs: median {statistics.median(pair_ratios):.3f}, "
-          f"min {min(pair_ratios):.3f}, max {max(pair_ratios):.3f}")
+    print(f"per-repeat pairs: {common.ratio_spread(pair_ratios)}")
     print(f"outputs agree   : {agree}  (max abs diff {max_abs_diff:.3g}, "
           f"max |feature| {scale:.3g}, rtol=atol/scale={tolerance:g})")
     return 0 if agree else 1

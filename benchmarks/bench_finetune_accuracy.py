@@ -29,9 +29,6 @@ the features and fitting the regression). Run ``--help`` for the options and see
 ``benchmarks/README.md``.
 """
 
-import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -39,6 +36,8 @@ import warnings
 
 import numpy as np
 import torch
+
+import _common as common
 
 METHODS = ("pixels", "extractor", "head", "full")
 LABELS = {
@@ -50,44 +49,36 @@ LABELS = {
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = common.argument_parser(__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="seeds of the crops and of the training runs; results "
                              "are averaged over them")
-    parser.add_argument("--n-per-class", type=int, nargs="+", default=[5, 20],
+    parser.add_argument("--n-per-class", type=common.positive_int, nargs="+",
+                        default=[5, 20],
                         help="training crops per class (one experiment each)")
-    parser.add_argument("--n-test-per-class", type=int, default=20)
-    parser.add_argument("--patch-size", type=int, default=48)
-    parser.add_argument("--image-size", type=int, default=96,
+    parser.add_argument("--n-test-per-class", type=common.positive_int, default=20)
+    parser.add_argument("--patch-size", type=common.positive_int, default=48)
+    parser.add_argument("--image-size", type=common.positive_int, default=96,
                         help="input size of the network, for the extractor and both "
                              "fine-tunings alike")
-    parser.add_argument("--epochs", type=int, default=8,
+    parser.add_argument("--epochs", type=common.positive_int, default=8,
                         help="epochs of both FineTuneClassifier runs")
-    parser.add_argument("--unfreeze-after", type=int, default=1,
+    parser.add_argument("--unfreeze-after", type=common.non_negative_int, default=1,
                         help="head-only epochs before full fine-tuning")
-    parser.add_argument("--lr", type=float, default=3e-3,
+    parser.add_argument("--lr", type=common.positive_float, default=3e-3,
                         help="head learning rate of full fine-tuning (the backbone "
                              "gets lr * --backbone-lr-ratio)")
-    parser.add_argument("--backbone-lr-ratio", type=float, default=0.3)
-    parser.add_argument("--head-lr", type=float, default=1e-2,
+    parser.add_argument("--backbone-lr-ratio", type=common.non_negative_float, default=0.3)
+    parser.add_argument("--head-lr", type=common.positive_float, default=1e-2,
                         help="learning rate of the linear probe (freeze='backbone')")
-    parser.add_argument("--batch-size", type=int, default=32)
+    common.add_batch_size_argument(parser)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch.set_num_threads (0: leave torch's default)")
+    common.add_device_argument(parser)
+    common.add_threads_argument(parser)
     parser.add_argument("--verbose", type=int, default=0,
                         help="verbose= of FineTuneClassifier")
     args = parser.parse_args(argv)
-    for name in ("n_test_per_class", "patch_size", "image_size", "epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if min(args.n_per_class) < 1:
-        parser.error("--n-per-class must be at least 1")
-    if not 0 <= args.unfreeze_after < args.epochs:
+    if args.unfreeze_after >= args.epochs:
         parser.error("--unfreeze-after must be in [0, --epochs)")
     return args
 
@@ -128,29 +119,21 @@ def run_one(method, args, seed, X_train, y_train, X_test, y_test):
     estimator = make_estimator(method, args, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        start = time.perf_counter()
-        estimator.fit(as_input(method, X_train), y_train)
-        fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    accuracy = float(np.mean(estimator.predict(as_input(method, X_test)) == y_test))
-    predict_seconds = time.perf_counter() - start
+        fit_seconds, _ = common.timed(
+            lambda: estimator.fit(as_input(method, X_train), y_train))
+    predict_seconds, accuracy = common.timed(
+        lambda: float(np.mean(estimator.predict(as_input(method, X_test)) == y_test)))
     return accuracy, fit_seconds, predict_seconds
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from threadpoolctl import threadpool_limits
-
     from sktransfer.datasets import load_photo_patches
 
-    blas_limit = threadpool_limits(args.threads or None, user_api="blas")
+    blas_limit = common.set_threads(args.threads, limit="blas")
 
-    where = (f"{args.device} ({platform.processor() or platform.machine()}, "
-             f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()})")
     print("Few-shot accuracy: fine-tuning vs frozen features vs raw pixels")
-    print(f"device      : {where}; torch {torch.__version__}")
+    print(f"device      : {common.describe_host(args.device)}; torch {torch.__version__}")
     print(f"data        : load_photo_patches, {args.patch_size}x{args.patch_size} crops, "
           f"10 classes, {args.n_test_per_class} test crops per class")
     print(f"network     : efficientnet_lite0 (ImageNet), image_size={args.image_size} "
@@ -179,6 +162,7 @@ def main(argv=None):
                 print(f"  n/class {n_per_class:3d}  seed {seed}  {LABELS[method]:15s} "
                       f"acc {outcome[0]:.3f}  fit {outcome[1]:6.1f}s  "
                       f"predict {outcome[2]:5.1f}s", flush=True)
+    blas_limit.restore_original_limits()  # the measurements are done
 
     print()
     print(f"mean over {len(args.seeds)} seed(s)  (accuracy: mean [min-max]; times: mean)")
@@ -188,8 +172,7 @@ def main(argv=None):
         for method in args.methods:
             runs = results[(n_per_class, method)]
             accs = [r[0] for r in runs]
-            print(f"{n_per_class:7d}  {LABELS[method]:15s} "
-                  f"{statistics.mean(accs):8.3f} [{min(accs):.3f}-{max(accs):.3f}] "
+            print(f"{n_per_class:7d}  {LABELS[method]:15s} {common.mean_range(accs, 8)} "
                   f"{statistics.mean(r[1] for r in runs):8.1f} "
                   f"{statistics.mean(r[2] for r in runs):10.1f}")
     if "extractor" in args.methods and "full" in args.methods:
@@ -200,8 +183,7 @@ def main(argv=None):
             verdict = "ok" if full >= frozen else "BELOW the frozen features"
             print(f"n/class {n_per_class}: finetune full {full:.3f} vs extractor + LR "
                   f"{frozen:.3f}: {verdict}")
-    print(f"\ntotal time: {time.perf_counter() - total_start:.0f}s")
-    blas_limit.restore_original_limits()
+    common.print_total_time(total_start)
     return 0
 
 

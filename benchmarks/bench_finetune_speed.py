@@ -46,8 +46,6 @@ machine, OpenMP threads spinning against other processes make timings 10-100x
 noisier. Run ``--help`` for the options and see ``benchmarks/README.md``.
 """
 
-import argparse
-import os
 import platform
 import statistics
 import sys
@@ -59,6 +57,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import _common as common
+
 N_CLASSES = 10
 WEIGHT_DECAY = 1e-4
 TARGET_PLAIN = 1.05
@@ -66,49 +66,28 @@ TARGET_SKORCH = 1.0
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = common.argument_parser(__doc__)
     parser.add_argument("--model", default="efficientnet_lite0",
                         choices=("efficientnet_lite0", "simple_cnn"))
-    parser.add_argument("--device", default="cpu",
-                        help="'cpu', 'cuda', 'cuda:<index>' or 'auto'")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs per timed fit")
-    parser.add_argument("--repeats", type=int, default=5,
-                        help="timed fits of each side (interleaved)")
-    parser.add_argument("--warmup", type=int, default=1,
-                        help="untimed 1-epoch fits of each side before timing")
-    parser.add_argument("--n-images", type=int, default=256)
-    parser.add_argument("--image-size", type=int, default=64,
+    common.add_device_argument(parser)
+    parser.add_argument("--epochs", type=common.positive_int, default=2,
+                        help="epochs per timed fit")
+    common.add_rounds_arguments(
+        parser, repeats=5, repeats_help="timed fits of each side (interleaved)",
+        warmup_help="untimed 1-epoch fits of each side before timing")
+    parser.add_argument("--n-images", type=common.positive_int, default=256)
+    parser.add_argument("--image-size", type=common.positive_int, default=64,
                         help="side of the stored square uint8 images")
-    parser.add_argument("--resize", type=int, default=96,
+    parser.add_argument("--resize", type=common.positive_int, default=96,
                         help="side the images are resized to, per batch, on the "
                              "device (sktransfer: image_size=)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch.set_num_threads (0: leave torch's default)")
+    common.add_batch_size_argument(parser)
+    parser.add_argument("--lr", type=common.positive_float, default=1e-3)
+    common.add_threads_argument(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sides", nargs="+", default=["plain", "skorch", "ours"],
                         choices=("plain", "skorch", "ours"))
-    args = parser.parse_args(argv)
-    for name in ("epochs", "repeats", "n_images", "image_size", "resize", "batch_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.warmup < 0:
-        parser.error("--warmup must be at least 0")
-    return args
-
-
-def resolve_device(name):
-    """sktransfer's own resolution of ``--device``, with its error as the exit message."""
-    from sktransfer._device import resolve_device as resolve
-
-    try:
-        return resolve(name)
-    except ValueError as exc:
-        sys.exit(f"--device: {exc}")
+    return parser.parse_args(argv)
 
 
 def weights_of(model):
@@ -271,9 +250,8 @@ NAMES = {"plain": "plain torch loop", "skorch": "skorch NeuralNetClassifier",
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    common.set_threads(args.threads)
+    device = common.resolve_device(args.device)
     warnings.filterwarnings("ignore", category=UserWarning, module="skorch")
 
     rng = np.random.default_rng(args.seed)
@@ -283,25 +261,23 @@ def main(argv=None):
     labels[:N_CLASSES] = np.arange(N_CLASSES)  # every class present
 
     sides = list(dict.fromkeys(args.sides))
-    for _ in range(args.warmup):
-        for side in sides:
-            SIDES[side](images, labels, args, device, 1)
+
+    def fit(side, epochs):
+        return lambda: SIDES[side](images, labels, args, device, epochs)
 
     epoch_times = {side: [] for side in sides}
-    fit_times = {side: [] for side in sides}
-    for repeat in range(args.repeats):
-        shift = repeat % len(sides)
-        for side in sides[shift:] + sides[:shift]:
-            start = time.perf_counter()
-            durations = SIDES[side](images, labels, args, device, args.epochs)
-            fit_times[side].append((time.perf_counter() - start) / args.epochs)
+
+    def record(side, seconds, durations, warm_up):
+        if not warm_up:
             epoch_times[side].extend(durations)
 
-    if device.type == "cuda":
-        where = f"{device} ({torch.cuda.get_device_name(device)})"
-    else:
-        where = (f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} "
-                 f"cores, torch threads {torch.get_num_threads()})")
+    times, _ = common.interleaved({side: fit(side, args.epochs) for side in sides},
+                                  repeats=args.repeats, warmup=args.warmup,
+                                  warmup_sides={side: fit(side, 1) for side in sides},
+                                  after_run=record)
+    fit_times = {side: [s / args.epochs for s in seconds]
+                 for side, seconds in times.items()}
+
     try:
         import skorch
         skorch_version = skorch.__version__
@@ -309,7 +285,7 @@ def main(argv=None):
         skorch_version = "not installed"
     n_batches = -(-args.n_images // args.batch_size)
     print("Training speed: FineTuneClassifier vs a plain torch loop vs skorch")
-    print(f"device       : {where}")
+    print(f"device       : {common.describe_device(device)}")
     print(f"versions     : torch {torch.__version__}, skorch {skorch_version}, "
           f"python {platform.python_version()}")
     print(f"model        : {args.model} + linear head ({N_CLASSES} classes), "
@@ -336,11 +312,10 @@ def main(argv=None):
             by_epoch = median_epoch["ours"] / median_epoch[other]
             by_fit = median_fit["ours"] / median_fit[other]
             flag = "" if by_epoch <= target else "  ABOVE TARGET"
-            rounds = sorted(o / r for o, r in zip(fit_times["ours"], fit_times[other]))
+            rounds = common.paired_ratios(fit_times["ours"], fit_times[other])
             print(f"ours/{other:7s}: {by_epoch:.3f} per epoch, {by_fit:.3f} per whole fit"
                   f"  (target <= {target}){flag}")
-            print(f"{'':13s}per-round fit ratios: median {statistics.median(rounds):.3f}, "
-                  f"min {rounds[0]:.3f}, max {rounds[-1]:.3f}")
+            print(f"{'':13s}per-round fit ratios: {common.ratio_spread(rounds)}")
     return 0
 
 
