@@ -299,6 +299,25 @@ class _DomainScorer:
         return f"{type(self).__name__}({args})"
 
 
+# The parameters both density-ratio scorers document, written once.
+_DENSITY_RATIO_DOCS = {
+    "<<domain_classifier>>": """    domain_classifier : classifier with ``predict_proba``, default=None
+        Cloned for each score. None means ``StandardScaler`` then
+        ``LogisticRegression(max_iter=1000)``.""",
+    "<<cv>>": """    cv : int, default=5
+        Cross-fitting folds of the domain classifier (see :func:`density_ratio`).
+    random_state : int, RandomState instance or None, default=0
+        Shuffles those folds; the fixed default scores every candidate of a
+        search with the same folds.""",
+}
+
+
+def _density_ratio_doc(text):
+    for marker, fragment in _DENSITY_RATIO_DOCS.items():
+        text = text.replace(marker, fragment)
+    return text
+
+
 class _DensityRatioScorer(_DomainScorer):
     """A scorer that weights source rows by a cross-fitted domain classifier's
     density ratio; the parameters of :func:`density_ratio`."""
@@ -361,7 +380,7 @@ class PredictionEntropyScorer(_DomainScorer):
 
 
 class ImportanceWeightedScorer(_DensityRatioScorer):
-    """Accuracy on the labeled source rows, weighted to estimate target accuracy.
+    __doc__ = _density_ratio_doc("""Accuracy on the labeled source rows, weighted to estimate target accuracy.
 
     Each source row is weighted by the density ratio
     ``p_target(x) / p_source(x)``, estimated by a domain classifier that tells
@@ -372,9 +391,7 @@ class ImportanceWeightedScorer(_DensityRatioScorer):
 
     Parameters
     ----------
-    domain_classifier : classifier with ``predict_proba``, default=None
-        Cloned for each score. None means ``StandardScaler`` then
-        ``LogisticRegression(max_iter=1000)``.
+<<domain_classifier>>
     features : {"auto", "input"}, default="auto"
         What the domain classifier sees. "auto": the estimator's representation,
         that is ``estimator.transform(X)`` when it has one, and for a Pipeline
@@ -383,11 +400,7 @@ class ImportanceWeightedScorer(_DensityRatioScorer):
         input, which gives every candidate of a search the same weights (the
         classical covariate-shift weighting), but is hard to estimate on raw
         images, where the domains are often easy to tell apart.
-    cv : int, default=5
-        Cross-fitting folds of the domain classifier (see :func:`density_ratio`).
-    random_state : int, RandomState instance or None, default=0
-        Shuffles those folds; the fixed default scores every candidate of a
-        search with the same folds.
+<<cv>>
 
     See Also
     --------
@@ -426,7 +439,7 @@ class ImportanceWeightedScorer(_DensityRatioScorer):
     >>> score = ImportanceWeightedScorer()(model, X, y)
     >>> bool(0.9 < score <= 1.0)
     True
-    """
+    """)
 
     def __call__(self, estimator, X, y):
         _check_features_option(self)
@@ -437,7 +450,7 @@ class ImportanceWeightedScorer(_DensityRatioScorer):
 
 
 class DeepEmbeddedValidation(_DensityRatioScorer):
-    """Negated Deep Embedded Validation risk: target log loss estimated from source rows.
+    __doc__ = _density_ratio_doc("""Negated Deep Embedded Validation risk: target log loss estimated from source rows.
 
     Deep Embedded Validation (You et al., 2019) weights the per-sample log loss
     of the labeled source rows by the density ratio ``p_target / p_source``
@@ -447,17 +460,11 @@ class DeepEmbeddedValidation(_DensityRatioScorer):
 
     Parameters
     ----------
-    domain_classifier : classifier with ``predict_proba``, default=None
-        Cloned for each score. None means ``StandardScaler`` then
-        ``LogisticRegression(max_iter=1000)``.
+<<domain_classifier>>
     features : {"auto", "input"}, default="auto"
         What the domain classifier sees; see :class:`ImportanceWeightedScorer`.
         "auto" (the model's features) is the method of the paper.
-    cv : int, default=5
-        Cross-fitting folds of the domain classifier (see :func:`density_ratio`).
-    random_state : int, RandomState instance or None, default=0
-        Shuffles those folds; the fixed default scores every candidate of a
-        search with the same folds.
+<<cv>>
 
     See Also
     --------
@@ -486,18 +493,17 @@ class DeepEmbeddedValidation(_DensityRatioScorer):
     --------
     >>> import numpy as np
     >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.datasets import make_blobs
     >>> from sktransfer.metrics import DeepEmbeddedValidation
-    >>> rng = np.random.default_rng(0)
-    >>> X_source = rng.normal(0, 1, size=(100, 2))
-    >>> X_target = rng.normal(1, 1, size=(100, 2))
-    >>> X = np.concatenate([X_source, X_target])
-    >>> y = np.r_[(X_source[:, 0] > 0).astype(int), np.full(100, -1)]
-    >>> good = LogisticRegression().fit(X[y != -1], y[y != -1])
-    >>> bad = LogisticRegression().fit(X[y != -1], 1 - y[y != -1])
+    >>> X_source, y_source = make_blobs(n_samples=100, centers=2, random_state=0)
+    >>> X = np.concatenate([X_source, X_source + 0.5])  # source, then shifted target
+    >>> y = np.concatenate([y_source, np.full(100, -1)])
+    >>> good = LogisticRegression().fit(X_source, y_source)
+    >>> bad = LogisticRegression().fit(X_source, 1 - y_source)
     >>> dev = DeepEmbeddedValidation()
     >>> bool(dev(good, X, y) > dev(bad, X, y))
     True
-    """
+    """)
 
     def __call__(self, estimator, X, y):
         _check_features_option(self)

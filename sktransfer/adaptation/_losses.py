@@ -20,14 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._functional import (
-    coral_loss,
-    dann_coefficient,
-    entropy,
-    mcc_loss,
-    mmd_loss,
-    reverse_gradient,
-)
+from . import _functional as functional
 
 
 class AdaptationLoss(nn.Module):
@@ -108,11 +101,11 @@ class DANNLoss(AdaptationLoss):
 
     @property
     def coefficient(self):
-        return self.max_coefficient * dann_coefficient(self.progress, self.gamma)
+        return self.max_coefficient * functional.dann_coefficient(self.progress, self.gamma)
 
     def forward(self, features_source, logits_source, features_target, logits_target):
         features = torch.cat([features_source, features_target])
-        domain_logits = self.discriminator(reverse_gradient(features, self.coefficient))
+        domain_logits = self.discriminator(functional.reverse_gradient(features, self.coefficient))
         labels = _domain_labels(len(features_source), len(features_target), features.device)
         return F.binary_cross_entropy_with_logits(domain_logits.squeeze(1).float(), labels)
 
@@ -181,14 +174,14 @@ class CDANLoss(AdaptationLoss):
         n_source = len(features_source)
         features = torch.cat([features_source, features_target])
         probabilities = F.softmax(torch.cat([logits_source, logits_target]), dim=1).detach()
-        coefficient = self.max_coefficient * dann_coefficient(self.progress, self.gamma)
-        joint = self._multilinear(reverse_gradient(features, coefficient), probabilities)
+        coefficient = self.max_coefficient * functional.dann_coefficient(self.progress, self.gamma)
+        joint = self._multilinear(functional.reverse_gradient(features, coefficient), probabilities)
         domain_logits = self.discriminator(joint).squeeze(1).float()
         labels = _domain_labels(n_source, len(features_target), features.device)
         losses = F.binary_cross_entropy_with_logits(domain_logits, labels, reduction="none")
         if not self.entropy_conditioning:
             return losses.mean()
-        weights = 1.0 + torch.exp(-entropy(probabilities))
+        weights = 1.0 + torch.exp(-functional.entropy(probabilities))
         source_w, target_w = weights[:n_source], weights[n_source:]
         return 0.5 * ((losses[:n_source] * source_w).sum() / source_w.sum()
                       + (losses[n_source:] * target_w).sum() / target_w.sum())
@@ -199,7 +192,7 @@ class CORALLoss(AdaptationLoss):
     statistics (covariances) of source and target features."""
 
     def forward(self, features_source, logits_source, features_target, logits_target):
-        return coral_loss(features_source, features_target)
+        return functional.coral_loss(features_source, features_target)
 
 
 class MMDLoss(AdaptationLoss):
@@ -231,10 +224,10 @@ class MMDLoss(AdaptationLoss):
                 "warmup": self.warmup}
 
     def forward(self, features_source, logits_source, features_target, logits_target):
-        loss = mmd_loss(features_source, features_target, kernel_mul=self.kernel_mul,
+        loss = functional.mmd_loss(features_source, features_target, kernel_mul=self.kernel_mul,
                         kernel_num=self.kernel_num)
         if self.warmup:
-            loss = loss * dann_coefficient(self.progress)
+            loss = loss * functional.dann_coefficient(self.progress)
         return loss
 
 
@@ -254,7 +247,7 @@ class MCCLoss(AdaptationLoss):
         return {"temperature": self.temperature}
 
     def forward(self, features_source, logits_source, features_target, logits_target):
-        return mcc_loss(logits_target, temperature=self.temperature)
+        return functional.mcc_loss(logits_target, temperature=self.temperature)
 
 
 #: ``method=`` names of :class:`~sktransfer.DomainAdaptClassifier` and their losses

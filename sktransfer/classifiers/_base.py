@@ -11,6 +11,7 @@ trains with (``make_step``).
 
 import copy
 import dataclasses
+import functools
 from numbers import Integral
 
 import numpy as np
@@ -293,12 +294,9 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         optimizer = build_optimizer(self.optimizer, groups, weight_decay=self.weight_decay)
         scheduler = build_scheduler(self.scheduler if schedule else None, optimizer,
                                     total_steps=epochs * n_batches)
-        validate = None
-        if valid_idx is not None:
-            def validate():
-                return validation_scores(net, pipeline, valid_idx, data.targets,
-                                         autocast_dtype=autocast_dtype,
-                                         batch_size=self.batch_size)
+        validate = None if valid_idx is None else functools.partial(
+            validation_scores, net, pipeline, valid_idx, data.targets,
+            autocast_dtype=autocast_dtype, batch_size=self.batch_size)
 
         trainer = Trainer(trained, optimizer, device=device, autocast_dtype=autocast_dtype,
                           scheduler=scheduler, grad_clip=self.grad_clip,
