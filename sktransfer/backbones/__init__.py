@@ -4,8 +4,8 @@ module, with their heads removed and their preprocessing attached."""
 from ._base import POOLINGS, Backbone, GlobalPool
 from ._checkpoint import load_state_into, read_checkpoint, remap_by_order
 from ._factory import is_rebuildable, list_backbones, load_backbone, weights_is_path
-from ._heads import list_layers
-from ._offline import SimpleCNN, lite0_weights_file
+from ._layers import list_layers
+from ._builtin import SimpleCNN, lite0_weights_file
 from ._registry import register_backbone, registered_builder
 
 __all__ = [

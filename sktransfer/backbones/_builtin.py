@@ -1,4 +1,4 @@
-"""Named backbones that work with no model hub at all.
+"""The built-in named backbones, which work with no model hub at all.
 
 ``efficientnet_lite0``
     timm's ``tf_efficientnet_lite0`` architecture with the real ImageNet weights
@@ -14,7 +14,7 @@ from torch import nn
 
 from ..inputs import PreprocessConfig
 from ._base import Backbone
-from ._checkpoint import load_state_into, read_checkpoint
+from ._checkpoint import CheckpointPath, load_state_into, read_checkpoint
 from ._registry import register_backbone
 from ._timm import finish_timm_backbone, import_timm
 
@@ -42,9 +42,7 @@ def lite0_weights_file():
 
 
 def build_efficientnet_lite0(weights, layer, pooling):
-    from ._factory import weights_is_path
-
-    if weights not in (None, "DEFAULT") and not weights_is_path(weights):
+    if weights not in (None, "DEFAULT") and not isinstance(weights, CheckpointPath):
         raise ValueError(
             f"efficientnet_lite0 takes weights='DEFAULT', None or a file path; got "
             f"{weights!r}."

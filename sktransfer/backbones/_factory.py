@@ -2,6 +2,7 @@
 :class:`Backbone`."""
 
 import enum
+import functools
 import os
 from numbers import Integral
 
@@ -10,9 +11,9 @@ from torch import nn
 
 from ..inputs import PreprocessConfig
 from ._base import Backbone, GlobalPool
-from ._checkpoint import load_state_into, read_checkpoint
-from ._heads import layer_backbone
-from ._registry import registered_builder
+from ._checkpoint import CheckpointPath, load_state_into, read_checkpoint
+from ._layers import layer_backbone
+from ._registry import list_registered, registered_builder
 from ._timm import build_timm, preprocess_from_timm
 from ._torchvision import build_torchvision, torchvision_names
 
@@ -50,7 +51,8 @@ def _first_conv_channels(module):
 
 
 def _user_backbone(module, weights, layer, pooling):
-    if weights is not None and weights != "DEFAULT" and not weights_is_path(weights):
+    is_path = isinstance(weights, CheckpointPath)
+    if weights is not None and weights != "DEFAULT" and not is_path:
         raise ValueError(
             f"weights={weights!r} is not a file path: a user module keeps its own "
             "weights (weights='DEFAULT' or None) or loads a checkpoint file; build "
@@ -59,7 +61,7 @@ def _user_backbone(module, weights, layer, pooling):
     if isinstance(module, Backbone) and layer is None:
         backbone = module
     else:
-        if weights_is_path(weights):
+        if is_path:
             load_state_into(module, read_checkpoint(weights), source=str(weights))
         in_chans = _first_conv_channels(module)
         if getattr(module, "pretrained_cfg", None):
@@ -76,6 +78,16 @@ def _user_backbone(module, weights, layer, pooling):
             name=type(module).__name__,
         )
     return backbone
+
+
+def _builder_for(model):
+    """The builder (contract: :mod:`._registry`) that ``model=<name>`` selects."""
+    builder = registered_builder(model)
+    if builder is None and model.startswith("timm:"):
+        builder = functools.partial(build_timm, model[5:])
+    elif builder is None and model in torchvision_names():
+        builder = functools.partial(build_torchvision, model)
+    return builder
 
 
 def _check_weights_type(weights):
@@ -120,25 +132,22 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
         GlobalPool(pooling)  # validates the name
     if layer is not None and not isinstance(layer, str):
         raise TypeError(f"layer must be a node name (str) or None; got {layer!r}.")
+    if weights_is_path(weights):  # the one place a weights string is inspected
+        weights = CheckpointPath(os.fsdecode(weights))
     if isinstance(model, nn.Module):
         return _user_backbone(model, weights, layer, pooling)
     if not isinstance(model, str):
         raise TypeError(
             f"model must be a backbone name or an nn.Module; got {type(model).__name__}."
         )
-    path = os.fspath(weights) if weights_is_path(weights) else None
     # Only a seeded build runs on a forked RNG: an unseeded one draws from (and
     # advances) torch's global RNG, so that two unseeded builds differ.
     with torch.random.fork_rng(devices=[], enabled=random_state is not None):
         if random_state is not None:
             torch.manual_seed(int(random_state))
-        builder = registered_builder(model)
+        builder = _builder_for(model)
         if builder is not None:
-            return builder(path if path is not None else weights, layer, pooling)
-        if model.startswith("timm:"):
-            return build_timm(model[5:], weights, layer, pooling, weights_path=path)
-        if model in torchvision_names():
-            return build_torchvision(model, weights, layer, pooling, weights_path=path)
+            return builder(weights, layer, pooling)
     raise ValueError(
         f"unknown model {model!r}: not a registered backbone "
         f"({', '.join(list_backbones(torchvision=False))}), not a torchvision "
@@ -149,8 +158,6 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
 
 def list_backbones(*, torchvision=True):
     """Names ``model=`` accepts: registered ones, then torchvision's."""
-    from ._registry import list_registered
-
     names = list_registered()
     if torchvision:
         names += [n for n in torchvision_names() if n not in names]

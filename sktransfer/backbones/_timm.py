@@ -4,8 +4,8 @@ import math
 
 from ..inputs import PreprocessConfig
 from ._base import Backbone
-from ._checkpoint import load_state_into, read_checkpoint
-from ._heads import layer_backbone
+from ._checkpoint import CheckpointPath, load_state_into, read_checkpoint
+from ._layers import layer_backbone
 
 
 def import_timm(purpose):
@@ -51,12 +51,14 @@ def finish_timm_backbone(model, layer, pooling, name, preprocess=None):
     )
 
 
-def build_timm(name, weights, layer, pooling, *, weights_path=None):
-    """``timm:<name>`` as a :class:`Backbone`.
+def build_timm(name, weights, layer, pooling):
+    """``timm:<name>`` as a :class:`Backbone`; with ``name`` bound, a builder.
 
     ``weights="DEFAULT"`` loads timm's pretrained weights (its hub cache);
-    another string is a pretrained tag (``"in1k"``); ``None`` random.
+    another string is a pretrained tag (``"in1k"``); ``None`` random; a
+    :class:`CheckpointPath` is loaded into the randomly initialised model.
     """
+    weights_path = weights if isinstance(weights, CheckpointPath) else None
     timm = import_timm(f"model='timm:{name}'")
     if weights_path is None and weights is not None and not isinstance(weights, str):
         raise ValueError(

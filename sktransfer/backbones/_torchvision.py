@@ -7,8 +7,8 @@ import torch
 
 from ..inputs import PreprocessConfig
 from ._base import Backbone
-from ._checkpoint import load_state_into, read_checkpoint
-from ._heads import layer_backbone, strip_classifier
+from ._checkpoint import CheckpointPath, load_state_into, read_checkpoint
+from ._layers import layer_backbone, strip_classifier
 
 
 def torchvision_names():
@@ -79,17 +79,17 @@ def _load_named(name, weights_enum):
         ) from exc
 
 
-def build_torchvision(name, weights, layer, pooling, *, weights_path=None):
-    """A torchvision model as a :class:`Backbone`.
+def build_torchvision(name, weights, layer, pooling):
+    """A torchvision model as a :class:`Backbone`; with ``name`` bound, a builder.
 
     ``weights`` is a weights enum member (or its name / ``"DEFAULT"``), ``None``
-    for random initialisation; ``weights_path`` a checkpoint to load instead.
+    for random initialisation, or a :class:`CheckpointPath` to load instead.
     """
     import torchvision.models as tvm
 
-    if weights_path is not None:
+    if isinstance(weights, CheckpointPath):
         model = tvm.get_model(name, weights=None)
-        load_state_into(model, read_checkpoint(weights_path), source=str(weights_path))
+        load_state_into(model, read_checkpoint(weights), source=str(weights))
         preprocess = _preprocess_from(tvm.get_model_weights(name).DEFAULT)
     elif weights is None:
         model = tvm.get_model(name, weights=None)

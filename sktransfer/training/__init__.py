@@ -24,6 +24,7 @@ from ._callbacks import (
     FreezeSchedule,
     ProgressBar,
     check_callbacks,
+    epoch_line,
 )
 from ._freeze import freeze_all, frozen_batchnorm_to_eval, head_warmup, set_trainable, stages
 from ._loop import Trainer, TrainingState
@@ -61,6 +62,7 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "check_callbacks",
+    "epoch_line",
     "freeze_all",
     "frozen_batchnorm_to_eval",
     "head_warmup",

@@ -352,7 +352,3 @@ def _atomic(path, write):
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
-
-
-__all__ = ["Callback", "Checkpoint", "EarlyStopping", "EpochLogger", "FreezeSchedule",
-           "ProgressBar", "call_hook", "check_callbacks", "epoch_line", "snapshot"]
