@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from domain_shift import shift_task
 
 # One intra-op thread: tiny test models gain nothing from more, and on a shared
 # 2-core machine OpenMP threads spinning against other processes cost 10-100x.
@@ -16,3 +17,9 @@ def rng():
 def uint8_images(rng):
     """Eight 32x32 RGB uint8 images, channels last."""
     return rng.integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def task():
+    """The covariate-shift task of ``domain_shift.shift_task``."""
+    return shift_task()

@@ -1,7 +1,5 @@
 """DomainAdaptClassifier: the y == -1 convention, every method, sample_domain
-routing, scoring, persistence and bad input; and the adaptation losses."""
-
-import warnings
+routing, scoring, persistence and bad input."""
 
 import pickle
 
@@ -16,48 +14,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier
-from sktransfer.adaptation import (
-    CDANLoss,
-    DANNLoss,
-    coral_loss,
-    dann_coefficient,
-    mcc_loss,
-    mmd_loss,
-    reverse_gradient,
-)
+from sktransfer.adaptation import CDANLoss
 from sktransfer._domains import unlabeled_mask
 
-
-def shift_task(n=200, offset=3.0, seed=0):
-    """Two classes split along x0; the target domain is the source moved by
-    ``offset`` along x0 and x1, so a source-only boundary puts most target
-    samples of class 0 into class 1."""
-    rng = np.random.default_rng(seed)
-
-    def domain(off):
-        y = rng.integers(0, 2, n)
-        X = rng.normal(size=(n, 4)) * 0.6
-        X[:, 0] += np.where(y == 1, 2.0, -2.0) + off
-        X[:, 1] += off
-        return X.astype(np.float32), y
-
-    X_source, y_source = domain(0.0)
-    X_target, _ = domain(offset)
-    X_test, y_test = domain(offset)
-    X = np.vstack([X_source, X_target])
-    y = np.concatenate([y_source, -np.ones(n, dtype=int)])
-    return X, y, X_test, y_test
-
-
-def da(**params):
-    defaults = dict(model=None, epochs=40, lr=1e-2, random_state=0, device="cpu")
-    defaults.update(params)
-    return DomainAdaptClassifier(**defaults)
-
-
-@pytest.fixture(scope="module")
-def task():
-    return shift_task()
+from domain_shift import da, shift_task
 
 
 @pytest.fixture(scope="module")
@@ -127,69 +87,6 @@ def test_grid_search_with_an_unsupervised_scorer(task):
     scores = grid.cv_results_["mean_test_score"]
     assert np.isfinite(scores).all() and (scores <= 0).all()  # negated entropies
     assert grid.best_estimator_.n_target_ > 0
-
-
-def test_prediction_entropy_ranks_a_good_trade_off_above_a_bad_one():
-    """On the shift above, MMD with trade_off=1 adapts and trade_off=0 does not;
-    the entropy of target predictions, which needs no target label, ranks them
-    the same way. (The importance-weighted and DEV scorers cannot here: this is
-    no covariate shift, the domains do not overlap, the density ratio collapses
-    and they warn that their estimate is unreliable; see the next test for a
-    shift where they can.)"""
-    from sktransfer.metrics import PredictionEntropyScorer
-
-    X, y, X_test, y_test = shift_task(seed=1)
-    good = da(method="mmd", epochs=20, trade_off=1.0).fit(X, y)
-    bad = da(method="mmd", epochs=20, trade_off=0.0).fit(X, y)
-    assert good.score(X_test, y_test) > bad.score(X_test, y_test) + 0.2
-    # fresh data of both domains, target rows unlabeled, as in a CV fold
-    X_eval, y_eval, _, _ = shift_task(seed=2)
-    scorer = PredictionEntropyScorer()
-    assert scorer(good, X_eval, y_eval) > scorer(bad, X_eval, y_eval)
-
-
-def covariate_shift_task(seed, n=400):
-    """Covariate shift: one labelling rule, y = [x1 > |x0|], in both domains and
-    the inputs moved from x0 ~ -0.6 (source) to x0 ~ 0.6 (target). The domains
-    overlap in the input, which is what importance weighting needs."""
-    rng = np.random.default_rng(seed)
-
-    def domain(centre):
-        X = np.c_[rng.normal(centre, 1.0, n), rng.normal(abs(centre), 0.7, n)]
-        return X.astype(np.float32), (X[:, 1] > np.abs(X[:, 0])).astype(int)
-
-    X_source, y_source = domain(-0.6)
-    X_target, y_target = domain(0.6)
-    X = np.vstack([X_source, X_target])
-    y = np.concatenate([y_source, -np.ones(n, dtype=int)])
-    return X, y, X_target, y_target
-
-
-def test_weighted_scorers_rank_a_good_trade_off_above_a_collapsing_one():
-    """MCC with trade_off=100 drives the target predictions to near certainty
-    and wrecks the classifier; trade_off=1 does not. Importance-weighted
-    accuracy and DEV, weighting source rows by a density ratio estimated in the
-    input (where this shift overlaps), rank the two by their target accuracy;
-    the prediction entropy, which rewards confidence, ranks them the wrong way
-    round (why sktransfer.metrics offers the three)."""
-    from sktransfer.metrics import (
-        DeepEmbeddedValidation,
-        ImportanceWeightedScorer,
-        PredictionEntropyScorer,
-    )
-
-    X, y, X_test, y_test = covariate_shift_task(seed=0)
-    good = da(method="mcc", epochs=20, trade_off=1.0).fit(X, y)
-    bad = da(method="mcc", epochs=20, trade_off=100.0).fit(X, y)
-    assert good.score(X_test, y_test) > bad.score(X_test, y_test) + 0.2
-    X_eval, y_eval, _, _ = covariate_shift_task(seed=1)  # a fresh CV-like fold
-    with warnings.catch_warnings():
-        warnings.filterwarnings("error", message=".*barely overlap")
-        for scorer in (ImportanceWeightedScorer(features="input"),
-                       DeepEmbeddedValidation(features="input")):
-            assert scorer(good, X_eval, y_eval) > scorer(bad, X_eval, y_eval), scorer
-    entropy = PredictionEntropyScorer()
-    assert entropy(bad, X_eval, y_eval) > entropy(good, X_eval, y_eval)
 
 
 def test_sample_domain_routed_through_pipeline_and_grid_search(task):
@@ -349,107 +246,6 @@ def test_finetune_and_domain_adapt_share_the_training_core():
     np.testing.assert_array_equal(source_only.predict_proba(X), finetune.predict_proba(X))
     assert [r["train_loss"] for r in source_only.history_] == \
         [r["train_loss"] for r in finetune.history_]
-
-
-# -- the losses -----------------------------------------------------------------
-def test_gradient_reversal():
-    x = torch.ones(3, requires_grad=True)
-    (reverse_gradient(x, 0.5) * 2).sum().backward()
-    torch.testing.assert_close(x.grad, torch.full((3,), -1.0))
-
-
-def test_dann_schedule():
-    assert dann_coefficient(0.0) == 0.0
-    assert dann_coefficient(0.5) == pytest.approx(2 / (1 + np.exp(-5)) - 1)
-    assert dann_coefficient(1.0) > 0.9999
-
-
-def test_dann_loss_reverses_into_the_features():
-    torch.manual_seed(0)
-    loss = DANNLoss(hidden_size=8).build(4, 3)
-    loss.progress = 1.0
-    features = torch.randn(10, 4, requires_grad=True)
-    value = loss(features[:5], torch.randn(5, 3), features[5:], torch.randn(5, 3))
-    value.backward()
-    disc_grad = loss.discriminator[0].weight.grad
-    assert value.item() > 0 and disc_grad is not None
-    # the features get the opposite of the gradient the discriminator's loss
-    # would give them without reversal
-    reference = DANNLoss(hidden_size=8, max_coefficient=-1.0).build(4, 3)
-    reference.load_state_dict(loss.state_dict())
-    reference.progress = 1.0
-    f2 = features.detach().clone().requires_grad_(True)
-    reference(f2[:5], None, f2[5:], None).backward()
-    torch.testing.assert_close(features.grad, -f2.grad)
-
-
-def test_cdan_randomized_when_the_joint_map_is_large():
-    small = CDANLoss(hidden_size=8).build(4, 3)
-    large = CDANLoss(hidden_size=8, randomized_dim=16).build(8, 3)
-    assert not small.randomized and large.randomized
-    fs, ft = torch.randn(6, 8), torch.randn(6, 8)
-    value = large(fs, torch.randn(6, 3), ft, torch.randn(6, 3))
-    assert torch.isfinite(value)
-
-
-@pytest.mark.parametrize("loss_class", [DANNLoss, CDANLoss])
-@pytest.mark.parametrize("n_features, n_classes, width", [
-    (100, 10, 100),     # a small network: as wide as its features
-    (16, 3, 64),        # never narrower than 64
-    (1280, 10, 1024),   # an ImageNet backbone: 1024, as in the TLL
-])
-def test_auto_discriminator_width_follows_the_features(loss_class, n_features,
-                                                        n_classes, width):
-    loss = loss_class().build(n_features, n_classes)
-    assert loss.discriminator[0].out_features == width
-
-
-def test_alignment_losses_are_small_for_equal_domains_and_grow_with_the_shift():
-    torch.manual_seed(0)
-    source = torch.randn(64, 5)
-    same = torch.randn(64, 5)
-    moved = torch.randn(64, 5) * 3 + 2
-    assert coral_loss(source, same) < coral_loss(source, moved)
-    assert mmd_loss(source, same) < mmd_loss(source, moved)
-    assert mmd_loss(source, source).abs() < 1e-5
-    assert coral_loss(source, source) == 0
-
-
-def test_mmd_gradient_is_finite_for_identical_features():
-    # ReLU features are often identical (e.g. all zero); the loss must not NaN.
-    features = torch.zeros(8, 5, requires_grad=True)
-    mmd_loss(features[:4], features[4:]).backward()
-    assert torch.isfinite(features.grad).all()
-
-
-def test_mmd_warmup_follows_the_dann_schedule():
-    from sktransfer.adaptation import MMDLoss
-
-    torch.manual_seed(0)
-    source, target = torch.randn(16, 3), torch.randn(16, 3) + 2
-    plain = MMDLoss(warmup=False)
-    warm = MMDLoss()
-    for progress in (0.0, 0.5):
-        plain.progress = warm.progress = progress
-        expected = plain(source, None, target, None) * dann_coefficient(progress)
-        torch.testing.assert_close(warm(source, None, target, None), expected)
-    assert warm(source, None, target, None) > 0
-
-
-def test_scorers_read_minus_one_in_string_labels_as_unlabeled(task):
-    from sktransfer.metrics import PredictionEntropyScorer
-
-    X, y, _, _ = task
-    names = np.array(["a", "b"])
-    y_str = np.where(y == -1, "-1", names[np.clip(y, 0, 1)])
-    clf = da(method="source_only", epochs=2).fit(X, y_str)
-    assert np.isfinite(PredictionEntropyScorer()(clf, X, y_str))
-
-
-def test_mcc_prefers_confident_distinct_predictions():
-    confident = torch.eye(4).repeat(4, 1) * 10
-    confused = torch.zeros(16, 4)
-    assert mcc_loss(confident) < mcc_loss(confused)
 
 
 def test_pickle_size_of_an_unfitted_estimator_is_small():

@@ -1,0 +1,107 @@
+"""sktransfer.adaptation: gradient reversal, the DANN schedule and the DANN,
+CDAN, CORAL, MMD and MCC losses, tested directly on tensors."""
+
+import numpy as np
+import pytest
+import torch
+
+from sktransfer.adaptation import (
+    CDANLoss,
+    DANNLoss,
+    coral_loss,
+    dann_coefficient,
+    mcc_loss,
+    mmd_loss,
+    reverse_gradient,
+)
+
+
+# -- the losses -----------------------------------------------------------------
+def test_gradient_reversal():
+    x = torch.ones(3, requires_grad=True)
+    (reverse_gradient(x, 0.5) * 2).sum().backward()
+    torch.testing.assert_close(x.grad, torch.full((3,), -1.0))
+
+
+def test_dann_schedule():
+    assert dann_coefficient(0.0) == 0.0
+    assert dann_coefficient(0.5) == pytest.approx(2 / (1 + np.exp(-5)) - 1)
+    assert dann_coefficient(1.0) > 0.9999
+
+
+def test_dann_loss_reverses_into_the_features():
+    torch.manual_seed(0)
+    loss = DANNLoss(hidden_size=8).build(4, 3)
+    loss.progress = 1.0
+    features = torch.randn(10, 4, requires_grad=True)
+    value = loss(features[:5], torch.randn(5, 3), features[5:], torch.randn(5, 3))
+    value.backward()
+    disc_grad = loss.discriminator[0].weight.grad
+    assert value.item() > 0 and disc_grad is not None
+    # the features get the opposite of the gradient the discriminator's loss
+    # would give them without reversal
+    reference = DANNLoss(hidden_size=8, max_coefficient=-1.0).build(4, 3)
+    reference.load_state_dict(loss.state_dict())
+    reference.progress = 1.0
+    f2 = features.detach().clone().requires_grad_(True)
+    reference(f2[:5], None, f2[5:], None).backward()
+    torch.testing.assert_close(features.grad, -f2.grad)
+
+
+def test_cdan_randomized_when_the_joint_map_is_large():
+    small = CDANLoss(hidden_size=8).build(4, 3)
+    large = CDANLoss(hidden_size=8, randomized_dim=16).build(8, 3)
+    assert not small.randomized and large.randomized
+    fs, ft = torch.randn(6, 8), torch.randn(6, 8)
+    value = large(fs, torch.randn(6, 3), ft, torch.randn(6, 3))
+    assert torch.isfinite(value)
+
+
+@pytest.mark.parametrize("loss_class", [DANNLoss, CDANLoss])
+@pytest.mark.parametrize("n_features, n_classes, width", [
+    (100, 10, 100),     # a small network: as wide as its features
+    (16, 3, 64),        # never narrower than 64
+    (1280, 10, 1024),   # an ImageNet backbone: 1024, as in the TLL
+])
+def test_auto_discriminator_width_follows_the_features(loss_class, n_features,
+                                                        n_classes, width):
+    loss = loss_class().build(n_features, n_classes)
+    assert loss.discriminator[0].out_features == width
+
+
+def test_alignment_losses_are_small_for_equal_domains_and_grow_with_the_shift():
+    torch.manual_seed(0)
+    source = torch.randn(64, 5)
+    same = torch.randn(64, 5)
+    moved = torch.randn(64, 5) * 3 + 2
+    assert coral_loss(source, same) < coral_loss(source, moved)
+    assert mmd_loss(source, same) < mmd_loss(source, moved)
+    assert mmd_loss(source, source).abs() < 1e-5
+    assert coral_loss(source, source) == 0
+
+
+def test_mmd_gradient_is_finite_for_identical_features():
+    # ReLU features are often identical (e.g. all zero); the loss must not NaN.
+    features = torch.zeros(8, 5, requires_grad=True)
+    mmd_loss(features[:4], features[4:]).backward()
+    assert torch.isfinite(features.grad).all()
+
+
+def test_mmd_warmup_follows_the_dann_schedule():
+    from sktransfer.adaptation import MMDLoss
+
+    torch.manual_seed(0)
+    source, target = torch.randn(16, 3), torch.randn(16, 3) + 2
+    plain = MMDLoss(warmup=False)
+    warm = MMDLoss()
+    for progress in (0.0, 0.5):
+        plain.progress = warm.progress = progress
+        expected = plain(source, None, target, None) * dann_coefficient(progress)
+        torch.testing.assert_close(warm(source, None, target, None), expected)
+    assert warm(source, None, target, None) > 0
+
+
+def test_mcc_prefers_confident_distinct_predictions():
+    confident = torch.eye(4).repeat(4, 1) * 10
+    confused = torch.zeros(16, 4)
+    assert mcc_loss(confident) < mcc_loss(confused)
