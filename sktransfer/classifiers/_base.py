@@ -251,7 +251,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             own.append(EpochLogger())
         if self.early_stopping:
             own.append(EarlyStopping(self.patience, log=print if self.verbose else None))
-        return own + copy.deepcopy(check_callbacks(self.callbacks))
+        return own + copy.deepcopy(list(self.callbacks or ()))  # checked at fit start
 
     def _fit_epochs(self, data, *, epochs, schedule=True, make_step=SupervisedStep):
         """Train ``module_`` for ``epochs`` epochs on the labeled rows of
@@ -269,15 +269,16 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         pipeline = InputPipeline(data.source, self.preprocess_, device,
                                  num_workers=self.num_workers)
         train_idx, valid_idx = self._split(data.targets, data.seed, data.labeled_rows)
-        step = make_step(StepInputs(
+        inputs = StepInputs(
             net=net, pipeline=pipeline, rows=train_idx, targets=data.targets,
             sample_weight=data.sample_weight, batch_size=self.batch_size,
             augment=None if self._tabular else resolve_augment(self.augment),
             generator=torch.Generator().manual_seed(data.seed), device=device,
             label_smoothing=self.label_smoothing, epochs=epochs,
             first_epoch=len(self.history_),
-        ))
-        n_batches = -(-len(train_idx) // self.batch_size)
+        )
+        step = make_step(inputs)
+        n_batches = inputs.n_batches
 
         # The MLP of flat input is not pretrained: no reason to slow it down.
         ratio = 1.0 if self._tabular else self.backbone_lr_ratio
