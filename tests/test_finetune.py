@@ -400,3 +400,21 @@ def test_flat_images_without_input_shape_are_refused():
         cnn().fit(X.reshape(len(X), -1), y)
     clf = cnn(input_shape=(32, 32, 3)).fit(X.reshape(len(X), -1), y)
     assert clf.n_features_in_ == 32 * 32 * 3
+
+
+def test_negative_sample_weight_is_refused(blobs):
+    X, y = blobs
+    weights = np.ones(len(y))
+    weights[3] = -1.0
+    with pytest.raises(ValueError, match="[Nn]egative"):
+        mlp(epochs=1).fit(X, y, sample_weight=weights)
+
+
+def test_partial_fit_refuses_other_classes_than_the_first_call(blobs):
+    X, y = blobs
+    classes = np.unique(y)
+    clf = mlp().partial_fit(X, y, classes=classes)
+    clf.partial_fit(X, y, classes=classes)  # the same classes again: fine
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(X, y, classes=np.append(classes, classes.max() + 1))
+    np.testing.assert_array_equal(clf.classes_, classes)

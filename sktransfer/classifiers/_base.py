@@ -225,9 +225,16 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         labeled_rows = (np.arange(n_samples) if labeled is None
                         else np.flatnonzero(labeled))
         sample_weight = _check_sample_weight(sample_weight, np.empty((n_samples, 0)),
-                                             dtype=np.float64)
+                                             dtype=np.float64, ensure_non_negative=True)
         if not continuing:
             self._set_classes(y[labeled_rows], classes)
+        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
+                                                        self.classes_):
+            raise ValueError(
+                f"classes={list(np.unique(np.asarray(classes)))!r} is not the same as at "
+                f"the first call to partial_fit, which fixed classes_ = "
+                f"{self.classes_.tolist()!r}; pass those, or call fit to start over."
+            )
         targets = np.full(n_samples, -1, dtype=np.int64)
         targets[labeled_rows] = self._encode(y[labeled_rows])
         weights = np.zeros(n_samples)
