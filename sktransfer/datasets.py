@@ -1,8 +1,118 @@
 """Offline builders of small real-image tasks, from photographs that scikit-image
 and scikit-learn ship (no download)."""
 
+import os
+
 import numpy as np
 from sklearn.utils import check_random_state
+
+#: The file name endings :func:`load_image_folder` reads (torchvision's
+#: ``IMG_EXTENSIONS``), compared case-insensitively.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff",
+                    ".webp")
+
+
+def _visible(name):
+    return not name.startswith(".")
+
+
+def _image_files(folder, extensions):
+    """Image files under ``folder`` (recursively, links followed), in
+    torchvision's order: folders sorted by path, files by name."""
+    found = []
+    for here, folders, files in sorted(os.walk(folder, followlinks=True)):
+        if not all(_visible(part) for part in os.path.relpath(here, folder).split(os.sep)
+                   if part != "."):
+            continue
+        for name in sorted(files):
+            if _visible(name) and name.lower().endswith(extensions):
+                path = os.path.join(here, name)
+                if os.path.isfile(path):
+                    found.append(path)
+    return found
+
+
+def load_image_folder(root, *, extensions=IMAGE_EXTENSIONS):
+    """Image paths and their labels from a folder of class subfolders.
+
+    The layout of torchvision's ``ImageFolder``: ``root/<class>/<file>``, each
+    subfolder one class (files in nested folders of a class count for it).
+    Classes are the subfolder names, sorted as torchvision sorts them; files are
+    those whose name ends with one of ``extensions`` (any case); hidden files and
+    folders (a leading ``.``) are skipped. The images are not read: the paths go
+    to any estimator as ``X``, which decodes them batch by batch.
+
+    Parameters
+    ----------
+    root : str or path-like
+        The folder holding one subfolder per class.
+    extensions : tuple of str, default=IMAGE_EXTENSIONS
+        File name endings that are images.
+
+    Returns
+    -------
+    paths : list of str
+        Image file paths, class by class in sorted order.
+    labels : ndarray of str
+        The class (subfolder name) of each path.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``root`` does not exist.
+    NotADirectoryError
+        When ``root`` is a file.
+    ValueError
+        When ``root`` has no class subfolder, or a class subfolder holds no image.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from sktransfer.datasets import load_image_folder
+    >>> root = tempfile.mkdtemp()
+    >>> for label in ("cat", "dog"):
+    ...     os.makedirs(os.path.join(root, label))
+    ...     for i in range(2):
+    ...         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+    ...             os.path.join(root, label, f"{i}.png"))
+    >>> paths, labels = load_image_folder(root)
+    >>> [os.path.relpath(p, root) for p in paths]
+    ['cat/0.png', 'cat/1.png', 'dog/0.png', 'dog/1.png']
+    >>> labels
+    array(['cat', 'cat', 'dog', 'dog'], dtype='<U3')
+    """
+    root = os.fspath(root)
+    if not os.path.exists(root):
+        raise FileNotFoundError(f"load_image_folder: {root!r} does not exist.")
+    if not os.path.isdir(root):
+        raise NotADirectoryError(
+            f"load_image_folder: {root!r} is a file, not a folder of class subfolders; "
+            "pass the folder that holds one subfolder per class."
+        )
+    extensions = tuple(e.lower() for e in extensions)
+    with os.scandir(root) as entries:
+        classes = sorted(e.name for e in entries if _visible(e.name) and e.is_dir())
+    if not classes:
+        loose = [n for n in os.listdir(root) if _visible(n) and n.lower().endswith(extensions)]
+        hint = (f"; it holds {len(loose)} image file(s) directly: pass those paths as "
+                "X (with your own labels), or move them into one subfolder per class"
+                if loose else "")
+        raise ValueError(f"load_image_folder: {root!r} has no class subfolder "
+                         f"(root/<class>/<image>){hint}.")
+    paths, labels = [], []
+    for name in classes:
+        files = _image_files(os.path.join(root, name), extensions)
+        if not files:
+            raise ValueError(
+                f"load_image_folder: the class folder {os.path.join(root, name)!r} holds "
+                f"no image (files ending with {', '.join(extensions)}); remove it or "
+                "add images."
+            )
+        paths += files
+        labels += [name] * len(files)
+    return paths, np.asarray(labels)
 
 #: Photographs used as classes by :func:`load_photo_patches`.
 PHOTO_CLASSES = (

@@ -9,6 +9,7 @@ from sktransfer.datasets import (
     _colour_photo,
     _upsample_digits,
     load_digits_shift,
+    load_image_folder,
     mix_domains,
 )
 
@@ -148,3 +149,66 @@ def test_mix_domains():
 def test_mix_domains_rejects(y_source, X_target, match):
     with pytest.raises(ValueError, match=match):
         mix_domains(np.zeros((3, 2)), y_source, X_target)
+
+
+# -- load_image_folder ----------------------------------------------------------
+def _write_tree(root, layout):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for relative in layout:
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+            image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+            Image.fromarray(image).save(path)
+        else:
+            path.write_text("not an image")
+
+
+def test_load_image_folder_follows_torchvision(tmp_path):
+    from torchvision.datasets import ImageFolder
+
+    _write_tree(tmp_path, ["dog/b.png", "dog/a.JPG", "cat/z.png", "cat/sub/y.png",
+                           "cat/a-b/x.png", "cat/notes.txt", "Bird/c.jpeg"])
+    reference = ImageFolder(str(tmp_path))
+    # Hidden files and folders are skipped (torchvision would take them).
+    _write_tree(tmp_path, ["cat/.hidden.png", ".cache/x.png", "dog/.git/w.png"])
+    paths, labels = load_image_folder(tmp_path)
+    assert paths == [p for p, _ in reference.samples]
+    assert labels.tolist() == [reference.classes[i] for _, i in reference.samples]
+    assert labels.tolist() == ["Bird", "cat", "cat", "cat", "dog", "dog"]
+    again, again_labels = load_image_folder(str(tmp_path))
+    assert again == paths and again_labels.tolist() == labels.tolist()
+
+
+def test_load_image_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_image_folder(tmp_path / "missing")
+    _write_tree(tmp_path, ["loose.png"])
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        load_image_folder(tmp_path / "loose.png")
+    with pytest.raises(ValueError, match="no class subfolder.*1 image file"):
+        load_image_folder(tmp_path)
+    _write_tree(tmp_path, ["cat/a.png", "dog/readme.txt"])
+    with pytest.raises(ValueError, match=r"class folder .*dog.* holds no image"):
+        load_image_folder(tmp_path)
+
+
+def test_load_image_folder_feeds_estimators_and_grid_search(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
+
+    _write_tree(tmp_path, [f"{label}/{i}.png" for label in ("a", "b") for i in range(6)])
+    X, y = load_image_folder(tmp_path)
+    pipe = make_pipeline(PretrainedFeatureExtractor(model="simple_cnn", weights=None,
+                                                    random_state=0, device="cpu"),
+                         LogisticRegression(max_iter=200))
+    grid = GridSearchCV(pipe, {"logisticregression__C": [0.1, 1.0]}, cv=2).fit(X, y)
+    assert set(grid.predict(X)) <= {"a", "b"}
+    clf = FineTuneClassifier(model="simple_cnn", weights=None, epochs=1, image_size=16,
+                             random_state=0, device="cpu").fit(X, y)
+    assert clf.predict(X).shape == (12,)
