@@ -610,3 +610,277 @@ def test_transform_decodes_each_file_once(tmp_path, rgb, monkeypatch):
     assert calls == []  # fit checks the paths without decoding them
     extractor.transform(paths)
     assert calls == list(range(6))
+
+
+# -- 8. integer dtypes, flat integer rows, paths in containers, single paths -----
+
+
+def as_torch(array, dtype):
+    return torch.from_numpy(np.ascontiguousarray(array)).to(dtype)
+
+
+INTEGER_FORMS = [
+    pytest.param(lambda a: a.astype(np.int8), id="int8"),
+    pytest.param(lambda a: a.astype(np.int16), id="int16"),
+    pytest.param(lambda a: a.astype(np.int32), id="int32"),
+    pytest.param(lambda a: a.astype(np.int64), id="int64"),
+    pytest.param(lambda a: a.astype(np.uint32), id="uint32"),
+    pytest.param(lambda a: a.astype(np.uint64), id="uint64"),
+    pytest.param(lambda a: as_torch(a, torch.int16), id="torch-int16"),
+    pytest.param(lambda a: as_torch(a, torch.int32), id="torch-int32"),
+    pytest.param(lambda a: as_torch(a, torch.long), id="torch-long"),
+    pytest.param(lambda a: as_torch(a, torch.long).permute(0, 3, 1, 2), id="torch-long-nchw"),
+]
+
+
+@pytest.mark.parametrize("form", INTEGER_FORMS)
+def test_integer_images_equal_uint8(rgb, form):
+    # int8 holds 0-127 only: halve the pixels so that every dtype can hold them.
+    images = rgb // 2
+    extractor = tiny().fit(images)
+    expected = extractor.transform(images)
+    X = form(images)
+    np.testing.assert_array_equal(extractor.transform(X), expected)
+    np.testing.assert_array_equal(tiny().fit(X).transform(X), expected)
+    source = check_images(X)
+    assert source.images.dtype == torch.uint8
+
+
+def test_int64_images_equal_uint8_full_range(rgb):
+    # The reproducer of the report: int64 pixels 0-255 are uint8 pixels.
+    extractor = tiny().fit(rgb)
+    np.testing.assert_array_equal(extractor.transform(rgb.astype(np.int64)),
+                                  extractor.transform(rgb))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "float images ... [0, 255]" warning
+        extractor.transform(rgb.astype(np.int64))
+        extractor.transform(torch.from_numpy(rgb).long())
+
+
+@pytest.mark.parametrize(
+    "X, found",
+    [
+        pytest.param(np.full((2, 8, 8, 3), -1, np.int16), r"\[-1, -1\]", id="negative"),
+        pytest.param(np.arange(2 * 8 * 8 * 3, dtype=np.int32).reshape(2, 8, 8, 3),
+                     r"\[0, 383\]", id="above-255"),
+        pytest.param(torch.full((2, 3, 8, 8), 300, dtype=torch.long), r"\[300, 300\]",
+                     id="torch-above-255"),
+        pytest.param(np.full((2, 8, 8, 3), -5, np.int8), r"\[-5, -5\]", id="int8-negative"),
+    ],
+)
+def test_integer_images_out_of_range_raise(X, found):
+    with pytest.raises(ValueError, match=r"integer images.*0-255.*" + found):
+        tiny().fit(X)
+    with pytest.raises(ValueError, match=found):
+        check_images(X)
+
+
+def test_uint16_images_still_scale_by_65535(rgb):
+    expected = features(rgb)
+    np.testing.assert_allclose(features(rgb.astype(np.uint16) * 257), expected, **TOL)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.int32])
+def test_integer_flat_rows_equal_images(rgb, dtype):
+    expected = tiny().fit(rgb).transform(rgb)
+    flat = rgb.reshape(6, -1).astype(dtype)
+    extractor = tiny(input_shape=(16, 16, 3)).fit(flat)
+    np.testing.assert_array_equal(extractor.transform(flat), expected)
+    assert extractor.n_features_in_ == 16 * 16 * 3
+    with pytest.raises(ValueError, match="768 features"):
+        extractor.transform(flat[:, :100])
+
+
+def test_integer_flat_dataframe_keeps_names_and_uint8(rgb):
+    pd = pytest.importorskip("pandas")
+    expected = tiny().fit(rgb).transform(rgb)
+    flat = rgb.reshape(6, -1)
+    frame = pd.DataFrame(flat, columns=[f"px{i}" for i in range(flat.shape[1])])
+    extractor = tiny(input_shape=(16, 16, 3)).fit(frame)
+    np.testing.assert_array_equal(extractor.transform(frame), expected)
+    assert list(extractor.feature_names_in_[:2]) == ["px0", "px1"]
+
+
+def test_integer_flat_rows_out_of_range_raise(rgb):
+    flat = rgb.reshape(6, -1).astype(np.int64) * 2
+    with pytest.raises(ValueError, match=r"0-255.*\[0, 5\d\d\]"):
+        tiny(input_shape=(16, 16, 3)).fit(flat)
+
+
+def test_finetune_flat_uint8_rows_equal_images(rgb):
+    from sktransfer import FineTuneClassifier
+
+    y = np.array([0, 1] * 3)
+    params = dict(model="simple_cnn", weights=None, input_shape=(16, 16, 3),
+                  image_size=16, epochs=1, random_state=0, device="cpu")
+    on_images = FineTuneClassifier(**params).fit(rgb, y).predict_proba(rgb)
+    flat = rgb.reshape(6, -1)
+    on_rows = FineTuneClassifier(**params).fit(flat, y).predict_proba(flat)
+    np.testing.assert_allclose(on_rows, on_images, **TOL)
+
+
+class _CustomPath(os.PathLike):
+    """An os.PathLike that is not a pathlib.Path."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def __fspath__(self):
+        return self.path
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        pytest.param(lambda paths: [_CustomPath(p) for p in paths], id="list-PathLike"),
+        pytest.param(lambda paths: tuple(paths), id="tuple-Path"),
+        pytest.param(lambda paths: "series-str", id="series-str"),
+        pytest.param(lambda paths: "series-Path", id="series-Path"),
+        pytest.param(lambda paths: "frame-str", id="frame-str"),
+        pytest.param(lambda paths: "frame-Path", id="frame-Path"),
+    ],
+)
+def test_paths_in_any_container_equal_str_paths(tmp_path, rgb, wrap):
+    paths = write_pngs(tmp_path, rgb)
+    expected = features([str(p) for p in paths])
+    X = wrap(paths)
+    if isinstance(X, str):
+        pd = pytest.importorskip("pandas")
+        items = [str(p) for p in paths] if X.endswith("str") else paths
+        X = pd.Series(items) if X.startswith("series") else pd.DataFrame({"file": items})
+    assert not _sources.is_tabular(X)
+    assert isinstance(check_images(X), PathSource)
+    np.testing.assert_allclose(features(X), expected, **TOL)
+    extractor = tiny().fit(X)
+    assert not hasattr(extractor, "n_features_in_")
+    np.testing.assert_allclose(extractor.transform(X), expected, **TOL)
+
+
+def test_numeric_one_column_dataframe_stays_tabular():
+    pd = pytest.importorskip("pandas")
+    assert _sources.is_tabular(pd.DataFrame({"a": [1.0, 2.0]}))
+    assert _sources.is_tabular(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}))
+
+
+@pytest.mark.parametrize("kind", ["dir-str", "dir-Path", "file-str", "file-Path",
+                                  "file-PathLike"])
+def test_single_path_is_refused_with_advice(tmp_path, rgb, kind):
+    path = tmp_path if kind.startswith("dir") else write_pngs(tmp_path, rgb[:1])[0]
+    X = {"str": str(path), "Path": Path(path), "PathLike": _CustomPath(path)}[
+        kind.split("-")[1]
+    ]
+    advice = (r"X is a single path.*pass a list of image file paths.*"
+              r"sktransfer\.datasets\.load_image_folder")
+    with pytest.raises(ValueError, match=advice):
+        tiny().fit(X)
+    with pytest.raises(ValueError, match=advice):
+        check_images(X)
+    if kind.startswith("file"):
+        with pytest.raises(ValueError, match=r"\[X\]|\[path\]"):
+            tiny().fit(X)
+
+
+# -- 9. property: any dtype, layout and container of images ----------------------
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:  # pragma: no cover - hypothesis is a test-only dependency
+    given = None
+
+needs_hypothesis = pytest.mark.skipif(given is None, reason="needs hypothesis")
+
+DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "uint16", "float16",
+          "float32", "float64"]
+LAYOUTS = ["NHWC", "NCHW", "NHW"]
+CONTAINERS = ["numpy", "torch", "list-numpy", "list-torch", "flat"]
+
+
+def canonical_images(seed, n, height, width, channels, dtype):
+    """uint8 (N, H, W, C) pixels that ``dtype`` holds exactly: 0/255 for bool and
+    float16 (whose 11-bit mantissa cannot hold k/255), 0-127 for int8."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (n, height, width, channels))
+    if dtype in ("bool", "float16"):
+        pixels = np.where(pixels > 127, 255, 0)
+    elif dtype == "int8":
+        pixels //= 2
+    return pixels.astype(np.uint8)
+
+
+def to_dtype(canonical, dtype):
+    if dtype == "bool":
+        return canonical > 0
+    if dtype == "uint16":
+        return canonical.astype(np.uint16) * 257
+    if dtype.startswith("float"):
+        return (canonical.astype(np.float64) / 255).astype(dtype)
+    return canonical.astype(dtype)
+
+
+def to_layout(images, layout):
+    if layout == "NCHW":
+        return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    if layout == "NHW":
+        return images[..., 0]
+    return images
+
+
+def to_container(images, container):
+    if container == "numpy":
+        return images, {}
+    if container == "flat":
+        return images.reshape(len(images), -1), dict(input_shape=images.shape[1:])
+    tensors = container.endswith("torch")
+    if tensors:
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    if container.startswith("list"):
+        return list(images), {}
+    return images, {}
+
+
+@st.composite
+def drawn_images(draw):
+    dtype = draw(st.sampled_from(DTYPES))
+    channels = draw(st.sampled_from([1, 2, 3, 4]))
+    layout = draw(st.sampled_from(LAYOUTS if channels == 1 else LAYOUTS[:2]))
+    container = draw(st.sampled_from(CONTAINERS if layout == "NHWC" else CONTAINERS[:4]))
+    # Sides of 5 or more: a side of 1, 3 or 4 could be taken for the channel axis.
+    shape = (draw(st.integers(1, 3)), draw(st.integers(5, 9)), draw(st.integers(5, 9)))
+    canonical = canonical_images(draw(st.integers(0, 2**16)), *shape, channels, dtype)
+    # Sometimes a pixel outside 0-255 in an integer dtype that can hold it.
+    bad_value = None
+    if dtype in ("int16", "int32", "int64") and draw(st.booleans()):
+        bad_value = draw(st.sampled_from([-1, 256, 1000]))
+    elif dtype == "int8" and draw(st.booleans()):
+        bad_value = -1
+    return dtype, layout, container, canonical, bad_value
+
+
+if given is not None:
+    @needs_hypothesis
+    @settings(max_examples=40, deadline=None)
+    @given(drawn_images())
+    def test_any_form_of_images_is_refused_or_equals_uint8_nhwc(drawn):
+        dtype, layout, container, canonical, bad_value = drawn
+        images = to_dtype(canonical, dtype)
+        if bad_value is not None:
+            images[-1, 0, -1, 0] = bad_value
+        X, params = to_container(to_layout(images, layout), container)
+        channels = canonical.shape[-1]
+        if channels == 2:
+            with pytest.raises(ValueError, match="1, 3 or 4 channels"):
+                features(X, **params)
+            return
+        if bad_value is not None:
+            with pytest.raises(ValueError, match=rf"0-255.*\[-?\d+, {max(bad_value, 255)}\]"
+                               if bad_value > 0 else rf"0-255.*\[{bad_value}, \d+\]"):
+                features(X, **params)
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # in-range pixels never warn
+            got = features(X, **params)
+        # Another layout in memory changes the convolution's float rounding only.
+        np.testing.assert_allclose(got, features(canonical), **TOL)
+        if dtype in ("int8", "int16", "int32", "int64"):
+            # Integer pixels are the very uint8 pixels in the same form.
+            same_form, _ = to_container(to_layout(canonical, layout), container)
+            np.testing.assert_array_equal(got, features(same_form, **params))

@@ -6,7 +6,8 @@ and timm's pretrained config describe it. The same config drives two places:
 
 * :func:`apply_geometry` (resize and crop) runs per image in DataLoader workers for
   images of mixed sizes (files, PIL images), or on the whole batch, on the device,
-  for an in-memory array;
+  for an in-memory array; both resize float32 images in [0, 1] (never uint8), so
+  the same pixels give the same model input whichever way they came;
 * :func:`to_model_input` (scale to [0, 1], match channels, normalise) runs on the
   device, batch by batch, right before the forward pass.
 """
@@ -100,18 +101,39 @@ class PreprocessConfig:
         return self.resize_size is not None or self.crop_size is not None
 
 
+def resize_target(height, width, config):
+    """(height, width) the resize step of ``config`` gives an image of that size
+    (the size itself when ``config`` does not resize)."""
+    if config.resize_size is None:
+        return (height, width)
+    if isinstance(config.resize_size, tuple):
+        return tuple(config.resize_size)
+    short = config.resize_size
+    if height <= width:
+        return (short, max(1, int(short * width / height)))
+    return (max(1, int(short * height / width)), short)
+
+
+def needs_resize(height, width, config):
+    """Whether the resize step of ``config`` changes an image of that size.
+
+    Cropping is exact in any dtype; resizing is not, so an image that is resized
+    must be resized as float32 in [0, 1] for it to give the same values whether
+    it came as an array, a PIL image or a file.
+    """
+    return resize_target(height, width, config) != (height, width)
+
+
 def apply_geometry(images, config):
-    """Resize and centre-crop ``images`` ((C, H, W) or (N, C, H, W)) as ``config`` says."""
+    """Resize and centre-crop ``images`` ((C, H, W) or (N, C, H, W)) as ``config`` says.
+
+    Every input kind is resized the same way: as float32 in [0, 1] (uint8 images
+    passed here are resized in uint8, with torchvision's uint8 kernels, which
+    round; the estimators never do that, see :func:`needs_resize`).
+    """
     if config.resize_size is not None:
         height, width = images.shape[-2:]
-        if isinstance(config.resize_size, tuple):
-            target = config.resize_size
-        else:
-            short = config.resize_size
-            if height <= width:
-                target = (short, max(1, int(short * width / height)))
-            else:
-                target = (max(1, int(short * height / width)), short)
+        target = resize_target(height, width, config)
         if (height, width) != tuple(target):
             images = TF.resize(
                 images,

@@ -14,12 +14,15 @@ import os
 import warnings
 from numbers import Integral
 
+import multiprocessing
+import traceback
+
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
-from ._preprocess import apply_geometry
+from ._preprocess import apply_geometry, match_channels, needs_resize
 
 _CHUNK = 256  # samples per chunk when scanning an array for NaN/inf
 
@@ -28,15 +31,47 @@ def _is_path(x):
     return isinstance(x, (str, os.PathLike))
 
 
+def _frame_paths(X):
+    """The paths of a one-column DataFrame of file paths (str or os.PathLike), as a
+    list; ``None`` for any other ``X``."""
+    if type(X).__name__ != "DataFrame" or X.ndim != 2 or X.shape[1] != 1:
+        return None
+    column = X.iloc[:, 0]
+    if len(column) == 0 or getattr(column.dtype, "kind", "O") not in "OUS":
+        return None
+    if not _is_path(column.iloc[0]):
+        return None
+    return column.tolist()
+
+
+def _refuse_single_path(X):
+    """A lone path (not in a list) is refused with what to pass instead."""
+    path = os.fspath(X)
+    what = "a directory" if os.path.isdir(path) else (
+        "a file" if os.path.isfile(path) else "neither a file nor a directory")
+    raise ValueError(
+        f"X is a single path ({path!r}, {what}), not a collection of images; pass a "
+        "list of image file paths instead: [X] for one image file, or "
+        "sktransfer.datasets.load_image_folder(root) for a folder of class "
+        "subfolders."
+    )
+
+
 def is_tabular(X):
     """Whether ``X`` is flat, numeric, sklearn-style data (n_samples, n_features).
 
     Such input goes through scikit-learn's own validation; it is an image batch
-    only when the estimator is told its ``input_shape``.
+    only when the estimator is told its ``input_shape``. A one-column DataFrame
+    of file paths is not tabular (it is a list of paths); a single path is not
+    either (:func:`check_images` refuses it with advice).
     """
     if X is None:  # let check_images say so, not sklearn's "scalar array"
         return False
-    if hasattr(X, "tocsr") or type(X).__name__ == "DataFrame":
+    if _is_path(X):
+        return False
+    if type(X).__name__ == "DataFrame":
+        return _frame_paths(X) is None
+    if hasattr(X, "tocsr"):
         return True
     if isinstance(X, torch.Tensor):
         return X.ndim <= 2
@@ -138,7 +173,13 @@ class ArraySource(ImageSource):
 
 
 class _ImageDataset(Dataset):
-    """Decodes one image per item and applies the geometry, in a worker."""
+    """Decodes one image per item and applies the geometry, in a worker.
+
+    Images are turned upright (EXIF orientation), and an image that is resized
+    (or turned to grey) is first made float32 in [0, 1], exactly as an array is,
+    so that files, PIL images and arrays of the same pixels agree; images left
+    at their size stay uint8 (cropping and channel copies are exact).
+    """
 
     def __init__(self, items, config, in_chans):
         self.items = items
@@ -149,39 +190,159 @@ class _ImageDataset(Dataset):
         return len(self.items)
 
     def _open(self, index):
-        return self.items[index]
+        """The image at ``index``, upright (EXIF orientation applied)."""
+        return _upright(self.items[index])
 
     def __getitem__(self, index):
+        try:
+            return self._decode(index)
+        except Exception as exc:
+            if get_worker_info() is None:
+                raise
+            # In a worker: hand the error to the main process as a batch, which
+            # raises it with its own message first (not "Caught ... in worker").
+            return _WorkerError(exc)
+
+    def _decode(self, index):
         image = self._open(index)
-        if image.mode.startswith("I;16") or (image.mode == "I" and image.format == "PNG"):
-            # 16-bit grey (0-65535): scale to 8 bits; convert() would clip at 255.
-            image = Image.fromarray(
-                (np.asarray(image, dtype=np.float32) / 257.0).round().astype(np.uint8)
-            )
-        mode = "L" if self.in_chans == 1 else "RGB"
-        if image.mode != mode:
-            image = image.convert(mode)
-        tensor = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True))
-        tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+        tensor = _image_to_tensor(image, self.in_chans)
+        resize = self.config is not None and needs_resize(*tensor.shape[-2:], self.config)
+        if tensor.dtype == torch.uint8 and (
+            resize or (self.in_chans == 1 and tensor.shape[0] > 1)
+        ):
+            # As for an array: to float32 in [0, 1] before any arithmetic on
+            # pixels (resize, RGB to grey), never rounded back to uint8.
+            tensor = tensor.float().div_(255.0)
+        if tensor.dtype == torch.uint8:  # exact channel changes only
+            if self.in_chans == 3 and tensor.shape[0] == 4:
+                tensor = tensor[:3]
+            elif self.in_chans == 3 and tensor.shape[0] == 1:
+                tensor = tensor.expand(3, *tensor.shape[1:])
+        else:
+            tensor = match_channels(tensor, self.in_chans)
         if self.config is not None:
             tensor = apply_geometry(tensor, self.config)
         return tensor
 
 
+_GREY_MODES = {"1", "L", "LA", "La", "I", "F"}
+
+
+def _upright(image):
+    """``image`` turned as its EXIF Orientation tag says (the image itself when it
+    has none), as a camera or phone that stores photos sideways means it shown."""
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # unreadable EXIF: show the pixels as stored
+        return image
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
+        image_format = image.format
+        image = ImageOps.exif_transpose(image)
+        image.format = image_format  # exif_transpose loses it
+    return image
+
+
+def _image_to_tensor(image, in_chans):
+    """A PIL image as a (C, H, W) tensor: uint8 for 8-bit images (1, 3 or 4
+    channels), float32 in [0, 1] for 16-bit grey."""
+    if image.mode.startswith("I;16") or (image.mode == "I" and image.format == "PNG"):
+        # 16-bit grey (0-65535): scale like a uint16 array; convert() would clip.
+        array = np.asarray(image, dtype=np.float32) / 65535.0
+    else:
+        if image.mode not in ("L", "RGB", "RGBA"):
+            image = image.convert("L" if image.mode in _GREY_MODES else "RGB")
+        array = np.array(image, dtype=np.uint8, copy=True)
+    tensor = torch.from_numpy(array)
+    return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+
+
+class _DecompressionBombError(ValueError, Image.DecompressionBombError):
+    """PIL's DecompressionBombError, as the ValueError of an undecodable image."""
+
+
 class _FileDataset(_ImageDataset):
     def _open(self, index):
         path = self.items[index]
+        where = f"X[{index}] = {os.fspath(path)!r}"
         try:
-            with Image.open(path) as image:
-                image.load()
-                return image
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise ValueError(
-                f"X[{index}] = {os.fspath(path)!r} is not a decodable image: {exc}"
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", Image.DecompressionBombWarning)
+                    return self._read(path)
+            except Image.DecompressionBombWarning as warning:
+                # Re-issued naming the file; the image is then read as PIL would.
+                warnings.warn(f"{where}: {warning}", Image.DecompressionBombWarning,
+                              stacklevel=2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                return self._read(path)
+        except Image.DecompressionBombError as exc:
+            raise _DecompressionBombError(
+                f"{where} is not decoded: {exc} Raise PIL.Image.MAX_IMAGE_PIXELS "
+                "(or set it to None) to read images this large."
             ) from exc
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise ValueError(f"{where} is not a decodable image: {exc}") from exc
+
+    @staticmethod
+    def _read(path):
+        with Image.open(path) as image:
+            image.load()
+            return _upright(image)
+
+
+class _WorkerError:
+    """An exception raised in a DataLoader worker, carried to the main process
+    (as the worker's batch) to be raised there with its own message."""
+
+    def __init__(self, exc):
+        self.exc_type = type(exc)
+        self.message = str(exc)
+        self.args = exc.args
+        self.worker = getattr(get_worker_info(), "id", None)
+        self.traceback = "".join(traceback.format_exception(exc))
+
+    def __reduce__(self):
+        state = dict(self.__dict__)
+        try:  # the type must come back in the main process
+            import pickle
+            pickle.dumps(self.exc_type)
+        except Exception:
+            state["exc_type"] = RuntimeError
+        return (_WorkerError.__new__, (_WorkerError,), state)
+
+    def reraise(self):
+        try:
+            exc = self.exc_type(*self.args)
+            if str(exc) != self.message:
+                raise TypeError
+        except Exception:
+            exc = (ValueError if issubclass(self.exc_type, ValueError)
+                   else RuntimeError)(self.message)
+        exc.add_note(
+            f"(raised in DataLoader worker process {self.worker}; its traceback:)\n"
+            + self.traceback
+        )
+        raise exc
 
 
 def _collate(images):
+    for image in images:
+        if isinstance(image, _WorkerError):
+            return image
+    try:
+        return _stack(images)
+    except Exception as exc:
+        if get_worker_info() is None:
+            raise
+        return _WorkerError(exc)
+
+
+def _stack(images):
+    if any(image.dtype != images[0].dtype for image in images):
+        # Some images were resized (float32), some not (uint8): all to [0, 1].
+        images = [image.float().div_(255.0) if image.dtype == torch.uint8 else image
+                  for image in images]
     first = images[0].shape
     for i, image in enumerate(images):
         if image.shape != first:
@@ -192,6 +353,35 @@ def _collate(images):
                 "resizes) so that they are brought to one size."
             )
     return torch.stack(images)
+
+
+def _worker_processes(num_workers):
+    """``(num_workers, multiprocessing_context)`` for a DataLoader started here.
+
+    In a joblib (loky) worker, multiprocessing's default start method is loky's,
+    whose processes a DataLoader cannot start: take the platform's own default
+    (what a DataLoader uses in an ordinary process). A daemonic process (a worker
+    of joblib's "multiprocessing" backend, of a ``multiprocessing.Pool``) may not
+    have children at all: decode in this process, with a warning.
+    """
+    if num_workers == 0:
+        return 0, None
+    if multiprocessing.current_process().daemon:
+        warnings.warn(
+            f"num_workers={num_workers} is ignored: this is a daemonic process (for "
+            "instance a worker of joblib's 'multiprocessing' backend or of a "
+            "multiprocessing.Pool), which may not start DataLoader worker "
+            "processes; images are decoded in this process instead. Use joblib's "
+            "default 'loky' backend to decode in workers, or num_workers=0 to "
+            "silence this warning.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return 0, None
+    methods = multiprocessing.get_all_start_methods()
+    if multiprocessing.get_start_method(allow_none=True) not in (None, *methods):
+        return num_workers, multiprocessing.get_context(methods[0])
+    return num_workers, None
 
 
 class _PerImageSource(ImageSource):
@@ -209,6 +399,7 @@ class _PerImageSource(ImageSource):
                 pin_memory=False):
         dataset = self._dataset_class(self.items, config, self.in_chans)
         sampler = range(len(self)) if indices is None else [int(i) for i in indices]
+        num_workers, context = _worker_processes(num_workers)
         loader = DataLoader(
             dataset,
             batch_size=batch_size,
@@ -216,10 +407,14 @@ class _PerImageSource(ImageSource):
             num_workers=num_workers,
             pin_memory=pin_memory,
             collate_fn=_collate,
+            multiprocessing_context=context,
         )
         iterator = iter(loader)
         try:
-            yield from iterator
+            for batch in iterator:
+                if isinstance(batch, _WorkerError):
+                    batch.reraise()
+                yield batch
         finally:
             # Stop the workers now: after an error (say, an undecodable file) the
             # iterator sits in a traceback cycle, and shutting it down later, from
@@ -239,10 +434,34 @@ class PathSource(_PerImageSource):
     _dataset_class = _FileDataset
 
 
+_UINT8_OR_16 = (np.dtype(np.uint8), np.dtype(np.uint16))
+# Unsigned tensors wider than 8 bits (torch >= 2.3) have no min/max kernels.
+_WIDE_UNSIGNED_TENSORS = tuple(
+    getattr(torch, name) for name in ("uint16", "uint32", "uint64") if hasattr(torch, name)
+)
+
+
+def _integers_as_uint8(X, is_tensor):
+    """Integer images other than uint8 and uint16 (int8 to int64, uint32, uint64)
+    hold 8-bit pixels: check that they lie in 0-255 and return them as uint8."""
+    if (X.numel() if is_tensor else X.size) > 0:
+        low, high = int(X.min()), int(X.max())
+        if low < 0 or high > 255:
+            raise ValueError(
+                f"integer images are read as 8-bit pixels and must hold values in "
+                f"0-255, but X (dtype {X.dtype}) ranges over [{low}, {high}]. Pass "
+                "uint16 images for 0-65535, or floats scaled to [0, 1]."
+            )
+    return X.to(torch.uint8) if is_tensor else X.astype(np.uint8)
+
+
 def _array_to_tensor(X, *, channels_first_hint):
     """Check an image array and view it as an (N, C, H, W) tensor (no copy for
     uint8 and float32)."""
     is_tensor = isinstance(X, torch.Tensor)
+    if is_tensor and X.dtype in _WIDE_UNSIGNED_TENSORS:
+        # torch has no min/max for these: read them as the numpy arrays they are.
+        X, is_tensor = X.detach().cpu().numpy(), False
     if is_tensor:
         X = X.detach().cpu()
         kind = "f" if X.is_floating_point() else ("c" if X.is_complex() else "i")
@@ -280,6 +499,8 @@ def _array_to_tensor(X, *, channels_first_hint):
             f"images must be (N, H, W), (N, H, W, C) or (N, C, H, W); got an array "
             f"of shape {tuple(X.shape)}."
         )
+    if kind in "iu" and X.dtype not in ((torch.uint8,) if is_tensor else _UINT8_OR_16):
+        X = _integers_as_uint8(X, is_tensor)
     if is_tensor:
         tensor = X
     else:
@@ -332,7 +553,9 @@ def _check_list(X, in_chans):
                 )
             if not os.path.isfile(item):
                 raise ValueError(f"X[{i}] = {os.fspath(item)!r}: no such file.")
-        return PathSource(list(X), in_chans)
+        # Every os.PathLike becomes its path string, which every Pillow version
+        # opens (Pillow < 10 knows str and pathlib.Path only).
+        return PathSource([os.fspath(item) for item in X], in_chans)
     if isinstance(first, Image.Image):
         for i, item in enumerate(X):
             if not isinstance(item, Image.Image):
@@ -364,10 +587,24 @@ def check_images(X, *, in_chans=3):
     Parameters
     ----------
     X : array-like, tensor, list of PIL images or list of paths
-        ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` arrays or tensors
-        (uint8 0-255, or float 0-1); a list of PIL images; a list or 1-D array of
-        file paths. Flat ``(n_samples, n_features)`` input is handled by the
-        estimators, with their ``input_shape``.
+        ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` numpy arrays or torch
+        tensors, or a list of equal-shape arrays, with pixels by dtype:
+
+        * uint8 - 0-255;
+        * other integers (int8, int16, int32, int64, uint32, uint64 and the torch
+          integer tensors, e.g. ``torch.long``) - 8-bit pixels, read exactly as
+          the same uint8 image; they must lie in 0-255, and a value outside is a
+          ValueError naming the range found (no wider range is guessed);
+        * uint16 - 0-65535 (16-bit images), scaled by 1/65535;
+        * bool - False/True as 0 and full intensity;
+        * float16, float32, float64 - values in [0, 1] (others warn).
+
+        Or images of any size: a list of PIL images; file paths (``str`` or any
+        ``os.PathLike`` such as ``pathlib.Path``) in a list, tuple, 1-D array,
+        pandas Series or one-column DataFrame. A single path (a folder or one
+        file, not in a list) is refused with what to pass instead. Flat
+        ``(n_samples, n_features)`` input is handled by the estimators, with their
+        ``input_shape`` (integer rows keep the rules above).
     in_chans : int
         Channels the model takes; 1-channel (grey) and 4-channel (RGBA) images are
         converted to it.
@@ -378,6 +615,11 @@ def check_images(X, *, in_chans=3):
     """
     if X is None:
         raise ValueError("X is None; expected images.")
+    if _is_path(X):
+        _refuse_single_path(X)
+    paths = _frame_paths(X)
+    if paths is not None:
+        X = paths
     if type(X).__name__ == "Series":
         X = X.tolist()
     if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "OUS":

@@ -1,9 +1,28 @@
 """The estimators' one entry point for ``X``: flat sklearn data or images."""
 
 import numpy as np
+import torch
 
 from .._sklearn_compat import validate_data
 from ._sources import check_images, check_input_shape, is_tabular
+
+
+def _has_integer_dtype(X):
+    """Whether flat ``X`` holds integers (not bool), which must reach
+    :func:`check_images` as integers: uint8 rows are 0-255 pixels, not 0-1 floats."""
+    if isinstance(X, torch.Tensor):
+        return not (X.is_floating_point() or X.is_complex() or X.dtype == torch.bool)
+    dtypes = getattr(X, "dtypes", None)  # a DataFrame: every column
+    if dtypes is not None and not hasattr(X, "tocsr"):
+        kinds = [getattr(dtype, "kind", "O") for dtype in dtypes]
+        return len(kinds) > 0 and all(kind in "iu" for kind in kinds)
+    dtype = getattr(X, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(X).dtype
+        except Exception:  # let validate_data report it
+            return False
+    return getattr(dtype, "kind", "O") in "iu"
 
 
 def validate_images(estimator, X, *, reset, input_shape, in_chans=3):
@@ -12,11 +31,16 @@ def validate_images(estimator, X, *, reset, input_shape, in_chans=3):
     Flat ``(n_samples, n_features)`` input goes through scikit-learn's
     ``validate_data`` (so ``n_features_in_`` and ``feature_names_in_`` are set at
     fit and checked afterwards) and is reshaped to images by ``input_shape``.
+    Integer rows keep their dtype through it and follow the integer rule of
+    :func:`check_images` (uint8 and other integers in 0-255 are 8-bit pixels,
+    uint16 is 0-65535); other rows become floats read as values in [0, 1].
     Anything else is checked by :func:`check_images`.
     """
     if is_tabular(X):
+        integer = _has_integer_dtype(X)
         X = validate_data(
-            estimator, X, reset=reset, dtype=[np.float32, np.float64],
+            estimator, X, reset=reset,
+            dtype=None if integer else [np.float32, np.float64],
             ensure_min_samples=1,
         )
         if input_shape is None:
@@ -28,7 +52,12 @@ def validate_images(estimator, X, *, reset, input_shape, in_chans=3):
                 "e.g. input_shape=(8, 8) for sklearn's load_digits().data."
             )
         shape = check_input_shape(input_shape, X.shape[1])
-        images = X.reshape(X.shape[0], *shape).astype(np.float32, copy=False)
+        if X.dtype.kind in "iu":
+            # C order (a DataFrame's values are column-major), so that rows give
+            # the very features of the same (N, H, W, C) array.
+            images = np.ascontiguousarray(X).reshape(X.shape[0], *shape)
+        else:
+            images = X.reshape(X.shape[0], *shape).astype(np.float32, copy=False)
         return check_images(images, in_chans=in_chans)
     if reset:
         for attribute in ("n_features_in_", "feature_names_in_"):
