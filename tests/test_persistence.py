@@ -1,6 +1,7 @@
 """Persistence: version stamps on pickles, the safe format, and loading elsewhere."""
 
 import doctest
+import hashlib
 import io
 import json
 import os
@@ -321,8 +322,19 @@ def test_corrupted_weights_are_refused(saved_mlp):
         sktransfer.load(saved_mlp)
 
 
-def rewrite(path, change):
-    """Rewrite the JSON document of a safe file with ``change(document)``."""
+def document_checksum(document):
+    """The checksum of a version-2 document, as docs/persistence.md defines it."""
+    body = {k: v for k, v in document.items() if k != "document_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def rewrite(path, change, rehash=True, text=None):
+    """Rewrite the JSON document of a safe file with ``change(document)``; with
+    ``rehash``, its checksum is recomputed (as a malicious author would), so the
+    content checks behind the checksum are what the file meets. ``text`` writes
+    that metadata text instead (a document JSON cannot write)."""
     from safetensors import safe_open
     from safetensors.torch import save_file
 
@@ -330,12 +342,17 @@ def rewrite(path, change):
         document = json.loads(file.metadata()["sktransfer"])
         tensors = {key: file.get_tensor(key) for key in file.keys()}
     change(document)
-    save_file(tensors, path, metadata={"sktransfer": json.dumps(document)})
+    if rehash and "document_sha256" in document:
+        document["document_sha256"] = document_checksum(document)
+    metadata = json.dumps(document) if text is None else text
+    save_file(tensors, path, metadata={"sktransfer": metadata})
 
 
 def test_newer_format_version_is_refused(saved_mlp):
-    rewrite(saved_mlp, lambda d: d.update(format_version=2, sktransfer_version="9.0"))
-    with pytest.raises(ValueError, match="version 2 of the sktransfer safe format.*Upgrade"):
+    newer = sktransfer.persistence.FORMAT_VERSION + 1
+    rewrite(saved_mlp, lambda d: d.update(format_version=newer, sktransfer_version="9.0"))
+    with pytest.raises(ValueError,
+                       match=f"version {newer} of the sktransfer safe format.*Upgrade"):
         sktransfer.load(saved_mlp)
 
 
@@ -360,6 +377,247 @@ def test_safe_file_from_another_version_warns(saved_mlp, fitted):
     with pytest.warns(InconsistentVersionWarning, match="saved by sktransfer 0.0.1"):
         loaded = sktransfer.load(saved_mlp)
     assert_same_outputs(loaded, *fitted["mlp"])
+
+
+# -- the safe format: hostile files (sizes, nesting, checksums, parameters) --------------
+def _bomb_classes(d):
+    d["fitted"]["classes_"] = {"$ndarray": {"dtype": "<U500000000", "shape": [3],
+                                            "data": ["a", "b", "c"]}}
+
+
+def _load_bounded(path, seconds=5.0, megabytes=64):
+    """Load ``path`` expecting ValueError, within ``seconds`` and ``megabytes``
+    of traced allocations (numpy's arrays are traced)."""
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ValueError) as info:
+            sktransfer.load(path)
+    finally:
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert elapsed < seconds, f"{elapsed:.1f} s"
+    assert peak < megabytes * 2**20, f"{peak / 2**20:.0f} MiB"
+    return info
+
+
+@pytest.mark.parametrize("change, match", [
+    (_bomb_classes, r"dtype '<U500000000' is not one"),
+    (lambda d: d["fitted"].update(classes_={"$ndarray": {
+        "dtype": "<U4096", "shape": [20_000], "data": ["a"] * 20_000}}),
+     "more than the file's size justifies"),
+    (lambda d: d["fitted"].update(classes_={"$ndarray": {
+        "dtype": "<f16", "shape": [1], "data": [1.0]}}), r"dtype '<f16'"),
+    (lambda d: d["fitted"].update(classes_={"$ndarray": {
+        "dtype": "<i8", "shape": [2**32, 2**32], "data": []}}), "do not fill its shape"),
+    (lambda d: d["fitted"].update(classes_={"$ndarray": {
+        "dtype": "<i8", "shape": [1], "data": [10**30]}}), "not an int of dtype"),
+    (lambda d: d["fitted"].update(classes_={"$ndarray": {
+        "dtype": "|u1", "shape": [1], "data": [300]}}), "not an int of dtype"),
+    (lambda d: d["fitted"].update(classes_={"$ndarray": {
+        "dtype": "<i8", "shape": [1], "data": ["7"]}}), "not an int of dtype"),
+    (lambda d: d["fitted"].update(classes_={"$ndarray": {
+        "dtype": "<f8", "shape": [1], "data": [10**400]}}), "too large for a float"),
+    (lambda d: d["params"].update(random_state={"$random_state": {"$tuple": [
+        "MT19937", {"$ndarray": {"dtype": "<u4", "shape": [624], "data": [1] * 624}},
+        10**30, 0, 0.0]}}), "not the state of a RandomState"),
+    (lambda d: d["params"].update(random_state={"$random_state": 5}),
+     "not a 5-tuple"),
+    (lambda d: d["params"].update(lr=json.loads("[" * 200 + "]" * 200)),
+     "nest more than"),
+], ids=["str-bomb", "budget", "float128", "shape-overflow", "int-overflow", "u1-range",
+        "str-as-int", "float-overflow", "random-state-position", "random-state-type",
+        "deep-value"])
+def test_declared_sizes_and_depths_are_bounded(saved_mlp, change, match):
+    rewrite(saved_mlp, change)
+    info = _load_bounded(saved_mlp)
+    assert info.match(match)
+
+
+def test_json_nested_beyond_the_recursion_limit_is_refused(saved_mlp):
+    text = '{"format": "sktransfer-safe", "format_version": 1, "params": ' + \
+        "[" * 100_000 + "]" * 100_000 + "}"
+    rewrite(saved_mlp, lambda d: None, text=text)
+    info = _load_bounded(saved_mlp)
+    assert info.match("not an sktransfer safe file.*RecursionError")
+
+
+def test_the_former_9kb_bomb_is_refused_at_once(saved_mlp):
+    """dtype "<U500000000", shape [3]: 5.7 GB and 13 s before the dtype allowlist,
+    with the checksum recomputed (so the allowlist, not the checksum, refuses it)."""
+    rewrite(saved_mlp, _bomb_classes)
+    assert saved_mlp.stat().st_size < 10_000
+    _load_bounded(saved_mlp, seconds=1.0, megabytes=16)
+    rewrite(saved_mlp, lambda d: None, rehash=False)  # and without a valid checksum
+    _load_bounded(saved_mlp, seconds=1.0, megabytes=16)
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d["params"].update(lr=2.03),
+    lambda d: d["params"].update(freeze="ngne"),
+    lambda d: d["params"].update(num_workers=4),
+    lambda d: d["fitted"]["classes_"]["$ndarray"]["data"].reverse(),
+    lambda d: d.update(sktransfer_version="0.0.1"),
+    lambda d: d.update(weights_sha256="0" * 64),
+], ids=["lr", "freeze", "num_workers", "reversed-classes", "version", "weights-sum"])
+def test_a_changed_document_fails_its_checksum(saved_mlp, change):
+    rewrite(saved_mlp, change, rehash=False)
+    with pytest.raises(ValueError, match="damaged.*does not match the checksum"):
+        sktransfer.load(saved_mlp)
+
+
+def test_document_checksum_is_stored(saved_mlp):
+    from safetensors import safe_open
+
+    with safe_open(saved_mlp, framework="pt") as file:
+        document = json.loads(file.metadata()["sktransfer"])
+    assert document["format_version"] == sktransfer.persistence.FORMAT_VERSION == 2
+    assert document["document_sha256"] == document_checksum(document)
+
+
+def _as_version_1(d):
+    """The layout the previous sktransfer wrote: format_version 1, no checksum."""
+    del d["document_sha256"]
+    d["format_version"] = 1
+
+
+def test_version_1_files_still_load(fitted, tmp_path):
+    for name in ("mlp", "extractor", "extractor_unseeded"):
+        estimator, X = fitted[name]
+        path = tmp_path / f"{name}.safetensors"
+        sktransfer.save(estimator, path)
+        rewrite(path, _as_version_1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loaded = sktransfer.load(path)
+        assert loaded.get_params() == estimator.get_params()
+        assert_same_outputs(loaded, estimator, X)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d: d.update(format_version=1), "version 1 document has no document_sha256"),
+    (lambda d: d.pop("document_sha256"), "has no checksum"),
+], ids=["downgraded", "no-checksum"])
+def test_checksum_cannot_be_dropped(saved_mlp, change, match):
+    rewrite(saved_mlp, change, rehash=False)
+    with pytest.raises(ValueError, match=match):
+        sktransfer.load(saved_mlp)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d: d["params"].update(lr=-1.0), "'lr' parameter"),
+    (lambda d: d["params"].update(freeze="ngne"), "'freeze' parameter"),
+    (lambda d: d["params"].update(batch_size=0), "'batch_size' parameter"),
+    (lambda d: d["params"].update(callbacks=["checkpoint"]), "callbacks=.*set_params"),
+], ids=["lr", "freeze", "batch_size", "callbacks"])
+def test_parameters_are_validated_at_load(saved_mlp, change, match):
+    rewrite(saved_mlp, change)  # checksum recomputed: only validation stops it
+    with pytest.raises(ValueError, match=match):
+        sktransfer.load(saved_mlp)
+
+
+@pytest.mark.parametrize("encode", [str, lambda p: {"$path": str(p)}], ids=["str", "path"])
+def test_a_cache_folder_in_a_safe_file_is_not_used(fitted, tmp_path, encode):
+    estimator, X = fitted["extractor"]
+    folder = tmp_path / "planted"
+    path = tmp_path / "extractor.safetensors"
+    sktransfer.save(estimator, path)
+    rewrite(path, lambda d: d["params"].update(cache=encode(folder)))
+    with pytest.warns(UserWarning, match=r"cache=.*set_params\(cache=") as record:
+        loaded = sktransfer.load(path)
+    assert record[0].filename == __file__
+    assert loaded.cache is None
+    np.testing.assert_array_equal(loaded.transform(X), estimator.transform(X))
+    assert not folder.exists()
+    # an in-memory cache writes nothing to disk: kept
+    sktransfer.save(extractor(cache=True).fit(X), path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sktransfer.load(path).cache is True
+
+
+def test_a_fitted_extractor_without_its_checkpoint_weights_is_refused(fitted, tmp_path):
+    """Its first transform would read the checkpoint path that the file names."""
+    estimator, _ = fitted["extractor"]  # rebuildable: the file holds no tensors
+    path = tmp_path / "extractor.safetensors"
+    sktransfer.save(estimator, path)
+    rewrite(path, lambda d: d["params"].update(weights={"$path": str(tmp_path / "x.pth")}))
+    with pytest.raises(ValueError, match="holds no weights"):
+        sktransfer.load(path)
+
+
+# -- the safe format: random damage (property tests) ---------------------------------------
+@pytest.fixture(scope="module")
+def damage_cases():
+    """name -> (file bytes, estimator, X, {region: (start, end)}): the regions
+    are the sktransfer document, the whole header (with its 8-byte size) and
+    the whole file."""
+    X, y = flat(n=24)
+    X_img, _ = images(n_per_class=2)
+    cases = {}
+    for name, estimator, data in [
+        ("mlp", FineTuneClassifier(model=None, epochs=1, hidden_layer_sizes=(4,),
+                                   device="cpu", random_state=0).fit(X, y), X),
+        ("extractor", extractor().fit(X_img), X_img),
+    ]:
+        buffer = io.BytesIO()
+        sktransfer.save(estimator, buffer)
+        blob = buffer.getvalue()
+        header_end = 8 + int.from_bytes(blob[:8], "little")
+        start = blob.index(b'{\\"format\\"')  # the document, escaped in the header
+        document = (start, blob.index(b'"}', start) + 1)
+        cases[name] = (blob, estimator, data, {
+            "document": document, "header": (0, header_end), "file": (0, len(blob))})
+    return cases
+
+
+def _load_damaged(blob):
+    """``sktransfer.load`` of ``blob``: the estimator, or None after a ValueError;
+    any other exception fails the test, as would a slow load."""
+    import time
+
+    start = time.perf_counter()
+    try:
+        return sktransfer.load(io.BytesIO(blob))
+    except ValueError:
+        return None
+    finally:
+        assert time.perf_counter() - start < 5.0
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_PROPERTY = settings(max_examples=60, deadline=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.mark.parametrize("name", ["mlp", "extractor"])
+@_PROPERTY
+@given(fraction=st.floats(0, 1, exclude_max=True))
+def test_a_truncated_file_raises_value_error_only(damage_cases, name, fraction):
+    blob = damage_cases[name][0]
+    assert _load_damaged(blob[:int(len(blob) * fraction)]) is None
+
+
+@pytest.mark.parametrize("name", ["mlp", "extractor"])
+@_PROPERTY
+@given(data=st.data())
+def test_a_flipped_bit_raises_value_error_or_changes_nothing(damage_cases, name, data):
+    blob, estimator, X, regions = damage_cases[name]
+    start, end = regions[data.draw(st.sampled_from(sorted(regions)))]
+    position = data.draw(st.integers(start, end - 1))
+    bit = data.draw(st.integers(0, 7))
+    damaged = bytearray(blob)
+    damaged[position] ^= 1 << bit
+    loaded = _load_damaged(bytes(damaged))
+    if loaded is not None:  # only a flip that means the same: e.g. 1e-05 -> 1E-05
+        assert loaded.get_params() == estimator.get_params()
+        assert_same_fitted_attributes(loaded, estimator)
+        assert_same_outputs(loaded, estimator, X)
 
 
 # -- pickles: the version stamp -------------------------------------------------------------

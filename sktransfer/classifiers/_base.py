@@ -386,6 +386,10 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         """Set the fitted attributes and rebuild the network from ``tensors``
         (the architecture from the parameters, ``weights=None``: no checkpoint
         file is needed); raises ValueError when they do not fit it."""
+        if fitted:
+            # What fit checks, for the parameters predict uses unchecked: a
+            # file's checksum does not stop an author who recomputes it.
+            self._validate_params()
         vars(self).update(fitted)
         if tensors:
             net = self._build_network(weights=None, seed=0)

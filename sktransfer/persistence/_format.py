@@ -18,11 +18,18 @@ The safe file
 The safetensors header's ``__metadata__`` maps ``"sktransfer"`` to a JSON
 document::
 
-    {"format": "sktransfer-safe", "format_version": 1,
+    {"format": "sktransfer-safe", "format_version": 2,
      "sktransfer_version": "...", "torch_version": "...", "sklearn_version": "...",
      "estimator": "FineTuneClassifier",
      "params": {...}, "fitted": {...} or null,
-     "weights": "module_" or "_backbone" or null, "weights_sha256": "..."}
+     "weights": "module_" or "_backbone" or null, "weights_sha256": "...",
+     "document_sha256": "..."}
+
+``document_sha256`` (format version 2) is the SHA-256 of the canonical JSON
+(``json.dumps(..., sort_keys=True, separators=(",", ":"), allow_nan=False)``,
+ASCII) of the document without that key; with ``weights_sha256`` inside, it
+covers the whole file. Version 1 (sktransfer before this check) had no
+``document_sha256``; such files still load.
 
 Values that JSON has no type for carry a one-key tag: ``{"$tuple": [...]}``,
 ``{"$ndarray": {"dtype": "<U3", "shape": [2], "data": [...]}}``,
@@ -33,9 +40,11 @@ Values that JSON has no type for carry a one-key tag: ``{"$tuple": [...]}``,
 ``weights`` names, under ``"<attribute>.<key>"``.
 """
 
+import hashlib
 import json
 import os
 import re
+import warnings
 
 import sklearn
 import torch
@@ -45,10 +54,16 @@ from .._hashing import tensors_checksum
 from .._versioning import warn_if_other_version
 from ..classifiers import DomainAdaptClassifier, FineTuneClassifier
 from ..feature_extraction import PretrainedFeatureExtractor
-from ._codec import Unsafe, decode, encode
+from ._codec import Budget, Unsafe, decode, encode
 
 FORMAT_NAME = "sktransfer-safe"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The document key of the checksum of the document itself (format version 2).
+_CHECKSUM_KEY = "document_sha256"
+#: What the arrays of one file may allocate: a constant plus a multiple of the
+#: file's size (a JSON item takes at least 2 bytes; an array item at most 8,
+#: a str item 4 per character).
+_BUDGET_BASE, _BUDGET_PER_BYTE = 4 << 20, 64
 _METADATA_KEY = "sktransfer"
 _NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -169,6 +184,7 @@ def save(estimator, path):
         "weights": attribute if tensors else None,
         "weights_sha256": tensors_checksum(tensors),
     }
+    document[_CHECKSUM_KEY] = _document_checksum(document)
     text = json.dumps(document, allow_nan=False)
     data = safetensors_bytes(tensors, metadata={_METADATA_KEY: text})
     if hasattr(path, "write"):
@@ -196,13 +212,20 @@ def load(path):
     ------
     ValueError
         When the file is not an sktransfer safe file (a pickle, a joblib file, a
-        plain checkpoint), is truncated or damaged, comes from a newer format
-        version, or names an estimator or parameter this version lacks.
+        plain checkpoint), is truncated or damaged (the weights and the JSON
+        document each have a SHA-256), comes from a newer format version, names
+        an estimator or parameter this version lacks, declares arrays larger
+        than the file justifies or values nested too deeply, or holds parameters
+        that ``fit`` would refuse. No other exception is raised for a bad file.
 
     Warns
     -----
     InconsistentVersionWarning
         When another version of sktransfer saved it.
+    UserWarning
+        When the file sets ``cache`` to a folder: the loaded extractor has
+        ``cache=None`` (a safe file does not make it write or read files); set
+        the cache with ``set_params`` after loading.
 
     See Also
     --------
@@ -219,6 +242,7 @@ def load(path):
         with open(os.fspath(path), "rb") as file:
             data = file.read()
     document = _read_document(data, source)
+    budget = Budget(_BUDGET_BASE + _BUDGET_PER_BYTE * len(data))
 
     try:
         tensors = safetensors_tensors(data)
@@ -230,8 +254,9 @@ def load(path):
                          "not match the checksum they were saved with.")
 
     try:
-        return _build(document, tensors, source)
-    except (KeyError, TypeError, AttributeError) as exc:
+        return _build(document, tensors, source, budget)
+    except (KeyError, TypeError, AttributeError, IndexError, OverflowError,
+            RecursionError) as exc:
         raise ValueError(f"{source} is a damaged sktransfer safe file: "
                          f"{type(exc).__name__}: {exc}") from exc
 
@@ -252,7 +277,7 @@ def _read_document(data, source):
         header = json.loads(data[8:8 + size].decode("utf-8"))
         text = header["__metadata__"][_METADATA_KEY]
         document = json.loads(text)
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ValueError(f"{not_ours}: it has no sktransfer metadata "
                          f"({type(exc).__name__}: {exc}).") from None
     if type(document) is not dict or document.get("format") != FORMAT_NAME:
@@ -269,18 +294,43 @@ def _read_document(data, source):
             f"({_version.__version__}) reads up to version {FORMAT_VERSION}. Upgrade "
             "sktransfer to load it."
         )
+    damaged = f"{source} is a damaged sktransfer safe file"
+    stored = document.get(_CHECKSUM_KEY)
+    if version == 1:  # written before the document had a checksum
+        if _CHECKSUM_KEY in document:
+            raise ValueError(f"{damaged}: a version 1 document has no {_CHECKSUM_KEY}.")
+        return document
+    if type(stored) is not str:
+        raise ValueError(f"{damaged}: its document has no checksum ({_CHECKSUM_KEY}).")
+    try:
+        expected = _document_checksum(document)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ValueError(f"{damaged}: its document cannot be checked "
+                         f"({type(exc).__name__}: {exc}).") from None
+    if stored != expected:
+        raise ValueError(f"{damaged}: its document (parameters and fitted attributes) "
+                         "does not match the checksum it was saved with.")
     return document
 
 
-def _read_value(value, what, source):
+def _document_checksum(document):
+    """The SHA-256 (hex) of the canonical JSON of ``document`` but its checksum."""
+    body = {k: v for k, v in document.items() if k != _CHECKSUM_KEY}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _read_value(value, what, source, budget):
     try:
-        return decode(value)
-    except (ValueError, TypeError, KeyError, AttributeError, RuntimeError) as exc:
+        return decode(value, budget)
+    except (ValueError, TypeError, KeyError, AttributeError, RuntimeError, IndexError,
+            OverflowError) as exc:
         raise ValueError(f"{source}: the {what} cannot be read ({type(exc).__name__}: "
                          f"{exc}); the file is damaged or from a newer sktransfer.") from None
 
 
-def _build(document, tensors, source):
+def _build(document, tensors, source, budget):
     name = document["estimator"]
     cls = SAFE_CLASSES.get(name)
     if cls is None:
@@ -292,7 +342,8 @@ def _build(document, tensors, source):
         if key not in known:
             raise ValueError(f"{source}: {name} of this version of sktransfer has no "
                              f"parameter {key!r}.")
-        params[key] = _read_value(value, f"parameter {key}", source)
+        params[key] = _read_value(value, f"parameter {key}", source, budget)
+    _check_side_effects(cls, params, source)
     # Warn once the file is known to be readable, as unpickling does.
     warn_if_other_version(cls, document.get("sktransfer_version"))
     estimator = cls(**params)
@@ -303,8 +354,7 @@ def _build(document, tensors, source):
         if (not _NAME_PATTERN.match(key) or key.startswith("__") or key in known
                 or key == network or hasattr(cls, key)):
             raise ValueError(f"{source}: {key!r} is not a fitted attribute name.")
-        fitted[key] = _read_value(value, f"fitted attribute {key}", source)
-
+        fitted[key] = _read_value(value, f"fitted attribute {key}", source, budget)
     attribute = document["weights"]
     if attribute is None and tensors:
         raise ValueError(f"{source}: it holds tensors but names no network.")
@@ -319,4 +369,23 @@ def _build(document, tensors, source):
             fitted, {k[len(prefix):]: v for k, v in tensors.items()})
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from exc
+
+
+def _check_side_effects(cls, params, source):
+    """Refuse or neutralise parameters that would make the loaded estimator act
+    on its own beyond computing: write or read files, call objects."""
+    callbacks = params.get("callbacks")
+    if callbacks is not None and callbacks != [] and callbacks != ():
+        # Callback objects are code: save refuses them, so no honest file has any.
+        raise ValueError(f"{source}: callbacks={callbacks!r:.80} in a safe file; "
+                         "callbacks are objects, which the safe format does not hold "
+                         "(set them with set_params after loading).")
+    cache = params.get("cache")
+    if isinstance(cache, (str, os.PathLike)):
+        params["cache"] = None
+        warnings.warn(
+            f"{source} sets cache={cache!r:.200}, a folder on disk. A safe file does "
+            "not make the estimator it loads write or read files of its own: the "
+            f"loaded {cls.__name__} has cache=None. Call set_params(cache=...) "
+            "after loading to use that cache.", UserWarning, stacklevel=4)
 
