@@ -710,6 +710,69 @@ def test_timm_layer():
     assert _forward(backbone, _x()).shape == (1, 512)
 
 
+@needs_timm
+def test_timm_layer_is_the_module_output_and_skips_the_rest():
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18", pretrained=False).eval()
+    x = _x()
+    with torch.no_grad():
+        fmap = model.layer2(model.layer1(model.maxpool(model.act1(model.bn1(
+            model.conv1(x))))))
+    backbone = load_backbone("timm:resnet18", None, layer="layer2", pooling=None,
+                             random_state=0)
+    assert backbone.name == "timm:resnet18[layer2]"
+    calls = []
+    handle = backbone.body.model.layer3.register_forward_hook(
+        lambda *args: calls.append(1))
+    try:
+        out = _forward(backbone, x)
+    finally:
+        handle.remove()
+    torch.testing.assert_close(out, fmap.flatten(1), rtol=0, atol=0)
+    assert calls == []  # the layers after layer2 do not run
+    assert not backbone.body.model.layer2._forward_hooks  # the hook is gone
+    # A nested module name, and a copy (or pickle) keeps working.
+    nested = load_backbone("timm:resnet18", None, layer="layer2.1.act2",
+                           pooling="avg", random_state=0)
+    torch.testing.assert_close(_forward(nested, x), fmap.mean((2, 3)))
+    import copy
+    import pickle
+
+    for copied in (copy.deepcopy(nested), pickle.loads(pickle.dumps(nested))):
+        torch.testing.assert_close(_forward(copied, x), fmap.mean((2, 3)))
+
+
+@needs_timm
+@pytest.mark.parametrize("name", ["resnet18", "tf_efficientnet_lite0"])
+def test_list_layers_of_timm_models_are_accepted_by_layer(name):
+    model = timm.create_model(name, pretrained=False)
+    layers = list_layers(model)
+    assert layers == [n for n, _ in model.named_modules() if n]
+    builder = "timm:resnet18" if name == "resnet18" else "efficientnet_lite0"
+    probe = ["layer3", "layer4.1.act2"] if name == "resnet18" else ["blocks.3",
+                                                                     "blocks.5.0.conv_pw"]
+    for layer in probe:
+        assert layer in layers
+        backbone = load_backbone(builder, None, layer=layer, pooling="avg",
+                                 random_state=0)
+        assert _forward(backbone, _x(32)).shape == (1, backbone.num_features)
+    with pytest.raises(ValueError, match="list_layers") as info:
+        load_backbone(builder, None, layer="no_such_block", random_state=0)
+    assert any(n in str(info.value) for n in layers)
+
+
+@needs_timm
+def test_lite0_layer_with_real_weights(lite0):
+    backbone = load_backbone("efficientnet_lite0", "DEFAULT", layer="blocks.3",
+                             pooling="avg")
+    assert backbone.num_features == 80
+    x = _x(32)
+    with torch.no_grad():
+        body = lite0.body
+        expected = body.blocks[:4](body.bn1(body.conv_stem(x))).mean((2, 3))
+    torch.testing.assert_close(_forward(backbone, x), expected)
+
+
 # --------------------------------------------------------------------------- #
 # 8. offline real weights: EfficientNet-Lite0
 # --------------------------------------------------------------------------- #

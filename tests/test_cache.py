@@ -443,3 +443,114 @@ def test_unseeded_random_weights_are_never_shared(images, monkeypatch):
     a = tiny(random_state=None, cache=True).fit(images).transform(images)
     b = tiny(random_state=None, cache=True).fit(images).transform(images)
     assert len(calls) == 2 and not np.allclose(a, b)
+
+
+# -- a file's key: rewritten in place with its old size and times -------------------
+def test_file_rewritten_in_place_with_restored_mtime_misses(images, tmp_path):
+    import time
+
+    path = str(tmp_path / "image.bmp")  # uncompressed: any pixels, the same size
+    Image.fromarray(images[0]).save(path)
+    extractor = tiny(cache=tmp_path / "cache").fit([path])
+    first = extractor.transform([path])
+    before = os.stat(path)
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    with open(path, "r+b") as file:  # in place: same inode
+        file.write(open_bmp_bytes(255 - images[0]))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size, before.st_mtime_ns, before.st_ino)
+    with forwarded() as counts:
+        features = extractor.transform([path])
+    assert counts["images"] == 1  # recomputed, not the old entry
+    assert not np.array_equal(features, first)
+    np.testing.assert_array_equal(features, tiny().fit([path]).transform([path]))
+    with forwarded() as counts:  # and cached again under its new key
+        np.testing.assert_array_equal(extractor.transform([path]), features)
+    assert counts["images"] == 0
+
+
+def open_bmp_bytes(image):
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="BMP")
+    return buffer.getvalue()
+
+
+# -- entries that are not regular files ---------------------------------------------
+def run_with_timeout(function, seconds, unblock=None):
+    """``function()`` in a daemon thread: its result, or a test failure after
+    ``seconds`` (``unblock()`` then frees the thread) instead of a hung run."""
+    import threading
+
+    outcome = {}
+
+    def target():
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                outcome["value"] = function()
+            outcome["warnings"] = caught
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        if unblock is not None:
+            unblock()
+            thread.join(10)
+        pytest.fail(f"transform did not return within {seconds} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"], outcome["warnings"]
+
+
+def _unblock_fifo(path):
+    def unblock():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # EOF to the reader
+        except OSError:
+            pass
+    return unblock
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero") or not hasattr(os, "mkfifo"),
+                    reason="needs /dev/zero and FIFOs")
+@pytest.mark.parametrize("kind", ["symlink to /dev/zero", "fifo", "symlink to an entry",
+                                  "oversized"])
+def test_entries_that_are_not_plain_entry_files_are_discarded(images, tmp_path, kind):
+    extractor = tiny(cache=tmp_path).fit(images)
+    expected = extractor.transform(images)
+    files = entry_files(tmp_path)
+    target = files[0]
+    os.remove(target)
+    if kind == "symlink to /dev/zero":
+        os.symlink("/dev/zero", target)
+    elif kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "symlink to an entry":
+        os.symlink(files[1], target)  # a valid file, for another key
+    else:
+        with open(files[1], "rb") as file:
+            data = file.read()
+        with open(target, "wb") as file:
+            file.write(data + bytes(64 << 20))  # a right entry's start, then 64 MiB
+    with forwarded() as counts:
+        features, caught = run_with_timeout(lambda: extractor.transform(images), 60,
+                                            unblock=_unblock_fifo(target))
+    # The recomputed image ran in a batch of one: equal to the last bits only.
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-7)
+    assert counts["images"] == 1
+    messages = [str(w.message) for w in caught if w.category is FeatureCacheWarning]
+    assert len(messages) == 1 and "1 corrupt" in messages[0], messages
+    # Replaced by a regular, intact entry; the target of a link is untouched.
+    assert not os.path.islink(target) and os.path.isfile(target)
+    assert os.path.getsize(target) == 64 + 4 * 64
+    assert entry_files(tmp_path) == files
+    with forwarded() as counts:
+        np.testing.assert_array_equal(extractor.transform(images), features)
+    assert counts["images"] == 0

