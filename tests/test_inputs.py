@@ -884,3 +884,18 @@ if given is not None:
             # Integer pixels are the very uint8 pixels in the same form.
             same_form, _ = to_container(to_layout(canonical, layout), container)
             np.testing.assert_array_equal(got, features(same_form, **params))
+
+
+def test_views_with_negative_strides_are_read():
+    from sktransfer import PretrainedFeatureExtractor
+
+    X = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    extractor = PretrainedFeatureExtractor(model="simple_cnn", weights=None,
+                                           random_state=0, device="cpu").fit(X)
+    expected = extractor.transform(X)
+    # The same samples in another order: equal up to float32 rounding of the kernels.
+    np.testing.assert_allclose(extractor.transform(X[::-1]), expected[::-1], atol=1e-6)
+    np.testing.assert_array_equal(extractor.transform(X[:, ::-1, ::-1][:, ::-1, ::-1]),
+                                  expected)
+    floats = (X / 255).astype(np.float32)[::-1]
+    np.testing.assert_allclose(extractor.transform(floats), expected[::-1], atol=1e-6)

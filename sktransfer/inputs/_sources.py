@@ -504,6 +504,8 @@ def _array_to_tensor(X, *, channels_first_hint):
     if is_tensor:
         tensor = X
     else:
+        if any(stride < 0 for stride in X.strides):  # X[::-1]: torch cannot view it
+            X = np.ascontiguousarray(X)
         if X.dtype == np.uint8 or X.dtype == np.float32:
             with warnings.catch_warnings():  # read-only inputs are never written to
                 warnings.simplefilter("ignore", UserWarning)
