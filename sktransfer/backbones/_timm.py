@@ -1,4 +1,4 @@
-"""timm models as backbones (optional: ``pip install sktransfer[timm]``)."""
+"""timm models as backbones (timm is a dependency of sktransfer)."""
 
 import math
 
