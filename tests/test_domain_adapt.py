@@ -250,3 +250,15 @@ def test_finetune_and_domain_adapt_share_the_training_core():
 
 def test_pickle_size_of_an_unfitted_estimator_is_small():
     assert len(pickle.dumps(DomainAdaptClassifier())) < 5_000
+
+
+def test_history_keeps_the_adaptation_loss_apart(task):
+    X, y, _, _ = task
+    clf = da(method="coral", epochs=3, trade_off=0.5).fit(X, y)
+    for record in clf.history_:
+        assert record["supervised_loss"] > 0 and record["adaptation_loss"] >= 0
+        np.testing.assert_allclose(
+            record["train_loss"],
+            record["supervised_loss"] + 0.5 * record["adaptation_loss"], rtol=1e-5)
+    source_only = da(method="source_only", epochs=2).fit(X, y)
+    assert "adaptation_loss" not in source_only.history_[0]

@@ -418,3 +418,17 @@ def test_partial_fit_refuses_other_classes_than_the_first_call(blobs):
     with pytest.raises(ValueError, match="classes"):
         clf.partial_fit(X, y, classes=np.append(classes, classes.max() + 1))
     np.testing.assert_array_equal(clf.classes_, classes)
+
+
+def test_verbose_shows_a_progress_bar_on_inference(blobs, capsys):
+    X, y = blobs
+    clf = mlp(epochs=1, batch_size=16).fit(X, y)
+    capsys.readouterr()
+    clf.predict_proba(X)
+    assert capsys.readouterr().err == ""  # quiet by default
+    clf.set_params(verbose=1)
+    for method, name in [(clf.predict, "predict"), (clf.predict_proba, "predict"),
+                         (clf.transform, "transform")]:
+        method(X)
+        err = capsys.readouterr().err
+        assert f"FineTuneClassifier.{name}" in err and "8/8" in err

@@ -322,7 +322,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         return self
 
     # -- prediction ----------------------------------------------------------
-    def _forward_all(self, X, module=None):
+    def _forward_all(self, X, module=None, desc="predict"):
         check_is_fitted(self, NETWORK)
         source = self._validate_X(X, reset=False)
         device = resolve_device(self.device)
@@ -333,6 +333,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             net if module is None else module(net), pipeline,
             autocast_dtype=resolve_autocast_dtype(self.precision, device),
             batch_size=self.batch_size,
+            progress=bool(self.verbose), desc=f"{type(self).__name__}.{desc}",
         )
 
     def decision_function(self, X):
@@ -359,7 +360,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
     def transform(self, X):
         """Penultimate features of the trained network, float32
         (n_samples, n_features), to feed another estimator."""
-        return self._forward_all(X, module=FeaturesOnly)
+        return self._forward_all(X, module=FeaturesOnly, desc="transform")
 
     @property
     def _n_features_out(self):

@@ -98,7 +98,9 @@ PARAMETER_DOCS = {
         keeps the weights it has (it is copied at ``fit``, never trained in
         place): seed torch before building it.''',
     "verbose": '''verbose : int, default=0
-        1: one line per epoch; 2: a progress bar per epoch too.''',
+        1: one line per epoch, and a progress bar over the batches of
+        ``predict``, ``predict_proba`` and ``transform``; 2: a progress bar per
+        training epoch too.''',
     "warm_start": '''warm_start : bool, default=False
         ``fit`` continues from the fitted weights instead of starting over.''',
     "input_shape": '''input_shape : tuple or None, default=None

@@ -57,7 +57,9 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         The trained network (``backbone`` + ``head``).
     history_ : list of dict
         One record per epoch, as in :class:`~sktransfer.FineTuneClassifier`;
-        ``train_loss`` includes the weighted adaptation loss.
+        ``train_loss`` includes the weighted adaptation loss, and (when a method
+        adapts) ``supervised_loss`` and ``adaptation_loss`` (unweighted) give its
+        two parts, epoch means.
     preprocess_ : PreprocessConfig or None
     n_iter_ : int
     interrupted_ : bool

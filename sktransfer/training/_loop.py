@@ -31,7 +31,9 @@ class TrainingState:
     scheduler : LRScheduler or None
     history : list of dict
         One record per finished epoch: ``epoch`` (from 1), ``train_loss``,
-        ``valid_loss``, ``valid_score``, ``lr``, ``duration``.
+        ``valid_loss``, ``valid_score``, ``lr``, ``duration``, and what the
+        step's ``epoch_metrics()`` adds (``supervised_loss`` and
+        ``adaptation_loss`` for domain adaptation).
     epoch : int
         The epoch about to train or training (from 0; ``len(history)`` between
         epochs).
@@ -171,6 +173,8 @@ class Trainer:
                 train_loss = self.train_epoch(step.batches(state.epoch), step.loss, state)
                 record = {"epoch": state.epoch + 1, "train_loss": train_loss,
                           "valid_loss": None, "valid_score": None, "lr": lr}
+                if hasattr(step, "epoch_metrics"):  # a step's parts of the loss
+                    record.update(step.epoch_metrics())
                 if validate is not None:
                     self.module.eval()
                     record.update(validate())

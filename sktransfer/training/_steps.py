@@ -150,6 +150,16 @@ class DomainAdaptationStep(SupervisedStep):
         self._targets_stream = target_batches(inputs.pipeline, target_rows,
                                               inputs.batch_size, self.generator)
         self._total_steps = max(inputs.epochs * inputs.n_batches, 1)
+        self._sums, self._steps = None, 0
+
+    def epoch_metrics(self):
+        """The epoch's mean supervised loss and mean (unweighted) adaptation loss,
+        for the history; resets the sums for the next epoch."""
+        if not self._steps:
+            return {}
+        supervised, adaptation = (float(total) / self._steps for total in self._sums)
+        self._sums, self._steps = None, 0
+        return {"supervised_loss": supervised, "adaptation_loss": adaptation}
 
     def extra_modules(self):
         if isinstance(self.adaptation, torch.nn.Module):
@@ -183,6 +193,11 @@ class DomainAdaptationStep(SupervisedStep):
         supervised = self.criterion(logits[:n_source], targets, sample_weight)
         adapt = self.adaptation(features[:n_source], logits[:n_source],
                                 features[n_source:], logits[n_source:])
+        parts = (supervised.detach(), torch.as_tensor(adapt).detach().float())
+        # Summed on the device: no host sync per step.
+        self._sums = parts if self._sums is None else tuple(
+            total + part for total, part in zip(self._sums, parts))
+        self._steps += 1
         return supervised + self.trade_off * adapt
 
 
