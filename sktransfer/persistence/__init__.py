@@ -1,14 +1,18 @@
 """Saving estimators safely: :func:`save` / :func:`load`, above every estimator.
 
 ``_codec`` turns parameters and fitted attributes into JSON data and back;
-``_format`` writes and reads the safetensors file. The estimators take part
+``_records`` holds one estimator's record in a file and rebuilds it; ``_format``
+writes and reads the safetensors file. The estimators take part
 through a small protocol (``__sktransfer_network__``, ``__sktransfer_state__``,
 ``__sktransfer_restore__``), which their unpickling shares, so no module here
-reads an estimator's private attributes.
+reads an estimator's private attributes. ``_pipeline`` adds a scikit-learn
+``Pipeline`` of them (its scikit-learn steps through ``skops.io``).
 """
 
 from .._versioning import InconsistentVersionWarning
-from ._format import FORMAT_NAME, FORMAT_VERSION, SAFE_CLASSES, load, save
+from ._format import FORMAT_NAME, FORMAT_VERSION, load, read_header, save
+from ._pipeline import TRUSTED_TYPES
+from ._records import SAFE_CLASSES
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "InconsistentVersionWarning", "SAFE_CLASSES",
-           "load", "save"]
+           "TRUSTED_TYPES", "load", "read_header", "save"]

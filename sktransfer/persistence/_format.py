@@ -38,23 +38,27 @@ Values that JSON has no type for carry a one-key tag: ``{"$tuple": [...]}``,
 ``{"$weights": "ResNet50_Weights.IMAGENET1K_V2"}``, ``{"$preprocess": ...}``,
 ``{"$random_state": ...}``. The tensors are the state dict of the attribute
 ``weights`` names, under ``"<attribute>.<key>"``.
+
+A scikit-learn ``Pipeline`` has ``"estimator": "Pipeline"`` and a list of
+``"steps"``, each an estimator's record as above or a scikit-learn estimator
+written by skops (see :mod:`._pipeline`); the format version is the same.
 """
 
 import hashlib
 import json
 import os
-import re
-import warnings
+from typing import BinaryIO
 
 import sklearn
+from sklearn.base import BaseEstimator
 import torch
 
 from .. import _version
 from .._hashing import tensors_checksum
-from .._versioning import warn_if_other_version
-from ..classifiers import DomainAdaptClassifier, FineTuneClassifier
-from ..feature_extraction import PretrainedFeatureExtractor
-from ._codec import Budget, Unsafe, decode, encode
+from .._typing import PathLike
+from . import _pipeline
+from ._codec import Budget
+from ._records import build as build_estimator, record as estimator_record
 
 FORMAT_NAME = "sktransfer-safe"
 FORMAT_VERSION = 2
@@ -65,36 +69,9 @@ _CHECKSUM_KEY = "document_sha256"
 #: a str item 4 per character).
 _BUDGET_BASE, _BUDGET_PER_BYTE = 4 << 20, 64
 _METADATA_KEY = "sktransfer"
-_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-#: The only classes a safe file may name. Each exposes the persistence protocol:
-#: ``__sktransfer_state__()`` -> ``(fitted, network, tensors)`` (what to store)
-#: and ``__sktransfer_restore__(fitted, tensors)`` (how to rebuild).
-SAFE_CLASSES = {cls.__name__: cls for cls in (
-    DomainAdaptClassifier, FineTuneClassifier, PretrainedFeatureExtractor)}
 
 
-def _refusal(estimator, what, value):
-    if isinstance(value, torch.nn.Module):
-        shown, why = f"a {type(value).__name__} module", "its architecture is Python code"
-    elif isinstance(value, type):
-        shown, why = f"the class {value.__module__}.{value.__qualname__}", "a class is code"
-    elif callable(value):
-        name = getattr(value, "__qualname__", type(value).__qualname__)
-        shown, why = f"the callable {name}", "a function is code"
-    else:
-        shown, why = f"{type(value).__name__} {str(value)[:60]!r}", "not a plain value"
-    return ValueError(
-        f"cannot save {type(estimator).__name__} in the safe format: {what} is {shown} "
-        f"({why}), and a safe file holds data only: numbers, strings, arrays, lists, "
-        "tuples, dicts, paths, devices, torchvision weights names and tensors. Save "
-        "this estimator with joblib.dump instead, and load that file only from a "
-        "source you trust."
-    )
-
-
-# -- save / load -----------------------------------------------------------------
-def save(estimator, path):
+def save(estimator: BaseEstimator, path: PathLike | BinaryIO) -> None:
     """Save an estimator to a file that :func:`load` reads without unpickling.
 
     The file is a safetensors file: the weights are its tensors, the
@@ -104,10 +81,16 @@ def save(estimator, path):
     ``weights="DEFAULT"``) are not stored: they are reloaded and checked on first
     use, as after unpickling.
 
+    A scikit-learn :class:`~sklearn.pipeline.Pipeline` is saved with its steps:
+    sktransfer's estimators as above, scikit-learn's (a ``StandardScaler``, a
+    ``LogisticRegression``) through :func:`skops.io.dumps`, which writes data,
+    not a pickle (``pip install "sktransfer[pipeline]"``).
+
     Parameters
     ----------
     estimator : PretrainedFeatureExtractor, FineTuneClassifier or another of
-        sktransfer's classifiers, fitted or not.
+        sktransfer's classifiers, or a Pipeline of them and of scikit-learn
+        estimators; fitted or not.
     path : str, path-like or binary file object
         Where to write. A ``.safetensors`` suffix lets other safetensors tools
         recognise it.
@@ -115,11 +98,17 @@ def save(estimator, path):
     Raises
     ------
     TypeError
-        When ``estimator`` is not one of sktransfer's estimators.
+        When ``estimator`` is not one of sktransfer's estimators or a Pipeline.
     ValueError
         When a parameter or fitted attribute cannot be written as data: a user
-        ``nn.Module`` as ``model``, an optimizer class, a callable ``augment``.
-        Such an estimator pickles with ``joblib.dump``.
+        ``nn.Module`` as ``model``, an optimizer class, a callable ``augment``;
+        for a Pipeline, also a nested Pipeline, a ``joblib.Memory`` as
+        ``memory``, or a step holding a type that :func:`load` would not trust
+        (a decision tree, a class of your own; see
+        :data:`sktransfer.persistence.TRUSTED_TYPES`). Such an estimator
+        pickles with ``joblib.dump``.
+    ImportError
+        When a Pipeline has scikit-learn steps and skops is not installed.
 
     See Also
     --------
@@ -144,44 +133,17 @@ def save(estimator, path):
     """
     from safetensors.torch import save as safetensors_bytes
 
-    classes = SAFE_CLASSES
-    name = type(estimator).__name__
-    if classes.get(name) is not type(estimator):
-        raise TypeError(
-            f"sktransfer.save writes sktransfer's own estimators "
-            f"({', '.join(sorted(classes))}); {type(estimator).__module__}."
-            f"{type(estimator).__qualname__} is not one of them. Save it with "
-            "joblib.dump instead."
-        )
-    params = estimator.get_params(deep=False)
-    encoded_params = {}
-    for key, value in params.items():
-        try:
-            encoded_params[key] = encode(value)
-        except Unsafe:
-            raise _refusal(estimator, f"parameter {key}", value) from None
-
-    attribute = estimator.__sktransfer_network__
-    state, network = estimator.__sktransfer_state__()
-    fitted = {}
-    for key, value in state.items():
-        try:
-            fitted[key] = encode(value)
-        except Unsafe:
-            raise _refusal(estimator, f"fitted attribute {key}", value) from None
-
-    tensors = {f"{attribute}.{k}": v.detach().to("cpu", copy=True).contiguous()
-               for k, v in network.items()}
+    if type(estimator) is _pipeline.Pipeline:
+        entry, tensors = _pipeline.pipeline_record(estimator)
+    else:
+        entry, tensors = estimator_record(estimator)
     document = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "sktransfer_version": _version.__version__,
         "torch_version": torch.__version__,
         "sklearn_version": sklearn.__version__,
-        "estimator": name,
-        "params": encoded_params,
-        "fitted": fitted or None,
-        "weights": attribute if tensors else None,
+        **entry,
         "weights_sha256": tensors_checksum(tensors),
     }
     document[_CHECKSUM_KEY] = _document_checksum(document)
@@ -194,7 +156,7 @@ def save(estimator, path):
             file.write(data)
 
 
-def load(path):
+def load(path: PathLike | BinaryIO) -> BaseEstimator:
     """Load an estimator that :func:`save` wrote; never unpickles.
 
     Parameters
@@ -203,7 +165,7 @@ def load(path):
 
     Returns
     -------
-    estimator : PretrainedFeatureExtractor, FineTuneClassifier, ...
+    estimator : PretrainedFeatureExtractor, FineTuneClassifier, ..., Pipeline
         On the CPU: its ``device`` parameter is kept, and it moves there at
         the next ``predict`` or ``transform``; ``set_params(device="cpu")`` runs
         a model saved with ``device="cuda"`` on a machine without a GPU.
@@ -216,7 +178,13 @@ def load(path):
         document each have a SHA-256), comes from a newer format version, names
         an estimator or parameter this version lacks, declares arrays larger
         than the file justifies or values nested too deeply, or holds parameters
-        that ``fit`` would refuse. No other exception is raised for a bad file.
+        that ``fit`` would refuse; for a Pipeline, when a scikit-learn step holds
+        a type outside skops's trusted defaults and
+        :data:`sktransfer.persistence.TRUSTED_TYPES` (checked before anything
+        of the step is built). No other exception is raised for a bad file.
+    ImportError
+        When the file holds a Pipeline with scikit-learn steps and skops is not
+        installed.
 
     Warns
     -----
@@ -225,7 +193,8 @@ def load(path):
     UserWarning
         When the file sets ``cache`` to a folder: the loaded extractor has
         ``cache=None`` (a safe file does not make it write or read files); set
-        the cache with ``set_params`` after loading.
+        the cache with ``set_params`` after loading; the same for a Pipeline's
+        ``memory`` (the loaded one has ``memory=None``).
 
     See Also
     --------
@@ -253,12 +222,51 @@ def load(path):
         raise ValueError(f"{source} is a damaged sktransfer safe file: its weights do "
                          "not match the checksum they were saved with.")
 
+    rebuild = (_pipeline.build_pipeline if document.get("estimator") == "Pipeline"
+               else build_estimator)
     try:
-        return _build(document, tensors, source, budget)
+        return rebuild(document, tensors, source, budget)
     except (KeyError, TypeError, AttributeError, IndexError, OverflowError,
             RecursionError) as exc:
         raise ValueError(f"{source} is a damaged sktransfer safe file: "
                          f"{type(exc).__name__}: {exc}") from exc
+
+
+def read_header(path: PathLike) -> tuple[dict, dict]:
+    """What a safe file says about itself, from its header alone: no tensor is
+    read, nothing is unpickled, no estimator is built.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    document : dict
+        The JSON document :func:`save` wrote (format, versions, ``estimator``,
+        and the parameters and fitted attributes as the format encodes them),
+        its checksum verified.
+    tensors : dict
+        ``name -> (dtype, shape)`` of the tensors the file holds.
+
+    Raises
+    ------
+    ValueError
+        When the file is not an sktransfer safe file, or its document is damaged.
+    """
+    source = repr(os.fspath(path))
+    with open(os.fspath(path), "rb") as file:
+        prefix = file.read(8)
+        size = int.from_bytes(prefix, "little") if len(prefix) == 8 else 0
+        if size > os.fstat(file.fileno()).st_size - 8:
+            size = 0  # _read_document says what is wrong
+        data = prefix + file.read(size)
+    document = _read_document(data, source)
+    header = json.loads(data[8:].decode("utf-8"))
+    tensors = {name: (entry.get("dtype"), tuple(entry.get("shape", ())))
+               for name, entry in header.items()
+               if name != "__metadata__" and isinstance(entry, dict)}
+    return document, tensors
 
 
 def _read_document(data, source):
@@ -320,72 +328,4 @@ def _document_checksum(document):
                       allow_nan=False)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
-
-def _read_value(value, what, source, budget):
-    try:
-        return decode(value, budget)
-    except (ValueError, TypeError, KeyError, AttributeError, RuntimeError, IndexError,
-            OverflowError) as exc:
-        raise ValueError(f"{source}: the {what} cannot be read ({type(exc).__name__}: "
-                         f"{exc}); the file is damaged or from a newer sktransfer.") from None
-
-
-def _build(document, tensors, source, budget):
-    name = document["estimator"]
-    cls = SAFE_CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"{source} holds a {name!r}, which is not an estimator of "
-                         f"this version of sktransfer ({_version.__version__}).")
-    known = set(cls().get_params(deep=False))
-    params = {}
-    for key, value in document["params"].items():
-        if key not in known:
-            raise ValueError(f"{source}: {name} of this version of sktransfer has no "
-                             f"parameter {key!r}.")
-        params[key] = _read_value(value, f"parameter {key}", source, budget)
-    _check_side_effects(cls, params, source)
-    # Warn once the file is known to be readable, as unpickling does.
-    warn_if_other_version(cls, document.get("sktransfer_version"))
-    estimator = cls(**params)
-
-    network = cls.__sktransfer_network__
-    fitted = {}
-    for key, value in (document["fitted"] or {}).items():
-        if (not _NAME_PATTERN.match(key) or key.startswith("__") or key in known
-                or key == network or hasattr(cls, key)):
-            raise ValueError(f"{source}: {key!r} is not a fitted attribute name.")
-        fitted[key] = _read_value(value, f"fitted attribute {key}", source, budget)
-    attribute = document["weights"]
-    if attribute is None and tensors:
-        raise ValueError(f"{source}: it holds tensors but names no network.")
-    if attribute is not None and attribute != network:
-        raise ValueError(f"{source}: its weights belong to {attribute!r}, which a "
-                         f"{name} does not have.")
-    prefix = f"{attribute}."
-    if not all(k.startswith(prefix) for k in tensors):
-        raise ValueError(f"{source}: tensors outside {attribute!r}.")
-    try:
-        return estimator.__sktransfer_restore__(
-            fitted, {k[len(prefix):]: v for k, v in tensors.items()})
-    except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from exc
-
-
-def _check_side_effects(cls, params, source):
-    """Refuse or neutralise parameters that would make the loaded estimator act
-    on its own beyond computing: write or read files, call objects."""
-    callbacks = params.get("callbacks")
-    if callbacks is not None and callbacks != [] and callbacks != ():
-        # Callback objects are code: save refuses them, so no honest file has any.
-        raise ValueError(f"{source}: callbacks={callbacks!r:.80} in a safe file; "
-                         "callbacks are objects, which the safe format does not hold "
-                         "(set them with set_params after loading).")
-    cache = params.get("cache")
-    if isinstance(cache, (str, os.PathLike)):
-        params["cache"] = None
-        warnings.warn(
-            f"{source} sets cache={cache!r:.200}, a folder on disk. A safe file does "
-            "not make the estimator it loads write or read files of its own: the "
-            f"loaded {cls.__name__} has cache=None. Call set_params(cache=...) "
-            "after loading to use that cache.", UserWarning, stacklevel=4)
 
