@@ -1,0 +1,766 @@
+"""The ``sktransfer`` command line: ``extract``, ``fit``, ``predict`` and ``info``.
+
+Run ``sktransfer --help`` (or ``python -m sktransfer --help``) and
+``sktransfer <command> --help``; ``docs/cli.md`` shows a session.
+
+Exit codes: 0 on success, 2 for bad input (a missing or empty folder, one class
+only, an image that does not decode, an output that cannot be written, an
+unknown model, a file that is not an sktransfer model, a bad option), with one
+line on stderr naming the problem, and 1 when a model is trained but cannot be
+saved. Anything else is a bug, and shows its traceback.
+"""
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import re
+import sys
+import time
+
+from ._version import __version__
+from .classifiers import FineTuneClassifier
+from .datasets import IMAGE_EXTENSIONS, load_image_folder
+from .feature_extraction import PretrainedFeatureExtractor, feature_cache_info
+from .persistence import load, read_header, save
+
+#: The exit code of a bad input (argparse's code for a bad option).
+EXIT_BAD_INPUT = 2
+#: The exit code of a failure that is not the input's fault.
+EXIT_FAILURE = 1
+
+_FEATURE_FORMATS = (".parquet", ".npy", ".csv")
+
+
+class BadInput(Exception):
+    """What the user gave cannot be used: one line on stderr, exit code 2."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class Failure(Exception):
+    """The job could not be done for another reason: one line, exit code 1."""
+
+    exit_code = EXIT_FAILURE
+
+
+def _one_line(exc):
+    """The message of ``exc`` on one line, without the API's prefixes (``X[3] = ``,
+    ``load_image_folder: ``) that mean nothing on the command line."""
+    text = " ".join(str(exc).split())
+    text = re.sub(r"^load_image_folder: ", "", text)
+    text = re.sub(r"^X\[\d+\] = ", "", text)
+    return text or type(exc).__name__
+
+
+@contextlib.contextmanager
+def _bad_input(prefix=""):
+    """Turn the errors that sktransfer raises for bad data or parameters
+    (ValueError, OSError) into :class:`BadInput`."""
+    try:
+        yield
+    except (BadInput, Failure):
+        raise
+    except (ValueError, OSError) as exc:
+        raise BadInput(prefix + _one_line(exc)) from exc
+
+
+# -- option types --------------------------------------------------------------
+def _weights(text):
+    """``none`` (any case) is random initialisation; anything else is passed on
+    ("DEFAULT", a torchvision weights name, a checkpoint path)."""
+    return None if text.lower() == "none" else text
+
+
+def _image_size(text):
+    """``224`` (shorter side, centre crop) or ``224x160`` (height x width)."""
+    parts = text.lower().split("x")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size: give an int (224) or HEIGHTxWIDTH (224x160)"
+        ) from None
+    if len(numbers) > 2 or min(numbers) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size: give an int (224) or HEIGHTxWIDTH (224x160)")
+    return numbers[0] if len(numbers) == 1 else tuple(numbers)
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction in [0, 1)")
+    return value
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
+    return value
+
+
+# -- inputs --------------------------------------------------------------------
+def _visible(name):
+    return not name.startswith(".")
+
+
+def _is_image_name(name):
+
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def read_images(source):
+    """The image paths that ``source`` names, and their labels.
+
+    Parameters
+    ----------
+    source : str
+        A folder of class subfolders (``root/<class>/<image>``, read with
+        :func:`sktransfer.datasets.load_image_folder`), a flat folder of images
+        (sorted by name, hidden files skipped), an image file, or a text file
+        listing one image path per line (blank lines and lines starting with
+        ``#`` skipped; relative paths are relative to the working directory).
+
+    Returns
+    -------
+    paths : list of str
+    labels : list of str or None
+        The class of each path when ``source`` has class subfolders, else None.
+
+    Raises
+    ------
+    BadInput
+        When ``source`` does not exist, holds no image, has an empty class
+        folder or lists a file that does not exist.
+    """
+
+    if not os.path.exists(source):
+        raise BadInput(f"{source!r} does not exist")
+    if os.path.isdir(source):
+        with _bad_input(), os.scandir(source) as entries:
+            names = sorted(e.name for e in entries if _visible(e.name))
+        if any(os.path.isdir(os.path.join(source, n)) for n in names):
+            with _bad_input():
+                paths, labels = load_image_folder(source)
+            return list(paths), [str(label) for label in labels]
+        paths = [os.path.join(source, n) for n in names
+                 if _is_image_name(n) and os.path.isfile(os.path.join(source, n))]
+        if not paths:
+            raise BadInput(f"{source!r} holds no image: no class subfolder and no file "
+                           f"ending with {', '.join(IMAGE_EXTENSIONS)}")
+        return paths, None
+    if _is_image_name(source):
+        return [source], None
+    try:
+        with open(source, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except UnicodeDecodeError:
+        raise BadInput(f"{source!r} is neither an image nor a text file of image "
+                       "paths (one per line)") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {source!r}: {exc.strerror or exc}") from None
+    paths = []
+    for number, line in enumerate(lines, 1):
+        path = line.strip()
+        if not path or path.startswith("#"):
+            continue
+        if not os.path.isfile(path):
+            raise BadInput(f"{path!r} (line {number} of {source!r}) does not exist")
+        paths.append(path)
+    if not paths:
+        raise BadInput(f"{source!r} lists no image path")
+    return paths, None
+
+
+def _read_all(sources):
+    """:func:`read_images` of several sources, concatenated; labels only when
+    every source has them."""
+    paths, labels = [], []
+    for source in sources:
+        more, more_labels = read_images(source)
+        paths += more
+        labels = None if labels is None or more_labels is None else labels + more_labels
+    return paths, labels
+
+
+# -- outputs -------------------------------------------------------------------
+def _check_output(path, formats=None, *, stdout=False):
+    """Refuse, before any work, an output that cannot be written."""
+    if path == "-" and stdout:
+        return
+    if formats is not None and not path.lower().endswith(formats):
+        raise BadInput(f"cannot tell the format of {path!r}: its name must end with "
+                       f"{' or '.join(formats)}")
+    if os.path.isdir(path):
+        raise BadInput(f"cannot write {path!r}: it is a folder")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise BadInput(f"cannot write {path!r}: the folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path)
+                                          and not os.access(path, os.W_OK)):
+        raise BadInput(f"cannot write {path!r}: permission denied")
+
+
+@contextlib.contextmanager
+def _writing(path):
+    try:
+        yield
+    except OSError as exc:
+        raise BadInput(f"cannot write {path!r}: {exc.strerror or exc}") from exc
+
+
+def _size(nbytes):
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if nbytes < 1024 or unit == "GiB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+
+
+def _sidecar(path, what):
+    """``features.npy`` -> ``features.paths.txt``."""
+    return os.path.splitext(path)[0] + f".{what}.txt"
+
+
+def _write_features(path, features, paths, labels):
+    import numpy as np
+
+    with _writing(path):
+        if path.lower().endswith(".npy"):
+            np.save(path, features)
+            with open(_sidecar(path, "paths"), "w", encoding="utf-8") as file:
+                file.writelines(p + "\n" for p in paths)
+            if labels is not None:
+                with open(_sidecar(path, "labels"), "w", encoding="utf-8") as file:
+                    file.writelines(str(label) + "\n" for label in labels)
+            return
+        import pandas as pd
+
+        frame = pd.DataFrame(features, columns=[f"f{i}" for i in range(features.shape[1])])
+        if labels is not None:
+            frame.insert(0, "label", labels)
+        frame.insert(0, "path", paths)
+        if path.lower().endswith(".parquet"):
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_csv(path, index=False)
+
+
+# -- estimators ----------------------------------------------------------------
+def _progress(args):
+    return sys.stderr.isatty() if args.progress is None else args.progress
+
+
+def _parts(estimator):
+    """The steps of a Pipeline, or the estimator itself."""
+    steps = getattr(estimator, "steps", None)
+    return [step for _, step in steps] if steps is not None else [estimator]
+
+
+def _configure(estimator, *, progress, **values):
+    """Set ``device``, ``batch_size``, ``num_workers`` (when given) and the
+    progress bars on sktransfer's estimators in ``estimator``."""
+    for part in _parts(estimator):
+        if not type(part).__module__.startswith("sktransfer"):
+            continue
+        params = part.get_params(deep=False)
+        updates = {k: v for k, v in values.items() if k in params and v is not None}
+        if "progress" in params:
+            updates["progress"] = progress
+        if "verbose" in params:
+            updates["verbose"] = 1 if progress else 0
+        part.set_params(**updates)
+
+
+def _network_options(parser, *, layer=False):
+    group = parser.add_argument_group("network")
+    group.add_argument("--model", default="efficientnet_lite0",
+                       help="backbone: efficientnet_lite0, simple_cnn, a torchvision "
+                            "model name (resnet50, ...) or timm:<name>")
+    group.add_argument("--weights", type=_weights, default="DEFAULT",
+                       help="DEFAULT, a torchvision weights name (IMAGENET1K_V2), a "
+                            "checkpoint path, or 'none' for random initialisation")
+    if layer:
+        group.add_argument("--layer", default=None,
+                           help="an inner layer to take features from (see "
+                                "sktransfer.backbones.list_layers); default: the "
+                                "penultimate features")
+    group.add_argument("--image-size", type=_image_size, default=None, metavar="SIZE",
+                       help="resize the shorter side and crop the centre SIZE square, "
+                            "or HEIGHTxWIDTH; default: the weights' own preprocessing")
+    _run_options(parser)
+    group.add_argument("--random-state", type=int, default=0, metavar="SEED",
+                       help="seed of the random initialisation (--weights none), of "
+                            "the training and of the validation split")
+
+
+def _run_options(parser, *, defaults=True):
+    group = parser.add_argument_group("running")
+    group.add_argument("--batch-size", type=_positive,
+                       default=64 if defaults else None, metavar="N",
+                       help="images per forward pass")
+    group.add_argument("--num-workers", type=_count,
+                       default=0 if defaults else None, metavar="N",
+                       help="DataLoader workers that decode the images")
+    group.add_argument("--device", default="auto" if defaults else None,
+                       help="auto (CUDA when available), cpu, cuda, cuda:1, mps")
+    group.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                       default=None,
+                       help="show progress bars (default: when stderr is a terminal)")
+
+
+# -- commands ------------------------------------------------------------------
+def _extract(args, say):
+
+    _check_output(args.output, _FEATURE_FORMATS)
+    paths, labels = read_images(args.root)
+    extractor = PretrainedFeatureExtractor(
+        model=args.model, weights=args.weights, layer=args.layer,
+        image_size=args.image_size, batch_size=args.batch_size,
+        num_workers=args.num_workers, device=args.device,
+        progress=_progress(args), random_state=args.random_state, cache=args.cache)
+    before = feature_cache_info()
+    start = time.perf_counter()
+    with _bad_input():
+        features = extractor.fit_transform(paths)
+    elapsed = time.perf_counter() - start
+    hits = feature_cache_info().hits - before.hits if args.cache else 0
+    _write_features(args.output, features, paths, labels)
+    say(f"{len(paths)} images, {hits} from the cache: {features.shape[1]} features "
+        f"each, in {elapsed:.1f} s")
+    say(f"wrote {args.output}" + (f" and {_sidecar(args.output, 'paths')}"
+                                  if args.output.lower().endswith(".npy") else ""))
+    return 0
+
+
+def _make_estimator(args):
+    if args.estimator == "finetune":
+
+        return FineTuneClassifier(
+            model=args.model, weights=args.weights, epochs=args.epochs, lr=args.lr,
+            image_size=args.image_size, batch_size=args.batch_size,
+            num_workers=args.num_workers, device=args.device,
+            random_state=args.random_state, verbose=2 if _progress(args) else 1)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+
+    return make_pipeline(
+        PretrainedFeatureExtractor(
+            model=args.model, weights=args.weights, image_size=args.image_size,
+            batch_size=args.batch_size, num_workers=args.num_workers,
+            device=args.device, progress=_progress(args),
+            random_state=args.random_state),
+        LogisticRegression(max_iter=1000))
+
+
+def _split(paths, labels, fraction, seed, root):
+    """A stratified hold-out: (train paths, train labels, validation paths,
+    validation labels); no validation when ``fraction`` is 0."""
+    if fraction == 0:
+        return paths, labels, [], []
+    from sklearn.model_selection import train_test_split
+
+    n, n_classes = len(paths), len(set(labels))
+    n_validation = math.ceil(fraction * n)
+    if n_validation < n_classes or n - n_validation < n_classes:
+        raise BadInput(
+            f"{root!r} has {n} images of {n_classes} classes: a validation share of "
+            f"{fraction} ({n_validation} images) leaves too few for every class on each "
+            "side; add images, or change --validation-fraction (0 skips validation)")
+    try:
+        train, validation, y_train, y_validation = train_test_split(
+            paths, labels, test_size=fraction, stratify=labels, random_state=seed)
+    except ValueError as exc:
+        raise BadInput(f"cannot hold out a stratified validation share of {root!r}: "
+                       f"{_one_line(exc)} (every class needs at least 2 images, or "
+                       "pass --validation-fraction 0)") from None
+    return train, y_train, validation, y_validation
+
+
+def _fit(args, say):
+
+    if args.output == "-":
+        raise BadInput("fit saves the model to a file: give -o model.sktransfer")
+    _check_output(args.output)
+    paths, labels = read_images(args.root)
+    if labels is None:
+        raise BadInput(f"{args.root!r} has no class subfolder: fit needs a folder of "
+                       "one subfolder per class (ROOT/<class>/<image>)")
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise BadInput(f"{args.root!r} has one class only ({classes[0]!r}): fit needs "
+                       "at least 2 class subfolders")
+    train, y_train, validation, y_validation = _split(
+        paths, labels, args.validation_fraction, args.random_state, args.root)
+    estimator = _make_estimator(args)
+    say(f"training {args.estimator} ({args.model}) on {len(train)} images of "
+        f"{len(classes)} classes ({', '.join(classes)}), validating on "
+        f"{len(validation)}")
+    start = time.perf_counter()
+    with _bad_input():
+        estimator.fit(train, y_train)
+    elapsed = time.perf_counter() - start
+    say(f"trained in {elapsed:.1f} s")
+    if validation:
+        _configure(estimator, progress=_progress(args))  # bars while scoring
+        with _bad_input():
+            accuracy = estimator.score(validation, y_validation)
+        say(f"validation accuracy: {accuracy:.3f} ({len(validation)} images)")
+    _configure(estimator, progress=False)  # the saved model shows no bars by default
+    try:
+        with _writing(args.output):
+            save(estimator, args.output)
+    except (TypeError, ValueError) as exc:
+        raise Failure(f"trained, but cannot save to {args.output!r}: "
+                      f"{_one_line(exc)}") from exc
+    say(f"saved {args.output} ({_size(os.path.getsize(args.output))})")
+    return 0
+
+
+def _load_model(path):
+    import warnings
+
+
+    if not os.path.exists(path):
+        raise BadInput(f"{path!r} does not exist")
+    if os.path.isdir(path):
+        raise BadInput(f"{path!r} is a folder, not a model file")
+    with warnings.catch_warnings():
+        # A saved ``cache`` folder is dropped by load; the command line does not
+        # use it, so that warning would only be noise.
+        warnings.filterwarnings("ignore", message=r".*sets cache=", category=UserWarning)
+        with _bad_input():
+            return load(path)
+
+
+def _predict(args, say):
+    import numpy as np
+    import pandas as pd
+
+    _check_output(args.output, (".csv",), stdout=True)
+    model = _load_model(args.model)
+    paths, labels = _read_all(args.inputs)
+    _configure(model, progress=_progress(args), device=args.device,
+               batch_size=args.batch_size, num_workers=args.num_workers)
+    start = time.perf_counter()
+    classes = np.asarray(getattr(model, "classes_", []))
+    with _bad_input():
+        if hasattr(model, "predict_proba") and len(classes):
+            proba = np.asarray(model.predict_proba(paths))
+            predicted = classes[proba.argmax(axis=1)]
+        else:
+            proba, predicted = None, np.asarray(model.predict(paths))
+    elapsed = time.perf_counter() - start
+    frame = pd.DataFrame({"path": paths})
+    if labels is not None:
+        frame["label"] = labels
+    frame["predicted"] = predicted
+    if proba is not None:
+        for j, name in enumerate(classes):
+            frame[f"proba_{name}"] = proba[:, j]
+    with _writing(args.output):
+        frame.to_csv(sys.stdout if args.output == "-" else args.output, index=False)
+    say(f"{len(paths)} images predicted in {elapsed:.1f} s"
+        + ("" if args.output == "-" else f": wrote {args.output}"))
+    if labels is not None:
+        accuracy = float(np.mean(np.asarray(labels) == np.asarray(predicted).astype(str)))
+        say(f"accuracy against the class folders: {accuracy:.3f}")
+    return 0
+
+
+# -- info: the file's header only ------------------------------------------------
+def read_model_header(path):
+    """What a model file says about itself, read from its safetensors header only:
+    no tensor is loaded, nothing is unpickled, no estimator is built.
+
+    Returns
+    -------
+    document : dict
+        The JSON document that :func:`sktransfer.save` wrote in the header
+        (format, versions, estimator, encoded params and fitted attributes).
+    tensors : dict
+        ``name -> (dtype, shape)`` of the stored tensors.
+
+    Raises
+    ------
+    BadInput
+        When ``path`` does not exist or is not a file that sktransfer.save writes.
+    """
+    if not os.path.exists(path):
+        raise BadInput(f"{path!r} does not exist")
+    if os.path.isdir(path):
+        raise BadInput(f"{path!r} is a folder, not a model file")
+    try:
+        document, tensors = read_header(path)
+    except (ValueError, OSError) as exc:
+        raise BadInput(_one_line(exc)) from None
+    return document, tensors
+
+
+def _plain(value):
+    """A readable Python value of a value as the safe format encodes it."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) != 1 or not next(iter(value)).startswith("$"):
+        return {k: _plain(v) for k, v in value.items()}
+    (tag, body), = value.items()
+    if tag == "$float":
+        return float(body)
+    if tag == "$scalar":
+        return _plain(body.get("value"))
+    if tag == "$tuple":
+        return tuple(_plain(v) for v in body)
+    if tag in ("$dict", "$preprocess"):
+        return {k: _plain(v) for k, v in body.items()}
+    if tag == "$pairs":
+        return [tuple(_plain(v) for v in pair) for pair in body]
+    if tag == "$ndarray":
+        shape, data = body.get("shape", []), body.get("data", [])
+        if len(shape) == 1 and len(data) <= 100:
+            return [_plain(v) for v in data]
+        return f"<array of shape {tuple(shape)}, dtype {body.get('dtype')}>"
+    if tag == "$random_state":
+        return "<RandomState>"
+    return body if isinstance(body, str) else value  # $weights, $path, $device
+
+
+def _find(document, key):
+    """The first value of ``key`` anywhere in ``document`` (fitted attributes
+    may sit in the document of a step)."""
+    if isinstance(document, dict):
+        if key in document:
+            return document[key]
+        values = document.values()
+    elif isinstance(document, list):
+        values = document
+    else:
+        return None
+    for value in values:
+        found = _find(value, key)
+        if found is not None:
+            return found
+    return None
+
+
+def _show(value):
+    return value if isinstance(value, str) else repr(value)
+
+
+def _print_params(params, indent):
+    if isinstance(params, dict) and params:
+        print(f"{indent}parameters")
+        width = max(len(k) for k in params)
+        for key, value in params.items():
+            print(f"{indent}  {key:<{width}}  {_show(_plain(value))}")
+
+
+def _info(args, say):
+    import sklearn
+    import torch
+
+
+    document, tensors = read_model_header(args.model)
+    size = os.path.getsize(args.model)
+    n_weights = sum(math.prod(shape) for _, shape in tensors.values())
+    if args.json:
+        print(json.dumps({"path": args.model, "size_bytes": size,
+                          "tensors": len(tensors), "weights": n_weights,
+                          "document": document}, indent=2))
+        return 0
+    steps = document.get("steps") if isinstance(document.get("steps"), list) else None
+    records = [document] + [step[1] for step in steps or ()
+                            if isinstance(step, list) and len(step) == 2
+                            and isinstance(step[1], dict)]
+    fitted = any(record.get("fitted") for record in records)
+    classes = next((_plain(_find(record.get("fitted"), "classes_")) for record in records
+                    if _find(record.get("fitted"), "classes_") is not None), None)
+    saved = (f"sktransfer {document.get('sktransfer_version')}, torch "
+             f"{document.get('torch_version')}, scikit-learn "
+             f"{document.get('sklearn_version')}")
+    here = f"sktransfer {__version__}, torch {torch.__version__}, scikit-learn " \
+           f"{sklearn.__version__}"
+    if document.get("skops_version"):
+        saved += f", skops {document['skops_version']}"
+    estimator = document.get("estimator")
+    if steps is not None:
+        estimator = f"{estimator} of {len(steps)} steps"
+    rows = [
+        ("file", args.model),
+        ("size", f"{_size(size)}: {len(tensors)} tensors, {n_weights:,} stored weights"),
+        ("estimator", estimator),
+        ("fitted", "yes" if fitted else "no"),
+        ("classes", "- (not in the header)" if classes is None else
+         f"{', '.join(map(str, classes))} ({len(classes)})"
+         if isinstance(classes, list) else _show(classes)),
+        ("format", f"{document.get('format')} version {document.get('format_version')}"),
+        ("saved with", saved),
+    ]
+    if not saved.startswith(here):
+        rows.append(("running", here))
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    _print_params(document.get("params"), "")
+    for number, step in enumerate(steps or (), 1):
+        name, record = step if isinstance(step, list) and len(step) == 2 else ("?", step)
+        if isinstance(record, dict):
+            kind = record.get("estimator")
+            if kind == "skops":
+                kind = f"{record.get('class')} (scikit-learn, stored with skops)"
+            elif record.get("fitted"):
+                kind = f"{kind} (fitted)"
+        else:
+            kind = json.dumps(record)
+        print(f"step {number}: {name}  {kind}")
+        if isinstance(record, dict):
+            _print_params(record.get("params"), "  ")
+    known = {"format", "format_version", "sktransfer_version", "torch_version",
+             "sklearn_version", "skops_version", "estimator", "params", "fitted",
+             "weights", "weights_sha256", "document_sha256", "steps"}
+    for key in sorted(document.keys() - known):  # what later format versions may add
+        text = json.dumps(document[key])
+        print(f"{key}  {text if len(text) <= 200 else text[:200] + '...'}")
+    return 0
+
+
+# -- the parser ----------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line: ``prog: error: ...``."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT,
+                  f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+_FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+
+
+def build_parser():
+    """The ``sktransfer`` argument parser, with its four subcommands."""
+
+    parser = _Parser(
+        prog="sktransfer",
+        description="Pretrained CNNs on folders of images: extract features, train a "
+                    "classifier, predict, inspect a saved model.",
+        epilog="Each command has its --help. Exit codes: 0 ok, 2 bad input (one line "
+               "on stderr), 1 trained but not saved.")
+    parser.add_argument("--version", action="version", version=f"sktransfer {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    extract = commands.add_parser(
+        "extract", formatter_class=_FORMATTER,
+        help="feature vectors of images, to .parquet, .npy or .csv",
+        description="Feature vectors of every image under ROOT from a frozen pretrained "
+                    "network. ROOT is a folder of class subfolders (the labels go "
+                    "alongside), a flat folder of images, an image, or a text file of "
+                    "image paths, one per line. .parquet and .csv get the columns path, "
+                    "[label], f0..fN; .npy gets the matrix, with the paths in "
+                    "<name>.paths.txt (and labels in <name>.labels.txt).",
+        epilog="example: sktransfer extract photos/ -o features.parquet --cache ~/.cache/sk")
+    extract.add_argument("root", metavar="ROOT", help="folder, image or text file of paths")
+    extract.add_argument("-o", "--output", required=True, metavar="FILE",
+                         help="features.parquet, features.npy or features.csv")
+    extract.add_argument("--cache", default=None, metavar="DIR",
+                         help="keep each image's features in DIR: a rerun recomputes "
+                              "only new or changed images")
+    _network_options(extract, layer=True)
+    extract.set_defaults(run=_extract)
+
+    fit = commands.add_parser(
+        "fit", formatter_class=_FORMATTER,
+        help="train a classifier on a folder of class subfolders, and save it",
+        description="Train on ROOT/<class>/<image>, hold out a stratified validation "
+                    "share, print its accuracy and the time, then save the model with "
+                    "sktransfer.save. --estimator features: frozen features + logistic "
+                    "regression (fast); finetune: FineTuneClassifier (trains the "
+                    "network).",
+        epilog="example: sktransfer fit photos/ -o model.sktransfer --estimator finetune "
+               "--epochs 5")
+    fit.add_argument("root", metavar="ROOT", help="folder of one subfolder per class")
+    fit.add_argument("-o", "--output", required=True, metavar="FILE",
+                     help="where to save the model (e.g. model.sktransfer)")
+    fit.add_argument("--estimator", choices=("features", "finetune"), default="features",
+                     help="features = PretrainedFeatureExtractor + LogisticRegression; "
+                          "finetune = FineTuneClassifier")
+    fit.add_argument("--epochs", type=_positive, default=10, metavar="N",
+                     help="training epochs (finetune)")
+    fit.add_argument("--lr", type=float, default=1e-3, help="learning rate (finetune)")
+    fit.add_argument("--validation-fraction", type=_fraction, default=0.2, metavar="F",
+                     help="share of the images held out, stratified, to report the "
+                          "accuracy (0: none)")
+    _network_options(fit)
+    fit.set_defaults(run=_fit)
+
+    predict = commands.add_parser(
+        "predict", formatter_class=_FORMATTER,
+        help="predicted class and class probabilities of images, to .csv",
+        description="Predict with a saved model. Each INPUT is a folder (of class "
+                    "subfolders or of images), an image, or a text file of image paths. "
+                    "The CSV has the columns path, [label], predicted, proba_<class>...",
+        epilog="example: sktransfer predict model.sktransfer new_photos/ -o predictions.csv")
+    predict.add_argument("model", metavar="MODEL", help="a file that fit (sktransfer.save) wrote")
+    predict.add_argument("inputs", metavar="INPUT", nargs="+", help="images to predict")
+    predict.add_argument("-o", "--output", default="-", metavar="FILE",
+                         help="predictions.csv, or - for stdout")
+    _run_options(predict, defaults=False)
+    predict.set_defaults(run=_predict)
+
+    info = commands.add_parser(
+        "info", formatter_class=_FORMATTER,
+        help="what a saved model is, from its header (nothing is loaded)",
+        description="Print the estimator class, its parameters, its classes, the "
+                    "versions that saved it and the file's size, reading the "
+                    "safetensors header only: no weights are loaded, nothing is "
+                    "unpickled, no model is built.",
+        epilog="example: sktransfer info model.sktransfer")
+    info.add_argument("model", metavar="MODEL", help="a file that sktransfer.save wrote")
+    info.add_argument("--json", action="store_true",
+                      help="print the header document as JSON")
+    info.set_defaults(run=_info)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the
+    exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Summaries go to stdout, unless the data does (predict -o -).
+    stream = sys.stderr if getattr(args, "output", None) == "-" else sys.stdout
+
+    def say(text):
+        print(text, file=stream, flush=True)
+
+    try:
+        return args.run(args, say)
+    except (BadInput, Failure) as exc:
+        print(f"sktransfer {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"sktransfer {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

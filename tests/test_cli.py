@@ -1,0 +1,273 @@
+"""The ``sktransfer`` command line, end to end.
+
+Three real processes (``python -m sktransfer`` and the console script, each
+importing torch, which takes most of their time) share one small image folder:
+extract twice through a cache, and fit. The rest (predict and info on that
+model, the features pipeline, --help, every bad input) calls
+:func:`sktransfer.cli.main` in this process, which is what those processes run:
+its exit code, its stdout and its one-line stderr.
+"""
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from sktransfer import PretrainedFeatureExtractor
+from sktransfer.cli import main
+from sktransfer.feature_extraction import feature_cache_info
+
+NET = ["--model", "simple_cnn", "--weights", "none", "--image-size", "16",
+       "--device", "cpu"]
+CLASSES = ("cat", "dog")
+
+
+def _write_images(folder, names, seed):
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    for name in names:
+        pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(os.path.join(folder, name))
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """``data/<cat|dog>/<i>.png`` (2 x 4 images), a flat folder, a list file and
+    the bad inputs."""
+    base = tmp_path_factory.mktemp("cli")
+    for seed, label in enumerate(CLASSES):
+        _write_images(base / "data" / label, [f"{i}.png" for i in range(4)], seed)
+    _write_images(base / "flat", ["b.png", "a.png"], 7)
+    (base / "flat" / ".hidden.png").write_bytes(b"not read")
+    (base / "flat" / "notes.txt").write_text("not an image")
+    (base / "empty").mkdir()
+    _write_images(base / "one_class" / "cat", ["0.png", "1.png"], 3)
+    _write_images(base / "corrupt" / "cat", ["0.png", "1.png", "2.png"], 4)
+    _write_images(base / "corrupt" / "dog", ["0.png", "1.png"], 5)
+    (base / "corrupt" / "dog" / "broken.png").write_bytes(b"this is not a png")
+    return base
+
+
+def _paths(work):
+    return [str(work / "data" / label / f"{i}.png") for label in CLASSES
+            for i in range(4)]
+
+
+def _expected_features(paths):
+    extractor = PretrainedFeatureExtractor(model="simple_cnn", weights=None,
+                                           image_size=16, device="cpu", random_state=0)
+    return extractor.fit_transform(paths)
+
+
+def _run(work, *args, script=False):
+    """One real process, in ``work`` (relative paths as a user types them)."""
+    if script:
+        command = [os.path.join(os.path.dirname(sys.executable), "sktransfer")]
+        if not os.path.exists(command[0]):
+            pytest.skip("the sktransfer console script is not installed next to "
+                        "sys.executable (pip install -e .)")
+    else:
+        command = [sys.executable, "-m", "sktransfer"]
+    return subprocess.run(command + [str(a) for a in args], cwd=work,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def runs(work):
+    """The real processes, run once for the tests below: two chains at a time
+    (each process spends most of its time importing torch)."""
+    def extract_twice():
+        first = _run(work, "extract", "data", "-o", "features.parquet",
+                     "--cache", "cache", *NET)
+        return first, _run(work, "extract", "data", "-o", "features.npy", "--cache",
+                           "cache", *NET, script=True)
+
+    def fit():
+        return _run(work, "fit", "data", "-o", "model.sktransfer", "--estimator",
+                    "finetune", "--epochs", "2", "--validation-fraction", "0.25",
+                    "--random-state", "0", *NET)
+
+    with ThreadPoolExecutor(2) as pool:
+        extracts, fitted = pool.submit(extract_twice), pool.submit(fit)
+        done = dict(zip(("extract", "rerun"), extracts.result()))
+        done["fit"] = fitted.result()
+    return done
+
+
+def _ok(process):
+    assert process.returncode == 0, process.stderr
+    assert "Traceback" not in process.stderr
+
+
+# -- real processes --------------------------------------------------------------
+def test_extract_parquet_then_cache_rerun_npy(work, runs):
+    _ok(runs["extract"])
+    assert "8 images, 0 from the cache" in runs["extract"].stdout
+    paths = _paths(work)
+    frame = pd.read_parquet(work / "features.parquet")
+    expected = _expected_features(paths)
+    assert list(frame.columns[:2]) == ["path", "label"]
+    assert list(frame.columns[2:]) == [f"f{i}" for i in range(expected.shape[1])]
+    assert [str(work / p) for p in frame["path"]] == paths
+    assert list(frame["label"]) == ["cat"] * 4 + ["dog"] * 4
+    np.testing.assert_array_equal(frame.iloc[:, 2:].to_numpy(), expected)
+
+    # The console script, through the cache: nothing recomputed.
+    _ok(runs["rerun"])
+    assert "8 images, 8 from the cache" in runs["rerun"].stdout
+    np.testing.assert_array_equal(np.load(work / "features.npy"), expected)
+    listed = (work / "features.paths.txt").read_text().splitlines()
+    assert [str(work / p) for p in listed] == paths
+    assert (work / "features.labels.txt").read_text().split() == ["cat"] * 4 + ["dog"] * 4
+
+
+def test_fit_finetune_predict_info(work, runs, capsys):
+    _ok(runs["fit"])
+    out = runs["fit"].stdout
+    assert "validation accuracy:" in out and "(2 images)" in out
+    assert "trained in" in out and "saved model.sktransfer" in out
+
+    assert main(["predict", str(work / "model.sktransfer"), str(work / "data"), "-o",
+                 str(work / "predictions.csv"), "--device", "cpu"]) == 0
+    frame = pd.read_csv(work / "predictions.csv")
+    assert list(frame.columns) == ["path", "label", "predicted", "proba_cat", "proba_dog"]
+    assert len(frame) == 8 and set(frame["predicted"]) <= set(CLASSES)
+    np.testing.assert_allclose(frame[["proba_cat", "proba_dog"]].sum(axis=1), 1,
+                               rtol=1e-5)
+    import sktransfer
+
+    model = sktransfer.load(work / "model.sktransfer").set_params(device="cpu")
+    np.testing.assert_array_equal(frame["predicted"], model.predict(_paths(work)))
+
+    assert main(["info", str(work / "model.sktransfer")]) == 0
+    info = capsys.readouterr().out
+    assert "FineTuneClassifier" in info and "cat, dog (2)" in info
+    assert "simple_cnn" in info and "epochs" in info and "scikit-learn" in info
+    assert "KiB" in info
+
+
+# -- in this process -------------------------------------------------------------
+@pytest.mark.parametrize("command", ["", "extract", "fit", "predict", "info"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main([command, "--help"] if command else ["--help"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: sktransfer {command}".rstrip())
+    if command in ("extract", "fit"):
+        assert "--model" in out and "--image-size" in out and "--device" in out
+
+
+def test_extract_csv_from_a_list_and_a_flat_folder(work, tmp_path, capsys):
+    paths = _paths(work)
+    listing = tmp_path / "images.txt"
+    listing.write_text("# one path a line\n" + "\n".join(paths[::-1]) + "\n\n")
+    assert main(["extract", str(listing), "-o", str(tmp_path / "f.csv"), *NET]) == 0
+    frame = pd.read_csv(tmp_path / "f.csv")
+    assert list(frame["path"]) == paths[::-1] and "label" not in frame
+    np.testing.assert_allclose(frame.iloc[:, 1:].to_numpy(),
+                               _expected_features(paths[::-1]), rtol=1e-6)
+
+    flat = [str(work / "flat" / n) for n in ("a.png", "b.png")]  # sorted, hidden skipped
+    assert main(["extract", str(work / "flat"), "-o", str(tmp_path / "f.npy"), *NET]) == 0
+    assert (tmp_path / "f.paths.txt").read_text().splitlines() == flat
+    assert not (tmp_path / "f.labels.txt").exists()
+    np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), _expected_features(flat))
+    assert "2 images, 0 from the cache" in capsys.readouterr().out
+
+
+def test_extract_cache_recomputes_nothing(work, tmp_path):
+    args = ["extract", str(work / "data"), "-o", str(tmp_path / "f.npy"),
+            "--cache", str(tmp_path / "cache"), *NET]
+    assert main(args) == 0
+    before = feature_cache_info()
+    assert main(args) == 0
+    after = feature_cache_info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (8, 0)
+
+
+def test_fit_features_pipeline(work, tmp_path, capsys):
+    model = tmp_path / "model.sktransfer"
+    code = main(["fit", str(work / "data"), "-o", str(model), "--estimator", "features",
+                 *NET])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "validation accuracy:" in out and model.exists()
+    assert main(["predict", str(model), str(work / "flat"), "-o",
+                 str(tmp_path / "p.csv")]) == 0
+    frame = pd.read_csv(tmp_path / "p.csv")
+    assert list(frame.columns) == ["path", "predicted", "proba_cat", "proba_dog"]
+    assert main(["info", str(model)]) == 0
+    assert "Pipeline" in capsys.readouterr().out
+
+
+def _bad(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exit:  # argparse's errors
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["extract", "fit"])
+def test_bad_folders(command, work, tmp_path, capsys):
+    out = ["-o", str(tmp_path / ("f.csv" if command == "extract" else "m.sktransfer"))]
+    line = _bad([command, str(work / "missing"), *out, *NET], capsys)
+    assert "missing' does not exist" in line
+    line = _bad([command, str(work / "empty"), *out, *NET], capsys)
+    assert "empty' holds no image" in line
+    line = _bad([command, str(work / "corrupt"), *out, *NET], capsys)
+    assert os.path.join("corrupt", "dog", "broken.png") in line
+    assert "not a decodable image" in line
+    line = _bad([command, str(work / "data"), *out, "--model", "no_such_net",
+                 "--weights", "none", "--device", "cpu"], capsys)
+    assert "unknown model 'no_such_net'" in line
+
+
+def test_fit_needs_two_classes(work, tmp_path, capsys):
+    out = ["-o", str(tmp_path / "m.sktransfer")]
+    line = _bad(["fit", str(work / "one_class"), *out, *NET], capsys)
+    assert "one class only ('cat')" in line
+    line = _bad(["fit", str(work / "flat"), *out, *NET], capsys)
+    assert "no class subfolder" in line
+
+
+def test_unwritable_outputs(work, tmp_path, capsys):
+    data = str(work / "data")
+    line = _bad(["extract", data, "-o", str(tmp_path / "nope" / "f.parquet"), *NET],
+                capsys)
+    assert "cannot write" in line and "does not exist" in line
+    line = _bad(["extract", data, "-o", str(tmp_path), *NET], capsys)
+    assert "cannot tell the format" in line
+    (tmp_path / "f.csv").mkdir()
+    line = _bad(["extract", data, "-o", str(tmp_path / "f.csv"), *NET], capsys)
+    assert "it is a folder" in line
+    line = _bad(["fit", data, "-o", str(tmp_path / "nope" / "m.sktransfer"), *NET],
+                capsys)
+    assert "cannot write" in line
+
+
+def test_not_a_model(work, tmp_path, capsys):
+    junk = tmp_path / "junk.sktransfer"
+    junk.write_bytes(b"\x80\x04 a pickle, say")
+    for command in (["info", str(junk)], ["predict", str(junk), str(work / "flat")]):
+        line = _bad(command, capsys)
+        assert "junk.sktransfer" in line and "not an sktransfer" in line
+    line = _bad(["info", str(tmp_path / "absent.sktransfer")], capsys)
+    assert "does not exist" in line
+
+
+def test_bad_options_are_one_line(capsys):
+    line = _bad(["extract", "x", "-o", "f.csv", "--image-size", "big"], capsys)
+    assert line.startswith("sktransfer extract: error:") and "'big'" in line
+    line = _bad(["fit", "x", "-o", "m", "--validation-fraction", "1.5"], capsys)
+    assert "[0, 1)" in line
