@@ -6,6 +6,8 @@ import os
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._typing import PathLike
+
 #: The file name endings :func:`load_image_folder` reads (torchvision's
 #: ``IMG_EXTENSIONS``), compared case-insensitively.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff",
@@ -32,7 +34,8 @@ def _image_files(folder, extensions):
     return found
 
 
-def load_image_folder(root, *, extensions=IMAGE_EXTENSIONS):
+def load_image_folder(root: PathLike, *, extensions: tuple[str, ...] = IMAGE_EXTENSIONS,
+                      ) -> tuple[list[str], np.ndarray]:
     """Image paths and their labels from a folder of class subfolders.
 
     The layout of torchvision's ``ImageFolder``: ``root/<class>/<file>``, each

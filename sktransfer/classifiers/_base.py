@@ -31,6 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from .._device import resolve_autocast_dtype, resolve_device
 from .._runtime import InputPipeline, placed, run_batches
 from .._sklearn_compat import _check_sample_weight, check_is_fitted, validate_data
+from .._typing import ImagesLike
 from .._versioning import check_version, stamp_version
 from ..backbones import load_backbone
 from ..inputs import ArraySource, validate_images
@@ -336,7 +337,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             progress=bool(self.verbose), desc=f"{type(self).__name__}.{desc}",
         )
 
-    def decision_function(self, X):
+    def decision_function(self, X: ImagesLike) -> np.ndarray:
         """Logits: shape (n_samples, n_classes), or (n_samples,) for two classes
         (the logit difference, positive for ``classes_[1]``)."""
         logits = self._forward_all(X).astype(np.float64)
@@ -344,20 +345,20 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             return logits[:, 1] - logits[:, 0]
         return logits
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ImagesLike) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes); rows sum to 1."""
         return softmax(self._forward_all(X).astype(np.float64), axis=1)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ImagesLike) -> np.ndarray:
         """Log of :meth:`predict_proba`, computed stably from the logits."""
         return log_softmax(self._forward_all(X).astype(np.float64), axis=1)
 
-    def predict(self, X):
+    def predict(self, X: ImagesLike) -> np.ndarray:
         """The most probable class of each sample, as a label of ``classes_``."""
         indices = self._forward_all(X).argmax(axis=1)
         return self.classes_[indices]
 
-    def transform(self, X):
+    def transform(self, X: ImagesLike) -> np.ndarray:
         """Penultimate features of the trained network, float32
         (n_samples, n_features), to feed another estimator."""
         return self._forward_all(X, module=FeaturesOnly, desc="transform")

@@ -10,6 +10,7 @@ from sklearn.utils import column_or_1d
 
 from .._domains import target_mask, unlabeled_mask
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
+from .._typing import ImagesLike, LabelsLike
 from ..adaptation import METHODS, resolve_method
 from ..training import DomainAdaptationStep
 from ._base import NeuralClassifierBase
@@ -203,7 +204,8 @@ class DomainAdaptClassifier(NeuralClassifierBase):
 
     # -- fit ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_domain=None, sample_weight=None):
+    def fit(self, X: ImagesLike, y: LabelsLike, sample_domain: LabelsLike | None = None,
+            sample_weight: LabelsLike | None = None) -> "DomainAdaptClassifier":
         """Train on labeled source samples while adapting to target samples.
 
         Parameters
@@ -266,7 +268,8 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         return self._fit_epochs(data, epochs=self.epochs, make_step=make_step)
 
     # -- scoring --------------------------------------------------------------
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: ImagesLike, y: LabelsLike,
+              sample_weight: LabelsLike | None = None) -> float:
         """Accuracy on the labeled samples of ``X, y``; rows with ``y == -1`` are
         ignored.
 

@@ -1,6 +1,7 @@
 """FineTuneClassifier: fine-tune a pretrained CNN behind fit / predict."""
 
 from .._sklearn_compat import _fit_context
+from .._typing import ImagesLike, LabelsLike
 from ._base import NeuralClassifierBase
 from ._parameters import parameters_doc
 
@@ -118,7 +119,8 @@ class FineTuneClassifier(NeuralClassifierBase):
         self.image_size = image_size
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ImagesLike, y: LabelsLike,
+            sample_weight: LabelsLike | None = None) -> "FineTuneClassifier":
         """Fine-tune on images ``X`` with labels ``y``.
 
         Parameters
@@ -141,7 +143,8 @@ class FineTuneClassifier(NeuralClassifierBase):
         return self._fit_epochs(data, epochs=self.epochs)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X: ImagesLike, y: LabelsLike, classes: LabelsLike | None = None,
+                    sample_weight: LabelsLike | None = None) -> "FineTuneClassifier":
         """Train one more epoch on ``X, y`` (a constant learning rate).
 
         Parameters

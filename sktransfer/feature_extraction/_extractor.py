@@ -13,6 +13,7 @@ from .._hashing import weights_fingerprint
 from .._parameters import COMMON_CONSTRAINTS
 from .._runtime import InputPipeline, placed, run_batches
 from .._sklearn_compat import HasMethods, StrOptions, _fit_context, check_is_fitted
+from .._typing import ImagesLike
 from .._versioning import check_version, stamp_version
 from ..backbones import POOLINGS, is_rebuildable, load_backbone, registered_builder
 from ..inputs import validate_images
@@ -244,7 +245,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     # -- sklearn API --------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: ImagesLike, y: None = None) -> "PretrainedFeatureExtractor":
         """Check ``X``, load the backbone and record the feature size.
 
         Parameters
@@ -274,7 +275,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.n_features_out_ = backbone.num_features
         return self
 
-    def transform(self, X):
+    def transform(self, X: ImagesLike) -> np.ndarray:
         """Feature vectors of the images in ``X``.
 
         Parameters
