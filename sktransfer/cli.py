@@ -757,6 +757,9 @@ def main(argv=None):
     except (BadInput, Failure) as exc:
         print(f"sktransfer {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `sktransfer info model | head`: the reader left
+        sys.stdout = open(os.devnull, "w")  # no second error when Python flushes
+        return 0
     except KeyboardInterrupt:
         print(f"sktransfer {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -271,3 +271,27 @@ def test_bad_options_are_one_line(capsys):
     assert line.startswith("sktransfer extract: error:") and "'big'" in line
     line = _bad(["fit", "x", "-o", "m", "--validation-fraction", "1.5"], capsys)
     assert "[0, 1)" in line
+
+
+
+class _ClosedPipe:
+    """A stdout whose reader has gone (`sktransfer info model | head -1`)."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        pass
+
+
+def test_info_into_a_closed_pipe_exits_quietly(tmp_path, monkeypatch, capsys):
+    import sktransfer
+    from sktransfer import FineTuneClassifier, cli
+
+    model = tmp_path / "m.sktransfer"
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    sktransfer.save(FineTuneClassifier(model=None, epochs=1, device="cpu")
+                    .fit(X, X[:, 0] > 0), model)
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert cli.main(["info", str(model)]) == 0
+    assert capsys.readouterr().err == ""
