@@ -342,7 +342,9 @@ def load_digits_shift(*, test_fraction=0.25, source_fraction=0.5,
         target_patch_origin, test_patch_origin : int ndarray of shape (n, 3)
             Where each patch was cut: index into ``photos``, top row, left column.
         photos : tuple of str
+            The photographs (scikit-image names) the target patches come from.
         DESCR : str
+            A description of the data set.
 
     See Also
     --------

@@ -285,7 +285,8 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
         Returns
         -------
-        features : ndarray of shape (n_samples, n_features_out_), dtype float32
+        features : ndarray of shape (n_samples, n_features_out), dtype float32
+            ``n_features_out`` is the fitted ``n_features_out_``.
         """
         check_is_fitted(self, "n_features_out_")
         source = validate_images(
