@@ -15,11 +15,12 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ._sklearn_compat import _safe_indexing
 from ._domains import unlabeled_mask
+from ._representation import estimator_features
 
 __all__ = [
     "DeepEmbeddedValidation",
@@ -185,23 +186,6 @@ def _domain_masks(scorer, X, y, *, need_source):
     return target, ~target
 
 
-def _model_features(estimator, X):
-    """The representation the estimator classifies from.
-
-    A Pipeline applies all its steps but the last, then the last step's
-    ``transform`` when it has one; any other estimator its own ``transform``;
-    without one, the input itself.
-    """
-    if isinstance(estimator, Pipeline):
-        if len(estimator.steps) > 1:
-            X = estimator[:-1].transform(X)
-        last = estimator.steps[-1][1]
-        return last.transform(X) if hasattr(last, "transform") else X
-    if hasattr(estimator, "transform"):
-        return estimator.transform(X)
-    return X
-
-
 def _as_matrix(features, name):
     if sp.issparse(features):
         return features.tocsr()
@@ -235,7 +219,7 @@ def _source_weights(scorer, estimator, X, target, source):
     """
     name = type(scorer).__name__
     if scorer.features == "auto":
-        features = _as_matrix(_model_features(estimator, X), name)
+        features = _as_matrix(estimator_features(estimator, X), name)
         source_features, target_features = features[source], features[target]
     else:
         source_features = _as_matrix(_take(X, source), name)

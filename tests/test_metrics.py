@@ -13,11 +13,11 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import LinearSVC
 
 from sktransfer.datasets import mix_domains
+from sktransfer._representation import estimator_features
 from sktransfer.metrics import (
     DeepEmbeddedValidation,
     ImportanceWeightedScorer,
     PredictionEntropyScorer,
-    _model_features,
     density_ratio,
     dev_risk,
 )
@@ -192,24 +192,24 @@ def test_scorers_accept_image_shaped_x(scorer, rng):
     assert np.isfinite(scorer(pipe, X, y))
 
 
-def test_model_features():
+def testestimator_features():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 3))
     y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
     # all steps but the last, whose transform it lacks
     pipe = make_pipeline(StandardScaler(), PCA(n_components=2), LogisticRegression())
     pipe.fit(X, y)
-    np.testing.assert_allclose(_model_features(pipe, X), pipe[:-1].transform(X))
+    np.testing.assert_allclose(estimator_features(pipe, X), pipe[:-1].transform(X))
     # all steps but the last, then the last step's transform
     pipe = make_pipeline(StandardScaler(), LinearDiscriminantAnalysis()).fit(X, y)
-    np.testing.assert_allclose(_model_features(pipe, X),
+    np.testing.assert_allclose(estimator_features(pipe, X),
                                pipe[-1].transform(pipe[0].transform(X)))
-    assert _model_features(pipe, X).shape == (40, 2)
+    assert estimator_features(pipe, X).shape == (40, 2)
     # an estimator's own transform; the input without one
     lda = LinearDiscriminantAnalysis().fit(X, y)
-    np.testing.assert_allclose(_model_features(lda, X), lda.transform(X))
-    assert _model_features(LogisticRegression().fit(X, y), X) is X
-    assert _model_features(make_pipeline(LogisticRegression()).fit(X, y), X) is X
+    np.testing.assert_allclose(estimator_features(lda, X), lda.transform(X))
+    assert estimator_features(LogisticRegression().fit(X, y), X) is X
+    assert estimator_features(make_pipeline(LogisticRegression()).fit(X, y), X) is X
 
 
 class _BrokenTransform(LabeledOnly):

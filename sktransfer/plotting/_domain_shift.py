@@ -4,28 +4,14 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
-from sklearn.pipeline import Pipeline
 
+from .._representation import estimator_features
 from ._base import check_matplotlib, layout_axes
 
 DOMAINS = ("source", "target")
 _COLOURS = {"source": "C0", "target": "C1"}
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p")
 _AXIS_NAMES = {"pca": "PC", "tsne": "t-SNE"}
-
-
-def estimator_features(estimator, X):
-    """The representation ``estimator`` classifies from: a Pipeline's steps but
-    the last, then the last step's ``transform`` when it has one; any other
-    estimator's ``transform``; without one, ``X`` itself."""
-    if isinstance(estimator, Pipeline):
-        if len(estimator.steps) > 1:
-            X = estimator[:-1].transform(X)
-        last = estimator.steps[-1][1]
-        return last.transform(X) if hasattr(last, "transform") else X
-    if hasattr(estimator, "transform"):
-        return estimator.transform(X)
-    return X
 
 
 def _matrix(features, name):
