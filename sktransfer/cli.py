@@ -21,7 +21,7 @@ import time
 
 from ._version import __version__
 from .classifiers import FineTuneClassifier
-from .datasets import IMAGE_EXTENSIONS, load_image_folder
+from .datasets import IMAGE_EXTENSIONS, is_image_name, list_image_files, load_image_folder
 from .feature_extraction import PretrainedFeatureExtractor, feature_cache_info
 from .persistence import load, read_header, save
 
@@ -119,15 +119,6 @@ def _count(text):
 
 
 # -- inputs --------------------------------------------------------------------
-def _visible(name):
-    return not name.startswith(".")
-
-
-def _is_image_name(name):
-
-    return name.lower().endswith(IMAGE_EXTENSIONS)
-
-
 def read_images(source):
     """The image paths that ``source`` names, and their labels.
 
@@ -157,18 +148,18 @@ def read_images(source):
         raise BadInput(f"{source!r} does not exist")
     if os.path.isdir(source):
         with _bad_input(), os.scandir(source) as entries:
-            names = sorted(e.name for e in entries if _visible(e.name))
-        if any(os.path.isdir(os.path.join(source, n)) for n in names):
+            has_classes = any(e.is_dir() and not e.name.startswith(".") for e in entries)
+        if has_classes:
             with _bad_input():
                 paths, labels = load_image_folder(source)
             return list(paths), [str(label) for label in labels]
-        paths = [os.path.join(source, n) for n in names
-                 if _is_image_name(n) and os.path.isfile(os.path.join(source, n))]
+        with _bad_input():
+            paths = list_image_files(source)
         if not paths:
             raise BadInput(f"{source!r} holds no image: no class subfolder and no file "
                            f"ending with {', '.join(IMAGE_EXTENSIONS)}")
         return paths, None
-    if _is_image_name(source):
+    if is_image_name(source):
         return [source], None
     try:
         with open(source, encoding="utf-8") as file:

@@ -18,19 +18,39 @@ def _visible(name):
     return not name.startswith(".")
 
 
-def _image_files(folder, extensions):
-    """Image files under ``folder`` (recursively, links followed), in
-    torchvision's order: folders sorted by path, files by name."""
+def is_image_name(name, extensions=IMAGE_EXTENSIONS):
+    """Whether a file name (or path) is an image's by the rule of
+    :func:`load_image_folder`: not hidden, and ending with one of ``extensions``
+    (any case)."""
+    name = os.path.basename(os.fspath(name))
+    return _visible(name) and name.lower().endswith(tuple(e.lower() for e in extensions))
+
+
+def list_image_files(folder, *, extensions=IMAGE_EXTENSIONS, recursive=False):
+    """Paths of the image files in ``folder`` (the rule of :func:`is_image_name`),
+    sorted; with ``recursive``, also in its non-hidden subfolders (links
+    followed), in torchvision's order: folders sorted by path, files by name.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sktransfer.datasets import list_image_files
+    >>> list_image_files(tempfile.mkdtemp())
+    []
+    """
+    folder = os.fspath(folder)
+    if not recursive:
+        return [os.path.join(folder, name) for name in sorted(os.listdir(folder))
+                if is_image_name(name, extensions)
+                and os.path.isfile(os.path.join(folder, name))]
     found = []
-    for here, folders, files in sorted(os.walk(folder, followlinks=True)):
+    for here, _, files in sorted(os.walk(folder, followlinks=True)):
         if not all(_visible(part) for part in os.path.relpath(here, folder).split(os.sep)
                    if part != "."):
             continue
-        for name in sorted(files):
-            if _visible(name) and name.lower().endswith(extensions):
-                path = os.path.join(here, name)
-                if os.path.isfile(path):
-                    found.append(path)
+        found += [os.path.join(here, name) for name in sorted(files)
+                  if is_image_name(name, extensions)
+                  and os.path.isfile(os.path.join(here, name))]
     return found
 
 
@@ -98,7 +118,7 @@ def load_image_folder(root: PathLike, *, extensions: tuple[str, ...] = IMAGE_EXT
     with os.scandir(root) as entries:
         classes = sorted(e.name for e in entries if _visible(e.name) and e.is_dir())
     if not classes:
-        loose = [n for n in os.listdir(root) if _visible(n) and n.lower().endswith(extensions)]
+        loose = list_image_files(root, extensions=extensions)
         hint = (f"; it holds {len(loose)} image file(s) directly: pass those paths as "
                 "X (with your own labels), or move them into one subfolder per class"
                 if loose else "")
@@ -106,7 +126,8 @@ def load_image_folder(root: PathLike, *, extensions: tuple[str, ...] = IMAGE_EXT
                          f"(root/<class>/<image>){hint}.")
     paths, labels = [], []
     for name in classes:
-        files = _image_files(os.path.join(root, name), extensions)
+        files = list_image_files(os.path.join(root, name), extensions=extensions,
+                                 recursive=True)
         if not files:
             raise ValueError(
                 f"load_image_folder: the class folder {os.path.join(root, name)!r} holds "

@@ -1,3 +1,4 @@
+import os
 import sys
 
 import numpy as np
@@ -9,6 +10,8 @@ from sktransfer.datasets import (
     _colour_photo,
     _upsample_digits,
     load_digits_shift,
+    is_image_name,
+    list_image_files,
     load_image_folder,
     mix_domains,
 )
@@ -212,3 +215,15 @@ def test_load_image_folder_feeds_estimators_and_grid_search(tmp_path):
     clf = FineTuneClassifier(model="simple_cnn", weights=None, epochs=1, image_size=16,
                              random_state=0, device="cpu").fit(X, y)
     assert clf.predict(X).shape == (12,)
+
+
+def test_list_image_files_flat_and_recursive(tmp_path):
+    _write_tree(tmp_path, ["b.png", "a.JPG", ".hidden.png", "notes.txt", "sub/c.png",
+                           ".git/d.png"])
+    flat = list_image_files(tmp_path)
+    assert [os.path.basename(p) for p in flat] == ["a.JPG", "b.png"]
+    deep = list_image_files(tmp_path, recursive=True)
+    assert [os.path.relpath(p, tmp_path) for p in deep] == ["a.JPG", "b.png",
+                                                            os.path.join("sub", "c.png")]
+    assert is_image_name("x/y.WEBP") and not is_image_name(".z.png")
+    assert not is_image_name("y.txt")
