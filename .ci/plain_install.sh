@@ -16,3 +16,5 @@ features = PretrainedFeatureExtractor(device="cpu").fit_transform(images)
 assert features.shape == (2, 1280) and np.isfinite(features).all(), features.shape
 print("plain install: PretrainedFeatureExtractor() ->", features.shape)
 PY
+"$venv/bin/sktransfer" --help > /dev/null
+echo "plain install: the sktransfer command line runs"

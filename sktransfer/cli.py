@@ -23,7 +23,7 @@ from ._version import __version__
 from .classifiers import FineTuneClassifier
 from .datasets import IMAGE_EXTENSIONS, is_image_name, list_image_files, load_image_folder
 from .feature_extraction import PretrainedFeatureExtractor, feature_cache_info
-from .persistence import load, read_header, save
+from .persistence import SAFE_CLASSES, load, read_header, save
 
 #: The exit code of a bad input (argparse's code for a bad option).
 EXIT_BAD_INPUT = 2
@@ -191,6 +191,12 @@ def _check_output(path, formats=None, *, stdout=False):
     if formats is not None and not path.lower().endswith(formats):
         raise BadInput(f"cannot tell the format of {path!r}: its name must end with "
                        f"{' or '.join(formats)}")
+    if path.lower().endswith(".parquet"):
+        try:
+            import pyarrow  # noqa: F401  (pandas writes parquet with it)
+        except ImportError:
+            raise BadInput(f"writing {path!r} needs pyarrow: pip install pyarrow, or "
+                           "write .npy or .csv") from None
     if os.path.isdir(path):
         raise BadInput(f"cannot write {path!r}: it is a folder")
     folder = os.path.dirname(os.path.abspath(path))
@@ -226,7 +232,8 @@ def _write_features(path, features, paths, labels):
 
     with _writing(path):
         if path.lower().endswith(".npy"):
-            np.save(path, features)
+            with open(path, "wb") as file:  # np.save(name) would add ".npy" to ".NPY"
+                np.save(file, features)
             with open(_sidecar(path, "paths"), "w", encoding="utf-8") as file:
                 file.writelines(p + "\n" for p in paths)
             if labels is not None:
@@ -260,7 +267,7 @@ def _configure(estimator, *, progress, **values):
     """Set ``device``, ``batch_size``, ``num_workers`` (when given) and the
     progress bars on sktransfer's estimators in ``estimator``."""
     for part in _parts(estimator):
-        if not type(part).__module__.startswith("sktransfer"):
+        if not isinstance(part, tuple(SAFE_CLASSES.values())):
             continue
         params = part.get_params(deep=False)
         updates = {k: v for k, v in values.items() if k in params and v is not None}
@@ -327,8 +334,11 @@ def _extract(args, say):
     _write_features(args.output, features, paths, labels)
     say(f"{len(paths)} images, {hits} from the cache: {features.shape[1]} features "
         f"each, in {elapsed:.1f} s")
-    say(f"wrote {args.output}" + (f" and {_sidecar(args.output, 'paths')}"
-                                  if args.output.lower().endswith(".npy") else ""))
+    sidecars = []
+    if args.output.lower().endswith(".npy"):
+        sidecars = [_sidecar(args.output, "paths")] + (
+            [_sidecar(args.output, "labels")] if labels is not None else [])
+    say(f"wrote {' and '.join([args.output, *sidecars])}")
     return 0
 
 
@@ -526,6 +536,15 @@ def _plain(value):
     return body if isinstance(body, str) else value  # $weights, $path, $device
 
 
+def _readable(value):
+    """:func:`_plain`, or the raw value's text for a header it cannot read (a
+    crafted file: its checksum does not stop an author who recomputes it)."""
+    try:
+        return _plain(value)
+    except Exception:  # any malformed tag content
+        return f"<unreadable: {repr(value)[:60]}>"
+
+
 def _find(document, key):
     """The first value of ``key`` anywhere in ``document`` (fitted attributes
     may sit in the document of a step)."""
@@ -553,7 +572,7 @@ def _print_params(params, indent):
         print(f"{indent}parameters")
         width = max(len(k) for k in params)
         for key, value in params.items():
-            print(f"{indent}  {key:<{width}}  {_show(_plain(value))}")
+            print(f"{indent}  {key:<{width}}  {_show(_readable(value))}")
 
 
 def _info(args, say):
@@ -574,7 +593,7 @@ def _info(args, say):
                             if isinstance(step, list) and len(step) == 2
                             and isinstance(step[1], dict)]
     fitted = any(record.get("fitted") for record in records)
-    classes = next((_plain(_find(record.get("fitted"), "classes_")) for record in records
+    classes = next((_readable(_find(record.get("fitted"), "classes_")) for record in records
                     if _find(record.get("fitted"), "classes_") is not None), None)
     saved = (f"sktransfer {document.get('sktransfer_version')}, torch "
              f"{document.get('torch_version')}, scikit-learn "

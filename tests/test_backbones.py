@@ -862,3 +862,46 @@ def test_lite0_without_the_weights_package(monkeypatch):
         load_backbone("efficientnet_lite0", "DEFAULT")
     # Random initialisation needs no weights package.
     assert load_backbone("efficientnet_lite0", None).num_features == 1280
+
+
+def test_layer_output_is_taken_even_when_the_model_catches_exceptions():
+    from sktransfer.backbones._layers import ModuleOutput
+
+    class Careful(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = nn.Conv2d(3, 4, 3)
+            self.second = nn.Conv2d(4, 4, 3)
+            self.ran_second = False
+
+        def forward(self, x):
+            try:
+                x = self.first(x)
+            except Exception:  # a model's own error handling
+                pass
+            self.ran_second = True
+            return self.second(x)
+
+    model = Careful()
+    x = torch.zeros(1, 3, 8, 8)
+    out = ModuleOutput(model, "first")(x)
+    assert out.shape == (1, 4, 6, 6) and not model.ran_second
+
+
+def test_layer_whose_output_is_not_a_tensor_is_a_clear_error():
+    from sktransfer.backbones._layers import ModuleOutput
+
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x, x
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pair = Pair()
+
+        def forward(self, x):
+            return self.pair(x)[0]
+
+    with pytest.raises(ValueError, match="returns a tuple, not a tensor"):
+        ModuleOutput(Model(), "pair")(torch.zeros(1, 3, 4, 4))

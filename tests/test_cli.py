@@ -295,3 +295,53 @@ def test_info_into_a_closed_pipe_exits_quietly(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdout", _ClosedPipe())
     assert cli.main(["info", str(model)]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_extract_to_an_upper_case_npy_name_writes_that_file(work, tmp_path, capsys):
+    paths = [str(work / "flat" / n) for n in ("a.png", "b.png")]
+    assert main(["extract", str(work / "flat"), "-o", str(tmp_path / "F.NPY"), *NET]) == 0
+    assert sorted(os.listdir(tmp_path)) == ["F.NPY", "F.paths.txt"]
+    np.testing.assert_array_equal(np.load(tmp_path / "F.NPY"), _expected_features(paths))
+    assert f"wrote {tmp_path / 'F.NPY'} and {tmp_path / 'F.paths.txt'}" in \
+        capsys.readouterr().out
+
+
+def test_info_of_a_crafted_header_is_one_line(tmp_path, capsys):
+    # A checksum does not stop an author who recomputes it: a crafted tensor entry
+    # and malformed value tags give a clear message or a readable mark, never a
+    # traceback.
+    import json
+
+    import sktransfer
+    from sktransfer import FineTuneClassifier
+    from sktransfer.persistence import read_header
+    from sktransfer.persistence._format import _document_checksum
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    model = tmp_path / "m.sktransfer"
+    sktransfer.save(FineTuneClassifier(model=None, epochs=1, device="cpu")
+                    .fit(X, X[:, 0] > 0), model)
+    data = model.read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+
+    def write(header):
+        text = json.dumps(header).encode()
+        model.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + size:])
+
+    document = json.loads(header["__metadata__"]["sktransfer"])
+    document["params"]["lr"] = {"$scalar": 5}
+    document["document_sha256"] = _document_checksum(document)
+    header["__metadata__"]["sktransfer"] = json.dumps(document)
+    write(header)
+    assert main(["info", str(model)]) == 0
+    assert "<unreadable" in capsys.readouterr().out
+
+    name = next(k for k in header if k != "__metadata__")
+    header[name]["shape"] = "many"
+    write(header)
+    with pytest.raises(ValueError, match="not a dtype and a shape"):
+        read_header(model)
+    assert main(["info", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "not a dtype and a shape" in err and len(err.strip().splitlines()) == 1

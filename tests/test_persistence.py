@@ -1092,3 +1092,11 @@ def test_read_header_reads_the_document_and_tensor_list_only(saved_mlp, fitted):
     saved_mlp.write_bytes(b"\x00" * 4)
     with pytest.raises(ValueError, match="too short"):
         read_header(saved_mlp)
+
+
+def test_a_step_name_with_a_double_underscore_is_refused_at_save(tmp_path):
+    from sklearn.pipeline import Pipeline
+
+    pipe = Pipeline([("features__x", extractor()), ("clf", LogisticRegression())])
+    with pytest.raises(ValueError, match="'__'"):
+        sktransfer.save(pipe, tmp_path / "p.safetensors")

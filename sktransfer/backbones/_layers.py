@@ -2,6 +2,8 @@
 
 import threading
 
+import torch
+
 from torch import nn
 
 from ._base import Backbone, GlobalPool
@@ -68,9 +70,10 @@ def _module_names(model):
     return [name for name, _ in model.named_modules() if name]
 
 
-class _StopForward(Exception):
+class _StopForward(BaseException):
     """Raised by the hook once the wanted output is taken: the rest of the network
-    does not run."""
+    does not run. A BaseException, so that a model's own ``except Exception``
+    around a submodule call cannot swallow it."""
 
 
 class ModuleOutput(nn.Module):
@@ -109,7 +112,13 @@ class ModuleOutput(nn.Module):
                 f"module {self.layer!r} did not run in the forward pass of "
                 f"{type(self.model).__name__}, so it has no output to return."
             )
-        return taken[0]
+        output = taken[0]
+        if not isinstance(output, torch.Tensor):
+            raise ValueError(
+                f"module {self.layer!r} of {type(self.model).__name__} returns a "
+                f"{type(output).__name__}, not a tensor: choose a layer whose output "
+                "is a feature map (sktransfer.backbones.list_layers lists them).")
+        return output
 
     def extra_repr(self):
         return f"layer={self.layer!r}"

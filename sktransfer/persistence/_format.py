@@ -263,9 +263,17 @@ def read_header(path: PathLike) -> tuple[dict, dict]:
         data = prefix + file.read(size)
     document = _read_document(data, source)
     header = json.loads(data[8:].decode("utf-8"))
-    tensors = {name: (entry.get("dtype"), tuple(entry.get("shape", ())))
-               for name, entry in header.items()
-               if name != "__metadata__" and isinstance(entry, dict)}
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if (type(entry.get("dtype") if shape is not None else None) is not str
+                or type(shape) is not list
+                or not all(type(n) is int and n >= 0 for n in shape)):
+            raise ValueError(f"{source} is a damaged sktransfer safe file: the header "
+                             f"entry of tensor {name!r:.80} is not a dtype and a shape.")
+        tensors[name] = (entry["dtype"], tuple(shape))
     return document, tensors
 
 

@@ -28,7 +28,6 @@ name starts with ``"<step name>."``.
 
 import io
 import re
-import warnings
 import zipfile
 
 import torch
@@ -118,10 +117,12 @@ def pipeline_record(pipeline):
 
     steps, tensors, skops_version = [], {}, None
     for name, step in pipeline.steps:
-        if type(name) is not str or not _STEP_NAME.match(name):
+        if type(name) is not str or not _STEP_NAME.match(name) or "__" in name:
             raise ValueError(f"cannot save this Pipeline in the safe format: its step "
-                             f"name {name!r} is not a non-empty str without a '.' (the "
-                             "file names a step's tensors '<step name>.<tensor>').")
+                             f"name {name!r} is not a non-empty str without '.' or "
+                             "'__' (the file names a step's tensors '<step "
+                             "name>.<tensor>', and scikit-learn reads '__' as a "
+                             "nested parameter).")
         if step is None or (type(step) is str and step == "passthrough"):
             steps.append([name, step])
             continue
@@ -190,11 +191,8 @@ def build_pipeline(document, tensors, source, budget):
     memory = params.get("memory")
     if memory is not None:
         params["memory"] = None
-        warnings.warn(
-            f"{source} sets the Pipeline's memory={memory!r:.200}, a cache on disk. "
-            "A safe file does not make the estimator it loads write or read files of "
-            "its own: the loaded Pipeline has memory=None. Call set_params(memory=...) "
-            "after loading to use that cache.", UserWarning, stacklevel=3)
+        _records.warn_files_not_used(source, f"the Pipeline's memory={memory!r:.200}",
+                                     "loaded Pipeline", "memory", stacklevel=3)
     if document.get("weights") is not None:
         raise ValueError(f"{source}: a Pipeline has no network of its own.")
 
@@ -318,8 +316,5 @@ def _neutralise_memory(step, source):
     if cached:
         step.set_params(**{key: None for key in cached})
         shown = ", ".join(f"{key}={value!r:.100}" for key, value in cached.items())
-        warnings.warn(
-            f"{source} sets {shown}, a cache on disk. A safe file does not make the "
-            "estimator it loads write or read files of its own: the loaded step has "
-            "memory=None. Call set_params after loading to use that cache.",
-            UserWarning, stacklevel=5)
+        _records.warn_files_not_used(source, shown, "loaded step", "memory",
+                                     stacklevel=5)

@@ -139,6 +139,15 @@ def build(document, tensors, source, budget, depth=0):
         raise ValueError(f"{source}: {exc}") from exc
 
 
+def warn_files_not_used(source, setting, what, parameter, *, stacklevel):
+    """Say that a file's ``setting`` (a cache on disk) was set to None in ``what``."""
+    warnings.warn(
+        f"{source} sets {setting}, a cache on disk. A safe file does not make the "
+        f"estimator it loads write or read files of its own: the {what} has "
+        f"{parameter}=None. Call set_params({parameter}=...) after loading to use "
+        "that cache.", UserWarning, stacklevel=stacklevel + 1)
+
+
 def check_side_effects(cls, params, source, stacklevel=4):
     """Refuse or neutralise parameters that would make the loaded estimator act
     on its own beyond computing: write or read files, call objects."""
@@ -151,8 +160,5 @@ def check_side_effects(cls, params, source, stacklevel=4):
     cache = params.get("cache")
     if isinstance(cache, (str, os.PathLike)):
         params["cache"] = None
-        warnings.warn(
-            f"{source} sets cache={cache!r:.200}, a folder on disk. A safe file does "
-            "not make the estimator it loads write or read files of its own: the "
-            f"loaded {cls.__name__} has cache=None. Call set_params(cache=...) "
-            "after loading to use that cache.", UserWarning, stacklevel=stacklevel)
+        warn_files_not_used(source, f"cache={cache!r:.200}", f"loaded {cls.__name__}",
+                            "cache", stacklevel=stacklevel)
