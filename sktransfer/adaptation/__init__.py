@@ -16,7 +16,6 @@ from ._functional import (
     reverse_gradient,
 )
 from ._losses import (
-    METHODS,
     AdaptationLoss,
     CDANLoss,
     CORALLoss,
@@ -24,7 +23,14 @@ from ._losses import (
     DomainDiscriminator,
     MCCLoss,
     MMDLoss,
-    resolve_method,
+)
+from ._vada import DIRTTLoss, VADALoss, VADAStep, conditional_entropy, vat_loss
+from ._methods import METHODS, resolve_method
+from ._self_training import (
+    SelfTrainingLoss,
+    align_distribution,
+    pseudo_labels,
+    relative_threshold,
 )
 
 __all__ = [
@@ -32,15 +38,24 @@ __all__ = [
     "AdaptationLoss",
     "CDANLoss",
     "CORALLoss",
+    "DIRTTLoss",
     "DANNLoss",
     "DomainDiscriminator",
     "MCCLoss",
     "MMDLoss",
+    "SelfTrainingLoss",
+    "VADALoss",
+    "VADAStep",
+    "align_distribution",
+    "conditional_entropy",
     "coral_loss",
     "dann_coefficient",
     "entropy",
     "mcc_loss",
     "mmd_loss",
+    "pseudo_labels",
+    "relative_threshold",
     "resolve_method",
     "reverse_gradient",
+    "vat_loss",
 ]

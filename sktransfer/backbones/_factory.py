@@ -12,6 +12,7 @@ from torch import nn
 from ..inputs import PreprocessConfig
 from ._base import Backbone, GlobalPool
 from ._checkpoint import CheckpointPath, load_state_into, read_checkpoint
+from ._input_size import check_image_size, resize_for_input
 from ._layers import layer_backbone
 from ._registry import list_registered, registered_builder
 from ._timm import build_timm, preprocess_from_timm
@@ -50,7 +51,7 @@ def _first_conv_channels(module):
     return 3
 
 
-def _user_backbone(module, weights, layer, pooling):
+def _user_backbone(module, weights, layer, pooling, image_size):
     is_path = isinstance(weights, CheckpointPath)
     if weights is not None and weights != "DEFAULT" and not is_path:
         raise ValueError(
@@ -60,6 +61,8 @@ def _user_backbone(module, weights, layer, pooling):
         )
     if isinstance(module, Backbone) and layer is None:
         backbone = module
+        resize_for_input(backbone.body, image_size, backbone.name)
+        backbone.preprocess = backbone.preprocess.with_image_size(image_size)
     else:
         if is_path:
             load_state_into(module, read_checkpoint(weights), source=str(weights))
@@ -68,6 +71,8 @@ def _user_backbone(module, weights, layer, pooling):
             preprocess = preprocess_from_timm(module, in_chans=in_chans)
         else:
             preprocess = PreprocessConfig(in_chans=in_chans)
+        preprocess = preprocess.with_image_size(image_size)
+        resize_for_input(module, image_size, type(module).__name__)
         if layer is not None:
             return layer_backbone(module, layer, pooling, preprocess, type(module).__name__)
         declared = getattr(module, "num_features", None)
@@ -80,14 +85,27 @@ def _user_backbone(module, weights, layer, pooling):
     return backbone
 
 
-def _builder_for(model):
-    """The builder (contract: :mod:`._registry`) that ``model=<name>`` selects."""
+def _builder_for(model, image_size):
+    """The builder (contract: :mod:`._registry`) that ``model=<name>`` selects.
+
+    The timm and torchvision builders build for ``image_size`` (a vision
+    transformer resamples its position embeddings); a registered builder's
+    network is used as it builds it, and sees ``image_size`` through its
+    preprocessing only.
+    """
     builder = registered_builder(model)
-    if builder is None and model.startswith("timm:"):
-        builder = functools.partial(build_timm, model[5:])
-    elif builder is None and model in torchvision_names():
-        builder = functools.partial(build_torchvision, model)
-    return builder
+    if builder is not None:
+        def registered(weights, layer, pooling):
+            backbone = builder(weights, layer, pooling)
+            backbone.preprocess = backbone.preprocess.with_image_size(image_size)
+            return backbone
+
+        return registered if image_size is not None else builder
+    if model.startswith("timm:"):
+        return functools.partial(build_timm, model[5:], image_size=image_size)
+    if model in torchvision_names():
+        return functools.partial(build_torchvision, model, image_size=image_size)
+    return None
 
 
 def _check_weights_type(weights):
@@ -100,7 +118,7 @@ def _check_weights_type(weights):
 
 
 def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
-                  random_state=None):
+                  image_size=None, random_state=None):
     """Build a :class:`Backbone` from a name or a module.
 
     Parameters
@@ -108,7 +126,11 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
     model : str or nn.Module
         A name registered with :func:`register_backbone` (``"efficientnet_lite0"``,
         ``"simple_cnn"``), a torchvision classification model name
-        (``"resnet50"``, ``"convnext_tiny"``), ``"timm:<name>"``, or a module whose
+        (``"resnet50"``, ``"convnext_tiny"``, ``"vit_b_16"``), ``"timm:<name>"``
+        (also ``"timm:<name>.<tag>"``, ``"timm:hf-hub:<repo>"`` and
+        ``"timm:local-dir:<folder>"``, a folder holding ``config.json`` and
+        ``model.safetensors`` as timm's ``save_for_hf`` writes it; all go through
+        ``timm.create_model`` and its pretrained config), or a module whose
         flattened output is the feature vector.
     weights : "DEFAULT", str, weights enum, path or None, default="DEFAULT"
         ``"DEFAULT"`` or a weights name (``"IMAGENET1K_V2"``) or enum member load
@@ -120,6 +142,15 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
         Return this graph node instead of the penultimate features.
     pooling : {"avg", "max", "avgmax"} or None, default="avg"
         Global pooling of a ``layer`` feature map; ``None`` flattens it.
+    image_size : int, (height, width) or None, default=None
+        The input size the backbone is built for, and the geometry of its
+        ``preprocess`` (see
+        :meth:`~sktransfer.inputs.PreprocessConfig.with_image_size`). A CNN is
+        unchanged by it; a vision transformer (timm's, torchvision's
+        ``VisionTransformer``, a user module of either kind) has its position
+        embeddings resampled to it once its weights are loaded, so each side
+        must be a multiple of its patch size (a ``ValueError`` says which). A
+        registered builder's network is used as it is built.
     random_state : int or None
         Seed of the random initialisation (``weights=None``).
 
@@ -128,6 +159,7 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
     backbone : Backbone
     """
     _check_weights_type(weights)
+    check_image_size(image_size)
     if pooling is not None:
         GlobalPool(pooling)  # validates the name
     if layer is not None and not isinstance(layer, str):
@@ -135,7 +167,7 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
     if weights_is_path(weights):  # the one place a weights string is inspected
         weights = CheckpointPath(os.fsdecode(weights))
     if isinstance(model, nn.Module):
-        return _user_backbone(model, weights, layer, pooling)
+        return _user_backbone(model, weights, layer, pooling, image_size)
     if not isinstance(model, str):
         raise TypeError(
             f"model must be a backbone name or an nn.Module; got {type(model).__name__}."
@@ -145,7 +177,7 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
     with torch.random.fork_rng(devices=[], enabled=random_state is not None):
         if random_state is not None:
             torch.manual_seed(int(random_state))
-        builder = _builder_for(model)
+        builder = _builder_for(model, image_size)
         if builder is not None:
             return builder(weights, layer, pooling)
     raise ValueError(

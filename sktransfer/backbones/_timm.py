@@ -1,11 +1,28 @@
-"""timm models as backbones (timm is a dependency of sktransfer)."""
+"""timm models as backbones (timm is a dependency of sktransfer).
+
+``model="timm:<spec>"`` takes what :func:`timm.create_model` takes, and goes
+through it, so the preprocessing comes from the model's own pretrained config:
+
+* ``<name>`` or ``<name>.<tag>`` (``"vit_small_patch14_dinov2.lvd142m"``): an
+  architecture of timm's registry and, optionally, its pretrained tag;
+* ``hf-hub:<repo>`` (``"hf-hub:timm/resnet18.a1_in1k"``): the ``config.json`` and
+  weights of a Hugging Face Hub repository (its local cache is used first; with
+  ``HF_HUB_OFFLINE=1`` nothing is downloaded);
+* ``local-dir:<path>``: a folder in the Hub layout, as timm's ``save_for_hf`` and
+  ``push_to_hf_hub`` write it (``config.json`` beside ``model.safetensors`` or
+  ``pytorch_model.bin``), read without network.
+"""
 
 import math
+import os
 
 from ..inputs import PreprocessConfig
 from ._base import Backbone
 from ._checkpoint import CheckpointPath, load_state_into, read_checkpoint
+from ._input_size import resize_for_input
 from ._layers import layer_backbone
+
+_HUB_FILES = ("model.safetensors", "pytorch_model.bin", "pytorch_model.pth", "model.pth")
 
 
 def import_timm(purpose):
@@ -51,36 +68,113 @@ def finish_timm_backbone(model, layer, pooling, name, preprocess=None):
     )
 
 
-def build_timm(name, weights, layer, pooling):
-    """``timm:<name>`` as a :class:`Backbone`; with ``name`` bound, a builder.
+def _check_local_dir(path, spec):
+    if not os.path.isdir(path):
+        raise FileNotFoundError(
+            f"model='timm:{spec}': {path!r} is not a folder. local-dir: names a "
+            "folder in the Hugging Face Hub layout (config.json and "
+            "model.safetensors or pytorch_model.bin, as timm.models.save_for_hf "
+            "writes it)."
+        )
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise FileNotFoundError(
+            f"model='timm:{spec}': the folder {path!r} has no config.json (timm's "
+            "model config, written by timm.models.save_for_hf / push_to_hf_hub)."
+        )
 
-    ``weights="DEFAULT"`` loads timm's pretrained weights (its hub cache);
-    another string is a pretrained tag (``"in1k"``); ``None`` random; a
-    :class:`CheckpointPath` is loaded into the randomly initialised model.
+
+def _creation_name(timm, spec, weights):
+    """``(name for timm.create_model, source)`` for ``timm:<spec>`` and ``weights``.
+
+    ``source`` is None for a registry name, else ``"hf-hub"`` or ``"local-dir"``.
+    """
+    try:
+        source, model_id = timm.models.parse_model_name(spec)
+    except ValueError as exc:
+        raise ValueError(f"model='timm:{spec}': {exc}") from None
+    is_tag = isinstance(weights, str) and weights != "DEFAULT" and not isinstance(
+        weights, CheckpointPath)
+    if source is not None:
+        if is_tag:
+            raise ValueError(
+                f"model='timm:{spec}' comes with its own weights ({source}); pass "
+                f"weights='DEFAULT' (those), None (random) or a checkpoint path, "
+                f"not {weights!r}."
+            )
+        if source == "local-dir":
+            _check_local_dir(model_id, spec)
+        return f"{source}:{model_id}", source
+    architecture, tag = timm.models.split_model_name_tag(model_id)
+    if not timm.is_model(architecture):
+        raise ValueError(f"timm has no model named {spec!r}.")
+    if is_tag and tag:
+        raise ValueError(
+            f"model='timm:{spec}' names the pretrained tag {tag!r} and "
+            f"weights={weights!r} another; give the tag in one place only."
+        )
+    return (f"{model_id}.{weights}" if is_tag else model_id), None
+
+
+def _create(timm, full_name, source, pretrained):
+    try:
+        return timm.create_model(full_name, pretrained=pretrained)
+    except Exception as exc:
+        reads_files = pretrained or source is not None
+        if not reads_files or isinstance(exc, (KeyboardInterrupt, MemoryError)):
+            raise
+        if source == "local-dir":
+            where = (f"from the folder {full_name.partition(':')[2]!r} (expected "
+                     f"config.json and one of {', '.join(_HUB_FILES)})")
+        else:
+            where = ("from timm's Hugging Face cache ($HF_HOME, by default "
+                     "~/.cache/huggingface/hub), downloading what is missing")
+        raise OSError(
+            f"could not load timm's {'pretrained weights' if pretrained else 'config'} "
+            f"for {full_name!r} {where} ({type(exc).__name__}: {exc}). Without "
+            "network, pass weights='/path/to/checkpoint.pth' (a state dict saved "
+            "from that architecture), or model='timm:local-dir:/path/to/folder'."
+        ) from exc
+
+
+def build_timm(spec, weights, layer, pooling, image_size=None):
+    """``timm:<spec>`` as a :class:`Backbone`; with ``spec`` bound, a builder.
+
+    Parameters
+    ----------
+    spec : str
+        What follows ``timm:``: a registry name, ``<name>.<tag>``,
+        ``hf-hub:<repo>`` or ``local-dir:<path>`` (see the module docstring).
+    weights : "DEFAULT", str, CheckpointPath or None
+        ``"DEFAULT"`` loads the pretrained weights ``spec`` names (timm's default
+        tag, the Hub repository's or the folder's); another string is a
+        pretrained tag (``"in1k"``) of a registry name; ``None`` random; a
+        :class:`CheckpointPath` is loaded into the randomly initialised model
+        (weights at the model's native input size).
+    layer : str or None
+        A submodule whose output is returned instead of the features.
+    pooling : str or None
+        Pooling of the ``layer`` output.
+    image_size : int, (height, width) or None, default=None
+        Input size; a vision transformer's position embeddings are resampled to
+        it (``set_input_size``) after its weights are loaded.
+
+    Returns
+    -------
+    backbone : Backbone
     """
     weights_path = weights if isinstance(weights, CheckpointPath) else None
-    timm = import_timm(f"model='timm:{name}'")
+    timm = import_timm(f"model='timm:{spec}'")
     if weights_path is None and weights is not None and not isinstance(weights, str):
         raise ValueError(
-            f"timm:{name} takes weights='DEFAULT', a pretrained tag such as 'in1k', a "
+            f"timm:{spec} takes weights='DEFAULT', a pretrained tag such as 'in1k', a "
             f"file path or None; got {weights!r}."
         )
-    if name not in timm.list_models() and name.split(".")[0] not in timm.list_models():
-        raise ValueError(f"timm has no model named {name!r}.")
-    full_name = name if weights in (None, "DEFAULT") or weights_path else f"{name}.{weights}"
+    full_name, source = _creation_name(timm, spec, weights)
     pretrained = weights is not None and weights_path is None
-    try:
-        model = timm.create_model(full_name, pretrained=pretrained)
-    except Exception as exc:
-        if not pretrained or isinstance(exc, (KeyboardInterrupt, MemoryError)):
-            raise
-        raise OSError(
-            f"could not load timm's pretrained weights for {full_name!r} "
-            f"({type(exc).__name__}: {exc}). timm looks in its Hugging Face cache "
-            "($HF_HOME, by default ~/.cache/huggingface/hub) and downloads what is "
-            "missing; without network, pass weights='/path/to/checkpoint.pth' "
-            "(a state dict saved from that architecture)."
-        ) from exc
+    model = _create(timm, full_name, source, pretrained)
     if weights_path is not None:
         load_state_into(model, read_checkpoint(weights_path), source=str(weights_path))
-    return finish_timm_backbone(model, layer, pooling, f"timm:{name}")
+    name = f"timm:{spec}"
+    preprocess = preprocess_from_timm(model).with_image_size(image_size)
+    resize_for_input(model, image_size, name)
+    return finish_timm_backbone(model, layer, pooling, name, preprocess)

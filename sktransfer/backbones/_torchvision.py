@@ -8,6 +8,7 @@ import torch
 from ..inputs import PreprocessConfig
 from ._base import Backbone
 from ._checkpoint import CheckpointPath, load_state_into, read_checkpoint
+from ._input_size import resize_for_input
 from ._layers import layer_backbone, strip_classifier
 
 
@@ -79,11 +80,14 @@ def _load_named(name, weights_enum):
         ) from exc
 
 
-def build_torchvision(name, weights, layer, pooling):
+def build_torchvision(name, weights, layer, pooling, image_size=None):
     """A torchvision model as a :class:`Backbone`; with ``name`` bound, a builder.
 
     ``weights`` is a weights enum member (or its name / ``"DEFAULT"``), ``None``
-    for random initialisation, or a :class:`CheckpointPath` to load instead.
+    for random initialisation, or a :class:`CheckpointPath` to load instead (at
+    the model's native input size). With ``image_size``, a ``VisionTransformer``
+    has its position embeddings resampled to that size once its weights are
+    loaded (``interpolate_embeddings``); other models take any size as they are.
     """
     import torchvision.models as tvm
 
@@ -98,6 +102,8 @@ def build_torchvision(name, weights, layer, pooling):
         weights_enum = resolve_weights_enum(name, weights)
         model = _load_named(name, weights_enum)
         preprocess = _preprocess_from(weights_enum)
+    resize_for_input(model, image_size, name)
+    preprocess = preprocess.with_image_size(image_size)
     if layer is not None:
         return layer_backbone(model, layer, pooling, preprocess, name)
     num_features = strip_classifier(model)

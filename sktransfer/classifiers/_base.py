@@ -28,6 +28,7 @@ from sklearn.utils import TransformerTags, check_random_state, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
+from .._compile import compile_options, compiled
 from .._device import resolve_autocast_dtype, resolve_device
 from .._runtime import InputPipeline, placed, run_batches
 from .._sklearn_compat import _check_sample_weight, check_is_fitted, validate_data
@@ -46,8 +47,12 @@ from ..training import (
     build_optimizer,
     build_scheduler,
     check_callbacks,
+    check_mixup,
+    check_scheduler,
+    make_mixing,
     param_groups,
     resolve_augment,
+    scheduler_interval,
     validation_scores,
 )
 from ._network import ClassifierNet, FeaturesOnly, mlp_backbone
@@ -166,7 +171,8 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
                 # A user's module is copied: fitting never trains the parameter itself.
                 model = (copy.deepcopy(self.model)
                          if isinstance(self.model, torch.nn.Module) else self.model)
-                backbone = load_backbone(model, weights, random_state=seed)
+                backbone = load_backbone(model, weights, image_size=self.image_size,
+                                         random_state=seed)
             return ClassifierNet(backbone, len(self.classes_))
 
     def _preprocess(self, backbone):
@@ -184,12 +190,15 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             raise ValueError(f"freeze={self.freeze!r} must be 'backbone', 'none' or "
                              "an int >= 0.")
         resolve_augment(self.augment)
+        check_mixup(self.mixup, images=not self._tabular)
         if isinstance(self.optimizer, type) and not issubclass(self.optimizer, torch.optim.Optimizer):
             raise ValueError(f"optimizer={self.optimizer!r} is not a torch optimizer class.")
         if not all(isinstance(h, Integral) and h > 0 for h in self.hidden_layer_sizes):
             raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must hold "
                              "positive ints.")
         check_callbacks(self.callbacks)
+        check_scheduler(self.scheduler)
+        compile_options(self.compile)
         resolve_device(self.device)
 
     def _begin_fit(self, *, incremental=False):
@@ -261,6 +270,16 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             own.append(EarlyStopping(self.patience, log=print if self.verbose else None))
         return own + copy.deepcopy(list(self.callbacks or ()))  # checked at fit start
 
+    def _backbone_lr_ratio(self):
+        """``backbone_lr_ratio`` resolved: ``"auto"`` slows down only a
+        pretrained backbone (``weights`` not None); the MLP of flat input is
+        never pretrained."""
+        if self._tabular:
+            return 1.0
+        if self.backbone_lr_ratio == "auto":
+            return 1.0 if self.weights is None else 0.1
+        return float(self.backbone_lr_ratio)
+
     def _fit_epochs(self, data, *, epochs, schedule=True, make_step=SupervisedStep):
         """Train ``module_`` for ``epochs`` epochs on the labeled rows of
         ``data`` (early stopping holds out a share of them).
@@ -278,18 +297,22 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
                                  num_workers=self.num_workers)
         train_idx, valid_idx = self._split(data.targets, data.seed, data.labeled_rows)
         inputs = StepInputs(
-            net=net, pipeline=pipeline, rows=train_idx, targets=data.targets,
+            # The forward passes go through torch.compile when asked; module_
+            # stays the plain network.
+            net=compiled(net, self.compile), pipeline=pipeline, rows=train_idx,
+            targets=data.targets,
             sample_weight=data.sample_weight, batch_size=self.batch_size,
             augment=None if self._tabular else resolve_augment(self.augment),
             generator=torch.Generator().manual_seed(data.seed), device=device,
             label_smoothing=self.label_smoothing, epochs=epochs,
             first_epoch=len(self.history_),
+            mix=make_mixing(self.mixup, len(self.classes_), images=not self._tabular),
         )
         step = make_step(inputs)
         n_batches = inputs.n_batches
 
         # The MLP of flat input is not pretrained: no reason to slow it down.
-        ratio = 1.0 if self._tabular else self.backbone_lr_ratio
+        ratio = self._backbone_lr_ratio()
         groups = param_groups(net.backbone, net.head, lr=self.lr, backbone_lr_ratio=ratio)
         extra = step.extra_modules()
         for name, module in extra.items():
@@ -304,17 +327,21 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         scheduler = build_scheduler(self.scheduler if schedule else None, optimizer,
                                     total_steps=epochs * n_batches)
         validate = None if valid_idx is None else functools.partial(
-            validation_scores, net, pipeline, valid_idx, data.targets,
+            validation_scores, inputs.net, pipeline, valid_idx, data.targets,
             autocast_dtype=autocast_dtype, batch_size=self.batch_size)
 
         trainer = Trainer(trained, optimizer, device=device, autocast_dtype=autocast_dtype,
-                          scheduler=scheduler, grad_clip=self.grad_clip,
+                          scheduler=scheduler,
+                          scheduler_interval=scheduler_interval(self.scheduler) or "batch",
+                          grad_clip=self.grad_clip,
                           callbacks=self._callbacks(net))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(data.seed)
             state = trainer.fit(step, epochs=epochs, n_batches=n_batches,
                                 history=self.history_, validate=validate,
                                 start_epoch=len(self.history_), generator=step.generator)
+            if not state.interrupted and hasattr(step, "finish"):
+                step.finish()  # e.g. AdaBN's target statistics
         for parameter in net.parameters():
             parameter.requires_grad_(True)
         self.module_ = net
@@ -331,7 +358,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         pipeline = InputPipeline(source, self.preprocess_, device,
                                  num_workers=self.num_workers)
         return run_batches(
-            net if module is None else module(net), pipeline,
+            compiled(net if module is None else module(net), self.compile), pipeline,
             autocast_dtype=resolve_autocast_dtype(self.precision, device),
             batch_size=self.batch_size,
             progress=bool(self.verbose), desc=f"{type(self).__name__}.{desc}",

@@ -6,9 +6,11 @@ only what differs, so the two cannot drift apart."""
 
 from numbers import Integral, Real
 
+from .._compile import CONSTRAINT as COMPILE_CONSTRAINT
 from .._parameters import COMMON_CONSTRAINTS
 from .._sklearn_compat import HasMethods, Interval, StrOptions
-from ..training import SCHEDULERS
+from ..inputs import POLICIES
+from ..training import MIXUP_PRESETS, SCHEDULERS
 
 CONSTRAINTS = {
     **COMMON_CONSTRAINTS,
@@ -17,11 +19,12 @@ CONSTRAINTS = {
     "unfreeze_after": [Interval(Integral, 0, None, closed="left"), None],
     "epochs": [Interval(Integral, 1, None, closed="left")],
     "lr": [Interval(Real, 0, None, closed="neither")],
-    "backbone_lr_ratio": [Interval(Real, 0, None, closed="left")],
+    "backbone_lr_ratio": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
     "optimizer": [StrOptions({"adamw", "sgd"}), type],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
-    "scheduler": [StrOptions(set(SCHEDULERS)), None],
-    "augment": [StrOptions({"default"}), callable, None],
+    "scheduler": [StrOptions(set(SCHEDULERS)), type, tuple, None],
+    "augment": [StrOptions({"default", *POLICIES}), callable, None],
+    "mixup": [StrOptions(set(MIXUP_PRESETS)), dict, None],
     "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     "class_weight": [StrOptions({"balanced"}), dict, None],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -29,6 +32,7 @@ CONSTRAINTS = {
     "patience": [Interval(Integral, 1, None, closed="left")],
     "grad_clip": [Interval(Real, 0, None, closed="neither"), None],
     "hidden_layer_sizes": [tuple, list],
+    "compile": COMPILE_CONSTRAINT,
     "callbacks": [list, tuple, None],
     "verbose": ["verbose"],
     "warm_start": ["boolean"],
@@ -44,7 +48,9 @@ PARAMETER_DOCS = {
         Weights of the backbone (see :func:`sktransfer.backbones.load_backbone`).''',
     "freeze": '''freeze : "backbone", "none" or int, default="none"
         What trains besides the new head: ``"backbone"`` nothing (linear probe),
-        ``"none"`` everything, an int ``k`` the last ``k`` stages of the backbone.''',
+        ``"none"`` everything, an int ``k`` the last ``k`` stages of the backbone
+        (a vision transformer's last ``k`` blocks; see
+        :func:`sktransfer.training.stages`).''',
     "unfreeze_after": '''unfreeze_after : int or None, default=None
         Train only the head for this many epochs first, then apply ``freeze``
         (fastai's ``fine_tune`` recipe). ``None``: apply ``freeze`` from the start.''',
@@ -52,20 +58,66 @@ PARAMETER_DOCS = {
     "batch_size": '''batch_size : int, default=32''',
     "lr": '''lr : float, default=1e-3
         Learning rate of the head (the peak rate with ``scheduler="onecycle"``).''',
-    "backbone_lr_ratio": '''backbone_lr_ratio : float, default=0.1
+    "backbone_lr_ratio": '''backbone_lr_ratio : float or "auto", default="auto"
         The backbone's learning rate is ``lr * backbone_lr_ratio``
-        (discriminative learning rates). Not applied to the MLP of flat input,
-        which is not pretrained.''',
+        (discriminative learning rates). ``"auto"``: 0.1 for a backbone with
+        pretrained weights (``weights`` not None: named weights, a checkpoint
+        file, or a torch module given as ``model`` with the default
+        ``weights="DEFAULT"``, which says the module is pretrained), 1.0 for one
+        that is not (``weights=None``, a module included: pass ``weights=None``
+        with a module you built untrained, and leave the default for one you
+        pretrained yourself). Not applied to the MLP of flat input, which is not
+        pretrained.''',
     "optimizer": '''optimizer : {"adamw", "sgd"} or torch optimizer class, default="adamw"
         SGD uses momentum 0.9.''',
     "weight_decay": '''weight_decay : float, default=1e-4''',
-    "scheduler": '''scheduler : {"onecycle", "cosine"} or None, default="onecycle"
-        Per-step learning-rate schedule over all epochs of a ``fit``.''',
-    "augment": '''augment : "default", callable or None, default="default"
-        ``"default"``: random flips, zoom-and-shift crops (up to 1.15x) and
-        brightness/contrast jitter, on the device, at the backbone's input size; a
-        callable maps a float batch (N, C, H, W) in [0, 1] to an augmented one.
-        Ignored for flat input.''',
+    "scheduler": '''scheduler : {"onecycle", "cosine"}, class, tuple or None, default="onecycle"
+        The learning-rate schedule of a ``fit`` (``partial_fit`` keeps the rate
+        constant). ``"onecycle"`` (a warm-up to ``lr`` and a slow decay; cosine
+        below 8 steps) and ``"cosine"`` step after every batch, over all
+        epochs. Any other torch schedule is a ``torch.optim.lr_scheduler``
+        class, or a tuple ``(class, kwargs)``, e.g. ``(StepLR, {"step_size":
+        2})``, built as ``class(optimizer, **kwargs)``: ``OneCycleLR`` (given
+        ``max_lr=lr`` per parameter group and the fit's ``total_steps`` unless
+        ``kwargs`` name them) and ``CyclicLR`` step after every batch, every
+        other class after each epoch, ``ReduceLROnPlateau`` on the epoch's
+        ``valid_loss``, or on its ``train_loss`` when there is no validation
+        set (``early_stopping=False``). ``(class, kwargs, "batch")`` or
+        ``(..., "epoch")`` says when to step instead. ``history_[i]["lr"]`` is
+        the head's rate as epoch ``i`` starts. A class is refused by
+        :func:`sktransfer.save`, as for ``optimizer`` (pickle the estimator).''',
+    "augment": '''augment : "default", "randaugment", "trivialaugment", transform, callable \
+or None, default="default"
+        Applied to training batches only (never to validation, ``predict`` or
+        ``transform``). ``"default"``: random flips, zoom-and-shift crops (up to
+        1.15x) and brightness/contrast jitter, batched on the device, at the
+        backbone's input size. ``"randaugment"`` / ``"trivialaugment"``:
+        torchvision's ``v2.RandAugment()`` / ``v2.TrivialAugmentWide()`` on each
+        image, with no crop or flip added (for photos, compose your own, e.g.
+        ``v2.Compose([v2.RandomHorizontalFlip(), v2.RandAugment()])``). A
+        ``torchvision.transforms.v2`` transform, or any per-image callable
+        wrapped in :class:`~sktransfer.training.PerSample`, runs on each image
+        where it is decoded (in the DataLoader workers when ``num_workers > 0``),
+        after the resize and crop and before batching, so every image draws its
+        own parameters: it gets a (C, H, W) tensor at the model's input size,
+        uint8 for 8-bit pixels that needed no resize, else float32 in [0, 1]
+        (arrays, PIL images and files alike). Wrap a lone transform that has a
+        static ``get_params`` (``RandomResizedCrop``, ``ColorJitter``, ...) in
+        ``v2.Compose`` or ``PerSample``: scikit-learn's ``get_params(deep=True)``
+        would call it. Any other callable maps a float batch (N, C, H, W) in
+        [0, 1], on the device, to an augmented one. Ignored for flat input.''',
+    "mixup": '''mixup : {"mixup", "cutmix", "mixup_cutmix"}, dict or None, default=None
+        Mix each training batch with its labels, on the device, after
+        ``augment`` (as torchvision's ``v2.MixUp`` / ``v2.CutMix``: one factor
+        per batch drawn from Beta(alpha, alpha), each sample mixed with the next
+        one of the shuffled batch), and train on the mixed class probabilities:
+        cross-entropy with soft targets, ``label_smoothing``, ``class_weight``
+        and ``sample_weight`` still applied (each label weighs its share of the
+        mix times its sample's weight). ``"mixup"``: MixUp with alpha 0.2;
+        ``"cutmix"``: CutMix with alpha 1.0; ``"mixup_cutmix"``: one of the two
+        per batch, with equal odds. A dict ``{"mixup_alpha": a, "cutmix_alpha":
+        b}`` sets the alphas (a missing key or 0 turns one off). Validation and
+        prediction see plain images. Flat input takes MixUp only.''',
     "label_smoothing": '''label_smoothing : float, default=0.0''',
     "class_weight": '''class_weight : "balanced", dict or None, default=None
         Weights of the classes in the loss, as in scikit-learn.''',
@@ -86,6 +138,15 @@ PARAMETER_DOCS = {
         float32 elsewhere; ``"fp16"`` uses a gradient scaler.''',
     "num_workers": '''num_workers : int, default=0
         DataLoader workers for files and PIL images.''',
+    "compile": '''compile : bool or dict, default=False
+        Run the network's forward passes (training, validation, prediction)
+        through :func:`torch.compile`: True, or a dict of its keyword arguments
+        (``{"mode": "max-autotune"}``). The first ``fit`` of a process pays for
+        compiling, later calls reuse the code; it pays off on a GPU, rarely on a
+        CPU. ``module_`` stays the uncompiled network (what pickles and
+        :func:`sktransfer.save` store). Where torch cannot compile (no C
+        compiler, an unsupported Python or operator) a ``RuntimeWarning`` says
+        why and the network runs eagerly.''',
     "callbacks": '''callbacks : list of Callback or None, default=None
         Objects whose hooks the training loop calls (see
         :class:`sktransfer.training.Callback`), after the estimator's own
@@ -106,7 +167,8 @@ PARAMETER_DOCS = {
     "input_shape": '''input_shape : tuple or None, default=None
         ``(height, width[, channels])`` of flat rows that are images.''',
     "image_size": '''image_size : int, tuple or None, default=None
-        Override the weights' preprocessing geometry.''',
+        Override the weights' preprocessing geometry; a vision transformer is
+        built for that size (a multiple of its patch size).''',
 }
 
 #: The shared parameters, in signature order.

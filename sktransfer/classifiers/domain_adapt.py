@@ -1,6 +1,7 @@
 """DomainAdaptClassifier: unsupervised domain adaptation behind fit / predict."""
 
 import copy
+import functools
 from numbers import Real
 
 import numpy as np
@@ -12,7 +13,7 @@ from .._domains import target_mask, unlabeled_mask
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._typing import ImagesLike, LabelsLike
 from ..adaptation import METHODS, resolve_method
-from ..training import DomainAdaptationStep
+from ..training import DomainAdaptationStep, SourceOnlyStep
 from ._base import NeuralClassifierBase
 from ._parameters import parameters_doc
 
@@ -30,6 +31,12 @@ default="dann"
         parameters trained too). The loss is copied at ``fit``."""
 _TRADE_OFF_DOC = """trade_off : float, default=1.0
         Weight of the adaptation loss."""
+_ADABN_DOC = """adabn : bool, default=False
+        AdaBN (Li et al., 2018), with any method: once training ends, every
+        BatchNorm layer's running statistics are recomputed on the target
+        samples alone (no augmentation), so that prediction normalises with
+        the target domain's statistics instead of those of the source/target
+        mixture. No effect on a network without BatchNorm."""
 
 
 class DomainAdaptClassifier(NeuralClassifierBase):
@@ -106,7 +113,7 @@ class DomainAdaptClassifier(NeuralClassifierBase):
     >>> clf.predict(X_target[:3]).shape
     (3,)
     """.format(parameters=parameters_doc(
-        ("method", _METHOD_DOC), ("trade_off", _TRADE_OFF_DOC),
+        ("method", _METHOD_DOC), ("trade_off", _TRADE_OFF_DOC), ("adabn", _ADABN_DOC),
         epochs="""epochs : int, default=10
         Epochs over the labeled samples (target batches are drawn alongside).""",
         batch_size="""batch_size : int, default=32
@@ -114,11 +121,17 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         lr="""lr : float, default=1e-3
         Learning rate of the head and of the adaptation loss's own parameters
         (a domain discriminator); the peak rate with ``scheduler="onecycle"``.""",
-        augment="""augment : "default", callable or None, default=None
+        augment="""augment : "default", "randaugment", "trivialaugment", transform, \
+callable or None, default=None
         Off by default: the default augmentation flips images, which digits,
         text and many shifted domains do not tolerate. Otherwise as in
         :class:`~sktransfer.FineTuneClassifier`; target batches are augmented
-        too.""",
+        too (by a per-image transform image by image, on the device, after
+        batching).""",
+        mixup="""mixup : {"mixup", "cutmix", "mixup_cutmix"}, dict or None, default=None
+        As in :class:`~sktransfer.FineTuneClassifier`, for the source batch
+        only: its supervised loss takes the soft targets, and the adaptation
+        loss sees the mixed source batch beside the unmixed target batch.""",
         validation_fraction="""validation_fraction : float, default=0.1
         Share of the labeled samples held out when ``early_stopping=True``.""",
         early_stopping="""early_stopping : bool, default=False
@@ -135,6 +148,7 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         **NeuralClassifierBase._parameter_constraints,
         "method": [StrOptions(set(METHODS)), callable],
         "trade_off": [Interval(Real, 0, None, closed="left")],
+        "adabn": ["boolean"],
     }
 
     def __init__(
@@ -142,6 +156,7 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         *,
         method="dann",
         trade_off=1.0,
+        adabn=False,
         model="efficientnet_lite0",
         weights="DEFAULT",
         freeze="none",
@@ -149,11 +164,12 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         epochs=10,
         batch_size=32,
         lr=1e-3,
-        backbone_lr_ratio=0.1,
+        backbone_lr_ratio="auto",
         optimizer="adamw",
         weight_decay=1e-4,
         scheduler="onecycle",
         augment=None,
+        mixup=None,
         label_smoothing=0.0,
         class_weight=None,
         validation_fraction=0.1,
@@ -164,6 +180,7 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         device="auto",
         precision="auto",
         num_workers=0,
+        compile=False,
         callbacks=None,
         random_state=None,
         verbose=0,
@@ -173,6 +190,7 @@ class DomainAdaptClassifier(NeuralClassifierBase):
     ):
         self.method = method
         self.trade_off = trade_off
+        self.adabn = adabn
         self.model = model
         self.weights = weights
         self.freeze = freeze
@@ -185,6 +203,7 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         self.weight_decay = weight_decay
         self.scheduler = scheduler
         self.augment = augment
+        self.mixup = mixup
         self.label_smoothing = label_smoothing
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction
@@ -195,6 +214,7 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         self.device = device
         self.precision = precision
         self.num_workers = num_workers
+        self.compile = compile
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
@@ -247,8 +267,13 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         data = self._fit_data(source, y, sample_weight, continuing=continuing,
                               labeled=~unlabeled)
         self.n_source_ = len(data.labeled_rows)
+        target_rows = np.flatnonzero(target)
         if adaptation is None:
             self.n_target_ = 0
+            if self.adabn and len(target_rows):
+                self.n_target_ = len(target_rows)
+                return self._fit_epochs(data, epochs=self.epochs, make_step=functools.partial(
+                    SourceOnlyStep, target_rows=target_rows))
             return self._fit_epochs(data, epochs=self.epochs)
         if not isinstance(self.method, str):
             adaptation = copy.deepcopy(adaptation)  # never train the user's object
@@ -257,13 +282,12 @@ class DomainAdaptClassifier(NeuralClassifierBase):
                 torch.manual_seed(data.seed)
                 adaptation = adaptation.build(self.module_.backbone.num_features,
                                               len(self.classes_)) or adaptation
-        target_rows = np.flatnonzero(target)
         self.n_target_ = len(target_rows)
         step = getattr(adaptation, "training_step", DomainAdaptationStep)
 
         def make_step(inputs):
             return step(inputs, adaptation=adaptation, target_rows=target_rows,
-                        trade_off=self.trade_off)
+                        trade_off=self.trade_off, adabn=self.adabn)
 
         return self._fit_epochs(data, epochs=self.epochs, make_step=make_step)
 

@@ -67,11 +67,12 @@ class FineTuneClassifier(NeuralClassifierBase):
         epochs=10,
         batch_size=32,
         lr=1e-3,
-        backbone_lr_ratio=0.1,
+        backbone_lr_ratio="auto",
         optimizer="adamw",
         weight_decay=1e-4,
         scheduler="onecycle",
         augment="default",
+        mixup=None,
         label_smoothing=0.0,
         class_weight=None,
         validation_fraction=0.1,
@@ -82,6 +83,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         device="auto",
         precision="auto",
         num_workers=0,
+        compile=False,
         callbacks=None,
         random_state=None,
         verbose=0,
@@ -101,6 +103,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         self.weight_decay = weight_decay
         self.scheduler = scheduler
         self.augment = augment
+        self.mixup = mixup
         self.label_smoothing = label_smoothing
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction
@@ -111,6 +114,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         self.device = device
         self.precision = precision
         self.num_workers = num_workers
+        self.compile = compile
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose

@@ -1,4 +1,6 @@
-"""Input adapters: what ``X`` may be, how it is checked, batched and preprocessed."""
+"""Input adapters: what ``X`` may be, how it is checked, batched and preprocessed,
+and the per-image training transforms (:class:`~sktransfer.training.PerSample`) run
+where it is decoded."""
 
 from ._preprocess import (
     BatchPreprocessor,
@@ -15,15 +17,19 @@ from ._sources import (
     check_input_shape,
     is_tabular,
 )
+from ._transforms import POLICIES, PerSample, as_per_sample
 
 __all__ = [
     "ArraySource",
     "BatchPreprocessor",
     "ImageSource",
     "PILSource",
+    "POLICIES",
     "PathSource",
+    "PerSample",
     "PreprocessConfig",
     "apply_geometry",
+    "as_per_sample",
     "check_images",
     "check_input_shape",
     "is_tabular",

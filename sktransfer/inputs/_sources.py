@@ -8,6 +8,11 @@ error naming the problem and the sample, and returns an :class:`ImageSource`:
 * :class:`PILSource` and :class:`PathSource` - images of any size, decoded (files
   lazily, batch by batch), converted and resized per image, in DataLoader workers
   when ``num_workers > 0``; never all in memory at once.
+
+``source.with_transform(transform, in_chans=...)`` is the same images with a
+per-image training transform (:class:`~sktransfer.training.PerSample`) applied
+after the resize and crop, before batching; an array's images then go one by
+one too, like PIL images.
 """
 
 import os
@@ -142,6 +147,12 @@ class ImageSource:
         """Yield the images (all, or those at ``indices``, in that order)."""
         raise NotImplementedError
 
+    def with_transform(self, transform, *, in_chans):
+        """These images, each passed through ``transform`` (one ``(C, H, W)``
+        image at a time, after resize and crop, with ``in_chans`` channels)
+        before batching; ``geometry_done`` is then True."""
+        raise NotImplementedError
+
 
 class ArraySource(ImageSource):
     """Images held in memory as one (N, C, H, W) tensor (possibly a strided view)."""
@@ -171,6 +182,9 @@ class ArraySource(ImageSource):
                 batch = batch.pin_memory()
             yield batch
 
+    def with_transform(self, transform, *, in_chans):
+        return _TransformedArraySource(self.images, in_chans, transform)
+
 
 class _ImageDataset(Dataset):
     """Decodes one image per item and applies the geometry, in a worker.
@@ -178,13 +192,15 @@ class _ImageDataset(Dataset):
     Images are turned upright (EXIF orientation), and an image that is resized
     (or turned to grey) is first made float32 in [0, 1], exactly as an array is,
     so that files, PIL images and arrays of the same pixels agree; images left
-    at their size stay uint8 (cropping and channel copies are exact).
+    at their size stay uint8 (cropping and channel copies are exact). A
+    ``transform`` (training only) is applied last, to the image at its final size.
     """
 
-    def __init__(self, items, config, in_chans):
+    def __init__(self, items, config, in_chans, transform=None):
         self.items = items
         self.config = config
         self.in_chans = in_chans
+        self.transform = transform
 
     def __len__(self):
         return len(self.items)
@@ -203,9 +219,12 @@ class _ImageDataset(Dataset):
             # raises it with its own message first (not "Caught ... in worker").
             return _WorkerError(exc)
 
+    def _tensor(self, index):
+        """The image at ``index`` as a (C, H, W) tensor, uint8 or float32."""
+        return _image_to_tensor(self._open(index), self.in_chans)
+
     def _decode(self, index):
-        image = self._open(index)
-        tensor = _image_to_tensor(image, self.in_chans)
+        tensor = self._tensor(index)
         resize = self.config is not None and needs_resize(*tensor.shape[-2:], self.config)
         if tensor.dtype == torch.uint8 and (
             resize or (self.in_chans == 1 and tensor.shape[0] > 1)
@@ -222,7 +241,17 @@ class _ImageDataset(Dataset):
             tensor = match_channels(tensor, self.in_chans)
         if self.config is not None:
             tensor = apply_geometry(tensor, self.config)
+        if self.transform is not None:
+            tensor = self.transform(tensor)
         return tensor
+
+
+class _TensorDataset(_ImageDataset):
+    """The images of an (N, C, H, W) tensor, one per item (each a copy: a
+    transform never writes into the caller's array)."""
+
+    def _tensor(self, index):
+        return self.items[index].clone()
 
 
 _GREY_MODES = {"1", "L", "LA", "La", "I", "F"}
@@ -388,16 +417,20 @@ class _PerImageSource(ImageSource):
     geometry_done = True
     _dataset_class = _ImageDataset
 
-    def __init__(self, items, in_chans):
+    def __init__(self, items, in_chans, transform=None):
         self.items = items
         self.in_chans = in_chans
+        self.transform = transform
 
     def __len__(self):
         return len(self.items)
 
+    def with_transform(self, transform, *, in_chans):
+        return type(self)(self.items, in_chans, transform)
+
     def batches(self, batch_size, *, indices=None, config=None, num_workers=0,
                 pin_memory=False):
-        dataset = self._dataset_class(self.items, config, self.in_chans)
+        dataset = self._dataset_class(self.items, config, self.in_chans, self.transform)
         sampler = range(len(self)) if indices is None else [int(i) for i in indices]
         num_workers, context = _worker_processes(num_workers)
         loader = DataLoader(
@@ -432,6 +465,17 @@ class PathSource(_PerImageSource):
     """Image files, decoded lazily, batch by batch (in workers when asked)."""
 
     _dataset_class = _FileDataset
+
+
+class _TransformedArraySource(_PerImageSource):
+    """An array's images served one by one, as PIL images are, for a per-image
+    transform (the array is not copied; each image is, when it is read)."""
+
+    _dataset_class = _TensorDataset
+
+    @property
+    def image_shape(self):
+        return tuple(self.items.shape[1:])
 
 
 _UINT8_OR_16 = (np.dtype(np.uint8), np.dtype(np.uint16))

@@ -3,6 +3,8 @@
 import torch
 import torch.nn.functional as F
 
+from ..inputs import as_per_sample
+
 
 class DefaultAugment:
     """Random flips, zoom-and-shift crops and brightness/contrast jitter.
@@ -55,17 +57,154 @@ class DefaultAugment:
                 f"jitter={self.jitter})")
 
 
+def _affine(images, *, max_rotation, max_shear, scale_range, max_shift):
+    """Per-image random affine resample (degrees, shift as a share of the side)."""
+    n, device = images.shape[0], images.device
+
+    def uniform(low, high, *shape):
+        return low + (high - low) * torch.rand(n, *shape, device=device)
+
+    angle = uniform(-max_rotation, max_rotation) * (torch.pi / 180)
+    shear = uniform(-max_shear, max_shear) * (torch.pi / 180)
+    scale = uniform(*scale_range)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.zeros(n, 2, 3, device=device)
+    theta[:, 0, 0] = cos
+    theta[:, 0, 1] = -sin + torch.tan(shear) * cos
+    theta[:, 1, 0] = sin
+    theta[:, 1, 1] = cos + torch.tan(shear) * sin
+    theta[:, :, 2] = uniform(-2 * max_shift, 2 * max_shift, 2)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
+                         align_corners=False)
+
+
+class WeakAugment:
+    """The weak view of self-training (FixMatch's): a random shift of up to
+    ``max_shift`` of the side, and a horizontal flip only when ``flip=True``
+    (off by default: digits and text are not mirror-symmetric).
+
+    Parameters
+    ----------
+    max_shift : float, default=0.125
+    flip : bool, default=False
+    """
+
+    def __init__(self, *, max_shift=0.125, flip=False):
+        self.max_shift = max_shift
+        self.flip = flip
+
+    def __call__(self, images):
+        images = _affine(images, max_rotation=0.0, max_shear=0.0, scale_range=(1.0, 1.0),
+                         max_shift=self.max_shift)
+        if self.flip:
+            flip = torch.rand(images.shape[0], device=images.device) < 0.5
+            images = torch.where(flip[:, None, None, None], images.flip(3), images)
+        return images
+
+    def __repr__(self):
+        return f"WeakAugment(max_shift={self.max_shift}, flip={self.flip})"
+
+
+class StrongAugment:
+    """The strong view of self-training: geometry and colour changes that keep
+    the class of a digit or a photo, every image drawing its own.
+
+    In order: a random affine (rotation, shear, zoom, shift); brightness,
+    contrast and saturation jitter; a random permutation of the colour channels
+    and, with probability ``invert``, the negative image (colour and polarity
+    are what differ between domains such as MNIST and MNIST-M); and one cutout
+    square of up to ``cutout`` of the side (RandAugment / FixMatch's cutout).
+    No flips unless ``flip=True``.
+
+    Parameters
+    ----------
+    max_rotation : float, default=20.0
+        Degrees.
+    max_shear : float, default=15.0
+        Degrees.
+    scale_range : (float, float), default=(0.85, 1.15)
+    max_shift : float, default=0.125
+    jitter : float, default=0.5
+        Brightness, contrast and saturation factors in [1 - jitter, 1 + jitter].
+    invert : float, default=0.5
+        Probability of the negative image.
+    cutout : float, default=0.5
+        Largest side of the erased square, as a share of the image side.
+    flip : bool, default=False
+    """
+
+    def __init__(self, *, max_rotation=20.0, max_shear=15.0, scale_range=(0.85, 1.15),
+                 max_shift=0.125, jitter=0.5, invert=0.5, cutout=0.5, flip=False):
+        self.max_rotation = max_rotation
+        self.max_shear = max_shear
+        self.scale_range = scale_range
+        self.max_shift = max_shift
+        self.jitter = jitter
+        self.invert = invert
+        self.cutout = cutout
+        self.flip = flip
+
+    def __call__(self, images):
+        n, channels, height, width = images.shape
+        device = images.device
+        images = _affine(images, max_rotation=self.max_rotation, max_shear=self.max_shear,
+                         scale_range=self.scale_range, max_shift=self.max_shift)
+        if self.flip:
+            flip = torch.rand(n, device=device) < 0.5
+            images = torch.where(flip[:, None, None, None], images.flip(3), images)
+        if self.jitter:
+            def factor():
+                return 1 + (torch.rand(n, 1, 1, 1, device=device) * 2 - 1) * self.jitter
+
+            grey = images.mean(dim=1, keepdim=True)
+            images = (images - grey) * factor() + grey  # saturation
+            mean = images.mean(dim=(1, 2, 3), keepdim=True)
+            images = ((images - mean) * factor() + mean) * factor()  # contrast, brightness
+            images = images.clamp(0.0, 1.0)
+        if channels > 1:
+            order = torch.argsort(torch.rand(n, channels, device=device), dim=1)
+            images = torch.gather(images, 1, order[:, :, None, None].expand_as(images))
+        if self.invert:
+            negative = torch.rand(n, device=device) < self.invert
+            images = torch.where(negative[:, None, None, None], 1.0 - images, images)
+        if self.cutout:
+            side = (torch.rand(n, device=device) * self.cutout)[:, None]
+            centre_y, centre_x = torch.rand(n, 1, device=device), torch.rand(n, 1, device=device)
+            rows = (torch.arange(height, device=device) + 0.5) / height
+            cols = (torch.arange(width, device=device) + 0.5) / width
+            inside_y = (rows[None] - centre_y).abs() < side / 2
+            inside_x = (cols[None] - centre_x).abs() < side / 2
+            erased = inside_y[:, :, None] & inside_x[:, None, :]
+            images = torch.where(erased[:, None], torch.full_like(images, 0.5), images)
+        return images
+
+    def __repr__(self):
+        return (f"StrongAugment(max_rotation={self.max_rotation}, max_shear={self.max_shear}, "
+                f"scale_range={self.scale_range}, max_shift={self.max_shift}, "
+                f"jitter={self.jitter}, invert={self.invert}, cutout={self.cutout}, "
+                f"flip={self.flip})")
+
+
 def resolve_augment(augment):
-    """``"default"`` -> :class:`DefaultAugment`, ``None`` -> None, a callable as is."""
+    """``"default"`` -> :class:`DefaultAugment`; ``"randaugment"``,
+    ``"trivialaugment"``, a ``torchvision.transforms.v2`` transform or a
+    :class:`~sktransfer.training.PerSample` -> a ``PerSample`` (run per image,
+    before batching); ``None`` -> None; another callable as is (batched)."""
     if augment is None:
         return None
-    if augment == "default":
+    if isinstance(augment, str) and augment == "default":
         return DefaultAugment()
+    per_sample = as_per_sample(augment)
+    if per_sample is not None:
+        return per_sample
     if callable(augment):
         return augment
     raise ValueError(
-        f"augment={augment!r} must be 'default', None or a callable mapping a float "
-        "batch (N, C, H, W) in [0, 1] to an augmented batch."
+        f"augment={augment!r} must be 'default', 'randaugment', 'trivialaugment', "
+        "None, a torchvision.transforms.v2 transform or PerSample(transform) (applied "
+        "to each image), or a callable mapping a float batch (N, C, H, W) in [0, 1] "
+        "to an augmented batch."
     )
 
 

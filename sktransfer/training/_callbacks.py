@@ -28,26 +28,21 @@ class Callback:
 
     Examples
     --------
-    A callback that logs each epoch to TensorBoard (``pip install tensorboard``)::
+    A callback that ends the fit once the training loss is low enough::
 
-        from torch.utils.tensorboard import SummaryWriter
         from sktransfer.training import Callback
 
-        class TensorBoardLogger(Callback):
-            def __init__(self, log_dir="runs"):
-                self.log_dir = log_dir
-
-            def on_fit_begin(self, state):
-                self.writer = SummaryWriter(self.log_dir)
+        class StopBelow(Callback):
+            def __init__(self, threshold=0.05):
+                self.threshold = threshold  # stored as given: clone copies it
 
             def on_epoch_end(self, state):
-                record = state.history[-1]
-                for key in ("train_loss", "valid_loss", "valid_score", "lr"):
-                    if record[key] is not None:
-                        self.writer.add_scalar(key, record[key], record["epoch"])
+                if state.history[-1]["train_loss"] < self.threshold:
+                    state.stop_training = True
 
-            def on_fit_end(self, state):
-                self.writer.close()
+    To log epochs to TensorBoard or MLflow, use
+    :class:`~sktransfer.training.TensorBoardLogger` and
+    :class:`~sktransfer.training.MLflowLogger`.
     """
 
     def on_fit_begin(self, state):

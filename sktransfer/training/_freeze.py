@@ -5,18 +5,109 @@ from numbers import Integral
 from torch import nn
 
 
+#: Names under which timm (ConvNeXt, CSPNet, Swin, MLP-Mixer) and torchvision
+#: (MaxViT) keep their stages.
+_STAGE_CONTAINERS = ("stages", "layers", "blocks")
+
+
+class _ParameterStage(nn.Module):
+    """Parameters of several modules that train or freeze together: a vision
+    transformer's embeddings (patch projection, class token, position
+    embeddings), or its last block with the final norm.
+
+    Parameters
+    ----------
+    named_parameters : list of (str, nn.Parameter)
+        The network's own parameters (held by reference, never copied) and
+        their names in it, for the repr.
+    """
+
+    def __init__(self, named_parameters):
+        super().__init__()
+        self.names = [name for name, _ in named_parameters]
+        self.held = nn.ParameterList([parameter for _, parameter in named_parameters])
+
+    def extra_repr(self):
+        return ", ".join(self.names)
+
+
+def _holds_parameters(module):
+    return any(True for _ in module.parameters())
+
+
+def _transformer_blocks(body):
+    """The name of the sequence of transformer blocks in ``body`` (timm's
+    ``blocks`` beside a ``patch_embed``, torchvision's ``encoder.layers`` beside
+    a ``pos_embedding``), or None when ``body`` is not a vision transformer."""
+    modules = dict(body.named_modules())
+    for name, module in modules.items():
+        parent_name, _, leaf = name.rpartition(".")
+        parent = modules[parent_name]
+        is_timm = leaf == "blocks" and hasattr(parent, "patch_embed")
+        is_torchvision = leaf == "layers" and hasattr(parent, "pos_embedding")
+        is_sequence = isinstance(module, (nn.Sequential, nn.ModuleList))
+        if (is_timm or is_torchvision) and is_sequence and _holds_parameters(module):
+            return name
+    return None
+
+
+def _transformer_stages(body, blocks_name):
+    """One stage per block; what comes before the first block (the embeddings)
+    is the first stage, what comes after the last (the final norm, an attention
+    pool) joins the last block."""
+    blocks = [b for b in body.get_submodule(blocks_name).children() if _holds_parameters(b)]
+    in_block = {id(p): i for i, block in enumerate(blocks) for p in block.parameters()}
+    before, last, after = [], [], []
+    for name, parameter in body.named_parameters():
+        position = in_block.get(id(parameter))
+        if position == len(blocks) - 1:
+            last.append((name, parameter))
+        elif position is None:
+            (after if last else before).append((name, parameter))
+    first = [_ParameterStage(before)] if before else []
+    final = _ParameterStage(last + after) if after else blocks[-1]
+    return first + blocks[:-1] + [final]
+
+
 def stages(body):
-    """The backbone's stages, first to last: its top-level children that hold
-    parameters, with containers of stages (timm's ``blocks``, torchvision's
-    ``features``) opened one level."""
+    """The backbone's stages, first to last, as modules.
+
+    A vision transformer (timm's ``blocks``, torchvision's ``encoder.layers``)
+    has one stage per transformer block: the embeddings before the first block
+    are a stage of their own, the final norm joins the last block, so
+    ``freeze=k`` trains the last ``k`` blocks. Other networks have their
+    top-level children that hold parameters as stages, with containers of
+    stages opened one level: a ``Sequential`` holding ``Sequential`` ones (timm's
+    EfficientNet ``blocks``, torchvision's ``features``), and a ``Sequential``
+    or ``ModuleList`` named ``stages``, ``layers`` or ``blocks`` (timm's
+    ConvNeXt, CSPNet, Swin, MLP-Mixer; torchvision's MaxViT). The table in
+    ``docs/finetune.md`` gives the count of each family.
+
+    Parameters
+    ----------
+    body : nn.Module
+        The backbone's network (``Backbone.body``).
+
+    Returns
+    -------
+    stages : list of nn.Module
+        First to last. A stage made of parts of several modules (a ViT's
+        embeddings, its last block with the final norm) is a module that holds
+        those parameters (its ``names`` list them).
+    """
+    blocks_name = _transformer_blocks(body)
+    if blocks_name is not None:
+        return _transformer_stages(body, blocks_name)
     found = []
-    for child in body.children():
-        if not any(True for _ in child.parameters()):
+    for name, child in body.named_children():
+        if not _holds_parameters(child):
             continue
-        grand = [g for g in child.children() if any(True for _ in g.parameters())]
-        if isinstance(child, nn.Sequential) and any(
+        grand = [g for g in child.children() if _holds_parameters(g)]
+        holds_stages = isinstance(child, nn.Sequential) and any(
             isinstance(g, (nn.Sequential, nn.ModuleList)) for g in grand
-        ):
+        )
+        if holds_stages or (name in _STAGE_CONTAINERS and isinstance(
+                child, (nn.Sequential, nn.ModuleList))):
             found.extend(grand)
         else:
             found.append(child)

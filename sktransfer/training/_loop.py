@@ -4,19 +4,21 @@ No scikit-learn here. The estimators hand the :class:`Trainer` a module, an
 optimizer and a *step* (an object with ``batches(epoch)``, the training batches
 of an epoch, and ``loss(batch)``, the scalar loss of one; see
 :mod:`sktransfer.training._steps`); the trainer owns the rest: mixed precision,
-gradient scaling and clipping, the learning-rate schedule, the history, clean
-interruption, and the callbacks (progress, early stopping, checkpoints, the
-user's) that it calls at each point of the fit.
+gradient scaling and clipping, the learning-rate schedule (stepped per batch or
+per epoch), the history, clean interruption, and the callbacks (progress, early
+stopping, checkpoints, the user's) that it calls at each point of the fit.
 """
 
 import dataclasses
 import time
 
 import torch
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from .._device import autocast
 from ._callbacks import call_hook, snapshot
 from ._freeze import frozen_batchnorm_to_eval
+from ._setup import INTERVALS
 
 
 @dataclasses.dataclass
@@ -75,7 +77,10 @@ class Trainer:
         Mixed precision (bf16 or fp16), or None for float32. fp16 uses a
         ``GradScaler``.
     scheduler : LRScheduler or None
-        Stepped after every optimizer step.
+        The learning-rate schedule, stepped as ``scheduler_interval`` says.
+    scheduler_interval : {"batch", "epoch"}, default="batch"
+        ``"batch"``: step the schedule after every optimizer step; ``"epoch"``:
+        after each epoch and its validation (:meth:`step_schedule`).
     grad_clip : float or None
         Maximum gradient norm.
     callbacks : list of Callback
@@ -83,12 +88,16 @@ class Trainer:
     """
 
     def __init__(self, module, optimizer, *, device, autocast_dtype=None, scheduler=None,
-                 grad_clip=None, callbacks=()):
+                 scheduler_interval="batch", grad_clip=None, callbacks=()):
+        if scheduler_interval not in INTERVALS:
+            raise ValueError(f"scheduler_interval={scheduler_interval!r} is not one of "
+                             f"{INTERVALS}.")
         self.module = module
         self.optimizer = optimizer
         self.device = device
         self.autocast_dtype = autocast_dtype
         self.scheduler = scheduler
+        self.scheduler_interval = scheduler_interval
         self.grad_clip = grad_clip
         self.callbacks = list(callbacks)
         use_scaler = autocast_dtype == torch.float16 and device.type == "cuda"
@@ -114,9 +123,20 @@ class Trainer:
             self.scaler.update()
         else:
             self.optimizer.step()
-        if self.scheduler is not None:
+        if self.scheduler is not None and self.scheduler_interval == "batch":
             self.scheduler.step()
         return loss.detach()
+
+    def step_schedule(self, record):
+        """Step a per-epoch schedule after the epoch of ``record``: ReduceLROnPlateau
+        on the record's ``valid_loss``, or ``train_loss`` without validation."""
+        if self.scheduler is None or self.scheduler_interval != "epoch":
+            return
+        if isinstance(self.scheduler, ReduceLROnPlateau):
+            loss = record.get("valid_loss")
+            self.scheduler.step(record["train_loss"] if loss is None else loss)
+        else:
+            self.scheduler.step()
 
     # -- one epoch -----------------------------------------------------------
     def train_epoch(self, batches, loss_fn, state):
@@ -180,6 +200,7 @@ class Trainer:
                     record.update(validate())
                 record["duration"] = time.perf_counter() - start
                 state.history.append(record)
+                self.step_schedule(record)
                 last_finished = snapshot(self.module)
                 state.epoch += 1
                 call_hook(self.callbacks, "on_epoch_end", state)

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from scipy.special import log_softmax
 
 from .._runtime import run_batches
+from ..inputs import PerSample
 from ._batches import target_batches
 
 
@@ -45,8 +46,9 @@ class StepInputs:
     sample_weight : ndarray of float
         Weight of every row in the supervised loss (0 for unlabeled rows).
     batch_size : int
-    augment : callable or None
-        Applied to float batches in [0, 1] on the device.
+    augment : callable, PerSample or None
+        Applied to float batches in [0, 1] on the device; a
+        :class:`~sktransfer.training.PerSample` to each image where it is decoded.
     generator : torch.Generator
         Shuffles the rows; seeded by the estimator.
     device : torch.device
@@ -55,6 +57,8 @@ class StepInputs:
         Epochs of this fit.
     first_epoch : int
         Number of its first epoch (continuing a fit).
+    mix : BatchMixing or None
+        Mixes each supervised batch and its labels (MixUp, CutMix) on the device.
     """
 
     net: torch.nn.Module
@@ -69,6 +73,7 @@ class StepInputs:
     label_smoothing: float = 0.0
     epochs: int = 1
     first_epoch: int = 0
+    mix: object = None
 
     @property
     def n_batches(self):
@@ -77,7 +82,14 @@ class StepInputs:
 
 
 def weighted_cross_entropy(logits, targets, sample_weight, *, label_smoothing=0.0):
-    """The supervised loss: cross-entropy weighted per sample, with label smoothing."""
+    """The supervised loss: cross-entropy weighted per sample, with label smoothing.
+
+    ``targets`` are class indices (N,), or class probabilities (N, n_classes)
+    (the soft targets of MixUp and CutMix); for one-hot probabilities both give
+    the same loss.
+    """
+    if targets.is_floating_point():
+        targets = targets.float()
     losses = F.cross_entropy(logits.float(), targets, reduction="none",
                              label_smoothing=label_smoothing)
     return (losses * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)
@@ -85,6 +97,10 @@ def weighted_cross_entropy(logits, targets, sample_weight, *, label_smoothing=0.
 
 class SupervisedStep:
     """Shuffled batches of the labeled rows and their weighted cross-entropy.
+
+    A per-sample ``augment`` runs where the images are decoded, through a
+    pipeline of the step's own (validation and prediction keep the plain one);
+    ``mix`` mixes each batch and turns its targets into class probabilities.
 
     Parameters
     ----------
@@ -97,22 +113,29 @@ class SupervisedStep:
         self.generator = inputs.generator
         self._targets = torch.as_tensor(inputs.targets, dtype=torch.long)
         self._weights = torch.as_tensor(inputs.sample_weight, dtype=torch.float32)
+        if isinstance(inputs.augment, PerSample):
+            self._pipeline = inputs.pipeline.with_transform(inputs.augment)
+            self._batch_augment = None
+        else:
+            self._pipeline, self._batch_augment = inputs.pipeline, inputs.augment
 
     def extra_modules(self):
         """Modules trained besides the network, by name (none here)."""
         return {}
 
     def batches(self, epoch):
-        """``(inputs, targets, sample_weight)`` on the device, the rows reshuffled."""
+        """``(inputs, targets, sample_weight)`` on the device, the rows reshuffled
+        (targets: class indices, or class probabilities when ``mix`` is set)."""
         inputs, size = self.inputs, self.inputs.batch_size
-        pipeline, device = inputs.pipeline, inputs.device
+        pipeline, device = self._pipeline, inputs.device
         order = inputs.rows[torch.randperm(len(inputs.rows), generator=self.generator).numpy()]
         for start, batch in zip(range(0, len(order), size),
                                 pipeline.batches(size, indices=order)):
             index = torch.as_tensor(order[start:start + size])
-            yield (pipeline.prepare(batch, augment=inputs.augment),
-                   self._targets[index].to(device, non_blocking=True),
-                   self._weights[index].to(device, non_blocking=True))
+            batch = (pipeline.prepare(batch, augment=self._batch_augment),
+                     self._targets[index].to(device, non_blocking=True),
+                     self._weights[index].to(device, non_blocking=True))
+            yield batch if inputs.mix is None else inputs.mix(*batch)
 
     def criterion(self, logits, targets, sample_weight):
         """The supervised loss of a batch."""
@@ -138,15 +161,20 @@ class DomainAdaptationStep(SupervisedStep):
         The rows of the target domain.
     trade_off : float
         Weight of the adaptation loss.
+    adabn : bool, default=False
+        At the end of the fit, replace the BatchNorm statistics by those of the
+        target rows (:func:`adapt_batchnorm`).
     """
 
     #: Views of each target batch that :meth:`target_views` prepares.
     n_target_views = 1
 
-    def __init__(self, inputs, *, adaptation, target_rows, trade_off):
+    def __init__(self, inputs, *, adaptation, target_rows, trade_off, adabn=False):
         super().__init__(inputs)
         self.adaptation = adaptation
         self.trade_off = float(trade_off)
+        self.target_rows = target_rows
+        self.adabn = adabn
         self._targets_stream = target_batches(inputs.pipeline, target_rows,
                                               inputs.batch_size, self.generator)
         self._total_steps = max(inputs.epochs * inputs.n_batches, 1)
@@ -167,10 +195,14 @@ class DomainAdaptationStep(SupervisedStep):
         return {}
 
     def target_views(self, raw):
-        """The target batch as network input: ``n_target_views`` augmented views."""
-        augment = self.inputs.augment
-        return [self.inputs.pipeline.prepare(raw, augment=augment)
-                for _ in range(self.n_target_views)]
+        """The target batch as network input: one view per entry of the
+        adaptation loss's ``target_augments`` (callables on float batches in
+        [0, 1], or None for no augmentation) when it has them, else
+        ``n_target_views`` views augmented by the estimator's ``augment``."""
+        augments = getattr(self.adaptation, "target_augments", None)
+        if augments is None:
+            augments = [self.inputs.augment] * self.n_target_views
+        return [self.inputs.pipeline.prepare(raw, augment=augment) for augment in augments]
 
     def batches(self, epoch):
         """``(supervised batch, target views, progress)`` for each step."""
@@ -179,26 +211,84 @@ class DomainAdaptationStep(SupervisedStep):
             views = self.target_views(next(self._targets_stream))
             yield supervised, views, min((done + step) / self._total_steps, 1.0)
 
+    def finish(self):
+        """Called once the fit's epochs are done (not after an interruption)."""
+        if self.adabn:
+            adapt_batchnorm(self.net, self.inputs.pipeline, self.target_rows,
+                            batch_size=self.inputs.batch_size)
+
+    def forward(self, inputs):
+        """``(logits, features)`` of the network on ``inputs``, in float32."""
+        logits, features = self.net(inputs, return_features=True)
+        return logits.float(), features.float()
+
     def loss(self, batch):
-        (inputs, targets, sample_weight), (target_inputs, *_), progress = batch
+        (inputs, targets, sample_weight), views, progress = batch
         if hasattr(self.adaptation, "progress"):
             self.adaptation.progress = progress
         n_source = len(inputs)
-        # One forward over both domains: one pass per step, and BatchNorm
-        # normalises with statistics of the mixture, whose running averages
-        # are what predict() uses on target data.
-        logits, features = self.net(torch.cat([inputs, target_inputs]),
-                                    return_features=True)
-        logits, features = logits.float(), features.float()
+        # One forward over both domains (and every target view): one pass per
+        # step, and BatchNorm normalises with statistics of the mixture, whose
+        # running averages are what predict() uses on target data.
+        logits, features = self.forward(torch.cat([inputs, *views]))
         supervised = self.criterion(logits[:n_source], targets, sample_weight)
-        adapt = self.adaptation(features[:n_source], logits[:n_source],
-                                features[n_source:], logits[n_source:])
+        # The loss sees (features, logits) of the source batch, then of each
+        # target view in order: fs, ls, ft, lt[, ft2, lt2, ...].
+        parts = []
+        for chunk in zip(features.split([n_source, *map(len, views)]),
+                         logits.split([n_source, *map(len, views)])):
+            parts.extend(chunk)
+        adapt = self.adaptation(*parts)
         parts = (supervised.detach(), torch.as_tensor(adapt).detach().float())
         # Summed on the device: no host sync per step.
         self._sums = parts if self._sums is None else tuple(
             total + part for total, part in zip(self._sums, parts))
         self._steps += 1
         return supervised + self.trade_off * adapt
+
+
+class SourceOnlyStep(SupervisedStep):
+    """:class:`SupervisedStep` on the labeled rows, with AdaBN on the target
+    rows at the end of the fit (``method="source_only", adabn=True``)."""
+
+    def __init__(self, inputs, *, target_rows):
+        super().__init__(inputs)
+        self.target_rows = target_rows
+
+    def finish(self):
+        adapt_batchnorm(self.net, self.inputs.pipeline, self.target_rows,
+                        batch_size=self.inputs.batch_size)
+
+
+def adapt_batchnorm(net, pipeline, rows, *, batch_size):
+    """AdaBN (Li et al., 2018): recompute every BatchNorm layer's running mean
+    and variance over ``rows`` (forward passes in training mode, no gradients,
+    no augmentation), so that prediction normalises with the target domain's
+    statistics. Batches are weighted by their size, so the running mean is the
+    exact mean over ``rows``. Returns the number of layers updated."""
+    layers = [m for m in net.modules()
+              if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not layers or not len(rows):
+        return 0
+    was_training = net.training
+    saved = [layer.momentum for layer in layers]
+    net.train()
+    for layer in layers:
+        layer.reset_running_stats()
+    seen = 0
+    try:
+        with torch.no_grad():
+            for batch in pipeline.batches(batch_size, indices=np.asarray(rows)):
+                inputs = pipeline.prepare(batch)
+                for layer in layers:  # a running average weighted by batch size
+                    layer.momentum = len(inputs) / (seen + len(inputs))
+                seen += len(inputs)
+                net(inputs)
+    finally:
+        for layer, momentum in zip(layers, saved):
+            layer.momentum = momentum
+        net.train(was_training)
+    return len(layers)
 
 
 def validation_scores(net, pipeline, rows, targets, *, autocast_dtype, batch_size):

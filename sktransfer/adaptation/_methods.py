@@ -1,0 +1,37 @@
+"""The ``method=`` names of :class:`~sktransfer.DomainAdaptClassifier` and the
+losses behind them."""
+
+from ._losses import CDANLoss, CORALLoss, DANNLoss, MCCLoss, MMDLoss
+from ._self_training import SelfTrainingLoss
+from ._vada import DIRTTLoss, VADALoss
+
+#: ``method=`` names of :class:`~sktransfer.DomainAdaptClassifier` and their losses
+#: (``"source_only"`` trains without any).
+METHODS = {
+    "dann": DANNLoss,
+    "cdan": CDANLoss,
+    "coral": CORALLoss,
+    "mmd": MMDLoss,
+    "mcc": MCCLoss,
+    "adamatch": SelfTrainingLoss,
+    "vada": VADALoss,
+    "dirt-t": DIRTTLoss,
+    "source_only": None,
+}
+
+
+def resolve_method(method):
+    """A fresh loss for ``method`` (a name or a user loss), or None for
+    ``"source_only"``. User losses are returned as given (the caller copies)."""
+    if isinstance(method, str):
+        if method not in METHODS:
+            raise ValueError(f"method={method!r} is not one of {sorted(METHODS)} or a "
+                             "loss object (see sktransfer.adaptation).")
+        cls = METHODS[method]
+        return None if cls is None else cls()
+    if not callable(method):
+        raise ValueError(f"method={method!r} is neither a method name "
+                         f"({sorted(METHODS)}) nor a callable loss "
+                         "loss(features_source, logits_source, features_target, "
+                         "logits_target) -> scalar.")
+    return method

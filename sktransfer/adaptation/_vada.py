@@ -1,0 +1,169 @@
+"""VADA and DIRT-T (Shu, Bui, Narui & Ermon, "A DIRT-T Approach to Unsupervised
+Domain Adaptation", ICLR 2018).
+
+VADA adds two terms to domain-adversarial training (DANN): the conditional
+entropy of the target predictions (the decision boundary should avoid dense
+target regions, the cluster assumption), and virtual adversarial training (VAT;
+Miyato et al., 2018): predictions should not change under the small input
+perturbation that changes them most. VAT needs the network and the inputs, so
+VADA brings its own training step (:class:`VADAStep`). DIRT-T then refines the
+VADA model on the target alone: conditional entropy and VAT on target, and a
+KL term that keeps each update close to a teacher (the model at the start of
+the refinement).
+"""
+
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from ..training import DomainAdaptationStep
+from . import _functional as functional
+from ._losses import DANNLoss
+
+
+def conditional_entropy(logits):
+    """Mean entropy of the predicted class distributions."""
+    return functional.entropy(F.softmax(logits.float(), dim=1)).mean()
+
+
+def _kl_logits(reference, logits):
+    """KL(softmax(reference) || softmax(logits)), mean over rows; ``reference``
+    is treated as fixed."""
+    p = F.softmax(reference.detach().float(), dim=1)
+    return (p * (F.log_softmax(reference.detach().float(), dim=1)
+                 - F.log_softmax(logits.float(), dim=1))).sum(1).mean()
+
+
+def _unit(d):
+    return d / d.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (d.dim() - 1))
+
+
+def vat_loss(net, inputs, logits, *, radius=1.0, xi=1e-6):
+    """Virtual adversarial loss: KL between the predictions at ``inputs`` and at
+    ``inputs + r``, where ``r`` (of L2 norm ``radius`` per sample) is the
+    direction of steepest change found by one power iteration."""
+    with torch.enable_grad():
+        d = (xi * _unit(torch.randn_like(inputs))).requires_grad_(True)
+        divergence = _kl_logits(logits, net(inputs.detach() + d))
+        (grad,) = torch.autograd.grad(divergence, d)
+    r = radius * _unit(grad.detach())
+    return _kl_logits(logits, net(inputs.detach() + r))
+
+
+class VADALoss(DANNLoss):
+    """VADA: DANN plus conditional entropy on target and VAT on both domains.
+
+    ``forward(fs, ls, ft, lt)`` returns ``domain * DANN + entropy * H(target)``;
+    the VAT terms are added by :class:`VADAStep` with weights ``vat_source`` and
+    ``vat_target``. With ``refine > 0`` the last ``refine`` share of the fit is
+    DIRT-T: target conditional entropy and VAT, plus ``teacher_weight`` times the
+    KL to the teacher, without the source loss.
+
+    Parameters
+    ----------
+    domain : float, default=1.0
+        Weight of the domain-adversarial term (DANN's schedule applies).
+    entropy : float, default=1.0
+        Weight of the target conditional entropy.
+    vat_source, vat_target : float, default=1.0
+        Weights of the VAT terms.
+    radius : float, default=1.0
+        L2 norm of VAT's perturbation, in the network's (normalised) input space.
+    refine : float, default=0.0
+        Share of the fit given to DIRT-T refinement (``method="dirt-t"``: 0.5).
+    teacher_weight : float, default=1.0
+        DIRT-T's weight of the KL to the teacher (beta).
+    hidden_size, gamma, max_coefficient
+        The discriminator and reversal schedule, as in :class:`DANNLoss`.
+    """
+
+    training_step = None  # set below: the class needs VADAStep
+
+    def __init__(self, domain=1.0, entropy=1.0, vat_source=1.0, vat_target=1.0, radius=1.0,
+                 refine=0.0, teacher_weight=1.0, hidden_size="auto", gamma=10.0,
+                 max_coefficient=1.0):
+        super().__init__(hidden_size=hidden_size, gamma=gamma,
+                         max_coefficient=max_coefficient)
+        self.domain = domain
+        self.entropy = entropy
+        self.vat_source = vat_source
+        self.vat_target = vat_target
+        self.radius = radius
+        self.refine = refine
+        self.teacher_weight = teacher_weight
+
+    def _hyper_parameters(self):
+        return {"domain": self.domain, "entropy": self.entropy,
+                "vat_source": self.vat_source, "vat_target": self.vat_target,
+                "radius": self.radius, "refine": self.refine}
+
+    @property
+    def refining(self):
+        """Whether the fit is in its DIRT-T part."""
+        return self.refine > 0 and self.progress >= 1.0 - self.refine
+
+    def forward(self, features_source, logits_source, features_target, logits_target):
+        loss = self.entropy * conditional_entropy(logits_target)
+        if self.domain:
+            loss = loss + self.domain * super().forward(
+                features_source, logits_source, features_target, logits_target)
+        return loss
+
+
+class VADAStep(DomainAdaptationStep):
+    """The step of :class:`VADALoss`: the domain-adaptation step plus VAT on the
+    source and target batches, and DIRT-T's refinement at the end of the fit."""
+
+    def __init__(self, inputs, **kwargs):
+        super().__init__(inputs, **kwargs)
+        self._teacher = None
+
+    def loss(self, batch):
+        (inputs, targets, sample_weight), (target_inputs, *_), progress = batch
+        loss_module = self.adaptation
+        loss_module.progress = progress
+        if loss_module.refining:
+            return self._refinement_loss(target_inputs)
+        total = super().loss(batch)
+        n_source = len(inputs)
+        # The VAT forwards reuse the logits of the joint forward as reference.
+        logits = self._last_logits
+        if loss_module.vat_source:
+            total = total + self.trade_off * loss_module.vat_source * vat_loss(
+                self.net, inputs, logits[:n_source], radius=loss_module.radius)
+        if loss_module.vat_target:
+            total = total + self.trade_off * loss_module.vat_target * vat_loss(
+                self.net, target_inputs, logits[n_source:], radius=loss_module.radius)
+        return total
+
+    def forward(self, inputs):
+        logits, features = super().forward(inputs)
+        self._last_logits = logits
+        return logits, features
+
+    def _refinement_loss(self, target_inputs):
+        if self._teacher is None:
+            self._teacher = copy.deepcopy(self.net).eval()
+            for parameter in self._teacher.parameters():
+                parameter.requires_grad_(False)
+        loss_module = self.adaptation
+        logits = self.net(target_inputs).float()
+        with torch.no_grad():
+            teacher_logits = self._teacher(target_inputs).float()
+        loss = (conditional_entropy(logits)
+                + loss_module.vat_target * vat_loss(self.net, target_inputs, logits,
+                                                    radius=loss_module.radius)
+                + loss_module.teacher_weight * _kl_logits(teacher_logits, logits))
+        return self.trade_off * loss
+
+
+VADALoss.training_step = VADAStep
+
+
+class DIRTTLoss(VADALoss):
+    """VADA for the first half of the fit, DIRT-T refinement for the second
+    (``VADALoss(refine=0.5)``)."""
+
+    def __init__(self, refine=0.5, **kwargs):
+        super().__init__(refine=refine, **kwargs)

@@ -1,0 +1,299 @@
+"""Per-image transforms (torchvision v2, policies by name) and MixUp / CutMix."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from sklearn.base import clone
+from torchvision.transforms import v2
+
+from sktransfer import DomainAdaptClassifier, FineTuneClassifier
+from sktransfer.inputs import PerSample
+from sktransfer.training import (
+    BatchMixing,
+    DefaultAugment,
+    check_mixup,
+    resolve_augment,
+    weighted_cross_entropy,
+)
+
+SIZE = 16
+
+
+class Record(v2.Transform):
+    """Draws one random value per call and records it with what it was given."""
+
+    def __init__(self, log):
+        super().__init__()
+        self.log = log
+
+    def make_params(self, flat_inputs):
+        return {"value": float(torch.rand(()))}
+
+    def transform(self, inpt, params):
+        self.log.append((params["value"], inpt.dtype, tuple(inpt.shape)))
+        return inpt
+
+
+def images(n=16, size=SIZE, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8), np.arange(n) % 2
+
+
+def cnn(**params):
+    defaults = dict(model="simple_cnn", weights=None, epochs=1, batch_size=8,
+                    image_size=SIZE, device="cpu", random_state=0)
+    return FineTuneClassifier(**(defaults | params))
+
+
+@pytest.fixture
+def files(tmp_path):
+    X, y = images(n=8, size=20)  # resized to 16: the transform sees float32
+    paths = []
+    for i, image in enumerate(X):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(image).save(path)
+        paths.append(str(path))
+    return paths, y
+
+
+# -- per-sample transforms ------------------------------------------------------
+def test_resolve_augment_kinds():
+    assert isinstance(resolve_augment("default"), DefaultAugment)
+    assert resolve_augment(None) is None
+    for name, policy in [("randaugment", v2.RandAugment),
+                         ("trivialaugment", v2.TrivialAugmentWide)]:
+        resolved = resolve_augment(name)
+        assert isinstance(resolved, PerSample) and isinstance(resolved.transform, policy)
+    flip = v2.RandomHorizontalFlip()
+    assert resolve_augment(flip).transform is flip
+    wrapped = PerSample(lambda image: image)
+    assert resolve_augment(wrapped) is wrapped
+
+    def batched(batch):
+        return batch
+
+    assert resolve_augment(batched) is batched  # a plain callable stays batched
+
+
+def test_per_sample_transform_draws_per_image_and_only_in_training():
+    X, y = images()
+    log = []
+    clf = cnn(augment=Record(log), epochs=2).fit(X, y)
+    assert len(log) == 2 * len(X)  # each image, each epoch, one call
+    values = [value for value, _, _ in log]
+    assert len(set(values)) == len(values)  # each image its own draw
+    # 8-bit images at the model's size: uint8 (C, H, W), before batching.
+    assert {(dtype, shape) for _, dtype, shape in log} == {(torch.uint8, (3, SIZE, SIZE))}
+    clf.predict(X), clf.predict_proba(X), clf.transform(X)
+    assert len(log) == 2 * len(X)  # never at inference
+
+
+def test_per_sample_transform_not_on_validation_rows():
+    X, y = images()
+    log = []
+    clf = cnn(augment=Record(log), epochs=2, early_stopping=True,
+              validation_fraction=0.25).fit(X, y)
+    assert len(log) == 2 * 12 and clf.history_[-1]["valid_loss"] is not None
+
+
+def test_per_sample_transform_is_reproducible():
+    X, y = images()
+    augment = v2.Compose([v2.RandomResizedCrop(SIZE, scale=(0.3, 1.0)), v2.ColorJitter(0.4, 0.4)])
+    first = cnn(augment=augment, epochs=2).fit(X, y).predict_proba(X)
+    again = cnn(augment=augment, epochs=2).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(first, again)
+    logs = {}
+    for seed in (0, 0, 1):
+        logs.setdefault(seed, []).append([])
+        cnn(augment=Record(logs[seed][-1]), random_state=seed).fit(X, y)
+    assert logs[0][0] == logs[0][1] and logs[0][0] != logs[1][0]
+
+
+def test_per_sample_transform_never_writes_into_x():
+    X, y = images()
+    before = X.copy()
+    cnn(augment=PerSample(lambda image: image.zero_())).fit(X, y)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_per_sample_transform_on_pil_and_files(files):
+    paths, y = files
+    for X in (paths, [Image.open(path) for path in paths]):
+        log = []
+        cnn(augment=Record(log)).fit(X, y)
+        # Resized from 20 to 16 pixels: float32 in [0, 1], at the model's size.
+        assert len(log) == len(paths) and len({value for value, _, _ in log}) == len(paths)
+        assert {(dtype, shape) for _, dtype, shape in log} == {(torch.float32, (3, SIZE, SIZE))}
+
+
+@pytest.mark.parametrize("name", ["randaugment", "trivialaugment"])
+def test_policies_by_name_on_arrays_and_files(name, files):
+    X, y = images()
+    clf = cnn(augment=name).fit(X, y)
+    assert np.isfinite(clf.history_[-1]["train_loss"])
+    paths, y_files = files
+    clf = cnn(augment=name).fit(paths, y_files)
+    assert clf.predict(paths).shape == (len(paths),)
+
+
+def test_per_sample_transform_in_dataloader_workers(files):
+    paths, y = files
+    clf = cnn(augment="randaugment", num_workers=1).fit(paths, y)
+    assert np.isfinite(clf.history_[-1]["train_loss"])
+
+
+def test_per_sample_transform_changes_each_image_on_its_own():
+    batch = torch.arange(4 * 1 * 2 * 3, dtype=torch.uint8).reshape(4, 1, 2, 3)
+    torch.manual_seed(0)
+    flipped = PerSample(v2.RandomHorizontalFlip())(batch)
+    kinds = {bool(torch.equal(out, image.flip(-1))) for out, image in zip(flipped, batch)}
+    assert kinds == {True, False}  # some images flipped, some not, in one batch
+
+
+def test_per_sample_transform_must_return_a_tensor():
+    X, y = images()
+    with pytest.raises(TypeError, match=r"\(C, H, W\) tensor"):
+        cnn(augment=PerSample(v2.ToPILImage())).fit(X, y)
+
+
+def test_domain_adapt_per_sample_transform_on_source_and_target():
+    X, y = images()
+    y = y.copy()
+    y[8:] = -1
+    log = []
+    DomainAdaptClassifier(model="simple_cnn", weights=None, method="coral", epochs=1,
+                          batch_size=4, image_size=SIZE, device="cpu", random_state=0,
+                          augment=Record(log)).fit(X, y)
+    # 8 source images where decoded (uint8), 8 target images on the device (float).
+    assert sum(dtype == torch.uint8 for _, dtype, _ in log) == 8
+    assert sum(dtype == torch.float32 for _, dtype, _ in log) == 8
+
+
+# -- MixUp / CutMix ---------------------------------------------------------------
+def test_mixup_soft_targets_weights_and_images():
+    torch.manual_seed(0)
+    inputs = torch.rand(6, 3, 8, 8)
+    targets = torch.tensor([0, 1, 2, 0, 1, 2])
+    weights = torch.tensor([1.0, 2.0, 1.0, 0.5, 1.0, 3.0])
+    mixed, soft, mixed_weights = BatchMixing(3, mixup_alpha=0.4)(inputs, targets, weights)
+    assert soft.shape == (6, 3)
+    torch.testing.assert_close(soft.sum(1), torch.ones(6))
+    torch.testing.assert_close(mixed_weights.sum(), weights.sum())
+    lam = float(mixed_weights[0] - weights[5]) / float(weights[0] - weights[5])
+    torch.testing.assert_close(mixed, lam * inputs + (1 - lam) * inputs.roll(1, 0))
+    torch.testing.assert_close(mixed_weights, lam * weights + (1 - lam) * weights.roll(1, 0))
+
+
+def test_cutmix_pastes_a_box_and_targets_follow_its_area():
+    torch.manual_seed(3)
+    inputs = torch.stack([torch.full((3, 10, 10), float(i)) for i in range(4)])
+    targets = torch.tensor([0, 1, 2, 3])
+    mixed, soft, weights = BatchMixing(4, cutmix_alpha=1.0)(inputs, targets, torch.ones(4))
+    torch.testing.assert_close(soft.sum(1), torch.ones(4))
+    for i in range(4):
+        kept = float((mixed[i] == i).float().mean())
+        pasted = float((mixed[i] == (i - 1) % 4).float().mean())
+        assert kept + pasted == pytest.approx(1.0)
+        assert soft[i, i] == pytest.approx(kept) and soft[i, (i - 1) % 4] == pytest.approx(pasted)
+    torch.testing.assert_close(weights, torch.ones(4))
+
+
+def test_soft_cross_entropy_matches_hard_for_one_hot():
+    torch.manual_seed(0)
+    logits = torch.randn(5, 4)
+    targets = torch.tensor([0, 3, 1, 1, 2])
+    weights = torch.tensor([1.0, 0.5, 2.0, 0.0, 1.0])
+    for smoothing in (0.0, 0.1):
+        hard = weighted_cross_entropy(logits, targets, weights, label_smoothing=smoothing)
+        soft = weighted_cross_entropy(logits, F.one_hot(targets, 4).float(), weights,
+                                      label_smoothing=smoothing)
+        torch.testing.assert_close(soft, hard)
+
+
+def test_mixed_loss_is_the_weighted_mix_of_both_label_losses():
+    torch.manual_seed(1)
+    logits = torch.randn(4, 3)
+    targets = torch.tensor([0, 1, 2, 1])
+    weights = torch.tensor([1.0, 3.0, 0.5, 2.0])
+    _, soft, mixed_weights = BatchMixing(3, mixup_alpha=1.0)(torch.rand(4, 5), targets, weights)
+    lam = float(mixed_weights[0] - weights[3]) / float(weights[0] - weights[3])
+    # Sample i is mixed with sample i - 1: its logits against both labels.
+    own = F.cross_entropy(logits, targets, reduction="none")
+    partner = F.cross_entropy(logits, targets.roll(1), reduction="none")
+    expected = (lam * weights * own
+                + (1 - lam) * weights.roll(1) * partner).sum() / weights.sum()
+    torch.testing.assert_close(weighted_cross_entropy(logits, soft, mixed_weights), expected)
+
+
+@pytest.mark.parametrize("mixup", ["mixup", "cutmix", "mixup_cutmix",
+                                   {"mixup_alpha": 0.4, "cutmix_alpha": 0.0}])
+def test_fit_with_mixup(mixup):
+    X, y = images()
+    clf = cnn(mixup=mixup, epochs=2, label_smoothing=0.1).fit(X, y, sample_weight=np.ones(len(y)))
+    assert all(np.isfinite(record["train_loss"]) for record in clf.history_)
+    again = cnn(mixup=mixup, epochs=2, label_smoothing=0.1).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), again.predict_proba(X))
+
+
+def test_mixup_on_flat_input_and_cutmix_refused():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 5)), np.arange(40) % 2
+    FineTuneClassifier(model=None, mixup="mixup", epochs=2, device="cpu",
+                       random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="CutMix pastes image patches"):
+        FineTuneClassifier(model=None, mixup="cutmix", device="cpu").fit(X, y)
+
+
+def test_domain_adapt_mixes_the_source_batch():
+    X, y = images()
+    y = y.copy()
+    y[8:] = -1
+    for method in ("dann", "source_only"):
+        clf = DomainAdaptClassifier(model="simple_cnn", weights=None, method=method,
+                                    epochs=1, batch_size=4, image_size=SIZE, device="cpu",
+                                    random_state=0, mixup="mixup_cutmix").fit(X, y)
+        assert np.isfinite(clf.history_[-1]["train_loss"])
+
+
+# -- parameters -------------------------------------------------------------------
+def test_clone_and_get_params():
+    augment = v2.Compose([v2.RandomResizedCrop(SIZE), v2.ColorJitter(0.2)])
+    for cls in (FineTuneClassifier, DomainAdaptClassifier):
+        clf = cls(augment=augment, mixup={"mixup_alpha": 0.4})
+        assert cls().mixup is None
+        cloned = clone(clf)
+        assert cloned.mixup == {"mixup_alpha": 0.4} and cloned.mixup is not clf.mixup
+        assert repr(cloned.augment) == repr(augment)
+        params = clf.get_params(deep=True)
+        assert params["mixup"] == {"mixup_alpha": 0.4}
+        wrapped = cls(augment=PerSample(v2.RandomResizedCrop(SIZE)), mixup="cutmix")
+        wrapped.get_params(deep=True)
+        wrapped.set_params(mixup="mixup", augment="trivialaugment")
+        assert clone(wrapped).get_params()["mixup"] == "mixup"
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(mixup="mix"), "mixup"),
+    (dict(mixup=0.2), "mixup"),
+    (dict(mixup={"alpha": 1.0}), "unknown keys 'alpha'"),
+    (dict(mixup={"mixup_alpha": -1.0}), "mixup_alpha must be a number >= 0"),
+    (dict(mixup={"cutmix_alpha": "big"}), "cutmix_alpha must be a number"),
+    (dict(mixup={"mixup_alpha": 0}), "mixes nothing"),
+    (dict(augment="randaug"), "augment"),
+    (dict(augment=3), "augment"),
+])
+def test_bad_values_are_refused_at_fit(params, match):
+    X, y = images(n=4)
+    clf = cnn(**params)  # __init__ only stores
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, y)
+
+
+def test_check_mixup_presets():
+    assert check_mixup(None) is None
+    assert check_mixup("mixup") == {"mixup_alpha": 0.2, "cutmix_alpha": 0.0}
+    assert check_mixup("cutmix") == {"mixup_alpha": 0.0, "cutmix_alpha": 1.0}
+    assert check_mixup({"cutmix_alpha": 0.5, "mixup_alpha": 1}) == {
+        "mixup_alpha": 1.0, "cutmix_alpha": 0.5}
