@@ -1,5 +1,5 @@
-"""``compile=``: forward passes through :func:`torch.compile`, eager where the
-platform cannot compile.
+"""``compile=``: forward passes through :func:`torch.compile`, eager where it
+cannot compile the module.
 
 An estimator keeps its uncompiled module as the fitted attribute (what pickles
 and :func:`sktransfer.save` store) and wraps it in a :class:`CompiledModule`
@@ -41,10 +41,27 @@ def compiled(module, compile):
     return module if options is None else CompiledModule(module, options)
 
 
+def _out_of_memory(exc):
+    """Whether ``exc``, or an error it was raised from, is running out of memory."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 class CompiledModule(nn.Module):
     """Calls ``torch.compile(module, **options)``; runs ``module`` eagerly, with
-    a warning, once compiling fails (no C compiler, an unsupported Python or
-    operator: torch.compile compiles at the first call, and raises then).
+    a warning, when its first call fails to compile.
+
+    torch.compile compiles at the first call, and raises then, in many kinds
+    for one cause (no C compiler, an unsupported Python or operator), so that
+    call alone is guarded: when it fails, ``module`` runs eagerly; if that
+    fails too, the eager error (the model's own) is raised and nothing is
+    blamed on compiling. Running out of memory is raised as it is, and later
+    calls are never caught.
 
     ``module`` is its only submodule, so ``train()``, ``eval()`` and ``to()``
     reach it; other attributes are read from it. The compiled callable is not
@@ -64,23 +81,32 @@ class CompiledModule(nn.Module):
         object.__setattr__(self, "_eager", False)
 
     def forward(self, *args, **kwargs):
-        if not self._eager:
-            try:
-                if self._compiled is None:
-                    object.__setattr__(self, "_compiled",
-                                       torch.compile(self.module, **self.options))
-                return self._compiled(*args, **kwargs)
-            except Exception as exc:  # torch raises many kinds for one cause
-                object.__setattr__(self, "_eager", True)
-                warnings.warn(
-                    f"compile={self.options or True!r}: torch.compile cannot compile "
-                    f"{type(self.module).__name__} on this platform "
-                    f"({type(exc).__name__}: {str(exc).strip()[:300]}); running it "
-                    "eagerly instead (same results, no speed-up). Pass compile=False "
-                    "to silence this warning.",
-                    RuntimeWarning, stacklevel=2,
-                )
-        return self.module(*args, **kwargs)
+        if self._eager:
+            return self.module(*args, **kwargs)
+        if self._compiled is not None:
+            return self._compiled(*args, **kwargs)
+        try:
+            compiled_module = torch.compile(self.module, **self.options)
+            out = compiled_module(*args, **kwargs)
+        except Exception as exc:  # torch raises many kinds for one cause
+            if _out_of_memory(exc):
+                raise
+            failure = exc
+        else:
+            object.__setattr__(self, "_compiled", compiled_module)
+            return out
+        # Outside the except block: a model error raised here is the eager one,
+        # not chained to the compiler's.
+        out = self.module(*args, **kwargs)
+        object.__setattr__(self, "_eager", True)
+        warnings.warn(
+            f"compile={self.options or True!r}: torch.compile could not compile "
+            f"{type(self.module).__name__} ({type(failure).__name__}: "
+            f"{str(failure).strip()[:300]}); running it eagerly instead (same "
+            "results, no speed-up). Pass compile=False to silence this warning.",
+            RuntimeWarning, stacklevel=2,
+        )
+        return out
 
     def __getattr__(self, name):
         try:

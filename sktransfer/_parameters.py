@@ -5,8 +5,11 @@ Each estimator keeps an explicit ``__init__`` signature (scikit-learn reads its
 parameters from it) and takes the constraints of the shared ones from
 :data:`COMMON_CONSTRAINTS`; the classifiers take their docs from
 :mod:`sktransfer.classifiers._parameters`, which builds on this one.
+:class:`TorchParameters` makes ``get_params`` and ``clone`` take torch modules
+as plain values.
 """
 
+import copy
 import enum
 import os
 from numbers import Integral
@@ -26,3 +29,68 @@ COMMON_CONSTRAINTS = {
     "num_workers": [Interval(Integral, 0, None, closed="left")],
     "random_state": ["random_state"],
 }
+
+
+def _is_plain(value):
+    """Whether a parameter value is a value, never a nested estimator: a torch
+    module (a network, a ``torchvision.transforms.v2`` transform) is one, even
+    with a ``get_params`` of its own (``RandomResizedCrop.get_params`` is
+    torchvision's static draw of a crop, which scikit-learn would call)."""
+    return isinstance(value, torch.nn.Module)
+
+
+class _PlainValue:
+    """A parameter that :func:`sklearn.base.clone` deep-copies as it is."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __sklearn_clone__(self):
+        return copy.deepcopy(self.value)
+
+
+class TorchParameters:
+    """``get_params`` and ``__sklearn_clone__`` for estimators whose parameters
+    may be torch modules (``model=``, ``augment=``).
+
+    scikit-learn treats any value with a ``get_params`` as a nested estimator:
+    ``get_params(deep=True)`` lists its parameters and ``clone`` clones it
+    through them. A torch module is a plain value instead (see
+    :func:`_is_plain`): listed as it is, and deep-copied by ``clone``. Put it
+    before ``BaseEstimator`` in the bases.
+    """
+
+    def get_params(self, deep=True):
+        """Parameters of this estimator, and of the estimators among them when
+        ``deep`` (a torch module is a plain value, not recursed into).
+
+        Parameters
+        ----------
+        deep : bool, default=True
+
+        Returns
+        -------
+        params : dict
+        """
+        params = super().get_params(deep=False)
+        if not deep:
+            return params
+        out = {}
+        for key, value in params.items():
+            if (hasattr(value, "get_params") and not isinstance(value, type)
+                    and not _is_plain(value)):
+                out.update((f"{key}__{k}", v) for k, v in value.get_params().items())
+            out[key] = value
+        return out
+
+    def __sklearn_clone__(self):
+        plain = {k: v for k, v in self.get_params(deep=False).items() if _is_plain(v)}
+        if not plain:
+            return super().__sklearn_clone__()
+        # scikit-learn's clone of a stand-in whose plain values deep-copy
+        # themselves. A shallow copy of the attributes, not copy.copy: that
+        # would go through __getstate__, which serialises a fitted network.
+        stand_in = object.__new__(type(self))
+        vars(stand_in).update(vars(self))
+        vars(stand_in).update({k: _PlainValue(v) for k, v in plain.items()})
+        return super(TorchParameters, stand_in).__sklearn_clone__()

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
 from torchvision.transforms import v2
 
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier
@@ -13,6 +14,7 @@ from sktransfer.inputs import PerSample
 from sktransfer.training import (
     BatchMixing,
     DefaultAugment,
+    SupervisedStep,
     check_mixup,
     resolve_augment,
     weighted_cross_entropy,
@@ -128,11 +130,49 @@ def test_per_sample_transform_on_pil_and_files(files):
         assert {(dtype, shape) for _, dtype, shape in log} == {(torch.float32, (3, SIZE, SIZE))}
 
 
+def spy_on_training_batches(monkeypatch):
+    """The batches every SupervisedStep yields, as ``(inputs, targets)`` on the CPU."""
+    seen = []
+    real_batches = SupervisedStep.batches
+
+    def batches(step, epoch):
+        for batch in real_batches(step, epoch):
+            seen.append((batch[0].detach().cpu().clone(), batch[1].detach().cpu().clone()))
+            yield batch
+
+    monkeypatch.setattr(SupervisedStep, "batches", batches)
+    return seen
+
+
+def network_inputs(clf, X):
+    """What the fitted network is given by ``predict``, batch by batch."""
+    seen = []
+    handle = clf.module_.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].detach().cpu().clone()))
+    try:
+        clf.predict(X)
+    finally:
+        handle.remove()
+    return torch.cat(seen)
+
+
 @pytest.mark.parametrize("name", ["randaugment", "trivialaugment"])
-def test_policies_by_name_on_arrays_and_files(name, files):
+def test_policies_by_name_on_arrays_and_files(name, files, monkeypatch):
     X, y = images()
+    seen = spy_on_training_batches(monkeypatch)
+    plain = cnn(augment=None).fit(X, y)
+    plain_batches, seen[:] = list(seen), []
     clf = cnn(augment=name).fit(X, y)
     assert np.isfinite(clf.history_[-1]["train_loss"])
+    # The same rows in the same order (one seed), but the policy changed images.
+    assert len(seen) == len(plain_batches) == 2
+    for (augmented, targets), (original, plain_targets) in zip(seen, plain_batches):
+        assert torch.equal(targets, plain_targets)
+        changed = [not torch.equal(a, b) for a, b in zip(augmented, original)]
+        assert any(changed)
+    # predict gets the images untouched.
+    torch.testing.assert_close(network_inputs(clf, X), network_inputs(plain, X),
+                               rtol=0, atol=0)
     paths, y_files = files
     clf = cnn(augment=name).fit(paths, y_files)
     assert clf.predict(paths).shape == (len(paths),)
@@ -229,11 +269,25 @@ def test_mixed_loss_is_the_weighted_mix_of_both_label_losses():
 
 @pytest.mark.parametrize("mixup", ["mixup", "cutmix", "mixup_cutmix",
                                    {"mixup_alpha": 0.4, "cutmix_alpha": 0.0}])
-def test_fit_with_mixup(mixup):
+def test_fit_with_mixup(mixup, monkeypatch):
     X, y = images()
-    clf = cnn(mixup=mixup, epochs=2, label_smoothing=0.1).fit(X, y, sample_weight=np.ones(len(y)))
+    seen = spy_on_training_batches(monkeypatch)
+    params = dict(epochs=2, label_smoothing=0.1, augment=None)
+    plain = cnn(**params).fit(X, y)
+    plain_batches, seen[:] = list(seen), []
+    clf = cnn(mixup=mixup, **params).fit(X, y, sample_weight=np.ones(len(y)))
     assert all(np.isfinite(record["train_loss"]) for record in clf.history_)
-    again = cnn(mixup=mixup, epochs=2, label_smoothing=0.1).fit(X, y)
+    # Each batch trained on mixed images and the mixed class probabilities.
+    assert len(seen) == len(plain_batches) == 4
+    for (mixed, soft), (original, labels) in zip(seen, plain_batches):
+        assert soft.shape == (len(labels), 2) and soft.is_floating_point()
+        torch.testing.assert_close(soft.sum(1), torch.ones(len(labels)))
+        assert not torch.equal(mixed, original)
+    one_hot = F.one_hot(torch.cat([labels for _, labels in plain_batches]), 2).float()
+    soft = torch.cat([soft for _, soft in seen])
+    assert not torch.equal(soft, one_hot)  # some labels are a mix of two classes
+    assert not np.array_equal(clf.predict_proba(X), plain.predict_proba(X))
+    again = cnn(mixup=mixup, **params).fit(X, y)
     np.testing.assert_array_equal(clf.predict_proba(X), again.predict_proba(X))
 
 
@@ -272,6 +326,25 @@ def test_clone_and_get_params():
         wrapped.get_params(deep=True)
         wrapped.set_params(mixup="mixup", augment="trivialaugment")
         assert clone(wrapped).get_params()["mixup"] == "mixup"
+
+
+@pytest.mark.parametrize("augment", [v2.RandomResizedCrop(SIZE, scale=(0.5, 1.0)),
+                                     v2.ColorJitter(0.3, 0.3)])
+def test_a_lone_transform_with_a_static_get_params_clones_and_grid_searches(augment):
+    # RandomResizedCrop.get_params is torchvision's static draw of a crop, not
+    # scikit-learn's: the transform is a plain parameter value, never recursed into.
+    for cls in (FineTuneClassifier, DomainAdaptClassifier):
+        clf = cls(augment=augment)
+        params = clf.get_params(deep=True)
+        assert params["augment"] is augment
+        assert not any(key.startswith("augment__") for key in params)
+        cloned = clone(clf)
+        assert cloned.augment is not augment and repr(cloned.augment) == repr(augment)
+    X, y = images()
+    search = GridSearchCV(cnn(augment=augment), {"lr": [1e-3, 1e-2]}, cv=2).fit(X, y)
+    assert search.best_estimator_.augment is not augment
+    assert repr(search.best_estimator_.augment) == repr(augment)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
 
 
 @pytest.mark.parametrize("params, match", [

@@ -105,8 +105,8 @@ def test_domain_adaptation_compiles_its_forward_passes(blobs):
     assert "adaptation_loss" in traced.history_[-1]
 
 
-# Stand-ins for torch.compile where the platform cannot compile; they take its
-# arguments (functools.wraps: inspect.signature reads torch.compile's).
+# Stand-ins for torch.compile where compiling fails; they take its arguments
+# (functools.wraps: inspect.signature reads torch.compile's).
 @functools.wraps(torch.compile)
 def compile_fails_at_call(model, **options):  # torch.compile compiles at the first call
     def call(*args, **kwargs):
@@ -119,6 +119,24 @@ def compile_refused(model, **options):
     raise RuntimeError("torch.compile is not supported on Python 3.99+")
 
 
+def compile_that(*errors):
+    """A torch.compile whose compiled module raises ``errors[i]`` at call ``i``
+    (None: runs the module), for every module it compiles."""
+    calls = []
+
+    @functools.wraps(torch.compile)
+    def fake(model, **options):
+        def call(*args, **kwargs):
+            calls.append(None)
+            error = errors[len(calls) - 1] if len(calls) <= len(errors) else None
+            if error is not None:
+                raise error
+            return model(*args, **kwargs)
+        return call
+
+    return fake, calls
+
+
 @pytest.mark.parametrize("fake_compile", [compile_fails_at_call, compile_refused])
 def test_where_compiling_fails_it_warns_and_runs_eagerly(blobs, images, fake_compile,
                                                          monkeypatch):
@@ -126,9 +144,9 @@ def test_where_compiling_fails_it_warns_and_runs_eagerly(blobs, images, fake_com
     eager_clf = mlp().fit(X, y)
     eager_features = extractor().fit_transform(images)
     monkeypatch.setattr(torch, "compile", fake_compile)
-    with pytest.warns(RuntimeWarning, match="cannot compile .* running it eagerly"):
+    with pytest.warns(RuntimeWarning, match="could not compile .* running it eagerly"):
         clf = mlp(compile=True).fit(X, y)
-    with pytest.warns(RuntimeWarning, match="cannot compile"):
+    with pytest.warns(RuntimeWarning, match="could not compile"):
         proba = clf.predict_proba(X)
     np.testing.assert_array_equal(proba, eager_clf.predict_proba(X))
     with pytest.warns(RuntimeWarning, match="C\\+\\+ compile error|Python 3.99"):
@@ -136,16 +154,69 @@ def test_where_compiling_fails_it_warns_and_runs_eagerly(blobs, images, fake_com
     np.testing.assert_array_equal(features, eager_features)
 
 
-def test_a_failing_compiled_module_warns_once():
+def test_the_warning_does_not_blame_the_platform(monkeypatch):
+    monkeypatch.setattr(torch, "compile", compile_fails_at_call)
+    with pytest.warns(RuntimeWarning) as record:
+        compiled(torch.nn.Linear(3, 2), True)(torch.randn(4, 3))
+    assert "platform" not in str(record[0].message)
+
+
+def test_a_failing_compiled_module_warns_once(monkeypatch):
+    monkeypatch.setattr(torch, "compile", compile_fails_at_call)
     module = torch.nn.Linear(3, 2)
     wrapper = compiled(module, True)
-    wrapper.__dict__["_compiled"] = compile_fails_at_call(module)
     x = torch.randn(4, 3)
     with pytest.warns(RuntimeWarning) as record:
         wrapper(x)
         out = wrapper(x)
     assert len(record) == 1
     torch.testing.assert_close(out, module(x))
+
+
+class BrokenModel(torch.nn.Module):
+    def forward(self, x):
+        raise ValueError("a genuine error of the model")
+
+
+def test_a_model_error_is_raised_not_blamed_on_compiling(monkeypatch):
+    # Compiling fails, and so does the eager call: the model is at fault.
+    monkeypatch.setattr(torch, "compile", compile_fails_at_call)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no fallback warning
+        with pytest.raises(ValueError, match="genuine error of the model"):
+            compiled(BrokenModel(), True)(torch.randn(4, 3))
+
+
+@pytest.mark.parametrize("error", [torch.cuda.OutOfMemoryError("CUDA out of memory"),
+                                   MemoryError()])
+def test_running_out_of_memory_is_never_a_fallback(error, monkeypatch):
+    fake, _ = compile_that(error)
+    monkeypatch.setattr(torch, "compile", fake)
+    module = torch.nn.Linear(3, 2)
+    eager_calls = []
+    module.register_forward_hook(lambda *args: eager_calls.append(None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(type(error)):
+            compiled(module, True)(torch.randn(4, 3))
+    assert eager_calls == []  # not run eagerly instead
+
+
+def test_only_the_first_call_falls_back(monkeypatch):
+    # Compiled fine at the first call: a later error is the model's or the
+    # device's, and is raised.
+    fake, calls = compile_that(None, RuntimeError("an error at the second call"))
+    monkeypatch.setattr(torch, "compile", fake)
+    module = torch.nn.Linear(3, 2)
+    wrapper = compiled(module, True)
+    x = torch.randn(4, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        torch.testing.assert_close(wrapper(x), module(x))
+        with pytest.raises(RuntimeError, match="at the second call"):
+            wrapper(x)
+        torch.testing.assert_close(wrapper(x), module(x))  # still the compiled one
+    assert len(calls) == 3
 
 
 @pytest.mark.parametrize("make", [mlp, extractor])

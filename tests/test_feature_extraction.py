@@ -120,6 +120,32 @@ def test_clone_drops_the_loaded_model(uint8_images):
     assert cloned.get_params() == extractor.get_params()
 
 
+class ReportsItsSize(nn.Module):
+    """A module with a ``get_params`` of its own (not scikit-learn's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def get_params(self):
+        return {"channels": 4}
+
+    def forward(self, x):
+        return self.conv(x).mean((2, 3))
+
+
+def test_a_module_with_its_own_get_params_is_a_plain_value(uint8_images):
+    module = ReportsItsSize()
+    extractor = PretrainedFeatureExtractor(model=module, device="cpu")
+    params = extractor.get_params(deep=True)
+    assert params["model"] is module and not any(k.startswith("model__") for k in params)
+    cloned = clone(extractor)
+    assert cloned.model is not module
+    torch.testing.assert_close(cloned.model.conv.weight, module.conv.weight)
+    np.testing.assert_array_equal(cloned.fit_transform(uint8_images),
+                                  extractor.fit_transform(uint8_images))
+
+
 @pytest.mark.parametrize(
     "params, error, match",
     [

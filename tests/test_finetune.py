@@ -120,6 +120,18 @@ def test_freeze_last_k_stages():
         set_trainable(backbone, "some")
 
 
+@pytest.mark.parametrize("k", [6, 8, 11, 100])
+def test_freeze_at_least_the_stage_count_trains_every_stage(k):
+    from sktransfer.backbones import load_backbone
+    from sktransfer.training import set_trainable, stages
+
+    backbone = load_backbone("resnet18", None, random_state=0)
+    assert len(stages(backbone.body)) == 6
+    set_trainable(backbone, "backbone")
+    set_trainable(backbone, k)  # "the last k stages": all 6 of them
+    assert all(p.requires_grad for p in backbone.parameters())
+
+
 def test_unfreeze_after_trains_head_first(monkeypatch):
     import sktransfer.training._callbacks as base
 

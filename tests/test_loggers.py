@@ -10,7 +10,13 @@ from sklearn.datasets import make_blobs
 from sklearn.preprocessing import StandardScaler
 
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier
-from sktransfer.training import Callback, MLflowLogger, TensorBoardLogger, epoch_metrics
+from sktransfer.training import (
+    Callback,
+    MLflowLogger,
+    SupervisedStep,
+    TensorBoardLogger,
+    epoch_metrics,
+)
 
 EPOCHS = 3
 
@@ -90,6 +96,38 @@ def test_loggers_open_nothing_before_fit_and_survive_clone(blobs, tmp_path):
     assert vars(copy.callbacks[0]) == {"log_dir": log_dir}  # copied at fit, unchanged
 
 
+def fail_in_second_epoch(monkeypatch, batches_per_epoch):
+    """Make the supervised step raise a RuntimeError at the first batch of epoch 2."""
+    real_loss = SupervisedStep.loss
+    calls = []
+
+    def loss(step, batch):
+        calls.append(None)
+        if len(calls) > batches_per_epoch:
+            raise RuntimeError("a genuine error in the model")
+        return real_loss(step, batch)
+
+    monkeypatch.setattr(SupervisedStep, "loss", loss)
+
+
+def test_a_failing_fit_closes_the_tensorboard_writer(blobs, tmp_path, monkeypatch):
+    from torch.utils.tensorboard import SummaryWriter
+
+    closed = []
+    real_close = SummaryWriter.close
+
+    def close(writer):
+        closed.append(writer)
+        real_close(writer)
+
+    monkeypatch.setattr(SummaryWriter, "close", close)
+    fail_in_second_epoch(monkeypatch, batches_per_epoch=-(-len(blobs[0]) // 32))
+    with pytest.raises(RuntimeError, match="genuine error"):
+        mlp(batch_size=32, callbacks=[TensorBoardLogger(tmp_path)]).fit(*blobs)
+    assert len(closed) == 1
+    assert [step for step, _ in scalars(tmp_path)["train_loss"]] == [1]
+
+
 def test_missing_tensorboard_says_how_to_install_it(blobs, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     with pytest.raises(ImportError, match="pip install tensorboard"):
@@ -146,4 +184,14 @@ def test_mlflow_marks_an_interrupted_fit_killed(blobs, mlflow_store):
     assert clf.interrupted_
     client, (run,) = runs_of(mlflow_store, "stopped")
     assert run.info.status == "KILLED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1]
+
+
+def test_mlflow_marks_a_failed_fit_failed(blobs, mlflow_store, monkeypatch):
+    fail_in_second_epoch(monkeypatch, batches_per_epoch=-(-len(blobs[0]) // 32))
+    logger = MLflowLogger(experiment_name="failed", tracking_uri=mlflow_store)
+    with pytest.raises(RuntimeError, match="genuine error"):
+        mlp(batch_size=32, callbacks=[logger]).fit(*blobs)
+    client, (run,) = runs_of(mlflow_store, "failed")
+    assert run.info.status == "FAILED"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1]

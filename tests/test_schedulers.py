@@ -72,6 +72,28 @@ def test_one_cycle_steps_per_batch_and_fills_in_its_length(blobs):
     np.testing.assert_allclose(lrs(clf), [LR / 10, LR / 10])
 
 
+@pytest.mark.parametrize("scheduler", [
+    (OneCycleLR, {"pct_start": 0.4}, "epoch"),              # total_steps: the epochs
+    (OneCycleLR, {"pct_start": 0.4, "epochs": 5}, "epoch"),  # steps_per_epoch: 1
+])
+def test_one_cycle_stepped_per_epoch_spans_the_epochs(blobs, scheduler):
+    clf = mlp(epochs=5, scheduler=scheduler).fit(*blobs)
+    # 5 steps, the peak after 0.4 * 5 - 1 = 1 of them: max_lr as epoch 2 starts.
+    assert lrs(clf)[0] == pytest.approx(LR / 25)
+    assert lrs(clf)[1] == pytest.approx(LR, rel=1e-6)
+    assert lrs(clf)[-1] < lrs(clf)[0]  # annealed to the end of the fit, not cut off
+
+
+def test_one_cycle_given_epochs_fills_in_the_batches_of_an_epoch(blobs):
+    # 4 epochs of 4 batches, the peak after 0.3125 * 16 - 1 = 4 steps: as epoch 2
+    # starts.
+    kwargs = {"pct_start": 0.3125, "epochs": 4}
+    clf = mlp(epochs=4, scheduler=(OneCycleLR, kwargs)).fit(*blobs)
+    assert lrs(clf)[1] == pytest.approx(LR, rel=1e-6)
+    assert lrs(clf)[3] < lrs(clf)[2] < lrs(clf)[1]
+    assert clf.scheduler[1] == {"pct_start": 0.3125, "epochs": 4}  # never changed
+
+
 def test_named_cosine_is_the_torch_class_stepped_per_batch(blobs):
     epochs = 5
     named = mlp(epochs=epochs, scheduler="cosine").fit(*blobs)
@@ -144,9 +166,13 @@ def test_the_named_schedules_step_per_batch():
     assert check_scheduler(LinearLR) == SchedulerSpec(LinearLR, {}, "epoch")
     assert check_scheduler((OneCycleLR, {})).interval == "batch"
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    assert isinstance(build_scheduler("onecycle", optimizer, total_steps=8), OneCycleLR)
-    assert isinstance(build_scheduler("onecycle", optimizer, total_steps=4),
+    assert isinstance(build_scheduler("onecycle", optimizer, epochs=2, n_batches=4),
+                      OneCycleLR)
+    assert isinstance(build_scheduler("onecycle", optimizer, epochs=4, n_batches=1),
                       CosineAnnealingLR)  # too short for a warm-up
+    per_epoch = build_scheduler((OneCycleLR, {}, "epoch"), optimizer, epochs=3,
+                                n_batches=10)
+    assert per_epoch.total_steps == 3
 
 
 def test_the_trainer_refuses_an_unknown_interval():

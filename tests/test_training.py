@@ -17,6 +17,7 @@ from sktransfer.training import (
     Callback,
     Checkpoint,
     EarlyStopping,
+    SupervisedStep,
     epoch_line,
     weighted_cross_entropy,
 )
@@ -122,6 +123,66 @@ def test_callbacks_survive_joblib_and_grid_search(blobs, tmp_path):
                         cv=2, n_jobs=2).fit(X, y)
     assert len(grid.best_estimator_.history_) == 2
     assert grid.best_estimator_.callbacks[0].epochs == 2
+
+
+def fail_in_second_epoch(monkeypatch, batches_per_epoch):
+    """Make the supervised step raise a RuntimeError at the first batch of epoch 2."""
+    real_loss = SupervisedStep.loss
+    calls = []
+
+    def loss(step, batch):
+        calls.append(None)
+        if len(calls) > batches_per_epoch:
+            raise RuntimeError("a genuine error in the model")
+        return real_loss(step, batch)
+
+    monkeypatch.setattr(SupervisedStep, "loss", loss)
+
+
+class StateAtEnd(Callback):
+    """Records what ``on_fit_end`` sees (shared by copies, like RecordingOnly)."""
+
+    def __init__(self, seen):
+        self.seen = seen
+
+    def __deepcopy__(self, memo):
+        return StateAtEnd(self.seen)
+
+    def on_fit_end(self, state):
+        self.seen.append((state.error, state.interrupted, len(state.history),
+                          state.module.training))
+
+
+class FailsAtEnd(Callback):
+    def on_fit_end(self, state):
+        raise ValueError("a callback that fails too")
+
+
+def test_a_failing_fit_ends_the_callbacks_and_raises_its_error(blobs, monkeypatch):
+    X, y = blobs
+    fail_in_second_epoch(monkeypatch, batches_per_epoch=-(-len(X) // 16))
+    calls, seen = [], []
+    clf = mlp(epochs=3, callbacks=[RecordingOnly(calls), StateAtEnd(seen)])
+    with pytest.raises(RuntimeError, match="genuine error") as raised:
+        clf.fit(X, y)
+    ((error, interrupted, finished, training),) = seen
+    assert error is raised.value and not interrupted and finished == 1
+    assert not training  # the module is put in eval mode first
+    assert calls[-1] == ("on_fit_end", 1, 1)
+    assert not hasattr(clf, "interrupted_")  # a failed fit sets no fitted attribute
+    # A callback failing at on_fit_end does not hide the error of the fit.
+    with pytest.warns(RuntimeWarning, match="FailsAtEnd.*a callback that fails too"):
+        with pytest.raises(RuntimeError, match="genuine error"):
+            mlp(epochs=3, callbacks=[FailsAtEnd(), StateAtEnd(seen)]).fit(X, y)
+    assert len(seen) == 2  # the callbacks after it still ended
+
+
+def test_a_finished_or_interrupted_fit_ends_with_no_error(blobs):
+    X, y = blobs
+    seen = []
+    mlp(epochs=2, callbacks=[StateAtEnd(seen)]).fit(X, y)
+    mlp(epochs=3, callbacks=[InterruptAt(epoch=1), StateAtEnd(seen)]).fit(X, y)
+    assert seen == [(None, False, 2, False), (None, True, 1, False)]
 
 
 @pytest.mark.parametrize("bad", ["progress", 3, [print], [Recorder]])

@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch import nn
 
+import sktransfer.backbones._registry as registry_module
 from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
-from sktransfer.backbones import load_backbone
+from sktransfer.backbones import load_backbone, register_backbone
 from sktransfer.training import set_trainable, stages
 
 timm = pytest.importorskip("timm")
@@ -98,6 +99,53 @@ def test_torchvision_vit_size_errors():
         load_backbone(small_torchvision_vit(), image_size=36)
     with pytest.raises(ValueError, match="square"):
         load_backbone(small_torchvision_vit(), image_size=(32, 64))
+
+
+def test_a_non_square_size_gets_a_suggestion_per_side():
+    with pytest.raises(ValueError, match=r"e\.g\. height 224 or 240, width 96 or 112\)"):
+        load_backbone(TINY, None, image_size=(225, 100))
+    with pytest.raises(ValueError, match=r"e\.g\. width 96 or 112\)"):
+        load_backbone(TINY, None, image_size=(224, 100))
+
+
+@pytest.fixture
+def registered_vit(monkeypatch):
+    """A registered builder of a small torchvision ViT, registered for one test."""
+    monkeypatch.setattr(registry_module, "_REGISTRY", dict(registry_module._REGISTRY))
+
+    def build(weights, layer, pooling):
+        return load_backbone(small_torchvision_vit(), layer=layer, pooling=pooling)
+
+    register_backbone("test_tiny_vit", build)
+    return "test_tiny_vit"
+
+
+def test_a_registered_vit_is_built_for_image_size(registered_vit):
+    backbone = load_backbone(registered_vit, None, image_size=64)
+    assert backbone.body.encoder.pos_embedding.shape == (1, 1 + 8 * 8, 16)
+    assert backbone.preprocess.output_size == (64, 64)
+    assert features(backbone, torch.rand(2, 3, 64, 64)).shape == (2, backbone.num_features)
+    with pytest.raises(ValueError, match="patch size is 8"):
+        load_backbone(registered_vit, None, image_size=36)
+
+
+def test_a_user_backbone_of_a_timm_vit_layer_is_resized():
+    model = timm.create_model("vit_tiny_patch16_224", num_classes=0)
+    backbone = load_backbone(load_backbone(model, layer="blocks.5"), image_size=32)
+    assert backbone.body.model.pos_embed.shape == (1, 1 + 2 * 2, 192)
+    out = features(backbone, torch.rand(2, 3, 32, 32))
+    assert out.shape == (2, backbone.num_features)
+
+
+def test_a_traced_vit_that_cannot_be_resized_is_refused(registered_vit):
+    traced = load_backbone(small_torchvision_vit(), layer="encoder.ln")
+    with pytest.raises(ValueError, match="cannot be resized.*image_size=64"):
+        load_backbone(traced, image_size=64)
+    with pytest.raises(ValueError, match="cannot be resized"):
+        load_backbone(registered_vit, None, layer="encoder.ln", image_size=64)
+    # At its own size it is used as it is.
+    assert features(load_backbone(traced, image_size=32),
+                    torch.rand(1, 3, 32, 32)).shape == (1, traced.num_features)
 
 
 @pytest.mark.parametrize("size, error", [(0, ValueError), ("big", TypeError),

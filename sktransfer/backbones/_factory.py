@@ -12,8 +12,13 @@ from torch import nn
 from ..inputs import PreprocessConfig
 from ._base import Backbone, GlobalPool
 from ._checkpoint import CheckpointPath, load_state_into, read_checkpoint
-from ._input_size import check_image_size, resize_for_input
-from ._layers import layer_backbone
+from ._input_size import (
+    check_image_size,
+    first_conv_channels,
+    is_resizable,
+    resize_for_input,
+)
+from ._layers import ModuleOutput, layer_backbone
 from ._registry import list_registered, registered_builder
 from ._timm import build_timm, preprocess_from_timm
 from ._torchvision import build_torchvision, torchvision_names
@@ -44,11 +49,21 @@ def is_rebuildable(model, weights, random_state):
     return weights is not None or random_state is not None
 
 
-def _first_conv_channels(module):
-    for layer in module.modules():
-        if isinstance(layer, nn.Conv2d):
-            return layer.in_channels
-    return 3
+def _built_for(backbone, image_size):
+    """``backbone``, built elsewhere (a registered builder's, a user's
+    :class:`Backbone`), made to take images of ``image_size``: its network
+    resized (a vision transformer's position embeddings resampled; that of a
+    ``layer=`` taken with a forward hook too) and its preprocessing's geometry
+    set."""
+    body = backbone.body
+    network = body.model if isinstance(body, ModuleOutput) else body
+    resize_for_input(network, image_size, backbone.name)
+    backbone.preprocess = backbone.preprocess.with_image_size(image_size)
+    if image_size is not None and is_resizable(network):
+        # A transformer's token count changes with the size, and the size of
+        # a layer's features with it.
+        backbone.num_features = backbone._dry_run()
+    return backbone
 
 
 def _user_backbone(module, weights, layer, pooling, image_size):
@@ -60,13 +75,11 @@ def _user_backbone(module, weights, layer, pooling, image_size):
             "the module with the pretrained weights instead."
         )
     if isinstance(module, Backbone) and layer is None:
-        backbone = module
-        resize_for_input(backbone.body, image_size, backbone.name)
-        backbone.preprocess = backbone.preprocess.with_image_size(image_size)
+        backbone = _built_for(module, image_size)
     else:
         if is_path:
             load_state_into(module, read_checkpoint(weights), source=str(weights))
-        in_chans = _first_conv_channels(module)
+        in_chans = first_conv_channels(module)
         if getattr(module, "pretrained_cfg", None):
             preprocess = preprocess_from_timm(module, in_chans=in_chans)
         else:
@@ -90,15 +103,12 @@ def _builder_for(model, image_size):
 
     The timm and torchvision builders build for ``image_size`` (a vision
     transformer resamples its position embeddings); a registered builder's
-    network is used as it builds it, and sees ``image_size`` through its
-    preprocessing only.
+    network is resized once built, as a user's :class:`Backbone` is.
     """
     builder = registered_builder(model)
     if builder is not None:
         def registered(weights, layer, pooling):
-            backbone = builder(weights, layer, pooling)
-            backbone.preprocess = backbone.preprocess.with_image_size(image_size)
-            return backbone
+            return _built_for(builder(weights, layer, pooling), image_size)
 
         return registered if image_size is not None else builder
     if model.startswith("timm:"):
@@ -150,7 +160,10 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
         ``VisionTransformer``, a user module of either kind) has its position
         embeddings resampled to it once its weights are loaded, so each side
         must be a multiple of its patch size (a ``ValueError`` says which). A
-        registered builder's network is used as it is built.
+        registered builder's network, and a :class:`Backbone` passed as
+        ``model``, are resized once built; a vision transformer traced by
+        torch.fx (a ``layer=`` graph) cannot be, and is refused for a size it
+        does not take.
     random_state : int or None
         Seed of the random initialisation (``weights=None``).
 

@@ -10,12 +10,18 @@ torchvision do when they load weights at another resolution:
 * a torchvision ``VisionTransformer`` gets its ``encoder.pos_embedding``
   resampled by ``torchvision.models.vision_transformer.interpolate_embeddings``.
 
-The size must be a whole number of patches.
+The size must be a whole number of patches. A vision transformer traced by
+torch.fx (a torchvision ``layer=`` graph) holds the size it was traced at and
+cannot be resized: it is checked to take the size, or refused.
 """
 
 from numbers import Integral
 
+import torch
 from torch import nn
+
+#: Names of a vision transformer's position embeddings (timm's, torchvision's).
+_POSITION_EMBEDDINGS = ("pos_embed", "pos_embedding")
 
 
 def check_image_size(image_size):
@@ -38,16 +44,27 @@ def check_image_size(image_size):
     return size
 
 
+def _nearest_multiples(side, patch):
+    """The multiples of ``patch`` next to ``side``, below (at least one patch)
+    and above."""
+    return " or ".join(map(str, sorted({max(patch, side // patch * patch),
+                                        (side // patch + 1) * patch})))
+
+
 def _check_patches(size, patch, name, image_size):
     if all(s % p == 0 for s, p in zip(size, patch)):
         return
     step = patch[0] if patch[0] == patch[1] else patch
-    fits = sorted({max(p, s // p * p) for s, p in zip(size, patch)}
-                  | {(s // p + 1) * p for s, p in zip(size, patch)})
+    if size[0] == size[1] and patch[0] == patch[1]:
+        fits = _nearest_multiples(size[0], patch[0])
+    else:  # each wrong side its own suggestions
+        fits = ", ".join(f"{side} {_nearest_multiples(s, p)}"
+                         for side, s, p in zip(("height", "width"), size, patch)
+                         if s % p)
     raise ValueError(
         f"image_size={image_size!r} is not a whole number of patches for {name}: "
         f"its patch size is {step}, so each side must be a multiple of it "
-        f"(e.g. {' or '.join(map(str, fits))})."
+        f"(e.g. {fits})."
     )
 
 
@@ -90,6 +107,55 @@ def _resize_timm(model, size, name, image_size):
     model.set_input_size(img_size=size)
 
 
+def first_conv_channels(module):
+    """The input channels of the first ``Conv2d`` of ``module`` (3 without one)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            return layer.in_channels
+    return 3
+
+
+def is_resizable(model):
+    """Whether :func:`resize_for_input` rebuilds ``model`` for another size (a
+    torchvision ``VisionTransformer``, a timm model with ``set_input_size``)."""
+    return _is_torchvision_vit(model) or callable(getattr(model, "set_input_size", None))
+
+
+def _position_embedding(model):
+    """``(name, parameter)`` of a vision transformer's position embedding in
+    ``model``, or None."""
+    for name, parameter in model.named_parameters():
+        if name.rpartition(".")[2] in _POSITION_EMBEDDINGS:
+            return name, parameter
+    return None
+
+
+def _check_traced(model, size, name, image_size):
+    """A torch.fx graph of a vision transformer cannot be resized: refuse a
+    size it does not take (it fails on an image of that size)."""
+    found = _position_embedding(model)
+    if found is None:
+        return
+    embedding, parameter = found
+    probe = torch.zeros(1, first_conv_channels(model), *size, device=parameter.device,
+                        dtype=parameter.dtype)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            model(probe)
+    except Exception as exc:
+        raise ValueError(
+            f"{name} is a vision transformer traced by torch.fx (it holds "
+            f"{embedding!r}), which cannot be resized: it fails on images of "
+            f"image_size={image_size!r} ({type(exc).__name__}: {str(exc)[:200]}). "
+            "Pass the whole network with layer= and image_size= together, or leave "
+            "image_size=None."
+        ) from None
+    finally:
+        model.train(was_training)
+
+
 def _has_fixed_input_size(model):
     cfg = getattr(model, "pretrained_cfg", None) or {}
     return bool(cfg.get("fixed_input_size", False))
@@ -117,8 +183,9 @@ def resize_for_input(model, image_size, name):
     ------
     ValueError
         When a side is not a multiple of the patch size, a torchvision ViT is
-        asked for a non-square size, or a timm model of fixed input size cannot
-        be resized.
+        asked for a non-square size, a timm model of fixed input size cannot
+        be resized, or a vision transformer traced by torch.fx fails on images
+        of that size.
     """
     size = check_image_size(image_size)
     if size is None:
@@ -127,6 +194,8 @@ def resize_for_input(model, image_size, name):
         _resize_torchvision_vit(model, size, name, image_size)
     elif callable(getattr(model, "set_input_size", None)):
         _resize_timm(model, size, name, image_size)
+    elif isinstance(model, torch.fx.GraphModule):
+        _check_traced(model, size, name, image_size)
     elif _has_fixed_input_size(model):
         native = tuple(model.pretrained_cfg["input_size"][1:])
         if size != native:

@@ -30,6 +30,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from .._compile import compile_options, compiled
 from .._device import resolve_autocast_dtype, resolve_device
+from .._parameters import TorchParameters
 from .._runtime import InputPipeline, placed, run_batches
 from .._sklearn_compat import _check_sample_weight, check_is_fitted, validate_data
 from .._typing import ImagesLike
@@ -93,7 +94,7 @@ class FitData:
 
 
 class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
-                           TransformerMixin, BaseEstimator):
+                           TransformerMixin, TorchParameters, BaseEstimator):
     """Shared machinery of :class:`FineTuneClassifier` and
     :class:`DomainAdaptClassifier`; not meant to be used directly."""
 
@@ -325,7 +326,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         trained = torch.nn.ModuleDict({"net": net, **extra}) if extra else net
         optimizer = build_optimizer(self.optimizer, groups, weight_decay=self.weight_decay)
         scheduler = build_scheduler(self.scheduler if schedule else None, optimizer,
-                                    total_steps=epochs * n_batches)
+                                    epochs=epochs, n_batches=n_batches)
         validate = None if valid_idx is None else functools.partial(
             validation_scores, inputs.net, pipeline, valid_idx, data.targets,
             autocast_dtype=autocast_dtype, batch_size=self.batch_size)

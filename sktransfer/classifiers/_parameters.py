@@ -50,7 +50,8 @@ PARAMETER_DOCS = {
         What trains besides the new head: ``"backbone"`` nothing (linear probe),
         ``"none"`` everything, an int ``k`` the last ``k`` stages of the backbone
         (a vision transformer's last ``k`` blocks; see
-        :func:`sktransfer.training.stages`).''',
+        :func:`sktransfer.training.stages`), all of them when ``k`` is at least
+        their number.''',
     "unfreeze_after": '''unfreeze_after : int or None, default=None
         Train only the head for this many epochs first, then apply ``freeze``
         (fastai's ``fine_tune`` recipe). ``None``: apply ``freeze`` from the start.''',
@@ -78,9 +79,10 @@ PARAMETER_DOCS = {
         epochs. Any other torch schedule is a ``torch.optim.lr_scheduler``
         class, or a tuple ``(class, kwargs)``, e.g. ``(StepLR, {"step_size":
         2})``, built as ``class(optimizer, **kwargs)``: ``OneCycleLR`` (given
-        ``max_lr=lr`` per parameter group and the fit's ``total_steps`` unless
-        ``kwargs`` name them) and ``CyclicLR`` step after every batch, every
-        other class after each epoch, ``ReduceLROnPlateau`` on the epoch's
+        ``max_lr=lr`` per parameter group and the fit's ``total_steps`` in its
+        own steps, or ``steps_per_epoch`` beside an ``epochs`` of ``kwargs``,
+        unless ``kwargs`` name them) and ``CyclicLR`` step after every batch,
+        every other class after each epoch, ``ReduceLROnPlateau`` on the epoch's
         ``valid_loss``, or on its ``train_loss`` when there is no validation
         set (``early_stopping=False``). ``(class, kwargs, "batch")`` or
         ``(..., "epoch")`` says when to step instead. ``history_[i]["lr"]`` is
@@ -101,11 +103,10 @@ or None, default="default"
         after the resize and crop and before batching, so every image draws its
         own parameters: it gets a (C, H, W) tensor at the model's input size,
         uint8 for 8-bit pixels that needed no resize, else float32 in [0, 1]
-        (arrays, PIL images and files alike). Wrap a lone transform that has a
-        static ``get_params`` (``RandomResizedCrop``, ``ColorJitter``, ...) in
-        ``v2.Compose`` or ``PerSample``: scikit-learn's ``get_params(deep=True)``
-        would call it. Any other callable maps a float batch (N, C, H, W) in
-        [0, 1], on the device, to an augmented one. Ignored for flat input.''',
+        (arrays, PIL images and files alike). A transform is a plain value for
+        ``clone`` and ``get_params`` (a lone ``RandomResizedCrop`` too). Any
+        other callable maps a float batch (N, C, H, W) in [0, 1], on the
+        device, to an augmented one. Ignored for flat input.''',
     "mixup": '''mixup : {"mixup", "cutmix", "mixup_cutmix"}, dict or None, default=None
         Mix each training batch with its labels, on the device, after
         ``augment`` (as torchvision's ``v2.MixUp`` / ``v2.CutMix``: one factor
@@ -144,9 +145,11 @@ or None, default="default"
         (``{"mode": "max-autotune"}``). The first ``fit`` of a process pays for
         compiling, later calls reuse the code; it pays off on a GPU, rarely on a
         CPU. ``module_`` stays the uncompiled network (what pickles and
-        :func:`sktransfer.save` store). Where torch cannot compile (no C
-        compiler, an unsupported Python or operator) a ``RuntimeWarning`` says
-        why and the network runs eagerly.''',
+        :func:`sktransfer.save` store). When the first forward pass fails to
+        compile (no C compiler, an unsupported Python or operator) a
+        ``RuntimeWarning`` says why and the network runs eagerly; an error the
+        eager network raises too, running out of memory and the errors of later
+        passes are raised.''',
     "callbacks": '''callbacks : list of Callback or None, default=None
         Objects whose hooks the training loop calls (see
         :class:`sktransfer.training.Callback`), after the estimator's own

@@ -12,7 +12,7 @@ from .._compile import CONSTRAINT as COMPILE_CONSTRAINT
 from .._compile import compile_options, compiled
 from .._device import resolve_autocast_dtype, resolve_device
 from .._hashing import weights_fingerprint
-from .._parameters import COMMON_CONSTRAINTS
+from .._parameters import COMMON_CONSTRAINTS, TorchParameters
 from .._runtime import InputPipeline, placed, run_batches
 from .._sklearn_compat import HasMethods, StrOptions, _fit_context, check_is_fitted
 from .._typing import ImagesLike
@@ -32,7 +32,7 @@ NETWORK = "_backbone"  # the attribute holding the loaded network
 
 
 class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                                 BaseEstimator):
+                                 TorchParameters, BaseEstimator):
     """Feature vectors from a frozen pretrained CNN.
 
     Runs a pretrained network (torchvision, timm, or one of the named backbones
@@ -97,9 +97,11 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         ``{"dynamic": False}``). The first ``transform`` of a process pays for
         compiling; later ones (and clones) reuse the compiled code. It pays off
         on a GPU with many images, rarely on a CPU. The fitted extractor keeps
-        (and pickles) the uncompiled backbone. Where torch cannot compile (no C
-        compiler, an unsupported Python or operator) a ``RuntimeWarning`` says
-        why and the backbone runs eagerly. Features agree with eager ones to
+        (and pickles) the uncompiled backbone. When the first forward pass
+        fails to compile (no C compiler, an unsupported Python or operator) a
+        ``RuntimeWarning`` says why and the backbone runs eagerly; an error the
+        eager backbone raises too, running out of memory and the errors of
+        later passes are raised. Features agree with eager ones to
         float rounding; the feature cache does not tell them apart.
     progress : bool, default=False
         Show a progress bar while transforming.

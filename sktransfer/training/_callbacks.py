@@ -58,8 +58,9 @@ class Callback:
         """After an epoch and its validation; ``state.history[-1]`` is its record."""
 
     def on_fit_end(self, state):
-        """After the last epoch, an early stop or an interruption
-        (``state.interrupted``)."""
+        """After the last epoch, an early stop, an interruption
+        (``state.interrupted``), or an error (``state.error``, raised again
+        after this hook)."""
 
     def __repr__(self):
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()

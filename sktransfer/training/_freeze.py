@@ -118,7 +118,8 @@ def set_trainable(backbone, freeze):
     """Apply a freeze policy to ``backbone``.
 
     ``"backbone"`` freezes all of it, ``"none"`` nothing, an int ``k`` all but its
-    last ``k`` stages.
+    last ``k`` stages (:func:`stages`); ``k`` at least the number of stages
+    trains them all.
     """
     if freeze == "none":
         trainable = [backbone]
@@ -126,7 +127,7 @@ def set_trainable(backbone, freeze):
         trainable = []
     elif isinstance(freeze, Integral) and not isinstance(freeze, bool) and freeze >= 0:
         all_stages = stages(backbone.body if hasattr(backbone, "body") else backbone)
-        trainable = all_stages[len(all_stages) - int(freeze):] if freeze else []
+        trainable = all_stages[max(len(all_stages) - int(freeze), 0):] if freeze else []
     else:
         raise ValueError(f"freeze={freeze!r} must be 'backbone', 'none' or an int >= 0 "
                          "(number of last stages to train).")

@@ -117,9 +117,10 @@ class MLflowLogger(Callback):
     Each fit is a new run of ``experiment_name``; at each epoch's end every
     number of its record (as for :class:`TensorBoardLogger`) is logged as a
     metric of that name at the step ``record["epoch"]``. The run ends
-    ``FINISHED``, or ``KILLED`` after a KeyboardInterrupt. The logger talks to
-    the tracking server through an :class:`mlflow.tracking.MlflowClient`, not
-    MLflow's active run, which it leaves alone.
+    ``FINISHED``, ``KILLED`` after a KeyboardInterrupt, or ``FAILED`` when the
+    fit raised an error. The logger talks to the tracking server through an
+    :class:`mlflow.tracking.MlflowClient`, not MLflow's active run, which it
+    leaves alone.
 
     Needs mlflow (``pip install mlflow``, or the lighter ``mlflow-skinny``),
     imported when a fit begins.
@@ -172,5 +173,6 @@ class MLflowLogger(Callback):
         client = self.__dict__.pop("_client", None)
         run_id = self.__dict__.pop("_run_id", None)
         if client is not None:
-            client.set_terminated(run_id, status="KILLED" if state.interrupted
-                                  else "FINISHED")
+            status = ("FAILED" if state.error is not None
+                      else "KILLED" if state.interrupted else "FINISHED")
+            client.set_terminated(run_id, status=status)

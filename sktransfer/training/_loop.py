@@ -11,6 +11,7 @@ stopping, checkpoints, the user's) that it calls at each point of the fit.
 
 import dataclasses
 import time
+import warnings
 
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
@@ -50,6 +51,10 @@ class TrainingState:
     interrupted : bool
         Whether a KeyboardInterrupt stopped the fit (the module then holds the
         weights of the last finished epoch).
+    error : BaseException or None
+        The exception that ended the fit, which ``fit`` raises again once the
+        callbacks' ``on_fit_end`` ran; None for a fit that finished, stopped
+        early or was interrupted.
     """
 
     module: torch.nn.Module
@@ -62,6 +67,7 @@ class TrainingState:
     generator: object = None
     stop_training: bool = False
     interrupted: bool = False
+    error: BaseException | None = None
 
 
 class Trainer:
@@ -177,6 +183,13 @@ class Trainer:
         -------
         state : TrainingState
             ``state.interrupted`` tells whether a KeyboardInterrupt stopped it.
+
+        Raises
+        ------
+        Exception
+            What a step or a callback raised (but a KeyboardInterrupt), once the
+            module is in eval mode and every callback's ``on_fit_end`` ran with
+            ``state.error`` set, so that loggers close their runs.
         """
         state = TrainingState(
             module=self.module, optimizer=self.optimizer, scheduler=self.scheduler,
@@ -207,7 +220,30 @@ class Trainer:
         except KeyboardInterrupt:
             self.module.load_state_dict(last_finished)
             state.interrupted = True
+        except BaseException as exc:
+            state.error = exc
+            self.module.eval()
+            _end_after_failure(self.callbacks, state)
+            raise
         finally:
             self.module.eval()
         call_hook(self.callbacks, "on_fit_end", state)
         return state
+
+
+def _end_after_failure(callbacks, state):
+    """Call every callback's ``on_fit_end`` after the fit failed with
+    ``state.error``; one that fails too is reported as a warning, so that the
+    others still run and the fit's own error is the one raised."""
+    for callback in callbacks:
+        method = getattr(callback, "on_fit_end", None)
+        if method is None:
+            continue
+        try:
+            method(state)
+        except Exception as exc:
+            warnings.warn(
+                f"{callback!r:.100}.on_fit_end failed after the fit failed "
+                f"({type(exc).__name__}: {exc}); the fit's own error follows.",
+                RuntimeWarning, stacklevel=3,
+            )

@@ -56,12 +56,13 @@ def build_optimizer(optimizer, groups, *, weight_decay):
 
 def _supplied(cls, kwargs):
     """The arguments the trainer fills in when ``kwargs`` lack them: OneCycleLR's
-    peak rates (each group's ``lr``) and length (the steps of the fit)."""
+    peak rates (each group's ``lr``) and length: ``total_steps`` (the steps of
+    the fit), or ``steps_per_epoch`` when ``kwargs`` give its ``epochs``."""
     if not issubclass(cls, lr_scheduler.OneCycleLR):
         return set()
     supplied = {"max_lr"}
-    if "total_steps" not in kwargs and "epochs" not in kwargs:
-        supplied.add("total_steps")
+    if "total_steps" not in kwargs:
+        supplied.add("steps_per_epoch" if "epochs" in kwargs else "total_steps")
     return supplied - set(kwargs)
 
 
@@ -116,20 +117,24 @@ def scheduler_interval(scheduler):
     return spec.interval if isinstance(spec, SchedulerSpec) else "batch"
 
 
-def build_scheduler(scheduler, optimizer, *, total_steps):
-    """The schedule of ``scheduler=`` over a fit of ``total_steps`` optimizer
-    steps, or None for a constant rate.
+def build_scheduler(scheduler, optimizer, *, epochs, n_batches):
+    """The schedule of ``scheduler=`` over a fit of ``epochs`` epochs of
+    ``n_batches`` optimizer steps, or None for a constant rate.
 
-    The named schedules step per batch over ``total_steps``; a torch schedule
-    given as ``(class, kwargs)`` is built as ``class(optimizer, **kwargs)``
-    (OneCycleLR gets each group's ``lr`` as ``max_lr`` and ``total_steps`` when
-    ``kwargs`` lack them) and steps as :func:`scheduler_interval` says.
+    The named schedules step per batch, over ``epochs * n_batches`` steps; a
+    torch schedule given as ``(class, kwargs)`` is built as ``class(optimizer,
+    **kwargs)`` and steps as :func:`scheduler_interval` says. OneCycleLR gets
+    each group's ``lr`` as ``max_lr`` and the length of the fit in its own
+    steps when ``kwargs`` lack them: ``total_steps`` (``epochs * n_batches``
+    stepped per batch, ``epochs`` stepped per epoch), or ``steps_per_epoch``
+    (``n_batches``, or 1) beside the ``epochs`` that ``kwargs`` give.
     """
     spec = check_scheduler(scheduler)
     if spec is None:
         return None
     if isinstance(spec, SchedulerSpec):
-        return _build_torch_scheduler(spec, optimizer, total_steps=total_steps)
+        return _build_torch_scheduler(spec, optimizer, epochs=epochs, n_batches=n_batches)
+    total_steps = epochs * n_batches
     if spec == "onecycle" and total_steps >= 8:
         return lr_scheduler.OneCycleLR(
             optimizer,
@@ -141,11 +146,14 @@ def build_scheduler(scheduler, optimizer, *, total_steps):
     return lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
 
 
-def _build_torch_scheduler(spec, optimizer, *, total_steps):
+def _build_torch_scheduler(spec, optimizer, *, epochs, n_batches):
+    steps_per_epoch = n_batches if spec.interval == "batch" else 1
+    filled = {"max_lr": [group["lr"] for group in optimizer.param_groups],
+              "total_steps": max(epochs * steps_per_epoch, 1),
+              "steps_per_epoch": max(steps_per_epoch, 1)}
     kwargs = dict(spec.kwargs)
     for name in _supplied(spec.cls, kwargs):
-        kwargs[name] = ([group["lr"] for group in optimizer.param_groups]
-                        if name == "max_lr" else max(total_steps, 1))
+        kwargs[name] = filled[name]
     try:
         return spec.cls(optimizer, **kwargs)
     except (TypeError, ValueError, KeyError) as exc:
