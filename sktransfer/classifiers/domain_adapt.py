@@ -17,26 +17,39 @@ from ..training import DomainAdaptationStep, SourceOnlyStep
 from ._base import NeuralClassifierBase
 from ._parameters import parameters_doc
 
-_METHOD_DOC = """method : {"dann", "cdan", "coral", "mmd", "mcc", "source_only"} or loss, \
-default="dann"
-        ``"dann"`` domain-adversarial training with gradient reversal (Ganin et
-        al., 2016); ``"cdan"`` conditional adversarial with entropy conditioning
-        (Long et al., 2018); ``"coral"`` Deep CORAL (Sun & Saenko, 2016);
-        ``"mmd"`` multi-kernel MMD (DAN, Long et al., 2015); ``"mcc"`` minimum
-        class confusion (Jin et al., 2020); ``"source_only"`` the same network
+_METHOD_DOC = """method : {"mcc", "adamatch", "dann", "cdan", "coral", "mmd", "vada", \
+"dirt-t", "source_only"} or loss, default="mcc"
+        ``"mcc"`` minimum class confusion (Jin et al., 2020), the default: the
+        best mean target accuracy on MNIST -> MNIST-M at its cost (see
+        ``docs/domain_adaptation.md``); ``"adamatch"`` self-training with
+        pseudo-labels from a weak view learned on a strong view of each target
+        image, with AdaMatch's relative threshold and distribution alignment
+        (Berthelot et al., 2022); ``"dann"`` domain-adversarial training with
+        gradient reversal (Ganin et al., 2016); ``"cdan"`` conditional
+        adversarial with entropy conditioning (Long et al., 2018); ``"coral"``
+        Deep CORAL (Sun & Saenko, 2016); ``"mmd"`` multi-kernel MMD (DAN, Long et
+        al., 2015); ``"vada"`` DANN plus target conditional entropy and virtual
+        adversarial training, and ``"dirt-t"`` VADA then target-only refinement
+        with a teacher (Shu et al., 2018); ``"source_only"`` the same network
         and training without adaptation (the baseline; target samples are then
-        not needed and are ignored). Or a loss object following the contract of
-        :mod:`sktransfer.adaptation`: ``loss(features_source, logits_source,
-        features_target, logits_target) -> scalar`` (an ``nn.Module`` has its
-        parameters trained too). The loss is copied at ``fit``."""
+        not needed and are ignored, unless ``adabn=True``). Or a loss object
+        following the contract of :mod:`sktransfer.adaptation`:
+        ``loss(features_source, logits_source, features_target, logits_target)
+        -> scalar`` (an ``nn.Module`` has its parameters trained too). The loss
+        is copied at ``fit``."""
 _TRADE_OFF_DOC = """trade_off : float, default=1.0
         Weight of the adaptation loss."""
-_ADABN_DOC = """adabn : bool, default=False
+_ADABN_DOC = """adabn : bool or "auto", default="auto"
         AdaBN (Li et al., 2018), with any method: once training ends, every
         BatchNorm layer's running statistics are recomputed on the target
         samples alone (no augmentation), so that prediction normalises with
         the target domain's statistics instead of those of the source/target
-        mixture. No effect on a network without BatchNorm."""
+        mixture. ``"auto"``: on for every adapting method, off for
+        ``"source_only"`` (the baseline stays unadapted; ``adabn=True`` makes
+        it the AdaBN baseline). On MNIST -> MNIST-M it lifted ``"dann"`` from
+        0.54 to 0.72 target accuracy and ``"source_only"`` from 0.39 to 0.57,
+        and left ``"mcc"`` unchanged. No effect on a network without
+        BatchNorm."""
 
 
 class DomainAdaptClassifier(NeuralClassifierBase):
@@ -114,8 +127,12 @@ class DomainAdaptClassifier(NeuralClassifierBase):
     (3,)
     """.format(parameters=parameters_doc(
         ("method", _METHOD_DOC), ("trade_off", _TRADE_OFF_DOC), ("adabn", _ADABN_DOC),
-        epochs="""epochs : int, default=10
-        Epochs over the labeled samples (target batches are drawn alongside).""",
+        epochs="""epochs : int, default=30
+        Epochs over the labeled samples (target batches are drawn alongside).
+        Thirty, not ten as for :class:`~sktransfer.FineTuneClassifier`:
+        adaptation needs longer than supervised training (on MNIST -> MNIST-M
+        ``"mcc"`` reached 0.58 target accuracy in 10 epochs, 0.80 in 20 and
+        0.93 in 30).""",
         batch_size="""batch_size : int, default=32
         Samples per domain in each step.""",
         lr="""lr : float, default=1e-3
@@ -148,20 +165,20 @@ callable or None, default=None
         **NeuralClassifierBase._parameter_constraints,
         "method": [StrOptions(set(METHODS)), callable],
         "trade_off": [Interval(Real, 0, None, closed="left")],
-        "adabn": ["boolean"],
+        "adabn": ["boolean", StrOptions({"auto"})],
     }
 
     def __init__(
         self,
         *,
-        method="dann",
+        method="mcc",
         trade_off=1.0,
-        adabn=False,
+        adabn="auto",
         model="efficientnet_lite0",
         weights="DEFAULT",
         freeze="none",
         unfreeze_after=None,
-        epochs=10,
+        epochs=30,
         batch_size=32,
         lr=1e-3,
         backbone_lr_ratio="auto",
@@ -270,7 +287,7 @@ callable or None, default=None
         target_rows = np.flatnonzero(target)
         if adaptation is None:
             self.n_target_ = 0
-            if self.adabn and len(target_rows):
+            if self.adabn != "auto" and self.adabn and len(target_rows):
                 self.n_target_ = len(target_rows)
                 return self._fit_epochs(data, epochs=self.epochs, make_step=functools.partial(
                     SourceOnlyStep, target_rows=target_rows))
@@ -287,7 +304,7 @@ callable or None, default=None
 
         def make_step(inputs):
             return step(inputs, adaptation=adaptation, target_rows=target_rows,
-                        trade_off=self.trade_off, adabn=self.adabn)
+                        trade_off=self.trade_off, adabn=bool(self.adabn))
 
         return self._fit_epochs(data, epochs=self.epochs, make_step=make_step)
 
