@@ -130,9 +130,9 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         epochs="""epochs : int, default=30
         Epochs over the labeled samples (target batches are drawn alongside).
         Thirty, not ten as for :class:`~sktransfer.FineTuneClassifier`:
-        adaptation needs longer than supervised training (on MNIST -> MNIST-M
-        ``"mcc"`` reached 0.58 target accuracy in 10 epochs, 0.80 in 20 and
-        0.93 in 30).""",
+        adaptation needs longer than supervised training (on MNIST -> MNIST-M,
+        with the other defaults, ``"mcc"`` reached 0.81 target accuracy in 10
+        epochs and 0.93 in 30).""",
         batch_size="""batch_size : int, default=32
         Samples per domain in each step.""",
         lr="""lr : float, default=1e-3
