@@ -484,6 +484,7 @@ def load_mnist():
         target : int64 ndarray of shape (5000,)
             Digit 0-9.
         DESCR : str
+            A description of the data set.
 
     Raises
     ------
