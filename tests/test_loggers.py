@@ -13,10 +13,11 @@ from sktransfer import DomainAdaptClassifier, FineTuneClassifier
 from sktransfer.training import (
     Callback,
     MLflowLogger,
-    SupervisedStep,
     TensorBoardLogger,
     epoch_metrics,
 )
+
+from failing_step import fail_in_second_epoch
 
 EPOCHS = 3
 
@@ -94,20 +95,6 @@ def test_loggers_open_nothing_before_fit_and_survive_clone(blobs, tmp_path):
     copy.set_params(callbacks=copy.callbacks[:1]).fit(*blobs)
     assert set(scalars(log_dir)) >= {"train_loss", "lr"}
     assert vars(copy.callbacks[0]) == {"log_dir": log_dir}  # copied at fit, unchanged
-
-
-def fail_in_second_epoch(monkeypatch, batches_per_epoch):
-    """Make the supervised step raise a RuntimeError at the first batch of epoch 2."""
-    real_loss = SupervisedStep.loss
-    calls = []
-
-    def loss(step, batch):
-        calls.append(None)
-        if len(calls) > batches_per_epoch:
-            raise RuntimeError("a genuine error in the model")
-        return real_loss(step, batch)
-
-    monkeypatch.setattr(SupervisedStep, "loss", loss)
 
 
 def test_a_failing_fit_closes_the_tensorboard_writer(blobs, tmp_path, monkeypatch):

@@ -17,10 +17,11 @@ from sktransfer.training import (
     Callback,
     Checkpoint,
     EarlyStopping,
-    SupervisedStep,
     epoch_line,
     weighted_cross_entropy,
 )
+
+from failing_step import fail_in_second_epoch
 
 
 @pytest.fixture
@@ -123,20 +124,6 @@ def test_callbacks_survive_joblib_and_grid_search(blobs, tmp_path):
                         cv=2, n_jobs=2).fit(X, y)
     assert len(grid.best_estimator_.history_) == 2
     assert grid.best_estimator_.callbacks[0].epochs == 2
-
-
-def fail_in_second_epoch(monkeypatch, batches_per_epoch):
-    """Make the supervised step raise a RuntimeError at the first batch of epoch 2."""
-    real_loss = SupervisedStep.loss
-    calls = []
-
-    def loss(step, batch):
-        calls.append(None)
-        if len(calls) > batches_per_epoch:
-            raise RuntimeError("a genuine error in the model")
-        return real_loss(step, batch)
-
-    monkeypatch.setattr(SupervisedStep, "loss", loss)
 
 
 class StateAtEnd(Callback):
