@@ -55,6 +55,7 @@ def main(argv=None):
         DeepEmbeddedValidation,
         ImportanceWeightedScorer,
         PredictionEntropyScorer,
+        SoftNeighborhoodDensityScorer,
     )
 
     data = load_mnist_shift(random_state=args.data_seed)
@@ -63,6 +64,7 @@ def main(argv=None):
         return float(np.mean(estimator.predict(data.X_test) == data.y_test))
 
     scorers = {"entropy": PredictionEntropyScorer(),
+               "snd": SoftNeighborhoodDensityScorer(),
                "importance_weighted": ImportanceWeightedScorer(),
                "deep_embedded_validation": DeepEmbeddedValidation(),
                "oracle": oracle}

@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
 
 from ._sklearn_compat import _safe_indexing
 from ._domains import unlabeled_mask
@@ -26,8 +27,10 @@ __all__ = [
     "DeepEmbeddedValidation",
     "ImportanceWeightedScorer",
     "PredictionEntropyScorer",
+    "SoftNeighborhoodDensityScorer",
     "density_ratio",
     "dev_risk",
+    "soft_neighborhood_density",
 ]
 
 _FEATURES = ("auto", "input")
@@ -151,6 +154,63 @@ def dev_risk(losses, weights):
 
 
 # --- helpers shared by the scorers -----------------------------------------
+
+def soft_neighborhood_density(probabilities, *, temperature=0.05, chunk_size=1024):
+    """Soft neighborhood density (Saito et al., ICCV 2021) of target predictions.
+
+    Each row of ``probabilities`` is L2-normalised; row ``i``'s similarities to
+    every other row, divided by ``temperature``, go through a softmax, and the
+    score is the mean entropy of those distributions (in nats). Predictions that
+    form dense clusters (each sample has many close neighbours) score high,
+    scattered predictions low. Rows are processed ``chunk_size`` at a time, so memory grows as
+    ``chunk_size * n``, not ``n ** 2``.
+
+    Parameters
+    ----------
+    probabilities : array-like of shape (n_samples, n_classes)
+    temperature : float, default=0.05
+        The paper's value.
+    chunk_size : int, default=1024
+
+    Returns
+    -------
+    density : float
+        In ``[0, log(n_samples - 1)]``; greater is better.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer.metrics import soft_neighborhood_density
+    >>> clusters = np.repeat(np.eye(3), 20, axis=0) * 0.9 + 0.1 / 3
+    >>> scattered = np.random.default_rng(0).dirichlet(np.ones(3), size=60)
+    >>> bool(soft_neighborhood_density(clusters) > soft_neighborhood_density(scattered))
+    True
+    """
+    proba = np.asarray(probabilities, dtype=np.float64)
+    if proba.ndim != 2 or len(proba) < 2:
+        raise ValueError(
+            "soft_neighborhood_density needs a 2-D array of at least 2 rows of class "
+            f"probabilities; got shape {proba.shape}."
+        )
+    if not temperature > 0:
+        raise ValueError(f"temperature={temperature!r} must be > 0.")
+    unit = proba / np.clip(np.linalg.norm(proba, axis=1, keepdims=True), 1e-12, None)
+    n = len(unit)
+    total = 0.0
+    for start in range(0, n, int(chunk_size)):
+        rows = unit[start:start + int(chunk_size)]
+        logits = rows @ unit.T / temperature
+        # Each row's own similarity (always the largest) is left out.
+        logits[np.arange(len(rows)), np.arange(start, start + len(rows))] = -np.inf
+        logits -= logits.max(axis=1, keepdims=True)
+        weights = np.exp(logits)
+        normaliser = weights.sum(axis=1, keepdims=True)
+        log_p = logits - np.log(normaliser)
+        p = weights / normaliser
+        log_p[p == 0] = 0.0  # the left-out self (-inf), and underflows
+        total += float(-np.sum(p * log_p))
+    return total / n
+
 
 def _take(X, mask):
     return _safe_indexing(X, np.flatnonzero(mask))
@@ -361,6 +421,82 @@ class PredictionEntropyScorer(_DomainScorer):
         with np.errstate(divide="ignore", invalid="ignore"):
             terms = np.where(proba > 0, proba * np.log(proba), 0.0)
         return float(np.mean(np.sum(terms, axis=1)))
+
+
+class SoftNeighborhoodDensityScorer(_DomainScorer):
+    """Soft neighborhood density of the predicted class probabilities on the
+    target rows (Saito et al., ICCV 2021).
+
+    :func:`soft_neighborhood_density` of ``predict_proba`` on the target rows
+    (``y == -1``): how densely the target predictions cluster. A model that
+    adapts well puts target samples in tight, class-like groups; one that does
+    not leaves them scattered between classes. Unlike the mean entropy, it looks
+    at the neighbourhood of each sample, not only at its own confidence. Only
+    the target rows are read.
+
+    Parameters
+    ----------
+    temperature : float, default=0.05
+        Of the softmax over similarities; the paper's value.
+    max_samples : int or None, default=5000
+        Score on at most this many target rows, drawn with ``random_state``
+        (the cost grows with the square of the rows). None: all of them.
+    random_state : int, RandomState instance or None, default=0
+        The fixed default scores every candidate of a search on the same rows.
+
+    See Also
+    --------
+    PredictionEntropyScorer : Confidence on the target rows.
+
+    Notes
+    -----
+    Like entropy, density rewards a collapse: if every target sample gets the
+    same prediction, all are each other's close neighbours and the score is its
+    maximum, ``log(n - 1)``. Compare candidates that are reasonable on the source
+    domain (a ``trade_off`` grid), not degenerate ones.
+
+    References
+    ----------
+    K. Saito, D. Kim, P. Teterwak, S. Sclaroff, T. Darrell and K. Saenko, "Tune
+    it the Right Way: Unsupervised Validation of Domain Adaptation via Soft
+    Neighborhood Density", ICCV 2021.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sktransfer.metrics import SoftNeighborhoodDensityScorer
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(-2, 1, (50, 1)), rng.normal(2, 1, (50, 1))]
+    >>> y = np.r_[np.zeros(25), -np.ones(25), np.ones(25), -np.ones(25)].astype(int)
+    >>> model = LogisticRegression().fit(X[y != -1], y[y != -1])
+    >>> score = SoftNeighborhoodDensityScorer()(model, X, y)
+    >>> bool(0 < score < np.log(49))
+    True
+    """
+
+    def __init__(self, *, temperature=0.05, max_samples=5000, random_state=0):
+        self.temperature = temperature
+        self.max_samples = max_samples
+        self.random_state = random_state
+
+    def __call__(self, estimator, X, y):
+        if self.max_samples is not None and not (
+                isinstance(self.max_samples, (int, np.integer)) and self.max_samples >= 2):
+            raise ValueError(f"{type(self).__name__}: max_samples={self.max_samples!r} "
+                             "must be None or an int >= 2.")
+        target, _ = _domain_masks(self, X, y, need_source=False)
+        rows = np.flatnonzero(target)
+        if self.max_samples is not None and len(rows) > self.max_samples:
+            rng = check_random_state(self.random_state)
+            rows = np.sort(rng.choice(rows, size=int(self.max_samples), replace=False))
+        if len(rows) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 target rows (y == -1) in "
+                f"the scored data; got {len(rows)}."
+            )
+        proba = _predict_proba(self, estimator, _safe_indexing(X, rows))
+        return soft_neighborhood_density(proba, temperature=self.temperature)
 
 
 class ImportanceWeightedScorer(_DensityRatioScorer):

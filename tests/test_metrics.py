@@ -18,13 +18,16 @@ from sktransfer.metrics import (
     DeepEmbeddedValidation,
     ImportanceWeightedScorer,
     PredictionEntropyScorer,
+    SoftNeighborhoodDensityScorer,
     density_ratio,
     dev_risk,
+    soft_neighborhood_density,
 )
 # For the tests of the scorers on adapted models at the end of this file.
 from domain_shift import da, shift_task
 
-SCORERS = [PredictionEntropyScorer(), ImportanceWeightedScorer(), DeepEmbeddedValidation()]
+SCORERS = [PredictionEntropyScorer(), ImportanceWeightedScorer(), DeepEmbeddedValidation(),
+           SoftNeighborhoodDensityScorer()]
 WEIGHTED = [ImportanceWeightedScorer(), DeepEmbeddedValidation()]
 
 
@@ -251,8 +254,8 @@ def test_y_is_required(scorer, shift, models):
         scorer(models["target"], X, np.zeros(3))
 
 
-@pytest.mark.parametrize("scorer", [PredictionEntropyScorer(), DeepEmbeddedValidation()],
-                         ids=_scorer_id)
+@pytest.mark.parametrize("scorer", [PredictionEntropyScorer(), DeepEmbeddedValidation(),
+                                    SoftNeighborhoodDensityScorer()], ids=_scorer_id)
 def test_probabilities_are_required(scorer, shift):
     *_, X, y = shift
     svc = LinearSVC().fit(X[y != -1], y[y != -1])
@@ -332,6 +335,64 @@ def test_dev_risk_control_variate():
     assert np.mean(dev) == pytest.approx(1.0, abs=0.02)
     with pytest.raises(ValueError, match="one length"):
         dev_risk([1.0], [1.0, 2.0])
+
+
+def _naive_density(proba, temperature):
+    unit = proba / np.linalg.norm(proba, axis=1, keepdims=True)
+    n = len(unit)
+    total = 0.0
+    for i in range(n):
+        others = np.delete(unit, i, axis=0)
+        logits = others @ unit[i] / temperature
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        total -= np.sum(p * np.log(p))
+    return total / n
+
+
+def test_soft_neighborhood_density_matches_its_definition_in_chunks():
+    proba = np.random.default_rng(1).dirichlet(np.ones(4) * 0.5, size=37)
+    expected = _naive_density(proba, 0.05)
+    assert soft_neighborhood_density(proba) == pytest.approx(expected, rel=1e-10)
+    for chunk_size in (1, 5, 36, 37):
+        assert soft_neighborhood_density(proba, chunk_size=chunk_size) == pytest.approx(
+            expected, rel=1e-10)
+    assert soft_neighborhood_density(proba, temperature=1.0) == pytest.approx(
+        _naive_density(proba, 1.0), rel=1e-10)
+    # one shared prediction: every other row is an equal neighbour
+    assert soft_neighborhood_density(np.tile([0.2, 0.8], (11, 1))) == pytest.approx(np.log(10))
+
+
+def test_soft_neighborhood_density_prefers_clusters_and_checks_inputs():
+    rng = np.random.default_rng(0)
+    clusters = np.repeat(np.eye(5), 30, axis=0) * 0.95 + 0.01
+    clusters += rng.uniform(0, 0.01, clusters.shape)
+    scattered = rng.dirichlet(np.ones(5), size=150)
+    assert soft_neighborhood_density(clusters) > soft_neighborhood_density(scattered)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        soft_neighborhood_density(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        soft_neighborhood_density(np.ones(3))
+    with pytest.raises(ValueError, match="temperature"):
+        soft_neighborhood_density(clusters, temperature=0)
+
+
+def test_soft_neighborhood_density_scorer_reads_target_rows_and_subsamples(shift, models):
+    *_, X, y = shift
+    target = y == -1
+    proba = models["target"].predict_proba(X[target])
+    scorer = SoftNeighborhoodDensityScorer()
+    assert scorer(models["target"], X, y) == pytest.approx(soft_neighborhood_density(proba))
+    small = SoftNeighborhoodDensityScorer(max_samples=50, random_state=3)
+    first = small(models["target"], X, y)
+    assert first == small(models["target"], X, y)  # the same rows every call
+    assert first != scorer(models["target"], X, y)
+    for bad in (0, 1, 2.5, "all"):
+        with pytest.raises(ValueError, match="max_samples"):
+            SoftNeighborhoodDensityScorer(max_samples=bad)(models["target"], X, y)
+    with pytest.raises(ValueError, match="at least 2 target rows"):
+        scorer(models["target"], X[:len(X) - target.sum() + 1],
+               np.r_[y[~target], -1])
 
 
 def test_repr():

@@ -4,6 +4,10 @@ from numbers import Integral
 
 from torch import nn
 
+#: BatchNorm layers, by torch's public classes (the lazy variants subclass
+#: these; torch's common base ``_BatchNorm`` is private).
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
 
 #: Names under which timm (ConvNeXt, CSPNet, Swin, MLP-Mixer) and torchvision
 #: (MaxViT) keep their stages.
@@ -150,7 +154,7 @@ def head_warmup(backbone, freeze):
     """
     set_trainable(backbone, freeze)
     for layer in backbone.modules():
-        is_norm = isinstance(layer, nn.modules.batchnorm._BatchNorm)
+        is_norm = isinstance(layer, BATCH_NORMS)
         for parameter in layer.parameters(recurse=False):
             if not is_norm:
                 parameter.requires_grad_(False)
@@ -165,7 +169,7 @@ def frozen_batchnorm_to_eval(module):
     """Put BatchNorm layers whose parameters are all frozen in eval mode, so their
     running statistics (the pretrained ones) are neither used per batch nor updated."""
     for layer in module.modules():
-        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+        if isinstance(layer, BATCH_NORMS):
             params = list(layer.parameters())
             if params and not any(p.requires_grad for p in params):
                 layer.eval()

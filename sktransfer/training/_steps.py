@@ -27,6 +27,7 @@ from scipy.special import log_softmax
 from .._runtime import run_batches
 from ..inputs import PerSample
 from ._batches import target_batches
+from ._freeze import BATCH_NORMS
 
 
 @dataclasses.dataclass
@@ -267,7 +268,7 @@ def adapt_batchnorm(net, pipeline, rows, *, batch_size):
     statistics. Batches are weighted by their size, so the running mean is the
     exact mean over ``rows``. Returns the number of layers updated."""
     layers = [m for m in net.modules()
-              if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+              if isinstance(m, BATCH_NORMS) and m.track_running_stats]
     if not layers or not len(rows):
         return 0
     was_training = net.training
