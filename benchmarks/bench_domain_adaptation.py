@@ -16,7 +16,8 @@ seed; ``--seeds`` change the initial weights and the batch order.
 ``--defaults``: each of our methods is fit with its defaults, given only
 ``model=LeNetFeatures(), weights=None, random_state=seed`` (and ``device``,
 ``precision="32"``); the training options below (``--epochs``, ``--lr``, ...)
-then apply to skada only, and default to the values of our defaults. A method
+then apply to skada only, and default to the values of our defaults
+(``--our-epochs N`` changes our epochs alone). A method
 named ``<method>+adabn`` is ``method=<method>, adabn=True``.
 
 sktransfer (``ours``): ``DomainAdaptClassifier(method=m)`` for every ``--methods``
@@ -129,6 +130,10 @@ def parse_args(argv=None):
                         default=["DANN", "DeepCoral", "DAN", "MCC"],
                         help="skada's deep methods (SourceOnly and CDAN are "
                              "available too)")
+    parser.add_argument("--our-epochs", type=common.positive_int, default=None,
+                        help="with --defaults: epochs of our fits, every other "
+                             "parameter still at its default (default: the "
+                             "estimator's default epochs)")
     parser.add_argument("--no-skada", action="store_true", help="skip skada")
     parser.add_argument("--skada-domain-classifier", choices=("fixed", "shipped"),
                         default="fixed",
@@ -215,9 +220,10 @@ def fit_ours(method, args, seed, data):
     name = method[:-len(ADABN)] if adabn else method
     name = "source_only" if name == "target_only" else name
     if args.defaults:
+        epochs = {} if args.our_epochs is None else {"epochs": args.our_epochs}
         clf = DomainAdaptClassifier(method=name, adabn=adabn, model=build_features(seed),
                                     weights=None, device=args.device, precision="32",
-                                    random_state=seed)
+                                    random_state=seed, **epochs)
     else:
         clf = DomainAdaptClassifier(
             method=name, adabn=adabn,
@@ -416,8 +422,10 @@ def print_header(args, data, steps):
     print(f"schedule     : {schedule}")
     if args.defaults:
         print("ours         : DomainAdaptClassifier(method=m, model=LeNetFeatures(), "
-              "weights=None, random_state=seed, precision='32'): every other "
-              "parameter at its default (the training line is skada's)")
+              "weights=None, random_state=seed, precision='32'"
+              + ("" if args.our_epochs is None else f", epochs={args.our_epochs}")
+              + "): every other parameter at its default (the training line is "
+              "skada's)")
     else:
         print(f"ours         : DomainAdaptClassifier(model=LeNetFeatures(), weights=None, "
               f"backbone_lr_ratio={args.backbone_lr_ratio:g}, precision='32'); "

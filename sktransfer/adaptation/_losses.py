@@ -74,16 +74,18 @@ class DANNLoss(AdaptationLoss):
 
     Parameters
     ----------
-    hidden_size : int or "auto", default="auto"
-        Width of the discriminator's two hidden layers; ``"auto"`` is the
-        feature width clipped to [64, 1024] (1024 for ImageNet backbones, as in
-        the Transfer-Learning-Library; narrow for small networks, where a wide
-        discriminator would cost more than the network).
+    hidden_size : int or "auto", default=1024
+        Width of the discriminator's two hidden layers, 1024 as in the
+        Transfer-Learning-Library, also for small networks: on MNIST -> MNIST-M
+        with the 100 features of the DANN paper's LeNet, a discriminator of
+        width 1024 took target accuracy from 0.69 (width 100) to 0.91 (seed 0).
+        ``"auto"`` is the feature width clipped to [64, 1024], cheaper when the
+        discriminator would cost more than the network.
     gamma : float, default=10.0
     max_coefficient : float, default=1.0
     """
 
-    def __init__(self, hidden_size="auto", gamma=10.0, max_coefficient=1.0):
+    def __init__(self, hidden_size=1024, gamma=10.0, max_coefficient=1.0):
         super().__init__()
         self.hidden_size = hidden_size
         self.gamma = gamma
@@ -122,19 +124,16 @@ class CDANLoss(AdaptationLoss):
 
     Parameters
     ----------
-    hidden_size : int or "auto", default="auto"
-        As in :class:`DANNLoss`: ``"auto"`` is the feature width clipped to
-        [64, 1024] (1024 for ImageNet backbones, as in the
-        Transfer-Learning-Library), not the width of the multilinear map,
-        which would make a small network's discriminator ten times wider than
-        its features (and the fit slower) for no measured gain.
+    hidden_size : int or "auto", default=1024
+        As in :class:`DANNLoss` (``"auto"``: the feature width clipped to
+        [64, 1024], not the width of the multilinear map).
     gamma, max_coefficient : float
         Schedule of the gradient reversal, as in :class:`DANNLoss`.
     randomized_dim : int, default=1024
     entropy_conditioning : bool, default=True
     """
 
-    def __init__(self, hidden_size="auto", gamma=10.0, max_coefficient=1.0,
+    def __init__(self, hidden_size=1024, gamma=10.0, max_coefficient=1.0,
                  randomized_dim=1024, entropy_conditioning=True):
         super().__init__()
         self.hidden_size = hidden_size

@@ -89,7 +89,7 @@ class VADALoss(DANNLoss):
     training_step = None  # set below: the class needs VADAStep
 
     def __init__(self, domain=0.01, entropy=0.01, vat_source=0.0, vat_target=0.01,
-                 radius=1.0, refine=0.0, teacher_weight=0.01, hidden_size="auto", gamma=10.0,
+                 radius=1.0, refine=0.0, teacher_weight=0.01, hidden_size=1024, gamma=10.0,
                  max_coefficient=1.0):
         super().__init__(hidden_size=hidden_size, gamma=gamma,
                          max_coefficient=max_coefficient)
