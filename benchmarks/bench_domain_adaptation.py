@@ -67,11 +67,11 @@ What differs, by design of each library (printed in the header):
   coefficient 1 and its loss is ``BCE(source) + BCE(target)``; ours ramps the
   coefficient from 0 to 1 (the DANN paper's schedule) and averages the BCE over
   both domains (half of skada's at the same ``reg``), with a discriminator of
-  two hidden layers of 100 (skada's: one);
+  two hidden layers of 1024, our default (skada's: one of 100);
 * CDAN: skada conditions on the raw logits without entropy weighting, with
   its one-hidden-layer discriminator of width 100; ours on detached softmax with
-  entropy conditioning (CDAN+E), with two hidden layers of 100 (the ``"auto"``
-  width: the feature width) on the 1000-d multilinear map;
+  entropy conditioning (CDAN+E), with two hidden layers of 1024 (our default)
+  on the 1000-d multilinear map;
 * DAN/mmd: skada 33 Gaussian kernels around the median source distance, ours 5
   kernels around the mean distance of the joint batch;
 * MCC: the same loss; skada is given ``T=2.5``, ours' default temperature
@@ -440,13 +440,13 @@ def print_header(args, data, steps):
                  if args.skada_domain_classifier == "fixed" else
                  " as shipped (Softmax over 1 output: constant, no adaptation)")
               + "; constant reversal coefficient 1, loss BCE_s + BCE_t (ours: "
-              "ramped 0->1, mean BCE = half, 2 hidden layers)")
+              "ramped 0->1, mean BCE = half, 2 hidden layers of 1024)")
         print(f"  DAN vs mmd : skada 33 kernels around the median source distance; ours "
               "5 around the mean joint distance")
         print(f"  MCC        : T={MCC_TEMPERATURE} on both sides (skada's default is 1)")
         print("  CDAN       : skada conditions on raw logits, no entropy weighting, "
               "discriminator 1 hidden layer of 100; ours detached softmax + entropy "
-              "(CDAN+E), 2 hidden layers of 100 (auto: the feature width) on the 1000-d map")
+              "(CDAN+E), 2 hidden layers of 1024 on the 1000-d map")
     print(f"seeds        : {args.seeds} (initial weights and batch order; data fixed)")
     print(flush=True)
 
