@@ -174,6 +174,9 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     args.methods = list(dict.fromkeys(args.methods))
     args.skada_methods = [] if args.no_skada else list(dict.fromkeys(args.skada_methods))
+    if args.our_epochs is not None and not args.defaults:
+        parser.error("--our-epochs goes with --defaults; without it, --epochs sets "
+                     "the epochs of every fit")
     args.feature_methods = list(dict.fromkeys(["source_only"] + args.feature_methods))
     return args
 

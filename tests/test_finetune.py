@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
+from sktransfer.training._freeze import BATCH_NORMS
 
 
 def images_task(n_per_class=16, size=32, seed=0):
@@ -165,15 +166,15 @@ def test_unfreeze_after_warmup_trains_batchnorm_not_weights():
     for name, layer in reference.backbone.named_modules():
         for pname, before in layer.named_parameters(recurse=False):
             now = getattr(after[name], pname)
-            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            if isinstance(layer, BATCH_NORMS):
                 changed_norm += not torch.equal(now, before)
             else:
                 torch.testing.assert_close(now, before, msg=f"{name}.{pname} trained")
     assert changed_norm > 0
-    norms = [m for m in after.values() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = [m for m in after.values() if isinstance(m, BATCH_NORMS)]
     # running statistics were updated by batch statistics during the warm-up
     ref_norms = [m for m in reference.backbone.modules()
-                 if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+                 if isinstance(m, BATCH_NORMS)]
     assert any(not torch.equal(a.running_mean, b.running_mean)
                for a, b in zip(norms, ref_norms))
 

@@ -375,6 +375,17 @@ def test_soft_neighborhood_density_prefers_clusters_and_checks_inputs():
         soft_neighborhood_density(np.ones(3))
     with pytest.raises(ValueError, match="temperature"):
         soft_neighborhood_density(clusters, temperature=0)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="chunk_size"):
+            soft_neighborhood_density(clusters, chunk_size=bad)
+    with pytest.raises(ValueError, match=r"rows \[1\] are all zeros"):
+        soft_neighborhood_density(np.array([[0.5, 0.5], [0.0, 0.0], [1.0, 0.0]]))
+    with pytest.raises(ValueError, match="NaN"):
+        soft_neighborhood_density(np.array([[0.5, 0.5], [np.nan, 1.0], [1.0, 0.0]]))
+    with pytest.raises(ValueError, match="infinity"):
+        soft_neighborhood_density(np.array([[0.5, 0.5], [np.inf, 1.0], [1.0, 0.0]]))
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        soft_neighborhood_density(sp.csr_matrix(clusters))
 
 
 def test_soft_neighborhood_density_scorer_reads_target_rows_and_subsamples(shift, models):

@@ -153,6 +153,20 @@ def test_vat_loss_is_zero_for_a_constant_network_and_positive_otherwise():
     assert all(p.grad is not None for p in net.parameters())
 
 
+def test_vat_reference_comes_from_the_same_batchnorm_regime():
+    # A BatchNorm network in training mode: logits of a joint source + target
+    # forward are normalised with the mixture's statistics, the perturbed VAT
+    # passes with the target batch's. The default reference (a pass of the
+    # target batch alone) makes a vanishing perturbation cost nothing; the joint
+    # logits made VADA compare two normalisations, not two inputs.
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+    source, target = torch.randn(32, 5), torch.randn(32, 5) * 3 + 2
+    assert vat_loss(net, target, radius=1e-6).item() == pytest.approx(0, abs=1e-6)
+    joint = net(torch.cat([source, target]))[32:].detach()
+    assert vat_loss(net, target, joint, radius=1e-6).item() > 0.01
+
+
 def test_vat_direction_beats_a_random_direction():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(5, 32), nn.Tanh(), nn.Linear(32, 3))

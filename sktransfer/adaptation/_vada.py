@@ -39,10 +39,21 @@ def _unit(d):
     return d / d.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (d.dim() - 1))
 
 
-def vat_loss(net, inputs, logits, *, radius=1.0, xi=1e-6):
+def vat_loss(net, inputs, logits=None, *, radius=1.0, xi=1e-6):
     """Virtual adversarial loss: KL between the predictions at ``inputs`` and at
     ``inputs + r``, where ``r`` (of L2 norm ``radius`` per sample) is the
-    direction of steepest change found by one power iteration."""
+    direction of steepest change found by one power iteration.
+
+    ``logits`` (the reference predictions, treated as fixed) must come from a
+    forward pass of ``inputs`` alone: with BatchNorm in training mode, logits of
+    a joint source + target forward are normalised with other statistics than
+    the perturbed passes, so the KL would measure that mismatch rather than the
+    perturbation. None (the default) runs that pass, without gradients.
+    """
+    inputs = inputs.detach()
+    if logits is None:
+        with torch.no_grad():
+            logits = net(inputs)
     with torch.enable_grad():
         d = (xi * _unit(torch.randn_like(inputs))).requires_grad_(True)
         divergence = _kl_logits(logits, net(inputs.detach() + d))
@@ -62,8 +73,8 @@ class VADALoss(DANNLoss):
 
     The default weights are the paper's for MNIST -> MNIST-M
     (``lambda_d = 1e-2, lambda_s = 0, lambda_t = 1e-2, beta = 1e-2``); with
-    ``vat_source=0`` VAT costs two extra forward passes and one backward pass
-    per target batch.
+    ``vat_source=0`` VAT costs three extra forward passes (one without
+    gradients: the reference) and one backward pass per target batch.
 
     Parameters
     ----------
@@ -134,21 +145,15 @@ class VADAStep(DomainAdaptationStep):
         if loss_module.refining:
             return self._refinement_loss(target_inputs)
         total = super().loss(batch)
-        n_source = len(inputs)
-        # The VAT forwards reuse the logits of the joint forward as reference.
-        logits = self._last_logits
+        # VAT's reference predictions come from a forward pass of each domain
+        # alone, as its perturbed passes are (BatchNorm sees one domain in each).
         if loss_module.vat_source:
             total = total + self.trade_off * loss_module.vat_source * vat_loss(
-                self.net, inputs, logits[:n_source], radius=loss_module.radius)
+                self.net, inputs, radius=loss_module.radius)
         if loss_module.vat_target:
             total = total + self.trade_off * loss_module.vat_target * vat_loss(
-                self.net, target_inputs, logits[n_source:], radius=loss_module.radius)
+                self.net, target_inputs, radius=loss_module.radius)
         return total
-
-    def forward(self, inputs):
-        logits, features = super().forward(inputs)
-        self._last_logits = logits
-        return logits, features
 
     def _refinement_loss(self, target_inputs):
         if self._teacher is None:

@@ -4,9 +4,11 @@ from numbers import Integral
 
 from torch import nn
 
-#: BatchNorm layers, by torch's public classes (the lazy variants subclass
-#: these; torch's common base ``_BatchNorm`` is private).
-BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+#: BatchNorm layers, by torch's public classes (torch's common base
+#: ``_BatchNorm`` is private). timm's ``BatchNormAct2d`` and friends subclass
+#: these; a lazy BatchNorm becomes one at its first forward pass.
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
+               nn.LazyBatchNorm1d, nn.LazyBatchNorm2d, nn.LazyBatchNorm3d)
 
 
 #: Names under which timm (ConvNeXt, CSPNet, Swin, MLP-Mixer) and torchvision
