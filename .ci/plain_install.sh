@@ -3,10 +3,15 @@
 # EfficientNet-Lite0 with its offline ImageNet weights.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-venv="$(mktemp -d)/plain"
+# The virtual environment (torch and its wheels: about 6 GB) and the working
+# folder are removed on exit, pass or fail: every run used to leave them in /tmp
+# until the disk filled and pip failed with "No space left on device".
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+venv="$scratch/plain"
 python3 -m venv "$venv"
 "$venv/bin/pip" install -q "$repo"
-cd "$(mktemp -d)"  # import the installed package, not the checkout
+mkdir "$scratch/work" && cd "$scratch/work"  # import the installed package, not the checkout
 "$venv/bin/python" - <<'PY'
 import numpy as np
 from sktransfer import PretrainedFeatureExtractor
