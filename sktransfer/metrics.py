@@ -224,8 +224,8 @@ def soft_neighborhood_density(probabilities, *, temperature=0.05, chunk_size=102
     unit = proba / norms
     n = len(unit)
     total = 0.0
-    for start in range(0, n, int(chunk_size)):
-        rows = unit[start:start + int(chunk_size)]
+    for start in range(0, n, chunk_size):
+        rows = unit[start:start + chunk_size]
         logits = rows @ unit.T / temperature
         # Each row's own similarity is left out.
         logits[np.arange(len(rows)), np.arange(start, start + len(rows))] = -np.inf

@@ -56,10 +56,10 @@ def vat_loss(net, inputs, logits=None, *, radius=1.0, xi=1e-6):
             logits = net(inputs)
     with torch.enable_grad():
         d = (xi * _unit(torch.randn_like(inputs))).requires_grad_(True)
-        divergence = _kl_logits(logits, net(inputs.detach() + d))
+        divergence = _kl_logits(logits, net(inputs + d))
         (grad,) = torch.autograd.grad(divergence, d)
     r = radius * _unit(grad.detach())
-    return _kl_logits(logits, net(inputs.detach() + r))
+    return _kl_logits(logits, net(inputs + r))
 
 
 class VADALoss(DANNLoss):
