@@ -102,7 +102,7 @@ import torch
 import _common as common
 from _lenet import FEATURE_LAYER, N_FEATURES, build_classifier, build_features
 
-OURS = ("source_only", "dann", "cdan", "coral", "mmd", "mcc", "adamatch", "vada", "dirt-t",
+OURS = ("source_only", "dann", "cdan", "coral", "mmd", "mcc", "self_training", "adamatch", "vada", "dirt-t",
         "target_only")
 ADABN = "+adabn"
 SKADA = ("SourceOnly", "DANN", "CDAN", "DeepCoral", "DAN", "MCC")

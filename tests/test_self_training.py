@@ -7,10 +7,12 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier
 from sktransfer.adaptation import (
+    EpochSelfTrainingLoss,
     SelfTrainingLoss,
     VADALoss,
     align_distribution,
@@ -18,7 +20,13 @@ from sktransfer.adaptation import (
     relative_threshold,
     vat_loss,
 )
-from sktransfer.training import StrongAugment, WeakAugment, adapt_batchnorm
+from sktransfer.training import (
+    StrongAugment,
+    WeakAugment,
+    adapt_batchnorm,
+    batch_statistics_logits,
+    target_batches,
+)
 
 
 def _digit_like(n=8, size=16, seed=0):
@@ -397,3 +405,112 @@ def test_adamatch_beats_source_only_on_an_image_shift():
     assert baseline < 0.65                      # the shift is real
     assert adapted > baseline + 0.2, (adapted, baseline)
     assert {"supervised_loss", "adaptation_loss"} <= set(clf.history_[-1])
+
+
+def test_self_training_beats_source_only_on_an_image_shift():
+    X_source, y_source = _oriented_bars(300, 0, target=False)
+    X_target, _ = _oriented_bars(300, 1, target=True)
+    X_test, y_test = _oriented_bars(300, 2, target=True)
+    X = np.concatenate([X_source, X_target])
+    y = np.concatenate([y_source, -np.ones(300, dtype=int)])
+
+    def accuracy(method):
+        torch.manual_seed(0)
+        clf = DomainAdaptClassifier(model=_SmallCNN(), weights=None, method=method,
+                                    epochs=10, random_state=0, device="cpu").fit(X, y)
+        return clf.score(X_test, y_test), clf
+
+    baseline, _ = accuracy("source_only")
+    adapted, clf = accuracy("self_training")
+    assert baseline < 0.65
+    assert adapted > baseline + 0.2, (adapted, baseline)
+    record = clf.history_[-1]
+    assert {"supervised_loss", "adaptation_loss", "pseudo_label_rate"} <= set(record)
+    assert 0.0 < record["pseudo_label_rate"] <= 1.0
+
+
+def test_epoch_pseudo_labels_threshold_and_alignment():
+    loss = EpochSelfTrainingLoss(threshold=0.9).build(4, 2)
+    # Before any source step the bar is 0.9 x the uniform confidence (0.5).
+    logits = torch.log(torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7]]))
+    labels, mask = loss.label(logits)
+    assert labels.tolist() == [0, 0, 1] and mask.tolist() == [1.0, 1.0, 1.0]
+    # A confident source batch raises the relative bar: 0.9 x ~1.
+    for _ in range(2000):
+        loss.observe_source(torch.tensor([[20.0, 0.0], [0.0, 20.0]]))
+    assert float(loss.source_confidence) > 0.99
+    labels, mask = EpochSelfTrainingLoss(threshold=0.9, distribution_alignment=False) \
+        .build(4, 2).label(logits)
+    assert mask.tolist() == [1.0, 1.0, 1.0]   # fresh loss: uniform bar
+    loss.distribution_alignment = False
+    labels, mask = loss.label(logits)
+    assert mask.tolist() == [1.0, 0.0, 0.0] and loss.mask_rate == pytest.approx(1 / 3)
+    # Distribution alignment rebalances a target set that predicts class 0 everywhere.
+    loss.distribution_alignment, loss.threshold = True, 0.0
+    skewed = torch.log(torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.7, 0.3]]))
+    labels, _ = loss.label(skewed)
+    assert set(labels.tolist()) == {0, 1}
+    # The loss: masked cross-entropy, times the ramp (0 at the start of the fit).
+    strong = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    loss.progress = 0.0
+    assert float(loss(strong, torch.tensor([0, 0]), torch.tensor([1.0, 1.0]))) == 0.0
+    loss.progress = 0.5
+    value = float(loss(strong, torch.tensor([0, 0]), torch.tensor([1.0, 0.0])))
+    expected = float(F.cross_entropy(strong[:1], torch.tensor([0]))) / 2
+    assert value == pytest.approx(expected)
+
+
+class _ListPipeline:
+    def __init__(self, data):
+        self.data = data
+
+    def batches(self, batch_size, indices):
+        for start in range(0, len(indices), batch_size):
+            yield self.data[indices[start:start + batch_size]]
+
+    def prepare(self, batch, augment=None):
+        return batch
+
+
+def test_adapt_batchnorm_gets_the_variance_right_on_class_sorted_rows():
+    # Two classes far apart, sorted: batches of one class each would see only
+    # the within-class variance; shuffled batches see the population's.
+    torch.manual_seed(0)
+    data = torch.cat([torch.randn(200, 2) - 5, torch.randn(200, 2) + 5])
+    net = nn.Sequential(nn.BatchNorm1d(2))
+    adapt_batchnorm(net, _ListPipeline(data), np.arange(400), batch_size=20)
+    population = data.var(dim=0)
+    assert torch.allclose(net[0].running_mean, data.mean(dim=0), atol=1e-4)
+    assert torch.allclose(net[0].running_var, population, rtol=0.1), (
+        net[0].running_var, population)
+
+
+def test_batch_statistics_logits_changes_no_state_and_keeps_row_order():
+    torch.manual_seed(0)
+    data = torch.randn(30, 3)
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Dropout(0.5), nn.Linear(4, 2))
+    net.train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    rows = np.arange(5, 30)
+    logits = batch_statistics_logits(net, _ListPipeline(data), rows, batch_size=25)
+    assert logits.shape == (25, 2)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert net.training and all(m.training for m in net.modules())
+    # One batch holding every row: the logits of that batch's statistics, no
+    # dropout, in the order of ``rows``.
+    net.eval()
+    with torch.no_grad():
+        hidden = net[0](data[rows])
+        normalised = (hidden - hidden.mean(0)) / torch.sqrt(hidden.var(0, unbiased=False) + 1e-5)
+        expected = net[3](normalised * net[1].weight + net[1].bias)
+    assert torch.allclose(logits, expected, atol=1e-5)
+
+
+def test_target_batches_with_rows_pairs_each_batch_with_its_rows():
+    data = torch.arange(10.0)[:, None]
+    stream = target_batches(_ListPipeline(data), np.arange(2, 9), 3,
+                            torch.Generator().manual_seed(0), with_rows=True)
+    for _ in range(5):
+        rows, batch = next(stream)
+        assert len(rows) == 3 and batch[:, 0].tolist() == [float(r) for r in rows]
+        assert set(rows) <= set(range(2, 9))

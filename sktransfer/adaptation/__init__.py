@@ -27,6 +27,8 @@ from ._losses import (
 from ._vada import DIRTTLoss, VADALoss, VADAStep, conditional_entropy, vat_loss
 from ._methods import METHODS, resolve_method
 from ._self_training import (
+    EpochSelfTrainingLoss,
+    EpochSelfTrainingStep,
     SelfTrainingLoss,
     align_distribution,
     pseudo_labels,
@@ -41,6 +43,8 @@ __all__ = [
     "DIRTTLoss",
     "DANNLoss",
     "DomainDiscriminator",
+    "EpochSelfTrainingLoss",
+    "EpochSelfTrainingStep",
     "MCCLoss",
     "MMDLoss",
     "SelfTrainingLoss",

@@ -2,7 +2,7 @@
 losses behind them."""
 
 from ._losses import CDANLoss, CORALLoss, DANNLoss, MCCLoss, MMDLoss
-from ._self_training import SelfTrainingLoss
+from ._self_training import EpochSelfTrainingLoss, SelfTrainingLoss
 from ._vada import DIRTTLoss, VADALoss
 
 #: ``method=`` names of :class:`~sktransfer.DomainAdaptClassifier` and their losses
@@ -14,6 +14,7 @@ METHODS = {
     "mmd": MMDLoss,
     "mcc": MCCLoss,
     "adamatch": SelfTrainingLoss,
+    "self_training": EpochSelfTrainingLoss,
     "vada": VADALoss,
     "dirt-t": DIRTTLoss,
     "source_only": None,

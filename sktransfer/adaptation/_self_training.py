@@ -1,5 +1,7 @@
 """Self-training with pseudo-labels: AdaMatch (Berthelot et al., ICLR 2022) and
-FixMatch's fixed threshold (Sohn et al., NeurIPS 2020) as one loss.
+FixMatch's fixed threshold (Sohn et al., NeurIPS 2020) as one loss, and
+:class:`EpochSelfTrainingLoss`, whose pseudo-labels come from one pass over the
+target set each epoch.
 
 Each step sees two views of every target image, a weak and a strong
 augmentation (its ``target_augments``). The weak view's prediction, aligned to
@@ -12,10 +14,17 @@ per task.
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..training import StrongAugment, WeakAugment
+from ..training import (
+    DomainAdaptationStep,
+    StrongAugment,
+    WeakAugment,
+    batch_statistics_logits,
+    target_batches,
+)
 from ._losses import AdaptationLoss
 
 
@@ -30,6 +39,12 @@ def align_distribution(probabilities_target, source_mean, target_mean):
     source to the target class distribution, and renormalise each row."""
     aligned = probabilities_target * (source_mean / target_mean.clamp_min(1e-6))
     return aligned / aligned.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def _ramp(progress):
+    """AdaMatch's warm-up of the pseudo-label weight: 0 -> 1 over the first half
+    of the fit (``0.5 - cos(min(pi, 2 pi progress)) / 2``), then 1."""
+    return 0.5 - math.cos(min(math.pi, 2 * math.pi * progress)) / 2
 
 
 def pseudo_labels(probabilities, threshold):
@@ -104,9 +119,7 @@ class SelfTrainingLoss(AdaptationLoss):
 
     @property
     def weight(self):
-        if not self.warmup:
-            return 1.0
-        return 0.5 - math.cos(min(math.pi, 2 * math.pi * self.progress)) / 2
+        return _ramp(self.progress) if self.warmup else 1.0
 
     def forward(self, features_source, logits_source, features_weak, logits_weak,
                 features_strong, logits_strong):
@@ -128,3 +141,183 @@ class SelfTrainingLoss(AdaptationLoss):
             self.mask_rate = mask.mean()
         losses = F.cross_entropy(logits_strong.float(), labels, reduction="none")
         return self.weight * (losses * mask).mean()
+
+
+class EpochSelfTrainingLoss(AdaptationLoss):
+    """Self-training whose pseudo-labels are refreshed once per epoch, from one
+    pass over the whole target set (``method="self_training"``).
+
+    At the start of every epoch :class:`EpochSelfTrainingStep` predicts every
+    target image, unaugmented, with BatchNorm normalising each (shuffled) batch
+    with its own statistics: the regime AdaBN gives at prediction, so the
+    pseudo-labels are what the finished model would predict. The predictions
+    are aligned to the source class distribution, and a target image gets the
+    top class as its pseudo-label when its aligned confidence reaches
+    ``threshold`` times the mean source confidence (AdaMatch's relative
+    threshold and distribution alignment, from running means over the
+    training steps). Each step then trains a strong augmentation of the
+    target batch on its pseudo-labels (FixMatch's consistency); the weight
+    ramps up over the first half of the fit.
+
+    Against :class:`SelfTrainingLoss` (AdaMatch, a weak view forwarded every
+    step): one target view per step instead of two, so a step costs what an
+    MCC step costs, plus one forward pass (no gradients) over the target set
+    per epoch; and pseudo-labels from the prediction regime rather than from
+    the mixed-batch regime of training.
+
+    ``forward(logits_strong, labels, mask)``: the masked cross-entropy of the
+    strong view, times the ramp-up weight; the step calls it.
+
+    Parameters
+    ----------
+    threshold : float, default=0.9
+        Relative to the mean source confidence when ``relative=True``,
+        absolute otherwise.
+    relative : bool, default=True
+    distribution_alignment : bool, default=True
+    momentum : float, default=0.99
+        Of the running source class distribution and confidence.
+    warmup : bool, default=True
+    strong : callable or None
+        The strong augmentation of the target views, on float batches in
+        [0, 1]; :class:`~sktransfer.training.StrongAugment` by default (no
+        flips).
+
+    Attributes
+    ----------
+    mask_rate : float
+        Share of target images with a pseudo-label after the last refresh.
+    """
+
+    training_step = None  # set below: EpochSelfTrainingStep
+
+    def __init__(self, threshold=0.9, relative=True, distribution_alignment=True,
+                 momentum=0.99, warmup=True, strong=None):
+        super().__init__()
+        self.threshold = threshold
+        self.relative = relative
+        self.distribution_alignment = distribution_alignment
+        self.momentum = momentum
+        self.warmup = warmup
+        self.strong = strong
+        self.mask_rate = 0.0
+        self.register_buffer("source_mean", None)
+        self.register_buffer("source_confidence", None)
+
+    def _hyper_parameters(self):
+        return {"threshold": self.threshold, "relative": self.relative,
+                "distribution_alignment": self.distribution_alignment}
+
+    def build(self, n_features, n_classes):
+        self.source_mean = torch.full((n_classes,), 1.0 / n_classes)
+        self.source_confidence = torch.tensor(1.0 / n_classes)
+        return self
+
+    @property
+    def target_augments(self):
+        """The one target view: the strong augmentation."""
+        return [StrongAugment() if self.strong is None else self.strong]
+
+    @property
+    def weight(self):
+        return _ramp(self.progress) if self.warmup else 1.0
+
+    @torch.no_grad()
+    def observe_source(self, logits_source):
+        """Update the running source class distribution and mean confidence."""
+        probabilities = F.softmax(logits_source.float(), dim=1)
+        if self.source_mean is None:
+            self.build(0, probabilities.shape[1])
+        self.source_mean = self.source_mean.to(probabilities.device)
+        self.source_confidence = self.source_confidence.to(probabilities.device)
+        self.source_mean.mul_(self.momentum).add_(probabilities.mean(0),
+                                                  alpha=1 - self.momentum)
+        self.source_confidence.mul_(self.momentum).add_(
+            probabilities.max(dim=1).values.mean(), alpha=1 - self.momentum)
+
+    @torch.no_grad()
+    def label(self, logits_target):
+        """``(labels, mask)`` of a whole target set's logits (N, n_classes)."""
+        probabilities = F.softmax(logits_target.float(), dim=1)
+        if self.source_mean is None:
+            self.build(0, probabilities.shape[1])
+        if self.distribution_alignment:
+            probabilities = align_distribution(
+                probabilities, self.source_mean.to(probabilities.device),
+                probabilities.mean(0))
+        bar = self.threshold
+        if self.relative:
+            bar = self.threshold * float(self.source_confidence)
+        labels, mask = pseudo_labels(probabilities, bar)
+        self.mask_rate = float(mask.mean()) if len(mask) else 0.0
+        return labels, mask
+
+    def forward(self, logits_strong, labels, mask):
+        losses = F.cross_entropy(logits_strong.float(), labels, reduction="none")
+        return self.weight * (losses * mask).mean()
+
+
+class EpochSelfTrainingStep(DomainAdaptationStep):
+    """The step of :class:`EpochSelfTrainingLoss`: a pseudo-label pass over the
+    target rows when each epoch starts (:func:`~sktransfer.training.batch_statistics_logits`,
+    batches twice the training batch), then each step one forward over the
+    source batch and a strong view of a target batch."""
+
+    def __init__(self, inputs, **kwargs):
+        super().__init__(inputs, **kwargs)
+        self._targets_stream = target_batches(inputs.pipeline, self.target_rows,
+                                              inputs.batch_size, self.generator,
+                                              with_rows=True)
+        self._labels = self._mask = None
+        self._position = None
+
+    def refresh(self):
+        """Pseudo-label every target row with the network as it is now."""
+        inputs = self.inputs
+        logits = batch_statistics_logits(self.net, inputs.pipeline, self.target_rows,
+                                         batch_size=2 * inputs.batch_size,
+                                         generator=self.generator)
+        labels, mask = self.adaptation.label(logits)
+        self._labels, self._mask = labels, mask
+        if self._position is None:  # row id -> position in target_rows
+            rows = np.asarray(self.target_rows)
+            position = np.full(int(rows.max()) + 1 if len(rows) else 0, -1, dtype=np.int64)
+            position[rows] = np.arange(len(rows))
+            self._position = torch.as_tensor(position)
+
+    def epoch_metrics(self):
+        metrics = super().epoch_metrics()
+        if metrics:
+            metrics["pseudo_label_rate"] = self.adaptation.mask_rate
+        return metrics
+
+    def batches(self, epoch):
+        """``(supervised batch, (strong view, pseudo-labels, mask), progress)``."""
+        self.refresh()
+        done = (epoch - self.inputs.first_epoch) * self.inputs.n_batches
+        (strong,) = self.adaptation.target_augments
+        for step, supervised in enumerate(super(DomainAdaptationStep, self).batches(epoch)):
+            rows, raw = next(self._targets_stream)
+            index = self._position[torch.as_tensor(rows)].to(self._labels.device)
+            view = self.inputs.pipeline.prepare(raw, augment=strong)
+            target = (view, self._labels[index].to(view.device),
+                      self._mask[index].to(view.device))
+            yield supervised, target, min((done + step) / self._total_steps, 1.0)
+
+    def loss(self, batch):
+        (inputs, targets, sample_weight), (view, labels, mask), progress = batch
+        loss_module = self.adaptation
+        loss_module.progress = progress
+        n_source = len(inputs)
+        logits, _ = self.forward(torch.cat([inputs, view]))
+        supervised = self.criterion(logits[:n_source], targets, sample_weight)
+        loss_module.observe_source(logits[:n_source].detach())
+        adapt = loss_module(logits[n_source:], labels, mask)
+        parts = (supervised.detach(), adapt.detach())
+        self._sums = parts if self._sums is None else tuple(
+            total + part for total, part in zip(self._sums, parts))
+        self._steps += 1
+        return supervised + self.trade_off * adapt
+
+
+EpochSelfTrainingLoss.training_step = EpochSelfTrainingStep

@@ -17,11 +17,16 @@ from ..training import DomainAdaptationStep, SourceOnlyStep
 from ._base import NeuralClassifierBase
 from ._parameters import parameters_doc
 
-_METHOD_DOC = """method : {"mcc", "adamatch", "dann", "cdan", "coral", "mmd", "vada", \
-"dirt-t", "source_only"} or loss, default="mcc"
-        ``"mcc"`` minimum class confusion (Jin et al., 2020), the default: the
-        best mean target accuracy on MNIST -> MNIST-M at its cost (see
-        ``docs/domain_adaptation.md``); ``"adamatch"`` self-training with
+_METHOD_DOC = """method : {"self_training", "mcc", "adamatch", "dann", "cdan", "coral", "mmd", \
+"vada", "dirt-t", "source_only"} or loss, default="self_training"
+        ``"self_training"``, the default: pseudo-labels refreshed each epoch
+        from one pass over the target set in AdaBN's BatchNorm regime, with
+        AdaMatch's relative threshold and distribution alignment, learned on a
+        strong augmentation of each target batch
+        (:class:`~sktransfer.adaptation.EpochSelfTrainingLoss`); the best and
+        steadiest target accuracy on MNIST -> MNIST-M and digits -> digits-M
+        (see ``docs/domain_adaptation.md``). ``"mcc"`` minimum class confusion
+        (Jin et al., 2020); ``"adamatch"`` self-training with
         pseudo-labels from a weak view learned on a strong view of each target
         image, with AdaMatch's relative threshold and distribution alignment
         (Berthelot et al., 2022); ``"dann"`` domain-adversarial training with
@@ -171,7 +176,7 @@ callable or None, default=None
     def __init__(
         self,
         *,
-        method="mcc",
+        method="self_training",
         trade_off=1.0,
         adabn="auto",
         model="efficientnet_lite0",

@@ -5,13 +5,20 @@ source batches (the data side of domain balance, as skada's
 import torch
 
 
-def target_batches(pipeline, rows, batch_size, generator):
+def target_batches(pipeline, rows, batch_size, generator, *, with_rows=False):
     """Raw batches of the target ``rows`` for the whole fit: reshuffled passes,
     full batches only when there are enough rows, so that every step pairs
     ``batch_size`` source samples with ``batch_size`` target samples. Endless;
-    the rows are drawn from ``generator`` when a pass starts."""
+    the rows are drawn from ``generator`` when a pass starts. ``with_rows=True``
+    yields ``(rows_of_the_batch, raw_batch)`` pairs instead (for a step that
+    looks up per-row state, such as a pseudo-label)."""
     while True:
         order = rows[torch.randperm(len(rows), generator=generator).numpy()]
         if len(order) >= batch_size:
             order = order[:len(order) - len(order) % batch_size]
-        yield from pipeline.batches(batch_size, indices=order)
+        batches = pipeline.batches(batch_size, indices=order)
+        if not with_rows:
+            yield from batches
+            continue
+        for start, batch in zip(range(0, len(order), batch_size), batches):
+            yield order[start:start + batch_size], batch

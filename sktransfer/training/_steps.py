@@ -216,7 +216,7 @@ class DomainAdaptationStep(SupervisedStep):
         """Called once the fit's epochs are done (not after an interruption)."""
         if self.adabn:
             adapt_batchnorm(self.net, self.inputs.pipeline, self.target_rows,
-                            batch_size=self.inputs.batch_size)
+                            batch_size=self.inputs.batch_size, generator=self.generator)
 
     def forward(self, inputs):
         """``(logits, features)`` of the network on ``inputs``, in float32."""
@@ -258,38 +258,97 @@ class SourceOnlyStep(SupervisedStep):
 
     def finish(self):
         adapt_batchnorm(self.net, self.inputs.pipeline, self.target_rows,
-                        batch_size=self.inputs.batch_size)
+                        batch_size=self.inputs.batch_size, generator=self.generator)
 
 
-def adapt_batchnorm(net, pipeline, rows, *, batch_size):
+def _shuffled(rows, generator):
+    """``rows`` in a random order (drawn from ``generator``, or a fixed seed), so
+    that batches mix classes even when the rows are sorted by class, as an
+    image folder's are."""
+    rows = np.asarray(rows)
+    if generator is None:
+        generator = torch.Generator().manual_seed(0)
+    return rows[torch.randperm(len(rows), generator=generator).numpy()]
+
+
+def _batchnorm_layers(net):
+    return [m for m in net.modules() if isinstance(m, BATCH_NORMS) and m.track_running_stats]
+
+
+class _BatchStatistics:
+    """Within the block, ``net`` normalises every batch with that batch's own
+    statistics (its BatchNorm layers in training mode) and nothing else trains
+    (every other module in eval mode: no dropout); on exit the modes, momenta
+    and batch counts are restored. ``update=False`` also leaves the running
+    statistics as they were (momentum 0)."""
+
+    def __init__(self, net, *, update):
+        self.net, self.update = net, update
+        self.layers = _batchnorm_layers(net)
+
+    def __enter__(self):
+        self.modes = [(module, module.training) for module in self.net.modules()]
+        self.saved = [(layer.momentum, layer.num_batches_tracked.clone())
+                      for layer in self.layers]
+        self.net.eval()
+        for layer in self.layers:
+            layer.train()
+            if not self.update:
+                layer.momentum = 0.0
+        return self.layers
+
+    def __exit__(self, *exc):
+        for layer, (momentum, tracked) in zip(self.layers, self.saved):
+            layer.momentum = momentum
+            layer.num_batches_tracked.copy_(tracked)
+        for module, mode in self.modes:
+            module.training = mode
+        return False
+
+
+def adapt_batchnorm(net, pipeline, rows, *, batch_size, generator=None):
     """AdaBN (Li et al., 2018): recompute every BatchNorm layer's running mean
-    and variance over ``rows`` (forward passes in training mode, no gradients,
-    no augmentation), so that prediction normalises with the target domain's
+    and variance over ``rows`` (forward passes, no gradients, no augmentation,
+    dropout off), so that prediction normalises with the target domain's
     statistics. Batches are weighted by their size, so the running mean is the
-    exact mean over ``rows``. Returns the number of layers updated."""
-    layers = [m for m in net.modules()
-              if isinstance(m, BATCH_NORMS) and m.track_running_stats]
+    exact mean over ``rows``; the rows are visited in a shuffled order (drawn
+    from ``generator``), because the variance is the mean of the batches' own
+    variances, which class-sorted batches would underestimate. Returns the
+    number of layers updated."""
+    layers = _batchnorm_layers(net)
     if not layers or not len(rows):
         return 0
-    was_training = net.training
-    saved = [layer.momentum for layer in layers]
-    net.train()
-    for layer in layers:
-        layer.reset_running_stats()
     seen = 0
-    try:
-        with torch.no_grad():
-            for batch in pipeline.batches(batch_size, indices=np.asarray(rows)):
-                inputs = pipeline.prepare(batch)
-                for layer in layers:  # a running average weighted by batch size
-                    layer.momentum = len(inputs) / (seen + len(inputs))
-                seen += len(inputs)
-                net(inputs)
-    finally:
-        for layer, momentum in zip(layers, saved):
-            layer.momentum = momentum
-        net.train(was_training)
+    with _BatchStatistics(net, update=True), torch.no_grad():
+        for layer in layers:
+            layer.reset_running_stats()
+        for batch in pipeline.batches(batch_size, indices=_shuffled(rows, generator)):
+            inputs = pipeline.prepare(batch)
+            for layer in layers:  # a running average weighted by batch size
+                layer.momentum = len(inputs) / (seen + len(inputs))
+            seen += len(inputs)
+            net(inputs)
     return len(layers)
+
+
+def batch_statistics_logits(net, pipeline, rows, *, batch_size, generator=None):
+    """Logits of ``net`` on ``rows`` (float32, in the order of ``rows``), each
+    batch normalised with its own BatchNorm statistics, as AdaBN will normalise
+    the target domain at prediction, and none of the network's state changed
+    (running statistics, modes). The rows are visited shuffled (``generator``)
+    so every batch mixes classes. A network without BatchNorm gives its
+    eval-mode logits."""
+    rows = np.asarray(rows)
+    order = _shuffled(np.arange(len(rows)), generator)
+    chunks = []
+    with _BatchStatistics(net, update=False), torch.no_grad():
+        for batch in pipeline.batches(batch_size, indices=rows[order]):
+            logits = net(pipeline.prepare(batch))
+            chunks.append(logits.float())
+    logits = torch.cat(chunks)
+    result = torch.empty_like(logits)
+    result[torch.as_tensor(order, device=logits.device)] = logits
+    return result
 
 
 def validation_scores(net, pipeline, rows, targets, *, autocast_dtype, batch_size):
