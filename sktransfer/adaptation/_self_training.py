@@ -269,7 +269,11 @@ class EpochSelfTrainingStep(DomainAdaptationStep):
                                               inputs.batch_size, self.generator,
                                               with_rows=True)
         self._labels = self._mask = None
-        self._position = None
+        # row id -> position in target_rows, to look up a batch's pseudo-labels
+        rows = np.asarray(self.target_rows)
+        position = np.full(int(rows.max()) + 1 if len(rows) else 0, -1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        self._position = torch.as_tensor(position)
 
     def refresh(self):
         """Pseudo-label every target row with the network as it is now."""
@@ -279,11 +283,6 @@ class EpochSelfTrainingStep(DomainAdaptationStep):
                                          generator=self.generator)
         labels, mask = self.adaptation.label(logits)
         self._labels, self._mask = labels, mask
-        if self._position is None:  # row id -> position in target_rows
-            rows = np.asarray(self.target_rows)
-            position = np.full(int(rows.max()) + 1 if len(rows) else 0, -1, dtype=np.int64)
-            position[rows] = np.arange(len(rows))
-            self._position = torch.as_tensor(position)
 
     def epoch_metrics(self):
         metrics = super().epoch_metrics()
