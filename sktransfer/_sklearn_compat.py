@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
     StrOptions,
+    validate_parameter_constraints,
 )
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -22,4 +23,5 @@ __all__ = [
     "_safe_indexing",
     "check_is_fitted",
     "validate_data",
+    "validate_parameter_constraints",
 ]

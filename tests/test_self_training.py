@@ -13,7 +13,12 @@ from torch import nn
 
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier
 from sktransfer.adaptation import (
+    CDANLoss,
+    DANNLoss,
     EpochSelfTrainingLoss,
+    EpochSelfTrainingStep,
+    MCCLoss,
+    MMDLoss,
     SelfTrainingLoss,
     VADALoss,
     align_distribution,
@@ -22,6 +27,7 @@ from sktransfer.adaptation import (
     vat_loss,
 )
 from sktransfer.training import (
+    DefaultAugment,
     StrongAugment,
     WeakAugment,
     adapt_batchnorm,
@@ -501,3 +507,77 @@ def test_target_batches_with_rows_pairs_each_batch_with_its_rows():
         rows, batch = next(stream)
         assert len(rows) == 3 and batch[:, 0].tolist() == [float(r) for r in rows]
         assert set(rows) <= set(range(2, 9))
+
+
+@pytest.mark.parametrize("augment", [DefaultAugment(), WeakAugment(), StrongAugment()])
+def test_augmentations_hand_back_the_layout_they_were_given(augment):
+    # grid_sample returns NCHW; a channels-last batch (what an NHWC array
+    # becomes) must stay channels-last, or a training batch that concatenates
+    # a plain and an augmented half runs the network in the slower layout.
+    torch.manual_seed(0)
+    nhwc = torch.rand(4, 16, 16, 3).permute(0, 3, 1, 2)
+    assert not nhwc.is_contiguous()
+    view = augment(nhwc)
+    assert view.is_contiguous(memory_format=torch.channels_last)
+    assert not view.is_contiguous()
+    plain = augment(torch.rand(4, 3, 16, 16))
+    assert plain.is_contiguous()
+
+
+def test_epoch_self_training_refreshes_every_n_epochs(monkeypatch):
+    calls = []
+    original = EpochSelfTrainingStep.refresh
+
+    def counting(self):
+        calls.append(1)
+        original(self)
+
+    monkeypatch.setattr(EpochSelfTrainingStep, "refresh", counting)
+    X_source, y_source = _oriented_bars(40, 0, target=False)
+    X_target, _ = _oriented_bars(40, 1, target=True)
+    X = np.concatenate([X_source, X_target])
+    y = np.concatenate([y_source, -np.ones(40, dtype=int)])
+    counts = {}
+    for every in (1, 2, 3):
+        calls.clear()
+        DomainAdaptClassifier(model=_SmallCNN(), weights=None, epochs=5, batch_size=16,
+                              method=EpochSelfTrainingLoss(refresh_every=every),
+                              random_state=0, device="cpu").fit(X, y)
+        counts[every] = len(calls)
+    assert counts == {1: 5, 2: 3, 3: 2}   # epochs 0-4; 0, 2, 4; 0, 3
+
+
+@pytest.mark.parametrize("loss, name", [
+    (EpochSelfTrainingLoss(threshold=1.5), "threshold"),
+    (EpochSelfTrainingLoss(momentum=1.0), "momentum"),
+    (EpochSelfTrainingLoss(refresh_every=0), "refresh_every"),
+    (EpochSelfTrainingLoss(strong="strong"), "strong"),
+    (SelfTrainingLoss(threshold=-0.1), "threshold"),
+    (SelfTrainingLoss(weak=3), "weak"),
+    (MCCLoss(temperature=0.0), "temperature"),
+    (DANNLoss(hidden_size=0), "hidden_size"),
+    (CDANLoss(randomized_dim=0), "randomized_dim"),
+    (MMDLoss(kernel_num=0), "kernel_num"),
+    (VADALoss(refine=1.0), "refine"),
+    (VADALoss(radius=0.0), "radius"),
+    (VADALoss(entropy=-1.0), "entropy"),
+])
+def test_a_loss_parameter_out_of_range_is_refused_at_fit_before_training(loss, name,
+                                                                          monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("fit went on to read the data")
+
+    monkeypatch.setattr(DomainAdaptClassifier, "_fit_data", no_training)
+    X = np.zeros((8, 8, 8, 3), dtype=np.uint8)
+    y = np.array([0, 1, 0, 1, -1, -1, -1, -1])
+    clf = DomainAdaptClassifier(model=_SmallCNN(), weights=None, method=loss, epochs=1)
+    with pytest.raises(ValueError, match=f"'{name}' parameter of {type(loss).__name__}"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "classes_")
+
+
+@pytest.mark.parametrize("method", ["dann", "cdan", "coral", "mmd", "mcc", "adamatch",
+                                    "self_training", "vada", "dirt-t"])
+def test_every_method_default_passes_its_own_parameter_check(method):
+    from sktransfer.adaptation import resolve_method
+    resolve_method(method).check_parameters()

@@ -16,20 +16,40 @@ network, at the head's learning rate. Source/target balance is the data
 loader's job: every step sees ``batch_size`` samples of each domain.
 """
 
+from numbers import Integral, Real
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._sklearn_compat import Interval, StrOptions, validate_parameter_constraints
 from . import _functional as functional
+
+_NON_NEGATIVE = [Interval(Real, 0, None, closed="left")]
+_POSITIVE = [Interval(Real, 0, None, closed="neither")]
+_HIDDEN_SIZE = [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})]
 
 
 class AdaptationLoss(nn.Module):
-    """Base of the built-in losses: a ``progress`` attribute and a no-op
-    ``build``. Subclasses implement ``forward(fs, ls, ft, lt)``."""
+    """Base of the built-in losses: a ``progress`` attribute, a no-op ``build``
+    and :meth:`check_parameters`. Subclasses implement ``forward(fs, ls, ft,
+    lt)`` and list their constraints in ``_parameter_constraints`` (scikit-learn's
+    form)."""
+
+    _parameter_constraints: dict = {}
 
     def __init__(self):
         super().__init__()
         self.progress = 0.0
+
+    def check_parameters(self):
+        """Raise ``ValueError`` naming the first parameter out of its range;
+        :class:`~sktransfer.DomainAdaptClassifier` calls it at ``fit``, before
+        any data is read."""
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {name: getattr(self, name) for name in self._parameter_constraints},
+            caller_name=type(self).__name__)
 
     def build(self, n_features, n_classes):
         """Create the parts whose size depends on the network (no-op here)."""
@@ -85,6 +105,9 @@ class DANNLoss(AdaptationLoss):
     max_coefficient : float, default=1.0
     """
 
+    _parameter_constraints = {"hidden_size": _HIDDEN_SIZE, "gamma": _NON_NEGATIVE,
+                              "max_coefficient": _NON_NEGATIVE}
+
     def __init__(self, hidden_size=1024, gamma=10.0, max_coefficient=1.0):
         super().__init__()
         self.hidden_size = hidden_size
@@ -132,6 +155,11 @@ class CDANLoss(AdaptationLoss):
     randomized_dim : int, default=1024
     entropy_conditioning : bool, default=True
     """
+
+    _parameter_constraints = {"hidden_size": _HIDDEN_SIZE, "gamma": _NON_NEGATIVE,
+                              "max_coefficient": _NON_NEGATIVE,
+                              "randomized_dim": [Interval(Integral, 1, None, closed="left")],
+                              "entropy_conditioning": ["boolean"]}
 
     def __init__(self, hidden_size=1024, gamma=10.0, max_coefficient=1.0,
                  randomized_dim=1024, entropy_conditioning=True):
@@ -212,6 +240,10 @@ class MMDLoss(AdaptationLoss):
         supervised loss shape the features first.
     """
 
+    _parameter_constraints = {"kernel_mul": _POSITIVE,
+                              "kernel_num": [Interval(Integral, 1, None, closed="left")],
+                              "warmup": ["boolean"]}
+
     def __init__(self, kernel_mul=2.0, kernel_num=5, warmup=True):
         super().__init__()
         self.kernel_mul = kernel_mul
@@ -237,6 +269,8 @@ class MCCLoss(AdaptationLoss):
     ----------
     temperature : float, default=2.5
     """
+
+    _parameter_constraints = {"temperature": _POSITIVE}
 
     def __init__(self, temperature=2.5):
         super().__init__()

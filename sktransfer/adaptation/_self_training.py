@@ -13,6 +13,7 @@ per task.
 """
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -25,7 +26,17 @@ from ..training import (
     batch_statistics_logits,
     target_batches,
 )
+from .._sklearn_compat import Interval
 from ._losses import AdaptationLoss
+
+_SELF_TRAINING_CONSTRAINTS = {
+    "threshold": [Interval(Real, 0, 1, closed="both")],
+    "relative": ["boolean"],
+    "distribution_alignment": ["boolean"],
+    "momentum": [Interval(Real, 0, 1, closed="left")],
+    "warmup": ["boolean"],
+    "strong": [callable, None],
+}
 
 
 def relative_threshold(probabilities_source, threshold):
@@ -87,6 +98,8 @@ class SelfTrainingLoss(AdaptationLoss):
     mask_rate : float
         Share of target samples above the threshold at the last step.
     """
+
+    _parameter_constraints = {**_SELF_TRAINING_CONSTRAINTS, "weak": [callable, None]}
 
     def __init__(self, threshold=0.9, relative=True, distribution_alignment=True,
                  momentum=0.99, warmup=True, weak=None, strong=None):
@@ -182,6 +195,10 @@ class EpochSelfTrainingLoss(AdaptationLoss):
         The strong augmentation of the target views, on float batches in
         [0, 1]; :class:`~sktransfer.training.StrongAugment` by default (no
         flips).
+    refresh_every : int, default=1
+        Epochs between two pseudo-label passes (the first epoch of a fit always
+        has one). Each pass costs a forward over the target set without
+        gradients, about a sixth of a training epoch.
 
     Attributes
     ----------
@@ -190,9 +207,11 @@ class EpochSelfTrainingLoss(AdaptationLoss):
     """
 
     training_step = None  # set below: EpochSelfTrainingStep
+    _parameter_constraints = {**_SELF_TRAINING_CONSTRAINTS,
+                              "refresh_every": [Interval(Integral, 1, None, closed="left")]}
 
     def __init__(self, threshold=0.9, relative=True, distribution_alignment=True,
-                 momentum=0.99, warmup=True, strong=None):
+                 momentum=0.99, warmup=True, strong=None, refresh_every=1):
         super().__init__()
         self.threshold = threshold
         self.relative = relative
@@ -200,13 +219,15 @@ class EpochSelfTrainingLoss(AdaptationLoss):
         self.momentum = momentum
         self.warmup = warmup
         self.strong = strong
+        self.refresh_every = refresh_every
         self.mask_rate = 0.0
         self.register_buffer("source_mean", None)
         self.register_buffer("source_confidence", None)
 
     def _hyper_parameters(self):
         return {"threshold": self.threshold, "relative": self.relative,
-                "distribution_alignment": self.distribution_alignment}
+                "distribution_alignment": self.distribution_alignment,
+                "refresh_every": self.refresh_every}
 
     def build(self, n_features, n_classes):
         self.source_mean = torch.full((n_classes,), 1.0 / n_classes)
@@ -292,8 +313,9 @@ class EpochSelfTrainingStep(DomainAdaptationStep):
 
     def batches(self, epoch):
         """``(supervised batch, (strong view, pseudo-labels, mask), progress)``."""
-        self.refresh()
         done = (epoch - self.inputs.first_epoch) * self.inputs.n_batches
+        if self._labels is None or (epoch - self.inputs.first_epoch) % self.adaptation.refresh_every == 0:
+            self.refresh()
         (strong,) = self.adaptation.target_augments
         for step, supervised in enumerate(super(DomainAdaptationStep, self).batches(epoch)):
             rows, raw = next(self._targets_stream)

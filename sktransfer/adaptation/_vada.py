@@ -13,13 +13,15 @@ the refinement).
 """
 
 import copy
+from numbers import Real
 
 import torch
 import torch.nn.functional as F
 
 from ..training import DomainAdaptationStep
 from . import _functional as functional
-from ._losses import DANNLoss
+from .._sklearn_compat import Interval
+from ._losses import _NON_NEGATIVE, _POSITIVE, DANNLoss
 
 
 def conditional_entropy(logits):
@@ -98,6 +100,13 @@ class VADALoss(DANNLoss):
     """
 
     training_step = None  # set below: the class needs VADAStep
+    _parameter_constraints = {
+        **DANNLoss._parameter_constraints,
+        **{name: _NON_NEGATIVE for name in ("domain", "entropy", "vat_source",
+                                            "vat_target", "teacher_weight")},
+        "radius": _POSITIVE,
+        "refine": [Interval(Real, 0, 1, closed="left")],
+    }
 
     def __init__(self, domain=0.01, entropy=0.01, vat_source=0.0, vat_target=0.01,
                  radius=1.0, refine=0.0, teacher_weight=0.01, hidden_size=1024, gamma=10.0,

@@ -12,7 +12,7 @@ from sklearn.utils import column_or_1d
 from .._domains import target_mask, unlabeled_mask
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._typing import ImagesLike, LabelsLike
-from ..adaptation import METHODS, resolve_method
+from ..adaptation import METHODS, AdaptationLoss, resolve_method
 from ..training import DomainAdaptationStep, SourceOnlyStep
 from ._base import NeuralClassifierBase
 from ._parameters import parameters_doc
@@ -279,6 +279,8 @@ callable or None, default=None
             raise ValueError("y has no labeled sample (every entry is -1): domain "
                              "adaptation needs labeled source samples.")
         adaptation = resolve_method(self.method)
+        if isinstance(adaptation, AdaptationLoss):
+            adaptation.check_parameters()
         if adaptation is not None and not target.any():
             raise ValueError(
                 f"method={self.method!r} adapts to target samples, but there is "
