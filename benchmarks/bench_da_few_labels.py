@@ -25,7 +25,7 @@ def parse_args(argv=None):
     parser = common.argument_parser(__doc__)
     parser.add_argument("--per-class", nargs="+", type=common.non_negative_int,
                         default=[0, 1, 5])
-    parser.add_argument("--methods", nargs="+", default=["source_only", "mcc"])
+    parser.add_argument("--methods", nargs="+", default=["source_only", "self_training"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--data-seed", type=int, default=0)
     common.add_device_argument(parser)

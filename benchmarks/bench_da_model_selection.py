@@ -29,7 +29,7 @@ from _lenet import build_features
 
 def parse_args(argv=None):
     parser = common.argument_parser(__doc__)
-    parser.add_argument("--methods", nargs="+", default=["mcc", "dann"])
+    parser.add_argument("--methods", nargs="+", default=["self_training", "dann"])
     parser.add_argument("--trade-offs", nargs="+", type=common.non_negative_float,
                         default=[0.1, 0.3, 1.0, 3.0])
     parser.add_argument("--folds", type=common.int_at_least(2), default=2,

@@ -167,7 +167,7 @@ def parse_args(argv=None):
     parser.add_argument("--feature-image-size", type=common.positive_int, default=64,
                         help="image_size of PretrainedFeatureExtractor")
     parser.add_argument("--feature-methods", nargs="+", choices=OURS[1:],
-                        default=["dann", "mcc"],
+                        default=["dann", "mcc", "self_training"],
                         help="methods on frozen features, besides source_only")
     common.add_device_argument(parser, help="'cpu', 'cuda', 'cuda:<index>'")
     common.add_threads_argument(parser)

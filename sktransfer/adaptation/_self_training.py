@@ -65,7 +65,33 @@ def pseudo_labels(probabilities, threshold):
     return labels, (confidence >= threshold).float()
 
 
-class SelfTrainingLoss(AdaptationLoss):
+class _PseudoLabelLoss(AdaptationLoss):
+    """What both self-training losses hold: the confidence threshold, the
+    alignment, the running-mean momentum, the ramp-up and the strong view."""
+
+    _parameter_constraints = _SELF_TRAINING_CONSTRAINTS
+
+    def __init__(self, threshold, relative, distribution_alignment, momentum, warmup,
+                 strong):
+        super().__init__()
+        self.threshold = threshold
+        self.relative = relative
+        self.distribution_alignment = distribution_alignment
+        self.momentum = momentum
+        self.warmup = warmup
+        self.strong = strong
+        self.mask_rate = 0.0
+
+    def _hyper_parameters(self):
+        return {"threshold": self.threshold, "relative": self.relative,
+                "distribution_alignment": self.distribution_alignment}
+
+    @property
+    def weight(self):
+        return _ramp(self.progress) if self.warmup else 1.0
+
+
+class SelfTrainingLoss(_PseudoLabelLoss):
     """Pseudo-labels from a weak view, learned on a strong view (AdaMatch).
 
     ``forward(fs, ls, ft_weak, lt_weak, ft_strong, lt_strong)``: the mean, over
@@ -103,21 +129,11 @@ class SelfTrainingLoss(AdaptationLoss):
 
     def __init__(self, threshold=0.9, relative=True, distribution_alignment=True,
                  momentum=0.99, warmup=True, weak=None, strong=None):
-        super().__init__()
-        self.threshold = threshold
-        self.relative = relative
-        self.distribution_alignment = distribution_alignment
-        self.momentum = momentum
-        self.warmup = warmup
+        super().__init__(threshold, relative, distribution_alignment, momentum, warmup,
+                         strong)
         self.weak = weak
-        self.strong = strong
-        self.mask_rate = 0.0
         self.register_buffer("source_mean", None)
         self.register_buffer("target_mean", None)
-
-    def _hyper_parameters(self):
-        return {"threshold": self.threshold, "relative": self.relative,
-                "distribution_alignment": self.distribution_alignment}
 
     def build(self, n_features, n_classes):
         self.source_mean = torch.full((n_classes,), 1.0 / n_classes)
@@ -129,10 +145,6 @@ class SelfTrainingLoss(AdaptationLoss):
         """The weak and the strong augmentation, in the order of ``forward``."""
         return [WeakAugment() if self.weak is None else self.weak,
                 StrongAugment() if self.strong is None else self.strong]
-
-    @property
-    def weight(self):
-        return _ramp(self.progress) if self.warmup else 1.0
 
     def forward(self, features_source, logits_source, features_weak, logits_weak,
                 features_strong, logits_strong):
@@ -156,7 +168,7 @@ class SelfTrainingLoss(AdaptationLoss):
         return self.weight * (losses * mask).mean()
 
 
-class EpochSelfTrainingLoss(AdaptationLoss):
+class EpochSelfTrainingLoss(_PseudoLabelLoss):
     """Self-training whose pseudo-labels are refreshed once per epoch, from one
     pass over the whole target set (``method="self_training"``).
 
@@ -212,22 +224,14 @@ class EpochSelfTrainingLoss(AdaptationLoss):
 
     def __init__(self, threshold=0.9, relative=True, distribution_alignment=True,
                  momentum=0.99, warmup=True, strong=None, refresh_every=1):
-        super().__init__()
-        self.threshold = threshold
-        self.relative = relative
-        self.distribution_alignment = distribution_alignment
-        self.momentum = momentum
-        self.warmup = warmup
-        self.strong = strong
+        super().__init__(threshold, relative, distribution_alignment, momentum, warmup,
+                         strong)
         self.refresh_every = refresh_every
-        self.mask_rate = 0.0
         self.register_buffer("source_mean", None)
         self.register_buffer("source_confidence", None)
 
     def _hyper_parameters(self):
-        return {"threshold": self.threshold, "relative": self.relative,
-                "distribution_alignment": self.distribution_alignment,
-                "refresh_every": self.refresh_every}
+        return {**super()._hyper_parameters(), "refresh_every": self.refresh_every}
 
     def build(self, n_features, n_classes):
         self.source_mean = torch.full((n_classes,), 1.0 / n_classes)
@@ -238,10 +242,6 @@ class EpochSelfTrainingLoss(AdaptationLoss):
     def target_augments(self):
         """The one target view: the strong augmentation."""
         return [StrongAugment() if self.strong is None else self.strong]
-
-    @property
-    def weight(self):
-        return _ramp(self.progress) if self.warmup else 1.0
 
     @torch.no_grad()
     def observe_source(self, logits_source):

@@ -25,7 +25,9 @@ _METHOD_DOC = """method : {"self_training", "mcc", "adamatch", "dann", "cdan", "
         strong augmentation of each target batch
         (:class:`~sktransfer.adaptation.EpochSelfTrainingLoss`); the best and
         steadiest target accuracy on MNIST -> MNIST-M and digits -> digits-M
-        (see ``docs/domain_adaptation.md``). ``"mcc"`` minimum class confusion
+        (see ``docs/domain_adaptation.md``). On flat input (``model=None``)
+        there is no image to augment: target rows train on their pseudo-labels
+        as they are. ``"mcc"`` minimum class confusion
         (Jin et al., 2020); ``"adamatch"`` self-training with
         pseudo-labels from a weak view learned on a strong view of each target
         image, with AdaMatch's relative threshold and distribution alignment
