@@ -138,8 +138,8 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         Epochs over the labeled samples (target batches are drawn alongside).
         Thirty, not ten as for :class:`~sktransfer.FineTuneClassifier`:
         adaptation needs longer than supervised training (on MNIST -> MNIST-M,
-        with the other defaults, ``"mcc"`` reached 0.81 target accuracy in 10
-        epochs and 0.93 in 30).""",
+        with the other defaults, seed 0, ``"self_training"`` reached 0.897
+        target accuracy in 10 epochs, 0.932 in 30 and 0.943 in 60).""",
         batch_size="""batch_size : int, default=32
         Samples per domain in each step.""",
         lr="""lr : float, default=1e-3
