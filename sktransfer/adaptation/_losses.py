@@ -44,8 +44,8 @@ class AdaptationLoss(nn.Module):
 
     def check_parameters(self):
         """Raise ``ValueError`` naming the first parameter out of its range;
-        :class:`~sktransfer.DomainAdaptClassifier` calls it at ``fit``, before
-        any data is read."""
+        :class:`~sktransfer.DomainAdaptClassifier` calls it at the start of
+        ``fit``, before its input is read."""
         validate_parameter_constraints(
             self._parameter_constraints,
             {name: getattr(self, name) for name in self._parameter_constraints},

@@ -105,7 +105,7 @@ class VADALoss(DANNLoss):
         **{name: _NON_NEGATIVE for name in ("domain", "entropy", "vat_source",
                                             "vat_target", "teacher_weight")},
         "radius": _POSITIVE,
-        "refine": [Interval(Real, 0, 1, closed="left")],
+        "refine": [Interval(Real, 0, 1, closed="both")],
     }
 
     def __init__(self, domain=0.01, entropy=0.01, vat_source=0.0, vat_target=0.01,

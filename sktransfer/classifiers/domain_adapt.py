@@ -271,6 +271,10 @@ callable or None, default=None
         self : DomainAdaptClassifier
         """
         continuing = self._begin_fit()
+        # The method's own parameters, before any input is read or recorded.
+        adaptation = resolve_method(self.method)
+        if isinstance(adaptation, AdaptationLoss):
+            adaptation.check_parameters()
         source = self._validate_X(X, reset=not continuing)
         y = column_or_1d(y, warn=True)
         unlabeled = unlabeled_mask(y)
@@ -280,9 +284,6 @@ callable or None, default=None
         if unlabeled.all():
             raise ValueError("y has no labeled sample (every entry is -1): domain "
                              "adaptation needs labeled source samples.")
-        adaptation = resolve_method(self.method)
-        if isinstance(adaptation, AdaptationLoss):
-            adaptation.check_parameters()
         if adaptation is not None and not target.any():
             raise ValueError(
                 f"method={self.method!r} adapts to target samples, but there is "
