@@ -29,6 +29,7 @@ from sktransfer.adaptation import (
     resolve_method,
     vat_loss,
 )
+from sktransfer.inputs import BatchPreprocessor, PreprocessConfig
 from sktransfer.training import (
     DefaultAugment,
     StrongAugment,
@@ -512,19 +513,21 @@ def test_target_batches_with_rows_pairs_each_batch_with_its_rows():
         assert set(rows) <= set(range(2, 9))
 
 
-@pytest.mark.parametrize("augment", [DefaultAugment(), WeakAugment(), StrongAugment()])
-def test_augmentations_hand_back_the_layout_they_were_given(augment):
-    # grid_sample returns NCHW; a channels-last batch (what an NHWC array
-    # becomes) must stay channels-last, or a training batch that concatenates
-    # a plain and an augmented half runs the network in the slower layout.
+@pytest.mark.parametrize("augment", [DefaultAugment(), WeakAugment(), StrongAugment(),
+                                     lambda images: images.contiguous() * 0.5])
+def test_an_augmented_batch_keeps_the_layout_of_the_raw_batch(augment):
+    # grid_sample returns NCHW; a uint8 NHWC batch becomes channels-last, and
+    # must stay so after any augmentation, or a training batch that joins a
+    # plain and an augmented half runs the network in the slower layout.
     torch.manual_seed(0)
-    nhwc = torch.rand(4, 16, 16, 3).permute(0, 3, 1, 2)
-    assert not nhwc.is_contiguous()
-    view = augment(nhwc)
-    assert view.is_contiguous(memory_format=torch.channels_last)
-    assert not view.is_contiguous()
-    plain = augment(torch.rand(4, 3, 16, 16))
-    assert plain.is_contiguous()
+    prepare = BatchPreprocessor(PreprocessConfig(), torch.device("cpu"))
+    nhwc = torch.randint(0, 256, (4, 16, 16, 3), dtype=torch.uint8).permute(0, 3, 1, 2)
+    plain, view = prepare(nhwc), prepare(nhwc, augment=augment)
+    assert not plain.is_contiguous() and plain.is_contiguous(memory_format=torch.channels_last)
+    assert not view.is_contiguous() and view.is_contiguous(memory_format=torch.channels_last)
+    assert torch.cat([plain, view]).is_contiguous(memory_format=torch.channels_last)
+    nchw = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    assert prepare(nchw, augment=augment).is_contiguous()
 
 
 def test_epoch_self_training_refreshes_every_n_epochs(monkeypatch):

@@ -6,17 +6,6 @@ import torch.nn.functional as F
 from ..inputs import as_per_sample
 
 
-def _memory_format(images):
-    """The layout of a 4-d batch: resampling (``grid_sample``) returns NCHW, so
-    each augmentation hands back its input's layout. On CPU a channels-last
-    batch (what an NHWC array becomes) runs a convolutional network up to twice
-    as fast, and a batch made of a channels-last and an NCHW half loses it."""
-    if images.dim() == 4 and not images.is_contiguous() and images.is_contiguous(
-            memory_format=torch.channels_last):
-        return torch.channels_last
-    return torch.contiguous_format
-
-
 class DefaultAugment:
     """Random flips, zoom-and-shift crops and brightness/contrast jitter.
 
@@ -42,7 +31,6 @@ class DefaultAugment:
     def __call__(self, images):
         n = images.shape[0]
         device = images.device
-        layout = _memory_format(images)
         zoom = 1.0 + torch.rand(n, device=device) * (self.max_zoom - 1.0)
         scale = 1.0 / zoom
         shift = (torch.rand(n, 2, device=device) * 2 - 1) * (1 - scale)[:, None]
@@ -62,7 +50,7 @@ class DefaultAugment:
             mean = images.mean(dim=(1, 2, 3), keepdim=True)
             images = ((images - mean) * contrast + mean) * bright
             images = images.clamp(0.0, 1.0)
-        return images.contiguous(memory_format=layout)
+        return images
 
     def __repr__(self):
         return (f"DefaultAugment(flip={self.flip}, max_zoom={self.max_zoom}, "
@@ -107,13 +95,12 @@ class WeakAugment:
         self.flip = flip
 
     def __call__(self, images):
-        layout = _memory_format(images)
         images = _affine(images, max_rotation=0.0, max_shear=0.0, scale_range=(1.0, 1.0),
                          max_shift=self.max_shift)
         if self.flip:
             flip = torch.rand(images.shape[0], device=images.device) < 0.5
             images = torch.where(flip[:, None, None, None], images.flip(3), images)
-        return images.contiguous(memory_format=layout)
+        return images
 
     def __repr__(self):
         return f"WeakAugment(max_shift={self.max_shift}, flip={self.flip})"
@@ -161,7 +148,6 @@ class StrongAugment:
     def __call__(self, images):
         n, channels, height, width = images.shape
         device = images.device
-        layout = _memory_format(images)
         images = _affine(images, max_rotation=self.max_rotation, max_shear=self.max_shear,
                          scale_range=self.scale_range, max_shift=self.max_shift)
         if self.flip:
@@ -191,7 +177,7 @@ class StrongAugment:
             inside_x = (cols[None] - centre_x).abs() < side / 2
             erased = inside_y[:, :, None] & inside_x[:, None, :]
             images = torch.where(erased[:, None], torch.full_like(images, 0.5), images)
-        return images.contiguous(memory_format=layout)
+        return images
 
     def __repr__(self):
         return (f"StrongAugment(max_rotation={self.max_rotation}, max_shear={self.max_shear}, "
