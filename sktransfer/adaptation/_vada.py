@@ -74,14 +74,19 @@ class VADALoss(DANNLoss):
     KL to the teacher, without the source loss.
 
     The default weights are the paper's for MNIST -> MNIST-M
-    (``lambda_d = 1e-2, lambda_s = 0, lambda_t = 1e-2, beta = 1e-2``); with
-    ``vat_source=0`` VAT costs three extra forward passes (one without
-    gradients: the reference) and one backward pass per target batch.
+    (``lambda_s = 0, lambda_t = 1e-2, beta = 1e-2``) but for the domain term,
+    at full weight (``domain=1``) as ``"dann"`` has it: at the paper's
+    ``lambda_d = 1e-2`` a LeNet trained from scratch for 30 epochs did not
+    adapt (MNIST -> MNIST-M, seed 0: 0.425 against 0.415 for source only;
+    ``domain=1``: 0.887; every weight at 1: 0.419). With ``vat_source=0`` VAT
+    costs three extra forward passes (one without gradients: the reference)
+    and one backward pass per target batch.
 
     Parameters
     ----------
-    domain : float, default=0.01
-        Weight of the domain-adversarial term (DANN's schedule applies).
+    domain : float, default=1.0
+        Weight of the domain-adversarial term (DANN's schedule applies); the
+        paper's is 0.01.
     entropy : float, default=0.01
         Weight of the target conditional entropy.
     vat_source : float, default=0.0
@@ -108,7 +113,7 @@ class VADALoss(DANNLoss):
         "refine": [Interval(Real, 0, 1, closed="both")],
     }
 
-    def __init__(self, domain=0.01, entropy=0.01, vat_source=0.0, vat_target=0.01,
+    def __init__(self, domain=1.0, entropy=0.01, vat_source=0.0, vat_target=0.01,
                  radius=1.0, refine=0.0, teacher_weight=0.01, hidden_size=1024, gamma=10.0,
                  max_coefficient=1.0):
         super().__init__(hidden_size=hidden_size, gamma=gamma,
