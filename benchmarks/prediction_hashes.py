@@ -74,13 +74,17 @@ def main():
     shift = images.astype(np.float32) / 255
     X_da = np.concatenate([images, (255 - images)])
     y_da = np.concatenate([labels, np.full(len(labels), "-1")])
-    for method in ["source_only", "dann", "cdan", "coral", "mmd", "mcc"]:
+    for method in ["source_only", "dann", "cdan", "coral", "mmd", "mcc", "self_training",
+                   "adamatch", "vada", "dirt-t"]:
         clf = DomainAdaptClassifier(model=lenet(), weights=None, method=method, epochs=3,
                                     image_size=16, **common)
         clf.fit(X_da, y_da)
         losses = [r["train_loss"] for r in clf.history_]
         lines.append((f"domain_adapt lenet {method}",
                       digest(clf.predict_proba(X_da), np.array(losses))))
+    clf = DomainAdaptClassifier(model=lenet(), weights=None, method="source_only", adabn=True,
+                                epochs=2, image_size=16, **common).fit(X_da, y_da)
+    lines.append(("domain_adapt lenet source_only adabn", digest(clf.predict_proba(X_da))))
     y_num = np.concatenate([flat_y, -np.ones(60, dtype=int)])
     X_num = np.concatenate([flat, flat + 1.0])
     clf = DomainAdaptClassifier(model=None, method="dann", epochs=4, early_stopping=True,
@@ -92,6 +96,8 @@ def main():
     clf = DomainAdaptClassifier(model=None, method="mcc", epochs=3, **common)
     clf.fit(X_num, y_part, sample_domain=domains)
     lines.append(("domain_adapt mlp mcc sample_domain", digest(clf.predict_proba(X_num))))
+    clf = DomainAdaptClassifier(model=None, epochs=3, **common).fit(X_num, y_num)
+    lines.append(("domain_adapt mlp self_training", digest(clf.predict_proba(X_num))))
 
     extractor = PretrainedFeatureExtractor(model="simple_cnn", weights=None, random_state=0,
                                            device="cpu").fit(images)
