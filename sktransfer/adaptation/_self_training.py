@@ -222,8 +222,8 @@ class EpochSelfTrainingLoss(_PseudoLabelLoss):
         Epochs between two pseudo-label passes (the first epoch of a fit always
         has one). Each pass is a forward over the target set without
         gradients; on MNIST -> MNIST-M, refreshing every second epoch saved
-        2-9 % of the fit time and gave 0.927 target accuracy against 0.932
-        (seed 0).
+        a few per cent of the fit time and cost a little target accuracy,
+        hence 1 (see ``benchmarks/RESULTS.md``).
 
     Attributes
     ----------

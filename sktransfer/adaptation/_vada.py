@@ -77,8 +77,9 @@ class VADALoss(DANNLoss):
     (``lambda_s = 0, lambda_t = 1e-2, beta = 1e-2``) but for the domain term,
     at full weight (``domain=1``) as ``"dann"`` has it: at the paper's
     ``lambda_d = 1e-2`` a LeNet trained from scratch for 30 epochs did not
-    adapt (MNIST -> MNIST-M, seed 0: 0.425 against 0.415 for source only;
-    ``domain=1``: 0.887; every weight at 1: 0.419). With ``vat_source=0`` VAT
+    adapt on MNIST -> MNIST-M (no better than source only), ``domain=1``
+    did, and every weight at 1 did not (see ``benchmarks/RESULTS.md``).
+    With ``vat_source=0`` VAT
     costs three extra forward passes (one without gradients: the reference)
     and one backward pass per target batch.
 
