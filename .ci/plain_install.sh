@@ -3,9 +3,9 @@
 # EfficientNet-Lite0 with its offline ImageNet weights.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-# The virtual environment (torch and its wheels: about 6 GB) and the working
-# folder are removed on exit, pass or fail: every run used to leave them in /tmp
-# until the disk filled and pip failed with "No space left on device".
+# The virtual environment (torch and its wheels: several GB) and the working
+# folder are removed on exit, pass or fail: left in /tmp, each run's copy adds
+# up until the disk is full and pip fails with "No space left on device".
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 venv="$scratch/plain"

@@ -4,7 +4,8 @@ import torch
 from domain_shift import shift_task
 
 # One intra-op thread: tiny test models gain nothing from more, and on a shared
-# 2-core machine OpenMP threads spinning against other processes cost 10-100x.
+# machine with few cores OpenMP threads spin while other processes hold the
+# cores, which slows every test many times over.
 torch.set_num_threads(1)
 
 
