@@ -186,8 +186,8 @@ def soft_neighborhood_density(probabilities, *, temperature=0.05, chunk_size=102
     -----
     The left-out self-similarity is excluded exactly and the logarithm is
     exact; the authors' code masks it with ``-1 / temperature`` and takes
-    ``log(p + 1e-5)``, so its values differ slightly (about 0.05 with 5,000
-    rows), not its ranking of candidates in general.
+    ``log(p + 1e-5)``, so its values differ slightly (see
+    ``benchmarks/RESULTS.md``), not its ranking of candidates in general.
 
     Examples
     --------
@@ -560,7 +560,7 @@ class ImportanceWeightedScorer(_DensityRatioScorer):
 
     Notes
     -----
-    Accuracy was chosen over the log loss because it is what the selection is
+    Accuracy rather than the log loss, because it is what the selection is
     usually about, and because it stays bounded when a few rows carry most of
     the weight.
 
