@@ -33,6 +33,7 @@ import zipfile
 import torch
 from sklearn.pipeline import Pipeline
 
+from .._sklearn_compat import get_param_names
 from . import _records
 from .._versioning import warn_if_other_version
 from ._codec import Unsafe, encode
@@ -180,7 +181,7 @@ def _skops_record(name, step):
 def build_pipeline(document, tensors, source, budget):
     """The Pipeline of ``document``; ValueError (or KeyError, TypeError... which
     :func:`load` turns into one) for what it does not expect."""
-    known = set(Pipeline._get_param_names()) - {"steps"}
+    known = set(get_param_names(Pipeline)) - {"steps"}
     params = {}
     for key, value in document["params"].items():
         if key not in known:
@@ -237,7 +238,7 @@ def build_pipeline(document, tensors, source, budget):
         sktransfer_classes.append(cls)
 
     pipeline = Pipeline(steps, **params)
-    param_names = set(Pipeline._get_param_names())
+    param_names = set(get_param_names(Pipeline))
     for key, value in (document.get("fitted") or {}).items():
         if (not _records.NAME_PATTERN.match(key) or key.startswith("__")
                 or key in param_names or hasattr(Pipeline, key)):
