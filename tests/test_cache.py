@@ -189,15 +189,15 @@ def test_changed_checkpoint_at_the_same_path_misses(images, tmp_path):
     path = tmp_path / "cnn.pth"
     torch.manual_seed(1)
     torch.save(SimpleCNN().state_dict(), path)
-    first = tiny(weights=str(path), cache=tmp_path / "cache").fit(images).transform(images)
+    first = tiny(weights=path, cache=tmp_path / "cache").fit(images).transform(images)
     torch.manual_seed(2)
     torch.save(SimpleCNN().state_dict(), path)  # other weights, same file name
-    extractor = tiny(weights=str(path), cache=tmp_path / "cache").fit(images)
+    extractor = tiny(weights=path, cache=tmp_path / "cache").fit(images)
     with forwarded() as counts:
         second = extractor.transform(images)
     assert counts["images"] == 20
     assert not np.allclose(first, second)
-    np.testing.assert_array_equal(second, tiny(weights=str(path)).fit(images).transform(images))
+    np.testing.assert_array_equal(second, tiny(weights=path).fit(images).transform(images))
 
 
 def test_pil_images_and_files_are_keyed_by_content_and_version(images, tmp_path):
@@ -303,7 +303,7 @@ def test_memory_store_survives_clone(images):
     extractor = tiny(cache=True).fit(images)
     expected = extractor.transform(images)
     cloned = clone(extractor)
-    assert cloned.cache is True and "_backbone" not in vars(cloned)
+    assert cloned.cache is True and "_backbone_" not in vars(cloned)
     with forwarded() as counts:
         np.testing.assert_array_equal(cloned.fit(images).transform(images), expected)
     assert counts["images"] == 0
@@ -414,16 +414,16 @@ def test_unpickled_copies_share_one_backbone(images, monkeypatch):
     expected = first.transform(images)
     np.testing.assert_array_equal(second.transform(images), expected)
     assert len(calls) == 1
-    assert first._backbone is second._backbone
-    assert not any(p.requires_grad for p in first._backbone.parameters())
-    assert not first._backbone.training
+    assert first._backbone_ is second._backbone_
+    assert not any(p.requires_grad for p in first._backbone_.parameters())
+    assert not first._backbone_.training
 
 
 def test_shared_backbone_still_refuses_changed_weights(images, monkeypatch):
     blob = pickle.dumps(tiny().fit(images))
     pickle.loads(blob).transform(images)  # remembered for (simple_cnn, None, seed 0)
     loaded = pickle.loads(blob)
-    loaded._weights_fingerprint = "0" * 32  # as if fitted with other weights
+    loaded._weights_fingerprint_ = "0" * 32  # as if fitted with other weights
     with pytest.raises(RuntimeError, match="differ from those this extractor was fitted"):
         loaded.transform(images)
 

@@ -58,7 +58,7 @@ def test_compiled_extractor_gives_the_eager_features(images):
     eager = extractor().fit_transform(images)
     fitted = extractor(compile=True).fit(images)
     np.testing.assert_allclose(fitted.transform(images), eager, rtol=1e-4, atol=1e-5)
-    assert type(fitted._backbone).__name__ == "Backbone"  # the fitted one, uncompiled
+    assert type(fitted._backbone_).__name__ == "Backbone"  # the fitted one, uncompiled
     restored = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_allclose(restored.transform(images), eager, rtol=1e-4, atol=1e-5)
 

@@ -121,7 +121,7 @@ def test_estimators_pickle_without_weights():
     assert len(pickle.dumps(tiny().fit(X))) < 4_000
     named = PretrainedFeatureExtractor(model="efficientnet_lite0", weights="DEFAULT",
                                        device="cpu").fit(X)
-    assert sum(p.numel() for p in named._backbone.parameters()) > 3_000_000
+    assert sum(p.numel() for p in named._backbone_.parameters()) > 3_000_000
     assert len(pickle.dumps(named)) < 4_000
 
 

@@ -1,6 +1,7 @@
 """PretrainedFeatureExtractor as a scikit-learn transformer."""
 
 import io
+import pathlib
 import pickle
 
 import joblib
@@ -13,8 +14,10 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from torch import nn
 
+import sktransfer
 from sktransfer import PretrainedFeatureExtractor
 from sktransfer.datasets import load_photo_patches
+from sktransfer.feature_extraction._extractor import BACKBONE_ATTRIBUTE
 
 
 def tiny(**params):
@@ -83,7 +86,7 @@ def test_checkpoint_weights_are_pickled(tmp_path, uint8_images):
     torch.manual_seed(3)
     path = tmp_path / "cnn.pth"
     torch.save(SimpleCNN().state_dict(), path)
-    extractor = tiny(weights=str(path)).fit(uint8_images)
+    extractor = tiny(weights=path).fit(uint8_images)
     expected = extractor.transform(uint8_images)
     blob = pickle.dumps(extractor)
     path.unlink()  # the saved model must not depend on the file any more
@@ -98,6 +101,76 @@ def test_reloaded_weights_that_changed_are_refused(uint8_images, monkeypatch):
     loaded._seed_ = 1
     with pytest.raises(RuntimeError, match="differ from those this extractor was fitted"):
         loaded.transform(uint8_images)
+
+
+# -- files written before the fitted attributes had their trailing underscore ------
+#: Today's fitted attribute -> the name it had in those files.
+_EARLIER_NAMES = {"_backbone_": "_backbone",
+                  "_weights_fingerprint_": "_weights_fingerprint"}
+
+
+def _earlier(attributes):
+    return {_EARLIER_NAMES.get(k, k): v for k, v in attributes.items()}
+
+
+def _checkpoint_extractor(tmp_path, images):
+    from sktransfer.backbones import SimpleCNN
+
+    torch.manual_seed(3)
+    path = tmp_path / "cnn.pth"
+    torch.save(SimpleCNN().state_dict(), path)
+    return tiny(weights=path).fit(images)
+
+
+@pytest.mark.parametrize("kind", ["rebuilt", "stored"])
+def test_pickle_of_the_earlier_attribute_names_loads(tmp_path, uint8_images,
+                                                     monkeypatch, kind):
+    extractor = (tiny().fit(uint8_images) if kind == "rebuilt"
+                 else _checkpoint_extractor(tmp_path, uint8_images))
+    expected = extractor.transform(uint8_images)
+    getstate = PretrainedFeatureExtractor.__getstate__
+    # Pickled as the earlier version did: the same state under the earlier names.
+    with monkeypatch.context() as patch:
+        patch.setattr(PretrainedFeatureExtractor, "__getstate__",
+                      lambda self: _earlier(getstate(self)))
+        blob = pickle.dumps(extractor)
+    assert b"_weights_fingerprint_" not in blob and b"_weights_fingerprint" in blob
+    (tmp_path / "cnn.pth").unlink(missing_ok=True)  # stored weights need no file
+    loaded = pickle.loads(blob)
+    assert "_weights_fingerprint" not in vars(loaded)
+    assert vars(loaded)["_weights_fingerprint_"] == extractor._weights_fingerprint_
+    np.testing.assert_array_equal(loaded.transform(uint8_images), expected)
+    assert isinstance(vars(loaded)[BACKBONE_ATTRIBUTE], nn.Module)
+
+
+@pytest.mark.parametrize("kind", ["rebuilt", "stored"])
+def test_safe_file_of_the_earlier_attribute_names_loads(tmp_path, uint8_images,
+                                                        monkeypatch, kind):
+    extractor = (tiny().fit(uint8_images) if kind == "rebuilt"
+                 else _checkpoint_extractor(tmp_path, uint8_images))
+    expected = extractor.transform(uint8_images)
+    state = PretrainedFeatureExtractor.__sktransfer_state__
+    buffer = io.BytesIO()
+    # Saved as the earlier version did: its fitted attributes under the earlier
+    # names (the tensors' "_backbone." prefix is the file format's, unchanged).
+    with monkeypatch.context() as patch:
+        patch.setattr(PretrainedFeatureExtractor, "__sktransfer_state__",
+                      lambda self: (_earlier(state(self)[0]), state(self)[1]))
+        sktransfer.save(extractor, buffer)
+    loaded = sktransfer.load(io.BytesIO(buffer.getvalue()))
+    assert "_weights_fingerprint" not in vars(loaded)
+    assert vars(loaded)["_weights_fingerprint_"] == extractor._weights_fingerprint_
+    np.testing.assert_array_equal(loaded.transform(uint8_images), expected)
+
+
+def test_earlier_and_later_names_together_are_refused(uint8_images):
+    extractor = tiny().fit(uint8_images)
+    fitted, tensors = extractor.__sktransfer_state__()
+    both = dict(fitted, _weights_fingerprint=fitted["_weights_fingerprint_"])
+    with pytest.raises(ValueError, match="both '_weights_fingerprint' and"):
+        tiny().__sktransfer_restore__(both, tensors)
+    with pytest.raises(ValueError, match="'_backbone_' is not a fitted attribute"):
+        tiny().__sktransfer_restore__(dict(fitted, _backbone_="x"), tensors)
 
 
 def test_backbone_loaded_once(uint8_images, monkeypatch):
@@ -116,7 +189,7 @@ def test_backbone_loaded_once(uint8_images, monkeypatch):
 def test_clone_drops_the_loaded_model(uint8_images):
     extractor = tiny().fit(uint8_images)
     cloned = clone(extractor)
-    assert "_backbone" not in vars(cloned)
+    assert "_backbone_" not in vars(cloned)
     assert cloned.get_params() == extractor.get_params()
 
 
@@ -157,7 +230,8 @@ def test_a_module_with_its_own_get_params_is_a_plain_value(uint8_images):
         (dict(device="cuda:7"), ValueError, "CUDA"),
         (dict(device="toaster"), ValueError, "torch device"),
         (dict(image_size=(0, 3)), ValueError, "image_size"),
-        (dict(weights="/no/such/file.pth"), FileNotFoundError, "does not exist"),
+        (dict(weights=pathlib.Path("/no/such/file.pth")), FileNotFoundError,
+         "does not exist"),
     ],
 )
 def test_bad_parameters_fail_at_fit(uint8_images, params, error, match):
@@ -240,7 +314,7 @@ def test_layer_on_the_default_backbone(uint8_images):
     assert np.isfinite(features).all() and features.std() > 0
     from sktransfer.backbones import list_layers
 
-    layers = list_layers(extractor._backbone.body.model)
+    layers = list_layers(extractor._backbone_.body.model)
     assert "blocks.3" in layers and "conv_head" in layers
 
 
@@ -278,7 +352,7 @@ def test_user_module_is_left_as_it_was(uint8_images, layer):
     for key, value in module.state_dict().items():
         assert torch.equal(value, state[key]), key  # BatchNorm statistics too
     assert extractor.get_params()["model"] is module
-    backbone_parameters = list(extractor._backbone.parameters())
+    backbone_parameters = list(extractor._backbone_.parameters())
     assert not any(p.requires_grad for p in backbone_parameters)
     assert not any(p is q for p in backbone_parameters for q in module.parameters())
 
@@ -288,7 +362,7 @@ def test_checkpoint_is_not_loaded_into_the_user_module(tmp_path, uint8_images):
     before = {k: v.clone() for k, v in module.state_dict().items()}
     path = tmp_path / "other.pth"
     torch.save({k: v + 1 for k, v in before.items()}, path)
-    PretrainedFeatureExtractor(model=module, weights=str(path), device="cpu").fit(
+    PretrainedFeatureExtractor(model=module, weights=path, device="cpu").fit(
         uint8_images)
     for key, value in module.state_dict().items():
         assert torch.equal(value, before[key]), key

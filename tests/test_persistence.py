@@ -119,7 +119,7 @@ def assert_same_value(a, b, name):
 
 def assert_same_fitted_attributes(loaded, estimator):
     """Every attribute but the network itself, with its type and dtype."""
-    skip = {"module_", "_backbone"}
+    skip = {"module_", "_backbone_"}
     names = set(vars(estimator)) - skip
     assert names == set(vars(loaded)) - skip
     for name in names:
@@ -724,7 +724,7 @@ def test_fitted_on_cuda_loads_on_a_cpu_only_machine(tmp_path):
         "extractor_unseeded": (extractor(random_state=None, **common).fit(X_img), X_img),
     }
     for name, (estimator, X) in estimators.items():
-        network = vars(estimator).get("module_", vars(estimator).get("_backbone"))
+        network = vars(estimator).get("module_", vars(estimator).get("_backbone_"))
         assert next(network.parameters()).is_cuda
         joblib.dump(estimator, tmp_path / f"{name}.joblib")
         sktransfer.save(estimator, tmp_path / f"{name}.safetensors")

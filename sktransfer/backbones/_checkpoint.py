@@ -12,18 +12,6 @@ _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net")
 _PREFIXES = ("module.", "model.", "backbone.", "body.", "_orig_mod.")
 
 
-class CheckpointPath(str, os.PathLike):
-    """A ``weights=`` value that :func:`load_backbone` recognised as a checkpoint
-    file: a ``str`` (the path, as builders have always received it) that also
-    says so by its type, so that a builder tells it from a weights name with
-    ``isinstance`` instead of inspecting the string."""
-
-    __slots__ = ()
-
-    def __fspath__(self):
-        return str(self)
-
-
 def read_checkpoint(path):
     """Read a state dict from ``path`` (tensors only) on the CPU."""
     path = os.fspath(path)

@@ -1,9 +1,18 @@
 """``load_backbone``: from what a user passes as ``model=`` and ``weights=`` to a
-:class:`Backbone`."""
+:class:`Backbone`.
+
+How ``weights=`` is read never depends on the file system: a
+:class:`pathlib.Path` (any ``os.PathLike``) is a checkpoint file, and a ``str``
+is a weights name, so that ``"IMAGENET1K_V2"`` means the same in every
+directory. A ``str`` that can only be a path (it holds a path separator, or ends
+in a checkpoint suffix such as ``.pth``) is still read as one, with a
+``FutureWarning`` asking for a ``pathlib.Path``.
+"""
 
 import enum
-import functools
 import os
+import pathlib
+import warnings
 from numbers import Integral
 
 import torch
@@ -11,33 +20,55 @@ from torch import nn
 
 from ..inputs import PreprocessConfig
 from ._base import Backbone, GlobalPool
-from ._checkpoint import CheckpointPath, load_state_into, read_checkpoint
+from ._checkpoint import load_state_into, read_checkpoint
 from ._input_size import (
     check_image_size,
     first_conv_channels,
     is_resizable,
     resize_for_input,
 )
-from ._layers import ModuleOutput, layer_backbone
-from ._registry import list_registered, registered_builder
+from ._layers import ModuleOutput, layer_backbone, module_layers
+from ._registry import build_registered, list_registered, registered_builder
 from ._timm import build_timm, preprocess_from_timm
 from ._torchvision import build_torchvision, torchvision_names
 
-_CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar")
+_CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar", ".safetensors")
+
+
+def looks_like_path(text):
+    """Whether the string ``text`` can only be a file path, not a weights name:
+    it holds a path separator or ends in a checkpoint suffix. Decided from the
+    string alone, never from the file system."""
+    return (
+        os.sep in text
+        or (os.altsep is not None and os.altsep in text)
+        or text.lower().endswith(_CHECKPOINT_SUFFIXES)
+    )
 
 
 def weights_is_path(weights):
-    """Whether ``weights`` names a checkpoint file rather than a weights name."""
+    """Whether ``weights`` names a checkpoint file rather than weights by name:
+    an ``os.PathLike``, or a ``str`` that :func:`looks_like_path` (read as a
+    path, with a ``FutureWarning``, by :func:`load_backbone`)."""
     if isinstance(weights, os.PathLike):
         return True
-    if not isinstance(weights, str) or weights == "DEFAULT":
-        return False
-    return (
-        os.sep in weights
-        or (os.altsep is not None and os.altsep in weights)
-        or weights.endswith(_CHECKPOINT_SUFFIXES)
-        or os.path.exists(weights)
-    )
+    return isinstance(weights, str) and looks_like_path(weights)
+
+
+def _resolve_weights(weights):
+    """``weights`` as the builders take it: a checkpoint file as a
+    :class:`pathlib.Path`, anything else as given."""
+    if isinstance(weights, os.PathLike):
+        return pathlib.Path(os.fsdecode(weights))
+    if isinstance(weights, str) and looks_like_path(weights):
+        warnings.warn(
+            f"weights={weights!r} is read as a checkpoint path because it looks like "
+            "one; pass a pathlib.Path instead (weights=pathlib.Path(...)): a str "
+            "will always be a weights name.",
+            FutureWarning, stacklevel=3,
+        )
+        return pathlib.Path(weights)
+    return weights
 
 
 def is_rebuildable(model, weights, random_state):
@@ -67,12 +98,12 @@ def _built_for(backbone, image_size):
 
 
 def _user_backbone(module, weights, layer, pooling, image_size):
-    is_path = isinstance(weights, CheckpointPath)
+    is_path = isinstance(weights, os.PathLike)
     if weights is not None and weights != "DEFAULT" and not is_path:
         raise ValueError(
             f"weights={weights!r} is not a file path: a user module keeps its own "
-            "weights (weights='DEFAULT' or None) or loads a checkpoint file; build "
-            "the module with the pretrained weights instead."
+            "weights (weights='DEFAULT' or None) or loads a checkpoint file "
+            "(a pathlib.Path); build the module with the pretrained weights instead."
         )
     if isinstance(module, Backbone) and layer is None:
         backbone = _built_for(module, image_size)
@@ -98,23 +129,26 @@ def _user_backbone(module, weights, layer, pooling, image_size):
     return backbone
 
 
-def _builder_for(model, image_size):
-    """The builder (contract: :mod:`._registry`) that ``model=<name>`` selects.
+def _build_named(model, **arguments):
+    """The backbone that ``model=<name>`` builds (the builder contract:
+    :mod:`._registry`), or None for an unknown name.
 
     The timm and torchvision builders build for ``image_size`` (a vision
-    transformer resamples its position embeddings); a registered builder's
-    network is resized once built, as a user's :class:`Backbone` is.
+    transformer resamples its position embeddings once its weights are loaded);
+    a registered builder's network is made to take it once built, as a user's
+    :class:`Backbone` is.
     """
-    builder = registered_builder(model)
-    if builder is not None:
-        def registered(weights, layer, pooling):
-            return _built_for(builder(weights, layer, pooling), image_size)
-
-        return registered if image_size is not None else builder
+    if registered_builder(model) is not None:
+        backbone = build_registered(model, **arguments)
+        if not isinstance(backbone, Backbone):
+            raise TypeError(f"the builder registered as {model!r} returned a "
+                            f"{type(backbone).__name__}, not a Backbone.")
+        image_size = arguments["image_size"]
+        return backbone if image_size is None else _built_for(backbone, image_size)
     if model.startswith("timm:"):
-        return functools.partial(build_timm, model[5:], image_size=image_size)
+        return build_timm(model[5:], **arguments)
     if model in torchvision_names():
-        return functools.partial(build_torchvision, model, image_size=image_size)
+        return build_torchvision(model, **arguments)
     return None
 
 
@@ -142,12 +176,16 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
         ``model.safetensors`` as timm's ``save_for_hf`` writes it; all go through
         ``timm.create_model`` and its pretrained config), or a module whose
         flattened output is the feature vector.
-    weights : "DEFAULT", str, weights enum, path or None, default="DEFAULT"
+    weights : "DEFAULT", str, weights enum, pathlib.Path or None, default="DEFAULT"
         ``"DEFAULT"`` or a weights name (``"IMAGENET1K_V2"``) or enum member load
-        the named weights (torchvision: through its weights API and cache); a path
-        loads a checkpoint with ``torch.load(weights_only=True)``, remapping key
-        names by verified order and shape when they differ; ``None`` initialises
-        randomly. For a user module, ``"DEFAULT"`` and ``None`` keep its weights.
+        the named weights (torchvision: through its weights API and cache); a
+        :class:`pathlib.Path` (any ``os.PathLike``) loads a checkpoint with
+        ``torch.load(weights_only=True)``, remapping key names by verified order
+        and shape when they differ; ``None`` initialises randomly. For a user
+        module, ``"DEFAULT"`` and ``None`` keep its weights. A ``str`` is always
+        read as a name, whatever files the current directory holds, except one
+        that can only be a path (a path separator, or a checkpoint suffix such
+        as ``.pth``): that is still read as a file, with a ``FutureWarning``.
     layer : str or None, default=None
         Return this graph node instead of the penultimate features.
     pooling : {"avg", "max", "avgmax"} or None, default="avg"
@@ -177,8 +215,7 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
         GlobalPool(pooling)  # validates the name
     if layer is not None and not isinstance(layer, str):
         raise TypeError(f"layer must be a node name (str) or None; got {layer!r}.")
-    if weights_is_path(weights):  # the one place a weights string is inspected
-        weights = CheckpointPath(os.fsdecode(weights))
+    weights = _resolve_weights(weights)  # the one place a weights string is inspected
     if isinstance(model, nn.Module):
         return _user_backbone(model, weights, layer, pooling, image_size)
     if not isinstance(model, str):
@@ -190,9 +227,10 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
     with torch.random.fork_rng(devices=[], enabled=random_state is not None):
         if random_state is not None:
             torch.manual_seed(int(random_state))
-        builder = _builder_for(model, image_size)
-        if builder is not None:
-            return builder(weights, layer, pooling)
+        backbone = _build_named(model, weights=weights, layer=layer, pooling=pooling,
+                                image_size=image_size)
+        if backbone is not None:
+            return backbone
     raise ValueError(
         f"unknown model {model!r}: not a registered backbone "
         f"({', '.join(list_backbones(torchvision=False))}), not a torchvision "
@@ -207,3 +245,40 @@ def list_backbones(*, torchvision=True):
     if torchvision:
         names += [n for n in torchvision_names() if n not in names]
     return names
+
+
+def list_layers(model, weights=None):
+    """Names of the inner nodes that ``layer=`` accepts for ``model``.
+
+    Parameters
+    ----------
+    model : str or nn.Module
+        A backbone name, as ``model=`` takes it (``"resnet18"``,
+        ``"timm:<name>"``, a registered name), or a module.
+    weights : "DEFAULT", str, weights enum, pathlib.Path or None, default=None
+        The weights a name is built with, as :func:`load_backbone` takes them.
+        The names of the nodes do not depend on the weights, so the default
+        builds the architecture alone (seeded, without touching the global
+        random state) and never downloads anything.
+
+    Returns
+    -------
+    layers : list of str
+        torchvision's graph node names for a model that torch.fx traces
+        (torchvision models, most plain modules); the submodule names
+        (``named_modules()``, in order) for timm models and for modules that
+        cannot be traced.
+
+    Examples
+    --------
+    >>> from sktransfer.backbones import list_layers
+    >>> "layer3" in list_layers("resnet18")
+    True
+    """
+    if isinstance(model, str):
+        body = load_backbone(model, weights, random_state=0).body
+        model = body.model if isinstance(body, ModuleOutput) else body
+    elif not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a backbone name or an nn.Module; got "
+                        f"{type(model).__name__}.")
+    return module_layers(model)

@@ -154,7 +154,7 @@ def layer_backbone(model, layer, pooling, preprocess, name):
     return Backbone(body, preprocess=preprocess, pool=pool, name=f"{name}[{layer}]")
 
 
-def list_layers(module):
+def module_layers(module):
     """Names of ``module``'s nodes that ``layer=`` accepts (in eval mode).
 
     torchvision's graph node names for a model that torch.fx traces (torchvision

@@ -18,7 +18,7 @@ import os
 
 from ..inputs import PreprocessConfig
 from ._base import Backbone
-from ._checkpoint import CheckpointPath, load_state_into, read_checkpoint
+from ._checkpoint import load_state_into, read_checkpoint
 from ._input_size import resize_for_input
 from ._layers import layer_backbone
 
@@ -92,8 +92,7 @@ def _creation_name(timm, spec, weights):
         source, model_id = timm.models.parse_model_name(spec)
     except ValueError as exc:
         raise ValueError(f"model='timm:{spec}': {exc}") from None
-    is_tag = isinstance(weights, str) and weights != "DEFAULT" and not isinstance(
-        weights, CheckpointPath)
+    is_tag = isinstance(weights, str) and weights != "DEFAULT"
     if source is not None:
         if is_tag:
             raise ValueError(
@@ -131,25 +130,27 @@ def _create(timm, full_name, source, pretrained):
         raise OSError(
             f"could not load timm's {'pretrained weights' if pretrained else 'config'} "
             f"for {full_name!r} {where} ({type(exc).__name__}: {exc}). Without "
-            "network, pass weights='/path/to/checkpoint.pth' (a state dict saved "
-            "from that architecture), or model='timm:local-dir:/path/to/folder'."
+            "network, pass weights=pathlib.Path('/path/to/checkpoint.pth') (a state "
+            "dict saved from that architecture), or "
+            "model='timm:local-dir:/path/to/folder'."
         ) from exc
 
 
-def build_timm(spec, weights, layer, pooling, image_size=None):
-    """``timm:<spec>`` as a :class:`Backbone`; with ``spec`` bound, a builder.
+def build_timm(spec, *, weights, layer, pooling, image_size=None, **options):
+    """``timm:<spec>`` as a :class:`Backbone` (the builder contract of
+    :mod:`._registry`, the spec first).
 
     Parameters
     ----------
     spec : str
         What follows ``timm:``: a registry name, ``<name>.<tag>``,
         ``hf-hub:<repo>`` or ``local-dir:<path>`` (see the module docstring).
-    weights : "DEFAULT", str, CheckpointPath or None
+    weights : "DEFAULT", str, os.PathLike or None
         ``"DEFAULT"`` loads the pretrained weights ``spec`` names (timm's default
         tag, the Hub repository's or the folder's); another string is a
         pretrained tag (``"in1k"``) of a registry name; ``None`` random; a
-        :class:`CheckpointPath` is loaded into the randomly initialised model
-        (weights at the model's native input size).
+        checkpoint file (an ``os.PathLike``) is loaded into the randomly
+        initialised model (weights at the model's native input size).
     layer : str or None
         A submodule whose output is returned instead of the features.
     pooling : str or None
@@ -162,12 +163,12 @@ def build_timm(spec, weights, layer, pooling, image_size=None):
     -------
     backbone : Backbone
     """
-    weights_path = weights if isinstance(weights, CheckpointPath) else None
+    weights_path = weights if isinstance(weights, os.PathLike) else None
     timm = import_timm(f"model='timm:{spec}'")
     if weights_path is None and weights is not None and not isinstance(weights, str):
         raise ValueError(
             f"timm:{spec} takes weights='DEFAULT', a pretrained tag such as 'in1k', a "
-            f"file path or None; got {weights!r}."
+            f"checkpoint path (pathlib.Path) or None; got {weights!r}."
         )
     full_name, source = _creation_name(timm, spec, weights)
     pretrained = weights is not None and weights_path is None

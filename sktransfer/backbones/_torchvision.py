@@ -7,7 +7,7 @@ import torch
 
 from ..inputs import PreprocessConfig
 from ._base import Backbone
-from ._checkpoint import CheckpointPath, load_state_into, read_checkpoint
+from ._checkpoint import load_state_into, read_checkpoint
 from ._input_size import resize_for_input
 from ._layers import layer_backbone, strip_classifier
 
@@ -49,8 +49,9 @@ def resolve_weights_enum(name, weights):
         return enum_class[weights]
     except KeyError:
         raise ValueError(
-            f"weights={weights!r} is neither a file nor one of {name}'s weights: "
-            f"{['DEFAULT'] + [w.name for w in enum_class]}."
+            f"weights={weights!r} is not one of {name}'s weights: "
+            f"{['DEFAULT'] + [w.name for w in enum_class]}; a checkpoint file is "
+            "passed as a pathlib.Path."
         ) from None
 
 
@@ -75,23 +76,25 @@ def _load_named(name, weights_enum):
             f"{os.path.basename(cached)} is {where} in the torch hub cache "
             f"({os.path.dirname(cached)}), and fetching it from {weights_enum.url} "
             f"failed ({type(exc).__name__}: {exc}). On a machine without network, "
-            f"copy the file into that folder, or pass weights='/path/to/"
-            f"{os.path.basename(cached)}'."
+            f"copy the file into that folder, or pass weights=pathlib.Path('/path/to/"
+            f"{os.path.basename(cached)}')."
         ) from exc
 
 
-def build_torchvision(name, weights, layer, pooling, image_size=None):
-    """A torchvision model as a :class:`Backbone`; with ``name`` bound, a builder.
+def build_torchvision(name, *, weights, layer, pooling, image_size=None, **options):
+    """The torchvision model ``name`` as a :class:`Backbone` (the builder
+    contract of :mod:`._registry`, the name first).
 
     ``weights`` is a weights enum member (or its name / ``"DEFAULT"``), ``None``
-    for random initialisation, or a :class:`CheckpointPath` to load instead (at
-    the model's native input size). With ``image_size``, a ``VisionTransformer``
-    has its position embeddings resampled to that size once its weights are
-    loaded (``interpolate_embeddings``); other models take any size as they are.
+    for random initialisation, or a checkpoint file (an ``os.PathLike``) to load
+    instead (at the model's native input size). With ``image_size``, a
+    ``VisionTransformer`` has its position embeddings resampled to that size once
+    its weights are loaded (``interpolate_embeddings``); other models take any
+    size as they are.
     """
     import torchvision.models as tvm
 
-    if isinstance(weights, CheckpointPath):
+    if isinstance(weights, os.PathLike):
         model = tvm.get_model(name, weights=None)
         load_state_into(model, read_checkpoint(weights), source=str(weights))
         preprocess = _preprocess_from(tvm.get_model_weights(name).DEFAULT)

@@ -41,7 +41,7 @@ import torch
 
 from .. import _version
 from .._hashing import bytes_digest, digest_parts
-from ..backbones import registered_builder
+from ..backbones._registry import registered_builder
 from ..inputs import ArraySource, PathSource, PILSource
 from ._memo import BACKBONES
 

@@ -17,7 +17,9 @@ from .._runtime import InputPipeline, placed, run_batches
 from .._sklearn_compat import HasMethods, StrOptions, _fit_context, check_is_fitted
 from .._typing import ImagesLike
 from .._versioning import check_version, stamp_version
-from ..backbones import POOLINGS, is_rebuildable, load_backbone, registered_builder
+from ..backbones import POOLINGS, load_backbone
+from ..backbones._factory import is_rebuildable
+from ..backbones._registry import registered_builder
 from ..inputs import validate_images
 from ._cache import (
     cached_features,
@@ -28,7 +30,16 @@ from ._cache import (
 )
 from ._memo import BACKBONES
 
-NETWORK = "_backbone"  # the attribute holding the loaded network
+#: The fitted attribute that holds the loaded backbone.
+BACKBONE_ATTRIBUTE = "_backbone_"
+#: The name of the backbone's weights in a safe file (``"weights"`` and the
+#: tensors' ``"_backbone."`` prefix): a name of the file format, which stays as
+#: it is whatever the attribute is called, so that files keep loading.
+SAFE_FILE_NETWORK = "_backbone"
+#: Fitted attributes of files written before they had their trailing underscore,
+#: and what they are now.
+_RENAMED_ATTRIBUTES = {"_backbone": BACKBONE_ATTRIBUTE,
+                       "_weights_fingerprint": "_weights_fingerprint_"}
 
 
 class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
@@ -55,10 +66,13 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         weights in memory, and changes made to the module after ``fit`` (its
         weights changed in place) do not reach the fitted extractor: refit it
         to use them.
-    weights : "DEFAULT", str, weights enum, path or None, default="DEFAULT"
+    weights : "DEFAULT", str, weights enum, pathlib.Path or None, default="DEFAULT"
         ``"DEFAULT"`` (the best weights of that model), a torchvision weights name
-        (``"IMAGENET1K_V2"``) or enum member, a checkpoint path (read with
-        ``torch.load(weights_only=True)``), or ``None`` for random initialisation.
+        (``"IMAGENET1K_V2"``) or enum member, a checkpoint file as a
+        :class:`pathlib.Path` (read with ``torch.load(weights_only=True)``), or
+        ``None`` for random initialisation. A ``str`` is a weights name whatever
+        files the current directory holds (one that can only be a path, such as
+        ``"nets/cnn.pth"``, is still read as a file, with a ``FutureWarning``).
         A user module keeps its own weights with ``"DEFAULT"`` or ``None``.
     layer : str or None, default=None
         Return this inner node instead of the penultimate features:
@@ -172,7 +186,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         "compile": COMPILE_CONSTRAINT,
         "cache": [None, "boolean", str, os.PathLike, HasMethods(["cache"])],
     }
-    __sktransfer_network__ = NETWORK
+    __sktransfer_network__ = SAFE_FILE_NETWORK
 
     def __init__(
         self,
@@ -248,19 +262,19 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     def _get_backbone(self, device):
         """The backbone on ``device``, rebuilt from the parameters after unpickling."""
-        backbone = self.__dict__.get(NETWORK)
+        backbone = self.__dict__.get(BACKBONE_ATTRIBUTE)
         if backbone is None:
             backbone, fingerprint = self._load_backbone(
-                self._seed_, shared=True, expected=self._weights_fingerprint
+                self._seed_, shared=True, expected=self._weights_fingerprint_
             )
-            if fingerprint != self._weights_fingerprint:
+            if fingerprint != self._weights_fingerprint_:
                 raise RuntimeError(
                     f"the weights loaded for model={self.model!r}, "
                     f"weights={self.weights!r} differ from those this extractor was "
                     "fitted with (the installed weights changed); refit it."
                 )
-        self._backbone = placed(backbone, device)
-        return self._backbone
+        self._backbone_ = placed(backbone, device)
+        return self._backbone_
 
     # -- sklearn API --------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -289,8 +303,8 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         validate_images(self, X, reset=True, input_shape=self.input_shape)
         self._seed_ = self._seed()
         backbone, fingerprint = self._load_backbone(self._seed_, shared=store is not None)
-        self._backbone = backbone
-        self._weights_fingerprint = fingerprint
+        self._backbone_ = backbone
+        self._weights_fingerprint_ = fingerprint
         self.preprocess_ = backbone.preprocess.with_image_size(self.image_size)
         self.n_features_out_ = backbone.num_features
         return self
@@ -344,7 +358,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         """What the cache keys an image's feature with, besides the image."""
         return feature_fingerprint(
             model=model_identity(self.model),
-            weights=self._weights_fingerprint,
+            weights=self._weights_fingerprint_,
             layer=self.layer,
             pooling=self.pooling,
             preprocess=self.preprocess_,
@@ -377,7 +391,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
     def _stored_backbone(self):
         """The loaded backbone when a pickle or a safe file must hold its
         tensors; None when there is none, or when the parameters rebuild it."""
-        backbone = self.__dict__.get(NETWORK)
+        backbone = self.__dict__.get(BACKBONE_ATTRIBUTE)
         if backbone is None or is_rebuildable(self.model, self.weights,
                                               self.__dict__.get("_seed_")):
             return None
@@ -388,7 +402,8 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         attributes but the network, and the network's state dict (empty when
         the parameters rebuild it)."""
         params = self.get_params(deep=False)
-        fitted = {k: v for k, v in vars(self).items() if k not in params and k != NETWORK}
+        fitted = {k: v for k, v in vars(self).items()
+                  if k not in params and k != BACKBONE_ATTRIBUTE}
         backbone = self._stored_backbone()
         tensors = {} if backbone is None else backbone.state_dict()
         return fitted, tensors
@@ -396,7 +411,13 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
     def __sktransfer_restore__(self, fitted, tensors):
         """Set the fitted attributes and rebuild the network from ``tensors``
         (what :func:`sktransfer.load` calls); raises ValueError when the
-        tensors do not fit, or are not the weights the extractor was fitted with."""
+        tensors do not fit, or are not the weights the extractor was fitted with.
+        A file written before the fitted attributes had their trailing
+        underscore loads too."""
+        fitted = _renamed(fitted)
+        if BACKBONE_ATTRIBUTE in fitted:
+            raise ValueError(f"{BACKBONE_ATTRIBUTE!r} is not a fitted attribute the "
+                             "file may set: the network comes from its tensors.")
         if fitted:
             # What fit checks, for the parameters transform uses unchecked: a
             # file's checksum does not stop an author who recomputes it.
@@ -418,24 +439,39 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         except RuntimeError as exc:
             raise ValueError(f"its weights do not fit the network that its parameters "
                              f"build in this version of sktransfer: {exc}") from exc
-        if weights_fingerprint(backbone) != fitted.get("_weights_fingerprint"):
+        if weights_fingerprint(backbone) != fitted.get("_weights_fingerprint_"):
             raise ValueError("its weights are not those the extractor was fitted "
                              "with (the file is inconsistent).")
-        self._backbone = backbone
+        self._backbone_ = backbone
         return self
 
     def __getstate__(self):
         # object.__getstate__ is the live __dict__
         state = stamp_version(dict(super().__getstate__()))
-        if state.get(NETWORK) is None:
+        if state.get(BACKBONE_ATTRIBUTE) is None:
             return state
         backbone = self._stored_backbone()
         if backbone is not None and any(
             t.device.type != "cpu" for t in backbone.state_dict().values()
         ):
             backbone = copy.deepcopy(backbone).to("cpu")  # a GPU pickle loads anywhere
-        state[NETWORK] = backbone
+        state[BACKBONE_ATTRIBUTE] = backbone
         return state
 
     def __setstate__(self, state):
-        super().__setstate__(check_version(self, state))  # warns for another version
+        # warns for another version; a pickle written before the fitted attributes
+        # had their trailing underscore loads under today's names
+        super().__setstate__(_renamed(check_version(self, state)))
+
+
+def _renamed(attributes):
+    """``attributes`` (a pickled state, a safe file's fitted attributes) with
+    the names that earlier versions gave them replaced by today's."""
+    renamed = dict(attributes)
+    for old, new in _RENAMED_ATTRIBUTES.items():
+        if old in renamed:
+            if new in renamed:
+                raise ValueError(f"the attributes hold both {old!r} and {new!r}, an "
+                                 "earlier and a later name of one attribute.")
+            renamed[new] = renamed.pop(old)
+    return renamed
