@@ -163,6 +163,7 @@ GUIDES = [
     "finetune",
     "domain_adaptation",
     "domain_adaptation_metrics",
+    "custom_method",
     "caching",
     "distributed",
     "persistence",

@@ -6,15 +6,24 @@ import pytest
 import torch
 
 from sktransfer.adaptation import (
+
     CDANLoss,
-    DANNLoss,
-    VADALoss,
+
     coral_loss,
-    dann_coefficient,
+
+    DANNLoss,
+
     mcc_loss,
+
     mmd_loss,
+
     reverse_gradient,
+
+    VADALoss,
+
 )
+
+from sktransfer.adaptation._functional import dann_coefficient
 
 
 # -- the losses -----------------------------------------------------------------

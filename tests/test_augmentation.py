@@ -11,14 +11,10 @@ from torchvision.transforms import v2
 
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier
 from sktransfer.inputs import PerSample
-from sktransfer.training import (
-    BatchMixing,
-    DefaultAugment,
-    SupervisedStep,
-    check_mixup,
-    resolve_augment,
-    weighted_cross_entropy,
-)
+from sktransfer.training import SupervisedStep
+from sktransfer.training._augment import DefaultAugment, resolve_augment
+from sktransfer.training._mixing import BatchMixing, check_mixup
+from sktransfer.training._steps import weighted_cross_entropy
 
 SIZE = 16
 

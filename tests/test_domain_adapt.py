@@ -14,7 +14,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier
-from sktransfer.adaptation import CDANLoss, DIRTTLoss, VADALoss
+from sktransfer.adaptation import (
+    METHODS,
+    AdaptationLoss,
+    CDANLoss,
+    DIRTTLoss,
+    FunctionLoss,
+    VADALoss,
+)
+from sktransfer.training import DomainAdaptationStep
 from sktransfer._domains import unlabeled_mask
 
 from domain_shift import da, shift_task
@@ -174,7 +182,7 @@ def test_user_loss_object_contract(task):
     X, y, _, _ = task
     seen = {}
 
-    class MeanDistance(torch.nn.Module):
+    class MeanDistance(AdaptationLoss):
         """A user loss: distance between domain feature means, with a learnable
         scale, to check parameters train, build and progress are called."""
 
@@ -206,6 +214,43 @@ def test_user_loss_object_contract(task):
         return (fs.mean(0) - ft.mean(0)).abs().sum()
 
     da(method=plain_function, epochs=1).fit(X, y)
+
+
+def test_plain_module_loss_is_wrapped_and_trains(task, monkeypatch):
+    """An nn.Module that is not an AdaptationLoss is wrapped (FunctionLoss): its
+    parameters join the optimizer, the user's object is never trained, and the
+    step it trains with is the default one."""
+    X, y, _, _ = task
+
+    class Scaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, fs, ls, ft, lt):
+            return self.scale * (fs.mean(0) - ft.mean(0)).pow(2).sum()
+
+    seen = []
+    real = DomainAdaptationStep.extra_modules
+
+    def extra_modules(step):
+        modules = real(step)
+        seen.append(modules["adaptation"])
+        return modules
+
+    monkeypatch.setattr(DomainAdaptationStep, "extra_modules", extra_modules)
+    user = Scaled()
+    da(method=user, epochs=2, hidden_layer_sizes=(16,)).fit(X, y)
+    (wrapped,) = seen
+    assert isinstance(wrapped, FunctionLoss) and wrapped.function is not user
+    assert wrapped.function.scale.item() != 1.0  # trained
+    assert user.scale.item() == 1.0  # the user's object is copied
+
+
+def test_every_method_names_a_training_step():
+    for name, cls in METHODS.items():
+        if cls is not None:
+            assert issubclass(cls.training_step, DomainAdaptationStep), name
 
 
 @pytest.mark.parametrize("params, X_y, message", [
@@ -270,3 +315,26 @@ def test_history_keeps_the_adaptation_loss_apart(task):
             record["supervised_loss"] + 0.5 * record["adaptation_loss"], rtol=1e-5)
     source_only = da(method="source_only", epochs=2).fit(X, y)
     assert "adaptation_loss" not in source_only.history_[0]
+
+
+def test_custom_method_page_example_runs():
+    """The complete example of docs/custom_method.md runs as written: a user's
+    loss and its own step, the step's metric in the history."""
+    import pathlib
+    import re
+
+    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "custom_method.md"
+    (code,) = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert 20 <= len(code.strip().splitlines()) <= 60
+    namespace = {}
+    exec(compile(code, str(page), "exec"), namespace)
+    clf = namespace["clf"]
+    assert all(isinstance(r["target_confidence"], float) for r in clf.history_)
+    assert {"supervised_loss", "adaptation_loss"} <= set(clf.history_[-1])
+    assert namespace["MomentLoss"].training_step is namespace["ConfidenceStep"]
+
+
+def test_fit_takes_sample_domain_and_sample_weight_by_keyword_only(task):
+    X, y, _, _ = task
+    with pytest.raises(TypeError):
+        da(epochs=1).fit(X, y, np.ones(len(y)))

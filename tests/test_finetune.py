@@ -108,7 +108,8 @@ def test_freeze_backbone_trains_head_only_and_keeps_bn_stats():
 
 
 def test_freeze_last_k_stages():
-    from sktransfer.training import set_trainable, stages
+    from sktransfer.training import stages
+    from sktransfer.training._freeze import set_trainable
 
     from sktransfer.backbones import load_backbone
 
@@ -124,7 +125,8 @@ def test_freeze_last_k_stages():
 @pytest.mark.parametrize("k", [6, 8, 11, 100])
 def test_freeze_at_least_the_stage_count_trains_every_stage(k):
     from sktransfer.backbones import load_backbone
-    from sktransfer.training import set_trainable, stages
+    from sktransfer.training import stages
+    from sktransfer.training._freeze import set_trainable
 
     backbone = load_backbone("resnet18", None, random_state=0)
     assert len(stages(backbone.body)) == 6
@@ -147,7 +149,7 @@ def test_unfreeze_after_trains_head_first(monkeypatch):
     monkeypatch.setattr(base, "set_trainable", record)
     clf = cnn(epochs=3, unfreeze_after=2, augment=None)
     clf.fit(X, y)
-    assert applied == [(2, "none")]  # head only for epochs 1-2, all from epoch 3
+    assert applied == [(2, None)]  # head only for epochs 1-2, all from epoch 3
     assert len(clf.history_) == 3
 
 
@@ -182,7 +184,7 @@ def test_unfreeze_after_warmup_trains_batchnorm_not_weights():
 def test_unfreeze_after_keeps_frozen_parts_batchnorm_in_eval():
     import torch.nn as nn
 
-    from sktransfer.training import head_warmup
+    from sktransfer.training._freeze import head_warmup
 
     from sktransfer.backbones import load_backbone
 
@@ -196,7 +198,7 @@ def test_unfreeze_after_keeps_frozen_parts_batchnorm_in_eval():
 
 
 def test_param_groups_use_backbone_lr_ratio():
-    from sktransfer.training import build_optimizer, param_groups
+    from sktransfer.training._setup import build_optimizer, param_groups
 
     net = cnn()
     X, y = images_task()
@@ -268,7 +270,7 @@ def test_augment_default_and_callable():
 
     cnn(augment=flip, epochs=1).fit(X, y)
     assert len(calls) == 4 and calls[0][1:] == (3, 32, 32)
-    from sktransfer.training import DefaultAugment
+    from sktransfer.training._augment import DefaultAugment
 
     out = DefaultAugment()(torch.rand(5, 3, 16, 16))
     assert out.shape == (5, 3, 16, 16) and 0 <= out.min() and out.max() <= 1

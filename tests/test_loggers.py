@@ -10,12 +10,8 @@ from sklearn.datasets import make_blobs
 from sklearn.preprocessing import StandardScaler
 
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier
-from sktransfer.training import (
-    Callback,
-    MLflowLogger,
-    TensorBoardLogger,
-    epoch_metrics,
-)
+from sktransfer.training import Callback, MLflowLogger, TensorBoardLogger
+from sktransfer.training._loggers import epoch_metrics
 
 from failing_step import fail_in_second_epoch
 

@@ -19,12 +19,12 @@ from torch.optim.lr_scheduler import (
 )
 
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier
-from sktransfer.training import (
-    SchedulerSpec,
-    Trainer,
+from sktransfer.training import Trainer
+from sktransfer.training._setup import (
     build_scheduler,
     check_scheduler,
     scheduler_interval,
+    SchedulerSpec,
 )
 
 LR = 1e-2

@@ -13,31 +13,29 @@ from torch import nn
 
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier
 from sktransfer.adaptation import (
-    METHODS,
     AdaptationLoss,
     CDANLoss,
     DANNLoss,
     EpochSelfTrainingLoss,
-    EpochSelfTrainingStep,
     MCCLoss,
+    METHODS,
     MMDLoss,
     SelfTrainingLoss,
     VADALoss,
+)
+from sktransfer.adaptation._methods import resolve_method
+from sktransfer.adaptation._self_training import (
     align_distribution,
+    EpochSelfTrainingStep,
     pseudo_labels,
     relative_threshold,
-    resolve_method,
-    vat_loss,
 )
+from sktransfer.adaptation._vada import vat_loss
 from sktransfer.inputs import BatchPreprocessor, PreprocessConfig
-from sktransfer.training import (
-    DefaultAugment,
-    StrongAugment,
-    WeakAugment,
-    adapt_batchnorm,
-    batch_statistics_logits,
-    target_batches,
-)
+from sktransfer.training import Callback, StrongAugment, WeakAugment
+from sktransfer.training._augment import DefaultAugment
+from sktransfer.training._batches import target_batches
+from sktransfer.training._steps import adapt_batchnorm, batch_statistics_logits
 
 
 def _digit_like(n=8, size=16, seed=0):
@@ -298,8 +296,8 @@ def test_auto_backbone_lr_ratio_slows_only_pretrained_backbones(weights, ratio, 
                              epochs=1, scheduler=None, lr=1e-3, random_state=0, device="cpu")
     seen = {}
 
-    class Spy:
-        def on_fit_begin(self, state):
+    class Spy(Callback):
+        def on_fit_begin(self, state, **kwargs):
             seen.update({g["name"]: g["lr"] for g in state.optimizer.param_groups})
 
     clf.set_params(callbacks=[Spy()]).fit(X, y)

@@ -12,14 +12,9 @@ from sklearn.datasets import make_blobs
 from sklearn.model_selection import GridSearchCV
 
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier
-from sktransfer.training import (
-    HOOKS,
-    Callback,
-    Checkpoint,
-    EarlyStopping,
-    epoch_line,
-    weighted_cross_entropy,
-)
+from sktransfer.training import Callback, Checkpoint, EarlyStopping
+from sktransfer.training._callbacks import epoch_line, HOOKS
+from sktransfer.training._steps import weighted_cross_entropy
 
 from failing_step import fail_in_second_epoch
 
@@ -277,8 +272,8 @@ def test_early_stopping_callback_keeps_the_best_state():
         module.weight.add_(1.0)
     assert not stopper.update({"epoch": 2, "valid_loss": 2.0}, module)
     assert stopper.update({"epoch": 3, "valid_loss": 3.0}, module)
-    assert stopper.best_epoch == 1
-    torch.testing.assert_close(stopper.best_state["weight"], best["weight"])
+    assert stopper.best_epoch_ == 1
+    torch.testing.assert_close(stopper.best_state_["weight"], best["weight"])
 
 
 def test_weighted_cross_entropy_ignores_zero_weights():
@@ -295,3 +290,142 @@ def test_epoch_line_and_pickled_callbacks():
     assert line.startswith("epoch   3") and "valid" not in line
     checkpoint = pickle.loads(pickle.dumps(Checkpoint("somewhere", monitor="train_loss")))
     assert checkpoint.monitor == "train_loss" and "Checkpoint(" in repr(checkpoint)
+
+
+# -- contracts: steps, named callbacks, keyed checkpoints ----------------------
+def test_trainer_refuses_an_object_that_is_not_a_step():
+    from sktransfer.training import Trainer
+
+    module = torch.nn.Linear(2, 2)
+    trainer = Trainer(module, torch.optim.SGD(module.parameters(), lr=0.1),
+                      device=torch.device("cpu"))
+
+    class DuckStep:  # has the methods, but not the contract
+        def batches(self, epoch):
+            return []
+
+        def loss(self, batch):
+            return torch.zeros(())
+
+    with pytest.raises(TypeError, match="TrainingStep"):
+        trainer.fit(DuckStep(), epochs=1, n_batches=1)
+
+
+def test_step_base_defaults_and_required_methods():
+    from sktransfer.training import TrainingStep
+
+    class Half(TrainingStep):
+        pass
+
+    step = Half.__new__(Half)
+    assert step.extra_modules() == {} and step.epoch_metrics() == {}
+    assert step.finish() is None
+    with pytest.raises(NotImplementedError, match="batches"):
+        step.batches(0)
+    with pytest.raises(NotImplementedError, match="loss"):
+        step.loss(None)
+
+
+def test_hooks_get_keyword_arguments(blobs):
+    X, y = blobs
+    seen = []
+
+    class Future(Callback):
+        def on_batch_end(self, state, **kwargs):
+            seen.append(sorted(kwargs))
+
+    mlp(epochs=1, callbacks=[Future()]).fit(X, y)
+    assert seen and all(names == ["loss"] for names in seen)
+
+
+def test_named_default_callbacks_are_replaced_or_dropped(blobs, capsys):
+    X, y = blobs
+    by_score = EarlyStopping(2, monitor="valid_score", lower_is_better=False)
+    clf = mlp(epochs=30, early_stopping=True, verbose=1,
+              callbacks=[("early_stopping", by_score), ("epoch_logger", None)])
+    clf.fit(X, y)
+    assert "epoch   1" not in capsys.readouterr().out  # the epoch lines were dropped
+    scores = [r["valid_score"] for r in clf.history_]
+    # stopped by the score: 2 epochs without a higher accuracy than the best
+    best = int(np.argmax(scores))
+    assert len(scores) == 30 or len(scores) - 1 - best == 2
+    assert "best_value_" not in vars(by_score)  # the parameter was copied, not used
+
+
+@pytest.mark.parametrize("callbacks, message", [
+    ([object()], "not a callback"),
+    ([("x", object())], "not a callback"),
+    ([("early_stopping",)], "not a callback"),
+    ([(EarlyStopping(), "name")], "not a callback"),
+    ([("a", EarlyStopping()), ("a", EarlyStopping())], "given twice"),
+])
+def test_bad_callbacks_are_refused_before_training(blobs, callbacks, message):
+    X, y = blobs
+    with pytest.raises(ValueError, match=message):
+        mlp(callbacks=callbacks).fit(X, y)
+
+
+def test_early_stopping_monitor_direction_and_load_best():
+    module = torch.nn.Linear(2, 1)
+    higher = EarlyStopping(1, monitor="valid_score", lower_is_better=False, load_best=False)
+    assert not higher.update({"epoch": 1, "valid_score": 0.5}, module)
+    assert not higher.update({"epoch": 2, "valid_score": 0.7}, module)
+    assert higher.update({"epoch": 3, "valid_score": 0.6}, module)
+    assert higher.best_epoch_ == 2 and higher.best_value_ == 0.7
+    assert higher.best_state_ is None and higher.misses_ == 1
+    missing = EarlyStopping(1)
+    assert not missing.update({"epoch": 1, "train_loss": 0.3}, module)  # no valid_loss
+    assert missing.best_epoch_ is None
+    assert "patience=1" in repr(missing) and "misses_" not in repr(missing)
+
+
+def test_checkpoint_refuses_a_refit_with_other_parameters_or_data(tmp_path, blobs):
+    X, y = blobs
+    mlp(epochs=2, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    before = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    with pytest.raises(ValueError, match="not this one"):
+        mlp(epochs=2, lr=1e-2, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    with pytest.raises(ValueError, match="not this one"):
+        mlp(epochs=2, callbacks=[Checkpoint(tmp_path)]).fit(X[::-1], y[::-1])
+    with pytest.raises(ValueError, match="not this one"):
+        mlp(epochs=2, random_state=1, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    after = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    assert after == before  # the first fit's files are kept
+    # the same fit still resumes (returns the finished model)
+    same = mlp(epochs=2, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    assert len(same.history_) == 2
+
+
+def test_checkpoint_per_fit_folders_keep_cross_validation_honest(tmp_path):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import cross_val_score
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16, y[:300]
+    plain = mlp(epochs=3, batch_size=32)
+    expected = cross_val_score(plain, X, y, cv=3)
+    keyed = mlp(epochs=3, batch_size=32,
+                callbacks=[Checkpoint(str(tmp_path / "cv-{fingerprint}"))])
+    np.testing.assert_array_equal(cross_val_score(keyed, X, y, cv=3), expected)
+    assert len(os.listdir(tmp_path)) == 3  # one folder per fold
+    # a shared folder is refused at the second fold instead of returning fold 1's model
+    shared = mlp(epochs=3, batch_size=32, callbacks=[Checkpoint(tmp_path / "shared")])
+    with pytest.raises(ValueError, match="not this one"):
+        cross_val_score(shared, X, y, cv=3, error_score="raise")
+    # the per-fit folders resume: the same scores again, from the files
+    np.testing.assert_array_equal(cross_val_score(keyed, X, y, cv=3), expected)
+    grid = GridSearchCV(mlp(epochs=2, batch_size=32,
+                            callbacks=[Checkpoint(str(tmp_path / "gs-{fingerprint}"))]),
+                        {"lr": [1e-5, 1e-2]}, cv=2).fit(X, y)
+    reference = GridSearchCV(mlp(epochs=2, batch_size=32), {"lr": [1e-5, 1e-2]},
+                             cv=2).fit(X, y)
+    np.testing.assert_array_equal(grid.cv_results_["mean_test_score"],
+                                  reference.cv_results_["mean_test_score"])
+
+
+def test_freeze_none_string_is_deprecated_and_means_none():
+    X, y = images_task()
+    with pytest.warns(FutureWarning, match="freeze=None"):
+        old = cnn(epochs=1, freeze="none").fit(X, y)
+    new = cnn(epochs=1, freeze=None).fit(X, y)
+    np.testing.assert_array_equal(old.predict_proba(X), new.predict_proba(X))

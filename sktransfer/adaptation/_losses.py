@@ -1,19 +1,21 @@
 """Domain-adaptation losses as small modules: the contract, and one class per
 method.
 
-The contract (what :class:`~sktransfer.DomainAdaptClassifier` calls, and what a
-user's own loss implements)::
+The contract is :class:`AdaptationLoss`, the base of every loss
+:class:`~sktransfer.DomainAdaptClassifier` trains with::
 
     loss(features_source, logits_source, features_target, logits_target) -> scalar
 
 with float32 tensors ``(n_source, n_features)``, ``(n_source, n_classes)``,
 ``(n_target, n_features)``, ``(n_target, n_classes)``; logits are raw (no
 softmax). Before training the estimator calls ``loss.build(n_features,
-n_classes)`` when the loss has that method (to size a discriminator), and before
-every step it sets ``loss.progress`` (0 -> 1 over the fit) when the loss has that
-attribute. When the loss is an ``nn.Module`` its parameters are trained with the
-network, at the head's learning rate. Source/target balance is the data
-loader's job: every step sees ``batch_size`` samples of each domain.
+n_classes)`` (to size a discriminator), and before every step the training step
+sets ``loss.progress`` (0 -> 1 over the fit). Its parameters (a discriminator)
+train with the network, at the head's learning rate. ``target_augments`` says
+which views of each target batch the loss sees, and ``training_step`` which
+step trains with it. Source/target balance is the data loader's job: every
+step sees ``batch_size`` samples of each domain. A plain callable given as
+``method=`` is wrapped in an :class:`AdaptationLoss` that calls it.
 """
 
 from numbers import Integral, Real
@@ -23,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._sklearn_compat import Interval, StrOptions, validate_parameter_constraints
+from ..training import DomainAdaptationStep
 from . import _functional as functional
 
 _NON_NEGATIVE = [Interval(Real, 0, None, closed="left")]
@@ -31,12 +34,35 @@ _HIDDEN_SIZE = [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})
 
 
 class AdaptationLoss(nn.Module):
-    """Base of the built-in losses: a ``progress`` attribute, a no-op ``build``
-    and :meth:`check_parameters`. Subclasses implement ``forward(fs, ls, ft,
-    lt)`` and list their constraints in ``_parameter_constraints`` (scikit-learn's
-    form)."""
+    """Base of domain-adaptation losses: the contract between a method and
+    :class:`~sktransfer.DomainAdaptClassifier`.
+
+    Subclasses implement ``forward(features_source, logits_source,
+    features_target, logits_target) -> scalar`` and may override the hooks
+    below, whose defaults do nothing special; list hyper-parameters in
+    ``_parameter_constraints`` (scikit-learn's form) to have them checked when
+    ``fit`` starts. See ``docs/custom_method.md`` for a complete example.
+
+    Attributes
+    ----------
+    progress : float
+        Share of the fit done (0 -> 1), set by the training step before every
+        step (for schedules such as DANN's gradient-reversal ramp).
+    training_step : type
+        The :class:`~sktransfer.training.TrainingStep` that trains with this
+        loss: :class:`~sktransfer.training.DomainAdaptationStep` by default (a
+        source batch and the target views each step, one forward over both).
+        A method that needs its own step names its subclass here, defined
+        beside the loss.
+    target_augments : list of callables or None
+        The views of each target batch the loss sees, one augmentation (or
+        None) per view, in the order of ``forward``'s target arguments; None
+        (the default): one view, augmented by the estimator's ``augment``.
+    """
 
     _parameter_constraints: dict = {}
+    training_step = DomainAdaptationStep
+    target_augments = None
 
     def __init__(self):
         super().__init__()
@@ -52,7 +78,9 @@ class AdaptationLoss(nn.Module):
             caller_name=type(self).__name__)
 
     def build(self, n_features, n_classes):
-        """Create the parts whose size depends on the network (no-op here)."""
+        """Create the parts whose size depends on the network (a discriminator
+        of ``n_features`` inputs), seeded by the estimator; returns the loss.
+        Nothing by default."""
         return self
 
     def extra_repr(self):
@@ -60,6 +88,28 @@ class AdaptationLoss(nn.Module):
 
     def _hyper_parameters(self):
         return {}
+
+
+class FunctionLoss(AdaptationLoss):
+    """A plain callable (or an ``nn.Module`` that is not an
+    :class:`AdaptationLoss`) as an adaptation loss: ``forward`` calls it with
+    the four tensors. A module's parameters train with the network; the
+    callable gets neither ``build`` nor ``progress`` (subclass
+    :class:`AdaptationLoss` for those).
+
+    Parameters
+    ----------
+    function : callable
+        ``function(fs, ls, ft, lt) -> scalar``.
+    """
+
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
+
+    def forward(self, features_source, logits_source, features_target, logits_target):
+        return self.function(features_source, logits_source, features_target,
+                             logits_target)
 
 
 class DomainDiscriminator(nn.Sequential):

@@ -1,7 +1,7 @@
 """The ``method=`` names of :class:`~sktransfer.DomainAdaptClassifier` and the
 losses behind them."""
 
-from ._losses import CDANLoss, CORALLoss, DANNLoss, MCCLoss, MMDLoss
+from ._losses import AdaptationLoss, CDANLoss, CORALLoss, DANNLoss, FunctionLoss, MCCLoss, MMDLoss
 from ._self_training import EpochSelfTrainingLoss, SelfTrainingLoss
 from ._vada import DIRTTLoss, VADALoss
 
@@ -22,8 +22,10 @@ METHODS = {
 
 
 def resolve_method(method):
-    """A fresh loss for ``method`` (a name or a user loss), or None for
-    ``"source_only"``. User losses are returned as given (the caller copies)."""
+    """A fresh :class:`AdaptationLoss` for ``method`` (a name or a user loss),
+    or None for ``"source_only"``. A user's :class:`AdaptationLoss` is returned
+    as given (the caller copies it); another callable is wrapped in a
+    :class:`FunctionLoss`."""
     if isinstance(method, str):
         if method not in METHODS:
             raise ValueError(f"method={method!r} is not one of {sorted(METHODS)} or a "
@@ -35,4 +37,6 @@ def resolve_method(method):
                          f"({sorted(METHODS)}) nor a callable loss "
                          "loss(features_source, logits_source, features_target, "
                          "logits_target) -> scalar.")
-    return method
+    if isinstance(method, AdaptationLoss):
+        return method
+    return FunctionLoss(method)

@@ -19,13 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..training import (
-    DomainAdaptationStep,
-    StrongAugment,
-    WeakAugment,
-    batch_statistics_logits,
-    target_batches,
-)
+from ..training import DomainAdaptationStep, StrongAugment, WeakAugment
+from ..training._batches import target_batches
+from ..training._steps import batch_statistics_logits
 from .._sklearn_compat import Interval
 from ._losses import AdaptationLoss
 
@@ -179,6 +175,69 @@ class SelfTrainingLoss(_PseudoLabelLoss):
         return self.weight * (losses * mask).mean()
 
 
+class EpochSelfTrainingStep(DomainAdaptationStep):
+    """The step of :class:`EpochSelfTrainingLoss`: a pseudo-label pass over the
+    target rows when each epoch starts (:func:`~sktransfer.training._steps.batch_statistics_logits`,
+    batches twice the training batch), then each step one forward over the
+    source batch and a strong view of a target batch."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        self._labels = self._mask = None
+        # row id -> position in target_rows, to look up a batch's pseudo-labels
+        rows = np.asarray(self.target_rows)
+        position = np.full(int(rows.max()) + 1 if len(rows) else 0, -1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        self._position = torch.as_tensor(position)
+
+    def target_stream(self):
+        """Target batches with their rows, to look up their pseudo-labels."""
+        config = self.config
+        return target_batches(config.pipeline, self.target_rows, config.batch_size,
+                              self.generator, with_rows=True)
+
+    def refresh(self):
+        """Pseudo-label every target row with the network as it is now."""
+        config = self.config
+        logits = batch_statistics_logits(self.net, config.pipeline, self.target_rows,
+                                         batch_size=2 * config.batch_size,
+                                         generator=self.generator)
+        labels, mask = self.adaptation.label(logits)
+        self._labels, self._mask = labels, mask
+
+    def epoch_metrics(self):
+        metrics = super().epoch_metrics()
+        if metrics:
+            metrics["pseudo_label_rate"] = self.adaptation.mask_rate
+        return metrics
+
+    def batches(self, epoch):
+        """``(supervised batch, (strong view, pseudo-labels, mask), progress)``."""
+        since_start = epoch - self.config.first_epoch
+        if self._labels is None or since_start % self.adaptation.refresh_every == 0:
+            self.refresh()
+        (strong,) = self.adaptation.target_augments
+        for step, supervised in enumerate(self.supervised_batches(epoch)):
+            rows, raw = next(self._targets_stream)
+            index = self._position[torch.as_tensor(rows)].to(self._labels.device)
+            view = self.config.pipeline.prepare(raw, augment=strong)
+            target = (view, self._labels[index].to(view.device),
+                      self._mask[index].to(view.device))
+            yield supervised, target, self.progress(epoch, step)
+
+    def loss(self, batch):
+        (inputs, targets, sample_weight), (view, labels, mask), progress = batch
+        loss_module = self.adaptation
+        loss_module.progress = progress
+        n_source = len(inputs)
+        logits, _ = self.forward(torch.cat([inputs, view]))
+        supervised = self.criterion(logits[:n_source], targets, sample_weight)
+        loss_module.observe_source(logits[:n_source].detach())
+        adapt = loss_module(logits[n_source:], labels, mask)
+        self.record(supervised, adapt)
+        return supervised + self.trade_off * adapt
+
+
 class EpochSelfTrainingLoss(_PseudoLabelLoss):
     """Self-training whose pseudo-labels are refreshed once per epoch, from one
     pass over the whole target set (``method="self_training"``).
@@ -231,7 +290,7 @@ class EpochSelfTrainingLoss(_PseudoLabelLoss):
         Share of target images with a pseudo-label after the last refresh.
     """
 
-    training_step = None  # set below: EpochSelfTrainingStep
+    training_step = EpochSelfTrainingStep
     _parameter_constraints = {**_SELF_TRAINING_CONSTRAINTS,
                               "refresh_every": [Interval(Integral, 1, None, closed="left")]}
 
@@ -290,70 +349,3 @@ class EpochSelfTrainingLoss(_PseudoLabelLoss):
     def forward(self, logits_strong, labels, mask):
         losses = F.cross_entropy(logits_strong.float(), labels, reduction="none")
         return self.weight * (losses * mask).mean()
-
-
-class EpochSelfTrainingStep(DomainAdaptationStep):
-    """The step of :class:`EpochSelfTrainingLoss`: a pseudo-label pass over the
-    target rows when each epoch starts (:func:`~sktransfer.training.batch_statistics_logits`,
-    batches twice the training batch), then each step one forward over the
-    source batch and a strong view of a target batch."""
-
-    def __init__(self, inputs, **kwargs):
-        super().__init__(inputs, **kwargs)
-        self._targets_stream = target_batches(inputs.pipeline, self.target_rows,
-                                              inputs.batch_size, self.generator,
-                                              with_rows=True)
-        self._labels = self._mask = None
-        # row id -> position in target_rows, to look up a batch's pseudo-labels
-        rows = np.asarray(self.target_rows)
-        position = np.full(int(rows.max()) + 1 if len(rows) else 0, -1, dtype=np.int64)
-        position[rows] = np.arange(len(rows))
-        self._position = torch.as_tensor(position)
-
-    def refresh(self):
-        """Pseudo-label every target row with the network as it is now."""
-        inputs = self.inputs
-        logits = batch_statistics_logits(self.net, inputs.pipeline, self.target_rows,
-                                         batch_size=2 * inputs.batch_size,
-                                         generator=self.generator)
-        labels, mask = self.adaptation.label(logits)
-        self._labels, self._mask = labels, mask
-
-    def epoch_metrics(self):
-        metrics = super().epoch_metrics()
-        if metrics:
-            metrics["pseudo_label_rate"] = self.adaptation.mask_rate
-        return metrics
-
-    def batches(self, epoch):
-        """``(supervised batch, (strong view, pseudo-labels, mask), progress)``."""
-        since_start = epoch - self.inputs.first_epoch
-        done = since_start * self.inputs.n_batches
-        if self._labels is None or since_start % self.adaptation.refresh_every == 0:
-            self.refresh()
-        (strong,) = self.adaptation.target_augments
-        for step, supervised in enumerate(super(DomainAdaptationStep, self).batches(epoch)):
-            rows, raw = next(self._targets_stream)
-            index = self._position[torch.as_tensor(rows)].to(self._labels.device)
-            view = self.inputs.pipeline.prepare(raw, augment=strong)
-            target = (view, self._labels[index].to(view.device),
-                      self._mask[index].to(view.device))
-            yield supervised, target, min((done + step) / self._total_steps, 1.0)
-
-    def loss(self, batch):
-        (inputs, targets, sample_weight), (view, labels, mask), progress = batch
-        loss_module = self.adaptation
-        loss_module.progress = progress
-        n_source = len(inputs)
-        logits, _ = self.forward(torch.cat([inputs, view]))
-        supervised = self.criterion(logits[:n_source], targets, sample_weight)
-        loss_module.observe_source(logits[:n_source].detach())
-        adapt = loss_module(logits[n_source:], labels, mask)
-        parts = (supervised.detach(), adapt.detach())
-        self._sums = parts if self._sums is None else tuple(
-            total + part for total, part in zip(self._sums, parts))
-        self._steps += 1
-        return supervised + self.trade_off * adapt
-
-
-EpochSelfTrainingLoss.training_step = EpochSelfTrainingStep

@@ -64,6 +64,47 @@ def vat_loss(net, inputs, logits=None, *, radius=1.0, xi=1e-6):
     return _kl_logits(logits, net(inputs + r))
 
 
+class VADAStep(DomainAdaptationStep):
+    """The step of :class:`VADALoss`: the domain-adaptation step plus VAT on the
+    source and target batches, and DIRT-T's refinement at the end of the fit."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        self._teacher = None
+
+    def loss(self, batch):
+        (inputs, targets, sample_weight), (target_inputs, *_), progress = batch
+        loss_module = self.adaptation
+        loss_module.progress = progress
+        if loss_module.refining:
+            return self._refinement_loss(target_inputs)
+        total = super().loss(batch)
+        # VAT's reference predictions come from a forward pass of each domain
+        # alone, as its perturbed passes are (BatchNorm sees one domain in each).
+        if loss_module.vat_source:
+            total = total + self.trade_off * loss_module.vat_source * vat_loss(
+                self.net, inputs, radius=loss_module.radius)
+        if loss_module.vat_target:
+            total = total + self.trade_off * loss_module.vat_target * vat_loss(
+                self.net, target_inputs, radius=loss_module.radius)
+        return total
+
+    def _refinement_loss(self, target_inputs):
+        if self._teacher is None:
+            self._teacher = copy.deepcopy(self.net).eval()
+            for parameter in self._teacher.parameters():
+                parameter.requires_grad_(False)
+        loss_module = self.adaptation
+        logits = self.net(target_inputs).float()
+        with torch.no_grad():
+            teacher_logits = self._teacher(target_inputs).float()
+        loss = (loss_module.entropy * conditional_entropy(logits)
+                + loss_module.vat_target * vat_loss(self.net, target_inputs, logits,
+                                                    radius=loss_module.radius)
+                + loss_module.teacher_weight * _kl_logits(teacher_logits, logits))
+        return self.trade_off * loss
+
+
 class VADALoss(DANNLoss):
     """VADA: DANN plus conditional entropy on target and VAT on both domains.
 
@@ -105,7 +146,7 @@ class VADALoss(DANNLoss):
         The discriminator and reversal schedule, as in :class:`DANNLoss`.
     """
 
-    training_step = None  # set below: the class needs VADAStep
+    training_step = VADAStep
     _parameter_constraints = {
         **DANNLoss._parameter_constraints,
         **{name: _NON_NEGATIVE for name in ("domain", "entropy", "vat_source",
@@ -143,50 +184,6 @@ class VADALoss(DANNLoss):
             loss = loss + self.domain * super().forward(
                 features_source, logits_source, features_target, logits_target)
         return loss
-
-
-class VADAStep(DomainAdaptationStep):
-    """The step of :class:`VADALoss`: the domain-adaptation step plus VAT on the
-    source and target batches, and DIRT-T's refinement at the end of the fit."""
-
-    def __init__(self, inputs, **kwargs):
-        super().__init__(inputs, **kwargs)
-        self._teacher = None
-
-    def loss(self, batch):
-        (inputs, targets, sample_weight), (target_inputs, *_), progress = batch
-        loss_module = self.adaptation
-        loss_module.progress = progress
-        if loss_module.refining:
-            return self._refinement_loss(target_inputs)
-        total = super().loss(batch)
-        # VAT's reference predictions come from a forward pass of each domain
-        # alone, as its perturbed passes are (BatchNorm sees one domain in each).
-        if loss_module.vat_source:
-            total = total + self.trade_off * loss_module.vat_source * vat_loss(
-                self.net, inputs, radius=loss_module.radius)
-        if loss_module.vat_target:
-            total = total + self.trade_off * loss_module.vat_target * vat_loss(
-                self.net, target_inputs, radius=loss_module.radius)
-        return total
-
-    def _refinement_loss(self, target_inputs):
-        if self._teacher is None:
-            self._teacher = copy.deepcopy(self.net).eval()
-            for parameter in self._teacher.parameters():
-                parameter.requires_grad_(False)
-        loss_module = self.adaptation
-        logits = self.net(target_inputs).float()
-        with torch.no_grad():
-            teacher_logits = self._teacher(target_inputs).float()
-        loss = (loss_module.entropy * conditional_entropy(logits)
-                + loss_module.vat_target * vat_loss(self.net, target_inputs, logits,
-                                                    radius=loss_module.radius)
-                + loss_module.teacher_weight * _kl_logits(teacher_logits, logits))
-        return self.trade_off * loss
-
-
-VADALoss.training_step = VADAStep
 
 
 class DIRTTLoss(VADALoss):

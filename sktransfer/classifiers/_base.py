@@ -12,6 +12,7 @@ trains with (``make_step``).
 import copy
 import dataclasses
 import functools
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -42,20 +43,22 @@ from ..training import (
     EpochLogger,
     FreezeSchedule,
     ProgressBar,
-    StepInputs,
+    StepConfig,
     SupervisedStep,
     Trainer,
+)
+from ..training._augment import resolve_augment
+from ..training._callbacks import check_callbacks, merge_callbacks
+from ..training._mixing import check_mixup, make_mixing
+from ..training._setup import (
     build_optimizer,
     build_scheduler,
-    check_callbacks,
-    check_mixup,
     check_scheduler,
-    make_mixing,
     param_groups,
-    resolve_augment,
     scheduler_interval,
-    validation_scores,
 )
+from ..training._steps import validation_scores
+from ._fingerprint import fit_fingerprint
 from ._network import ClassifierNet, FeaturesOnly, mlp_backbone
 from ._parameters import CONSTRAINTS
 
@@ -64,7 +67,7 @@ NETWORK = "module_"  # the attribute holding the trained network
 
 
 def _is_freeze(value):
-    return value in ("backbone", "none") or (
+    return value is None or value in ("backbone", "none") or (
         isinstance(value, Integral) and not isinstance(value, bool) and value >= 0
     )
 
@@ -111,7 +114,8 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         if self._tabular:
             X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
             return ArraySource(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)))
-        in_chans = self.preprocess_.in_chans if hasattr(self, "preprocess_") and not reset else 3
+        in_chans = (self.preprocess_.in_chans if "preprocess_" in vars(self) and not reset
+                    else 3)
         return validate_images(self, X, reset=reset, input_shape=self.input_shape,
                                in_chans=in_chans)
 
@@ -188,8 +192,12 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             raise ValueError(f"model={self.model!r}: a backbone name, an nn.Module, "
                              "or None / 'mlp' for flat input.")
         if not _is_freeze(self.freeze):
-            raise ValueError(f"freeze={self.freeze!r} must be 'backbone', 'none' or "
+            raise ValueError(f"freeze={self.freeze!r} must be 'backbone', None or "
                              "an int >= 0.")
+        if isinstance(self.freeze, str) and self.freeze == "none":
+            warnings.warn("freeze='none' is deprecated and will be refused in a later "
+                          "version: write freeze=None to train the whole network.",
+                          FutureWarning, stacklevel=4)
         resolve_augment(self.augment)
         check_mixup(self.mixup, images=not self._tabular)
         if isinstance(self.optimizer, type) and not issubclass(self.optimizer, torch.optim.Optimizer):
@@ -205,7 +213,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
     def _begin_fit(self, *, incremental=False):
         """Check the parameters; return whether this fit continues the last one."""
         self._check_params()
-        return (self.warm_start or incremental) and hasattr(self, NETWORK)
+        return (self.warm_start or incremental) and NETWORK in vars(self)
 
     def _seed(self):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -258,18 +266,29 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             self.history_ = []
         return FitData(source, targets, weights, labeled_rows, seed)
 
-    def _callbacks(self, net):
-        """The estimator's own callbacks, then (copies of) the user's."""
+    def _default_callbacks(self, net):
+        """The estimator's own callbacks as ``(name, callback)`` pairs: the
+        freezing schedule (``"freeze"``, images only), ``"progress_bar"``
+        (``verbose >= 2``), ``"epoch_logger"`` (``verbose``) and
+        ``"early_stopping"`` (``early_stopping=True``)."""
         own = []
         if not self._tabular:
-            own.append(FreezeSchedule(net.backbone, self.freeze, self.unfreeze_after))
+            freeze = None if self.freeze == "none" else self.freeze
+            own.append(("freeze", FreezeSchedule(net.backbone, freeze, self.unfreeze_after)))
         if int(self.verbose) >= 2:
-            own.append(ProgressBar())
+            own.append(("progress_bar", ProgressBar()))
         if self.verbose:
-            own.append(EpochLogger())
+            own.append(("epoch_logger", EpochLogger()))
         if self.early_stopping:
-            own.append(EarlyStopping(self.patience, log=print if self.verbose else None))
-        return own + copy.deepcopy(list(self.callbacks or ()))  # checked at fit start
+            own.append(("early_stopping", EarlyStopping(
+                self.patience, log=print if self.verbose else None)))
+        return own
+
+    def _callbacks(self, net):
+        """The default callbacks, each replaced or dropped by a user's callback
+        of its name, then (copies of) the user's other callbacks."""
+        user = copy.deepcopy(list(self.callbacks or ()))  # checked at fit start
+        return merge_callbacks(self._default_callbacks(net), user)
 
     def _backbone_lr_ratio(self):
         """``backbone_lr_ratio`` resolved: ``"auto"`` slows down only a
@@ -281,15 +300,18 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             return 1.0 if self.weights is None else 0.1
         return float(self.backbone_lr_ratio)
 
-    def _fit_epochs(self, data, *, epochs, schedule=True, make_step=SupervisedStep):
+    def _fit_epochs(self, data, *, epochs, schedule=True, make_step=SupervisedStep,
+                    fingerprint_parts=()):
         """Train ``module_`` for ``epochs`` epochs on the labeled rows of
         ``data`` (early stopping holds out a share of them).
 
-        ``make_step(inputs)`` builds the training step from a
-        :class:`~sktransfer.training.StepInputs`; a step's ``extra_modules()``
+        ``make_step(config)`` builds the training step (a
+        :class:`~sktransfer.training.TrainingStep`) from a
+        :class:`~sktransfer.training.StepConfig`; a step's ``extra_modules()``
         (an adaptation loss with a discriminator) train with the network at the
         head's learning rate. ``schedule=False`` keeps the learning rate
-        constant (``partial_fit``).
+        constant (``partial_fit``). ``fingerprint_parts`` (arrays) join the
+        fit's fingerprint (what else defines the fit: target rows).
         """
         device = resolve_device(self.device)
         autocast_dtype = resolve_autocast_dtype(self.precision, device)
@@ -297,7 +319,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         pipeline = InputPipeline(data.source, self.preprocess_, device,
                                  num_workers=self.num_workers)
         train_idx, valid_idx = self._split(data.targets, data.seed, data.labeled_rows)
-        inputs = StepInputs(
+        config = StepConfig(
             # The forward passes go through torch.compile when asked; module_
             # stays the plain network.
             net=compiled(net, self.compile), pipeline=pipeline, rows=train_idx,
@@ -309,8 +331,8 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             first_epoch=len(self.history_),
             mix=make_mixing(self.mixup, len(self.classes_), images=not self._tabular),
         )
-        step = make_step(inputs)
-        n_batches = inputs.n_batches
+        step = make_step(config)
+        n_batches = config.n_batches
 
         # The MLP of flat input is not pretrained: no reason to slow it down.
         ratio = self._backbone_lr_ratio()
@@ -328,7 +350,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         scheduler = build_scheduler(self.scheduler if schedule else None, optimizer,
                                     epochs=epochs, n_batches=n_batches)
         validate = None if valid_idx is None else functools.partial(
-            validation_scores, inputs.net, pipeline, valid_idx, data.targets,
+            validation_scores, config.net, pipeline, valid_idx, data.targets,
             autocast_dtype=autocast_dtype, batch_size=self.batch_size)
 
         trainer = Trainer(trained, optimizer, device=device, autocast_dtype=autocast_dtype,
@@ -336,12 +358,16 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
                           scheduler_interval=scheduler_interval(self.scheduler) or "batch",
                           grad_clip=self.grad_clip,
                           callbacks=self._callbacks(net))
+        fingerprint = functools.partial(
+            fit_fingerprint, self, data, start_epoch=len(self.history_), schedule=schedule,
+            extra=fingerprint_parts)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(data.seed)
             state = trainer.fit(step, epochs=epochs, n_batches=n_batches,
                                 history=self.history_, validate=validate,
-                                start_epoch=len(self.history_), generator=step.generator)
-            if not state.interrupted and hasattr(step, "finish"):
+                                start_epoch=len(self.history_), generator=step.generator,
+                                fingerprint=fingerprint)
+            if not state.interrupted:
                 step.finish()  # e.g. AdaBN's target statistics
         for parameter in net.parameters():
             parameter.requires_grad_(True)
@@ -422,6 +448,20 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             self._validate_params()
         vars(self).update(fitted)
         if tensors:
+            if not isinstance(self.model, torch.nn.Module):
+                # Shapes first, on the meta device (nothing is allocated): a
+                # crafted file's widths or classes must match the tensors it holds.
+                with torch.device("meta"):
+                    built = self._build_network(weights=None, seed=0).state_dict()
+                built = {k: tuple(v.shape) for k, v in built.items()}
+                held = {k: tuple(v.shape) for k, v in tensors.items()}
+                if built != held:
+                    key = min(built.keys() ^ held.keys() or
+                              {k for k in built if built[k] != held[k]})
+                    raise ValueError(
+                        f"its weights do not fit the network that its parameters and "
+                        f"fitted attributes build: {key!r} is {built.get(key, 'absent')} "
+                        f"there and {held.get(key, 'absent')} in the file.")
             net = self._build_network(weights=None, seed=0)
             try:
                 net.load_state_dict(tensors)

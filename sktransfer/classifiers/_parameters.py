@@ -10,12 +10,14 @@ from .._compile import CONSTRAINT as COMPILE_CONSTRAINT
 from .._parameters import COMMON_CONSTRAINTS
 from .._sklearn_compat import HasMethods, Interval, StrOptions
 from ..inputs import POLICIES
-from ..training import MIXUP_PRESETS, SCHEDULERS
+from ..training._mixing import MIXUP_PRESETS
+from ..training._setup import SCHEDULERS
 
 CONSTRAINTS = {
     **COMMON_CONSTRAINTS,
     "model": [str, HasMethods(["forward"]), None],
-    "freeze": [StrOptions({"backbone", "none"}), Interval(Integral, 0, None, closed="left")],
+    "freeze": [StrOptions({"backbone", "none"}), Interval(Integral, 0, None, closed="left"),
+               None],
     "unfreeze_after": [Interval(Integral, 0, None, closed="left"), None],
     "epochs": [Interval(Integral, 1, None, closed="left")],
     "lr": [Interval(Real, 0, None, closed="neither")],
@@ -46,9 +48,10 @@ PARAMETER_DOCS = {
         earlier in a Pipeline).''',
     "weights": '''weights : "DEFAULT", str, weights enum, path or None, default="DEFAULT"
         Weights of the backbone (see :func:`sktransfer.backbones.load_backbone`).''',
-    "freeze": '''freeze : "backbone", "none" or int, default="none"
+    "freeze": '''freeze : "backbone", int or None, default=None
         What trains besides the new head: ``"backbone"`` nothing (linear probe),
-        ``"none"`` everything, an int ``k`` the last ``k`` stages of the backbone
+        None everything (``"none"`` is a deprecated spelling of it, accepted
+        with a ``FutureWarning``), an int ``k`` the last ``k`` stages of the backbone
         (a vision transformer's last ``k`` blocks; see
         :func:`sktransfer.training.stages`), all of them when ``k`` is at least
         their number.''',
@@ -150,12 +153,18 @@ or None, default="default"
         ``RuntimeWarning`` says why and the network runs eagerly; an error the
         eager network raises too, running out of memory and the errors of later
         passes are raised.''',
-    "callbacks": '''callbacks : list of Callback or None, default=None
+    "callbacks": '''callbacks : list of Callback or (name, Callback or None) pairs, default=None
         Objects whose hooks the training loop calls (see
-        :class:`sktransfer.training.Callback`), after the estimator's own
-        (progress, early stopping); e.g. a
-        :class:`~sktransfer.training.Checkpoint`. They are copied at each
-        ``fit``: the parameter is never changed.''',
+        :class:`sktransfer.training.Callback`), after the estimator's own,
+        which are named: ``"freeze"`` (the freezing schedule),
+        ``"progress_bar"`` (``verbose >= 2``), ``"epoch_logger"``
+        (``verbose``) and ``"early_stopping"`` (``early_stopping=True``). A
+        ``(name, callback)`` pair replaces the default of that name (e.g.
+        ``("early_stopping", EarlyStopping(monitor="valid_score",
+        lower_is_better=False))``), ``(name, None)`` drops it; other
+        callbacks, e.g. a :class:`~sktransfer.training.Checkpoint`, run after
+        the defaults. They are copied at each ``fit``: the parameter is never
+        changed.''',
     "random_state": '''random_state : int, RandomState instance or None, default=None
         Seeds the head, the shuffling, the augmentation and the validation split;
         training on a CPU is then reproducible. A torch module given as ``model``

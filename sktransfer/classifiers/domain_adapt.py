@@ -12,8 +12,9 @@ from sklearn.utils import column_or_1d
 from .._domains import target_mask, unlabeled_mask
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._typing import ImagesLike, LabelsLike
-from ..adaptation import METHODS, AdaptationLoss, resolve_method
-from ..training import DomainAdaptationStep, SourceOnlyStep
+from ..adaptation import METHODS
+from ..adaptation._methods import resolve_method
+from ..training._steps import SourceOnlyStep
 from ._base import NeuralClassifierBase
 from ._parameters import parameters_doc
 
@@ -183,7 +184,7 @@ callable or None, default=None
         adabn="auto",
         model="efficientnet_lite0",
         weights="DEFAULT",
-        freeze="none",
+        freeze=None,
         unfreeze_after=None,
         epochs=30,
         batch_size=32,
@@ -248,7 +249,7 @@ callable or None, default=None
 
     # -- fit ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: ImagesLike, y: LabelsLike, sample_domain: LabelsLike | None = None,
+    def fit(self, X: ImagesLike, y: LabelsLike, *, sample_domain: LabelsLike | None = None,
             sample_weight: LabelsLike | None = None) -> "DomainAdaptClassifier":
         """Train on labeled source samples while adapting to target samples.
 
@@ -273,7 +274,7 @@ callable or None, default=None
         continuing = self._begin_fit()
         # The method's own parameters, before any input is read or recorded.
         adaptation = resolve_method(self.method)
-        if isinstance(adaptation, AdaptationLoss):
+        if adaptation is not None:
             adaptation.check_parameters()
         source = self._validate_X(X, reset=not continuing)
         y = column_or_1d(y, warn=True)
@@ -300,23 +301,21 @@ callable or None, default=None
             if self.adabn != "auto" and self.adabn and len(target_rows):
                 self.n_target_ = len(target_rows)
                 return self._fit_epochs(data, epochs=self.epochs, make_step=functools.partial(
-                    SourceOnlyStep, target_rows=target_rows))
+                    SourceOnlyStep, target_rows=target_rows),
+                    fingerprint_parts=(target_rows,))
             return self._fit_epochs(data, epochs=self.epochs)
         if not isinstance(self.method, str):
             adaptation = copy.deepcopy(adaptation)  # never train the user's object
-        if hasattr(adaptation, "build"):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(data.seed)
-                adaptation = adaptation.build(self.module_.backbone.num_features,
-                                              len(self.classes_)) or adaptation
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(data.seed)
+            adaptation = adaptation.build(self.module_.backbone.num_features,
+                                          len(self.classes_)) or adaptation
         self.n_target_ = len(target_rows)
-        step = getattr(adaptation, "training_step", DomainAdaptationStep)
-
-        def make_step(inputs):
-            return step(inputs, adaptation=adaptation, target_rows=target_rows,
-                        trade_off=self.trade_off, adabn=bool(self.adabn))
-
-        return self._fit_epochs(data, epochs=self.epochs, make_step=make_step)
+        make_step = functools.partial(
+            adaptation.training_step, adaptation=adaptation, target_rows=target_rows,
+            trade_off=self.trade_off, adabn=bool(self.adabn))
+        return self._fit_epochs(data, epochs=self.epochs, make_step=make_step,
+                                fingerprint_parts=(target_rows,))
 
     # -- scoring --------------------------------------------------------------
     def score(self, X: ImagesLike, y: LabelsLike,

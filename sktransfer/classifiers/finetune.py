@@ -62,7 +62,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         *,
         model="efficientnet_lite0",
         weights="DEFAULT",
-        freeze="none",
+        freeze=None,
         unfreeze_after=None,
         epochs=10,
         batch_size=32,

@@ -4,9 +4,14 @@ A callback sees the :class:`~sktransfer.training.TrainingState` at five points
 of a fit (``on_fit_begin``, ``on_epoch_begin``, ``on_batch_end``,
 ``on_epoch_end``, ``on_fit_end``): the module, the history, the epoch, the loss
 of the last batch. Setting ``state.stop_training = True`` ends the fit after the
-current epoch. The estimators pass their own callbacks (progress, epoch lines,
-early stopping, the freezing schedule) before the user's ``callbacks=``, which
-are copied at each ``fit`` and never changed by it.
+current epoch. Hooks take keyword arguments after ``state`` and accept
+``**kwargs``, so a later version can pass more without breaking a callback.
+
+The estimators build their own callbacks under names (``"freeze"``,
+``"progress_bar"``, ``"epoch_logger"``, ``"early_stopping"``) before the
+user's ``callbacks=``, which are copied at each ``fit`` and never changed by
+it; a user's ``(name, callback)`` pair replaces the default of that name, and
+``(name, None)`` drops it.
 """
 
 import json
@@ -22,76 +27,111 @@ HOOKS = ("on_fit_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_f
 class Callback:
     """Base of callbacks: every hook is a no-op; override the ones you need.
 
-    Each hook receives ``state``, a :class:`~sktransfer.training.TrainingState`;
-    ``on_batch_end`` also gets ``loss``, the batch's loss as a 0-d tensor (read
-    it with ``float(loss)``, which waits for the device).
+    Each hook receives ``state``, a :class:`~sktransfer.training.TrainingState`,
+    and keyword arguments: ``on_batch_end`` gets ``loss``, the batch's loss as a
+    0-d tensor (read it with ``float(loss)``, which waits for the device).
+    Accept ``**kwargs`` in your hooks, so that arguments added later do not
+    break them. Store constructor arguments as given (``clone`` copies them);
+    state a callback builds during a fit ends with an underscore and is set in
+    ``on_fit_begin``.
 
     Examples
     --------
-    A callback that ends the fit once the training loss is low enough::
+    A callback that ends the fit once the training loss is low enough:
 
-        from sktransfer.training import Callback
+    >>> from sktransfer.training import Callback
+    >>> class StopBelow(Callback):
+    ...     def __init__(self, threshold=0.05):
+    ...         self.threshold = threshold  # stored as given: clone copies it
+    ...
+    ...     def on_epoch_end(self, state, **kwargs):
+    ...         if state.history[-1]["train_loss"] < self.threshold:
+    ...             state.stop_training = True
+    >>> StopBelow(0.1)
+    StopBelow(threshold=0.1)
 
-        class StopBelow(Callback):
-            def __init__(self, threshold=0.05):
-                self.threshold = threshold  # stored as given: clone copies it
-
-            def on_epoch_end(self, state):
-                if state.history[-1]["train_loss"] < self.threshold:
-                    state.stop_training = True
-
-    To log epochs to TensorBoard or MLflow, use
+    Pass it as ``FineTuneClassifier(callbacks=[StopBelow(0.1)])``. To log
+    epochs to TensorBoard or MLflow, use
     :class:`~sktransfer.training.TensorBoardLogger` and
     :class:`~sktransfer.training.MLflowLogger`.
     """
 
-    def on_fit_begin(self, state):
+    def on_fit_begin(self, state, **kwargs):
         """Before the first epoch (the network, optimizer and schedule are built)."""
 
-    def on_epoch_begin(self, state):
+    def on_epoch_begin(self, state, **kwargs):
         """Before epoch ``state.epoch`` (counted from 0) trains."""
 
-    def on_batch_end(self, state, loss):
+    def on_batch_end(self, state, *, loss=None, **kwargs):
         """After each optimizer step; ``loss`` is the batch's loss (0-d tensor)."""
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state, **kwargs):
         """After an epoch and its validation; ``state.history[-1]`` is its record."""
 
-    def on_fit_end(self, state):
+    def on_fit_end(self, state, **kwargs):
         """After the last epoch, an early stop, an interruption
         (``state.interrupted``), or an error (``state.error``, raised again
         after this hook)."""
 
     def __repr__(self):
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
-                           if not k.startswith("_"))
+                           if not k.startswith("_") and not k.endswith("_"))
         return f"{type(self).__name__}({params})"
 
 
+def _bad_callback(i, callback):
+    return ValueError(
+        f"callbacks[{i}] = {callback!r:.100} is not a callback: pass instances of a "
+        "subclass of sktransfer.training.Callback, or (name, callback) pairs (a "
+        "default's name replaces it; (name, None) drops it)."
+    )
+
+
 def check_callbacks(callbacks):
-    """The user's ``callbacks=`` as a list, each checked to be a callback."""
+    """The user's ``callbacks=`` as a list of ``(name, callback or None)``,
+    each checked; unnamed callbacks get their class name (``"Checkpoint"``,
+    then ``"Checkpoint_1"``, ...)."""
     if callbacks is None:
         return []
-    checked = []
-    for i, callback in enumerate(callbacks):
-        if isinstance(callback, (str, bytes, type)) or not any(
-            callable(getattr(callback, hook, None)) for hook in HOOKS
-        ):
-            raise ValueError(
-                f"callbacks[{i}] = {callback!r} is not a callback: pass instances of "
-                "sktransfer.training.Callback (or objects with its hooks: "
-                f"{', '.join(HOOKS)})."
-            )
-        checked.append(callback)
-    return checked
+    named, seen = [], set()
+    for i, item in enumerate(callbacks):
+        if isinstance(item, tuple):
+            if len(item) != 2 or not isinstance(item[0], str):
+                raise _bad_callback(i, item)
+            name, callback = item
+            if callback is not None and not isinstance(callback, Callback):
+                raise _bad_callback(i, item)
+            if name in seen:
+                raise ValueError(f"callbacks[{i}]: the name {name!r} is given twice.")
+        elif isinstance(item, Callback):
+            name, callback = type(item).__name__, item
+            suffix = 0
+            while name in seen:
+                suffix += 1
+                name = f"{type(item).__name__}_{suffix}"
+        else:
+            raise _bad_callback(i, item)
+        seen.add(name)
+        named.append((name, callback))
+    return named
 
 
-def call_hook(callbacks, hook, state, *args):
-    """Call ``hook`` on every callback that has it, in order."""
+def merge_callbacks(defaults, callbacks):
+    """The callbacks of a fit, in order: the ``defaults`` (``(name, callback)``
+    pairs), each replaced by the user's callback of the same name or dropped
+    by ``(name, None)``, then the user's other callbacks."""
+    user = check_callbacks(callbacks)
+    by_name = dict(user)
+    merged = [by_name.pop(name, callback) for name, callback in defaults]
+    default_names = {name for name, _ in defaults}
+    merged += [callback for name, callback in user if name not in default_names]
+    return [callback for callback in merged if callback is not None]
+
+
+def call_hook(callbacks, hook, state, **kwargs):
+    """Call ``hook`` on every callback, in order."""
     for callback in callbacks:
-        method = getattr(callback, hook, None)
-        if method is not None:
-            method(state, *args)
+        getattr(callback, hook)(state, **kwargs)
 
 
 def snapshot(module):
@@ -106,20 +146,21 @@ class FreezeSchedule(Callback):
     Parameters
     ----------
     backbone : nn.Module
-    freeze : "backbone", "none" or int
-        See :func:`~sktransfer.training.set_trainable`.
+    freeze : "backbone", None or int
+        See :func:`~sktransfer.training.stages` and the estimators' ``freeze``.
     unfreeze_after : int or None
-        Epochs of :func:`~sktransfer.training.head_warmup` before ``freeze``
-        applies.
+        Epochs of a head-only warm-up before ``freeze`` applies.
     """
 
     def __init__(self, backbone, freeze, unfreeze_after=None):
         self.backbone = backbone
         self.freeze = freeze
         self.unfreeze_after = unfreeze_after
+
+    def on_fit_begin(self, state, **kwargs):
         self._phase = None
 
-    def on_epoch_begin(self, state):
+    def on_epoch_begin(self, state, **kwargs):
         warming_up = self.unfreeze_after is not None and state.epoch < self.unfreeze_after
         phase = "warm-up" if warming_up else "train"
         if phase == self._phase:
@@ -132,51 +173,92 @@ class FreezeSchedule(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``valid_loss`` has not improved for ``patience`` epochs, and
-    keep the best weights (unless the fit was interrupted: then the last
+    """Stop when the monitored value has not improved for ``patience`` epochs,
+    and keep the best weights (unless the fit was interrupted: then the last
     finished epoch's).
 
     Parameters
     ----------
     patience : int, default=5
+        Epochs without improvement before the fit stops.
+    monitor : str, default="valid_loss"
+        The history key to watch (``"valid_loss"``, ``"valid_score"``,
+        ``"train_loss"``, or what a step's ``epoch_metrics`` adds). An epoch
+        whose record has no value for it (no validation set) is not counted.
+    lower_is_better : bool, default=True
+        False for a score such as ``"valid_score"`` (accuracy).
     min_delta : float, default=0.0
-        The least decrease that counts as an improvement.
+        The least change that counts as an improvement.
+    load_best : bool, default=True
+        At the end of the fit, load the weights of the best epoch.
     log : callable or None, default=None
         Where to say that training stopped (``print``); None says nothing.
+
+    Attributes
+    ----------
+    best_value_ : float
+        The best monitored value of the fit.
+    best_epoch_ : int or None
+        Its epoch (from 1).
+    misses_ : int
+        Epochs since the last improvement.
+    best_state_ : dict or None
+        A copy of the module's state dict at the best epoch (when
+        ``load_best``).
     """
 
-    def __init__(self, patience=5, min_delta=0.0, log=None):
+    def __init__(self, patience=5, *, monitor="valid_loss", lower_is_better=True,
+                 min_delta=0.0, load_best=True, log=None):
         self.patience = patience
+        self.monitor = monitor
+        self.lower_is_better = lower_is_better
         self.min_delta = min_delta
+        self.load_best = load_best
         self.log = log
-        self.best_loss = float("inf")
-        self.best_epoch = None
-        self.best_state = None
-        self.bad_epochs = 0
+
+    def on_fit_begin(self, state, **kwargs):
+        self.reset()
+
+    def reset(self):
+        """Forget the fit seen so far (``on_fit_begin`` calls it)."""
+        self.best_value_ = float("inf") if self.lower_is_better else -float("inf")
+        self.best_epoch_ = None
+        self.misses_ = 0
+        self.best_state_ = None
+
+    def _improves(self, value):
+        if self.lower_is_better:
+            return value < self.best_value_ - self.min_delta
+        return value > self.best_value_ + self.min_delta
 
     def update(self, record, module):
         """Record an epoch; return True when training should stop."""
-        loss = record.get("valid_loss")
-        if loss is None:
+        if "misses_" not in vars(self):  # called outside a fit
+            self.reset()
+        value = record.get(self.monitor)
+        if value is None:
             return False
-        if loss < self.best_loss - self.min_delta:
-            self.best_loss = loss
-            self.best_epoch = record["epoch"]
-            self.best_state = snapshot(module)
-            self.bad_epochs = 0
+        if self._improves(value):
+            self.best_value_ = value
+            self.best_epoch_ = record["epoch"]
+            if self.load_best:
+                self.best_state_ = snapshot(module)
+            self.misses_ = 0
             return False
-        self.bad_epochs += 1
-        return self.bad_epochs >= self.patience
+        self.misses_ += 1
+        return self.misses_ >= self.patience
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state, **kwargs):
         if self.update(state.history[-1], state.module):
             state.stop_training = True
             if self.log is not None:
-                self.log(f"early stopping: no improvement for {self.patience} epochs")
+                self.log(f"early stopping: no improvement of {self.monitor} for "
+                         f"{self.patience} epochs")
 
-    def on_fit_end(self, state):
-        if not state.interrupted and self.best_state is not None:
-            state.module.load_state_dict(self.best_state)
+    def on_fit_end(self, state, **kwargs):
+        best = vars(self).get("best_state_")
+        if not state.interrupted and best is not None:
+            state.module.load_state_dict(best)
 
 
 class EpochLogger(Callback):
@@ -185,10 +267,10 @@ class EpochLogger(Callback):
     def __init__(self, log=print):
         self.log = log
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state, **kwargs):
         self.log(epoch_line(state.history[-1]))
 
-    def on_fit_end(self, state):
+    def on_fit_end(self, state, **kwargs):
         if state.interrupted:
             self.log("interrupted: keeping the model of the last finished epoch")
 
@@ -208,19 +290,19 @@ def epoch_line(record):
 class ProgressBar(Callback):
     """A tqdm bar over the batches of each epoch."""
 
-    def on_epoch_begin(self, state):
+    def on_epoch_begin(self, state, **kwargs):
         from tqdm.auto import tqdm
 
         self._bar = tqdm(total=state.n_batches, desc=f"epoch {state.epoch + 1}",
                          leave=False, unit="batch")
 
-    def on_batch_end(self, state, loss):
+    def on_batch_end(self, state, **kwargs):
         self._bar.update(1)
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state, **kwargs):
         self._bar.close()
 
-    def on_fit_end(self, state):
+    def on_fit_end(self, state, **kwargs):
         bar = self.__dict__.pop("_bar", None)
         if bar is not None:
             bar.close()
@@ -232,24 +314,35 @@ class Checkpoint(Callback):
 
     Files: ``last.safetensors`` and ``best.safetensors`` (the network's state
     dict; their metadata name the epoch and the monitored value), and
-    ``last_training_state.pt``: the optimizer, the schedule, the random states
-    and the history, read back with ``torch.load(weights_only=True)`` (tensors
-    and plain containers only). Each file is written to a temporary name and
-    renamed, so a crash leaves the previous one whole.
+    ``last_training_state.pt``: the optimizer, the schedule, the random states,
+    the history and the fit's fingerprint, read back with
+    ``torch.load(weights_only=True)`` (tensors and plain containers only). Each
+    file is written to a temporary name and renamed, so a crash leaves the
+    previous one whole.
 
-    To resume a long fit after a crash, run the same ``fit`` again (same data,
-    parameters and ``folder``): with ``resume=True`` it starts after the last
-    finished epoch, with its weights, optimizer, schedule and random states, and
-    a :class:`~sktransfer.FineTuneClassifier` ends with the weights an
+    To resume a long fit after a crash, run the same ``fit`` again (same
+    estimator, parameters, data, ``random_state`` and ``folder``): with
+    ``resume=True`` it starts after the last finished epoch, with its weights,
+    optimizer, schedule and random states, and a
+    :class:`~sktransfer.FineTuneClassifier` ends with the weights an
     uninterrupted fit would have had. (A :class:`~sktransfer.DomainAdaptClassifier`
     resumes with fresh target batches, and early stopping restarts its count.)
-    A finished fit's files make the next ``fit`` return that model at once:
-    delete the folder, or pass ``resume=False``, to train anew.
+    A finished fit's files make the same ``fit`` return that model at once.
+
+    The folder is keyed by the fit's fingerprint (the estimator, its parameters,
+    a digest of the data and the seed): a ``fit`` whose fingerprint differs
+    (another learning rate, another fold of ``cross_val_score``, another
+    candidate of ``GridSearchCV``) refuses the folder with a ``ValueError``
+    rather than returning another fit's model or overwriting its files. Put
+    ``{fingerprint}`` in ``folder`` to give each fit a folder of its own (what
+    ``cross_val_score`` and ``GridSearchCV`` need), or pass ``resume=False`` to
+    train anew and overwrite the files.
 
     Parameters
     ----------
     folder : str or path-like
-        Created if missing.
+        Created if missing. ``"{fingerprint}"`` in it is replaced by the fit's
+        fingerprint (32 hexadecimal digits).
     monitor : str, default="valid_loss"
         The history key whose lowest value is "best"; ``train_loss`` when the
         record has no such value (no validation set).
@@ -258,8 +351,10 @@ class Checkpoint(Callback):
 
     Attributes
     ----------
-    best_value : float
+    best_value_ : float
         The best monitored value seen in the last fit.
+    folder_ : str
+        The folder of the last fit (``folder`` with its fingerprint filled in).
     """
 
     def __init__(self, folder, *, monitor="valid_loss", resume=True):
@@ -268,11 +363,22 @@ class Checkpoint(Callback):
         self.resume = resume
 
     def _path(self, name):
-        return os.path.join(os.fspath(self.folder), name)
+        return os.path.join(self.folder_, name)
 
-    def on_fit_begin(self, state):
-        os.makedirs(os.fspath(self.folder), exist_ok=True)
-        self.best_value = float("inf")
+    def _fingerprint(self, state):
+        return None if state.fingerprint is None else state.fingerprint()
+
+    def on_fit_begin(self, state, **kwargs):
+        folder = os.fspath(self.folder)
+        self._fit_fingerprint = fingerprint = self._fingerprint(state)
+        if "{fingerprint}" in folder:
+            if fingerprint is None:
+                raise ValueError("Checkpoint: the folder names {fingerprint}, but this "
+                                 "fit has none (a Trainer run without fingerprint=).")
+            folder = folder.replace("{fingerprint}", fingerprint)
+        self.folder_ = folder
+        os.makedirs(folder, exist_ok=True)
+        self.best_value_ = float("inf")
         if self.resume and os.path.exists(self._path("last_training_state.pt")):
             self._restore(state)
 
@@ -287,13 +393,16 @@ class Checkpoint(Callback):
             raise ValueError(f"Checkpoint: cannot resume from {path!r} ({exc}); delete "
                              "the folder or pass resume=False to train anew.") from exc
         expected = state.module.state_dict()
-        if saved.get("end_epoch") != state.end_epoch or set(weights) != set(expected) or any(
-            weights[k].shape != expected[k].shape for k in expected
-        ):
+        if (saved.get("fingerprint") != self._fit_fingerprint
+                or saved.get("end_epoch") != state.end_epoch
+                or set(weights) != set(expected)
+                or any(weights[k].shape != expected[k].shape for k in expected)):
             raise ValueError(
-                f"Checkpoint: the fit saved in {os.fspath(self.folder)!r} is not this "
-                "one (another network or number of epochs); delete the folder or pass "
-                "resume=False to train anew."
+                f"Checkpoint: the fit saved in {self.folder_!r} is not this one (another "
+                "estimator, parameters, data, random_state or number of epochs), and "
+                "its files are kept. Use another folder, put '{fingerprint}' in the "
+                "folder name to give each fit its own (cross-validation, grid search), "
+                "or pass resume=False to train anew over them."
             )
         state.module.load_state_dict(weights)
         state.optimizer.load_state_dict(saved["optimizer"])
@@ -303,10 +412,10 @@ class Checkpoint(Callback):
         if state.generator is not None and saved.get("generator_rng") is not None:
             state.generator.set_state(saved["generator_rng"])
         state.history[:] = [dict(record) for record in saved["history"]]
-        self.best_value = float(saved["best_value"])
+        self.best_value_ = float(saved["best_value"])
         state.epoch = int(saved["epoch"])
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state, **kwargs):
         record = state.history[-1]
         value = record.get(self.monitor)
         if value is None:
@@ -316,18 +425,19 @@ class Checkpoint(Callback):
         weights = {k: v.detach().to("cpu").contiguous()
                    for k, v in state.module.state_dict().items()}
         _write_weights(self._path("last.safetensors"), weights, metadata)
-        if value < self.best_value:
-            self.best_value = float(value)
+        if value < self.best_value_:
+            self.best_value_ = float(value)
             _write_weights(self._path("best.safetensors"), weights, metadata)
         training_state = {
             "epoch": state.epoch,
             "end_epoch": state.end_epoch,
+            "fingerprint": self._fit_fingerprint,
             "optimizer": state.optimizer.state_dict(),
             "scheduler": None if state.scheduler is None else state.scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "generator_rng": None if state.generator is None else state.generator.get_state(),
             "history": json.loads(json.dumps(state.history)),
-            "best_value": self.best_value,
+            "best_value": self.best_value_,
         }
         _atomic(self._path("last_training_state.pt"),
                 lambda path: torch.save(training_state, path))

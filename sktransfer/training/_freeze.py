@@ -4,6 +4,8 @@ from numbers import Integral
 
 from torch import nn
 
+from ..backbones._base import Backbone
+
 #: BatchNorm layers, by torch's public classes (torch's common base
 #: ``_BatchNorm`` is private). timm's ``BatchNormAct2d`` and friends subclass
 #: these; a lazy BatchNorm becomes one at its first forward pass.
@@ -123,19 +125,19 @@ def stages(body):
 def set_trainable(backbone, freeze):
     """Apply a freeze policy to ``backbone``.
 
-    ``"backbone"`` freezes all of it, ``"none"`` nothing, an int ``k`` all but its
-    last ``k`` stages (:func:`stages`); ``k`` at least the number of stages
-    trains them all.
+    ``"backbone"`` freezes all of it, None nothing (``"none"`` is the
+    deprecated spelling), an int ``k`` all but its last ``k`` stages
+    (:func:`stages`); ``k`` at least the number of stages trains them all.
     """
-    if freeze == "none":
+    if freeze is None or freeze == "none":
         trainable = [backbone]
     elif freeze == "backbone":
         trainable = []
     elif isinstance(freeze, Integral) and not isinstance(freeze, bool) and freeze >= 0:
-        all_stages = stages(backbone.body if hasattr(backbone, "body") else backbone)
+        all_stages = stages(backbone.body if isinstance(backbone, Backbone) else backbone)
         trainable = all_stages[max(len(all_stages) - int(freeze), 0):] if freeze else []
     else:
-        raise ValueError(f"freeze={freeze!r} must be 'backbone', 'none' or an int >= 0 "
+        raise ValueError(f"freeze={freeze!r} must be 'backbone', None or an int >= 0 "
                          "(number of last stages to train).")
     for parameter in backbone.parameters():
         parameter.requires_grad_(False)

@@ -96,16 +96,16 @@ class TensorBoardLogger(Callback):
     def __init__(self, log_dir="runs"):
         self.log_dir = log_dir
 
-    def on_fit_begin(self, state):
+    def on_fit_begin(self, state, **kwargs):
         self._writer = _summary_writer(self.log_dir)
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state, **kwargs):
         record = state.history[-1]
         for key, value in epoch_metrics(record).items():
             self._writer.add_scalar(key, value, record["epoch"])
         self._writer.flush()  # a live TensorBoard sees each epoch as it ends
 
-    def on_fit_end(self, state):
+    def on_fit_end(self, state, **kwargs):
         writer = self.__dict__.pop("_writer", None)
         if writer is not None:
             writer.close()
@@ -157,19 +157,19 @@ class MLflowLogger(Callback):
         self.tracking_uri = tracking_uri
         self.run_name = run_name
 
-    def on_fit_begin(self, state):
+    def on_fit_begin(self, state, **kwargs):
         client = _mlflow_client(self.tracking_uri)
         name = (self.experiment_name or os.environ.get("MLFLOW_EXPERIMENT_NAME")
                 or "Default")
         run = client.create_run(_experiment_id(client, name), run_name=self.run_name)
         self._client, self._run_id = client, run.info.run_id
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state, **kwargs):
         record = state.history[-1]
         metrics = _mlflow_metrics(epoch_metrics(record), record["epoch"])
         self._client.log_batch(self._run_id, metrics=metrics)
 
-    def on_fit_end(self, state):
+    def on_fit_end(self, state, **kwargs):
         client = self.__dict__.pop("_client", None)
         run_id = self.__dict__.pop("_run_id", None)
         if client is not None:

@@ -1,9 +1,9 @@
 """The training loop both classifiers share: fit -> epoch -> train step.
 
 No scikit-learn here. The estimators hand the :class:`Trainer` a module, an
-optimizer and a *step* (an object with ``batches(epoch)``, the training batches
-of an epoch, and ``loss(batch)``, the scalar loss of one; see
-:mod:`sktransfer.training._steps`); the trainer owns the rest: mixed precision,
+optimizer and a *step* (a :class:`~sktransfer.training.TrainingStep`:
+``batches(epoch)``, the training batches of an epoch, and ``loss(batch)``, the
+scalar loss of one); the trainer owns the rest: mixed precision,
 gradient scaling and clipping, the learning-rate schedule (stepped per batch or
 per epoch), the history, clean interruption, and the callbacks (progress, early
 stopping, checkpoints, the user's) that it calls at each point of the fit.
@@ -20,6 +20,7 @@ from .._device import autocast
 from ._callbacks import call_hook, snapshot
 from ._freeze import frozen_batchnorm_to_eval
 from ._setup import INTERVALS
+from ._steps import TrainingStep
 
 
 @dataclasses.dataclass
@@ -55,6 +56,11 @@ class TrainingState:
         The exception that ended the fit, which ``fit`` raises again once the
         callbacks' ``on_fit_end`` ran; None for a fit that finished, stopped
         early or was interrupted.
+    fingerprint : callable or None
+        ``fingerprint()`` returns a digest (str) of everything that defines the
+        fit: the estimator, its parameters, the data and the seed. Computed
+        only when called; :class:`~sktransfer.training.Checkpoint` resumes only
+        a fit with the same digest. None when the caller gives none.
     """
 
     module: torch.nn.Module
@@ -68,6 +74,7 @@ class TrainingState:
     stop_training: bool = False
     interrupted: bool = False
     error: BaseException | None = None
+    fingerprint: object = None
 
 
 class Trainer:
@@ -154,19 +161,20 @@ class Trainer:
             loss = self.train_step(batch, loss_fn)
             total = loss if total is None else total + loss  # no host sync per step
             count += 1
-            call_hook(self.callbacks, "on_batch_end", state, loss)
+            call_hook(self.callbacks, "on_batch_end", state, loss=loss)
         return float(total) / count if count else float("nan")
 
     # -- the loop ------------------------------------------------------------
     def fit(self, step, *, epochs, n_batches, history=None, validate=None, start_epoch=0,
-            generator=None):
+            generator=None, fingerprint=None):
         """Run ``epochs`` epochs of ``step``.
 
         Parameters
         ----------
-        step : object
+        step : TrainingStep
             ``step.batches(epoch)`` returns the batches of that epoch and
-            ``step.loss(batch)`` the scalar loss of one (under autocast).
+            ``step.loss(batch)`` the scalar loss of one (under autocast);
+            ``step.epoch_metrics()`` adds to each epoch's record.
         epochs : int
         n_batches : int
             Batches per epoch (for progress bars and schedules).
@@ -178,6 +186,8 @@ class Trainer:
             Number of the first epoch (continuing training).
         generator : torch.Generator or None
             The step's shuffling generator, for callbacks that save it.
+        fingerprint : callable or None
+            See :attr:`TrainingState.fingerprint`.
 
         Returns
         -------
@@ -191,10 +201,14 @@ class Trainer:
             module is in eval mode and every callback's ``on_fit_end`` ran with
             ``state.error`` set, so that loggers close their runs.
         """
+        if not isinstance(step, TrainingStep):
+            raise TypeError(f"step={step!r:.100} is not a sktransfer.training.TrainingStep: "
+                            "subclass it (batches(epoch) and loss(batch)).")
         state = TrainingState(
             module=self.module, optimizer=self.optimizer, scheduler=self.scheduler,
             history=[] if history is None else history, epoch=start_epoch,
             end_epoch=start_epoch + epochs, n_batches=n_batches, generator=generator,
+            fingerprint=fingerprint,
         )
         call_hook(self.callbacks, "on_fit_begin", state)
         last_finished = snapshot(self.module)
@@ -206,8 +220,7 @@ class Trainer:
                 train_loss = self.train_epoch(step.batches(state.epoch), step.loss, state)
                 record = {"epoch": state.epoch + 1, "train_loss": train_loss,
                           "valid_loss": None, "valid_score": None, "lr": lr}
-                if hasattr(step, "epoch_metrics"):  # a step's parts of the loss
-                    record.update(step.epoch_metrics())
+                record.update(step.epoch_metrics())  # a step's parts of the loss
                 if validate is not None:
                     self.module.eval()
                     record.update(validate())
@@ -236,11 +249,8 @@ def _end_after_failure(callbacks, state):
     ``state.error``; one that fails too is reported as a warning, so that the
     others still run and the fit's own error is the one raised."""
     for callback in callbacks:
-        method = getattr(callback, "on_fit_end", None)
-        if method is None:
-            continue
         try:
-            method(state)
+            callback.on_fit_end(state)
         except Exception as exc:
             warnings.warn(
                 f"{callback!r:.100}.on_fit_end failed after the fit failed "

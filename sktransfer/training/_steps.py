@@ -1,20 +1,23 @@
 """Training steps: what a batch is and what its loss is.
 
-A step is the part of a fit that differs between estimators. It has
-``batches(epoch)`` (an iterable of the epoch's batches, drawn from the step's
-own shuffling generator) and ``loss(batch)`` (a scalar, computed under
-autocast); :class:`~sktransfer.training.Trainer` does the rest.
+:class:`TrainingStep` is the contract between the estimators and
+:class:`~sktransfer.training.Trainer`: ``batches(epoch)`` (an iterable of the
+epoch's batches, drawn from the step's own shuffling generator) and
+``loss(batch)`` (a scalar, computed under autocast) are required; the other
+methods have empty defaults that the trainer and the estimators call without
+probing (``extra_modules``, ``epoch_metrics``, ``finish``).
 
 * :class:`SupervisedStep`: shuffled batches of labeled rows
   ``(inputs, targets, sample_weight)``, weighted cross-entropy.
 * :class:`DomainAdaptationStep`: each step a supervised source batch and a
-  target batch of the same size (:func:`~sktransfer.training.target_batches`),
-  one forward pass over both, and the supervised loss plus ``trade_off`` times
-  the adaptation loss. The adaptation loss is an ``nn.Module`` that lives for
-  the whole fit, so it can keep state across steps (a teacher network, a running
-  class distribution). ``target_views`` says how many views of each target batch
-  a loss sees; a method that needs another kind of step (two views, a teacher
-  update) names it as its ``training_step`` attribute.
+  target batch of the same size (:func:`target_batches`), one forward pass over
+  both, and the supervised loss plus ``trade_off`` times the adaptation loss.
+  The adaptation loss (an :class:`~sktransfer.adaptation.AdaptationLoss`) lives
+  for the whole fit, so it can keep state across steps (a teacher network, a
+  running class distribution). Its ``target_augments`` say which views of each
+  target batch it sees; a method that needs another kind of step (a teacher
+  update, its own forward passes) names a subclass of this step as its
+  ``training_step``, defined beside the loss.
 """
 
 import dataclasses
@@ -31,7 +34,7 @@ from ._freeze import BATCH_NORMS
 
 
 @dataclasses.dataclass
-class StepInputs:
+class StepConfig:
     """What every step is built from.
 
     Attributes
@@ -96,7 +99,61 @@ def weighted_cross_entropy(logits, targets, sample_weight, *, label_smoothing=0.
     return (losses * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)
 
 
-class SupervisedStep:
+class TrainingStep:
+    """Base of training steps: the part of a fit that differs between estimators.
+
+    Subclasses implement :meth:`batches` and :meth:`loss`; the other methods
+    are hooks with empty defaults. :class:`~sktransfer.training.Trainer` runs a
+    step's batches through forward, backward and the optimizer, and the
+    estimators call :meth:`extra_modules` (before building the optimizer) and
+    :meth:`finish` (once the epochs are done).
+
+    Parameters
+    ----------
+    config : StepConfig
+        What the step is built from: the network, the data, the batch size,
+        the shuffling generator, the device.
+
+    Attributes
+    ----------
+    config : StepConfig
+    net : nn.Module
+        ``config.net``.
+    generator : torch.Generator
+        ``config.generator``: shuffles the batches (saved by checkpoints).
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.net = config.net
+        self.generator = config.generator
+
+    def batches(self, epoch):
+        """The batches of epoch ``epoch`` (counted from 0 over the estimator's
+        whole history), each passed to :meth:`loss` as it is."""
+        raise NotImplementedError(f"{type(self).__name__} must implement batches(epoch).")
+
+    def loss(self, batch):
+        """The scalar loss of one batch (called under autocast); the trainer
+        runs its backward pass."""
+        raise NotImplementedError(f"{type(self).__name__} must implement loss(batch).")
+
+    def extra_modules(self):
+        """Modules trained besides the network, by name (a discriminator); they
+        join the optimizer at the head's learning rate. None by default."""
+        return {}
+
+    def epoch_metrics(self):
+        """Values the epoch's history record gets besides the loss (the parts
+        of a composite loss); called once after each epoch. None by default."""
+        return {}
+
+    def finish(self):
+        """Called once the fit's epochs are done, not after an interruption
+        (AdaBN's target statistics). Nothing by default."""
+
+
+class SupervisedStep(TrainingStep):
     """Shuffled batches of the labeled rows and their weighted cross-entropy.
 
     A per-sample ``augment`` runs where the images are decoded, through a
@@ -105,43 +162,37 @@ class SupervisedStep:
 
     Parameters
     ----------
-    inputs : StepInputs
+    config : StepConfig
     """
 
-    def __init__(self, inputs):
-        self.inputs = inputs
-        self.net = inputs.net
-        self.generator = inputs.generator
-        self._targets = torch.as_tensor(inputs.targets, dtype=torch.long)
-        self._weights = torch.as_tensor(inputs.sample_weight, dtype=torch.float32)
-        if isinstance(inputs.augment, PerSample):
-            self._pipeline = inputs.pipeline.with_transform(inputs.augment)
+    def __init__(self, config):
+        super().__init__(config)
+        self._targets = torch.as_tensor(config.targets, dtype=torch.long)
+        self._weights = torch.as_tensor(config.sample_weight, dtype=torch.float32)
+        if isinstance(config.augment, PerSample):
+            self._pipeline = config.pipeline.with_transform(config.augment)
             self._batch_augment = None
         else:
-            self._pipeline, self._batch_augment = inputs.pipeline, inputs.augment
-
-    def extra_modules(self):
-        """Modules trained besides the network, by name (none here)."""
-        return {}
+            self._pipeline, self._batch_augment = config.pipeline, config.augment
 
     def batches(self, epoch):
         """``(inputs, targets, sample_weight)`` on the device, the rows reshuffled
         (targets: class indices, or class probabilities when ``mix`` is set)."""
-        inputs, size = self.inputs, self.inputs.batch_size
-        pipeline, device = self._pipeline, inputs.device
-        order = inputs.rows[torch.randperm(len(inputs.rows), generator=self.generator).numpy()]
+        config, size = self.config, self.config.batch_size
+        pipeline, device = self._pipeline, config.device
+        order = config.rows[torch.randperm(len(config.rows), generator=self.generator).numpy()]
         for start, batch in zip(range(0, len(order), size),
                                 pipeline.batches(size, indices=order)):
             index = torch.as_tensor(order[start:start + size])
             batch = (pipeline.prepare(batch, augment=self._batch_augment),
                      self._targets[index].to(device, non_blocking=True),
                      self._weights[index].to(device, non_blocking=True))
-            yield batch if inputs.mix is None else inputs.mix(*batch)
+            yield batch if config.mix is None else config.mix(*batch)
 
     def criterion(self, logits, targets, sample_weight):
         """The supervised loss of a batch."""
         return weighted_cross_entropy(logits, targets, sample_weight,
-                                      label_smoothing=self.inputs.label_smoothing)
+                                      label_smoothing=self.config.label_smoothing)
 
     def loss(self, batch):
         inputs, targets, sample_weight = batch
@@ -153,11 +204,11 @@ class DomainAdaptationStep(SupervisedStep):
 
     Parameters
     ----------
-    inputs : StepInputs
-    adaptation : callable
+    config : StepConfig
+    adaptation : AdaptationLoss
         ``adaptation(features_s, logits_s, features_t, logits_t) -> scalar``
-        (see :mod:`sktransfer.adaptation`); its ``progress`` attribute, when it
-        has one, is set before every step (0 -> 1 over the fit).
+        (see :class:`~sktransfer.adaptation.AdaptationLoss`); its ``progress``
+        is set before every step (0 -> 1 over the fit).
     target_rows : ndarray of int
         The rows of the target domain.
     trade_off : float
@@ -167,19 +218,36 @@ class DomainAdaptationStep(SupervisedStep):
         target rows (:func:`adapt_batchnorm`).
     """
 
-    #: Views of each target batch that :meth:`target_views` prepares.
-    n_target_views = 1
-
-    def __init__(self, inputs, *, adaptation, target_rows, trade_off, adabn=False):
-        super().__init__(inputs)
+    def __init__(self, config, *, adaptation, target_rows, trade_off, adabn=False):
+        super().__init__(config)
         self.adaptation = adaptation
         self.trade_off = float(trade_off)
         self.target_rows = target_rows
         self.adabn = adabn
-        self._targets_stream = target_batches(inputs.pipeline, target_rows,
-                                              inputs.batch_size, self.generator)
-        self._total_steps = max(inputs.epochs * inputs.n_batches, 1)
+        self._targets_stream = self.target_stream()
+        self._total_steps = max(config.epochs * config.n_batches, 1)
         self._sums, self._steps = None, 0
+
+    def target_stream(self):
+        """The endless stream of raw target batches the steps draw from
+        (:func:`target_batches`); a subclass that needs each batch's rows
+        returns ``target_batches(..., with_rows=True)``."""
+        config = self.config
+        return target_batches(config.pipeline, self.target_rows, config.batch_size,
+                              self.generator)
+
+    def record(self, supervised, adapt):
+        """Add a step's two losses to the epoch's sums (on the device: no host
+        sync per step), for :meth:`epoch_metrics`."""
+        parts = (supervised.detach(), torch.as_tensor(adapt).detach().float())
+        self._sums = parts if self._sums is None else tuple(
+            total + part for total, part in zip(self._sums, parts))
+        self._steps += 1
+
+    def progress(self, epoch, step):
+        """Share of the fit done at ``step`` of ``epoch`` (0 -> 1)."""
+        done = (epoch - self.config.first_epoch) * self.config.n_batches
+        return min((done + step) / self._total_steps, 1.0)
 
     def epoch_metrics(self):
         """The epoch's mean supervised loss and mean (unweighted) adaptation loss,
@@ -191,32 +259,34 @@ class DomainAdaptationStep(SupervisedStep):
         return {"supervised_loss": supervised, "adaptation_loss": adaptation}
 
     def extra_modules(self):
-        if isinstance(self.adaptation, torch.nn.Module):
-            return {"adaptation": self.adaptation}
-        return {}
+        """The adaptation loss (its discriminator trains with the network)."""
+        return {"adaptation": self.adaptation}
 
     def target_views(self, raw):
         """The target batch as network input: one view per entry of the
         adaptation loss's ``target_augments`` (callables on float batches in
-        [0, 1], or None for no augmentation) when it has them, else
-        ``n_target_views`` views augmented by the estimator's ``augment``."""
-        augments = getattr(self.adaptation, "target_augments", None)
+        [0, 1], or None for no augmentation), or, when it has none, one view
+        augmented by the estimator's ``augment``."""
+        augments = self.adaptation.target_augments
         if augments is None:
-            augments = [self.inputs.augment] * self.n_target_views
-        return [self.inputs.pipeline.prepare(raw, augment=augment) for augment in augments]
+            augments = [self.config.augment]
+        return [self.config.pipeline.prepare(raw, augment=augment) for augment in augments]
+
+    def supervised_batches(self, epoch):
+        """The source batches of :class:`SupervisedStep`."""
+        return super().batches(epoch)
 
     def batches(self, epoch):
         """``(supervised batch, target views, progress)`` for each step."""
-        done = (epoch - self.inputs.first_epoch) * self.inputs.n_batches
-        for step, supervised in enumerate(super().batches(epoch)):
+        for step, supervised in enumerate(self.supervised_batches(epoch)):
             views = self.target_views(next(self._targets_stream))
-            yield supervised, views, min((done + step) / self._total_steps, 1.0)
+            yield supervised, views, self.progress(epoch, step)
 
     def finish(self):
-        """Called once the fit's epochs are done (not after an interruption)."""
+        """AdaBN on the target rows when ``adabn``."""
         if self.adabn:
-            adapt_batchnorm(self.net, self.inputs.pipeline, self.target_rows,
-                            batch_size=self.inputs.batch_size, generator=self.generator)
+            adapt_batchnorm(self.net, self.config.pipeline, self.target_rows,
+                            batch_size=self.config.batch_size, generator=self.generator)
 
     def forward(self, inputs):
         """``(logits, features)`` of the network on ``inputs``, in float32."""
@@ -225,8 +295,7 @@ class DomainAdaptationStep(SupervisedStep):
 
     def loss(self, batch):
         (inputs, targets, sample_weight), views, progress = batch
-        if hasattr(self.adaptation, "progress"):
-            self.adaptation.progress = progress
+        self.adaptation.progress = progress
         n_source = len(inputs)
         # One forward over both domains (and every target view): one pass per
         # step, and BatchNorm normalises with statistics of the mixture, whose
@@ -240,11 +309,7 @@ class DomainAdaptationStep(SupervisedStep):
                          logits.split([n_source, *map(len, views)])):
             parts.extend(chunk)
         adapt = self.adaptation(*parts)
-        parts = (supervised.detach(), torch.as_tensor(adapt).detach().float())
-        # Summed on the device: no host sync per step.
-        self._sums = parts if self._sums is None else tuple(
-            total + part for total, part in zip(self._sums, parts))
-        self._steps += 1
+        self.record(supervised, adapt)
         return supervised + self.trade_off * adapt
 
 
@@ -252,13 +317,13 @@ class SourceOnlyStep(SupervisedStep):
     """:class:`SupervisedStep` on the labeled rows, with AdaBN on the target
     rows at the end of the fit (``method="source_only", adabn=True``)."""
 
-    def __init__(self, inputs, *, target_rows):
-        super().__init__(inputs)
+    def __init__(self, config, *, target_rows):
+        super().__init__(config)
         self.target_rows = target_rows
 
     def finish(self):
-        adapt_batchnorm(self.net, self.inputs.pipeline, self.target_rows,
-                        batch_size=self.inputs.batch_size, generator=self.generator)
+        adapt_batchnorm(self.net, self.config.pipeline, self.target_rows,
+                        batch_size=self.config.batch_size, generator=self.generator)
 
 
 def _shuffled(rows, generator):
