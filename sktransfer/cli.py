@@ -6,8 +6,16 @@ Run ``sktransfer --help`` (or ``python -m sktransfer --help``) and
 Exit codes: 0 on success, 2 for bad input (a missing or empty folder, one class
 only, an image that does not decode, an output that cannot be written, an
 unknown model, a file that is not an sktransfer model, a bad option), with one
-line on stderr naming the problem, and 1 when a model is trained but cannot be
-saved. Anything else is a bug, and shows its traceback.
+line on stderr naming the problem, 1 when a model is trained but cannot be
+saved, and 130 when Ctrl-C interrupts a command. Anything else is a bug, and
+shows its traceback.
+
+Every file a command writes appears whole or not at all: it is written under a
+temporary name in the same folder, then renamed over the output.
+
+The estimators, torch, scikit-learn and pandas are imported inside the commands
+that use them, not here: importing them takes seconds, and ``--help``,
+``--version`` and a bad option should answer at once.
 """
 
 import argparse
@@ -17,21 +25,23 @@ import math
 import os
 import pathlib
 import re
+import secrets
+import shutil
 import sys
 import time
 
 from ._version import __version__
-from .classifiers import FineTuneClassifier
-from .datasets import IMAGE_EXTENSIONS, is_image_name, list_image_files, load_image_folder
-from .feature_extraction import PretrainedFeatureExtractor, feature_cache_info
-from .persistence import SAFE_CLASSES, load, read_header, save
 
 #: The exit code of a bad input (argparse's code for a bad option).
 EXIT_BAD_INPUT = 2
 #: The exit code of a failure that is not the input's fault.
 EXIT_FAILURE = 1
+#: The exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 
 _FEATURE_FORMATS = (".parquet", ".npy", ".csv")
+#: Probabilities in predict's CSV: six significant digits.
+_PROBABILITY_FORMAT = "%.6g"
 
 
 class BadInput(Exception):
@@ -44,6 +54,12 @@ class Failure(Exception):
     """The job could not be done for another reason: one line, exit code 1."""
 
     exit_code = EXIT_FAILURE
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped the command, which says what it left: exit code 130."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 def _one_line(exc):
@@ -61,7 +77,7 @@ def _bad_input(prefix=""):
     (ValueError, OSError) into :class:`BadInput`."""
     try:
         yield
-    except (BadInput, Failure):
+    except (BadInput, Failure, Interrupted):
         raise
     except (ValueError, OSError) as exc:
         raise BadInput(prefix + _one_line(exc)) from exc
@@ -114,6 +130,26 @@ def _number(convert, accepts, what):
 _fraction = _number(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
 _positive = _number(int, lambda v: v >= 1, "a positive integer")
 _count = _number(int, lambda v: v >= 0, "a non-negative integer")
+_seed = _number(int, lambda v: 0 <= v < 2**32, f"a seed: an integer from 0 to {2**32 - 1}")
+
+
+def _freeze(text):
+    """``backbone``, ``none`` or a number of stages, as FineTuneClassifier's
+    ``freeze`` takes them."""
+    if text.lower() in ("backbone", "none"):
+        return text.lower()
+    try:
+        return _count(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not backbone, none or a number of stages") from None
+
+
+#: FineTuneClassifier's defaults of the parameters that fit's training options
+#: set; an option left at its default is not passed. (``--freeze none``, the
+#: default, is not passed either: the estimator trains everything by default.)
+_TRAINING = {"unfreeze_after": None, "augment": "default", "early_stopping": False,
+             "patience": 3}
 
 
 # -- inputs --------------------------------------------------------------------
@@ -141,6 +177,8 @@ def read_images(source):
         When ``source`` does not exist, holds no image, has an empty class
         folder or lists a file that does not exist.
     """
+    from .datasets import (IMAGE_EXTENSIONS, is_image_name, list_image_files,
+                           load_image_folder)
 
     if not os.path.exists(source):
         raise BadInput(f"{source!r} does not exist")
@@ -216,9 +254,38 @@ def _check_output(path, formats=None, *, stdout=False):
 
 
 @contextlib.contextmanager
-def _writing(path):
+def _atomic(path):
+    """A temporary name beside ``path`` to write the whole file to: renamed over
+    ``path`` when the block ends, removed when it fails (an error, Ctrl-C), so
+    that ``path`` holds the old file or the new one, never a part of one."""
+    folder, name = os.path.split(os.path.abspath(path))
+    while True:
+        temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:  # mode 0o666 under the umask, as open(path, "w") would create it
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
-        yield
+        if os.path.exists(path):
+            shutil.copymode(path, temporary)  # a rewritten file keeps its permissions
+        yield temporary
+        with open(temporary, "ab") as file:  # on disk before it takes the name
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+@contextlib.contextmanager
+def _writing(path):
+    """:func:`_atomic`, with an OSError reported as a :class:`BadInput` naming
+    ``path``."""
+    try:
+        with _atomic(path) as temporary:
+            yield temporary
     except OSError as exc:
         raise BadInput(f"cannot write {path!r}: {exc.strerror or exc}") from exc
 
@@ -235,29 +302,33 @@ def _sidecar(path, what):
     return os.path.splitext(path)[0] + f".{what}.txt"
 
 
+def _write_lines(path, values):
+    with _writing(path) as temporary, open(temporary, "w", encoding="utf-8") as file:
+        file.writelines(f"{value}\n" for value in values)
+
+
 def _write_features(path, features, paths, labels):
     import numpy as np
 
-    with _writing(path):
-        if path.lower().endswith(".npy"):
-            with open(path, "wb") as file:  # np.save(name) would add ".npy" to ".NPY"
-                np.save(file, features)
-            with open(_sidecar(path, "paths"), "w", encoding="utf-8") as file:
-                file.writelines(p + "\n" for p in paths)
-            if labels is not None:
-                with open(_sidecar(path, "labels"), "w", encoding="utf-8") as file:
-                    file.writelines(str(label) + "\n" for label in labels)
-            return
-        import pandas as pd
-
-        frame = pd.DataFrame(features, columns=[f"f{i}" for i in range(features.shape[1])])
+    if path.lower().endswith(".npy"):
+        # np.save(name) would add ".npy" to ".NPY" (and to a temporary name)
+        with _writing(path) as temporary, open(temporary, "wb") as file:
+            np.save(file, features)
+        _write_lines(_sidecar(path, "paths"), paths)
         if labels is not None:
-            frame.insert(0, "label", labels)
-        frame.insert(0, "path", paths)
+            _write_lines(_sidecar(path, "labels"), labels)
+        return
+    import pandas as pd
+
+    frame = pd.DataFrame(features, columns=[f"f{i}" for i in range(features.shape[1])])
+    if labels is not None:
+        frame.insert(0, "label", labels)
+    frame.insert(0, "path", paths)
+    with _writing(path) as temporary:
         if path.lower().endswith(".parquet"):
-            frame.to_parquet(path, index=False)
+            frame.to_parquet(temporary, index=False)
         else:
-            frame.to_csv(path, index=False)
+            frame.to_csv(temporary, index=False)
 
 
 # -- estimators ----------------------------------------------------------------
@@ -274,6 +345,8 @@ def _parts(estimator):
 def _configure(estimator, *, progress, **values):
     """Set ``device``, ``batch_size``, ``num_workers`` (when given) and the
     progress bars on sktransfer's estimators in ``estimator``."""
+    from .persistence import SAFE_CLASSES
+
     for part in _parts(estimator):
         if not isinstance(part, tuple(SAFE_CLASSES.values())):
             continue
@@ -297,14 +370,14 @@ def _network_options(parser, *, layer=False):
                             "./weights), or 'none' for random initialisation")
     if layer:
         group.add_argument("--layer", default=None,
-                           help="an inner layer to take features from (see "
-                                "sktransfer.backbones.list_layers); default: the "
-                                "penultimate features")
+                           help="an inner layer to take features from (sktransfer "
+                                "layers MODEL lists them); default: the penultimate "
+                                "features")
     group.add_argument("--image-size", type=_image_size, default=None, metavar="SIZE",
                        help="resize the shorter side and crop the centre SIZE square, "
                             "or HEIGHTxWIDTH; default: the weights' own preprocessing")
     _run_options(parser)
-    group.add_argument("--random-state", type=int, default=0, metavar="SEED",
+    group.add_argument("--random-state", type=_seed, default=0, metavar="SEED",
                        help="seed of the random initialisation (--weights none), of "
                             "the training and of the validation split")
 
@@ -326,6 +399,7 @@ def _run_options(parser, *, defaults=True):
 
 # -- commands ------------------------------------------------------------------
 def _extract(args, say):
+    from .feature_extraction import PretrainedFeatureExtractor, feature_cache_info
 
     _check_output(args.output, _FEATURE_FORMATS)
     paths, labels = read_images(args.root)
@@ -351,17 +425,39 @@ def _extract(args, say):
     return 0
 
 
-def _make_estimator(args):
+def _training_parameters(args):
+    """The parameters of FineTuneClassifier that the training options set: only
+    those that differ from its defaults, so that the others keep them."""
+    given = {name: getattr(args, name) for name, default in _TRAINING.items()
+             if getattr(args, name) != default}
+    if args.freeze != "none":
+        given = {"freeze": args.freeze, **given}
+    options = ", ".join("--" + name.replace("_", "-") for name in given)
+    if given and args.estimator != "finetune":
+        raise BadInput(f"{options} train the network: add --estimator finetune "
+                       "(--estimator features keeps the network frozen)")
+    if "patience" in given and not args.early_stopping:
+        raise BadInput("--patience is how many epochs without improvement early "
+                       "stopping waits: add --early-stopping")
+    if given.get("augment") == "none":
+        given["augment"] = None
+    return given
+
+
+def _make_estimator(args, options):
     if args.estimator == "finetune":
+        from .classifiers import FineTuneClassifier
 
         return FineTuneClassifier(
             model=args.model, weights=args.weights, epochs=args.epochs, lr=args.lr,
             image_size=args.image_size, batch_size=args.batch_size,
             num_workers=args.num_workers, device=args.device,
-            random_state=args.random_state, verbose=2 if _progress(args) else 1)
+            random_state=args.random_state, verbose=2 if _progress(args) else 1,
+            **options)
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
+    from .feature_extraction import PretrainedFeatureExtractor
 
     return make_pipeline(
         PretrainedFeatureExtractor(
@@ -397,9 +493,9 @@ def _split(paths, labels, fraction, seed, root):
 
 
 def _fit(args, say):
-
     if args.output == "-":
         raise BadInput("fit saves the model to a file: give -o model.sktransfer")
+    options = _training_parameters(args)
     _check_output(args.output)
     paths, labels = read_images(args.root)
     if labels is None:
@@ -411,7 +507,7 @@ def _fit(args, say):
                        "at least 2 class subfolders")
     train, y_train, validation, y_validation = _split(
         paths, labels, args.validation_fraction, args.random_state, args.root)
-    estimator = _make_estimator(args)
+    estimator = _make_estimator(args, options)
     say(f"training {args.estimator} ({args.model}) on {len(train)} images of "
         f"{len(classes)} classes ({', '.join(classes)}), validating on "
         f"{len(validation)}")
@@ -419,26 +515,47 @@ def _fit(args, say):
     with _bad_input():
         estimator.fit(train, y_train)
     elapsed = time.perf_counter() - start
+    # FineTuneClassifier stops cleanly on Ctrl-C, keeping the last finished
+    # epoch's weights, and says so in ``interrupted_``; a Pipeline lets the
+    # KeyboardInterrupt through, to main.
+    if args.estimator == "finetune" and estimator.interrupted_:
+        when = f"after {estimator.n_iter_} of {args.epochs} epochs"
+        if not args.save_interrupted:
+            raise Interrupted(f"{when}: nothing saved (--save-interrupted saves the "
+                              "model of the last finished epoch)")
+        _save(estimator, args.output)
+        raise Interrupted(f"{when}: saved the model of the last finished epoch to "
+                          f"{args.output}")
     say(f"trained in {elapsed:.1f} s")
     if validation:
         _configure(estimator, progress=_progress(args))  # bars while scoring
         with _bad_input():
             accuracy = estimator.score(validation, y_validation)
         say(f"validation accuracy: {accuracy:.3f} ({len(validation)} images)")
-    _configure(estimator, progress=False)  # the saved model shows no bars by default
-    try:
-        with _writing(args.output):
-            save(estimator, args.output)
-    except (TypeError, ValueError) as exc:
-        raise Failure(f"trained, but cannot save to {args.output!r}: "
-                      f"{_one_line(exc)}") from exc
+    _save(estimator, args.output)
     say(f"saved {args.output} ({_size(os.path.getsize(args.output))})")
     return 0
+
+
+def _save(estimator, path):
+    """Save a trained ``estimator`` to ``path`` whole or not at all; any failure
+    (a full disk included) is a :class:`Failure`: the input was fine."""
+    from .persistence import save
+
+    _configure(estimator, progress=False)  # the saved model shows no bars by default
+    try:
+        with _atomic(path) as temporary:
+            save(estimator, temporary)
+    except (OSError, TypeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+            _one_line(exc)
+        raise Failure(f"trained, but cannot save to {path!r}: {reason}") from exc
 
 
 def _load_model(path):
     import warnings
 
+    from .persistence import load
 
     if not os.path.exists(path):
         raise BadInput(f"{path!r} does not exist")
@@ -477,13 +594,54 @@ def _predict(args, say):
     if proba is not None:
         for j, name in enumerate(classes):
             frame[f"proba_{name}"] = proba[:, j]
-    with _writing(args.output):
-        frame.to_csv(sys.stdout if args.output == "-" else args.output, index=False)
+    if args.output == "-":
+        frame.to_csv(sys.stdout, index=False, float_format=_PROBABILITY_FORMAT)
+    else:
+        with _writing(args.output) as temporary:
+            frame.to_csv(temporary, index=False, float_format=_PROBABILITY_FORMAT)
     say(f"{len(paths)} images predicted in {elapsed:.1f} s"
         + ("" if args.output == "-" else f": wrote {args.output}"))
     if labels is not None:
-        accuracy = float(np.mean(np.asarray(labels) == np.asarray(predicted).astype(str)))
-        say(f"accuracy against the class folders: {accuracy:.3f}")
+        _say_accuracy(labels, predicted, classes, say)
+    return 0
+
+
+def _names(values, most=10):
+    values = [str(v) for v in values]
+    more = f" and {len(values) - most} more" if len(values) > most else ""
+    return ", ".join(values[:most]) + more
+
+
+def _say_accuracy(labels, predicted, classes, say):
+    """The accuracy against the class folders, over the images of the folders
+    whose names are classes of the model; a warning on stderr names the others,
+    whose images no prediction can match."""
+    import numpy as np
+
+    labels = np.asarray(labels)
+    known = np.isin(labels, np.asarray(classes).astype(str)) if len(classes) else \
+        np.ones(len(labels), dtype=bool)
+    if not known.all():
+        unknown = sorted(set(labels[~known]))
+        what = (f"accuracy over the {known.sum()} images of the others"
+                if known.any() else "no accuracy")
+        print(f"sktransfer predict: warning: the class folders {_names(unknown)} "
+              f"are not classes of the model ({_names(classes)}): {what}",
+              file=sys.stderr, flush=True)
+        if not known.any():
+            return
+    hits = labels[known] == np.asarray(predicted)[known].astype(str)
+    say(f"accuracy against the class folders: {float(np.mean(hits)):.3f}"
+        + ("" if known.all() else f" ({known.sum()} images)"))
+
+
+def _layers(args, say):
+    from .backbones import list_layers
+
+    with _bad_input():
+        names = list_layers(args.model)
+    for name in names:
+        print(name)
     return 0
 
 
@@ -505,6 +663,8 @@ def read_model_header(path):
     BadInput
         When ``path`` does not exist or is not a file that sktransfer.save writes.
     """
+    from .persistence import read_header
+
     if not os.path.exists(path):
         raise BadInput(f"{path!r} does not exist")
     if os.path.isdir(path):
@@ -665,20 +825,60 @@ class _Parser(argparse.ArgumentParser):
 _FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 
 
+def _command(commands, name, run, *, help, description, example):
+    """The parser of subcommand ``name``, which runs ``run(args, say)``."""
+    command = commands.add_parser(name, formatter_class=_FORMATTER, help=help,
+                                  description=description, epilog=f"example: {example}")
+    command.set_defaults(run=run)
+    return command
+
+
+def _training_options(parser):
+    group = parser.add_argument_group("training (--estimator finetune)")
+    group.add_argument("--epochs", type=_positive, default=10, metavar="N",
+                       help="training epochs")
+    group.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    group.add_argument("--freeze", type=_freeze, default="none", metavar="WHAT",
+                       help="what trains besides the new head: backbone (nothing: a "
+                            "linear probe), none (everything) or K (the last K stages "
+                            "of the backbone)")
+    group.add_argument("--unfreeze-after", type=_count, metavar="N",
+                       default=_TRAINING["unfreeze_after"],
+                       help="train the head alone for N epochs first, then as "
+                            "--freeze says")
+    group.add_argument("--augment", default=_TRAINING["augment"],
+                       choices=("default", "randaugment", "trivialaugment", "none"),
+                       help="augmentation of the training images: default (flips, "
+                            "crops, brightness and contrast), randaugment or "
+                            "trivialaugment (torchvision's, per image), none")
+    group.add_argument("--early-stopping", action="store_true",
+                       default=_TRAINING["early_stopping"],
+                       help="hold out 10%% of the training images and stop when their "
+                            "loss has not improved for --patience epochs, keeping the "
+                            "best weights")
+    group.add_argument("--patience", type=_positive, default=_TRAINING["patience"],
+                       metavar="N", help="epochs without improvement that "
+                                         "--early-stopping waits")
+    group.add_argument("--save-interrupted", action="store_true",
+                       help="on Ctrl-C, save the model of the last finished epoch to "
+                            "-o (the exit code is 130 all the same); without it, -o is "
+                            "left as it was")
+
+
 def build_parser():
-    """The ``sktransfer`` argument parser, with its four subcommands."""
+    """The ``sktransfer`` argument parser, with its subcommands."""
 
     parser = _Parser(
         prog="sktransfer",
         description="Pretrained CNNs on folders of images: extract features, train a "
                     "classifier, predict, inspect a saved model.",
         epilog="Each command has its --help. Exit codes: 0 ok, 2 bad input (one line "
-               "on stderr), 1 trained but not saved.")
+               "on stderr), 1 trained but not saved, 130 interrupted (Ctrl-C).")
     parser.add_argument("--version", action="version", version=f"sktransfer {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    extract = commands.add_parser(
-        "extract", formatter_class=_FORMATTER,
+    extract = _command(
+        commands, "extract", _extract,
         help="feature vectors of images, to .parquet, .npy or .csv",
         description="Feature vectors of every image under ROOT from a frozen pretrained "
                     "network. ROOT is a folder of class subfolders (the labels go "
@@ -686,7 +886,7 @@ def build_parser():
                     "image paths, one per line. .parquet and .csv get the columns path, "
                     "[label], f0..fN; .npy gets the matrix, with the paths in "
                     "<name>.paths.txt (and labels in <name>.labels.txt).",
-        epilog="example: sktransfer extract photos/ -o features.parquet --cache ~/.cache/sk")
+        example="sktransfer extract photos/ -o features.parquet --cache ~/.cache/sk")
     extract.add_argument("root", metavar="ROOT", help="folder, image or text file of paths")
     extract.add_argument("-o", "--output", required=True, metavar="FILE",
                          help="features.parquet, features.npy or features.csv")
@@ -694,59 +894,65 @@ def build_parser():
                          help="keep each image's features in DIR: a rerun recomputes "
                               "only new or changed images")
     _network_options(extract, layer=True)
-    extract.set_defaults(run=_extract)
 
-    fit = commands.add_parser(
-        "fit", formatter_class=_FORMATTER,
+    fit = _command(
+        commands, "fit", _fit,
         help="train a classifier on a folder of class subfolders, and save it",
         description="Train on ROOT/<class>/<image>, hold out a stratified validation "
                     "share, print its accuracy and the time, then save the model with "
                     "sktransfer.save. --estimator features: frozen features + logistic "
                     "regression (fast); finetune: FineTuneClassifier (trains the "
                     "network).",
-        epilog="example: sktransfer fit photos/ -o model.sktransfer --estimator finetune "
-               "--epochs 5")
+        example="sktransfer fit photos/ -o model.sktransfer --estimator finetune "
+                "--epochs 5")
     fit.add_argument("root", metavar="ROOT", help="folder of one subfolder per class")
     fit.add_argument("-o", "--output", required=True, metavar="FILE",
                      help="where to save the model (e.g. model.sktransfer)")
     fit.add_argument("--estimator", choices=("features", "finetune"), default="features",
                      help="features = PretrainedFeatureExtractor + LogisticRegression; "
                           "finetune = FineTuneClassifier")
-    fit.add_argument("--epochs", type=_positive, default=10, metavar="N",
-                     help="training epochs (finetune)")
-    fit.add_argument("--lr", type=float, default=1e-3, help="learning rate (finetune)")
     fit.add_argument("--validation-fraction", type=_fraction, default=0.2, metavar="F",
                      help="share of the images held out, stratified, to report the "
                           "accuracy (0: none)")
+    _training_options(fit)
     _network_options(fit)
-    fit.set_defaults(run=_fit)
 
-    predict = commands.add_parser(
-        "predict", formatter_class=_FORMATTER,
+    predict = _command(
+        commands, "predict", _predict,
         help="predicted class and class probabilities of images, to .csv",
         description="Predict with a saved model. Each INPUT is a folder (of class "
                     "subfolders or of images), an image, or a text file of image paths. "
-                    "The CSV has the columns path, [label], predicted, proba_<class>...",
-        epilog="example: sktransfer predict model.sktransfer new_photos/ -o predictions.csv")
+                    "The CSV has the columns path, [label], predicted, proba_<class>... "
+                    "(probabilities with 6 significant digits).",
+        example="sktransfer predict model.sktransfer new_photos/ -o predictions.csv")
     predict.add_argument("model", metavar="MODEL", help="a file that fit (sktransfer.save) wrote")
     predict.add_argument("inputs", metavar="INPUT", nargs="+", help="images to predict")
     predict.add_argument("-o", "--output", default="-", metavar="FILE",
                          help="predictions.csv, or - for stdout")
     _run_options(predict, defaults=False)
-    predict.set_defaults(run=_predict)
 
-    info = commands.add_parser(
-        "info", formatter_class=_FORMATTER,
+    info = _command(
+        commands, "info", _info,
         help="what a saved model is, from its header (nothing is loaded)",
         description="Print the estimator class, its parameters, its classes, the "
                     "versions that saved it and the file's size, reading the "
                     "safetensors header only: no weights are loaded, nothing is "
                     "unpickled, no model is built.",
-        epilog="example: sktransfer info model.sktransfer")
+        example="sktransfer info model.sktransfer")
     info.add_argument("model", metavar="MODEL", help="a file that sktransfer.save wrote")
     info.add_argument("--json", action="store_true",
                       help="print the header document as JSON")
-    info.set_defaults(run=_info)
+
+    layers = _command(
+        commands, "layers", _layers,
+        help="the inner layers of a backbone, for --layer",
+        description="Print the names of the inner layers of backbone MODEL, one per "
+                    "line: what extract --layer takes. The network is built with "
+                    "random weights (the names do not depend on them), so nothing is "
+                    "downloaded.",
+        example="sktransfer layers resnet18")
+    layers.add_argument("model", metavar="MODEL",
+                        help="a backbone name, as --model takes it")
     return parser
 
 
@@ -766,12 +972,15 @@ def main(argv=None):
     except (BadInput, Failure) as exc:
         print(f"sktransfer {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Interrupted as exc:
+        print(f"sktransfer {args.command}: interrupted {exc}", file=sys.stderr)
+        return exc.exit_code
     except BrokenPipeError:  # `sktransfer info model | head`: the reader left
         sys.stdout = open(os.devnull, "w")  # no second error when Python flushes
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # whatever the command had begun to write is removed
         print(f"sktransfer {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -345,3 +345,218 @@ def test_info_of_a_crafted_header_is_one_line(tmp_path, capsys):
     assert main(["info", str(model)]) == 2
     err = capsys.readouterr().err
     assert "not a dtype and a shape" in err and len(err.strip().splitlines()) == 1
+
+
+# -- start-up, interruption, atomic writes ----------------------------------------
+_HEAVY = ("torch", "sklearn", "pandas", "numpy", "sktransfer.classifiers",
+          "sktransfer.persistence")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["fit", "--help"],
+                                  ["fit", "data"]])  # the last: a bad option
+def test_help_version_and_bad_options_import_no_heavy_module(argv):
+    # What makes start-up slow is importing torch and the rest: counted in a
+    # fresh process, not timed.
+    code = ("import sys\nfrom sktransfer.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            f"print('IMPORTED', [m for m in {_HEAVY!r} if m in sys.modules], "
+            "file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
+                          text=True, timeout=60)
+    assert "IMPORTED []" in done.stderr, done.stderr
+
+
+def test_lazy_package_names():
+    # The package imports its estimators on first use (which keeps --help fast):
+    # every public name is still there, for attribute access and star imports.
+    import sktransfer
+    from sktransfer import FineTuneClassifier
+    from sktransfer.classifiers import FineTuneClassifier as defined
+
+    assert FineTuneClassifier is defined and sktransfer.save is not None
+    assert sktransfer.training.Callback is not None
+    assert set(sktransfer.__all__) <= set(dir(sktransfer))
+    names = {}
+    exec("from sktransfer import *", names)
+    assert set(sktransfer.__all__) <= set(names)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        sktransfer.nothing
+
+
+@pytest.fixture
+def interrupt_at_epoch(monkeypatch):
+    """Ctrl-C as training epoch ``n`` (1-based) starts: FineTuneClassifier's
+    trainer catches it and keeps the last finished epoch's weights."""
+    from sktransfer.training._loop import Trainer
+
+    real, started = Trainer.train_epoch, []
+
+    def arm(n):
+        started.clear()
+
+        def train_epoch(self, *args, **kwargs):
+            started.append(1)
+            if len(started) == n:
+                raise KeyboardInterrupt
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+
+    return arm
+
+
+def test_fit_interrupted_exits_130_and_keeps_the_old_file(work, tmp_path, capsys,
+                                                          interrupt_at_epoch):
+    import sktransfer
+
+    model = tmp_path / "model.sktransfer"
+    model.write_bytes(b"a good model from yesterday")
+    argv = ["fit", str(work / "data"), "-o", str(model), "--estimator", "finetune",
+            "--epochs", "3", "--validation-fraction", "0", *NET]
+    interrupt_at_epoch(2)
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after 1 of 3 epochs: nothing saved" in err
+    assert "--save-interrupted" in err and len(err.strip().splitlines()) == 1
+    assert model.read_bytes() == b"a good model from yesterday"
+    assert os.listdir(tmp_path) == ["model.sktransfer"]
+
+    interrupt_at_epoch(2)
+    assert main(argv + ["--save-interrupted"]) == 130
+    assert "saved the model of the last finished epoch" in capsys.readouterr().err
+    loaded = sktransfer.load(model)
+    assert loaded.n_iter_ == 1 and loaded.interrupted_
+    assert os.listdir(tmp_path) == ["model.sktransfer"]
+
+
+def test_a_failed_save_leaves_the_old_file_and_exits_1(work, tmp_path, monkeypatch,
+                                                       capsys):
+    # Disk full halfway through the file: the model trained, so exit code 1 as
+    # documented, and the old file stays whole (no temporary left beside it).
+    import errno
+
+    import sktransfer.persistence
+
+    def full_disk(estimator, path):
+        with open(path, "wb") as file:
+            file.write(b"half a model")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(sktransfer.persistence, "save", full_disk)
+    model = tmp_path / "model.sktransfer"
+    model.write_bytes(b"a good model from yesterday")
+    assert main(["fit", str(work / "data"), "-o", str(model), *NET]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"trained, but cannot save to {str(model)!r}: "
+                        f"{os.strerror(errno.ENOSPC)}")
+    assert model.read_bytes() == b"a good model from yesterday"
+    assert os.listdir(tmp_path) == ["model.sktransfer"]
+
+
+@pytest.mark.parametrize("name", ["f.npy", "f.csv"])
+def test_extract_writes_whole_files_or_none(name, work, tmp_path, monkeypatch, capsys):
+    # Ctrl-C halfway through writing the features.
+    def save_half(file, array):
+        file.write(b"half")
+        raise KeyboardInterrupt
+
+    def to_csv_half(frame, path, **kwargs):
+        with open(path, "w") as file:
+            file.write("half")
+        raise KeyboardInterrupt
+
+    output = tmp_path / name
+    output.write_bytes(b"old features")
+    monkeypatch.setattr(np, "save", save_half)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv_half)
+    assert main(["extract", str(work / "flat"), "-o", str(output), *NET]) == 130
+    assert output.read_bytes() == b"old features"
+    assert os.listdir(tmp_path) == [name]
+
+
+# -- rough edges -----------------------------------------------------------------
+def test_random_state_must_be_a_seed(work, tmp_path, capsys):
+    line = _bad(["fit", str(work / "data"), "-o", str(tmp_path / "m"), "--random-state",
+                 "-1", *NET], capsys)
+    assert "'-1' is not a seed: an integer from 0 to 4294967295" in line
+
+
+@pytest.fixture(scope="module")
+def features_model(work, tmp_path_factory):
+    model = tmp_path_factory.mktemp("model") / "features.sktransfer"
+    assert main(["fit", str(work / "data"), "-o", str(model), *NET]) == 0
+    return model
+
+
+def test_predict_on_classes_the_model_does_not_know(work, features_model, tmp_path,
+                                                    capsys):
+    other = tmp_path / "other"
+    _write_images(other / "bird", ["0.png"], 11)
+    _write_images(other / "fish", ["0.png"], 12)
+    assert main(["predict", str(features_model), str(other), "-o",
+                 str(tmp_path / "p.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert "sktransfer predict: warning: the class folders bird, fish are not classes " \
+           "of the model (cat, dog): no accuracy" in err
+    assert "accuracy against" not in out
+
+    _write_images(other / "cat", ["0.png", "1.png"], 13)
+    assert main(["predict", str(features_model), str(other), "-o",
+                 str(tmp_path / "p.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert "accuracy over the 2 images of the others" in err
+    assert "accuracy against the class folders: " in out and "(2 images)" in out
+
+
+def test_predict_writes_six_significant_digits(work, features_model, tmp_path):
+    output = tmp_path / "p.csv"
+    assert main(["predict", str(features_model), str(work / "data"), "-o",
+                 str(output)]) == 0
+    rows = [line.split(",") for line in output.read_text().splitlines()]
+    assert rows[0][-2:] == ["proba_cat", "proba_dog"]
+    probabilities = [text for row in rows[1:] for text in row[-2:]]
+    assert probabilities and all(text == f"{float(text):.6g}" for text in probabilities)
+
+
+def test_training_options_reach_the_estimator(work, tmp_path, capsys):
+    import sktransfer
+
+    model = tmp_path / "m.sktransfer"
+    assert main(["fit", str(work / "data"), "-o", str(model), "--estimator", "finetune",
+                 "--epochs", "2", "--validation-fraction", "0.25", "--freeze", "backbone",
+                 "--unfreeze-after", "1", "--augment", "none", "--early-stopping",
+                 "--patience", "2", *NET]) == 0
+    params = sktransfer.load(model).get_params()
+    assert {k: params[k] for k in ("freeze", "unfreeze_after", "augment",
+                                   "early_stopping", "patience")} == {
+        "freeze": "backbone", "unfreeze_after": 1, "augment": None,
+        "early_stopping": True, "patience": 2}
+
+
+def test_training_option_defaults_are_the_estimator_defaults():
+    from sktransfer import FineTuneClassifier
+    from sktransfer.cli import _TRAINING
+
+    params = FineTuneClassifier().get_params()
+    assert {name: params[name] for name in _TRAINING} == _TRAINING
+    assert params["freeze"] in (None, "none")  # what --freeze none (not passed) means
+
+
+def test_bad_training_options(work, tmp_path, capsys):
+    out = [str(work / "data"), "-o", str(tmp_path / "m.sktransfer"), *NET]
+    line = _bad(["fit", *out, "--freeze", "2", "--augment", "randaugment"], capsys)
+    assert "--freeze, --augment train the network: add --estimator finetune" in line
+    line = _bad(["fit", *out, "--estimator", "finetune", "--patience", "5"], capsys)
+    assert "add --early-stopping" in line
+    line = _bad(["fit", *out, "--freeze", "head"], capsys)
+    assert "'head' is not backbone, none or a number of stages" in line
+    assert not (tmp_path / "m.sktransfer").exists()
+
+
+def test_layers(capsys):
+    from sktransfer.backbones import list_layers
+
+    assert main(["layers", "simple_cnn"]) == 0
+    assert capsys.readouterr().out.splitlines() == list_layers("simple_cnn")
+    line = _bad(["layers", "no_such_net"], capsys)
+    assert line.startswith("sktransfer layers: error: unknown model 'no_such_net'")
