@@ -825,12 +825,52 @@ class _Parser(argparse.ArgumentParser):
 _FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 
 
-def _command(commands, name, run, *, help, description, example):
-    """The parser of subcommand ``name``, which runs ``run(args, say)``."""
-    command = commands.add_parser(name, formatter_class=_FORMATTER, help=help,
-                                  description=description, epilog=f"example: {example}")
-    command.set_defaults(run=run)
-    return command
+def _input_output(parser, name, metavar, help, *, output, nargs=None, **output_options):
+    """A command's positional input ``name`` and its ``-o FILE``."""
+    parser.add_argument(name, metavar=metavar, nargs=nargs, help=help)
+    parser.add_argument("-o", "--output", metavar="FILE", help=output, **output_options)
+
+
+def _extract_arguments(parser):
+    _input_output(parser, "root", "ROOT", "folder, image or text file of paths",
+                  output="features.parquet, features.npy or features.csv", required=True)
+    parser.add_argument("--cache", default=None, metavar="DIR",
+                        help="keep each image's features in DIR: a rerun recomputes "
+                             "only new or changed images")
+    _network_options(parser, layer=True)
+
+
+def _fit_arguments(parser):
+    _input_output(parser, "root", "ROOT", "folder of one subfolder per class",
+                  output="where to save the model (e.g. model.sktransfer)", required=True)
+    parser.add_argument("--estimator", choices=("features", "finetune"),
+                        default="features",
+                        help="features = PretrainedFeatureExtractor + "
+                             "LogisticRegression; finetune = FineTuneClassifier")
+    parser.add_argument("--validation-fraction", type=_fraction, default=0.2,
+                        metavar="F", help="share of the images held out, stratified, "
+                                          "to report the accuracy (0: none)")
+    _training_options(parser)
+    _network_options(parser)
+
+
+def _predict_arguments(parser):
+    parser.add_argument("model", metavar="MODEL",
+                        help="a file that fit (sktransfer.save) wrote")
+    _input_output(parser, "inputs", "INPUT", "images to predict", nargs="+",
+                  output="predictions.csv, or - for stdout", default="-")
+    _run_options(parser, defaults=False)
+
+
+def _info_arguments(parser):
+    parser.add_argument("model", metavar="MODEL", help="a file that sktransfer.save wrote")
+    parser.add_argument("--json", action="store_true",
+                        help="print the header document as JSON")
+
+
+def _layers_arguments(parser):
+    parser.add_argument("model", metavar="MODEL", help="a backbone name, as --model "
+                                                       "takes it")
 
 
 def _training_options(parser):
@@ -865,6 +905,51 @@ def _training_options(parser):
                             "left as it was")
 
 
+#: Each subcommand: what runs it, what adds its arguments, its one-line help,
+#: its description and an example.
+_COMMANDS = {
+    "extract": (
+        _extract, _extract_arguments,
+        "feature vectors of images, to .parquet, .npy or .csv",
+        "Feature vectors of every image under ROOT from a frozen pretrained network. "
+        "ROOT is a folder of class subfolders (the labels go alongside), a flat folder "
+        "of images, an image, or a text file of image paths, one per line. .parquet "
+        "and .csv get the columns path, [label], f0..fN; .npy gets the matrix, with "
+        "the paths in <name>.paths.txt (and labels in <name>.labels.txt).",
+        "sktransfer extract photos/ -o features.parquet --cache ~/.cache/sk"),
+    "fit": (
+        _fit, _fit_arguments,
+        "train a classifier on a folder of class subfolders, and save it",
+        "Train on ROOT/<class>/<image>, hold out a stratified validation share, print "
+        "its accuracy and the time, then save the model with sktransfer.save. "
+        "--estimator features: frozen features + logistic regression (fast); "
+        "finetune: FineTuneClassifier (trains the network).",
+        "sktransfer fit photos/ -o model.sktransfer --estimator finetune --epochs 5"),
+    "predict": (
+        _predict, _predict_arguments,
+        "predicted class and class probabilities of images, to .csv",
+        "Predict with a saved model. Each INPUT is a folder (of class subfolders or "
+        "of images), an image, or a text file of image paths. The CSV has the columns "
+        "path, [label], predicted, proba_<class>... (probabilities with 6 significant "
+        "digits).",
+        "sktransfer predict model.sktransfer new_photos/ -o predictions.csv"),
+    "info": (
+        _info, _info_arguments,
+        "what a saved model is, from its header (nothing is loaded)",
+        "Print the estimator class, its parameters, its classes, the versions that "
+        "saved it and the file's size, reading the safetensors header only: no "
+        "weights are loaded, nothing is unpickled, no model is built.",
+        "sktransfer info model.sktransfer"),
+    "layers": (
+        _layers, _layers_arguments,
+        "the inner layers of a backbone, for --layer",
+        "Print the names of the inner layers of backbone MODEL, one per line: what "
+        "extract --layer takes. The network is built with random weights (the names "
+        "do not depend on them), so nothing is downloaded.",
+        "sktransfer layers resnet18"),
+}
+
+
 def build_parser():
     """The ``sktransfer`` argument parser, with its subcommands."""
 
@@ -876,83 +961,12 @@ def build_parser():
                "on stderr), 1 trained but not saved, 130 interrupted (Ctrl-C).")
     parser.add_argument("--version", action="version", version=f"sktransfer {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    extract = _command(
-        commands, "extract", _extract,
-        help="feature vectors of images, to .parquet, .npy or .csv",
-        description="Feature vectors of every image under ROOT from a frozen pretrained "
-                    "network. ROOT is a folder of class subfolders (the labels go "
-                    "alongside), a flat folder of images, an image, or a text file of "
-                    "image paths, one per line. .parquet and .csv get the columns path, "
-                    "[label], f0..fN; .npy gets the matrix, with the paths in "
-                    "<name>.paths.txt (and labels in <name>.labels.txt).",
-        example="sktransfer extract photos/ -o features.parquet --cache ~/.cache/sk")
-    extract.add_argument("root", metavar="ROOT", help="folder, image or text file of paths")
-    extract.add_argument("-o", "--output", required=True, metavar="FILE",
-                         help="features.parquet, features.npy or features.csv")
-    extract.add_argument("--cache", default=None, metavar="DIR",
-                         help="keep each image's features in DIR: a rerun recomputes "
-                              "only new or changed images")
-    _network_options(extract, layer=True)
-
-    fit = _command(
-        commands, "fit", _fit,
-        help="train a classifier on a folder of class subfolders, and save it",
-        description="Train on ROOT/<class>/<image>, hold out a stratified validation "
-                    "share, print its accuracy and the time, then save the model with "
-                    "sktransfer.save. --estimator features: frozen features + logistic "
-                    "regression (fast); finetune: FineTuneClassifier (trains the "
-                    "network).",
-        example="sktransfer fit photos/ -o model.sktransfer --estimator finetune "
-                "--epochs 5")
-    fit.add_argument("root", metavar="ROOT", help="folder of one subfolder per class")
-    fit.add_argument("-o", "--output", required=True, metavar="FILE",
-                     help="where to save the model (e.g. model.sktransfer)")
-    fit.add_argument("--estimator", choices=("features", "finetune"), default="features",
-                     help="features = PretrainedFeatureExtractor + LogisticRegression; "
-                          "finetune = FineTuneClassifier")
-    fit.add_argument("--validation-fraction", type=_fraction, default=0.2, metavar="F",
-                     help="share of the images held out, stratified, to report the "
-                          "accuracy (0: none)")
-    _training_options(fit)
-    _network_options(fit)
-
-    predict = _command(
-        commands, "predict", _predict,
-        help="predicted class and class probabilities of images, to .csv",
-        description="Predict with a saved model. Each INPUT is a folder (of class "
-                    "subfolders or of images), an image, or a text file of image paths. "
-                    "The CSV has the columns path, [label], predicted, proba_<class>... "
-                    "(probabilities with 6 significant digits).",
-        example="sktransfer predict model.sktransfer new_photos/ -o predictions.csv")
-    predict.add_argument("model", metavar="MODEL", help="a file that fit (sktransfer.save) wrote")
-    predict.add_argument("inputs", metavar="INPUT", nargs="+", help="images to predict")
-    predict.add_argument("-o", "--output", default="-", metavar="FILE",
-                         help="predictions.csv, or - for stdout")
-    _run_options(predict, defaults=False)
-
-    info = _command(
-        commands, "info", _info,
-        help="what a saved model is, from its header (nothing is loaded)",
-        description="Print the estimator class, its parameters, its classes, the "
-                    "versions that saved it and the file's size, reading the "
-                    "safetensors header only: no weights are loaded, nothing is "
-                    "unpickled, no model is built.",
-        example="sktransfer info model.sktransfer")
-    info.add_argument("model", metavar="MODEL", help="a file that sktransfer.save wrote")
-    info.add_argument("--json", action="store_true",
-                      help="print the header document as JSON")
-
-    layers = _command(
-        commands, "layers", _layers,
-        help="the inner layers of a backbone, for --layer",
-        description="Print the names of the inner layers of backbone MODEL, one per "
-                    "line: what extract --layer takes. The network is built with "
-                    "random weights (the names do not depend on them), so nothing is "
-                    "downloaded.",
-        example="sktransfer layers resnet18")
-    layers.add_argument("model", metavar="MODEL",
-                        help="a backbone name, as --model takes it")
+    for name, (run, arguments, summary, description, example) in _COMMANDS.items():
+        command = commands.add_parser(name, formatter_class=_FORMATTER, help=summary,
+                                      description=description,
+                                      epilog=f"example: {example}")
+        arguments(command)
+        command.set_defaults(run=run)
     return parser
 
 
