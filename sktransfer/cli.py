@@ -25,7 +25,6 @@ import math
 import os
 import pathlib
 import re
-import secrets
 import shutil
 import sys
 import time
@@ -260,7 +259,7 @@ def _atomic(path):
     that ``path`` holds the old file or the new one, never a part of one."""
     folder, name = os.path.split(os.path.abspath(path))
     while True:
-        temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        temporary = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.tmp")
         try:  # mode 0o666 under the umask, as open(path, "w") would create it
             os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             break
