@@ -110,7 +110,7 @@ def set_threads(threads, *, limit=None):
 
 def resolve_device(name):
     """``--device`` as sktransfer resolves it, its refusal as the exit message."""
-    from sktransfer._device import resolve_device as resolve  # sktransfer loads late
+    from sktransfer._utils.device import resolve_device as resolve  # sktransfer loads late
 
     try:
         return resolve(name)
@@ -121,7 +121,7 @@ def resolve_device(name):
 def resolve_autocast_dtype(precision, device):
     """``--precision`` as sktransfer resolves it: None (float32) or the dtype to
     autocast to; its refusal (fp16 on a CPU) as the exit message."""
-    from sktransfer._device import resolve_autocast_dtype as resolve
+    from sktransfer._utils.device import resolve_autocast_dtype as resolve
 
     try:
         return resolve(precision, device)

@@ -6,7 +6,7 @@ import os
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._typing import PathLike
+from ._utils.hints import PathLike
 
 #: The file name endings :func:`load_image_folder` reads (torchvision's
 #: ``IMG_EXTENSIONS``), compared case-insensitively.

@@ -20,8 +20,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_array, check_random_state
 
 from ._sklearn_compat import _safe_indexing
-from ._domains import unlabeled_mask
-from ._representation import estimator_features
+from ._utils.domains import unlabeled_mask
+from ._utils.representation import estimator_features
 
 __all__ = [
     "DeepEmbeddedValidation",

@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 import sktransfer
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier, PretrainedFeatureExtractor
-from sktransfer._compile import CompiledModule, compile_options, compiled
+from sktransfer._utils.compile import CompiledModule, compile_options, compiled
 
 # What inductor (compile=True) needs on a CPU: a C++ compiler and a Python that
 # torch.compile supports.

@@ -23,7 +23,7 @@ from sktransfer.adaptation import (
     VADALoss,
 )
 from sktransfer.training import DomainAdaptationStep
-from sktransfer._domains import unlabeled_mask
+from sktransfer._utils.domains import unlabeled_mask
 
 from domain_shift import da, shift_task
 

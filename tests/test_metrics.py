@@ -13,7 +13,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import LinearSVC
 
 from sktransfer.datasets import mix_domains
-from sktransfer._representation import estimator_features
+from sktransfer._utils.representation import estimator_features
 from sktransfer.metrics import (
     DeepEmbeddedValidation,
     ImportanceWeightedScorer,

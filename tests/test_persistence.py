@@ -1051,7 +1051,7 @@ def test_compressed_skops_bytes_are_refused(fitted_pipelines, tmp_path):
     tensors["logisticregression.skops"] = torch.frombuffer(
         bytearray(buffer.getvalue()), dtype=torch.uint8)
     document = json.loads(metadata["sktransfer"])
-    from sktransfer._hashing import tensors_checksum
+    from sktransfer._utils.hashing import tensors_checksum
     document["weights_sha256"] = tensors_checksum(tensors)
     document["document_sha256"] = document_checksum(document)
     save_file(tensors, path, metadata={"sktransfer": json.dumps(document)})

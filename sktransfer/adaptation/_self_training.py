@@ -193,13 +193,13 @@ class EpochSelfTrainingStep(DomainAdaptationStep):
     def target_stream(self):
         """Target batches with their rows, to look up their pseudo-labels."""
         config = self.config
-        return target_batches(config.pipeline, self.target_rows, config.batch_size,
+        return target_batches(config.loader, self.target_rows, config.batch_size,
                               self.generator, with_rows=True)
 
     def refresh(self):
         """Pseudo-label every target row with the network as it is now."""
         config = self.config
-        logits = batch_statistics_logits(self.net, config.pipeline, self.target_rows,
+        logits = batch_statistics_logits(self.net, config.loader, self.target_rows,
                                          batch_size=2 * config.batch_size,
                                          generator=self.generator)
         labels, mask = self.adaptation.label(logits)
@@ -220,7 +220,7 @@ class EpochSelfTrainingStep(DomainAdaptationStep):
         for step, supervised in enumerate(self.supervised_batches(epoch)):
             rows, raw = next(self._targets_stream)
             index = self._position[torch.as_tensor(rows)].to(self._labels.device)
-            view = self.config.pipeline.prepare(raw, augment=strong)
+            view = self.config.loader.prepare(raw, augment=strong)
             target = (view, self._labels[index].to(view.device),
                       self._mask[index].to(view.device))
             yield supervised, target, self.progress(epoch, step)

@@ -3,7 +3,7 @@
 :class:`NeuralClassifierBase` validates input and parameters, encodes labels,
 builds the network (a backbone from :mod:`sktransfer.backbones`, or an MLP for
 flat input), hands training to :class:`sktransfer.training.Trainer` with a
-training step, predicts through :func:`sktransfer._runtime.run_batches` and
+training step, predicts through :func:`sktransfer._utils.runtime.run_batches` and
 pickles weights as a CPU state dict. A subclass's ``fit`` validates what is its
 own, then calls :meth:`_fit_data` and :meth:`_fit_epochs`, passing the step it
 trains with (``make_step``).
@@ -29,13 +29,13 @@ from sklearn.utils import TransformerTags, check_random_state, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
-from .._compile import compile_options, compiled
-from .._device import resolve_autocast_dtype, resolve_device
-from .._parameters import TorchParameters
-from .._runtime import InputPipeline, placed, run_batches
+from .._utils.compile import compile_options, compiled
+from .._utils.device import resolve_autocast_dtype, resolve_device
+from .._utils.torch_parameters import TorchParameters
+from .._utils.runtime import BatchLoader, placed, run_batches
 from .._sklearn_compat import _check_sample_weight, check_is_fitted, validate_data
-from .._typing import ImagesLike
-from .._versioning import check_version, stamp_version
+from .._utils.hints import ImagesLike
+from .._utils.versioning import check_version, stamp_version
 from ..backbones import load_backbone
 from ..inputs import ArraySource, validate_images
 from ..training import (
@@ -316,13 +316,13 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         device = resolve_device(self.device)
         autocast_dtype = resolve_autocast_dtype(self.precision, device)
         net = placed(self.module_, device)
-        pipeline = InputPipeline(data.source, self.preprocess_, device,
+        loader = BatchLoader(data.source, self.preprocess_, device,
                                  num_workers=self.num_workers)
         train_idx, valid_idx = self._split(data.targets, data.seed, data.labeled_rows)
         config = StepConfig(
             # The forward passes go through torch.compile when asked; module_
             # stays the plain network.
-            net=compiled(net, self.compile), pipeline=pipeline, rows=train_idx,
+            net=compiled(net, self.compile), loader=loader, rows=train_idx,
             targets=data.targets,
             sample_weight=data.sample_weight, batch_size=self.batch_size,
             augment=None if self._tabular else resolve_augment(self.augment),
@@ -350,7 +350,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         scheduler = build_scheduler(self.scheduler if schedule else None, optimizer,
                                     epochs=epochs, n_batches=n_batches)
         validate = None if valid_idx is None else functools.partial(
-            validation_scores, config.net, pipeline, valid_idx, data.targets,
+            validation_scores, config.net, loader, valid_idx, data.targets,
             autocast_dtype=autocast_dtype, batch_size=self.batch_size)
 
         trainer = Trainer(trained, optimizer, device=device, autocast_dtype=autocast_dtype,
@@ -382,10 +382,10 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         source = self._validate_X(X, reset=False)
         device = resolve_device(self.device)
         net = placed(self.module_, device)
-        pipeline = InputPipeline(source, self.preprocess_, device,
+        loader = BatchLoader(source, self.preprocess_, device,
                                  num_workers=self.num_workers)
         return run_batches(
-            compiled(net if module is None else module(net), self.compile), pipeline,
+            compiled(net if module is None else module(net), self.compile), loader,
             autocast_dtype=resolve_autocast_dtype(self.precision, device),
             batch_size=self.batch_size,
             progress=bool(self.verbose), desc=f"{type(self).__name__}.{desc}",

@@ -16,7 +16,7 @@ import json
 import numpy as np
 import torch
 
-from .._hashing import digest_parts, weights_fingerprint
+from .._utils.hashing import digest_parts, weights_fingerprint
 from ..feature_extraction._cache import image_keys
 
 #: Parameters that do not change what a fit learns.

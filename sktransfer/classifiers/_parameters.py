@@ -6,8 +6,8 @@ only what differs, so the two cannot drift apart."""
 
 from numbers import Integral, Real
 
-from .._compile import CONSTRAINT as COMPILE_CONSTRAINT
-from .._parameters import COMMON_CONSTRAINTS
+from .._utils.compile import CONSTRAINT as COMPILE_CONSTRAINT
+from .._utils.torch_parameters import COMMON_CONSTRAINTS
 from .._sklearn_compat import HasMethods, Interval, StrOptions
 from ..inputs import POLICIES
 from ..training._mixing import MIXUP_PRESETS

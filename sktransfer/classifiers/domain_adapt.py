@@ -9,9 +9,9 @@ import torch
 from sklearn.metrics import accuracy_score
 from sklearn.utils import column_or_1d
 
-from .._domains import target_mask, unlabeled_mask
+from .._utils.domains import target_mask, unlabeled_mask
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
-from .._typing import ImagesLike, LabelsLike
+from .._utils.hints import ImagesLike, LabelsLike
 from ..adaptation import METHODS
 from ..adaptation._methods import resolve_method
 from ..training._steps import SourceOnlyStep

@@ -1,7 +1,7 @@
 """FineTuneClassifier: fine-tune a pretrained CNN behind fit / predict."""
 
 from .._sklearn_compat import _fit_context
-from .._typing import ImagesLike, LabelsLike
+from .._utils.hints import ImagesLike, LabelsLike
 from ._base import NeuralClassifierBase
 from ._parameters import parameters_doc
 

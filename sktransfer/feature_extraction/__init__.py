@@ -5,7 +5,7 @@
 * the backbone memo (``_memo``): loaded backbones shared within a process.
 """
 
-from .._hashing import weights_fingerprint
+from .._utils.hashing import weights_fingerprint
 from ._cache import (
     CacheInfo,
     FeatureCacheWarning,

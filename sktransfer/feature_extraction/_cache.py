@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from .. import _version
-from .._hashing import bytes_digest, digest_parts
+from .._utils.hashing import bytes_digest, digest_parts
 from ..backbones._registry import registered_builder
 from ..inputs import ArraySource, PathSource, PILSource
 from ._memo import BACKBONES

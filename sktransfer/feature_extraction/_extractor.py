@@ -8,15 +8,15 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from torch import nn
 
-from .._compile import CONSTRAINT as COMPILE_CONSTRAINT
-from .._compile import compile_options, compiled
-from .._device import resolve_autocast_dtype, resolve_device
-from .._hashing import weights_fingerprint
-from .._parameters import COMMON_CONSTRAINTS, TorchParameters
-from .._runtime import InputPipeline, placed, run_batches
+from .._utils.compile import CONSTRAINT as COMPILE_CONSTRAINT
+from .._utils.compile import compile_options, compiled
+from .._utils.device import resolve_autocast_dtype, resolve_device
+from .._utils.hashing import weights_fingerprint
+from .._utils.torch_parameters import COMMON_CONSTRAINTS, TorchParameters
+from .._utils.runtime import BatchLoader, placed, run_batches
 from .._sklearn_compat import HasMethods, StrOptions, _fit_context, check_is_fitted
-from .._typing import ImagesLike
-from .._versioning import check_version, stamp_version
+from .._utils.hints import ImagesLike
+from .._utils.versioning import check_version, stamp_version
 from ..backbones import POOLINGS, load_backbone
 from ..backbones._factory import is_rebuildable
 from ..backbones._registry import registered_builder
@@ -342,11 +342,11 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
     def _forward(self, source, device, autocast_dtype, indices=None):
         """Features of the images of ``source`` (all, or those at ``indices``)."""
         backbone = self._get_backbone(device)
-        pipeline = InputPipeline(source, self.preprocess_, device,
+        loader = BatchLoader(source, self.preprocess_, device,
                                  num_workers=self.num_workers)
         return run_batches(
             compiled(backbone, self.compile),  # the fitted backbone stays uncompiled
-            pipeline,
+            loader,
             autocast_dtype=autocast_dtype,
             batch_size=self.batch_size,
             indices=indices,

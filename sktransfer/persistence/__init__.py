@@ -9,7 +9,7 @@ reads an estimator's private attributes. ``_pipeline`` adds a scikit-learn
 ``Pipeline`` of them (its scikit-learn steps through ``skops.io``).
 """
 
-from .._versioning import InconsistentVersionWarning
+from .._utils.versioning import InconsistentVersionWarning
 from ._format import FORMAT_NAME, FORMAT_VERSION, load, read_header, save
 from ._pipeline import TRUSTED_TYPES
 from ._records import SAFE_CLASSES

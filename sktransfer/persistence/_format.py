@@ -3,7 +3,7 @@
 Two ways to keep an estimator, for two levels of trust:
 
 * ``pickle`` / ``joblib``: every estimator's state carries the version of
-  sktransfer that wrote it (:mod:`sktransfer._versioning`); unpickling it under
+  sktransfer that wrote it (:mod:`sktransfer._utils.versioning`); unpickling it under
   another version warns with :class:`InconsistentVersionWarning`, as
   scikit-learn does for its own estimators. A pickle runs code when it is
   loaded: load only the ones you trust.
@@ -54,8 +54,8 @@ from sklearn.base import BaseEstimator
 import torch
 
 from .. import _version
-from .._hashing import tensors_checksum
-from .._typing import PathLike
+from .._utils.hashing import tensors_checksum
+from .._utils.hints import PathLike
 from . import _pipeline
 from ._codec import Budget
 from ._records import build as build_estimator, record as estimator_record

@@ -35,7 +35,7 @@ from sklearn.pipeline import Pipeline
 
 from .._sklearn_compat import get_param_names
 from . import _records
-from .._versioning import warn_if_other_version
+from .._utils.versioning import warn_if_other_version
 from ._codec import Unsafe, encode
 
 #: The types a scikit-learn step may hold beyond those skops trusts by default

@@ -10,7 +10,7 @@ import warnings
 import torch
 
 from .. import _version
-from .._versioning import warn_if_other_version
+from .._utils.versioning import warn_if_other_version
 from ..classifiers import DomainAdaptClassifier, FineTuneClassifier
 from ..feature_extraction import PretrainedFeatureExtractor
 from ._codec import Unsafe, decode, encode

@@ -5,7 +5,7 @@ from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from .._representation import estimator_features
+from .._utils.representation import estimator_features
 from ._base import check_matplotlib, layout_axes
 
 DOMAINS = ("source", "target")

@@ -5,7 +5,7 @@ source batches (the data side of domain balance, as skada's
 import torch
 
 
-def target_batches(pipeline, rows, batch_size, generator, *, with_rows=False):
+def target_batches(loader, rows, batch_size, generator, *, with_rows=False):
     """Raw batches of the target ``rows`` for the whole fit: reshuffled passes,
     full batches only when there are enough rows, so that every step pairs
     ``batch_size`` source samples with ``batch_size`` target samples. Endless;
@@ -16,7 +16,7 @@ def target_batches(pipeline, rows, batch_size, generator, *, with_rows=False):
         order = rows[torch.randperm(len(rows), generator=generator).numpy()]
         if len(order) >= batch_size:
             order = order[:len(order) - len(order) % batch_size]
-        batches = pipeline.batches(batch_size, indices=order)
+        batches = loader.batches(batch_size, indices=order)
         if not with_rows:
             yield from batches
             continue

@@ -16,7 +16,7 @@ import warnings
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from .._device import autocast
+from .._utils.device import autocast
 from ._callbacks import call_hook, snapshot
 from ._freeze import frozen_batchnorm_to_eval
 from ._setup import INTERVALS

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from scipy.special import log_softmax
 
-from .._runtime import run_batches
+from .._utils.runtime import run_batches
 from ..inputs import PerSample
 from ._batches import target_batches
 from ._freeze import BATCH_NORMS
@@ -41,7 +41,7 @@ class StepConfig:
     ----------
     net : ClassifierNet
         ``net(x, return_features=False)`` -> logits (and features).
-    pipeline : InputPipeline
+    loader : BatchLoader
         Raw batches of the training data, and ``prepare`` to make them inputs.
     rows : ndarray of int
         The labeled rows trained on (the validation rows held out).
@@ -66,7 +66,7 @@ class StepConfig:
     """
 
     net: torch.nn.Module
-    pipeline: object
+    loader: object
     rows: np.ndarray
     targets: np.ndarray
     sample_weight: np.ndarray
@@ -157,7 +157,7 @@ class SupervisedStep(TrainingStep):
     """Shuffled batches of the labeled rows and their weighted cross-entropy.
 
     A per-sample ``augment`` runs where the images are decoded, through a
-    pipeline of the step's own (validation and prediction keep the plain one);
+    loader of the step's own (validation and prediction keep the plain one);
     ``mix`` mixes each batch and turns its targets into class probabilities.
 
     Parameters
@@ -170,21 +170,21 @@ class SupervisedStep(TrainingStep):
         self._targets = torch.as_tensor(config.targets, dtype=torch.long)
         self._weights = torch.as_tensor(config.sample_weight, dtype=torch.float32)
         if isinstance(config.augment, PerSample):
-            self._pipeline = config.pipeline.with_transform(config.augment)
+            self._loader = config.loader.with_transform(config.augment)
             self._batch_augment = None
         else:
-            self._pipeline, self._batch_augment = config.pipeline, config.augment
+            self._loader, self._batch_augment = config.loader, config.augment
 
     def batches(self, epoch):
         """``(inputs, targets, sample_weight)`` on the device, the rows reshuffled
         (targets: class indices, or class probabilities when ``mix`` is set)."""
         config, size = self.config, self.config.batch_size
-        pipeline, device = self._pipeline, config.device
+        loader, device = self._loader, config.device
         order = config.rows[torch.randperm(len(config.rows), generator=self.generator).numpy()]
         for start, batch in zip(range(0, len(order), size),
-                                pipeline.batches(size, indices=order)):
+                                loader.batches(size, indices=order)):
             index = torch.as_tensor(order[start:start + size])
-            batch = (pipeline.prepare(batch, augment=self._batch_augment),
+            batch = (loader.prepare(batch, augment=self._batch_augment),
                      self._targets[index].to(device, non_blocking=True),
                      self._weights[index].to(device, non_blocking=True))
             yield batch if config.mix is None else config.mix(*batch)
@@ -233,7 +233,7 @@ class DomainAdaptationStep(SupervisedStep):
         (:func:`target_batches`); a subclass that needs each batch's rows
         returns ``target_batches(..., with_rows=True)``."""
         config = self.config
-        return target_batches(config.pipeline, self.target_rows, config.batch_size,
+        return target_batches(config.loader, self.target_rows, config.batch_size,
                               self.generator)
 
     def record(self, supervised, adapt):
@@ -270,7 +270,7 @@ class DomainAdaptationStep(SupervisedStep):
         augments = self.adaptation.target_augments
         if augments is None:
             augments = [self.config.augment]
-        return [self.config.pipeline.prepare(raw, augment=augment) for augment in augments]
+        return [self.config.loader.prepare(raw, augment=augment) for augment in augments]
 
     def supervised_batches(self, epoch):
         """The source batches of :class:`SupervisedStep`."""
@@ -285,7 +285,7 @@ class DomainAdaptationStep(SupervisedStep):
     def finish(self):
         """AdaBN on the target rows when ``adabn``."""
         if self.adabn:
-            adapt_batchnorm(self.net, self.config.pipeline, self.target_rows,
+            adapt_batchnorm(self.net, self.config.loader, self.target_rows,
                             batch_size=self.config.batch_size, generator=self.generator)
 
     def forward(self, inputs):
@@ -322,7 +322,7 @@ class SourceOnlyStep(SupervisedStep):
         self.target_rows = target_rows
 
     def finish(self):
-        adapt_batchnorm(self.net, self.config.pipeline, self.target_rows,
+        adapt_batchnorm(self.net, self.config.loader, self.target_rows,
                         batch_size=self.config.batch_size, generator=self.generator)
 
 
@@ -371,7 +371,7 @@ class _BatchStatistics:
         return False
 
 
-def adapt_batchnorm(net, pipeline, rows, *, batch_size, generator=None):
+def adapt_batchnorm(net, loader, rows, *, batch_size, generator=None):
     """AdaBN (Li et al., 2018): recompute every BatchNorm layer's running mean
     and variance over ``rows`` (forward passes, no gradients, no augmentation,
     dropout off), so that prediction normalises with the target domain's
@@ -387,8 +387,8 @@ def adapt_batchnorm(net, pipeline, rows, *, batch_size, generator=None):
     with _BatchStatistics(net, update=True), torch.no_grad():
         for layer in layers:
             layer.reset_running_stats()
-        for batch in pipeline.batches(batch_size, indices=_shuffled(rows, generator)):
-            inputs = pipeline.prepare(batch)
+        for batch in loader.batches(batch_size, indices=_shuffled(rows, generator)):
+            inputs = loader.prepare(batch)
             for layer in layers:  # a running average weighted by batch size
                 layer.momentum = len(inputs) / (seen + len(inputs))
             seen += len(inputs)
@@ -396,7 +396,7 @@ def adapt_batchnorm(net, pipeline, rows, *, batch_size, generator=None):
     return len(layers)
 
 
-def batch_statistics_logits(net, pipeline, rows, *, batch_size, generator=None):
+def batch_statistics_logits(net, loader, rows, *, batch_size, generator=None):
     """Logits of ``net`` on ``rows`` (float32, in the order of ``rows``), each
     batch normalised with its own BatchNorm statistics, as AdaBN will normalise
     the target domain at prediction, and none of the network's state changed
@@ -407,8 +407,8 @@ def batch_statistics_logits(net, pipeline, rows, *, batch_size, generator=None):
     order = _shuffled(np.arange(len(rows)), generator)
     chunks = []
     with _BatchStatistics(net, update=False), torch.no_grad():
-        for batch in pipeline.batches(batch_size, indices=rows[order]):
-            logits = net(pipeline.prepare(batch))
+        for batch in loader.batches(batch_size, indices=rows[order]):
+            logits = net(loader.prepare(batch))
             chunks.append(logits.float())
     logits = torch.cat(chunks)
     result = torch.empty_like(logits)
@@ -416,10 +416,10 @@ def batch_statistics_logits(net, pipeline, rows, *, batch_size, generator=None):
     return result
 
 
-def validation_scores(net, pipeline, rows, targets, *, autocast_dtype, batch_size):
+def validation_scores(net, loader, rows, targets, *, autocast_dtype, batch_size):
     """``{"valid_loss", "valid_score"}``: log loss and accuracy of ``net`` on
     the labeled ``rows``."""
-    logits = run_batches(net, pipeline, autocast_dtype=autocast_dtype,
+    logits = run_batches(net, loader, autocast_dtype=autocast_dtype,
                          batch_size=batch_size, indices=rows)
     targets = targets[rows]
     log_proba = log_softmax(logits.astype(np.float64), axis=1)

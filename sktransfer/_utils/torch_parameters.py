@@ -16,8 +16,8 @@ from numbers import Integral
 
 import torch
 
-from ._device import PRECISIONS
-from ._sklearn_compat import Interval, StrOptions
+from .device import PRECISIONS
+from .._sklearn_compat import Interval, StrOptions
 
 COMMON_CONSTRAINTS = {
     "weights": [str, os.PathLike, enum.Enum, None],

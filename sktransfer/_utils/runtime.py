@@ -1,6 +1,6 @@
 """From a checked source to model inputs on a device, and batched inference.
 
-:class:`InputPipeline` is how every estimator feeds a network: raw CPU batches
+:class:`BatchLoader` is how every estimator feeds a network: raw CPU batches
 from an :class:`~sktransfer.inputs.ImageSource` (pinned on CUDA), then, on the
 device, scaling, channel matching, resize and crop (for in-memory arrays),
 optional augmentation and normalisation. :func:`run_batches` is the inference
@@ -9,8 +9,8 @@ loop of the feature extractor's ``transform`` and the classifiers' ``predict``.
 
 import torch
 
-from ._device import autocast
-from .inputs import BatchPreprocessor
+from .device import autocast
+from ..inputs import BatchPreprocessor
 
 
 def placed(module, device):
@@ -21,7 +21,7 @@ def placed(module, device):
     return module.eval()
 
 
-class InputPipeline:
+class BatchLoader:
     """Batches of ``source`` made ready for a network on ``device``.
 
     Parameters
@@ -51,11 +51,11 @@ class InputPipeline:
         return len(self.source)
 
     def with_transform(self, transform):
-        """A pipeline over the same images, each passed through the per-image
+        """A loader over the same images, each passed through the per-image
         ``transform`` where it is decoded (after resize and crop, before
         batching): for training batches, never for inference."""
         source = self.source.with_transform(transform, in_chans=self.config.in_chans)
-        return InputPipeline(source, self.config, self.device, num_workers=self.num_workers)
+        return BatchLoader(source, self.config, self.device, num_workers=self.num_workers)
 
     def batches(self, batch_size, *, indices=None):
         """Raw CPU batches (all samples, or those at ``indices`` in that order)."""
@@ -76,17 +76,17 @@ class InputPipeline:
         )
 
 
-def run_batches(module, pipeline, *, autocast_dtype, batch_size, indices=None,
+def run_batches(module, loader, *, autocast_dtype, batch_size, indices=None,
                 progress=False, desc=None):
-    """Forward the samples of ``pipeline`` through ``module``; float32 numpy out.
+    """Forward the samples of ``loader`` through ``module``; float32 numpy out.
 
     Outputs are copied into one pinned host buffer without blocking on CUDA, so
     copies back overlap the next batch's compute.
     """
-    device = pipeline.device
-    on_cuda = pipeline.on_cuda
-    n_samples = len(pipeline) if indices is None else len(indices)
-    batches = pipeline.batches(batch_size, indices=indices)
+    device = loader.device
+    on_cuda = loader.on_cuda
+    n_samples = len(loader) if indices is None else len(indices)
+    batches = loader.batches(batch_size, indices=indices)
     if progress:
         from tqdm.auto import tqdm
 
@@ -95,7 +95,7 @@ def run_batches(module, pipeline, *, autocast_dtype, batch_size, indices=None,
     start = 0
     with torch.inference_mode(), autocast(device, autocast_dtype):
         for batch in batches:
-            outputs = module(pipeline.prepare(batch)).float()
+            outputs = module(loader.prepare(batch)).float()
             if result is None:
                 result = torch.empty((n_samples, *outputs.shape[1:]), dtype=torch.float32,
                                      pin_memory=on_cuda)

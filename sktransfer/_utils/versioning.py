@@ -6,7 +6,7 @@ of :mod:`sktransfer.persistence` warns through the same function.
 
 import warnings
 
-from . import _version
+from .. import _version
 
 _VERSION_KEY = "_sktransfer_version"  # the key stamped into pickled states
 
