@@ -645,170 +645,107 @@ def _layers(args, say):
 
 
 # -- info: the file's header only ------------------------------------------------
-def read_model_header(path):
-    """What a model file says about itself, read from its safetensors header only:
-    no tensor is loaded, nothing is unpickled, no estimator is built.
-
-    Returns
-    -------
-    document : dict
-        The JSON document that :func:`sktransfer.save` wrote in the header
-        (format, versions, estimator, encoded params and fitted attributes).
-    tensors : dict
-        ``name -> (dtype, shape)`` of the stored tensors.
-
-    Raises
-    ------
-    BadInput
-        When ``path`` does not exist or is not a file that sktransfer.save writes.
-    """
-    from .persistence import read_header
-
-    if not os.path.exists(path):
-        raise BadInput(f"{path!r} does not exist")
-    if os.path.isdir(path):
-        raise BadInput(f"{path!r} is a folder, not a model file")
-    try:
-        document, tensors = read_header(path)
-    except (ValueError, OSError) as exc:
-        raise BadInput(_one_line(exc)) from None
-    return document, tensors
+def _escape(text):
+    """``text`` with every character that could move the cursor, start a line or
+    colour the terminal (control and format characters, line and paragraph
+    separators) written as its Python escape: a file's strings are printed, never
+    obeyed (a crafted file could otherwise forge a line of the output)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in str(text))
 
 
-def _plain(value):
-    """A readable Python value of a value as the safe format encodes it."""
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if len(value) != 1 or not next(iter(value)).startswith("$"):
-        return {k: _plain(v) for k, v in value.items()}
-    (tag, body), = value.items()
-    if tag == "$float":
-        return float(body)
-    if tag == "$scalar":
-        return _plain(body.get("value"))
-    if tag == "$tuple":
-        return tuple(_plain(v) for v in body)
-    if tag in ("$dict", "$preprocess"):
-        return {k: _plain(v) for k, v in body.items()}
-    if tag == "$pairs":
-        return [tuple(_plain(v) for v in pair) for pair in body]
-    if tag == "$ndarray":
-        shape, data = body.get("shape", []), body.get("data", [])
-        if len(shape) == 1 and len(data) <= 100:
-            return [_plain(v) for v in data]
-        return f"<array of shape {tuple(shape)}, dtype {body.get('dtype')}>"
-    if tag == "$random_state":
-        return "<RandomState>"
-    return body if isinstance(body, str) else value  # $weights, $path, $device
+def _show(value, limit=300):
+    """One escaped line for a decoded value: a string as it is, a long or
+    multi-dimensional array as its shape, anything else as its repr."""
+    import numpy as np
 
-
-def _readable(value):
-    """:func:`_plain`, or the raw value's text for a header it cannot read (a
-    crafted file: its checksum does not stop an author who recomputes it)."""
-    try:
-        return _plain(value)
-    except Exception:  # any malformed tag content
-        return f"<unreadable: {repr(value)[:60]}>"
-
-
-def _find(document, key):
-    """The first value of ``key`` anywhere in ``document`` (fitted attributes
-    may sit in the document of a step)."""
-    if isinstance(document, dict):
-        if key in document:
-            return document[key]
-        values = document.values()
-    elif isinstance(document, list):
-        values = document
+    if isinstance(value, np.ndarray) and (value.ndim != 1 or value.size > 100):
+        text = f"<array of shape {value.shape}, dtype {value.dtype}>"
+    elif isinstance(value, np.ndarray):
+        text = repr(value.tolist())
     else:
-        return None
-    for value in values:
-        found = _find(value, key)
-        if found is not None:
-            return found
-    return None
-
-
-def _show(value):
-    return value if isinstance(value, str) else repr(value)
+        text = value if isinstance(value, str) else repr(value)
+    text = _escape(text)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _print_params(params, indent):
-    if isinstance(params, dict) and params:
+    if params:
         print(f"{indent}parameters")
-        width = max(len(k) for k in params)
+        names = {key: _escape(key) for key in params}
+        width = max(len(name) for name in names.values())
         for key, value in params.items():
-            print(f"{indent}  {key:<{width}}  {_show(_readable(value))}")
+            print(f"{indent}  {names[key]:<{width}}  {_show(value)}")
+
+
+def _classes(classes):
+    if classes is None:
+        return "- (not in the header)"
+    try:
+        names = [_show(str(c), 80) for c in classes[:20]]
+        return f"{', '.join(names)}{', ...' if len(classes) > 20 else ''} ({len(classes)})"
+    except TypeError:  # not a sequence (a crafted or unreadable value)
+        return _show(classes)
 
 
 def _info(args, say):
+    """Print what :func:`sktransfer.persistence.describe` reads from the header."""
     import sklearn
     import torch
 
+    from .persistence import describe
 
-    document, tensors = read_model_header(args.model)
-    size = os.path.getsize(args.model)
-    n_weights = sum(math.prod(shape) for _, shape in tensors.values())
-    if args.json:
-        print(json.dumps({"path": args.model, "size_bytes": size,
-                          "tensors": len(tensors), "weights": n_weights,
-                          "document": document}, indent=2))
+    if not os.path.exists(args.model):
+        raise BadInput(f"{args.model!r} does not exist")
+    if os.path.isdir(args.model):
+        raise BadInput(f"{args.model!r} is a folder, not a model file")
+    try:
+        description = describe(args.model)
+    except (ValueError, OSError) as exc:
+        raise BadInput(_one_line(exc)) from None
+    if args.json:  # json.dumps writes ASCII: control characters come escaped
+        print(json.dumps({"path": args.model, "size_bytes": description.size_bytes,
+                          "tensors": len(description.tensors),
+                          "weights": description.n_weights,
+                          "tensor_bytes": description.tensor_bytes,
+                          "problems": list(description.problems),
+                          "document": description.document}, indent=2))
         return 0
-    steps = document.get("steps") if isinstance(document.get("steps"), list) else None
-    records = [document] + [step[1] for step in steps or ()
-                            if isinstance(step, list) and len(step) == 2
-                            and isinstance(step[1], dict)]
-    fitted = any(record.get("fitted") for record in records)
-    classes = next((_readable(_find(record.get("fitted"), "classes_")) for record in records
-                    if _find(record.get("fitted"), "classes_") is not None), None)
-    saved = (f"sktransfer {document.get('sktransfer_version')}, torch "
-             f"{document.get('torch_version')}, scikit-learn "
-             f"{document.get('sklearn_version')}")
+    estimator = description.estimator
+    saved = ", ".join(f"{library} {version}"
+                      for library, version in description.versions.items())
     here = f"sktransfer {__version__}, torch {torch.__version__}, scikit-learn " \
            f"{sklearn.__version__}"
-    if document.get("skops_version"):
-        saved += f", skops {document['skops_version']}"
-    estimator = document.get("estimator")
-    if steps is not None:
-        estimator = f"{estimator} of {len(steps)} steps"
+    fitted = {True: "yes", False: "no"}.get(
+        description.fitted, "- (its scikit-learn steps keep it in their skops bytes)")
     rows = [
         ("file", args.model),
-        ("size", f"{_size(size)}: {len(tensors)} tensors, {n_weights:,} stored weights"),
-        ("estimator", estimator),
-        ("fitted", "yes" if fitted else "no"),
-        ("classes", "- (not in the header)" if classes is None else
-         f"{', '.join(map(str, classes))} ({len(classes)})"
-         if isinstance(classes, list) else _show(classes)),
-        ("format", f"{document.get('format')} version {document.get('format_version')}"),
+        ("size", f"{_size(description.size_bytes)}: {len(description.tensors)} "
+                 f"tensors, {description.n_weights:,} stored weights"),
+        ("estimator", estimator.estimator + (f" of {len(estimator.steps)} steps"
+                                             if estimator.estimator == "Pipeline" else "")),
+        ("fitted", fitted),
+        ("classes", _classes(description.classes)),
+        ("format", f"{description.format} version {description.format_version}"),
         ("saved with", saved),
     ]
     if not saved.startswith(here):
         rows.append(("running", here))
+    rows += [("load", f"refuses it: {problem}") for problem in description.problems]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
-        print(f"{name:<{width}}  {value}")
-    _print_params(document.get("params"), "")
-    for number, step in enumerate(steps or (), 1):
-        name, record = step if isinstance(step, list) and len(step) == 2 else ("?", step)
-        if isinstance(record, dict):
-            kind = record.get("estimator")
-            if kind == "skops":
-                kind = f"{record.get('class')} (scikit-learn, stored with skops)"
-            elif record.get("fitted"):
-                kind = f"{kind} (fitted)"
-        else:
-            kind = json.dumps(record)
-        print(f"step {number}: {name}  {kind}")
-        if isinstance(record, dict):
-            _print_params(record.get("params"), "  ")
-    known = {"format", "format_version", "sktransfer_version", "torch_version",
-             "sklearn_version", "skops_version", "estimator", "params", "fitted",
-             "weights", "weights_sha256", "document_sha256", "steps"}
-    for key in sorted(document.keys() - known):  # what later format versions may add
-        text = json.dumps(document[key])
-        print(f"{key}  {text if len(text) <= 200 else text[:200] + '...'}")
+        print(f"{name:<{width}}  {_show(value, limit=1000)}")
+    _print_params(estimator.params, "")
+    for number, (name, step) in enumerate(estimator.steps, 1):
+        kind = step.estimator
+        if step.library == "scikit-learn":
+            kind += " (scikit-learn, stored with skops)"
+        elif step.fitted:
+            kind += " (fitted)"
+        print(f"step {number}: {_escape(name)}  {_show(kind)}")
+        _print_params(step.params, "  ")
+    for key, value in sorted(description.other.items()):  # what later versions add
+        print(f"{_escape(key)}  {_show(json.dumps(value), limit=200)}")
     return 0
 
 

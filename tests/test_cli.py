@@ -560,3 +560,83 @@ def test_layers(capsys):
     assert capsys.readouterr().out.splitlines() == list_layers("simple_cnn")
     line = _bad(["layers", "no_such_net"], capsys)
     assert line.startswith("sktransfer layers: error: unknown model 'no_such_net'")
+
+
+def _crafted_model(tmp_path, change, name="m.sktransfer"):
+    """A saved FineTuneClassifier whose document ``change`` edits, its checksum
+    recomputed (as a malicious author would)."""
+    import json
+
+    import sktransfer
+    from sktransfer import FineTuneClassifier
+    from sktransfer.persistence._format import _document_checksum
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    model = tmp_path / name
+    sktransfer.save(FineTuneClassifier(model=None, epochs=1, device="cpu")
+                    .fit(X, X[:, 0] > 0), model)
+    data = model.read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    document = json.loads(header["__metadata__"]["sktransfer"])
+    change(document)
+    document["document_sha256"] = _document_checksum(document)
+    header["__metadata__"]["sktransfer"] = json.dumps(document)
+    text = json.dumps(header).encode()
+    model.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + size:])
+    return model
+
+
+def test_info_escapes_what_a_crafted_file_says(tmp_path, capsys):
+    # A file's strings are printed, never obeyed: no escape sequence reaches the
+    # terminal, and no string forges a line (such as a "fitted  no").
+    forged = "\nfitted      no\x1b[2K\r\x1b[31m\u202e\u2028"
+
+    def change(document):
+        document["params"]["verbose"] = f"0{forged}"
+        document["params"][f"lr{forged}"] = 1.0
+        document["sktransfer_version"] = f"0.1{forged}"
+        document["fitted"]["classes_"]["$ndarray"]["data"][0] = forged
+        document["fitted"]["classes_"]["$ndarray"]["dtype"] = "<U30"
+        document[f"later{forged}"] = forged
+
+    model = _crafted_model(tmp_path, change)
+    assert main(["info", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[1] for line in out.splitlines()
+            if line.startswith("fitted")] == ["yes"]
+    assert all(c.isprintable() for line in out.splitlines() for c in line)
+    assert r"\x1b[2K\r\x1b[31m\u202e\u2028" in out
+
+
+def test_info_says_what_load_would_refuse_and_builds_nothing(tmp_path, capsys,
+                                                            monkeypatch):
+    # The probe's crafted files: info reads their header only (no backbone, no
+    # network, no Hub, no folder) and says why load refuses them.
+    import timm
+
+    import sktransfer.classifiers._base as base
+
+    folder = tmp_path / "evil"
+    cases = [
+        (lambda d: d["params"].update(model="timm:hf-hub:evil/repo"),
+         "refuses it: model='timm:hf-hub:evil/repo' builds from files outside"),
+        (lambda d: d["params"].update(model=f"timm:local-dir:{folder}"),
+         "outside the safe file"),
+        (lambda d: d["params"].update(image_size={"$tuple": [12000, 12000]}),
+         "refuses it: image_size=(12000, 12000) is larger than the 2048 pixels"),
+        (lambda d: d["params"].update(hidden_layer_sizes={"$tuple": [25000, 25000]}),
+         "hidden_layer_sizes   (25000, 25000)"),
+    ]
+    models = [(_crafted_model(tmp_path, change, f"{i}.sktransfer"), expected)
+              for i, (change, expected) in enumerate(cases)]
+
+    def built(*args, **kwargs):
+        raise AssertionError("info built a network")
+
+    monkeypatch.setattr(timm, "create_model", built)
+    monkeypatch.setattr(base, "mlp_backbone", built)
+    monkeypatch.setattr(base, "ClassifierNet", built)
+    for model, expected in models:
+        assert main(["info", str(model)]) == 0
+        assert expected in capsys.readouterr().out

@@ -1,5 +1,6 @@
 """Persistence: version stamps on pickles, the safe format, and loading elsewhere."""
 
+import contextlib
 import doctest
 import hashlib
 import io
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from unittest import mock
 
 import joblib
 import numpy as np
@@ -386,23 +388,44 @@ def _bomb_classes(d):
                                             "data": ["a", "b", "c"]}}
 
 
-def _load_bounded(path, seconds=5.0, megabytes=64):
-    """Load ``path`` expecting ValueError, within ``seconds`` and ``megabytes``
-    of traced allocations (numpy's arrays are traced)."""
-    import time
+@contextlib.contextmanager
+def _traced_peak():
+    """``[peak]``, filled with the peak bytes of traced allocations (numpy's
+    arrays and Python's objects are traced) of the block when it ends."""
     import tracemalloc
 
+    result = []
     tracemalloc.start()
-    start = time.perf_counter()
     try:
+        yield result
+    finally:
+        result.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+
+
+@contextlib.contextmanager
+def _counted_restores():
+    """The list of the estimators rebuilt (``__sktransfer_restore__``, where a
+    network is built) while the block runs."""
+    calls = []
+    with contextlib.ExitStack() as stack:
+        for cls in sktransfer.persistence.SAFE_CLASSES.values():
+            def counted(self, *args, _real=cls.__sktransfer_restore__, **kwargs):
+                calls.append(type(self).__name__)
+                return _real(self, *args, **kwargs)
+
+            stack.enter_context(mock.patch.object(cls, "__sktransfer_restore__", counted))
+        yield calls
+
+
+def _load_bounded(path, megabytes=64):
+    """Load ``path`` expecting ValueError before any estimator is rebuilt, within
+    ``megabytes`` of traced allocations."""
+    with _counted_restores() as restored, _traced_peak() as peak:
         with pytest.raises(ValueError) as info:
             sktransfer.load(path)
-    finally:
-        elapsed = time.perf_counter() - start
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    assert elapsed < seconds, f"{elapsed:.1f} s"
-    assert peak < megabytes * 2**20, f"{peak / 2**20:.0f} MiB"
+    assert restored == []
+    assert peak[0] < megabytes * 2**20, f"{peak[0] / 2**20:.0f} MiB"
     return info
 
 
@@ -452,9 +475,9 @@ def test_the_former_9kb_bomb_is_refused_at_once(saved_mlp):
     with the checksum recomputed (so the allowlist, not the checksum, refuses it)."""
     rewrite(saved_mlp, _bomb_classes)
     assert saved_mlp.stat().st_size < 10_000
-    _load_bounded(saved_mlp, seconds=1.0, megabytes=16)
+    _load_bounded(saved_mlp, megabytes=16)
     rewrite(saved_mlp, lambda d: None, rehash=False)  # and without a valid checksum
-    _load_bounded(saved_mlp, seconds=1.0, megabytes=16)
+    _load_bounded(saved_mlp, megabytes=16)
 
 
 @pytest.mark.parametrize("change", [
@@ -576,18 +599,17 @@ def damage_cases():
     return cases
 
 
-def _load_damaged(blob):
+def _load_damaged(blob, megabytes=64):
     """``sktransfer.load`` of ``blob``: the estimator, or None after a ValueError;
-    any other exception fails the test, as would a slow load."""
-    import time
-
-    start = time.perf_counter()
-    try:
-        return sktransfer.load(io.BytesIO(blob))
-    except ValueError:
-        return None
-    finally:
-        assert time.perf_counter() - start < 5.0
+    any other exception fails the test, as do traced allocations beyond
+    ``megabytes`` (the file is a few kB)."""
+    with _traced_peak() as peak:
+        try:
+            loaded = sktransfer.load(io.BytesIO(blob))
+        except ValueError:
+            loaded = None
+    assert peak[0] < megabytes * 2**20, f"{peak[0] / 2**20:.0f} MiB"
+    return loaded
 
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
@@ -619,6 +641,272 @@ def test_a_flipped_bit_raises_value_error_or_changes_nothing(damage_cases, name,
         assert loaded.get_params() == estimator.get_params()
         assert_same_fitted_attributes(loaded, estimator)
         assert_same_outputs(loaded, estimator, X)
+
+
+# -- the safe format: what a file may ask of the machine that loads it ----------------------
+# The probe's crafted files: their checksum recomputed, as a malicious author would.
+def _save_changed(estimator, path, change):
+    sktransfer.save(estimator, path)
+    rewrite(path, change)
+    return path
+
+
+@contextlib.contextmanager
+def _built_on_meta_only(*names):
+    """Fail the test when the classifiers build one of ``names`` (parts of their
+    network) anywhere but on torch's meta device, where nothing is allocated."""
+    from sktransfer.classifiers import _base
+
+    with contextlib.ExitStack() as stack:
+        for name in names:
+            def guarded(*args, _real=getattr(_base, name), _name=name, **kwargs):
+                assert torch.get_default_device().type == "meta", f"{_name} was built"
+                return _real(*args, **kwargs)
+
+            stack.enter_context(mock.patch.object(_base, name, guarded))
+        yield
+
+
+@contextlib.contextmanager
+def _images_at_most(side):
+    """Fail the test when an image is resized or cropped to more than ``side``
+    pixels a side (what a crafted preprocessing would make predict allocate)."""
+    from torchvision.transforms.v2 import functional as TF
+
+    def guard(real):
+        def guarded(images, size, *args, **kwargs):
+            assert max(size) <= side, f"an image of {size} pixels"
+            return real(images, size, *args, **kwargs)
+        return guarded
+
+    with mock.patch.object(TF, "resize", guard(TF.resize)), \
+            mock.patch.object(TF, "center_crop", guard(TF.center_crop)):
+        yield
+
+
+def _widths(*widths):
+    return lambda d: d["params"].update(hidden_layer_sizes={"$tuple": list(widths)})
+
+
+@pytest.mark.parametrize("name, change", [
+    ("mlp", _widths(25000, 25000)),
+    ("mlp", lambda d: d["fitted"].update(n_features_in_=10**9)),
+    ("mlp", lambda d: d["fitted"].update(classes_={"$ndarray": {
+        "dtype": "<i8", "shape": [50_000], "data": list(range(50_000))}})),
+    ("cnn", lambda d: d["fitted"].update(classes_={"$ndarray": {
+        "dtype": "<i8", "shape": [50_000], "data": list(range(50_000))}})),
+], ids=["hidden-widths", "input-width", "mlp-classes", "cnn-classes"])
+def test_a_layer_width_bomb_is_refused_before_the_network_is_built(fitted, tmp_path,
+                                                                    name, change):
+    path = _save_changed(fitted[name][0], tmp_path / "bomb.safetensors", change)
+    with _built_on_meta_only("mlp_backbone", "ClassifierNet"):
+        with pytest.raises(ValueError, match="weights do not fit the network"):
+            sktransfer.load(path)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(widths=st.lists(st.integers(1, 10**6), min_size=1, max_size=3))
+def test_declared_widths_load_only_when_the_tensors_hold_them(fitted, tmp_path, widths):
+    estimator, X = fitted["mlp"]  # hidden_layer_sizes=(8,)
+    path = _save_changed(estimator, tmp_path / "widths.safetensors", _widths(*widths))
+    if widths == [8]:
+        assert_same_outputs(sktransfer.load(path), estimator, X)
+        return
+    with _built_on_meta_only("mlp_backbone", "ClassifierNet"):
+        with pytest.raises(ValueError, match="weights do not fit the network"):
+            sktransfer.load(path)
+
+
+def _preprocess(**values):
+    return lambda d: d["fitted"]["preprocess_"]["$preprocess"].update(values)
+
+
+@pytest.mark.parametrize("name", ["cnn", "extractor"])
+@pytest.mark.parametrize("change, match", [
+    (_preprocess(crop_size={"$tuple": [12000, 12000]}), r"preprocess_.crop_size=\(12000"),
+    (_preprocess(resize_size=12000), "preprocess_.resize_size=12000"),
+    (_preprocess(resize_size={"$tuple": [16, 60000]}), r"preprocess_.resize_size=\(16, 60000"),
+    (lambda d: d["params"].update(image_size=12000), "image_size=12000"),
+], ids=["crop", "resize", "resize-pair", "image_size"])
+def test_an_image_size_bomb_is_refused_before_predict(fitted, tmp_path, name, change,
+                                                     match):
+    estimator, X = fitted[name]
+    path = _save_changed(estimator, tmp_path / "bomb.safetensors", change)
+    with _images_at_most(2048), pytest.raises(ValueError, match=match + ".*2048 pixels"):
+        outputs(sktransfer.load(path), X)  # predict or transform, as a caller would
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d: d["params"].update(batch_size=2**40), "batch_size=1099511627776"),
+    (_preprocess(in_chans=10**9), "in_chans=1000000000"),
+    (lambda d: d["fitted"].update(n_features_out_=10**12), "n_features_out_=10{12}"),
+], ids=["batch_size", "in_chans", "n_features_out"])
+def test_other_declared_sizes_are_bounded(fitted, tmp_path, change, match):
+    estimator, X = fitted["extractor"]
+    path = _save_changed(estimator, tmp_path / "bomb.safetensors", change)
+    with _counted_restores() as restored, pytest.raises(ValueError, match=match):
+        sktransfer.load(path)
+    assert restored == []
+
+
+def _write_pngs(folder, images):
+    from PIL import Image
+
+    folder.mkdir()
+    paths = [str(folder / f"{i}.png") for i in range(len(images))]
+    for path, pixels in zip(paths, images):
+        Image.fromarray(pixels).save(path)
+    return paths
+
+
+def test_a_loaded_model_forks_no_worker_process(fitted, tmp_path):
+    """A file does not choose the caller's resources: num_workers is 0 once loaded."""
+    estimator, X = fitted["cnn"]
+    path = _save_changed(estimator, tmp_path / "m.safetensors",
+                         lambda d: d["params"].update(num_workers=8))
+    loaded = sktransfer.load(path)
+    assert loaded.num_workers == 0
+    paths = _write_pngs(tmp_path / "images", X[:4])
+    workers = []
+    real = torch.utils.data.DataLoader.__init__
+
+    def recording(self, *args, **kwargs):
+        workers.append(kwargs.get("num_workers", 0))
+        real(self, *args, **kwargs)
+
+    with mock.patch.object(torch.utils.data.DataLoader, "__init__", recording):
+        predicted = loaded.predict(paths)
+    assert workers and set(workers) == {0}
+    np.testing.assert_array_equal(predicted, estimator.predict(paths))
+
+
+@contextlib.contextmanager
+def _no_io_outside(folder):
+    """Fail the test when timm builds a model, a socket connects, or a path
+    under ``folder`` is looked at, while the block runs."""
+    import socket
+
+    import timm
+
+    touched = []
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if isinstance(path, (str, os.PathLike)) and str(folder) in os.fspath(path):
+            touched.append(path)
+        return real_stat(path, *args, **kwargs)
+
+    with mock.patch.object(timm, "create_model",
+                           side_effect=AssertionError("timm built a model")) as create, \
+            mock.patch.object(socket.socket, "connect",
+                              side_effect=AssertionError("a socket connected")), \
+            mock.patch.object(os, "stat", stat):
+        yield
+    assert not create.called and touched == []
+
+
+def _outside_models(folder):
+    return {"hf-hub": "timm:hf-hub:evil/repo", "local-dir": f"timm:local-dir:{folder}",
+            "repo-path": "timm:evil/repo"}
+
+
+@pytest.mark.parametrize("name", ["cnn", "extractor"])
+@pytest.mark.parametrize("source", ["hf-hub", "local-dir", "repo-path"])
+def test_a_backbone_from_outside_the_file_is_refused_without_io(fitted, tmp_path, name,
+                                                               source):
+    """Neither load nor a predict after it reaches the Hub or a folder (an
+    extractor with named weights builds its backbone at its first transform)."""
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"architecture": "resnet18"}')
+    estimator, X = fitted[name]
+    model = _outside_models(folder)[source]
+    path = _save_changed(estimator, tmp_path / "m.safetensors",
+                         lambda d: d["params"].update(model=model))
+    with _no_io_outside(folder), pytest.raises(ValueError, match="outside the safe file"):
+        outputs(sktransfer.load(path), X)
+
+
+@pytest.mark.parametrize("estimator, match", [
+    (extractor(model="timm:hf-hub:evil/repo"), "outside the safe file"),
+    (extractor(model="timm:local-dir:/models/vit"), "outside the safe file"),
+    (mlp(image_size=4096), "image_size=4096 is larger than the 2048 pixels"),
+], ids=["hf-hub", "local-dir", "image_size"])
+def test_save_refuses_what_load_would_refuse(estimator, match):
+    with pytest.raises(ValueError, match=f"cannot save.*{match}.*joblib.dump"):
+        sktransfer.save(estimator, io.BytesIO())
+
+
+@pytest.mark.parametrize("model", ["simple_cnn", "efficientnet_lite0", "resnet18",
+                                   "timm:resnet18", "timm:vit_small_patch14_dinov2.lvd142m"])
+def test_backbones_the_package_builds_are_kept(model):
+    assert safe_round_trip(extractor(model=model)).model == model
+
+
+# -- describe: what a file holds, from its header ---------------------------------------------
+def test_describe_reads_the_header_and_builds_nothing(fitted, tmp_path):
+    from safetensors import safe_open
+
+    from sktransfer.persistence import describe, read_header
+
+    estimator, _ = fitted["cnn"]
+    path = tmp_path / "cnn.safetensors"
+    sktransfer.save(estimator, path)
+    with _counted_restores() as restored, \
+            mock.patch.object(safe_open, "get_tensor", side_effect=AssertionError):
+        description = describe(path)
+    assert restored == []
+    assert description.estimator.estimator == "FineTuneClassifier"
+    assert description.estimator.library == "sktransfer" and description.fitted is True
+    assert description.estimator.params == estimator.get_params()
+    np.testing.assert_array_equal(description.classes, estimator.classes_)
+    assert description.estimator.attributes["preprocess_"] == estimator.preprocess_
+    assert description.tensors == read_header(path)[1]
+    state = estimator.module_.state_dict()
+    assert description.n_weights == sum(t.numel() for t in state.values())
+    assert description.tensor_bytes == sum(t.numel() * t.element_size()
+                                           for t in state.values())
+    assert description.size_bytes == path.stat().st_size
+    assert description.versions["sktransfer"] == sktransfer.__version__
+    assert description.format_version == sktransfer.persistence.FORMAT_VERSION
+    assert description.problems == () and description.other == {}
+
+
+def test_describe_lists_a_pipelines_steps(fitted_pipelines, tmp_path):
+    from sktransfer.persistence import describe
+
+    pipeline = fitted_pipelines[0]["extractor-logreg"]
+    path = tmp_path / "pipe.safetensors"
+    sktransfer.save(pipeline, path)
+    description = describe(path)
+    assert description.estimator.estimator == "Pipeline"
+    steps = dict(description.estimator.steps)
+    assert list(steps) == [name for name, _ in pipeline.steps]
+    extractor_step = steps["pretrainedfeatureextractor"]
+    assert extractor_step.library == "sktransfer" and extractor_step.fitted is True
+    logistic = steps["logisticregression"]
+    assert logistic.library == "scikit-learn" and logistic.fitted is None
+    assert logistic.estimator == "sklearn.linear_model._logistic.LogisticRegression"
+    assert set(logistic.tensors) == {"skops"}
+    assert description.fitted is True
+
+
+def test_describe_says_what_load_would_refuse(fitted, tmp_path):
+    from sktransfer.persistence import describe
+    from sktransfer.persistence._describe import Unreadable
+
+    estimator, _ = fitted["cnn"]
+    path = _save_changed(estimator, tmp_path / "m.safetensors", lambda d: (
+        d["params"].update(model="timm:hf-hub:evil/repo", lr={"$scalar": 5}),
+        _preprocess(crop_size={"$tuple": [12000, 12000]})(d)))
+    with _no_io_outside(tmp_path / "nothing"):
+        description = describe(path)
+    assert description.estimator.params["model"] == "timm:hf-hub:evil/repo"
+    assert isinstance(description.estimator.params["lr"], Unreadable)
+    assert len(description.problems) == 2
+    assert "outside the safe file" in description.problems[0]
+    assert "crop_size=(12000, 12000)" in description.problems[1]
 
 
 # -- pickles: the version stamp -------------------------------------------------------------

@@ -14,6 +14,7 @@ from .._utils.versioning import warn_if_other_version
 from ..classifiers import DomainAdaptClassifier, FineTuneClassifier
 from ..feature_extraction import PretrainedFeatureExtractor
 from ._codec import Unsafe, decode, encode
+from ._limits import limit_resources, problems
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -68,6 +69,11 @@ def record(estimator):
 
     attribute = estimator.__sktransfer_network__
     state, network = estimator.__sktransfer_state__()
+    refused = problems(params, state)
+    if refused:  # load would refuse the file: say so now
+        raise ValueError(
+            f"cannot save {name} in the safe format: {refused[0]}. Save it with "
+            "joblib.dump instead, and load that file only from a source you trust.")
     fitted = {}
     for key, value in state.items():
         try:
@@ -111,6 +117,7 @@ def build(document, tensors, source, budget, depth=0):
                              f"parameter {key!r}.")
         params[key] = read_value(value, f"parameter {key}", source, budget)
     check_side_effects(cls, params, source, stacklevel=4 + depth)
+    limit_resources(params)
     if depth == 0:  # a Pipeline warns for its steps once all of them are read
         # Warn once the file is known to be readable, as unpickling does.
         warn_if_other_version(cls, document.get("sktransfer_version"))
@@ -123,6 +130,9 @@ def build(document, tensors, source, budget, depth=0):
                 or key == network or hasattr(cls, key)):
             raise ValueError(f"{source}: {key!r} is not a fitted attribute name.")
         fitted[key] = read_value(value, f"fitted attribute {key}", source, budget)
+    refused = problems(params, fitted)
+    if refused:  # before anything is built
+        raise ValueError(f"{source}: {refused[0]}.")
     attribute = document["weights"]
     if attribute is None and tensors:
         raise ValueError(f"{source}: it holds tensors but names no network.")
