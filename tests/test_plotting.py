@@ -421,3 +421,12 @@ def test_docstring_examples_run(name):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS
                              | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("display", [DomainShiftDisplay, TrainingHistoryDisplay])
+def test_shared_docstring_entries_are_filled_in(display):
+    # The docstrings write "<<ax>>" and the like for entries kept once in _base.
+    for documented in (display, display.plot):
+        assert "<<" not in documented.__doc__
+    assert "ax : matplotlib Axes or array-like of Axes" in display.plot.__doc__
+    assert "bounding_ax_ : matplotlib Axes or None" in display.__doc__

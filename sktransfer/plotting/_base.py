@@ -1,8 +1,42 @@
-"""What the displays share: the lazy matplotlib import and the axes layout."""
+"""What the displays share: the lazy matplotlib import, the axes layout and the
+docstring entries of what the layout takes and gives."""
 
 import numpy as np
 
 INSTALL_HINT = 'pip install "sktransfer[plot]"'
+
+#: The docstring entries of what :func:`layout_axes` takes and gives, which every
+#: display documents alike, written once: a line ``<<name>>`` in a docstring
+#: stands for the entry (see :func:`shared_docs`).
+SHARED_DOCS = {
+    "ax": """ax : matplotlib Axes or array-like of Axes, default=None
+    None: a new figure. One Axes: its area is split into the panels (or
+    used as is for one panel). Several Axes: one per panel, in order.""",
+    "figure_": """figure_ : matplotlib Figure
+    The figure holding the panels.""",
+    "bounding_ax_": """bounding_ax_ : matplotlib Axes or None
+    The Axes passed as ``ax`` and split into the panels, if any.""",
+}
+
+
+def shared_docs(documented):
+    """Decorator of a class or function: each line ``<<name>>`` of its docstring
+    becomes the entry ``SHARED_DOCS[name]``, indented as the marker line is.
+
+    A docstring stripped by ``python -OO`` (None) is left as it is.
+    """
+    if documented.__doc__ is None:
+        return documented
+    lines = []
+    for line in documented.__doc__.split("\n"):
+        marker = line.strip()
+        if marker.startswith("<<") and marker.endswith(">>"):
+            indent = line[:len(line) - len(line.lstrip())]
+            lines += [indent + entry for entry in SHARED_DOCS[marker[2:-2]].split("\n")]
+        else:
+            lines.append(line)
+    documented.__doc__ = "\n".join(lines)
+    return documented
 
 
 def check_matplotlib(caller):

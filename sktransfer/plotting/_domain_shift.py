@@ -6,7 +6,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from .._utils.representation import estimator_features
-from ._base import check_matplotlib, layout_axes
+from ._base import check_matplotlib, layout_axes, shared_docs
 
 DOMAINS = ("source", "target")
 _COLOURS = {"source": "C0", "target": "C1"}
@@ -65,6 +65,7 @@ def embed(features_source, features_target, *, method="pca", random_state=None):
     return embedding[:n], embedding[n:]
 
 
+@shared_docs
 class DomainShiftDisplay:
     """Source and target features in two dimensions, coloured by domain and
     marked by class: how far apart the domains lie, before and after adaptation.
@@ -111,10 +112,8 @@ class DomainShiftDisplay:
         samples of that group, in sample order.
     legend_ : matplotlib Legend
         The legend (domains by colour, classes by marker).
-    figure_ : matplotlib Figure
-        The figure holding the panels.
-    bounding_ax_ : matplotlib Axes or None
-        The Axes passed as ``ax`` and split into the panels, if any.
+    <<figure_>>
+    <<bounding_ax_>>
 
     See Also
     --------
@@ -123,8 +122,6 @@ class DomainShiftDisplay:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import numpy as np
     >>> from sklearn.datasets import make_blobs
     >>> from sktransfer import DomainAdaptClassifier
@@ -178,14 +175,13 @@ class DomainShiftDisplay:
             groups.append((None, unknown))
         return groups
 
+    @shared_docs
     def plot(self, ax=None, *, names=None, scatter_kwargs=None, legend=True):
         """Draw the scatter panels.
 
         Parameters
         ----------
-        ax : matplotlib Axes or array-like of Axes, default=None
-            None: a new figure. One Axes: its area is split into the panels (or
-            used as is for one panel). Several Axes: one per panel, in order.
+        <<ax>>
         names : tuple of str, default=None
             Panel titles; defaults to the ``names`` given at construction, else
             ``("before adaptation", "after adaptation")`` for two panels and
@@ -281,11 +277,10 @@ class DomainShiftDisplay:
         Returns
         -------
         display : DomainShiftDisplay
+            Drawn: its ``axes_``, ``scatters_`` and ``legend_`` hold the artists.
 
         Examples
         --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")
         >>> import numpy as np
         >>> from sktransfer.plotting import DomainShiftDisplay
         >>> rng = np.random.default_rng(0)

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import check_matplotlib, layout_axes
+from ._base import check_matplotlib, layout_axes, shared_docs
 
 # The series a record may hold, the panel each is drawn in and its legend label.
 SERIES = {
@@ -33,6 +33,7 @@ def _series(history, key):
     return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
 
 
+@shared_docs
 class TrainingHistoryDisplay:
     """Training curves of a fitted network: loss, validation score and learning
     rate per epoch.
@@ -75,10 +76,8 @@ default=None
         The line of each series drawn, by history key (``"train_loss"``,
         ``"supervised_loss"``, ``"valid_loss"``, ``"adaptation_loss"``,
         ``"valid_score"``, ``"lr"``); its data are ``(epoch, values)``.
-    figure_ : matplotlib Figure
-        The figure holding the panels.
-    bounding_ax_ : matplotlib Axes or None
-        The Axes passed as ``ax`` and split into the panels, if any.
+    <<figure_>>
+    <<bounding_ax_>>
 
     See Also
     --------
@@ -87,8 +86,6 @@ default=None
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from sklearn.datasets import make_classification
     >>> from sktransfer import FineTuneClassifier
     >>> from sktransfer.plotting import TrainingHistoryDisplay
@@ -131,14 +128,13 @@ default=None
         """The history keys with at least one recorded value, in SERIES order."""
         return [key for key in SERIES if not np.isnan(getattr(self, key)).all()]
 
+    @shared_docs
     def plot(self, ax=None, *, panels=None, name=None, line_kwargs=None):
         """Draw the panels.
 
         Parameters
         ----------
-        ax : matplotlib Axes or array-like of Axes, default=None
-            None: a new figure. One Axes: its area is split into the panels (or
-            used as is for one panel). Several Axes: one per panel, in order.
+        <<ax>>
         panels : list of {"loss", "adaptation", "score", "lr"}, default=None
             The panels to draw; by default every panel with recorded values.
         name : str, default=None
@@ -222,11 +218,10 @@ default=None
         Returns
         -------
         display : TrainingHistoryDisplay
+            Drawn: its ``axes_`` and ``lines_`` hold the artists.
 
         Examples
         --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")
         >>> from sktransfer.plotting import TrainingHistoryDisplay
         >>> history = [{"epoch": e, "train_loss": 1 / e, "supervised_loss": 0.8 / e,
         ...             "adaptation_loss": 0.2 / e, "lr": 1e-3} for e in (1, 2, 3)]
