@@ -372,8 +372,10 @@ class _DomainScorer:
         return f"{type(self).__name__}({args})"
 
 
-# The parameters both density-ratio scorers document, written once.
-_DENSITY_RATIO_DOCS = {
+# What the scorers' docstrings share, written once: the parameters of both
+# density-ratio scorers, and the head of every scorer's Examples section (a mixed
+# sample, and a model fitted on its labeled source rows).
+_SHARED_DOCS = {
     "<<domain_classifier>>": """    domain_classifier : classifier with ``predict_proba``, default=None
         Cloned for each score. None means ``StandardScaler`` then
         ``LogisticRegression(max_iter=1000)``.""",
@@ -382,11 +384,21 @@ _DENSITY_RATIO_DOCS = {
     random_state : int, RandomState instance or None, default=0
         Shuffles those folds; the fixed default scores every candidate of a
         search with the same folds.""",
+    "<<examples>>": """    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_blobs
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X_source, y_source = make_blobs(n_samples=100, centers=2, random_state=0)
+    >>> X = np.concatenate([X_source, X_source + 0.5])  # source, then shifted target
+    >>> y = np.concatenate([y_source, np.full(100, -1)])  # -1: unlabeled target rows
+    >>> model = LogisticRegression().fit(X_source, y_source)""",
 }
 
 
-def _density_ratio_doc(text):
-    for marker, fragment in _DENSITY_RATIO_DOCS.items():
+def _scorer_doc(text):
+    """A scorer's docstring, each marker of ``_SHARED_DOCS`` replaced by its text."""
+    for marker, fragment in _SHARED_DOCS.items():
         text = text.replace(marker, fragment)
     return text
 
@@ -406,7 +418,7 @@ class _DensityRatioScorer(_DomainScorer):
 # --- the scorers -----------------------------------------------------------
 
 class PredictionEntropyScorer(_DomainScorer):
-    """Negated mean entropy of the predicted class probabilities on the target rows.
+    __doc__ = _scorer_doc("""Negated mean entropy of the predicted class probabilities on the target rows.
 
     Confident target predictions score higher (Morerio et al., 2018). Only the
     target rows (``y == -1``) are read; the labeled rows are ignored.
@@ -432,18 +444,12 @@ class PredictionEntropyScorer(_DomainScorer):
     P. Morerio, J. Cavazza and V. Murino, "Minimal-Entropy Correlation Alignment
     for Unsupervised Deep Domain Adaptation", ICLR 2018.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import LogisticRegression
+<<examples>>
     >>> from sktransfer.metrics import PredictionEntropyScorer
-    >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0], [-3.0], [3.0]])
-    >>> y = np.array([0, 0, 1, 1, -1, -1])          # the last two are target rows
-    >>> model = LogisticRegression().fit(X[y != -1], y[y != -1])
     >>> score = PredictionEntropyScorer()(model, X, y)
     >>> bool(-np.log(2) < score < 0)
     True
-    """
+    """)
 
     def __call__(self, estimator, X, y):
         target, _ = _domain_masks(self, X, y, need_source=False)
@@ -454,7 +460,7 @@ class PredictionEntropyScorer(_DomainScorer):
 
 
 class SoftNeighborhoodDensityScorer(_DomainScorer):
-    """Soft neighborhood density (SND) of the target rows' predictions.
+    __doc__ = _scorer_doc("""Soft neighborhood density (SND) of the target rows' predictions.
 
     Saito et al., ICCV 2021.
 
@@ -492,19 +498,12 @@ class SoftNeighborhoodDensityScorer(_DomainScorer):
     it the Right Way: Unsupervised Validation of Domain Adaptation via Soft
     Neighborhood Density", ICCV 2021.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import LogisticRegression
+<<examples>>
     >>> from sktransfer.metrics import SoftNeighborhoodDensityScorer
-    >>> rng = np.random.default_rng(0)
-    >>> X = np.r_[rng.normal(-2, 1, (50, 1)), rng.normal(2, 1, (50, 1))]
-    >>> y = np.r_[np.zeros(25), -np.ones(25), np.ones(25), -np.ones(25)].astype(int)
-    >>> model = LogisticRegression().fit(X[y != -1], y[y != -1])
     >>> score = SoftNeighborhoodDensityScorer()(model, X, y)
-    >>> bool(0 < score < np.log(49))
+    >>> bool(0 < score < np.log(99))  # log(n - 1) for the 100 target rows
     True
-    """
+    """)
 
     def __init__(self, *, temperature=0.05, max_samples=5000, random_state=0):
         self.temperature = temperature
@@ -531,7 +530,7 @@ class SoftNeighborhoodDensityScorer(_DomainScorer):
 
 
 class ImportanceWeightedScorer(_DensityRatioScorer):
-    __doc__ = _density_ratio_doc("""Accuracy on the labeled source rows, weighted to estimate target accuracy.
+    __doc__ = _scorer_doc("""Accuracy on the labeled source rows, weighted to estimate target accuracy.
 
     Each source row is weighted by the density ratio
     ``p_target(x) / p_source(x)``, estimated by a domain classifier that tells
@@ -576,17 +575,8 @@ class ImportanceWeightedScorer(_DensityRatioScorer):
     M. Sugiyama, M. Krauledat and K.-R. Mueller, "Covariate Shift Adaptation by
     Importance Weighted Cross Validation", JMLR 2007.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import LogisticRegression
+<<examples>>
     >>> from sktransfer.metrics import ImportanceWeightedScorer
-    >>> rng = np.random.default_rng(0)
-    >>> X_source = rng.normal(0, 1, size=(100, 2))
-    >>> X_target = rng.normal(1, 1, size=(100, 2))
-    >>> X = np.concatenate([X_source, X_target])
-    >>> y = np.r_[(X_source[:, 0] > 0).astype(int), np.full(100, -1)]
-    >>> model = LogisticRegression().fit(X[y != -1], y[y != -1])
     >>> score = ImportanceWeightedScorer()(model, X, y)
     >>> bool(0.9 < score <= 1.0)
     True
@@ -601,7 +591,7 @@ class ImportanceWeightedScorer(_DensityRatioScorer):
 
 
 class DeepEmbeddedValidation(_DensityRatioScorer):
-    __doc__ = _density_ratio_doc("""Negated Deep Embedded Validation risk: target log loss estimated from source rows.
+    __doc__ = _scorer_doc("""Negated Deep Embedded Validation risk: target log loss estimated from source rows.
 
     Deep Embedded Validation (You et al., 2019) weights the per-sample log loss
     of the labeled source rows by the density ratio ``p_target / p_source``
@@ -640,19 +630,11 @@ class DeepEmbeddedValidation(_DensityRatioScorer):
     K. You, X. Wang, M. Long and M. I. Jordan, "Towards Accurate Model Selection
     in Deep Unsupervised Domain Adaptation", ICML 2019.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from sklearn.datasets import make_blobs
+<<examples>>
     >>> from sktransfer.metrics import DeepEmbeddedValidation
-    >>> X_source, y_source = make_blobs(n_samples=100, centers=2, random_state=0)
-    >>> X = np.concatenate([X_source, X_source + 0.5])  # source, then shifted target
-    >>> y = np.concatenate([y_source, np.full(100, -1)])
-    >>> good = LogisticRegression().fit(X_source, y_source)
-    >>> bad = LogisticRegression().fit(X_source, 1 - y_source)
+    >>> swapped = LogisticRegression().fit(X_source, 1 - y_source)  # wrong labels
     >>> dev = DeepEmbeddedValidation()
-    >>> bool(dev(good, X, y) > dev(bad, X, y))
+    >>> bool(dev(model, X, y) > dev(swapped, X, y))
     True
     """)
 
