@@ -2,6 +2,8 @@
 and scikit-learn ship (no download)."""
 
 import os
+import stat
+import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -26,10 +28,96 @@ def is_image_name(name, extensions=IMAGE_EXTENSIONS):
     return _visible(name) and name.lower().endswith(tuple(e.lower() for e in extensions))
 
 
+def _overlap(first, second):
+    """Whether two absolute, resolved paths are one folder or one holds the other."""
+    return os.path.commonpath([first, second]) in (first, second)
+
+
+def _walk_images(folder, extensions, *, refuse_link=None):
+    """``(directory, [image paths])`` pairs of ``folder`` and every non-hidden
+    folder below it, symbolic links followed, each folder read once and each file
+    listed once.
+
+    Folders and files are known by their device and inode. A folder reached
+    again (a link cycle, such as ``ln -s .. loop``, or a second link to one
+    folder) is skipped with a warning that names the link; a file reached again
+    is listed once. What is reached without a link is read before what lies
+    behind links, so that the link, never the real folder or file, is skipped.
+    ``refuse_link(path)`` may give a reason to skip a link (with a warning).
+    """
+    def identity(status):
+        return status.st_dev, status.st_ino
+
+    def skip(path, reason):
+        warnings.warn(f"{path!r} is skipped: {reason}", UserWarning, stacklevel=4)
+
+    def read_before(path, key):
+        return (f"it leads to the folder {seen_folders[key]!r}, already read (a link "
+                "cycle, or two links to one folder); its images are listed once.")
+
+    seen_folders = {identity(os.stat(folder)): folder}
+    seen_files = set()
+    found = {}
+    level = [folder]  # the folders reached through the same number of links
+    while level:
+        folder_links, file_links = [], []
+        queue = list(level)
+        while queue:
+            here = queue.pop()
+            images = found.setdefault(here, [])
+            try:
+                with os.scandir(here) as scan:
+                    entries = sorted(scan, key=lambda entry: entry.name)
+            except OSError:  # unreadable, as os.walk skips it
+                continue
+            for entry in entries:
+                if not _visible(entry.name):
+                    continue
+                try:
+                    status = os.stat(entry.path)  # through links
+                except OSError:  # a broken link
+                    continue
+                is_folder = stat.S_ISDIR(status.st_mode)
+                if not is_folder and not (stat.S_ISREG(status.st_mode)
+                                          and is_image_name(entry.name, extensions)):
+                    continue
+                key = identity(status)
+                if entry.is_symlink():
+                    reason = refuse_link and refuse_link(entry.path)
+                    if reason:
+                        skip(entry.path, reason)
+                    else:
+                        (folder_links if is_folder else file_links).append(
+                            (here, entry.path, key))
+                elif is_folder:
+                    seen_folders[key] = entry.path
+                    queue.append(entry.path)
+                elif key not in seen_files:  # (a hard link is the same file)
+                    seen_files.add(key)
+                    images.append(entry.path)
+        for here, path, key in file_links:
+            if key not in seen_files:
+                seen_files.add(key)
+                found[here].append(path)
+        level = []
+        for here, path, key in folder_links:
+            if key in seen_folders:
+                skip(path, read_before(path, key))
+            else:
+                seen_folders[key] = path
+                level.append(path)
+    return [(here, sorted(images, key=os.path.basename))
+            for here, images in sorted(found.items())]
+
+
 def list_image_files(folder, *, extensions=IMAGE_EXTENSIONS, recursive=False):
     """Paths of the image files in ``folder`` (the rule of :func:`is_image_name`),
-    sorted; with ``recursive``, also in its non-hidden subfolders (links
-    followed), in torchvision's order: folders sorted by path, files by name.
+    sorted; with ``recursive``, also in its non-hidden subfolders, in
+    torchvision's order: folders sorted by path, files by name.
+
+    Symbolic links are followed, but each folder is read once and each file
+    listed once: a folder reached again (a link cycle such as ``ln -s .. loop``,
+    or two links to one folder) is skipped with a warning naming the link.
 
     Examples
     --------
@@ -43,15 +131,7 @@ def list_image_files(folder, *, extensions=IMAGE_EXTENSIONS, recursive=False):
         return [os.path.join(folder, name) for name in sorted(os.listdir(folder))
                 if is_image_name(name, extensions)
                 and os.path.isfile(os.path.join(folder, name))]
-    found = []
-    for here, _, files in sorted(os.walk(folder, followlinks=True)):
-        if not all(_visible(part) for part in os.path.relpath(here, folder).split(os.sep)
-                   if part != "."):
-            continue
-        found += [os.path.join(here, name) for name in sorted(files)
-                  if is_image_name(name, extensions)
-                  and os.path.isfile(os.path.join(here, name))]
-    return found
+    return [path for _, images in _walk_images(folder, extensions) for path in images]
 
 
 def load_image_folder(root: PathLike, *, extensions: tuple[str, ...] = IMAGE_EXTENSIONS,
@@ -64,6 +144,15 @@ def load_image_folder(root: PathLike, *, extensions: tuple[str, ...] = IMAGE_EXT
     those whose name ends with one of ``extensions`` (any case); hidden files and
     folders (a leading ``.``) are skipped. The images are not read: the paths go
     to any estimator as ``X``, which decodes them batch by batch.
+
+    Symbolic links are followed, each folder read once and each file listed once
+    per class (known by device and inode): a link that leads back to a folder
+    already read (a cycle such as ``ln -s .. loop``) is skipped with a warning.
+    An image belongs to one class: a link inside a class folder that leads into
+    another class folder, or to a folder holding one (the root, say), is skipped
+    with a warning naming it; links that lead elsewhere (shared storage) are
+    followed. Class folders that are one folder, or where one holds the other
+    (a class folder linked to another), are a ``ValueError``.
 
     Parameters
     ----------
@@ -86,7 +175,8 @@ def load_image_folder(root: PathLike, *, extensions: tuple[str, ...] = IMAGE_EXT
     NotADirectoryError
         When ``root`` is a file.
     ValueError
-        When ``root`` has no class subfolder, or a class subfolder holds no image.
+        When ``root`` has no class subfolder, a class subfolder holds no image,
+        or two class folders are one folder (through a link).
 
     Examples
     --------
@@ -124,13 +214,37 @@ def load_image_folder(root: PathLike, *, extensions: tuple[str, ...] = IMAGE_EXT
                 if loose else "")
         raise ValueError(f"load_image_folder: {root!r} has no class subfolder "
                          f"(root/<class>/<image>){hint}.")
+    folders = {name: os.path.join(root, name) for name in classes}
+    resolved = {name: os.path.realpath(folder) for name, folder in folders.items()}
+    for i, first in enumerate(classes):
+        for second in classes[i + 1:]:
+            if _overlap(resolved[first], resolved[second]):
+                raise ValueError(
+                    f"load_image_folder: the class folders {folders[first]!r} and "
+                    f"{folders[second]!r} are one folder, or one holds the other "
+                    "(through a symbolic link), so their images would get two "
+                    "labels; keep one class per folder."
+                )
     paths, labels = [], []
     for name in classes:
-        files = list_image_files(os.path.join(root, name), extensions=extensions,
-                                 recursive=True)
+        others = [other for other in classes if other != name]
+
+        def into_another_class(link, others=others):
+            target = os.path.realpath(link)
+            for other in others:
+                if _overlap(target, resolved[other]):
+                    inside = os.path.commonpath([target, resolved[other]])
+                    where = ("into the class folder" if inside == resolved[other]
+                             else "to a folder that holds the class folder")
+                    return (f"it is a link {where} {folders[other]!r}, and an image "
+                            "belongs to one class only.")
+            return None
+
+        files = [path for _, images in _walk_images(
+            folders[name], extensions, refuse_link=into_another_class) for path in images]
         if not files:
             raise ValueError(
-                f"load_image_folder: the class folder {os.path.join(root, name)!r} holds "
+                f"load_image_folder: the class folder {folders[name]!r} holds "
                 f"no image (files ending with {', '.join(extensions)}); remove it or "
                 "add images."
             )

@@ -227,3 +227,85 @@ def test_list_image_files_flat_and_recursive(tmp_path):
                                                             os.path.join("sub", "c.png")]
     assert is_image_name("x/y.WEBP") and not is_image_name(".z.png")
     assert not is_image_name("y.txt")
+
+
+# -- symbolic links: cycles, duplicates, other classes ----------------------------
+def _link(target, path):
+    try:
+        os.symlink(target, path)
+    except (OSError, NotImplementedError):
+        pytest.skip("symbolic links cannot be made here (Windows without the privilege)")
+
+
+def _relative(paths, root):
+    return [os.path.relpath(p, root) for p in paths]
+
+
+def test_load_image_folder_link_cycle_lists_each_image_once(tmp_path):
+    # The probe's tree: a link back to the root inside a class folder turned 4
+    # images into 164, each listed again and again under both labels.
+    _write_tree(tmp_path, ["a/x.png", "a/sub/x2.png", "b/y.png", "b/y2.png"])
+    _link("..", tmp_path / "a" / "loop")  # to the root, which holds the class folder b
+    with pytest.warns(UserWarning, match=r"loop' is skipped: it is a link to a folder "
+                      r"that holds the class folder .*b'"):
+        paths, labels = load_image_folder(tmp_path)
+    assert _relative(paths, tmp_path) == ["a/x.png", "a/sub/x2.png", "b/y.png",
+                                          "b/y2.png"]
+    assert labels.tolist() == ["a", "a", "b", "b"]
+
+
+def test_load_image_folder_cycle_inside_a_class_is_read_once(tmp_path):
+    _write_tree(tmp_path, ["a/x.png", "b/y.png", "b/sub/z.png"])
+    _link("..", tmp_path / "b" / "sub" / "up")  # back to the class folder itself
+    with pytest.warns(UserWarning) as record:
+        paths, labels = load_image_folder(tmp_path)
+    assert _relative(paths, tmp_path) == ["a/x.png", "b/y.png", "b/sub/z.png"]
+    assert labels.tolist() == ["a", "b", "b"]
+    assert [str(w.message).split(" is skipped: ")[0] for w in record] == [
+        repr(str(tmp_path / "b" / "sub" / "up"))]
+    assert "already read (a link cycle" in str(record[0].message)
+
+
+def test_load_image_folder_links_into_another_class_are_skipped(tmp_path):
+    _write_tree(tmp_path, ["a/x.png", "b/y.png", "b/deep/z.png"])
+    _link(str(tmp_path / "b" / "deep"), tmp_path / "a" / "borrowed")   # a folder
+    _link(os.path.join("..", "b", "y.png"), tmp_path / "a" / "y.png")  # a file
+    with pytest.warns(UserWarning, match=r"link into the class folder .*b'"):
+        paths, labels = load_image_folder(tmp_path)
+    assert _relative(paths, tmp_path) == ["a/x.png", "b/y.png", "b/deep/z.png"]
+    assert labels.tolist() == ["a", "b", "b"]
+
+
+def test_load_image_folder_follows_links_elsewhere_once(tmp_path):
+    root, shared = tmp_path / "root", tmp_path / "shared"
+    _write_tree(tmp_path, ["root/a/x.png", "root/b/y.png", "shared/s1.png",
+                           "shared/more/s2.png", "elsewhere/e.png"])
+    _link(str(shared), root / "a" / "shared")               # followed
+    _link(str(shared), root / "a" / "shared_again")         # the same folder twice
+    _link(os.path.join("x.png"), root / "a" / "x_copy.png")  # the same file twice
+    _link(str(tmp_path / "elsewhere"), root / "c")          # a class folder that is a link
+    with pytest.warns(UserWarning, match=r"shared_again' is skipped: it leads to the "
+                      r"folder .*shared', already read"):
+        paths, labels = load_image_folder(root)
+    assert _relative(paths, root) == ["a/x.png", "a/shared/s1.png",
+                                      "a/shared/more/s2.png", "b/y.png", "c/e.png"]
+    assert labels.tolist() == ["a", "a", "a", "b", "c"]
+
+
+def test_load_image_folder_refuses_a_class_folder_linked_to_another(tmp_path):
+    _write_tree(tmp_path, ["a/x.png", "a/sub/z.png", "b/y.png"])
+    _link("a", tmp_path / "c")
+    with pytest.raises(ValueError, match=r"class folders .*a' and .*c' are one folder"):
+        load_image_folder(tmp_path)
+    os.remove(tmp_path / "c")
+    _link(os.path.join("a", "sub"), tmp_path / "c")
+    with pytest.raises(ValueError, match=r"one holds the other"):
+        load_image_folder(tmp_path)
+
+
+def test_list_image_files_recursive_survives_a_link_cycle(tmp_path):
+    _write_tree(tmp_path, ["a.png", "sub/b.png"])
+    _link("..", tmp_path / "sub" / "loop")
+    with pytest.warns(UserWarning, match=r"loop' is skipped.*link cycle"):
+        found = list_image_files(tmp_path, recursive=True)
+    assert _relative(found, tmp_path) == ["a.png", os.path.join("sub", "b.png")]
