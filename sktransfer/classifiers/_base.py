@@ -48,7 +48,8 @@ from ..training import (
     Trainer,
 )
 from ..training._augment import resolve_augment
-from ..training._callbacks import check_callbacks, merge_callbacks
+from ..training._callbacks import LongFitWarning, check_callbacks, merge_callbacks
+from ..training._freeze import stages
 from ..training._mixing import check_mixup, make_mixing
 from ..training._setup import (
     build_optimizer,
@@ -70,6 +71,43 @@ def _is_freeze(value):
     return value is None or value in ("backbone", "none") or (
         isinstance(value, Integral) and not isinstance(value, bool) and value >= 0
     )
+
+
+_CPU_ADVICE = (
+    "On a CPU, fine-tuning a pretrained network suits small images (image_size=64 "
+    "to 96), few epochs, or freeze='backbone'; the cheapest route is a "
+    "PretrainedFeatureExtractor(cache=True) then model=None (an MLP on the "
+    "features). Drop this warning with callbacks=[('long_fit_warning', None)].")
+
+
+def _warn_if_freeze_exceeds_stages(backbone, freeze):
+    """``freeze=k`` above the backbone's number of stages trains them all, as
+    documented, but is likely a mistake: say so."""
+    if isinstance(freeze, Integral) and not isinstance(freeze, bool) and freeze > 0:
+        n_stages = len(stages(backbone.body))
+        if freeze > n_stages:
+            warnings.warn(
+                f"freeze={freeze} is more than the {n_stages} stages of the backbone "
+                f"{backbone.name!r}: every stage trains, as with freeze=None.",
+                UserWarning, stacklevel=4)
+
+
+def _check_no_missing_labels(y):
+    """Refuse None and NaN labels, naming the first row that holds one (sorting
+    the classes would fail with a TypeError that names no row)."""
+    if y.dtype.kind == "O":
+        missing = np.array([v is None or (isinstance(v, float) and v != v) for v in y])
+    elif y.dtype.kind == "f":
+        missing = np.isnan(y)
+    else:
+        return
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise ValueError(
+            f"y has {int(missing.sum())} missing label(s) (None or NaN), the first at "
+            f"row {row}: drop those rows, or mark unlabeled samples of "
+            "DomainAdaptClassifier with -1."
+        )
 
 
 @dataclasses.dataclass
@@ -128,6 +166,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
                 f"X has {n_samples} samples but y has {len(y)}: they must have the "
                 "same length."
             )
+        _check_no_missing_labels(y if labeled is None else np.where(labeled, y, y[0]))
         check_classification_targets(y if labeled is None else y[labeled])
         return y
 
@@ -268,13 +307,18 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
 
     def _default_callbacks(self, net):
         """The estimator's own callbacks as ``(name, callback)`` pairs: the
-        freezing schedule (``"freeze"``, images only), ``"progress_bar"``
+        freezing schedule (``"freeze"``, images only), ``"long_fit_warning"``
+        (on a CPU: warns when the first batches' pace says the fit will take
+        long), ``"progress_bar"``
         (``verbose >= 2``), ``"epoch_logger"`` (``verbose``) and
         ``"early_stopping"`` (``early_stopping=True``)."""
         own = []
         if not self._tabular:
             freeze = None if self.freeze == "none" else self.freeze
+            _warn_if_freeze_exceeds_stages(net.backbone, freeze)
             own.append(("freeze", FreezeSchedule(net.backbone, freeze, self.unfreeze_after)))
+        if resolve_device(self.device).type == "cpu":
+            own.append(("long_fit_warning", LongFitWarning(advice=_CPU_ADVICE)))
         if int(self.verbose) >= 2:
             own.append(("progress_bar", ProgressBar()))
         if self.verbose:

@@ -16,6 +16,8 @@ it; a user's ``(name, callback)`` pair replaces the default of that name, and
 
 import json
 import os
+import time
+import warnings
 
 import torch
 
@@ -170,6 +172,50 @@ class FreezeSchedule(Callback):
         else:
             set_trainable(self.backbone, self.freeze)
         self._phase = phase
+
+
+class LongFitWarning(Callback):
+    """Warn once, early in a fit, when its pace says it will take long: after
+    ``probe_batches`` batches, the time they took, times the batches left,
+    against ``threshold`` seconds. The estimators add it (named
+    ``"long_fit_warning"``) when they train on a CPU.
+
+    Parameters
+    ----------
+    threshold : float, default=900.0
+        Seconds of estimated fit time above which to warn.
+    probe_batches : int, default=5
+        Batches timed before estimating (the first ones pay for start-up, so
+        the estimate leans high).
+    advice : str, default=""
+        What to suggest, appended to the warning.
+    """
+
+    def __init__(self, threshold=900.0, probe_batches=5, advice=""):
+        self.threshold = threshold
+        self.probe_batches = probe_batches
+        self.advice = advice
+
+    def on_fit_begin(self, state, **kwargs):
+        self._start, self._seen, self._done = time.perf_counter(), 0, False
+        self._first_epoch = state.epoch
+
+    def on_batch_end(self, state, **kwargs):
+        if self._done:
+            return
+        self._seen += 1
+        if self._seen < min(self.probe_batches, state.n_batches):
+            return
+        self._done = True
+        per_batch = (time.perf_counter() - self._start) / self._seen
+        total = per_batch * state.n_batches * (state.end_epoch - self._first_epoch)
+        if total > self.threshold:
+            warnings.warn(
+                f"This fit will take about {total / 60:.0f} minutes at the pace of its "
+                f"first {self._seen} batches ({per_batch:.2f} s each, "
+                f"{state.n_batches} batches per epoch, "
+                f"{state.end_epoch - self._first_epoch} epochs). {self.advice}".rstrip(),
+                UserWarning, stacklevel=2)
 
 
 class EarlyStopping(Callback):
