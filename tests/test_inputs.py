@@ -367,9 +367,48 @@ def test_missing_path_names_index_and_path(tmp_path, rgb):
     with pytest.raises(ValueError, match=r"X\[2\] = " + re.escape(repr(missing))
                        + ".*no such file"):
         tiny().fit(paths)
-    # A directory is not an image file either.
-    with pytest.raises(ValueError, match=r"X\[0\].*no such file"):
-        tiny().fit([str(tmp_path)])
+
+
+def test_folder_in_paths_is_named_a_folder_with_advice(tmp_path, rgb):
+    paths = [str(p) for p in write_pngs(tmp_path, rgb[:2])]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    with pytest.raises(ValueError, match=r"X\[2\] = .*photos' is a folder, not an image "
+                       r"file; .*load_image_folder\(folder\)"):
+        tiny().fit(paths + [str(folder)])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes (Windows)")
+def test_fifo_in_paths_is_not_a_regular_file(tmp_path, rgb):
+    # Checked by its file type, never opened (opening a named pipe would block).
+    paths = [str(p) for p in write_pngs(tmp_path, rgb[:2])]
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(ValueError, match=r"X\[1\] = .*pipe.png' is not a regular file"):
+        tiny().fit([paths[0], str(tmp_path / "pipe.png"), paths[1]])
+
+
+def test_broken_link_in_paths_is_named(tmp_path, rgb):
+    paths = [str(p) for p in write_pngs(tmp_path, rgb[:1])]
+    try:
+        os.symlink(tmp_path / "gone.png", tmp_path / "link.png")
+    except (OSError, NotImplementedError):
+        pytest.skip("symbolic links cannot be made here (Windows without the privilege)")
+    with pytest.raises(ValueError, match=r"X\[1\] = .*link.png' is a broken symbolic"):
+        tiny().fit(paths + [str(tmp_path / "link.png")])
+
+
+def test_dataframe_of_several_columns_with_paths_says_which_to_pass(tmp_path, rgb):
+    pd = pytest.importorskip("pandas")
+    paths = [str(p) for p in write_pngs(tmp_path, rgb[:3])]
+    frame = pd.DataFrame({"age": [1.0, 2.0, 3.0], "file": paths, "n": [1, 2, 3]})
+    message = (r"DataFrame of 3 columns, and the column\(s\) 'file' hold strings.*"
+               r"X\[\['file'\]\].*ColumnTransformer")
+    with pytest.raises(ValueError, match=message):
+        tiny().fit(frame)
+    with pytest.raises(ValueError, match=message):
+        tiny().fit(rgb[:3]).transform(frame)
+    # The advice works: the path column alone is read as the files.
+    np.testing.assert_allclose(features(frame[["file"]]), features(paths), **TOL)
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])

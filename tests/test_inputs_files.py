@@ -15,6 +15,7 @@ from PIL import Image
 from sklearn.model_selection import cross_val_score
 
 from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
+from sktransfer.inputs import BatchPreprocessor, check_images
 
 
 def tiny(**params):
@@ -222,3 +223,49 @@ def test_corrupt_file_with_workers_first_line_names_the_file(tmp_path, photos):
     assert "X[2]" in first_line and "broken.png" in first_line, first_line
     assert "not a decodable image" in first_line
     assert multiprocessing.active_children() == []
+
+
+# -- 5. float (mode "F") images: read as float arrays are -----------------------
+
+
+def preprocessed(extractor, X):
+    """The model's input for ``X`` under the fitted extractor's preprocessing."""
+    source = check_images(X)
+    batch = next(source.batches(len(source), config=extractor.preprocess_))
+    return BatchPreprocessor(extractor.preprocess_, "cpu")(
+        batch, geometry_done=source.geometry_done).numpy()
+
+
+@pytest.mark.parametrize("params", [{}, dict(image_size=(12, 24))])
+def test_float_tiff_reads_as_the_same_float_array(tmp_path, params):
+    # PIL writes a float32 array as a mode "F" TIFF; converting it to 8 bits, as
+    # the other modes are, read [0, 1] as all black.
+    values = np.linspace(0.0, 1.0, 18 * 30, dtype=np.float32).reshape(18, 30)
+    path = tmp_path / "float.tif"
+    Image.fromarray(values).save(path)
+    with Image.open(path) as image:
+        assert image.mode == "F"
+    extractor = tiny(**params).fit(values[None])
+    from_array = preprocessed(extractor, values[None])
+    np.testing.assert_allclose(preprocessed(extractor, [str(path)]), from_array,
+                               rtol=1e-5, atol=1e-5)
+    with Image.open(path) as image:  # a PIL image of mode "F" too
+        image.load()
+        np.testing.assert_allclose(preprocessed(extractor, [image]), from_array,
+                                   rtol=1e-5, atol=1e-5)
+    assert_features_equal(extractor.transform([str(path)]),
+                          extractor.transform(values[None]))
+
+
+def test_float_tiff_out_of_range_warns_and_nan_is_refused_naming_the_file(tmp_path):
+    wide = np.linspace(0.0, 300.0, 16 * 16, dtype=np.float32).reshape(16, 16)
+    path = tmp_path / "wide.tif"
+    Image.fromarray(wide).save(path)
+    with pytest.warns(UserWarning, match=r"X\[0\] = .*wide.tif.* ranges over \[0, 300\]"):
+        batch = next(check_images([str(path)]).batches(1))
+    # Used as it is, as a float array out of range is: not clipped to 0-255.
+    np.testing.assert_allclose(batch.numpy()[0, 0], wide)
+    wide[3, 4] = np.nan
+    Image.fromarray(wide).save(tmp_path / "nan.tif")
+    with pytest.raises(ValueError, match=r"X\[0\] = .*nan.tif.* contains NaN"):
+        tiny().fit_transform([str(tmp_path / "nan.tif")])

@@ -325,6 +325,67 @@ def test_top_losses_grey_arrays_paths_and_pil_images(tmp_path):
         TopLossesDisplay.from_predictions(grey.reshape(6, -1), y_true, proba, classes)
 
 
+def drawn_colours(display, k=0):
+    """The RGBA colours (0-1) the k-th thumbnail is drawn with: its data through
+    its colour map and limits, as the Agg canvas paints them."""
+    artist = display.images_[k]
+    display.figure_.canvas.draw()
+    return np.asarray(artist.to_rgba(artist.get_array(), norm=True), dtype=float)
+
+
+def one_top_loss(image, size=128):
+    return TopLossesDisplay.from_predictions([image], ["a"], [[0.2, 0.8]], ["a", "b"],
+                                             n=1, thumbnail_size=size)
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
+def test_top_losses_thumbnails_are_upright_as_the_model_sees_them(tmp_path, fmt):
+    from sktransfer.inputs import check_images
+
+    # Upright: 60 high, 40 wide, bright at the top; stored turned a quarter,
+    # with the EXIF tag (Orientation 6) that turns it back.
+    upright = np.zeros((60, 40, 3), dtype=np.uint8)
+    upright[:20] = 230
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / f"sideways.{fmt}"
+    stored.save(path, exif=exif)
+    seen = next(check_images([str(path)]).batches(1))[0].permute(1, 2, 0).numpy()
+    assert seen.shape == (60, 40, 3)  # the model sees it upright
+    for item in (str(path), Image.open(path)):
+        display = one_top_loss(item)
+        drawn = display.images_[0].get_array()
+        assert drawn.shape == (60, 40, 3)
+        np.testing.assert_array_equal(drawn, seen)
+        colours = drawn_colours(display)[..., :3]
+        assert colours[:15].mean() > 0.8 and colours[25:].mean() < 0.1  # top bright
+    shrunk = one_top_loss(str(path), size=30).images_[0].get_array()
+    assert shrunk.shape == (30, 20, 3)
+
+
+def test_top_losses_sixteen_bit_png_is_drawn_as_read_not_white(tmp_path):
+    from sktransfer.inputs import check_images
+
+    # A ramp over the whole 16-bit range; 8-bit conversion saturates it to white.
+    values = (np.arange(32 * 48, dtype=np.uint32).reshape(32, 48) * 42).astype(np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)
+    with Image.open(path) as image:
+        assert image.mode.startswith("I")
+    seen = next(check_images([str(path)]).batches(1))[0, 0].numpy()
+    for item in (str(path), Image.fromarray(values)):
+        display = one_top_loss(item)
+        drawn = display.images_[0].get_array()
+        np.testing.assert_allclose(drawn, seen, atol=1e-6)
+        np.testing.assert_allclose(drawn, values / 65535.0, atol=1e-6)
+        colours = drawn_colours(display)[..., :3]
+        assert not np.all(colours == 1.0)
+        np.testing.assert_allclose(colours.mean(axis=-1), values / 65535.0, atol=0.01)
+    small = one_top_loss(str(path), size=24).images_[0].get_array()
+    assert small.shape == (16, 24) and 0.3 < small.mean() < 0.7
+
+
 def test_top_losses_honours_ax():
     proba, classes, y_true = proba_task(n=8)
     images = np.zeros((8, 6, 6, 3), dtype=np.uint8)

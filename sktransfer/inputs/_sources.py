@@ -16,6 +16,7 @@ one too, like PIL images.
 """
 
 import os
+import stat
 import warnings
 from numbers import Integral
 
@@ -219,9 +220,14 @@ class _ImageDataset(Dataset):
             # raises it with its own message first (not "Caught ... in worker").
             return _WorkerError(exc)
 
+    def _where(self, index):
+        """How errors and warnings name the image at ``index``."""
+        return f"X[{index}]"
+
     def _tensor(self, index):
         """The image at ``index`` as a (C, H, W) tensor, uint8 or float32."""
-        return _image_to_tensor(self._open(index), self.in_chans)
+        return _image_to_tensor(self._open(index), self.in_chans,
+                                where=self._where(index))
 
     def _decode(self, index):
         tensor = self._tensor(index)
@@ -271,12 +277,38 @@ def _upright(image):
     return image
 
 
-def _image_to_tensor(image, in_chans):
+def _float_pixels(image, where):
+    """A mode "F" (32-bit float) image's values, read as float arrays are: in
+    [0, 1], used as they are (a warning when they fall outside), NaN and
+    infinity refused."""
+    array = np.array(image, dtype=np.float32, copy=True)
+    finite = np.isfinite(array)
+    if not finite.all():
+        what = "NaN" if np.isnan(array).any() else "infinity"
+        raise ValueError(f"{where} is a float image that contains {what}.")
+    if array.size and (array.min() < -0.01 or array.max() > 1.01):
+        warnings.warn(
+            f"{where} is a float image, read as values in [0, 1] as float arrays "
+            f"are, but it ranges over [{array.min():.3g}, {array.max():.3g}]; scale "
+            "it to [0, 1] or store 8- or 16-bit pixels.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return array
+
+
+def _image_to_tensor(image, in_chans, *, where="the image"):
     """A PIL image as a (C, H, W) tensor: uint8 for 8-bit images (1, 3 or 4
-    channels), float32 in [0, 1] for 16-bit grey."""
+    channels), float32 in [0, 1] for 16-bit grey, float32 as they are for
+    float images (mode "F", checked as float arrays are; ``where`` names the
+    image in their errors)."""
     if image.mode.startswith("I;16") or (image.mode == "I" and image.format == "PNG"):
         # 16-bit grey (0-65535): scale like a uint16 array; convert() would clip.
         array = np.asarray(image, dtype=np.float32) / 65535.0
+    elif image.mode == "F":
+        # Floats, as a float array is read; convert("L") would round them to
+        # whole 0-255 values (all black for [0, 1]) and clip the rest.
+        array = _float_pixels(image, where)
     else:
         if image.mode not in ("L", "RGB", "RGBA"):
             image = image.convert("L" if image.mode in _GREY_MODES else "RGB")
@@ -289,35 +321,55 @@ class _DecompressionBombError(ValueError, Image.DecompressionBombError):
     """PIL's DecompressionBombError, as the ValueError of an undecodable image."""
 
 
-class _FileDataset(_ImageDataset):
-    def _open(self, index):
-        path = self.items[index]
-        where = f"X[{index}] = {os.fspath(path)!r}"
-        try:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("error", Image.DecompressionBombWarning)
-                    return self._read(path)
-            except Image.DecompressionBombWarning as warning:
-                # Re-issued naming the file; the image is then read as PIL would.
-                warnings.warn(f"{where}: {warning}", Image.DecompressionBombWarning,
-                              stacklevel=2)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                return self._read(path)
-        except Image.DecompressionBombError as exc:
-            raise _DecompressionBombError(
-                f"{where} is not decoded: {exc} Raise PIL.Image.MAX_IMAGE_PIXELS "
-                "(or set it to None) to read images this large."
-            ) from exc
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise ValueError(f"{where} is not a decodable image: {exc}") from exc
+def _read_file(path):
+    with Image.open(path) as image:
+        image.load()
+        return _upright(image)
 
-    @staticmethod
-    def _read(path):
-        with Image.open(path) as image:
-            image.load()
-            return _upright(image)
+
+def read_image_file(path, where):
+    """The image file at ``path``, loaded and upright, as the estimators read it.
+
+    A decompression bomb, or a file PIL cannot decode, is a ValueError whose
+    message begins with ``where``; PIL's decompression-bomb warning is re-issued
+    naming it too.
+    """
+    try:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                return _read_file(path)
+        except Image.DecompressionBombWarning as warning:
+            # Re-issued naming the file; the image is then read as PIL would.
+            warnings.warn(f"{where}: {warning}", Image.DecompressionBombWarning,
+                          stacklevel=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return _read_file(path)
+    except Image.DecompressionBombError as exc:
+        raise _DecompressionBombError(
+            f"{where} is not decoded: {exc} Raise PIL.Image.MAX_IMAGE_PIXELS "
+            "(or set it to None) to read images this large."
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"{where} is not a decodable image: {exc}") from exc
+
+
+def decode_image(item, *, where):
+    """A file path or PIL image decoded exactly as the estimators decode it, before
+    any resize: upright by its EXIF orientation, a (C, H, W) tensor, uint8 for
+    8-bit images, float32 in [0, 1] for 16-bit and float ones (errors name
+    ``where``). What a drawing of the image should show."""
+    image = read_image_file(item, where) if _is_path(item) else _upright(item)
+    return _image_to_tensor(image, None, where=where)
+
+
+class _FileDataset(_ImageDataset):
+    def _where(self, index):
+        return f"X[{index}] = {os.fspath(self.items[index])!r}"
+
+    def _open(self, index):
+        return read_image_file(self.items[index], self._where(index))
 
 
 class _WorkerError:
@@ -587,6 +639,31 @@ def _check_finite_and_range(images):
         )
 
 
+def _refuse_path(index, path):
+    """Say why the path ``X[index]``, which is not a regular file, cannot be read."""
+    where = f"X[{index}] = {os.fspath(path)!r}"
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        if os.path.lexists(path):
+            raise ValueError(f"{where} is a broken symbolic link: its target does "
+                             "not exist.") from None
+        raise ValueError(f"{where}: no such file.") from None
+    except OSError as exc:  # a parent folder that may not be searched, say
+        raise ValueError(f"{where} cannot be read: {exc.strerror}.") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise ValueError(
+            f"{where} is a folder, not an image file; for a folder of class "
+            "subfolders pass the paths and labels of "
+            "sktransfer.datasets.load_image_folder(folder), for a flat folder of "
+            "images sktransfer.datasets.list_image_files(folder)."
+        )
+    raise ValueError(
+        f"{where} is not a regular file (a named pipe, a device or a socket), so "
+        "it is not read as an image; pass image files."
+    )
+
+
 def _check_list(X, in_chans):
     """A list of paths or of PIL images; mixed kinds are refused by index."""
     first = X[0]
@@ -598,7 +675,7 @@ def _check_list(X, in_chans):
                     "must hold one kind of image."
                 )
             if not os.path.isfile(item):
-                raise ValueError(f"X[{i}] = {os.fspath(item)!r}: no such file.")
+                _refuse_path(i, item)
         # Every os.PathLike becomes its path string, which every Pillow version
         # opens (Pillow < 10 knows str and pathlib.Path only).
         return PathSource([os.fspath(item) for item in X], in_chans)
@@ -647,8 +724,12 @@ def check_images(X, *, in_chans=3):
 
         Or images of any size: a list of PIL images; file paths (``str`` or any
         ``os.PathLike`` such as ``pathlib.Path``) in a list, tuple, 1-D array,
-        pandas Series or one-column DataFrame. A single path (a folder or one
-        file, not in a list) is refused with what to pass instead. Flat
+        pandas Series or one-column DataFrame. PIL images and files are turned
+        upright by their EXIF orientation; 16-bit grey ones follow the uint16
+        rule and float ones (mode ``"F"``, float TIFFs) the float rule. A path
+        that is not a regular file is refused saying what it is (a folder, a
+        named pipe, a broken link); a single path (a folder or one file, not in
+        a list) is refused with what to pass instead. Flat
         ``(n_samples, n_features)`` input is handled by the estimators, with their
         ``input_shape`` (integer rows keep the rules above).
     in_chans : int

@@ -1,5 +1,7 @@
 """The estimators' one entry point for ``X``: flat sklearn data or images."""
 
+import os
+
 import numpy as np
 import torch
 
@@ -25,6 +27,31 @@ def _has_integer_dtype(X):
     return getattr(dtype, "kind", "O") in "iu"
 
 
+def _refuse_frame_of_paths(X):
+    """A DataFrame of several columns, some of them strings (file paths, most
+    likely), is refused with how to pass the path column, before scikit-learn's
+    validation fails to read the strings as numbers."""
+    if type(X).__name__ != "DataFrame" or X.ndim != 2:
+        return
+    text = []
+    for position in range(X.shape[1]):
+        column = X.iloc[:, position].dropna()
+        if len(column) and isinstance(column.iloc[0], (str, os.PathLike)):
+            text.append(X.columns[position])
+    if not text:
+        return
+    first = text[0]
+    raise ValueError(
+        f"X is a DataFrame of {X.shape[1]} columns, and the column(s) "
+        f"{', '.join(repr(name) for name in text)} hold strings (file paths?), which "
+        "are not numbers. For images from file paths, pass the path column alone: "
+        f"X[[{first!r}]] (a one-column DataFrame) or X[{first!r}]; to use the other "
+        "columns too, send the path column to this estimator and the others "
+        "elsewhere with a ColumnTransformer, e.g. make_column_transformer("
+        f"(estimator, [{first!r}]), remainder='passthrough')."
+    )
+
+
 def validate_images(estimator, X, *, reset, input_shape, in_chans=3):
     """Check ``X`` for ``estimator`` and return an ``ImageSource``.
 
@@ -37,6 +64,7 @@ def validate_images(estimator, X, *, reset, input_shape, in_chans=3):
     Anything else is checked by :func:`check_images`.
     """
     if is_tabular(X):
+        _refuse_frame_of_paths(X)
         integer = _has_integer_dtype(X)
         X = validate_data(
             estimator, X, reset=reset,

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+from ..inputs._sources import decode_image
 from ._base import check_matplotlib, layout_axes
 
 
@@ -25,26 +26,42 @@ def _as_list(images):
     return list(images)
 
 
-def _from_pil(image, size):
-    image = image.copy()
-    image.thumbnail((size, size))
-    if image.mode not in ("L", "RGB"):
-        image = image.convert("RGB")
-    return np.asarray(image)
+def _shrink(pixels, size):
+    """A decoded image's (C, H, W) pixels as an (H, W) or (H, W, 3) array of at
+    most ``size`` pixels a side (aspect kept, as ``PIL.Image.thumbnail``
+    shrinks), uint8 or float in [0, 1]. Alpha is dropped, as the models drop it."""
+    from PIL import Image
+
+    array = pixels.numpy()
+    array = array[0] if array.shape[0] == 1 else np.moveaxis(array[:3], 0, -1)
+    if array.dtype == np.uint8:
+        image = Image.fromarray(array)
+        image.thumbnail((size, size))
+        return np.asarray(image)
+    # Floats (16-bit and float images): each channel shrunk as a float image.
+    channels = [Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32))
+                for channel in (array[..., None] if array.ndim == 2 else array)
+                .transpose(2, 0, 1)]
+    for channel in channels:
+        channel.thumbnail((size, size))
+    shrunk = np.stack([np.asarray(channel) for channel in channels], axis=-1)
+    return np.clip(shrunk[..., 0] if array.ndim == 2 else shrunk, 0.0, 1.0)
 
 
 def thumbnail(item, size=128, *, index=None):
     """One image as an array ``imshow`` draws: (H, W) grey or (H, W, 3|4) colour,
-    uint8 or float in [0, 1]. Paths are read with PIL; PIL images and paths are
-    shrunk to at most ``size`` pixels a side; arrays are drawn at their size."""
+    uint8 or float in [0, 1]. Paths and PIL images are decoded as the estimators
+    decode them (turned upright by their EXIF orientation; 16-bit and float
+    images scaled as arrays are), then shrunk to at most ``size`` pixels a side;
+    arrays are drawn at their size."""
     from PIL import Image
 
-    where = "" if index is None else f" (sample {index})"
+    where = "an image" if index is None else f"X[{index}]"
     if _is_path(item):
-        with Image.open(item) as image:
-            return _from_pil(image, size)
-    if isinstance(item, Image.Image):
-        return _from_pil(item, size)
+        where += f" = {os.fspath(item)!r}"
+    if _is_path(item) or isinstance(item, Image.Image):
+        return _shrink(decode_image(item, where=where), size)
+    where = "" if index is None else f" (sample {index})"
     if hasattr(item, "detach"):
         item = item.detach().cpu().numpy()
     array = np.asarray(item)
@@ -225,7 +242,9 @@ class TopLossesDisplay:
         images : array-like or list
             The samples: a uint8 or float array (N, H, W, C) or (N, H, W) (or
             channels first), or a list of file paths, PIL images or arrays. Only
-            the ``n`` drawn are read (paths with PIL) and shrunk to thumbnails.
+            the ``n`` drawn are read, decoded as the estimators decode them
+            (upright by their EXIF orientation, 16-bit and float images scaled
+            to [0, 1]), and shrunk to thumbnails.
         y_true : array-like of shape (N,)
             True labels, each one of ``classes``.
         proba : array-like of shape (N, n_classes)
