@@ -596,8 +596,8 @@ def test_info_escapes_what_a_crafted_file_says(tmp_path, capsys):
         document["params"]["verbose"] = f"0{forged}"
         document["params"][f"lr{forged}"] = 1.0
         document["sktransfer_version"] = f"0.1{forged}"
-        document["fitted"]["classes_"]["$ndarray"]["data"][0] = forged
-        document["fitted"]["classes_"]["$ndarray"]["dtype"] = "<U30"
+        document["fitted"]["classes_"]["$ndarray"].update(dtype="<U30",
+                                                          data=[forged, "b"])
         document[f"later{forged}"] = forged
 
     model = _crafted_model(tmp_path, change)
@@ -606,7 +606,7 @@ def test_info_escapes_what_a_crafted_file_says(tmp_path, capsys):
     assert [line.split()[1] for line in out.splitlines()
             if line.startswith("fitted")] == ["yes"]
     assert all(c.isprintable() for line in out.splitlines() for c in line)
-    assert r"\x1b[2K\r\x1b[31m\u202e\u2028" in out
+    assert r"\x1b[2K\r\x1b[31m\u202e\u2028, b (2)" in out  # the classes
 
 
 def test_info_says_what_load_would_refuse_and_builds_nothing(tmp_path, capsys,
