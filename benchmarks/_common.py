@@ -85,9 +85,21 @@ def add_rounds_arguments(parser, *, repeats, repeats_help=None, warmup_help=None
     parser.add_argument("--warmup", type=non_negative_int, default=1, help=warmup_help)
 
 
-def add_threads_argument(parser, help="torch.set_num_threads (0: leave torch's default)"):
-    """The ``--threads`` option (default 1) that :func:`set_threads` takes."""
-    parser.add_argument("--threads", type=non_negative_int, default=1, help=help)
+def add_threads_argument(parser, default=1,
+                         help="torch.set_num_threads (0: leave torch's default)"):
+    """The ``--threads`` option that :func:`set_threads` takes: 1 by default, so
+    that timings on a shared machine are steady; 0 leaves torch's default."""
+    parser.add_argument("--threads", type=non_negative_int, default=default, help=help)
+
+
+#: sktransfer's ``precision=`` values (kept here so that ``--help`` loads no sktransfer).
+PRECISIONS = ("auto", "32", "bf16", "fp16")
+
+
+def add_precision_argument(parser, default, help=None):
+    """The ``--precision`` option: sktransfer's ``precision=`` values, which
+    :func:`resolve_autocast_dtype` reads."""
+    parser.add_argument("--precision", default=default, choices=PRECISIONS, help=help)
 
 
 # -- set-up ----------------------------------------------------------------------

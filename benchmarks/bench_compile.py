@@ -55,7 +55,7 @@ def parse_args(argv=None):
     parser.add_argument("--mode", default=None,
                         choices=("default", "reduce-overhead", "max-autotune"),
                         help="torch.compile's mode (None: compile=True)")
-    parser.add_argument("--precision", default="32", choices=("auto", "32", "bf16", "fp16"))
+    common.add_precision_argument(parser, default="32")
     common.add_rounds_arguments(parser, repeats=3,
                                 repeats_help="timed rounds of each side (interleaved)",
                                 warmup_help="untimed rounds of each side first")

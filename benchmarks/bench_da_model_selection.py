@@ -44,6 +44,31 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def print_results(results, scorers):
+    """Every candidate's oracle accuracy and mean scores (``cv_results_``), then
+    the candidate each scorer ranks first and its gap to the best oracle accuracy."""
+    oracle_scores = results["mean_test_oracle"]
+    best = float(np.max(oracle_scores))
+    print()
+    print(f"{'candidate':28s} {'oracle':>7s} " + " ".join(
+        f"{name[:12]:>12s}" for name in scorers if name != "oracle"))
+    for i, candidate in enumerate(results["params"]):
+        text = f"{candidate['method']} trade_off={candidate['trade_off']:g}"
+        print(f"{text:28s} {oracle_scores[i]:7.3f} " + " ".join(
+            f"{results['mean_test_' + name][i]:12.4f}" for name in scorers
+            if name != "oracle"))
+    print()
+    print(f"best oracle accuracy of the grid: {best:.3f}")
+    for name in scorers:
+        if name == "oracle":
+            continue
+        pick = int(np.argmax(results["mean_test_" + name]))
+        candidate = results["params"][pick]
+        print(f"  {name:26s} picks {candidate['method']} trade_off="
+              f"{candidate['trade_off']:g}: oracle {oracle_scores[pick]:.3f}, gap "
+              f"{best - oracle_scores[pick]:.3f}")
+
+
 def main(argv=None):
     args = parse_args(argv)
     common.set_threads(args.threads, limit="blas")
@@ -82,27 +107,7 @@ def main(argv=None):
     print(f"device       : {common.describe_host(args.device)}", flush=True)
     start = time.perf_counter()
     grid.fit(data.X_train, data.y_train)
-    results = grid.cv_results_
-    oracle_scores = results["mean_test_oracle"]
-    best = float(np.max(oracle_scores))
-    print()
-    print(f"{'candidate':28s} {'oracle':>7s} " + " ".join(
-        f"{name[:12]:>12s}" for name in scorers if name != "oracle"))
-    for i, candidate in enumerate(results["params"]):
-        text = f"{candidate['method']} trade_off={candidate['trade_off']:g}"
-        print(f"{text:28s} {oracle_scores[i]:7.3f} " + " ".join(
-            f"{results['mean_test_' + name][i]:12.4f}" for name in scorers
-            if name != "oracle"))
-    print()
-    print(f"best oracle accuracy of the grid: {best:.3f}")
-    for name in scorers:
-        if name == "oracle":
-            continue
-        pick = int(np.argmax(results["mean_test_" + name]))
-        candidate = results["params"][pick]
-        print(f"  {name:26s} picks {candidate['method']} trade_off="
-              f"{candidate['trade_off']:g}: oracle {oracle_scores[pick]:.3f}, gap "
-              f"{best - oracle_scores[pick]:.3f}")
+    print_results(grid.cv_results_, scorers)
     common.print_total_time(start)
     return 0
 

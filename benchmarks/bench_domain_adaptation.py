@@ -454,6 +454,53 @@ def print_header(args, data, steps):
     print(flush=True)
 
 
+def print_summary(args, results, features_seconds):
+    """The mean over the seeds of every method of both sides (and on frozen
+    features, with the extraction time ``features_seconds``)."""
+    print()
+    print(f"mean over {len(args.seeds)} seed(s)  (target acc: mean [min-max]; grey acc "
+          "and fit s: mean; fit/so: fit time over ours source_only's)")
+    reference_key = ("ours", "source_only")
+    reference = (statistics.mean(r["fit"] for r in results[reference_key])
+                 if reference_key in results else None)
+    print(f"{'method':26s} {'target acc':>20s} {'grey acc':>8s} {'fit s':>8s} "
+          f"{'fit/so':>8s}   vs skada (acc ours-skada, fit ours/skada)")
+    for method in args.methods:
+        line = summary(results, ("ours", method), reference)
+        partner = PAIRS.get(method)
+        if ("skada", partner) in results:
+            diff, ratio, _ = pair_figures(results, ("ours", method), ("skada", partner))
+            line += f"   {partner}: {diff:+.3f}, {ratio:.2f}x"
+        print(line)
+    for name in args.skada_methods:
+        print(summary(results, ("skada", name), reference))
+    if not args.no_features:
+        feature_reference = statistics.mean(
+            r["fit"] for r in results[("features", "source_only")])
+        print(f"frozen efficientnet_lite0 features (fit/so: over feat source_only's "
+              f"fit; extraction {features_seconds:.1f}s once):")
+        for method in args.feature_methods:
+            print(summary(results, ("features", method), feature_reference))
+
+
+def print_pairs(args, results):
+    """Each of our methods beside its skada counterpart, seed by seed."""
+    pairs = [(m, PAIRS[m]) for m in args.methods
+             if m in PAIRS and ("skada", PAIRS[m]) in results]
+    if pairs:
+        print()
+        print("ours vs skada, same data, network, initial weights, epochs, optimizer, "
+              "schedule:")
+        for method, partner in pairs:
+            diff, ratio, per_seed = pair_figures(results, ("ours", method),
+                                                 ("skada", partner))
+            accs = ", ".join(f"{o['acc']:.3f}/{t['acc']:.3f}" for o, t in zip(
+                results[("ours", method)], results[("skada", partner)]))
+            print(f"  {method:11s} vs {partner:10s}: acc {diff:+.3f} (per seed ours/skada "
+                  f"{accs}); fit time ours/skada {ratio:.2f} (per seed "
+                  f"{common.value_range(per_seed, 2)})")
+
+
 def main(argv=None):
     args = parse_args(argv)
     blas_limit = common.set_threads(args.threads, limit="blas")
@@ -497,46 +544,8 @@ def main(argv=None):
                 results.setdefault(("features", method), []).append(outcome)
                 run_line(seed, "features", method, outcome)
     blas_limit.restore_original_limits()  # the measurements are done
-
-    print()
-    print(f"mean over {len(args.seeds)} seed(s)  (target acc: mean [min-max]; grey acc "
-          "and fit s: mean; fit/so: fit time over ours source_only's)")
-    reference_key = ("ours", "source_only")
-    reference = (statistics.mean(r["fit"] for r in results[reference_key])
-                 if reference_key in results else None)
-    print(f"{'method':26s} {'target acc':>20s} {'grey acc':>8s} {'fit s':>8s} "
-          f"{'fit/so':>8s}   vs skada (acc ours-skada, fit ours/skada)")
-    for method in args.methods:
-        line = summary(results, ("ours", method), reference)
-        partner = PAIRS.get(method)
-        if ("skada", partner) in results:
-            diff, ratio, _ = pair_figures(results, ("ours", method), ("skada", partner))
-            line += f"   {partner}: {diff:+.3f}, {ratio:.2f}x"
-        print(line)
-    for name in args.skada_methods:
-        print(summary(results, ("skada", name), reference))
-    if not args.no_features:
-        feature_reference = statistics.mean(
-            r["fit"] for r in results[("features", "source_only")])
-        print(f"frozen efficientnet_lite0 features (fit/so: over feat source_only's "
-              f"fit; extraction {features_seconds:.1f}s once):")
-        for method in args.feature_methods:
-            print(summary(results, ("features", method), feature_reference))
-
-    pairs = [(m, PAIRS[m]) for m in args.methods
-             if m in PAIRS and ("skada", PAIRS[m]) in results]
-    if pairs:
-        print()
-        print("ours vs skada, same data, network, initial weights, epochs, optimizer, "
-              "schedule:")
-        for method, partner in pairs:
-            diff, ratio, per_seed = pair_figures(results, ("ours", method),
-                                                 ("skada", partner))
-            accs = ", ".join(f"{o['acc']:.3f}/{t['acc']:.3f}" for o, t in zip(
-                results[("ours", method)], results[("skada", partner)]))
-            print(f"  {method:11s} vs {partner:10s}: acc {diff:+.3f} (per seed ours/skada "
-                  f"{accs}); fit time ours/skada {ratio:.2f} (per seed "
-                  f"{common.value_range(per_seed, 2)})")
+    print_summary(args, results, features_seconds)
+    print_pairs(args, results)
     common.print_total_time(total_start)
     return 0
 

@@ -150,13 +150,12 @@ def parse_args(argv=None):
         parser, repeats=5,
         repeats_help="timed repetitions of each side, after one warm-up each",
         warmup_help="untimed runs of each side before timing")
-    parser.add_argument("--precision", default="auto", choices=("auto", "32", "bf16", "fp16"),
-                        help="'auto' is bf16 on a CUDA device that supports it, "
-                             "float32 elsewhere")
+    common.add_precision_argument(parser, default="auto",
+                                  help="'auto' is bf16 on a CUDA device that supports "
+                                       "it, float32 elsewhere")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the random images (and of random weights)")
-    parser.add_argument("--threads", type=common.non_negative_int, default=0,
-                        help="torch.set_num_threads (0: leave torch's default)")
+    common.add_threads_argument(parser, default=0)
     return parser.parse_args(argv)
 
 

@@ -131,8 +131,7 @@ def parse_args(argv=None):
     parser.add_argument("--time-limit", type=common.positive_float, default=480,
                         help="seconds after which the models and parts not yet "
                              "started are skipped")
-    parser.add_argument("--threads", type=common.non_negative_int, default=0,
-                        help="torch.set_num_threads (0: leave torch's default)")
+    common.add_threads_argument(parser, default=0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
