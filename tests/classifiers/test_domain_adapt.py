@@ -323,7 +323,7 @@ def test_custom_method_page_example_runs():
     import pathlib
     import re
 
-    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "custom_method.md"
+    page = pathlib.Path(__file__).resolve().parents[2] / "docs" / "custom_method.md"
     (code,) = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
     assert 20 <= len(code.strip().splitlines()) <= 60
     namespace = {}
