@@ -13,8 +13,11 @@ through it, so the preprocessing comes from the model's own pretrained config:
   ``pytorch_model.bin``), read without network.
 """
 
+import contextlib
 import math
 import os
+import socket
+from urllib.parse import urlparse
 
 from ..inputs import PreprocessConfig
 from ._base import Backbone
@@ -114,16 +117,70 @@ def _creation_name(timm, spec, weights):
     return (f"{model_id}.{weights}" if is_tag else model_id), None
 
 
-def _create(timm, full_name, source, pretrained):
+#: Seconds to wait for the Hub's host before treating the machine as offline.
+HUB_PROBE_TIMEOUT = 3.0
+
+
+def hub_endpoint():
+    """``(host, port)`` of the Hugging Face Hub (``HF_ENDPOINT`` or huggingface.co)."""
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    return url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+
+
+def hub_reachable(timeout=HUB_PROBE_TIMEOUT):
+    """Whether a TCP connection to the Hub's host opens within ``timeout`` seconds."""
     try:
-        return timm.create_model(full_name, pretrained=pretrained)
+        with socket.create_connection(hub_endpoint(), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _offline_hub():
+    """Within the block, huggingface_hub answers from its local cache only (its
+    documented ``HF_HUB_OFFLINE`` switch), so a missing file fails at once
+    instead of after a minute of retries."""
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+
+
+def _hub_is_offline(source):
+    """Whether the Hub cannot be reached for this model: checked only when the
+    weights may come from the Hub and the user has not said ``HF_HUB_OFFLINE=1``."""
+    if source == "local-dir":
+        return False
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # timm without huggingface_hub: torch.hub downloads
+        return False
+    return not constants.HF_HUB_OFFLINE and not hub_reachable()
+
+
+def _create(timm, full_name, source, pretrained):
+    reads_files = pretrained or source is not None
+    offline = reads_files and _hub_is_offline(source)
+    try:
+        with _offline_hub() if offline else contextlib.nullcontext():
+            return timm.create_model(full_name, pretrained=pretrained)
     except Exception as exc:
-        reads_files = pretrained or source is not None
         if not reads_files or isinstance(exc, (KeyboardInterrupt, MemoryError)):
             raise
         if source == "local-dir":
             where = (f"from the folder {full_name.partition(':')[2]!r} (expected "
                      f"config.json and one of {', '.join(_HUB_FILES)})")
+        elif offline:
+            host, port = hub_endpoint()
+            where = (f"from timm's Hugging Face cache ($HF_HOME, by default "
+                     f"~/.cache/huggingface/hub): the Hub ({host}:{port}) could not be "
+                     f"reached within {HUB_PROBE_TIMEOUT:g} s and the files are not "
+                     "in the cache")
         else:
             where = ("from timm's Hugging Face cache ($HF_HOME, by default "
                      "~/.cache/huggingface/hub), downloading what is missing")
