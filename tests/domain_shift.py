@@ -1,5 +1,6 @@
 """A covariate-shift task and a small DomainAdaptClassifier, shared by the tests
-of the classifier (test_domain_adapt) and of the scorers (test_metrics)."""
+of the classifier (classifiers/test_domain_adapt.py) and of the scorers
+(test_metrics.py)."""
 
 import numpy as np
 

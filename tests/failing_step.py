@@ -1,5 +1,5 @@
-"""A training step that fails mid-fit, shared by the tests of the loop
-(test_training) and of the loggers (test_loggers)."""
+"""A training step that fails mid-fit, shared by the tests of the callbacks
+(training/test_callbacks.py) and of the loggers (training/test_loggers.py)."""
 
 from sktransfer.training import SupervisedStep
 

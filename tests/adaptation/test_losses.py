@@ -1,29 +1,32 @@
 """sktransfer.adaptation: gradient reversal, the DANN schedule and the DANN,
-CDAN, CORAL, MMD and MCC losses, tested directly on tensors."""
+CDAN, CORAL, MMD and MCC losses, tested directly on tensors; every loss's
+parameter checks, run when a fit starts."""
 
 import numpy as np
 import pytest
 import torch
 
+from sktransfer import DomainAdaptClassifier
 from sktransfer.adaptation import (
-
+    AdaptationLoss,
     CDANLoss,
-
     coral_loss,
-
     DANNLoss,
-
+    EpochSelfTrainingLoss,
     mcc_loss,
-
+    MCCLoss,
+    METHODS,
     mmd_loss,
-
+    MMDLoss,
     reverse_gradient,
-
+    SelfTrainingLoss,
     VADALoss,
-
 )
-
 from sktransfer.adaptation._functional import dann_coefficient
+from sktransfer.adaptation._methods import resolve_method
+from sktransfer.training import StrongAugment
+
+from bar_shift import SmallCNN
 
 
 # -- the losses -----------------------------------------------------------------
@@ -125,3 +128,53 @@ def test_mcc_prefers_confident_distinct_predictions():
     confident = torch.eye(4).repeat(4, 1) * 10
     confused = torch.zeros(16, 4)
     assert mcc_loss(confident) < mcc_loss(confused)
+
+
+# -- parameter checks ------------------------------------------------------------
+@pytest.mark.parametrize("loss, name", [
+    (EpochSelfTrainingLoss(threshold=1.5), "threshold"),
+    (EpochSelfTrainingLoss(momentum=1.0), "momentum"),
+    (EpochSelfTrainingLoss(refresh_every=0), "refresh_every"),
+    (EpochSelfTrainingLoss(strong="strong"), "strong"),
+    (SelfTrainingLoss(threshold=-0.1), "threshold"),
+    (SelfTrainingLoss(weak=3), "weak"),
+    (MCCLoss(temperature=0.0), "temperature"),
+    (DANNLoss(hidden_size=0), "hidden_size"),
+    (CDANLoss(randomized_dim=0), "randomized_dim"),
+    (MMDLoss(kernel_num=0), "kernel_num"),
+    (VADALoss(refine=1.5), "refine"),
+    (EpochSelfTrainingLoss(strong=StrongAugment), "strong"),
+    (VADALoss(radius=0.0), "radius"),
+    (VADALoss(entropy=-1.0), "entropy"),
+])
+def test_a_loss_parameter_out_of_range_is_refused_at_fit_before_training(loss, name,
+                                                                          monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("fit went on to read the data")
+
+    monkeypatch.setattr(DomainAdaptClassifier, "_fit_data", no_training)
+    X = np.zeros((8, 8, 8, 3), dtype=np.uint8)
+    y = np.array([0, 1, 0, 1, -1, -1, -1, -1])
+    clf = DomainAdaptClassifier(model=SmallCNN(), weights=None, method=loss, epochs=1)
+    with pytest.raises(ValueError, match=f"'{name}' parameter of {type(loss).__name__}"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "classes_")
+
+
+@pytest.mark.parametrize("method", sorted(set(METHODS) - {"source_only"}))
+def test_every_method_checks_each_of_its_parameters_and_accepts_its_defaults(method):
+    import inspect
+
+    loss = resolve_method(method)
+    loss.check_parameters()
+    parameters = set()   # DIRTTLoss passes **kwargs on to VADALoss: every __init__
+    for cls in type(loss).__mro__:
+        if "__init__" in vars(cls) and issubclass(cls, AdaptationLoss):
+            parameters |= set(inspect.signature(cls.__init__).parameters)
+    assert set(loss._parameter_constraints) == parameters - {"self", "kwargs"}
+
+
+def test_numpy_scalars_and_the_full_refinement_are_accepted():
+    EpochSelfTrainingLoss(threshold=np.float32(0.8), refresh_every=np.int64(2)).check_parameters()
+    MCCLoss(temperature=np.float64(1.5)).check_parameters()
+    VADALoss(refine=1.0).check_parameters()   # DIRT-T only: after a warm start from VADA

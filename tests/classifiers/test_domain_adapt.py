@@ -20,6 +20,7 @@ from sktransfer.adaptation import (
     CDANLoss,
     DIRTTLoss,
     FunctionLoss,
+    MCCLoss,
     VADALoss,
 )
 from sktransfer.training import DomainAdaptationStep
@@ -338,3 +339,17 @@ def test_fit_takes_sample_domain_and_sample_weight_by_keyword_only(task):
     X, y, _, _ = task
     with pytest.raises(TypeError):
         da(epochs=1).fit(X, y, np.ones(len(y)))
+
+
+def test_a_refused_refit_leaves_the_fitted_estimator_as_it_was():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5)).astype(np.float32)
+    y = np.r_[np.tile([0, 1], 10), -np.ones(20, dtype=int)]
+    clf = DomainAdaptClassifier(model=None, method="mcc", epochs=1, random_state=0,
+                                device="cpu").fit(X, y)
+    before = clf.predict(X)
+    clf.set_params(method=MCCLoss(temperature=0.0))
+    with pytest.raises(ValueError, match="temperature"):
+        clf.fit(rng.normal(size=(40, 7)), y)
+    assert clf.n_features_in_ == 5
+    np.testing.assert_array_equal(clf.predict(X), before)

@@ -1,4 +1,5 @@
-"""Per-image transforms (torchvision v2, policies by name) and MixUp / CutMix."""
+"""Per-image transforms (torchvision v2, policies by name), MixUp / CutMix, and
+the weak and strong views of self-training (training/_augment.py)."""
 
 import numpy as np
 import pytest
@@ -10,8 +11,8 @@ from sklearn.model_selection import GridSearchCV
 from torchvision.transforms import v2
 
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier
-from sktransfer.inputs import PerSample
-from sktransfer.training import SupervisedStep
+from sktransfer.inputs import BatchPreprocessor, PerSample, PreprocessConfig
+from sktransfer.training import StrongAugment, SupervisedStep, WeakAugment
 from sktransfer.training._augment import DefaultAugment, resolve_augment
 from sktransfer.training._mixing import BatchMixing, check_mixup
 from sktransfer.training._steps import weighted_cross_entropy
@@ -366,3 +367,82 @@ def test_check_mixup_presets():
     assert check_mixup("cutmix") == {"mixup_alpha": 0.0, "cutmix_alpha": 1.0}
     assert check_mixup({"cutmix_alpha": 0.5, "mixup_alpha": 1}) == {
         "mixup_alpha": 1.0, "cutmix_alpha": 0.5}
+
+
+# -- the weak and strong views ------------------------------------------------
+def _digit_like(n=8, size=16, seed=0):
+    """A white bar on black, (n, 3, size, size) in [0, 1]: not mirror-symmetric."""
+    images = torch.zeros(n, 3, size, size)
+    images[:, :, 2:size - 2, 3:6] = 1.0   # a vertical bar on the left
+    images[:, :, 2:5, 3:size - 3] = 1.0   # and a top bar: like a "7" mirrored
+    return images
+
+
+@pytest.mark.parametrize("augment", [WeakAugment(), StrongAugment()])
+def test_views_keep_shape_and_range_and_differ_per_image(augment):
+    torch.manual_seed(0)
+    images = _digit_like()
+    views = augment(images)
+    assert views.shape == images.shape and views.dtype == images.dtype
+    assert views.min() >= 0.0 and views.max() <= 1.0
+    # Every image draws its own parameters: the views of identical images differ.
+    flat = views.flatten(1)
+    assert len({tuple(row.round(decimals=3).tolist()) for row in flat}) == len(images)
+
+
+def test_weak_view_is_a_shift_only_and_never_a_flip_by_default():
+    torch.manual_seed(0)
+    images = _digit_like(n=64)
+    weak = WeakAugment()(images)
+    # A shift keeps the pixel mass of a bar that stays inside the image, and the
+    # left bar stays left of centre (no flip).
+    mass_left = weak[:, 0, :, :8].sum(dim=(1, 2))
+    mass_right = weak[:, 0, :, 8:].sum(dim=(1, 2))
+    assert (mass_left > mass_right).float().mean() > 0.9
+    flipped = WeakAugment(max_shift=0.0, flip=True)(images)
+    assert (flipped[:, 0, :, 8:].sum(dim=(1, 2)) > flipped[:, 0, :, :8].sum(dim=(1, 2))).any()
+
+
+def test_strong_view_changes_colour_and_polarity():
+    torch.manual_seed(0)
+    images = torch.rand(1, 3, 8, 8).expand(256, 3, 8, 8).contiguous()
+    strong = StrongAugment(max_rotation=0, max_shear=0, scale_range=(1, 1), max_shift=0,
+                           cutout=0, jitter=0)(images)
+    # Channel permutations and negatives only: each view is one of 12 images.
+    distinct = {tuple(v.flatten().round(decimals=4).tolist()) for v in strong}
+    assert 6 < len(distinct) <= 12
+    orders = [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]
+
+    def matches(reference):
+        return torch.stack([(strong - reference[:, list(order)]).abs().flatten(1).amax(1) < 1e-6
+                            for order in orders]).any(0)
+
+    inverted, kept = matches(1 - images), matches(images)
+    assert (inverted | kept).all()
+    assert 0.3 < inverted.float().mean() < 0.7
+
+
+def test_strong_view_cutout_erases_a_square_to_grey():
+    torch.manual_seed(0)
+    images = torch.zeros(32, 1, 16, 16)
+    out = StrongAugment(max_rotation=0, max_shear=0, scale_range=(1, 1), max_shift=0,
+                        jitter=0, invert=0, cutout=0.5)(images)
+    grey = (out == 0.5).flatten(1).sum(1)
+    assert (grey > 0).any() and grey.max() <= 8 * 8 + 16
+
+
+@pytest.mark.parametrize("augment", [DefaultAugment(), WeakAugment(), StrongAugment(),
+                                     lambda images: images.contiguous() * 0.5])
+def test_an_augmented_batch_keeps_the_layout_of_the_raw_batch(augment):
+    # grid_sample returns NCHW; a uint8 NHWC batch becomes channels-last, and
+    # must stay so after any augmentation, or a training batch that joins a
+    # plain and an augmented half runs the network in the slower layout.
+    torch.manual_seed(0)
+    prepare = BatchPreprocessor(PreprocessConfig(), torch.device("cpu"))
+    nhwc = torch.randint(0, 256, (4, 16, 16, 3), dtype=torch.uint8).permute(0, 3, 1, 2)
+    plain, view = prepare(nhwc), prepare(nhwc, augment=augment)
+    assert not plain.is_contiguous() and plain.is_contiguous(memory_format=torch.channels_last)
+    assert not view.is_contiguous() and view.is_contiguous(memory_format=torch.channels_last)
+    assert torch.cat([plain, view]).is_contiguous(memory_format=torch.channels_last)
+    nchw = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    assert prepare(nchw, augment=augment).is_contiguous()

@@ -1,6 +1,7 @@
-"""The training core: callbacks, checkpoints, steps (sktransfer.training)."""
+"""sktransfer.training's callbacks (training/_callbacks.py): hook order, a user
+callback stopping training, copies never changed, a failing or interrupted fit,
+bad callbacks, EarlyStopping and the named default callbacks."""
 
-import os
 import pickle
 
 import joblib
@@ -8,26 +9,13 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.datasets import make_blobs
 from sklearn.model_selection import GridSearchCV
 
-from sktransfer import DomainAdaptClassifier, FineTuneClassifier
 from sktransfer.training import Callback, Checkpoint, EarlyStopping
 from sktransfer.training._callbacks import epoch_line, HOOKS
-from sktransfer.training._steps import weighted_cross_entropy
 
 from failing_step import fail_in_second_epoch
-
-
-@pytest.fixture
-def blobs():
-    return make_blobs(n_samples=90, centers=3, n_features=6, random_state=0)
-
-
-def mlp(**params):
-    params = {**dict(model=None, epochs=4, batch_size=16, device="cpu", random_state=0),
-              **params}
-    return FineTuneClassifier(**params)
+from tiny_fits import InterruptAt, mlp
 
 
 class Recorder(Callback):
@@ -168,99 +156,10 @@ def test_a_finished_or_interrupted_fit_ends_with_no_error(blobs):
 
 
 @pytest.mark.parametrize("bad", ["progress", 3, [print], [Recorder]])
-def test_bad_callbacks_are_refused_before_training(blobs, bad):
+def test_callbacks_not_given_as_a_list_of_instances_are_refused(blobs, bad):
     X, y = blobs
     with pytest.raises((ValueError, TypeError), match="callback"):
         mlp(callbacks=bad if isinstance(bad, list) else [bad]).fit(X, y)
-
-
-class InterruptAt(Callback):
-    """Ctrl-C in the middle of an epoch, once."""
-
-    def __init__(self, epoch, batch=1):
-        self.epoch = epoch
-        self.batch = batch
-        self.seen = 0
-
-    def on_epoch_begin(self, state):
-        self.seen = 0
-
-    def on_batch_end(self, state, loss):
-        self.seen += 1
-        if state.epoch == self.epoch and self.seen == self.batch:
-            raise KeyboardInterrupt
-
-
-def images_task():
-    rng = np.random.default_rng(0)
-    X = rng.integers(0, 256, (48, 16, 16, 3), dtype=np.uint8)
-    y = np.repeat([0, 1, 2], 16)
-    X[y == 1, :8] //= 3  # something to learn
-    return X, y
-
-
-def cnn(**params):
-    params = {**dict(model="simple_cnn", weights=None, image_size=16, epochs=4,
-                     batch_size=8, device="cpu", random_state=0), **params}
-    return FineTuneClassifier(**params)
-
-
-def test_checkpoint_resumes_an_interrupted_fit_exactly(tmp_path):
-    X, y = images_task()  # with the default augmentation: random draws to restore
-    reference = cnn().fit(X, y)
-    folder = tmp_path / "run"
-    interrupted = cnn(callbacks=[Checkpoint(folder), InterruptAt(epoch=2)]).fit(X, y)
-    assert interrupted.interrupted_ and len(interrupted.history_) == 2
-    assert sorted(os.listdir(folder)) == ["best.safetensors", "last.safetensors",
-                                          "last_training_state.pt"]
-    resumed = cnn(callbacks=[Checkpoint(folder)]).fit(X, y)
-    assert not resumed.interrupted_
-    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4]
-    np.testing.assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
-    # A finished fit's folder gives that model back at once.
-    again = cnn(callbacks=[Checkpoint(folder), InterruptAt(epoch=0, batch=1)]).fit(X, y)
-    assert not again.interrupted_
-    np.testing.assert_array_equal(again.predict_proba(X), reference.predict_proba(X))
-
-
-def test_checkpoint_keeps_the_best_and_last_weights(tmp_path, blobs):
-    from safetensors.torch import load_file
-
-    X, y = blobs
-    clf = mlp(epochs=5, early_stopping=True, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
-    last = load_file(tmp_path / "last.safetensors")
-    best = load_file(tmp_path / "best.safetensors")
-    assert set(last) == set(best) == set(clf.module_.state_dict())
-    losses = [r["valid_loss"] for r in clf.history_]
-    best_epoch = int(np.argmin(losses))
-    if best_epoch != len(losses) - 1:
-        assert any(not torch.equal(last[k], best[k]) for k in last)
-    # early stopping restored the best epoch, which the best file holds
-    for key, value in clf.module_.state_dict().items():
-        torch.testing.assert_close(value, best[key])
-
-
-def test_checkpoint_refuses_another_fit(tmp_path, blobs):
-    X, y = blobs
-    mlp(epochs=2, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
-    with pytest.raises(ValueError, match="not this one"):
-        mlp(epochs=3, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
-    fresh = mlp(epochs=3, callbacks=[Checkpoint(tmp_path, resume=False)]).fit(X, y)
-    assert len(fresh.history_) == 3
-
-
-def test_checkpoint_with_domain_adaptation_resumes(tmp_path):
-    X, y = images_task()
-    X_all = np.concatenate([X, 255 - X])
-    y_all = np.concatenate([y, -np.ones(len(y), dtype=int)])
-    params = dict(model="simple_cnn", weights=None, image_size=16, epochs=3, batch_size=8,
-                  device="cpu", random_state=0, method="dann")
-    DomainAdaptClassifier(callbacks=[Checkpoint(tmp_path), InterruptAt(epoch=1)],
-                          **params).fit(X_all, y_all)
-    resumed = DomainAdaptClassifier(callbacks=[Checkpoint(tmp_path)], **params)
-    resumed.fit(X_all, y_all)
-    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3]
-    assert resumed.predict(X).shape == (len(X),)
 
 
 def test_early_stopping_callback_keeps_the_best_state():
@@ -276,54 +175,12 @@ def test_early_stopping_callback_keeps_the_best_state():
     torch.testing.assert_close(stopper.best_state_["weight"], best["weight"])
 
 
-def test_weighted_cross_entropy_ignores_zero_weights():
-    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [5.0, -5.0]])
-    targets = torch.tensor([0, 1, 1])
-    full = weighted_cross_entropy(logits[:2], targets[:2], torch.ones(2))
-    masked = weighted_cross_entropy(logits, targets, torch.tensor([1.0, 1.0, 0.0]))
-    torch.testing.assert_close(full, masked)
-
-
 def test_epoch_line_and_pickled_callbacks():
     line = epoch_line({"epoch": 3, "train_loss": 0.5, "valid_loss": None,
                        "valid_score": None, "lr": 1e-3, "duration": 0.2})
     assert line.startswith("epoch   3") and "valid" not in line
     checkpoint = pickle.loads(pickle.dumps(Checkpoint("somewhere", monitor="train_loss")))
     assert checkpoint.monitor == "train_loss" and "Checkpoint(" in repr(checkpoint)
-
-
-# -- contracts: steps, named callbacks, keyed checkpoints ----------------------
-def test_trainer_refuses_an_object_that_is_not_a_step():
-    from sktransfer.training import Trainer
-
-    module = torch.nn.Linear(2, 2)
-    trainer = Trainer(module, torch.optim.SGD(module.parameters(), lr=0.1),
-                      device=torch.device("cpu"))
-
-    class DuckStep:  # has the methods, but not the contract
-        def batches(self, epoch):
-            return []
-
-        def loss(self, batch):
-            return torch.zeros(())
-
-    with pytest.raises(TypeError, match="TrainingStep"):
-        trainer.fit(DuckStep(), epochs=1, n_batches=1)
-
-
-def test_step_base_defaults_and_required_methods():
-    from sktransfer.training import TrainingStep
-
-    class Half(TrainingStep):
-        pass
-
-    step = Half.__new__(Half)
-    assert step.extra_modules() == {} and step.epoch_metrics() == {}
-    assert step.finish() is None
-    with pytest.raises(NotImplementedError, match="batches"):
-        step.batches(0)
-    with pytest.raises(NotImplementedError, match="loss"):
-        step.loss(None)
 
 
 def test_hooks_get_keyword_arguments(blobs):
@@ -377,55 +234,3 @@ def test_early_stopping_monitor_direction_and_load_best():
     assert not missing.update({"epoch": 1, "train_loss": 0.3}, module)  # no valid_loss
     assert missing.best_epoch_ is None
     assert "patience=1" in repr(missing) and "misses_" not in repr(missing)
-
-
-def test_checkpoint_refuses_a_refit_with_other_parameters_or_data(tmp_path, blobs):
-    X, y = blobs
-    mlp(epochs=2, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
-    before = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
-    with pytest.raises(ValueError, match="not this one"):
-        mlp(epochs=2, lr=1e-2, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
-    with pytest.raises(ValueError, match="not this one"):
-        mlp(epochs=2, callbacks=[Checkpoint(tmp_path)]).fit(X[::-1], y[::-1])
-    with pytest.raises(ValueError, match="not this one"):
-        mlp(epochs=2, random_state=1, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
-    after = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
-    assert after == before  # the first fit's files are kept
-    # the same fit still resumes (returns the finished model)
-    same = mlp(epochs=2, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
-    assert len(same.history_) == 2
-
-
-def test_checkpoint_per_fit_folders_keep_cross_validation_honest(tmp_path):
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import cross_val_score
-
-    X, y = load_digits(return_X_y=True)
-    X, y = X[:300] / 16, y[:300]
-    plain = mlp(epochs=3, batch_size=32)
-    expected = cross_val_score(plain, X, y, cv=3)
-    keyed = mlp(epochs=3, batch_size=32,
-                callbacks=[Checkpoint(str(tmp_path / "cv-{fingerprint}"))])
-    np.testing.assert_array_equal(cross_val_score(keyed, X, y, cv=3), expected)
-    assert len(os.listdir(tmp_path)) == 3  # one folder per fold
-    # a shared folder is refused at the second fold instead of returning fold 1's model
-    shared = mlp(epochs=3, batch_size=32, callbacks=[Checkpoint(tmp_path / "shared")])
-    with pytest.raises(ValueError, match="not this one"):
-        cross_val_score(shared, X, y, cv=3, error_score="raise")
-    # the per-fit folders resume: the same scores again, from the files
-    np.testing.assert_array_equal(cross_val_score(keyed, X, y, cv=3), expected)
-    grid = GridSearchCV(mlp(epochs=2, batch_size=32,
-                            callbacks=[Checkpoint(str(tmp_path / "gs-{fingerprint}"))]),
-                        {"lr": [1e-5, 1e-2]}, cv=2).fit(X, y)
-    reference = GridSearchCV(mlp(epochs=2, batch_size=32), {"lr": [1e-5, 1e-2]},
-                             cv=2).fit(X, y)
-    np.testing.assert_array_equal(grid.cv_results_["mean_test_score"],
-                                  reference.cv_results_["mean_test_score"])
-
-
-def test_freeze_none_string_is_deprecated_and_means_none():
-    X, y = images_task()
-    with pytest.warns(FutureWarning, match="freeze=None"):
-        old = cnn(epochs=1, freeze="none").fit(X, y)
-    new = cnn(epochs=1, freeze=None).fit(X, y)
-    np.testing.assert_array_equal(old.predict_proba(X), new.predict_proba(X))

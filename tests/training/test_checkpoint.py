@@ -1,0 +1,116 @@
+"""sktransfer.training.Checkpoint: an interrupted fit resumed exactly, the best
+and last weights, and the fingerprint that refuses another fit's folder."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import GridSearchCV
+
+from sktransfer import DomainAdaptClassifier
+from sktransfer.training import Checkpoint
+
+from tiny_fits import cnn, images_task, InterruptAt, mlp
+
+
+def test_checkpoint_resumes_an_interrupted_fit_exactly(tmp_path):
+    X, y = images_task()  # with the default augmentation: random draws to restore
+    reference = cnn().fit(X, y)
+    folder = tmp_path / "run"
+    interrupted = cnn(callbacks=[Checkpoint(folder), InterruptAt(epoch=2)]).fit(X, y)
+    assert interrupted.interrupted_ and len(interrupted.history_) == 2
+    assert sorted(os.listdir(folder)) == ["best.safetensors", "last.safetensors",
+                                          "last_training_state.pt"]
+    resumed = cnn(callbacks=[Checkpoint(folder)]).fit(X, y)
+    assert not resumed.interrupted_
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4]
+    np.testing.assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
+    # A finished fit's folder gives that model back at once.
+    again = cnn(callbacks=[Checkpoint(folder), InterruptAt(epoch=0, batch=1)]).fit(X, y)
+    assert not again.interrupted_
+    np.testing.assert_array_equal(again.predict_proba(X), reference.predict_proba(X))
+
+
+def test_checkpoint_keeps_the_best_and_last_weights(tmp_path, blobs):
+    from safetensors.torch import load_file
+
+    X, y = blobs
+    clf = mlp(epochs=5, early_stopping=True, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    last = load_file(tmp_path / "last.safetensors")
+    best = load_file(tmp_path / "best.safetensors")
+    assert set(last) == set(best) == set(clf.module_.state_dict())
+    losses = [r["valid_loss"] for r in clf.history_]
+    best_epoch = int(np.argmin(losses))
+    if best_epoch != len(losses) - 1:
+        assert any(not torch.equal(last[k], best[k]) for k in last)
+    # early stopping restored the best epoch, which the best file holds
+    for key, value in clf.module_.state_dict().items():
+        torch.testing.assert_close(value, best[key])
+
+
+def test_checkpoint_refuses_another_fit(tmp_path, blobs):
+    X, y = blobs
+    mlp(epochs=2, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    with pytest.raises(ValueError, match="not this one"):
+        mlp(epochs=3, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    fresh = mlp(epochs=3, callbacks=[Checkpoint(tmp_path, resume=False)]).fit(X, y)
+    assert len(fresh.history_) == 3
+
+
+def test_checkpoint_with_domain_adaptation_resumes(tmp_path):
+    X, y = images_task()
+    X_all = np.concatenate([X, 255 - X])
+    y_all = np.concatenate([y, -np.ones(len(y), dtype=int)])
+    params = dict(model="simple_cnn", weights=None, image_size=16, epochs=3, batch_size=8,
+                  device="cpu", random_state=0, method="dann")
+    DomainAdaptClassifier(callbacks=[Checkpoint(tmp_path), InterruptAt(epoch=1)],
+                          **params).fit(X_all, y_all)
+    resumed = DomainAdaptClassifier(callbacks=[Checkpoint(tmp_path)], **params)
+    resumed.fit(X_all, y_all)
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3]
+    assert resumed.predict(X).shape == (len(X),)
+
+
+def test_checkpoint_refuses_a_refit_with_other_parameters_or_data(tmp_path, blobs):
+    X, y = blobs
+    mlp(epochs=2, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    before = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    with pytest.raises(ValueError, match="not this one"):
+        mlp(epochs=2, lr=1e-2, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    with pytest.raises(ValueError, match="not this one"):
+        mlp(epochs=2, callbacks=[Checkpoint(tmp_path)]).fit(X[::-1], y[::-1])
+    with pytest.raises(ValueError, match="not this one"):
+        mlp(epochs=2, random_state=1, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    after = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    assert after == before  # the first fit's files are kept
+    # the same fit still resumes (returns the finished model)
+    same = mlp(epochs=2, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    assert len(same.history_) == 2
+
+
+def test_checkpoint_per_fit_folders_keep_cross_validation_honest(tmp_path):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import cross_val_score
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16, y[:300]
+    plain = mlp(epochs=3, batch_size=32)
+    expected = cross_val_score(plain, X, y, cv=3)
+    keyed = mlp(epochs=3, batch_size=32,
+                callbacks=[Checkpoint(str(tmp_path / "cv-{fingerprint}"))])
+    np.testing.assert_array_equal(cross_val_score(keyed, X, y, cv=3), expected)
+    assert len(os.listdir(tmp_path)) == 3  # one folder per fold
+    # a shared folder is refused at the second fold instead of returning fold 1's model
+    shared = mlp(epochs=3, batch_size=32, callbacks=[Checkpoint(tmp_path / "shared")])
+    with pytest.raises(ValueError, match="not this one"):
+        cross_val_score(shared, X, y, cv=3, error_score="raise")
+    # the per-fit folders resume: the same scores again, from the files
+    np.testing.assert_array_equal(cross_val_score(keyed, X, y, cv=3), expected)
+    grid = GridSearchCV(mlp(epochs=2, batch_size=32,
+                            callbacks=[Checkpoint(str(tmp_path / "gs-{fingerprint}"))]),
+                        {"lr": [1e-5, 1e-2]}, cv=2).fit(X, y)
+    reference = GridSearchCV(mlp(epochs=2, batch_size=32), {"lr": [1e-5, 1e-2]},
+                             cv=2).fit(X, y)
+    np.testing.assert_array_equal(grid.cv_results_["mean_test_score"],
+                                  reference.cv_results_["mean_test_score"])
