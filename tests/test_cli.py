@@ -105,6 +105,7 @@ def _ok(process):
 
 
 # -- real processes --------------------------------------------------------------
+@pytest.mark.slow  # the runs fixture: real processes
 def test_extract_parquet_then_cache_rerun_npy(work, runs):
     _ok(runs["extract"])
     assert "8 images, 0 from the cache" in runs["extract"].stdout
@@ -126,6 +127,7 @@ def test_extract_parquet_then_cache_rerun_npy(work, runs):
     assert (work / "features.labels.txt").read_text().split() == ["cat"] * 4 + ["dog"] * 4
 
 
+@pytest.mark.slow  # the runs fixture: real processes
 def test_fit_finetune_predict_info(work, runs, capsys):
     _ok(runs["fit"])
     out = runs["fit"].stdout

@@ -16,6 +16,8 @@ for _module in ("sphinx", "numpydoc", "sphinx_gallery", "pydata_sphinx_theme",
                 "myst_parser"):
     pytest.importorskip(_module, reason=f"{_module} is in the 'docs' extra")
 
+pytestmark = pytest.mark.slow  # one Sphinx build of the whole site
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
 GALLERY = os.path.join(ROOT, "examples", "gallery")

@@ -148,6 +148,7 @@ def finetune(**params):
     return FineTuneClassifier(**defaults)
 
 
+@pytest.mark.slow  # starts loky worker processes
 def test_num_workers_inside_joblib_loky_workers(labelled_files, no_loky_left):
     paths, y = labelled_files
     sequential = cross_val_score(finetune(), paths, y, cv=2, n_jobs=1,
