@@ -7,10 +7,12 @@ optional augmentation and normalisation. :func:`run_batches` is the inference
 loop of the feature extractor's ``transform`` and the classifiers' ``predict``.
 """
 
+import numpy as np
 import torch
 
 from .device import autocast
 from ..inputs import BatchPreprocessor
+from ..inputs._text import TextPreprocess, TextSource
 
 
 def placed(module, device):
@@ -42,9 +44,10 @@ class BatchLoader:
         self.device = device
         self.num_workers = num_workers
         self.on_cuda = device.type == "cuda"
+        self.is_text = isinstance(config, TextPreprocess)
         self._preprocessor = (
             BatchPreprocessor(config, device, channels_last=self.on_cuda)
-            if config is not None else None
+            if config is not None and not self.is_text else None
         )
 
     def __len__(self):
@@ -67,8 +70,17 @@ class BatchLoader:
             pin_memory=self.on_cuda,
         )
 
+    def inference_order(self):
+        """The order in which inference visits the samples: texts from the
+        longest to the shortest (batches of similar lengths pad little; the
+        outputs are put back in the samples' order), else None (as given)."""
+        return self.source.length_order() if isinstance(self.source, TextSource) else None
+
     def prepare(self, batch, *, augment=None):
         """A raw batch as network input on the device."""
+        if self.is_text:
+            batch = batch.to(self.device, non_blocking=True)
+            return batch if augment is None else augment(batch)
         if self._preprocessor is None:
             return batch.to(self.device, non_blocking=True).float()
         return self._preprocessor(
@@ -86,7 +98,8 @@ def run_batches(module, loader, *, autocast_dtype, batch_size, indices=None,
     device = loader.device
     on_cuda = loader.on_cuda
     n_samples = len(loader) if indices is None else len(indices)
-    batches = loader.batches(batch_size, indices=indices)
+    order = loader.inference_order() if indices is None else None
+    batches = loader.batches(batch_size, indices=order if order is not None else indices)
     if progress:
         from tqdm.auto import tqdm
 
@@ -104,4 +117,9 @@ def run_batches(module, loader, *, autocast_dtype, batch_size, indices=None,
             start = stop
     if on_cuda:
         torch.cuda.synchronize(device)
-    return result.numpy()
+    result = result.numpy()
+    if order is not None:  # back in the samples' order
+        restored = np.empty_like(result)
+        restored[order] = result
+        return restored
+    return result

@@ -23,6 +23,7 @@ COMMON_CONSTRAINTS = {
     "weights": [str, os.PathLike, enum.Enum, None],
     "image_size": [Interval(Integral, 1, None, closed="left"), tuple, None],
     "input_shape": [tuple, list, None],
+    "max_length": [Interval(Integral, 1, None, closed="left"), None],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "device": [str, torch.device],
     "precision": [StrOptions(set(PRECISIONS))],

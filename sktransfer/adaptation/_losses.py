@@ -58,11 +58,16 @@ class AdaptationLoss(nn.Module):
         The views of each target batch the loss sees, one augmentation (or
         None) per view, in the order of ``forward``'s target arguments; None
         (the default): one view, augmented by the estimator's ``augment``.
+    modalities : tuple of str
+        The inputs the method works on: ``"image"``, ``"text"`` (tokenized
+        texts) and ``"tabular"`` (flat rows); the estimator refuses the others
+        before training.
     """
 
     _parameter_constraints: dict = {}
     training_step = DomainAdaptationStep
     target_augments = None
+    modalities = ("image", "text", "tabular")
 
     def __init__(self):
         super().__init__()

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..training import DomainAdaptationStep, StrongAugment, WeakAugment
+from ..inputs._text import concat_inputs
 from ..training._batches import target_batches
 from ..training._steps import batch_statistics_logits
 from .._sklearn_compat import Interval
@@ -230,7 +231,7 @@ class EpochSelfTrainingStep(DomainAdaptationStep):
         loss_module = self.adaptation
         loss_module.progress = progress
         n_source = len(inputs)
-        logits, _ = self.forward(torch.cat([inputs, view]))
+        logits, _ = self.forward(concat_inputs([inputs, view]))
         supervised = self.criterion(logits[:n_source], targets, sample_weight)
         loss_module.observe_source(logits[:n_source].detach())
         adapt = loss_module(logits[n_source:], labels, mask)

@@ -147,6 +147,9 @@ class VADALoss(DANNLoss):
     """
 
     training_step = VADAStep
+    #: VAT perturbs the network's input in its own space: pixels or flat
+    #: features, not token ids.
+    modalities = ("image", "tabular")
     _parameter_constraints = {
         **DANNLoss._parameter_constraints,
         **{name: _NON_NEGATIVE for name in ("domain", "entropy", "vat_source",

@@ -51,7 +51,12 @@ class Backbone(nn.Module):
     ----------
     num_features : int
     preprocess : PreprocessConfig
+    modality : {"image", "text"}
+        What the backbone reads, which decides how ``X`` is read (a string is a
+        path for an image backbone, a text for a text backbone).
     """
+
+    modality = "image"
 
     def __init__(self, body, *, num_features=None, preprocess=None, pool=None,
                  name="custom"):
@@ -82,6 +87,11 @@ class Backbone(nn.Module):
                 return int(self(probe).shape[1])
         finally:
             self.train(was_training)
+
+    def stages(self):
+        """The backbone's stages, first to last, for ``freeze=k``; None (the
+        default) lets :func:`sktransfer.training.stages` find them in ``body``."""
+        return None
 
     def extra_repr(self):
         return f"name={self.name!r}, num_features={self.num_features}"

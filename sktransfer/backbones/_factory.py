@@ -71,6 +71,22 @@ def _resolve_weights(weights):
     return weights
 
 
+#: Names of the text backbones that build without a hub (the lead's
+#: placeholder until the text builders land; the text engineer owns this).
+_TEXT_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+
+
+def backbone_modality(model):
+    """``"image"`` or ``"text"``: what ``model`` reads, known without building
+    it (the built-in text names and ``"hf:"`` are text; a :class:`Backbone` says
+    its ``modality``; any other module or name reads images)."""
+    if isinstance(model, Backbone):
+        return model.modality
+    if isinstance(model, str) and (model in _TEXT_NAMES or model.startswith("hf:")):
+        return "text"
+    return "image"
+
+
 def is_rebuildable(model, weights, random_state):
     """Whether (model, weights, random_state) alone rebuild the same backbone, so
     that its tensors need not be pickled: named weights of a named model, or a

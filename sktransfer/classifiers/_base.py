@@ -37,7 +37,9 @@ from .._sklearn_compat import _check_sample_weight, check_is_fitted, validate_da
 from .._utils.hints import ImagesLike
 from .._utils.versioning import check_version, stamp_version
 from ..backbones import load_backbone
-from ..inputs import ArraySource, validate_images
+from ..backbones._factory import backbone_modality
+from ..inputs import ArraySource, TextPreprocess, validate_images
+from ..inputs._text import validate_texts, warn_truncated
 from ..training import (
     EarlyStopping,
     EpochLogger,
@@ -49,7 +51,7 @@ from ..training import (
 )
 from ..training._augment import resolve_augment
 from ..training._callbacks import LongFitWarning, check_callbacks, merge_callbacks
-from ..training._freeze import stages
+from ..training._freeze import backbone_stages
 from ..training._mixing import check_mixup, make_mixing
 from ..training._setup import (
     build_optimizer,
@@ -80,11 +82,28 @@ _CPU_ADVICE = (
     "features). Drop this warning with callbacks=[('long_fit_warning', None)].")
 
 
+def _check_text_params(estimator):
+    """What a text backbone refuses: image augmentations, ``image_size`` and
+    ``input_shape`` (text has no pixels)."""
+    augment = estimator.augment
+    if augment is not None and not (isinstance(augment, str) and augment == "default"):
+        raise ValueError(
+            f"augment={augment!r} augments images, and model={estimator.model!r} "
+            "reads text: pass augment=None or 'default' (on text, 'default' adds "
+            "nothing: dropout is the noise of a training step; self-training methods "
+            "make their own text views).")
+    for name in ("image_size", "input_shape"):
+        if getattr(estimator, name) is not None:
+            raise ValueError(f"{name}={getattr(estimator, name)!r} applies to images; "
+                             f"model={estimator.model!r} reads text (max_length= sets "
+                             "the tokens kept per text).")
+
+
 def _warn_if_freeze_exceeds_stages(backbone, freeze):
     """``freeze=k`` above the backbone's number of stages trains them all, as
     documented, but is likely a mistake: say so."""
     if isinstance(freeze, Integral) and not isinstance(freeze, bool) and freeze > 0:
-        n_stages = len(stages(backbone.body))
+        n_stages = len(backbone_stages(backbone))
         if freeze > n_stages:
             warnings.warn(
                 f"freeze={freeze} is more than the {n_stages} stages of the backbone "
@@ -147,11 +166,21 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
     def _tabular(self):
         return self.model in TABULAR_MODELS if not isinstance(self.model, torch.nn.Module) else False
 
+    @property
+    def _modality(self):
+        """How ``X`` is read: ``"tabular"`` (flat rows, the MLP), or the
+        backbone's modality, ``"image"`` or ``"text"``, known from ``model``
+        without building it."""
+        return "tabular" if self._tabular else backbone_modality(self.model)
+
     def _validate_X(self, X, *, reset):
-        """An ImageSource for images, or an ArraySource of (N, F) rows for the MLP."""
+        """An ImageSource for images, a TextSource for texts, or an ArraySource
+        of (N, F) rows for the MLP."""
         if self._tabular:
             X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
             return ArraySource(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)))
+        if self._modality == "text":
+            return validate_texts(X, model=self.model)
         in_chans = (self.preprocess_.in_chans if "preprocess_" in vars(self) and not reset
                     else 3)
         return validate_images(self, X, reset=reset, input_shape=self.input_shape,
@@ -215,13 +244,17 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
                 # A user's module is copied: fitting never trains the parameter itself.
                 model = (copy.deepcopy(self.model)
                          if isinstance(self.model, torch.nn.Module) else self.model)
+                options = ({"max_length": self.max_length} if self._modality == "text"
+                           else {})
                 backbone = load_backbone(model, weights, image_size=self.image_size,
-                                         random_state=seed)
+                                         random_state=seed, **options)
             return ClassifierNet(backbone, len(self.classes_))
 
     def _preprocess(self, backbone):
         if self._tabular:
             return None
+        if self._modality == "text":
+            return backbone.preprocess.with_max_length(self.max_length)
         return backbone.preprocess.with_image_size(self.image_size)
 
     # -- training ------------------------------------------------------------
@@ -238,7 +271,9 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
                           "version: write freeze=None to train the whole network.",
                           FutureWarning, stacklevel=4)
         resolve_augment(self.augment)
-        check_mixup(self.mixup, images=not self._tabular)
+        check_mixup(self.mixup, images=self._modality == "image")
+        if self._modality == "text":
+            _check_text_params(self)
         if isinstance(self.optimizer, type) and not issubclass(self.optimizer, torch.optim.Optimizer):
             raise ValueError(f"optimizer={self.optimizer!r} is not a torch optimizer class.")
         if not all(isinstance(h, Integral) and h > 0 for h in self.hidden_layer_sizes):
@@ -303,6 +338,8 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             self.module_ = self._build_network(weights=self.weights, seed=seed)
             self.preprocess_ = self._preprocess(self.module_.backbone)
             self.history_ = []
+        if isinstance(self.preprocess_, TextPreprocess):
+            warn_truncated(self.preprocess_, source.texts)
         return FitData(source, targets, weights, labeled_rows, seed)
 
     def _default_callbacks(self, net):
@@ -369,11 +406,11 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             net=compiled(net, self.compile), loader=loader, rows=train_idx,
             targets=data.targets,
             sample_weight=data.sample_weight, batch_size=self.batch_size,
-            augment=None if self._tabular else resolve_augment(self.augment),
+            augment=None if self._modality != "image" else resolve_augment(self.augment),
             generator=torch.Generator().manual_seed(data.seed), device=device,
             label_smoothing=self.label_smoothing, epochs=epochs,
             first_epoch=len(self.history_),
-            mix=make_mixing(self.mixup, len(self.classes_), images=not self._tabular),
+            mix=make_mixing(self.mixup, len(self.classes_), images=self._modality == "image"),
         )
         step = make_step(config)
         n_batches = config.n_batches
@@ -479,6 +516,8 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         unfitted)."""
         params = self.get_params(deep=False)
         fitted = {k: v for k, v in vars(self).items() if k not in params and k != NETWORK}
+        if isinstance(fitted.get("preprocess_"), TextPreprocess):
+            del fitted["preprocess_"]  # the tokenizer comes with the rebuilt backbone
         module = self.__dict__.get(NETWORK)
         return fitted, ({} if module is None else module.state_dict())
 
@@ -514,11 +553,15 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
                                  f"parameters build in this version of sktransfer: "
                                  f"{exc}") from exc
             self.module_ = net.eval()
+            if self._modality == "text":
+                self.preprocess_ = self._preprocess(net.backbone)
         return self
 
     def __getstate__(self):
         # object.__getstate__ is the live __dict__
         state = stamp_version(dict(super().__getstate__()))
+        if isinstance(state.get("preprocess_"), TextPreprocess):
+            del state["preprocess_"]  # rebuilt with the network, tokenizer included
         module = state.pop(NETWORK, None)
         if module is not None:
             state["_module_state"] = {k: v.detach().cpu().clone()

@@ -180,7 +180,11 @@ or None, default="default"
         ``(height, width[, channels])`` of flat rows that are images.''',
     "image_size": '''image_size : int, tuple or None, default=None
         Override the weights' preprocessing geometry; a vision transformer is
-        built for that size (a multiple of its patch size).''',
+        built for that size (a multiple of its patch size). Images only.''',
+    "max_length": '''max_length : int or None, default=None
+        Text backbones: tokens kept per text (longer texts are truncated; a
+        warning counts them at ``fit``). None: the model's own (its
+        ``max_seq_length``).''',
 }
 
 #: The shared parameters, in signature order.

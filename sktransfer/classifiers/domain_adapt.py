@@ -212,6 +212,7 @@ callable or None, default=None
         warm_start=False,
         input_shape=None,
         image_size=None,
+        max_length=None,
     ):
         self.method = method
         self.trade_off = trade_off
@@ -246,6 +247,7 @@ callable or None, default=None
         self.warm_start = warm_start
         self.input_shape = input_shape
         self.image_size = image_size
+        self.max_length = max_length
 
     # -- fit ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -276,6 +278,12 @@ callable or None, default=None
         adaptation = resolve_method(self.method)
         if adaptation is not None:
             adaptation.check_parameters()
+            if self._modality not in adaptation.modalities:
+                raise ValueError(
+                    f"method={self.method!r} does not work on {self._modality} input "
+                    f"(it works on {', '.join(adaptation.modalities)}); model="
+                    f"{self.model!r} reads {self._modality}. For text, choose among "
+                    "'self_training', 'mcc', 'adamatch', 'dann', 'cdan', 'coral', 'mmd'.")
         source = self._validate_X(X, reset=not continuing)
         y = column_or_1d(y, warn=True)
         unlabeled = unlabeled_mask(y)

@@ -90,6 +90,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         warm_start=False,
         input_shape=None,
         image_size=None,
+        max_length=None,
     ):
         self.model = model
         self.weights = weights
@@ -121,6 +122,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         self.warm_start = warm_start
         self.input_shape = input_shape
         self.image_size = image_size
+        self.max_length = max_length
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: ImagesLike, y: LabelsLike,

@@ -42,7 +42,7 @@ import torch
 from .. import _version
 from .._utils.hashing import bytes_digest, digest_parts
 from ..backbones._registry import registered_builder
-from ..inputs import ArraySource, PathSource, PILSource
+from ..inputs import ArraySource, PathSource, PILSource, TextSource
 from ._memo import BACKBONES
 
 #: Format of the keys and of the entry files; a change makes old entries miss.
@@ -112,13 +112,17 @@ def _path_key(path):
 
 
 def image_keys(source):
-    """A content digest (hex) for each image of an :class:`ImageSource`."""
+    """A content digest (hex) for each sample of a source: each image of an
+    :class:`ImageSource`, each text of a :class:`TextSource` (its characters)."""
     if isinstance(source, ArraySource):
         return _array_keys(source.images)
     if isinstance(source, PathSource):
         return [_path_key(path) for path in source.items]
     if isinstance(source, PILSource):
         return [_pil_key(image) for image in source.items]
+    if isinstance(source, TextSource):
+        return [digest_parts("text", text.encode("utf-8", "surrogatepass")).hexdigest()
+                for text in source.texts]
     raise TypeError(f"cannot key the images of a {type(source).__name__}.")
 
 

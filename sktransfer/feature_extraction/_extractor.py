@@ -18,9 +18,10 @@ from .._sklearn_compat import HasMethods, StrOptions, _fit_context, check_is_fit
 from .._utils.hints import ImagesLike
 from .._utils.versioning import check_version, stamp_version
 from ..backbones import POOLINGS, load_backbone
-from ..backbones._factory import is_rebuildable
+from ..backbones._factory import backbone_modality, is_rebuildable
 from ..backbones._registry import registered_builder
-from ..inputs import validate_images
+from ..inputs import TextPreprocess, validate_images
+from ..inputs._text import validate_texts, warn_truncated
 from ._cache import (
     cached_features,
     feature_fingerprint,
@@ -91,6 +92,10 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         crop. A vision transformer is built for that size (its position
         embeddings resampled), so each side must be a multiple of its patch
         size.
+    max_length : int or None, default=None
+        Text backbones: tokens kept per text (longer texts are truncated, and
+        ``fit`` warns how many were). None: the model's own (its
+        ``max_seq_length``).
     input_shape : tuple of int or None, default=None
         Shape ``(height, width)`` or ``(height, width, channels)`` of each row of
         a flat 2-D ``X`` (one entry may be -1); e.g. ``(8, 8)`` for
@@ -196,6 +201,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         layer=None,
         pooling="avg",
         image_size=None,
+        max_length=None,
         input_shape=None,
         batch_size=64,
         device="auto",
@@ -211,6 +217,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.layer = layer
         self.pooling = pooling
         self.image_size = image_size
+        self.max_length = max_length
         self.input_shape = input_shape
         self.batch_size = batch_size
         self.device = device
@@ -233,9 +240,10 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
             # Frozen, put in eval mode and maybe loaded from a checkpoint below:
             # a copy, so that the user's module stays as it was.
             model = copy.deepcopy(model)
+        options = {"max_length": self.max_length} if self._modality == "text" else {}
         backbone = load_backbone(
             model, weights, layer=self.layer, pooling=self.pooling,
-            image_size=self.image_size, random_state=seed,
+            image_size=self.image_size, random_state=seed, **options,
         )
         for parameter in backbone.parameters():
             parameter.requires_grad_(False)
@@ -257,7 +265,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         if not (shared and is_rebuildable(self.model, self.weights, seed)):
             return build()
         key = (self.model, registered_builder(self.model), self.weights, self.layer,
-               self.pooling, self.image_size, seed)
+               self.pooling, self.image_size, self.max_length, seed)
         return BACKBONES.get(key, build, expected=expected)
 
     def _get_backbone(self, device):
@@ -274,7 +282,33 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
                     "fitted with (the installed weights changed); refit it."
                 )
         self._backbone_ = placed(backbone, device)
+        if "preprocess_" not in vars(self):  # text: rebuilt with its tokenizer
+            self.preprocess_ = self._preprocess(backbone)
         return self._backbone_
+
+    @property
+    def _modality(self):
+        """``"image"`` or ``"text"``: what the backbone reads, known from
+        ``model`` without building it; it decides how ``X`` is read."""
+        return backbone_modality(self.model)
+
+    def _preprocess(self, backbone):
+        if self._modality == "text":
+            return backbone.preprocess.with_max_length(self.max_length)
+        return backbone.preprocess.with_image_size(self.image_size)
+
+    def _source(self, X, *, reset):
+        """``X`` checked and read as the backbone's modality."""
+        if self._modality == "text":
+            if self.image_size is not None or self.input_shape is not None:
+                raise ValueError(f"image_size and input_shape apply to images; model="
+                                 f"{self.model!r} reads text (max_length= sets the "
+                                 "tokens kept per text).")
+            return validate_texts(X, model=self.model)
+        if reset:
+            return validate_images(self, X, reset=True, input_shape=self.input_shape)
+        return validate_images(self, X, reset=False, input_shape=self.input_shape,
+                               in_chans=self.preprocess_.in_chans)
 
     # -- sklearn API --------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -300,13 +334,15 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         if hasattr(store, "check"):
             store.check(self.cache)  # a cache folder that cannot exist fails now
         resolve_device(self.device)  # refuse an unavailable device before loading
-        validate_images(self, X, reset=True, input_shape=self.input_shape)
+        source = self._source(X, reset=True)
         self._seed_ = self._seed()
         backbone, fingerprint = self._load_backbone(self._seed_, shared=store is not None)
         self._backbone_ = backbone
         self._weights_fingerprint_ = fingerprint
-        self.preprocess_ = backbone.preprocess.with_image_size(self.image_size)
+        self.preprocess_ = self._preprocess(backbone)
         self.n_features_out_ = backbone.num_features
+        if isinstance(self.preprocess_, TextPreprocess):
+            warn_truncated(self.preprocess_, source.texts)
         return self
 
     def transform(self, X: ImagesLike) -> np.ndarray:
@@ -323,10 +359,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
             ``n_features_out`` is the fitted ``n_features_out_``.
         """
         check_is_fitted(self, "n_features_out_")
-        source = validate_images(
-            self, X, reset=False, input_shape=self.input_shape,
-            in_chans=self.preprocess_.in_chans,
-        )
+        source = self._source(X, reset=False)
         device = resolve_device(self.device)
         autocast_dtype = resolve_autocast_dtype(self.precision, device)
         store = resolve_store(self.cache)
@@ -340,7 +373,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         )
 
     def _forward(self, source, device, autocast_dtype, indices=None):
-        """Features of the images of ``source`` (all, or those at ``indices``)."""
+        """Features of the samples of ``source`` (all, or those at ``indices``)."""
         backbone = self._get_backbone(device)
         loader = BatchLoader(source, self.preprocess_, device,
                                  num_workers=self.num_workers)
@@ -361,7 +394,8 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
             weights=self._weights_fingerprint_,
             layer=self.layer,
             pooling=self.pooling,
-            preprocess=self.preprocess_,
+            preprocess=(self.preprocess_.describe()
+                        if isinstance(self.preprocess_, TextPreprocess) else self.preprocess_),
             autocast=str(autocast_dtype),
             device=device.type,  # a GPU's features differ from the CPU's in the last bits
             input_shape=None if self.input_shape is None else list(self.input_shape),
@@ -403,7 +437,8 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         the parameters rebuild it)."""
         params = self.get_params(deep=False)
         fitted = {k: v for k, v in vars(self).items()
-                  if k not in params and k != BACKBONE_ATTRIBUTE}
+                  if k not in params and k != BACKBONE_ATTRIBUTE
+                  and not isinstance(v, TextPreprocess)}  # rebuilt with the backbone
         backbone = self._stored_backbone()
         tensors = {} if backbone is None else backbone.state_dict()
         return fitted, tensors
@@ -448,6 +483,8 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
     def __getstate__(self):
         # object.__getstate__ is the live __dict__
         state = stamp_version(dict(super().__getstate__()))
+        if isinstance(state.get("preprocess_"), TextPreprocess):
+            del state["preprocess_"]  # rebuilt with the backbone, tokenizer included
         if state.get(BACKBONE_ATTRIBUTE) is None:
             return state
         backbone = self._stored_backbone()

@@ -648,7 +648,11 @@ def _refuse_path(index, path):
         if os.path.lexists(path):
             raise ValueError(f"{where} is a broken symbolic link: its target does "
                              "not exist.") from None
-        raise ValueError(f"{where}: no such file.") from None
+        hint = ""
+        if isinstance(path, str) and (" " in path.strip() or not os.path.splitext(path)[1]):
+            hint = (" Strings are file paths for an image backbone; if X holds texts, "
+                    "use a text backbone, e.g. model='all-MiniLM-L6-v2'.")
+        raise ValueError(f"{where}: no such file.{hint}") from None
     except OSError as exc:  # a parent folder that may not be searched, say
         raise ValueError(f"{where} cannot be read: {exc.strerror}.") from None
     if stat.S_ISDIR(status.st_mode):

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from ..inputs import as_per_sample
+from ..inputs._text import TextBatch
 
 
 class DefaultAugment:
@@ -95,6 +96,8 @@ class WeakAugment:
         self.flip = flip
 
     def __call__(self, images):
+        if isinstance(images, TextBatch):
+            return images  # text: the weak view is the text itself (dropout adds noise)
         images = _affine(images, max_rotation=0.0, max_shear=0.0, scale_range=(1.0, 1.0),
                          max_shift=self.max_shift)
         if self.flip:
@@ -117,6 +120,11 @@ class StrongAugment:
     square of up to ``cutout`` of the side (RandAugment / FixMatch's cutout).
     No flips unless ``flip=True``.
 
+    On text (a :class:`~sktransfer.inputs.TextBatch`) the strong view masks a
+    share ``text_mask`` of the tokens and drops one span of up to ``text_span``
+    of each text (:func:`text_strong_view`); the weak view of text is the text
+    itself, dropout giving its noise.
+
     Parameters
     ----------
     max_rotation : float, default=20.0
@@ -132,10 +140,15 @@ class StrongAugment:
     cutout : float, default=0.5
         Largest side of the erased square, as a share of the image side.
     flip : bool, default=False
+    text_mask : float, default=0.15
+        Share of each text's tokens replaced by the mask token (text only).
+    text_span : float, default=0.2
+        Largest span dropped from each text, as a share of its tokens (text only).
     """
 
     def __init__(self, *, max_rotation=20.0, max_shear=15.0, scale_range=(0.85, 1.15),
-                 max_shift=0.125, jitter=0.5, invert=0.5, cutout=0.5, flip=False):
+                 max_shift=0.125, jitter=0.5, invert=0.5, cutout=0.5, flip=False,
+                 text_mask=0.15, text_span=0.2):
         self.max_rotation = max_rotation
         self.max_shear = max_shear
         self.scale_range = scale_range
@@ -144,8 +157,12 @@ class StrongAugment:
         self.invert = invert
         self.cutout = cutout
         self.flip = flip
+        self.text_mask = text_mask
+        self.text_span = text_span
 
     def __call__(self, images):
+        if isinstance(images, TextBatch):
+            return text_strong_view(images, mask=self.text_mask, span=self.text_span)
         n, channels, height, width = images.shape
         device = images.device
         images = _affine(images, max_rotation=self.max_rotation, max_shear=self.max_shear,
@@ -183,7 +200,32 @@ class StrongAugment:
         return (f"StrongAugment(max_rotation={self.max_rotation}, max_shear={self.max_shear}, "
                 f"scale_range={self.scale_range}, max_shift={self.max_shift}, "
                 f"jitter={self.jitter}, invert={self.invert}, cutout={self.cutout}, "
-                f"flip={self.flip})")
+                f"flip={self.flip}, text_mask={self.text_mask}, text_span={self.text_span})")
+
+
+def text_strong_view(batch, *, mask=0.15, span=0.2):
+    """A strong view of tokenized texts: each content token replaced by the mask
+    token with probability ``mask`` (by padding when the tokenizer has none), and
+    one contiguous span of up to ``span`` of each text's tokens dropped from the
+    attention (special tokens and padding are never touched)."""
+    content = batch.content_mask()
+    ids = batch["input_ids"]
+    attention = batch["attention_mask"].clone()
+    device = ids.device
+    if mask:
+        masked = content & (torch.rand(ids.shape, device=device) < mask)
+        fill = batch.mask_id if batch.mask_id is not None else batch.pad_id
+        ids = torch.where(masked, torch.full_like(ids, fill), ids)
+    if span:
+        n_tokens = content.sum(1, keepdim=True).float()
+        width = (torch.rand(len(batch), 1, device=device) * span * n_tokens).floor()
+        start = (torch.rand(len(batch), 1, device=device) * (n_tokens - width + 1)).floor()
+        position = content.long().cumsum(1) - 1  # rank among the content tokens
+        dropped = content & (position >= start) & (position < start + width)
+        attention = attention.masked_fill(dropped, 0)
+    view = batch._like(dict(batch))
+    view["input_ids"], view["attention_mask"] = ids, attention
+    return view
 
 
 def resolve_augment(augment):

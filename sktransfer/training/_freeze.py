@@ -122,6 +122,16 @@ def stages(body):
     return found or [body]
 
 
+def backbone_stages(backbone):
+    """The stages ``freeze=k`` counts: those a :class:`Backbone` declares (a text
+    backbone: its embeddings and each transformer layer), else :func:`stages`
+    of its body."""
+    if isinstance(backbone, Backbone):
+        declared = backbone.stages()
+        return list(declared) if declared is not None else stages(backbone.body)
+    return stages(backbone)
+
+
 def set_trainable(backbone, freeze):
     """Apply a freeze policy to ``backbone``.
 
@@ -134,7 +144,7 @@ def set_trainable(backbone, freeze):
     elif freeze == "backbone":
         trainable = []
     elif isinstance(freeze, Integral) and not isinstance(freeze, bool) and freeze >= 0:
-        all_stages = stages(backbone.body if isinstance(backbone, Backbone) else backbone)
+        all_stages = backbone_stages(backbone)
         trainable = all_stages[max(len(all_stages) - int(freeze), 0):] if freeze else []
     else:
         raise ValueError(f"freeze={freeze!r} must be 'backbone', None or an int >= 0 "

@@ -29,6 +29,7 @@ from scipy.special import log_softmax
 
 from .._utils.runtime import run_batches
 from ..inputs import PerSample
+from ..inputs._text import concat_inputs
 from ._batches import target_batches
 from ._freeze import BATCH_NORMS
 
@@ -300,7 +301,7 @@ class DomainAdaptationStep(SupervisedStep):
         # One forward over both domains (and every target view): one pass per
         # step, and BatchNorm normalises with statistics of the mixture, whose
         # running averages are what predict() uses on target data.
-        logits, features = self.forward(torch.cat([inputs, *views]))
+        logits, features = self.forward(concat_inputs([inputs, *views]))
         supervised = self.criterion(logits[:n_source], targets, sample_weight)
         # The loss sees (features, logits) of the source batch, then of each
         # target view in order: fs, ls, ft, lt[, ft2, lt2, ...].

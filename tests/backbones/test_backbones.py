@@ -745,8 +745,9 @@ def test_builder_must_return_a_backbone(registry):
 
 def test_public_names_are_what_users_use():
     assert sorted(sktransfer.backbones.__all__) == sorted([
-        "POOLINGS", "Backbone", "GlobalPool", "SimpleCNN", "list_backbones",
-        "list_layers", "load_backbone", "read_checkpoint", "register_backbone"])
+        "POOLINGS", "Backbone", "GlobalPool", "SimpleCNN", "TEXT_POOLINGS",
+        "TextBackbone", "list_backbones", "list_layers", "load_backbone",
+        "read_checkpoint", "register_backbone"])
 
 
 def test_unknown_model_lists_registered_names(registry):
@@ -1037,3 +1038,28 @@ def test_layer_whose_output_is_not_a_tensor_is_a_clear_error():
 
     with pytest.raises(ValueError, match="returns a tuple, not a tensor"):
         ModuleOutput(Model(), "pair")(torch.zeros(1, 3, 4, 4))
+
+
+@pytest.mark.parametrize("reachable", [False, True])
+def test_timm_hub_weights_fail_fast_when_the_hub_cannot_be_reached(monkeypatch, reachable):
+    """Offline, huggingface_hub retried for about a minute before failing; an
+    unreachable Hub now switches it to its cache only, for this call."""
+    import timm
+    from huggingface_hub import constants
+
+    import sktransfer.backbones._timm as timm_backbones
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(timm_backbones, "hub_reachable", lambda timeout=3.0: reachable)
+    seen = []
+
+    def create_model(name, pretrained):
+        seen.append(constants.HF_HUB_OFFLINE)
+        raise RuntimeError("no such file in the cache")
+
+    monkeypatch.setattr(timm, "create_model", create_model)
+    with pytest.raises(OSError) as error:
+        load_backbone("timm:resnet18", "DEFAULT")
+    assert seen == [not reachable]
+    assert constants.HF_HUB_OFFLINE is False  # restored
+    assert ("could not be reached" in str(error.value)) == (not reachable)

@@ -1,0 +1,293 @@
+"""Text as an input modality: checked strings, tokenized batches, text views.
+
+The backbone decides how ``X`` is read (a text backbone reads strings as text,
+an image backbone reads them as paths); nothing here guesses from the strings.
+Text shares the input contract of images, so the cache, the training core, the
+runtime and persistence stay shared:
+
+* a :class:`TextSource` is a source like an :class:`~sktransfer.inputs.ImageSource`:
+  ``len``, ``batches(batch_size, indices=..., config=...)``, content keys;
+* a :class:`TextPreprocess` is the text counterpart of a
+  :class:`~sktransfer.inputs.PreprocessConfig`: it travels with the backbone and
+  turns a list of strings into a :class:`TextBatch` (the tokenizer, the longest
+  sequence kept);
+* a :class:`TextBatch` is what a text backbone takes: the token ids and the
+  attention mask, padded to the longest text of the batch, with ``len``, ``to``
+  and concatenation (:func:`concat_inputs`) as image tensors have them.
+"""
+
+import dataclasses
+import numbers
+import warnings
+
+import numpy as np
+import torch
+
+#: Keys of a tokenizer's output a text backbone reads.
+TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class TextBatch(dict):
+    """Tokenized texts: ``{"input_ids", "attention_mask"[, "token_type_ids"]}``,
+    each an ``(n_texts, length)`` tensor padded to the batch's longest text.
+
+    A dict, so a transformers model takes it as keyword arguments, with what a
+    batch of images has: ``len`` (the number of texts) and ``to(device)``.
+    ``pad_id`` is the tokenizer's padding id (used when batches of other lengths
+    are concatenated), ``mask_id`` its mask token's (None when it has none), and
+    ``special_ids`` the ids a text view never masks or drops.
+    """
+
+    pad_id = 0
+    mask_id = None
+    special_ids = ()
+
+    def _like(self, tensors):
+        """A batch of ``tensors`` with this batch's token ids."""
+        batch = TextBatch(tensors)
+        batch.pad_id, batch.mask_id, batch.special_ids = (
+            self.pad_id, self.mask_id, self.special_ids)
+        return batch
+
+    def __len__(self):
+        return int(self["input_ids"].shape[0])
+
+    def to(self, device, non_blocking=False):
+        return self._like({k: v.to(device, non_blocking=non_blocking)
+                           for k, v in self.items()})
+
+    def pin_memory(self):
+        return self._like({k: v.pin_memory() for k, v in self.items()})
+
+    def content_mask(self):
+        """Where the batch holds a token of the text itself (not padding, not a
+        special token such as [CLS] or [SEP])."""
+        mask = self["attention_mask"].bool()
+        for special in self.special_ids:
+            mask &= self["input_ids"] != special
+        return mask
+
+    @property
+    def device(self):
+        return self["input_ids"].device
+
+    @property
+    def lengths(self):
+        """Tokens of each text (padding excluded)."""
+        return self["attention_mask"].sum(1)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return super().__getitem__(key)
+        return self._like({k: v[key] for k, v in self.items()})
+
+    @staticmethod
+    def cat(batches):
+        """One batch of the texts of ``batches``, in order, padded to the longest."""
+        length = max(int(b["input_ids"].shape[1]) for b in batches)
+        first = batches[0]
+        joined = {}
+        for key in first:
+            fill = first.pad_id if key == "input_ids" else 0
+            joined[key] = torch.cat([
+                torch.nn.functional.pad(b[key], (0, length - b[key].shape[1]), value=fill)
+                for b in batches])
+        return first._like(joined)
+
+
+def concat_inputs(batches):
+    """Network inputs of several batches as one (images: ``torch.cat``; texts:
+    :meth:`TextBatch.cat`, padded to the longest)."""
+    if isinstance(batches[0], TextBatch):
+        return TextBatch.cat(batches)
+    return torch.cat(batches)
+
+
+@dataclasses.dataclass
+class TextPreprocess:
+    """How a text backbone reads strings: its tokenizer and the longest sequence
+    kept (longer texts are truncated).
+
+    Attributes
+    ----------
+    tokenizer : transformers tokenizer
+        Called as ``tokenizer(texts, padding=True, truncation=True,
+        max_length=max_length, return_tensors="pt")``.
+    max_length : int
+        Tokens kept per text, special tokens included.
+    """
+
+    tokenizer: object
+    max_length: int = 256
+    in_chans = None  # no channels: read by code written for images
+
+    def with_max_length(self, max_length):
+        """This preprocessing keeping ``max_length`` tokens (None: unchanged)."""
+        if max_length is None:
+            return self
+        return dataclasses.replace(self, max_length=int(max_length))
+
+    def with_image_size(self, image_size):
+        if image_size is not None:
+            raise ValueError(f"image_size={image_size!r} applies to images; a text "
+                             "backbone takes max_length= instead.")
+        return self
+
+    def encode(self, texts):
+        """A :class:`TextBatch` of ``texts`` (a list of str), on the CPU."""
+        tokenizer = self.tokenizer
+        encoded = tokenizer(list(texts), padding=True, truncation=True,
+                            max_length=self.max_length, return_tensors="pt")
+        batch = TextBatch({k: encoded[k] for k in TEXT_KEYS if k in encoded})
+        batch.pad_id = tokenizer.pad_token_id or 0
+        batch.mask_id = tokenizer.mask_token_id
+        batch.special_ids = tuple(tokenizer.all_special_ids)
+        return batch
+
+    def describe(self):
+        """What identifies this preprocessing, as plain values (cache keys)."""
+        tokenizer = self.tokenizer
+        return {"tokenizer": f"{type(tokenizer).__name__}:"
+                             f"{getattr(tokenizer, 'name_or_path', '')}",
+                "vocab_size": len(tokenizer), "max_length": self.max_length}
+
+    def n_tokens(self, texts):
+        """Tokens of each text without truncation (special tokens included)."""
+        encoded = self.tokenizer(list(texts), truncation=False, padding=False)
+        return np.array([len(ids) for ids in encoded["input_ids"]])
+
+
+
+class TextSource:
+    """Checked texts, served as batches: lists of str, or :class:`TextBatch`
+    when a :class:`TextPreprocess` is given.
+
+    Parameters
+    ----------
+    texts : list of str
+    """
+
+    geometry_done = True  # nothing to resize
+
+    def __init__(self, texts):
+        self.texts = list(texts)
+
+    def __len__(self):
+        return len(self.texts)
+
+    def length_order(self):
+        """Row indices from the longest text to the shortest (by characters), so
+        that batches of similar lengths waste little padding."""
+        lengths = np.fromiter((len(t) for t in self.texts), dtype=np.int64,
+                              count=len(self.texts))
+        return np.argsort(-lengths, kind="stable")
+
+    def batches(self, batch_size, *, indices=None, config=None, num_workers=0,
+                pin_memory=False):
+        """The texts (all, or those at ``indices``, in that order) in batches:
+        tokenized by ``config`` (a :class:`TextPreprocess`), in ``num_workers``
+        DataLoader workers when asked."""
+        rows = np.arange(len(self)) if indices is None else np.asarray(indices)
+        chunks = [rows[start:start + batch_size] for start in range(0, len(rows), batch_size)]
+        if config is None:
+            for chunk in chunks:
+                yield [self.texts[i] for i in chunk]
+            return
+        if num_workers:
+            loader = torch.utils.data.DataLoader(
+                _TextChunks(self.texts, chunks), batch_size=None, num_workers=num_workers,
+                collate_fn=config.encode, pin_memory=pin_memory)
+            yield from loader
+            return
+        for chunk in chunks:
+            batch = config.encode([self.texts[i] for i in chunk])
+            yield batch.pin_memory() if pin_memory else batch
+
+    def with_transform(self, transform, *, in_chans=None):
+        raise ValueError("per-sample image transforms do not apply to text; give a text "
+                         "backbone augment=None (or a text augmentation).")
+
+
+class _TextChunks(torch.utils.data.Dataset):
+    """The texts of each chunk of rows, one item per batch (tokenized by the
+    DataLoader's ``collate_fn`` in its workers)."""
+
+    def __init__(self, texts, chunks):
+        self.texts, self.chunks = texts, chunks
+
+    def __len__(self):
+        return len(self.chunks)
+
+    def __getitem__(self, index):
+        return [self.texts[i] for i in self.chunks[index]]
+
+
+def _describe(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def validate_texts(X, *, model=None):
+    """``X`` as a :class:`TextSource`: a list, tuple or 1-D array of ``str``, a
+    pandas ``Series`` or a one-column ``DataFrame`` of ``str``.
+
+    Raises ``ValueError`` naming the first row that is not a ``str`` (None, NaN,
+    bytes, a number), and for an empty ``X``, a 2-D array, several columns or
+    a lone string; ``model`` (the text backbone) is named when ``X`` looks like
+    images.
+    """
+    reads = f"model={model!r} reads text" if model is not None else "a text backbone reads text"
+    if isinstance(X, (str, bytes)):
+        raise ValueError("X is a single string: pass a list of texts, e.g. [X].")
+    columns = getattr(X, "columns", None)
+    if columns is not None:
+        if len(columns) != 1:
+            raise ValueError(
+                f"X is a DataFrame of {len(columns)} columns: pass the text column "
+                "(X['text'] or X[['text']]), or use a ColumnTransformer to send the "
+                "text column to this step.")
+        X = X.iloc[:, 0]
+    if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # Series
+        X = X.to_numpy(dtype=object)
+    if isinstance(X, np.ndarray):
+        if X.ndim == 2 and X.shape[1] == 1:
+            X = X[:, 0]
+        if X.ndim != 1:
+            raise ValueError(f"text X must be 1-D (one text per row); got an array of "
+                             f"shape {X.shape}. {reads}; for images, use an image "
+                             "backbone such as model='efficientnet_lite0'.")
+        X = X.tolist()
+    if not isinstance(X, (list, tuple)):
+        raise ValueError(f"text X must be a list, tuple, 1-D array, Series or one-column "
+                         f"DataFrame of str; got {type(X).__name__}. {reads}; for "
+                         "images, use an image backbone such as "
+                         "model='efficientnet_lite0'.")
+    if len(X) == 0:
+        raise ValueError("X holds no text (0 rows).")
+    for row, text in enumerate(X):
+        if not isinstance(text, str):
+            if text is None or (isinstance(text, numbers.Real) and text != text):
+                what = "missing (None or NaN)"
+            elif isinstance(text, (bytes, bytearray)):
+                what = "bytes: decode it first, e.g. text.decode('utf-8')"
+            elif hasattr(text, "size") and hasattr(text, "mode"):  # a PIL image
+                what = (f"an image, not a str: {reads}; for images use an image "
+                        "backbone such as model='efficientnet_lite0'")
+            else:
+                what = f"a {type(text).__name__}, not a str"
+            raise ValueError(f"X[{row}] = {_describe(text)} is {what}; every row of text "
+                             "X must be a str.")
+    return TextSource([str(text) for text in X])
+
+
+def warn_truncated(preprocess, texts):
+    """Warn how many of ``texts`` are longer than ``preprocess.max_length``
+    tokens (they are truncated)."""
+    n_tokens = preprocess.n_tokens(texts)
+    longer = int((n_tokens > preprocess.max_length).sum())
+    if longer:
+        warnings.warn(
+            f"{longer} of {len(texts)} texts are longer than max_length="
+            f"{preprocess.max_length} tokens (the longest has {int(n_tokens.max())}) "
+            "and are truncated; raise max_length to keep more of them.",
+            UserWarning, stacklevel=3)
