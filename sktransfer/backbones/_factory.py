@@ -7,6 +7,12 @@ is a weights name, so that ``"IMAGENET1K_V2"`` means the same in every
 directory. A ``str`` that can only be a path (it holds a path separator, or ends
 in a checkpoint suffix such as ``.pth``) is still read as one, with a
 ``FutureWarning`` asking for a ``pathlib.Path``.
+
+What a backbone reads (:func:`backbone_modality`) is known from ``model=``
+before anything is built, and decides which arguments apply: ``layer`` is a
+graph node name and ``pooling`` one of :data:`~sktransfer.backbones.POOLINGS`
+for an image backbone; a hidden-state index and ``"mean"`` / ``"cls"`` for a
+text backbone, which alone takes ``max_length`` and ``normalize``.
 """
 
 import enum
@@ -28,7 +34,13 @@ from ._input_size import (
     resize_for_input,
 )
 from ._layers import ModuleOutput, layer_backbone, module_layers
-from ._registry import build_registered, list_registered, registered_builder
+from ._registry import (
+    build_registered,
+    list_registered,
+    registered_builder,
+    registered_modality,
+)
+from ._text import TextBackbone, build_hf, check_text_arguments
 from ._timm import build_timm, preprocess_from_timm
 from ._torchvision import build_torchvision, torchvision_names
 
@@ -69,22 +81,6 @@ def _resolve_weights(weights):
         )
         return pathlib.Path(weights)
     return weights
-
-
-#: Names of the text backbones that build without a hub (the lead's
-#: placeholder until the text builders land; the text engineer owns this).
-_TEXT_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
-
-
-def backbone_modality(model):
-    """``"image"`` or ``"text"``: what ``model`` reads, known without building
-    it (the built-in text names and ``"hf:"`` are text; a :class:`Backbone` says
-    its ``modality``; any other module or name reads images)."""
-    if isinstance(model, Backbone):
-        return model.modality
-    if isinstance(model, str) and (model in _TEXT_NAMES or model.startswith("hf:")):
-        return "text"
-    return "image"
 
 
 def is_rebuildable(model, weights, random_state):
@@ -161,11 +157,38 @@ def _build_named(model, **arguments):
                             f"{type(backbone).__name__}, not a Backbone.")
         image_size = arguments["image_size"]
         return backbone if image_size is None else _built_for(backbone, image_size)
+    if model.startswith("hf:"):
+        return build_hf(model[3:], **arguments)
     if model.startswith("timm:"):
         return build_timm(model[5:], **arguments)
     if model in torchvision_names():
         return build_torchvision(model, **arguments)
     return None
+
+
+def backbone_modality(model):
+    """What the backbone that ``model=`` names reads, ``"image"`` or ``"text"``,
+    found without building anything.
+
+    A registered name has the modality it was registered for (the built-in
+    ``"all-MiniLM-L6-v2"`` is text), ``"hf:<repo or folder>"`` is text, other
+    strings are image names; a :class:`Backbone` says it (``.modality``); any
+    other module is an image network.
+    """
+    if isinstance(model, Backbone):
+        return model.modality
+    if isinstance(model, str):
+        if model.startswith("hf:"):
+            return "text"
+        return registered_modality(model) or "image"
+    return "image"
+
+
+def _text_options(max_length, normalize):
+    """The options of a text backbone that the caller set."""
+    return {key: value for key, value in (("max_length", max_length),
+                                          ("normalize", normalize))
+            if value is not None}
 
 
 def _check_weights_type(weights):
@@ -177,8 +200,9 @@ def _check_weights_type(weights):
     )
 
 
-def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
-                  image_size=None, random_state=None):
+def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="auto",
+                  image_size=None, max_length=None, normalize=None,
+                  random_state=None):
     """Build a :class:`Backbone` from a name or a module.
 
     Parameters
@@ -190,8 +214,11 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
         (also ``"timm:<name>.<tag>"``, ``"timm:hf-hub:<repo>"`` and
         ``"timm:local-dir:<folder>"``, a folder holding ``config.json`` and
         ``model.safetensors`` as timm's ``save_for_hf`` writes it; all go through
-        ``timm.create_model`` and its pretrained config), or a module whose
-        flattened output is the feature vector.
+        ``timm.create_model`` and its pretrained config), a text model
+        (``"all-MiniLM-L6-v2"``, the built-in offline one, or
+        ``"hf:<repo id or folder>"`` through ``transformers.AutoModel``: a
+        :class:`TextBackbone`), or a module whose flattened output is the
+        feature vector.
     weights : "DEFAULT", str, weights enum, pathlib.Path or None, default="DEFAULT"
         ``"DEFAULT"`` or a weights name (``"IMAGENET1K_V2"``) or enum member load
         the named weights (torchvision: through its weights API and cache); a
@@ -202,10 +229,16 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
         read as a name, whatever files the current directory holds, except one
         that can only be a path (a path separator, or a checkpoint suffix such
         as ``.pth``): that is still read as a file, with a ``FutureWarning``.
-    layer : str or None, default=None
-        Return this graph node instead of the penultimate features.
-    pooling : {"avg", "max", "avgmax"} or None, default="avg"
-        Global pooling of a ``layer`` feature map; ``None`` flattens it.
+    layer : str, int or None, default=None
+        Return this graph node instead of the penultimate features (an image
+        backbone); pool the hidden states of this layer (a text backbone: an
+        int, ``0`` the embeddings) instead of the last one's.
+    pooling : {"auto", "avg", "max", "avgmax", "mean", "cls"} or None, default="auto"
+        Image backbones: global pooling of a ``layer`` feature map, ``None``
+        flattens it, ``"auto"`` is ``"avg"``. Text backbones: ``"mean"`` (over
+        the attention mask) or ``"cls"`` (the first token); ``"auto"`` or
+        ``None`` pool as the model's folder says (a sentence-transformers
+        folder's pooling, else mean).
     image_size : int, (height, width) or None, default=None
         The input size the backbone is built for, and the geometry of its
         ``preprocess`` (see
@@ -217,7 +250,14 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
         registered builder's network, and a :class:`Backbone` passed as
         ``model``, are resized once built; a vision transformer traced by
         torch.fx (a ``layer=`` graph) cannot be, and is refused for a size it
-        does not take.
+        does not take. A text backbone refuses it (it takes ``max_length``).
+    max_length : int or None, default=None
+        Text backbones only: tokens kept per text (longer texts are truncated);
+        None: the folder's ``max_seq_length``, else the tokenizer's
+        ``model_max_length`` capped at 512.
+    normalize : bool or None, default=None
+        Text backbones only: L2-normalise the features; None: as the folder
+        says (a sentence-transformers ``Normalize`` module).
     random_state : int or None
         Seed of the random initialisation (``weights=None``).
 
@@ -227,10 +267,26 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
     """
     _check_weights_type(weights)
     check_image_size(image_size)
-    if pooling is not None:
-        GlobalPool(pooling)  # validates the name
-    if layer is not None and not isinstance(layer, str):
-        raise TypeError(f"layer must be a node name (str) or None; got {layer!r}.")
+    options = _text_options(max_length, normalize)
+    if backbone_modality(model) == "text":
+        pooling = None if pooling == "auto" else pooling
+        check_text_arguments(layer=layer, pooling=pooling, image_size=image_size,
+                             max_length=max_length, normalize=normalize)
+        if isinstance(model, nn.Module) and (layer is not None or options):
+            raise ValueError(
+                f"layer, max_length and normalize are set when a text backbone is "
+                f"built; {type(model).__name__} is built already (got "
+                f"{dict(options, layer=layer)}).")
+    else:
+        if options:
+            raise ValueError(
+                f"{', '.join(f'{k}={v!r}' for k, v in options.items())} applies to "
+                f"text backbones; model={_describe_model(model)} reads images.")
+        pooling = "avg" if pooling == "auto" else pooling
+        if pooling is not None:
+            GlobalPool(pooling)  # validates the name
+        if layer is not None and not isinstance(layer, str):
+            raise TypeError(f"layer must be a node name (str) or None; got {layer!r}.")
     weights = _resolve_weights(weights)  # the one place a weights string is inspected
     if isinstance(model, nn.Module):
         return _user_backbone(model, weights, layer, pooling, image_size)
@@ -244,22 +300,45 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="avg",
         if random_state is not None:
             torch.manual_seed(int(random_state))
         backbone = _build_named(model, weights=weights, layer=layer, pooling=pooling,
-                                image_size=image_size)
+                                image_size=image_size, **options)
         if backbone is not None:
             return backbone
     raise ValueError(
         f"unknown model {model!r}: not a registered backbone "
         f"({', '.join(list_backbones(torchvision=False))}), not a torchvision "
-        "classification model (torchvision.models.list_models()), and not "
-        "'timm:<name>'."
+        "classification model (torchvision.models.list_models()), not "
+        "'timm:<name>' and not 'hf:<repo or folder>'."
     )
 
 
-def list_backbones(*, torchvision=True):
-    """Names ``model=`` accepts: registered ones, then torchvision's."""
+def _describe_model(model):
+    return repr(model) if isinstance(model, str) else type(model).__name__
+
+
+def list_backbones(*, torchvision=True, modality=None):
+    """Names ``model=`` accepts: registered ones (the built-in text backbone
+    ``"all-MiniLM-L6-v2"`` among them), then torchvision's.
+
+    Parameters
+    ----------
+    torchvision : bool, default=True
+        Include torchvision's classification models.
+    modality : {"image", "text"} or None, default=None
+        Only the names of backbones that read this.
+
+    Returns
+    -------
+    names : list of str
+        The prefixes ``"timm:"`` and ``"hf:"`` open whole hubs and are not
+        listed.
+    """
+    if modality not in (None, "image", "text"):
+        raise ValueError(f"modality={modality!r} is not 'image', 'text' or None.")
     names = list_registered()
     if torchvision:
         names += [n for n in torchvision_names() if n not in names]
+    if modality is not None:
+        names = [n for n in names if backbone_modality(n) == modality]
     return names
 
 
@@ -279,11 +358,12 @@ def list_layers(model, weights=None):
 
     Returns
     -------
-    layers : list of str
+    layers : list of str, or list of int
         torchvision's graph node names for a model that torch.fx traces
         (torchvision models, most plain modules); the submodule names
         (``named_modules()``, in order) for timm models and for modules that
-        cannot be traced.
+        cannot be traced; for a text backbone, the hidden-state indices
+        ``0`` (the embeddings) to its number of layers.
 
     Examples
     --------
@@ -291,8 +371,13 @@ def list_layers(model, weights=None):
     >>> "layer3" in list_layers("resnet18")
     True
     """
+    if isinstance(model, TextBackbone):
+        return list(range(model.num_layers + 1))
     if isinstance(model, str):
-        body = load_backbone(model, weights, random_state=0).body
+        backbone = load_backbone(model, weights, random_state=0)
+        if isinstance(backbone, TextBackbone):
+            return list(range(backbone.num_layers + 1))
+        body = backbone.body
         model = body.model if isinstance(body, ModuleOutput) else body
     elif not isinstance(model, nn.Module):
         raise TypeError(f"model must be a backbone name or an nn.Module; got "

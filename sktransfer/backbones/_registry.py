@@ -32,6 +32,11 @@ take the four keywords, nor ``**options``), warns with a ``FutureWarning``, and
 calls them that way (a checkpoint path as a ``str``). That support will be
 removed; add ``*, image_size, **options`` to such a builder.
 
+A name is registered for one modality (``"image"`` by default, ``"text"``
+for a builder that returns a text backbone), which tells the estimators how to
+read ``X`` before anything is built; builders of text backbones also take the
+options ``max_length`` and ``normalize`` (given only when the caller sets them).
+
 Names are never silently overwritten.
 """
 
@@ -42,25 +47,34 @@ import warnings
 #: The keyword arguments every builder is called with.
 BUILDER_KEYWORDS = ("weights", "layer", "pooling", "image_size")
 
+#: What a backbone reads.
+MODALITIES = ("image", "text")
+
 _REGISTRY = {}  # name -> _Registration
 
 
 class _Registration:
     """A registered builder and how it is called."""
 
-    __slots__ = ("builder", "positional")
+    __slots__ = ("builder", "positional", "modality")
 
-    def __init__(self, builder, positional):
+    def __init__(self, builder, positional, modality="image"):
         self.builder = builder
         self.positional = positional  # the earlier three-argument contract
+        self.modality = modality
 
-    def __call__(self, *, weights, layer, pooling, image_size):
+    def __call__(self, *, weights, layer, pooling, image_size, **options):
         if self.positional:
+            if options:
+                raise TypeError(
+                    f"options {sorted(options)} cannot reach a builder written for "
+                    "the earlier contract (weights, layer, pooling); add "
+                    "'*, image_size, **options' to it.")
             if isinstance(weights, os.PathLike):
                 weights = os.fspath(weights)  # what those builders were given
             return self.builder(weights, layer, pooling)
         return self.builder(weights=weights, layer=layer, pooling=pooling,
-                            image_size=image_size)
+                            image_size=image_size, **options)
 
 
 def _takes_keywords(builder):
@@ -77,7 +91,7 @@ def _takes_keywords(builder):
     return set(BUILDER_KEYWORDS) <= named
 
 
-def _register(name, builder, overwrite):
+def _register(name, builder, overwrite, modality):
     if not callable(builder):
         raise TypeError(f"the builder of backbone {name!r} must be callable; got "
                         f"{type(builder).__name__}.")
@@ -96,11 +110,11 @@ def _register(name, builder, overwrite):
             "now; that support will be removed.",
             FutureWarning, stacklevel=3,
         )
-    _REGISTRY[name] = _Registration(builder, positional)
+    _REGISTRY[name] = _Registration(builder, positional, modality)
     return builder
 
 
-def register_backbone(name, builder=None, *, overwrite=False):
+def register_backbone(name, builder=None, *, overwrite=False, modality="image"):
     """Register a builder under ``name`` so that ``model=name`` builds it.
 
     Used as a function, ``register_backbone(name, builder)``, or as a decorator,
@@ -110,13 +124,16 @@ def register_backbone(name, builder=None, *, overwrite=False):
     ----------
     name : str
         The name users pass as ``model=``. It takes precedence over a torchvision
-        model of the same name, and must not start with ``"timm:"``.
+        model of the same name, and must not start with ``"timm:"`` or ``"hf:"``.
     builder : callable or None, default=None
         ``builder(*, weights, layer, pooling, image_size, **options) ->
         Backbone``, following the builder contract in this module's docstring.
         ``None`` returns a decorator that registers the function it decorates.
     overwrite : bool, default=False
         Replace an existing registration instead of refusing it.
+    modality : {"image", "text"}, default="image"
+        What the backbone the builder returns reads: the estimators read ``X``
+        as images (strings are paths) or as texts from it, before building.
 
     Returns
     -------
@@ -134,21 +151,29 @@ def register_backbone(name, builder=None, *, overwrite=False):
     >>> load_backbone("tiny_cnn_example", None).num_features
     64
     """
-    if not isinstance(name, str) or not name or name.startswith("timm:"):
+    if not isinstance(name, str) or not name or name.startswith(("timm:", "hf:")):
         raise ValueError(f"a backbone name must be a non-empty str not starting "
-                         f"with 'timm:'; got {name!r}.")
+                         f"with 'timm:' or 'hf:'; got {name!r}.")
+    if modality not in MODALITIES:
+        raise ValueError(f"modality={modality!r} is not one of {MODALITIES}.")
     if builder is None:
         def decorator(function):
-            return _register(name, function, overwrite)
+            return _register(name, function, overwrite, modality)
 
         return decorator
-    return _register(name, builder, overwrite)
+    return _register(name, builder, overwrite, modality)
 
 
 def registered_builder(name):
     """The builder registered under ``name`` (as the user gave it), or None."""
     entry = _REGISTRY.get(name)
     return None if entry is None else entry.builder
+
+
+def registered_modality(name):
+    """The modality ``name`` was registered for, or None when it is not registered."""
+    entry = _REGISTRY.get(name)
+    return None if entry is None else entry.modality
 
 
 def build_registered(name, **arguments):
