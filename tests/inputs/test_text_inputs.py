@@ -1,0 +1,83 @@
+"""Text as an input: validate_texts, TextBatch, TextSource, the text views."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sktransfer.inputs import TextBatch, TextSource, concat_inputs, validate_texts
+from sktransfer.training import StrongAugment, WeakAugment
+
+
+@pytest.mark.parametrize("X", [
+    ["a b", "c"], ("a b", "c"), np.array(["a b", "c"], dtype=object),
+    pd.Series(["a b", "c"]), pd.DataFrame({"text": ["a b", "c"]}),
+    np.array([["a b"], ["c"]], dtype=object),
+])
+def test_text_containers_are_read(X):
+    assert validate_texts(X).texts == ["a b", "c"]
+
+
+@pytest.mark.parametrize("X, message", [
+    (["ok", None], r"X\[1\] = None is missing"),
+    (["ok", "fine", float("nan")], r"X\[2\] = nan is missing"),
+    ([b"bytes"], r"X\[0\] = b'bytes' is bytes: decode it"),
+    (["ok", 3], r"X\[1\] = 3 is of type int, not a str"),
+    ("one text", "single string"),
+    ([], "no text"),
+    (pd.DataFrame({"a": ["x"], "b": ["y"]}), "2 columns.*ColumnTransformer"),
+    (np.zeros((2, 8, 8, 3)), "must be 1-D.*image backbone"),
+])
+def test_bad_text_is_refused_naming_the_row(X, message):
+    with pytest.raises(ValueError, match=message):
+        validate_texts(X, model="all-MiniLM-L6-v2")
+
+
+def test_a_pil_image_in_text_x_says_to_use_an_image_backbone():
+    from PIL import Image
+
+    with pytest.raises(ValueError, match=r"X\[1\] .* an image, not a str.*image backbone"):
+        validate_texts(["fine", Image.new("RGB", (4, 4))], model="all-MiniLM-L6-v2")
+
+
+def test_empty_strings_are_texts():
+    assert validate_texts(["", "x"]).texts == ["", "x"]
+
+
+def batch(ids, pad=0):
+    ids = torch.tensor(ids)
+    result = TextBatch({"input_ids": ids, "attention_mask": (ids != pad).long()})
+    result.pad_id, result.mask_id, result.special_ids = pad, 4, (2, 3)
+    return result
+
+
+def test_text_batches_concatenate_padded_to_the_longest():
+    short, long = batch([[2, 7, 3]]), batch([[2, 7, 8, 9, 3], [2, 9, 3, 0, 0]])
+    joined = concat_inputs([short, long])
+    assert len(joined) == 3 and joined["input_ids"].shape == (3, 5)
+    assert joined["input_ids"][0].tolist() == [2, 7, 3, 0, 0]
+    assert joined["attention_mask"][0].tolist() == [1, 1, 1, 0, 0]
+    assert joined.mask_id == 4 and joined[1:]["input_ids"].shape == (2, 5)
+
+
+def test_text_views_touch_content_tokens_only():
+    torch.manual_seed(0)
+    ids = [[2] + list(range(10, 40)) + [3, 0, 0]] * 8
+    original = batch(ids)
+    weak = WeakAugment()(original)
+    assert weak is original
+    strong = StrongAugment(text_mask=0.5, text_span=0.3)(original)
+    content = original.content_mask()
+    masked = strong["input_ids"] == 4
+    assert masked.any() and not (masked & ~content).any()  # never [CLS], [SEP], padding
+    dropped = (strong["attention_mask"] == 0) & (original["attention_mask"] == 1)
+    assert dropped.any() and not (dropped & ~content).any()
+    assert torch.equal(original["input_ids"], torch.tensor(ids))  # not changed in place
+
+
+def test_text_source_batches_and_length_order():
+    source = TextSource(["aa", "a", "aaaa", "aaa"])
+    assert list(source.batches(3)) == [["aa", "a", "aaaa"], ["aaa"]]
+    assert source.length_order().tolist() == [2, 3, 0, 1]
+    with pytest.raises(ValueError, match="do not apply to text"):
+        source.with_transform(lambda x: x)
