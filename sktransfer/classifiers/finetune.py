@@ -157,14 +157,20 @@ class FineTuneClassifier(NeuralClassifierBase):
         ----------
         X, y, sample_weight : as in :meth:`fit`
         classes : array-like or None
-            All the classes, required at the first call when a batch may not hold
-            every class; fixed afterwards.
+            All the classes: required at the first call (as for scikit-learn's
+            ``SGDClassifier``: a first batch rarely holds every class), fixed
+            afterwards; optional at later calls.
 
         Returns
         -------
         self : FineTuneClassifier
         """
         continuing = self._begin_fit(incremental=True)
+        if not continuing and classes is None:
+            raise ValueError(
+                "classes= is required at the first call to partial_fit: pass every "
+                "class the model will see (e.g. classes=np.unique(y_all)); a first "
+                "batch rarely holds them all.")
         source = self._validate_X(X, reset=not continuing)
         y = self._validate_y(y, len(source))
         data = self._fit_data(source, y, sample_weight, continuing=continuing,

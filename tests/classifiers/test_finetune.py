@@ -309,6 +309,18 @@ def test_warm_start_and_partial_fit(blobs):
         inc.partial_fit(X[:5], np.full(5, 9))
 
 
+def test_partial_fit_requires_classes_at_the_first_call(blobs, monkeypatch):
+    import sktransfer.training._loop as loop
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    X, y = blobs
+    monkeypatch.setattr(loop.Trainer, "fit", no_training)
+    with pytest.raises(ValueError, match="classes= is required at the first call"):
+        mlp().partial_fit(X[:10], y[:10])
+
+
 def test_joblib_round_trip_cpu(tmp_path):
     X, y = images_task()
     clf = cnn().fit(X, y)

@@ -144,7 +144,7 @@ def test_domain_adaptation_takes_a_torch_schedule(blobs):
 def test_partial_fit_keeps_the_rate_constant(blobs):
     clf = mlp(scheduler=(StepLR, {"step_size": 1, "gamma": 0.1}))
     for _ in range(2):
-        clf.partial_fit(*blobs)
+        clf.partial_fit(*blobs, classes=np.unique(blobs[1]))
     assert lrs(clf) == [LR, LR]
 
 
