@@ -1,12 +1,12 @@
-"""What ``X`` may be: every input kind, the checks on it, and its preprocessing.
+"""What ``X`` may be (``inputs/_sources.py``, through ``inputs/_validation.py``):
+every input kind, dtype, layout and container of images gives the features of the
+same uint8 pixels; images of mixed sizes; files decoded lazily, batch by batch.
 
 Estimator-level tests use the tiny random ``simple_cnn`` backbone (64 features, no
-resize) on small images, so the whole file runs in seconds on a CPU.
+resize) on small images, so the file runs in seconds on a CPU.
 """
 
-import multiprocessing
 import os
-import re
 import warnings
 from pathlib import Path
 
@@ -17,65 +17,13 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from sktransfer import PretrainedFeatureExtractor
-from sktransfer.inputs import (
-    ArraySource,
-    PathSource,
-    PILSource,
-    PreprocessConfig,
-    apply_geometry,
-    check_images,
-    check_input_shape,
-    match_channels,
-)
+from sktransfer.inputs import ArraySource, PathSource, PILSource, check_images
 from sktransfer.inputs import _sources
 
-TOL = dict(rtol=1e-5, atol=1e-6)
+from image_inputs import TOL, features, tiny, write_pngs
 
 
-def tiny(**params):
-    defaults = dict(model="simple_cnn", weights=None, random_state=0, device="cpu")
-    defaults.update(params)
-    return PretrainedFeatureExtractor(**defaults)
-
-
-def features(X, **params):
-    return tiny(**params).fit_transform(X)
-
-
-@pytest.fixture
-def rgb(rng):
-    """Six 16x16 RGB uint8 images, channels last."""
-    return rng.integers(0, 256, size=(6, 16, 16, 3), dtype=np.uint8)
-
-
-@pytest.fixture
-def grey(rng):
-    """Six 16x16 grey uint8 images."""
-    return rng.integers(0, 256, size=(6, 16, 16), dtype=np.uint8)
-
-
-@pytest.fixture
-def expected(rgb):
-    """Features of ``rgb`` given as a uint8 (N, H, W, C) array."""
-    result = features(rgb)
-    assert result.shape == (6, 64) and result.dtype == np.float32
-    # Different images give clearly different features, so equalities below mean
-    # something.
-    assert np.abs(result[0] - result[1]).max() > 1e-3
-    assert np.abs(result).max() > 1e-3
-    return result
-
-
-def write_pngs(directory, images, mode=None):
-    paths = []
-    for i, image in enumerate(images):
-        path = Path(directory) / f"image_{i}.png"
-        Image.fromarray(image, mode=mode).save(path)
-        paths.append(path)
-    return paths
-
-
-# -- 1. every input kind, same pixels, same features ------------------------
+# -- every input kind, same pixels, same features ------------------------
 
 
 def test_float_images_equal_uint8_over_255(rgb, expected):
@@ -261,7 +209,7 @@ def test_array_source_is_a_view_of_uint8_and_float32(rgb):
     assert np.shares_memory(check_images(as_float).images.numpy(), as_float)
 
 
-# -- 2. images of mixed sizes ----------------------------------------------
+# -- images of mixed sizes ----------------------------------------------
 
 
 def mixed_size_images(rng):
@@ -301,312 +249,7 @@ def test_mixed_sizes_without_image_size_raise(rng, tmp_path, kind):
         features(X, batch_size=4)
 
 
-# -- 3. bad inputs -------------------------------------------------------------
-
-
-BAD_INPUTS = [
-    pytest.param(np.zeros((4, 64)), None, ValueError, "input_shape", id="2d-no-input-shape"),
-    pytest.param(
-        [np.zeros((8, 8, 3)), np.zeros((8, 8, 3)), np.zeros((9, 8, 3))], None,
-        ValueError, r"X\[2\] has shape \(9, 8, 3\)", id="list-of-mixed-arrays",
-    ),
-    pytest.param(np.zeros((0, 8, 8, 3), np.uint8), None, ValueError, "empty", id="empty-4d"),
-    pytest.param([], None, ValueError, "empty", id="empty-list"),
-    pytest.param(np.zeros((0, 64)), (8, 8), ValueError, "0 sample", id="empty-flat"),
-    pytest.param(np.zeros((2, 8, 8, 3), complex), None, ValueError, "[Cc]omplex",
-                 id="complex-images"),
-    pytest.param(np.zeros((2, 64), complex), (8, 8), ValueError, "[Cc]omplex",
-                 id="complex-flat"),
-    pytest.param(np.full((2, 8, 8, 3), "a"), None, TypeError, "numbers.*<U1",
-                 id="strings-4d"),
-    pytest.param(np.array([{"a": 1}, {"b": 2}], dtype=object), None, TypeError,
-                 r"X\[0\] is a dict", id="object-dicts"),
-    pytest.param([np.zeros((8, 8, 3)), "x.png"], None, TypeError, r"X\[1\] is a str",
-                 id="array-then-path"),
-    pytest.param(np.zeros((2, 64)), (7, -1), ValueError, "does not divide",
-                 id="input-shape-does-not-divide"),
-    pytest.param(np.zeros((2, 64)), (7, 7), ValueError, "64 features.*49",
-                 id="input-shape-wrong-size"),
-    pytest.param(np.zeros((2, 64)), (8, 4, 2), ValueError, "1, 3 or 4 channels",
-                 id="input-shape-two-channels"),
-    pytest.param(np.zeros((2, 64)), (-1, -1), ValueError, "at most one -1",
-                 id="input-shape-two-minus-ones"),
-    pytest.param(np.zeros((2, 64)), (8, 0, 8), ValueError, "positive",
-                 id="input-shape-zero"),
-    pytest.param(np.zeros(10), None, ValueError, "2D array", id="1d-numeric"),
-    pytest.param(np.zeros((2, 1, 8, 8, 3)), None, ValueError, r"shape \(2, 1, 8, 8, 3\)",
-                 id="5d"),
-    pytest.param(np.zeros((2, 8, 8, 2), np.uint8), None, ValueError, "1, 3 or 4 channels",
-                 id="2-channels-last"),
-    pytest.param(np.zeros((2, 2, 8, 8), np.uint8), None, ValueError, "1, 3 or 4 channels",
-                 id="2-channels-first"),
-    pytest.param(torch.zeros(2, 2, 8, 8), None, ValueError, "1, 3 or 4 channels",
-                 id="2-channels-tensor"),
-    pytest.param(None, None, ValueError, "X is None", id="none"),
-]
-
-
-@pytest.mark.parametrize("X, input_shape, error, match", BAD_INPUTS)
-def test_bad_inputs_are_refused_at_fit(X, input_shape, error, match):
-    extractor = tiny(input_shape=input_shape)
-    with pytest.raises(error, match=match):
-        extractor.fit(X)
-    assert not hasattr(extractor, "n_features_out_")
-
-
-def test_bad_input_at_transform_is_refused(rgb):
-    extractor = tiny().fit(rgb)
-    with pytest.raises(ValueError, match="1, 3 or 4 channels"):
-        extractor.transform(rgb[..., :2])
-
-
-def test_missing_path_names_index_and_path(tmp_path, rgb):
-    paths = [str(p) for p in write_pngs(tmp_path, rgb[:3])]
-    missing = str(tmp_path / "missing.png")
-    paths.insert(2, missing)
-    with pytest.raises(ValueError, match=r"X\[2\] = " + re.escape(repr(missing))
-                       + ".*no such file"):
-        tiny().fit(paths)
-
-
-def test_folder_in_paths_is_named_a_folder_with_advice(tmp_path, rgb):
-    paths = [str(p) for p in write_pngs(tmp_path, rgb[:2])]
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    with pytest.raises(ValueError, match=r"X\[2\] = .*photos' is a folder, not an image "
-                       r"file; .*load_image_folder\(folder\)"):
-        tiny().fit(paths + [str(folder)])
-
-
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes (Windows)")
-def test_fifo_in_paths_is_not_a_regular_file(tmp_path, rgb):
-    # Checked by its file type, never opened (opening a named pipe would block).
-    paths = [str(p) for p in write_pngs(tmp_path, rgb[:2])]
-    os.mkfifo(tmp_path / "pipe.png")
-    with pytest.raises(ValueError, match=r"X\[1\] = .*pipe.png' is not a regular file"):
-        tiny().fit([paths[0], str(tmp_path / "pipe.png"), paths[1]])
-
-
-def test_broken_link_in_paths_is_named(tmp_path, rgb):
-    paths = [str(p) for p in write_pngs(tmp_path, rgb[:1])]
-    try:
-        os.symlink(tmp_path / "gone.png", tmp_path / "link.png")
-    except (OSError, NotImplementedError):
-        pytest.skip("symbolic links cannot be made here (Windows without the privilege)")
-    with pytest.raises(ValueError, match=r"X\[1\] = .*link.png' is a broken symbolic"):
-        tiny().fit(paths + [str(tmp_path / "link.png")])
-
-
-def test_dataframe_of_several_columns_with_paths_says_which_to_pass(tmp_path, rgb):
-    pd = pytest.importorskip("pandas")
-    paths = [str(p) for p in write_pngs(tmp_path, rgb[:3])]
-    frame = pd.DataFrame({"age": [1.0, 2.0, 3.0], "file": paths, "n": [1, 2, 3]})
-    message = (r"DataFrame of 3 columns, and the column\(s\) 'file' hold strings.*"
-               r"X\[\['file'\]\].*ColumnTransformer")
-    with pytest.raises(ValueError, match=message):
-        tiny().fit(frame)
-    with pytest.raises(ValueError, match=message):
-        tiny().fit(rgb[:3]).transform(frame)
-    # The advice works: the path column alone is read as the files.
-    np.testing.assert_allclose(features(frame[["file"]]), features(paths), **TOL)
-
-
-@pytest.mark.parametrize("num_workers", [0, 2])
-def test_undecodable_file_names_index(tmp_path, rgb, num_workers):
-    paths = [str(p) for p in write_pngs(tmp_path, rgb[:3])]
-    broken = tmp_path / "x.png"
-    broken.write_text("this is not an image\n")
-    paths.insert(1, str(broken))
-    with pytest.raises(ValueError, match=r"X\[1\] = .*x\.png.*not a decodable image"):
-        features(paths, num_workers=num_workers, batch_size=2)
-    # The workers are stopped with the error, not left for the garbage collector.
-    assert multiprocessing.active_children() == []
-
-
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-@pytest.mark.parametrize("kind", ["numpy", "numpy64", "torch"])
-def test_nan_and_inf_name_the_sample(rgb, bad, kind):
-    X = rgb.astype(np.float32) / 255
-    X[4, 3, 5, 1] = bad
-    if kind == "numpy64":
-        X = X.astype(np.float64)
-    elif kind == "torch":
-        X = torch.from_numpy(X).permute(0, 3, 1, 2)
-    what = "NaN" if np.isnan(bad) else "infinity"
-    with pytest.raises(ValueError, match=f"contains {what}: sample 4 has"):
-        tiny().fit(X)
-
-
-def test_nan_after_the_first_chunk_names_the_sample(monkeypatch, rgb):
-    # NaN is looked for chunk by chunk; the index is counted across chunks.
-    monkeypatch.setattr(_sources, "_CHUNK", 2)
-    X = rgb.astype(np.float32) / 255
-    X[5, 0, 0, 0] = np.nan
-    with pytest.raises(ValueError, match="sample 5 has NaN"):
-        check_images(X)
-
-
-def test_nan_in_flat_rows_is_refused(grey):
-    X = grey.reshape(6, -1).astype(np.float64) / 255
-    X[2, 7] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        tiny(input_shape=(16, 16)).fit(X)
-
-
-def test_mixed_list_of_path_and_pil_image(tmp_path, rgb):
-    path = str(write_pngs(tmp_path, rgb[:1])[0])
-    pil = Image.fromarray(rgb[1])
-    with pytest.raises(TypeError, match=r"X\[1\] is a .*X\[0\] is a file path"):
-        tiny().fit([path, pil])
-    with pytest.raises(TypeError, match=r"X\[2\] is a str.*X\[0\] is a PIL image"):
-        tiny().fit([pil, pil, path])
-
-
-# -- 4. out-of-range floats ---------------------------------------------------
-
-
-@pytest.mark.parametrize("kind", ["numpy", "torch", "flat"])
-def test_out_of_range_floats_warn(rgb, kind):
-    X = rgb.astype(np.float32)  # 0-255 as floats
-    params = {}
-    if kind == "torch":
-        X = torch.from_numpy(X)
-    elif kind == "flat":
-        X, params = X.reshape(6, -1), dict(input_shape=(16, 16, 3))
-    with pytest.warns(UserWarning, match=r"\[0, 1\].*\[\d+(\.\d+)?, 25\d"):
-        extractor = tiny(**params).fit(X)
-    with pytest.warns(UserWarning, match=r"\[0, 1\]"):
-        extractor.transform(X)
-
-
-def test_digits_without_scaling_warn():
-    X = load_digits().data[:20]  # 0-16
-    with pytest.warns(UserWarning, match=r"\[0, 16\]"):
-        tiny(input_shape=(8, 8)).fit(X)
-
-
-def test_in_range_floats_do_not_warn(rgb):
-    X = rgb.astype(np.float32) / 255
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        tiny().fit_transform(X)
-        tiny().fit_transform(rgb)
-
-
-# -- 5. PreprocessConfig, apply_geometry, match_channels ----------------------
-
-
-@pytest.mark.parametrize(
-    "shape, expected",
-    [((3, 20, 40), (16, 32)), ((3, 40, 20), (32, 16)), ((3, 16, 24), (16, 24)),
-     ((2, 1, 30, 45), (16, 24))],
-)
-def test_shorter_side_resize_keeps_aspect_ratio(shape, expected):
-    images = torch.rand(shape)
-    out = apply_geometry(images, PreprocessConfig(resize_size=16))
-    assert tuple(out.shape) == shape[:-2] + expected
-
-
-def test_resize_to_exact_size_and_centre_crop():
-    images = torch.rand(2, 3, 20, 40)
-    out = apply_geometry(images, PreprocessConfig(resize_size=(10, 12)))
-    assert tuple(out.shape) == (2, 3, 10, 12)
-    # A centre crop without resize takes the middle pixels.
-    crop = apply_geometry(images, PreprocessConfig(crop_size=(10, 20)))
-    torch.testing.assert_close(crop, images[..., 5:15, 10:30])
-    # Resize the shorter side to 16, then crop the centre 16x16.
-    both = apply_geometry(images, PreprocessConfig(resize_size=16, crop_size=16))
-    assert tuple(both.shape) == (2, 3, 16, 16)
-    resized = apply_geometry(images, PreprocessConfig(resize_size=16))
-    torch.testing.assert_close(both, resized[..., :, 8:24])
-    # No geometry: the same tensor back.
-    assert apply_geometry(images, PreprocessConfig()) is images
-
-
-def test_uint8_images_resize():
-    images = torch.randint(0, 256, (3, 20, 40), dtype=torch.uint8)
-    out = apply_geometry(images, PreprocessConfig(resize_size=10, crop_size=10))
-    assert out.dtype == torch.uint8 and tuple(out.shape) == (3, 10, 10)
-
-
-def test_preprocess_config_with_image_size():
-    base = PreprocessConfig(crop_size=224, resize_size=256, interpolation="bicubic")
-    assert base.crop_size == (224, 224) and base.resize_size == 256
-    assert base.output_size == (224, 224) and base.has_geometry
-
-    square = base.with_image_size(32)
-    assert square.resize_size == 32 and square.crop_size == (32, 32)
-    assert square.output_size == (32, 32)
-    assert square.interpolation == "bicubic" and square.mean == base.mean
-    images = torch.rand(3, 40, 60)
-    assert tuple(apply_geometry(images, square).shape) == (3, 32, 32)
-
-    rect = base.with_image_size((24, 40))
-    assert rect.resize_size == (24, 40) and rect.crop_size is None
-    assert rect.output_size == (24, 40)
-    assert tuple(apply_geometry(images, rect).shape) == (3, 24, 40)
-
-    assert base.with_image_size(None) is base
-    plain = PreprocessConfig()
-    assert plain.output_size is None and not plain.has_geometry
-    assert PreprocessConfig(resize_size=[10, 12]).resize_size == (10, 12)
-
-
-def test_preprocess_config_refuses_unknown_interpolation():
-    with pytest.raises(ValueError, match="interpolation='lanczos'"):
-        PreprocessConfig(interpolation="lanczos")
-
-
-def test_match_channels():
-    grey = torch.rand(2, 1, 4, 5)
-    rgb = match_channels(grey, 3)
-    assert tuple(rgb.shape) == (2, 3, 4, 5)
-    for c in range(3):
-        torch.testing.assert_close(rgb[:, c], grey[:, 0])
-
-    rgba = torch.rand(2, 4, 4, 5)
-    torch.testing.assert_close(match_channels(rgba, 3), rgba[:, :3])
-    single = torch.rand(4, 4, 5)  # unbatched (C, H, W)
-    torch.testing.assert_close(match_channels(single, 3), single[:3])
-
-    colour = torch.rand(2, 3, 4, 5)
-    luma = match_channels(colour, 1)
-    assert tuple(luma.shape) == (2, 1, 4, 5)
-    expected = 0.299 * colour[:, 0] + 0.587 * colour[:, 1] + 0.114 * colour[:, 2]
-    torch.testing.assert_close(luma[:, 0], expected)
-    torch.testing.assert_close(match_channels(rgba, 1)[:, 0],
-                               0.299 * rgba[:, 0] + 0.587 * rgba[:, 1] + 0.114 * rgba[:, 2])
-    assert match_channels(colour, 3) is colour
-    with pytest.raises(ValueError, match="2 channels"):
-        match_channels(torch.rand(2, 2, 4, 5), 3)
-
-
-# -- 6. check_input_shape ------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "input_shape, n_features, expected",
-    [((8, 8), 64, (8, 8, 1)), ((8, -1), 64, (8, 8, 1)), ((-1, 4), 64, (16, 4, 1)),
-     ((4, 4, 3), 48, (4, 4, 3)), ((-1, 4, 3), 48, (4, 4, 3)), ((4, 4, -1), 48, (4, 4, 3)),
-     ([8, 8], 64, (8, 8, 1)), ((np.int64(8), 8), 64, (8, 8, 1))],
-)
-def test_check_input_shape_resolves(input_shape, n_features, expected):
-    assert check_input_shape(input_shape, n_features) == expected
-
-
-@pytest.mark.parametrize(
-    "input_shape, n_features, match",
-    [((-1, -1), 64, "at most one -1"), ((-1, 4, -1), 48, "at most one -1"),
-     ((7, -1), 64, "does not divide"), ((8, 8), 65, "65 features.*64 values"),
-     ((8,), 8, "height, width"), ((1, 2, 3, 4), 24, "height, width"),
-     ((8, 0), 0, "positive"), ((8, -2), 64, "positive"), ((8.0, 8), 64, "positive")],
-)
-def test_check_input_shape_refuses(input_shape, n_features, match):
-    with pytest.raises(ValueError, match=match):
-        check_input_shape(input_shape, n_features)
-
-
-# -- 7. files are decoded lazily, batch by batch ------------------------------
+# -- files are decoded lazily, batch by batch ------------------------------
 
 
 def test_paths_are_decoded_batch_by_batch(tmp_path, rgb, monkeypatch):
@@ -651,7 +294,7 @@ def test_transform_decodes_each_file_once(tmp_path, rgb, monkeypatch):
     assert calls == list(range(6))
 
 
-# -- 8. integer dtypes, flat integer rows, paths in containers, single paths -----
+# -- integer dtypes, flat integer rows, paths in containers, single paths -----
 
 
 def as_torch(array, dtype):
@@ -819,7 +462,7 @@ def test_single_path_is_refused_with_advice(tmp_path, rgb, kind):
             tiny().fit(X)
 
 
-# -- 9. property: any dtype, layout and container of images ----------------------
+# -- property: any dtype, layout and container of images ----------------------
 
 try:
     from hypothesis import given, settings, strategies as st
