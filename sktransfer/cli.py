@@ -3,9 +3,15 @@
 Run ``sktransfer --help`` (or ``python -m sktransfer --help``) and
 ``sktransfer <command> --help``; ``docs/cli.md`` shows a session.
 
+The model decides what a command reads, never the strings: an image model
+reads folders, images and files of image paths; a text model (``--model
+all-MiniLM-L6-v2``, the default with ``--text-column``, or ``hf:<repo or
+folder>``) reads a table's text column or a file of one text per line.
+
 Exit codes: 0 on success, 2 for bad input (a missing or empty folder, one class
-only, an image that does not decode, an output that cannot be written, an
-unknown model, a file that is not an sktransfer model, a bad option), with one
+only, an image that does not decode, a missing column or an empty text, an
+output that cannot be written, an unknown model, a file that is not an
+sktransfer model, a bad option), with one
 line on stderr naming the problem, 1 when a model is trained but cannot be
 saved, and 130 when Ctrl-C interrupts a command. Anything else is a bug, and
 shows its traceback.
@@ -39,6 +45,12 @@ EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 
 _FEATURE_FORMATS = (".parquet", ".npy", ".csv")
+#: Tables that text commands read, by suffix (``--text-column`` names the column).
+_TABLE_FORMATS = (".csv", ".tsv", ".parquet")
+#: ``--model`` when it is not given: an image model, or a text model when the
+#: command is given a text column.
+_IMAGE_MODEL = "efficientnet_lite0"
+_TEXT_MODEL = "all-MiniLM-L6-v2"
 #: Probabilities in predict's CSV: six significant digits.
 _PROBABILITY_FORMAT = "%.6g"
 
@@ -210,7 +222,9 @@ def read_images(source):
         if not path or path.startswith("#"):
             continue
         if not os.path.isfile(path):
-            raise BadInput(f"{path!r} (line {number} of {source!r}) does not exist")
+            raise BadInput(f"{path!r} (line {number} of {source!r}) does not exist; if "
+                           f"{source!r} holds texts, not image paths, read it with a "
+                           f"text model: --model {_TEXT_MODEL}")
         paths.append(path)
     if not paths:
         raise BadInput(f"{source!r} lists no image path")
@@ -226,6 +240,169 @@ def _read_all(sources):
         paths += more
         labels = None if labels is None or more_labels is None else labels + more_labels
     return paths, labels
+
+
+def read_texts(source, *, text_column=None, label_column=None):
+    """The texts that ``source`` holds, and their labels.
+
+    Parameters
+    ----------
+    source : str
+        A table (``.csv``, ``.tsv`` or ``.parquet``; every CSV cell is read as a
+        string, so ``NA`` is a text, not a missing value) or any other file,
+        read as UTF-8 text of one text per line.
+    text_column : str or None
+        The table's column of texts; None for a table of one column.
+    label_column : str or None
+        The table's column of labels (read as strings), or None.
+
+    Returns
+    -------
+    texts : list of str
+    labels : list of str or None
+
+    Raises
+    ------
+    BadInput
+        When ``source`` does not exist or is a folder or an image, a column is
+        missing (the message lists the table's columns), a cell is missing or
+        empty, or a line of a text file is empty (the message names its row or
+        line, counted from 1; a table's rows are counted under its header).
+    """
+    from .datasets import is_image_name
+
+    if not os.path.exists(source):
+        raise BadInput(f"{source!r} does not exist")
+    if os.path.isdir(source) or is_image_name(source):
+        what = "a folder" if os.path.isdir(source) else "an image"
+        raise BadInput(f"{source!r} is {what}, and the model reads text: give a table "
+                       f"({', '.join(_TABLE_FORMATS)}) with --text-column, or a file of "
+                       "one text per line")
+    if source.lower().endswith(_TABLE_FORMATS):
+        return _read_table(source, text_column, label_column)
+    if text_column is not None or label_column is not None:
+        raise BadInput(f"{source!r} is not a table ({', '.join(_TABLE_FORMATS)}): "
+                       "--text-column and --label-column name a table's columns; a "
+                       "file of one text per line has neither")
+    try:  # universal newlines: \r\n ends a line; other separators stay in the text
+        with open(source, encoding="utf-8") as file:
+            lines = file.read().split("\n")
+    except UnicodeDecodeError:
+        raise BadInput(f"{source!r} is not UTF-8 text") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {source!r}: {exc.strerror or exc}") from None
+    if lines[-1] == "":  # the last line's newline
+        lines.pop()
+    if not lines:
+        raise BadInput(f"{source!r} holds no text")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            raise BadInput(f"line {number} of {source!r} is empty: the file holds one "
+                           "text per line")
+    return lines, None
+
+
+def _read_table(source, text_column, label_column):
+    """:func:`read_texts` of a table."""
+    import pandas as pd
+
+    try:
+        if source.lower().endswith(".parquet"):
+            frame = pd.read_parquet(source)
+        else:
+            frame = pd.read_csv(source, sep="\t" if source.lower().endswith(".tsv")
+                                else ",", dtype=str, keep_default_na=False,
+                                encoding="utf-8")
+    except ImportError:
+        raise BadInput(f"reading {source!r} needs pyarrow: pip install pyarrow, or "
+                       "give a .csv") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{source!r} is not UTF-8 text") from None
+    except (ValueError, OSError) as exc:  # pandas' ParserError is a ValueError
+        raise BadInput(f"cannot read {source!r} as a table: {_one_line(exc)}") from None
+    frame.columns = columns = [str(column) for column in frame.columns]
+    if text_column is None:
+        if len(columns) != 1:
+            raise BadInput(f"{source!r} has the columns {_names(columns, 20)}: say "
+                           "which holds the texts with --text-column")
+        text_column = columns[0]
+    for option, column in (("--text-column", text_column),
+                           ("--label-column", label_column)):
+        if column is not None and column not in columns:
+            raise BadInput(f"{source!r} has no column {column!r} ({option}); its "
+                           f"columns: {_names(columns, 20)}")
+    if len(frame) == 0:
+        raise BadInput(f"{source!r} has no rows")
+    texts = _cells(frame[text_column], source, text_column, text=True)
+    labels = None if label_column is None else \
+        _cells(frame[label_column], source, label_column, text=False)
+    return texts, labels
+
+
+def _cells(column, source, name, *, text):
+    """The cells of a table's ``column`` as strings; a missing or empty cell (a
+    non-string text) is refused, naming its row."""
+    cells = column.tolist()
+    for row, value in enumerate(cells, 1):
+        where = f"row {row} of {source!r}, column {name!r}"
+        if value is None or (isinstance(value, float) and value != value):
+            raise BadInput(f"{where}: the cell is missing (empty or NaN)")
+        if isinstance(value, str) and not value.strip():
+            raise BadInput(f"{where}: the cell is empty")
+        if text and not isinstance(value, str):
+            raise BadInput(f"{where}: {value!r:.40} is a {type(value).__name__}, "
+                           "not a text")
+    return cells if text else [str(value) for value in cells]
+
+
+def _read_all_texts(sources, text_column, label_column):
+    """:func:`read_texts` of several sources, concatenated."""
+    texts, labels = [], []
+    for source in sources:
+        more, more_labels = read_texts(source, text_column=text_column,
+                                       label_column=label_column)
+        texts += more
+        labels = None if labels is None or more_labels is None else labels + more_labels
+    return texts, labels
+
+
+def _modality(model):
+    """What ``model`` (a ``--model`` value) reads: ``"image"`` or ``"text"``."""
+    from .backbones._factory import backbone_modality
+
+    return backbone_modality(model)
+
+
+def _resolve_model(args):
+    """Set ``args.model`` (its default follows the input: a text model when a
+    column is named) and return whether the command reads texts; an image model
+    given a text column is refused."""
+    columns = [f"--{name.replace('_', '-')}" for name in ("text_column", "label_column")
+               if getattr(args, name, None) is not None]
+    if getattr(args, "model", None) is None:
+        args.model = _TEXT_MODEL if columns else _IMAGE_MODEL
+    text = _modality(args.model) == "text"
+    if columns and not text:
+        raise BadInput(f"{' and '.join(columns)} {_name_verb(columns)} a table's "
+                       f"columns of texts, but --model {args.model!r} is not a text model: use "
+                       f"{_TEXT_MODEL} (the default with --text-column) or "
+                       "hf:<repo or folder>")
+    return text
+
+
+def _name_verb(options):
+    return "names" if len(options) == 1 else "name"
+
+
+def _text_layer(layer):
+    """A text model's ``--layer``: the index of a hidden state."""
+    if layer is None:
+        return None
+    try:
+        return int(layer)
+    except ValueError:
+        raise BadInput(f"--layer {layer!r}: a text model's layer is the index of a "
+                       "hidden state, an integer (0: the embeddings)") from None
 
 
 # -- outputs -------------------------------------------------------------------
@@ -306,14 +483,26 @@ def _write_lines(path, values):
         file.writelines(f"{value}\n" for value in values)
 
 
-def _write_features(path, features, paths, labels):
+def _sidecars(path, labels, *, text):
+    """The files that go beside a ``.npy`` of features: the paths of images (texts,
+    which may hold line breaks, follow the rows of the input instead) and the
+    labels."""
+    if not path.lower().endswith(".npy"):
+        return []
+    return ([] if text else [_sidecar(path, "paths")]) + (
+        [_sidecar(path, "labels")] if labels is not None else [])
+
+
+def _write_features(path, features, inputs, labels, *, text=False):
+    """Features to ``path``; ``inputs`` are the image paths or the texts."""
     import numpy as np
 
     if path.lower().endswith(".npy"):
         # np.save(name) would add ".npy" to ".NPY" (and to a temporary name)
         with _writing(path) as temporary, open(temporary, "wb") as file:
             np.save(file, features)
-        _write_lines(_sidecar(path, "paths"), paths)
+        if not text:
+            _write_lines(_sidecar(path, "paths"), inputs)
         if labels is not None:
             _write_lines(_sidecar(path, "labels"), labels)
         return
@@ -322,7 +511,7 @@ def _write_features(path, features, paths, labels):
     frame = pd.DataFrame(features, columns=[f"f{i}" for i in range(features.shape[1])])
     if labels is not None:
         frame.insert(0, "label", labels)
-    frame.insert(0, "path", paths)
+    frame.insert(0, "text" if text else "path", inputs)
     with _writing(path) as temporary:
         if path.lower().endswith(".parquet"):
             frame.to_parquet(temporary, index=False)
@@ -360,9 +549,11 @@ def _configure(estimator, *, progress, **values):
 
 def _network_options(parser, *, layer=False):
     group = parser.add_argument_group("network")
-    group.add_argument("--model", default="efficientnet_lite0",
-                       help="backbone: efficientnet_lite0, simple_cnn, a torchvision "
-                            "model name (resnet50, ...) or timm:<name>")
+    group.add_argument("--model", default=argparse.SUPPRESS,
+                       help=f"backbone: an image model ({_IMAGE_MODEL}, the default; "
+                            "simple_cnn, a torchvision name such as resnet50, "
+                            f"timm:<name>) or a text model ({_TEXT_MODEL}, the default "
+                            "with --text-column; hf:<repo or folder>)")
     group.add_argument("--weights", type=_weights, default="DEFAULT",
                        help="DEFAULT, a torchvision weights name (IMAGENET1K_V2), a "
                             "checkpoint path (with a '/' or a suffix such as .pth: "
@@ -370,11 +561,15 @@ def _network_options(parser, *, layer=False):
     if layer:
         group.add_argument("--layer", default=None,
                            help="an inner layer to take features from (sktransfer "
-                                "layers MODEL lists them); default: the penultimate "
+                                "layers MODEL lists them; a text model's hidden-state "
+                                "index, 0 the embeddings); default: the penultimate "
                                 "features")
     group.add_argument("--image-size", type=_image_size, default=None, metavar="SIZE",
                        help="resize the shorter side and crop the centre SIZE square, "
                             "or HEIGHTxWIDTH; default: the weights' own preprocessing")
+    group.add_argument("--max-length", type=_positive, default=None, metavar="N",
+                       help="text models: tokens kept per text (longer texts are "
+                            "truncated, with a warning); default: the model's own")
     _run_options(parser)
     group.add_argument("--random-state", type=_seed, default=0, metavar="SEED",
                        help="seed of the random initialisation (--weights none), of "
@@ -385,10 +580,11 @@ def _run_options(parser, *, defaults=True):
     group = parser.add_argument_group("running")
     group.add_argument("--batch-size", type=_positive,
                        default=64 if defaults else None, metavar="N",
-                       help="images per forward pass")
+                       help="images or texts per forward pass")
     group.add_argument("--num-workers", type=_count,
                        default=0 if defaults else None, metavar="N",
-                       help="DataLoader workers that decode the images")
+                       help="DataLoader workers that decode the images (tokenize the "
+                            "texts)")
     group.add_argument("--device", default="auto" if defaults else None,
                        help="auto (CUDA when available), cpu, cuda, cuda:1, mps")
     group.add_argument("--progress", action=argparse.BooleanOptionalAction,
@@ -397,29 +593,36 @@ def _run_options(parser, *, defaults=True):
 
 
 # -- commands ------------------------------------------------------------------
+def _read_inputs(args, text):
+    """The inputs of extract and fit (paths or texts) and their labels."""
+    if text:
+        return read_texts(args.root, text_column=args.text_column,
+                          label_column=args.label_column)
+    return read_images(args.root)
+
+
 def _extract(args, say):
     from .feature_extraction import PretrainedFeatureExtractor, feature_cache_info
 
     _check_output(args.output, _FEATURE_FORMATS)
-    paths, labels = read_images(args.root)
+    text = _resolve_model(args)
+    inputs, labels = _read_inputs(args, text)
     extractor = PretrainedFeatureExtractor(
-        model=args.model, weights=args.weights, layer=args.layer,
-        image_size=args.image_size, batch_size=args.batch_size,
-        num_workers=args.num_workers, device=args.device,
+        model=args.model, weights=args.weights,
+        layer=_text_layer(args.layer) if text else args.layer,
+        image_size=args.image_size, max_length=args.max_length,
+        batch_size=args.batch_size, num_workers=args.num_workers, device=args.device,
         progress=_progress(args), random_state=args.random_state, cache=args.cache)
     before = feature_cache_info()
     start = time.perf_counter()
     with _bad_input():
-        features = extractor.fit_transform(paths)
+        features = extractor.fit_transform(inputs)
     elapsed = time.perf_counter() - start
     hits = feature_cache_info().hits - before.hits if args.cache else 0
-    _write_features(args.output, features, paths, labels)
-    say(f"{len(paths)} images, {hits} from the cache: {features.shape[1]} features "
-        f"each, in {elapsed:.1f} s")
-    sidecars = []
-    if args.output.lower().endswith(".npy"):
-        sidecars = [_sidecar(args.output, "paths")] + (
-            [_sidecar(args.output, "labels")] if labels is not None else [])
+    _write_features(args.output, features, inputs, labels, text=text)
+    say(f"{len(inputs)} {'texts' if text else 'images'}, {hits} from the cache: "
+        f"{features.shape[1]} features each, in {elapsed:.1f} s")
+    sidecars = _sidecars(args.output, labels, text=text)
     say(f"wrote {' and '.join([args.output, *sidecars])}")
     return 0
 
@@ -449,7 +652,8 @@ def _make_estimator(args, options):
 
         return FineTuneClassifier(
             model=args.model, weights=args.weights, epochs=args.epochs, lr=args.lr,
-            image_size=args.image_size, batch_size=args.batch_size,
+            image_size=args.image_size, max_length=args.max_length,
+            batch_size=args.batch_size,
             num_workers=args.num_workers, device=args.device,
             random_state=args.random_state, verbose=2 if _progress(args) else 1,
             **options)
@@ -461,15 +665,16 @@ def _make_estimator(args, options):
     return make_pipeline(
         PretrainedFeatureExtractor(
             model=args.model, weights=args.weights, image_size=args.image_size,
-            batch_size=args.batch_size, num_workers=args.num_workers,
+            max_length=args.max_length, batch_size=args.batch_size, num_workers=args.num_workers,
             device=args.device, progress=_progress(args),
             random_state=args.random_state),
         LogisticRegression(max_iter=1000))
 
 
-def _split(paths, labels, fraction, seed, root):
+def _split(paths, labels, fraction, seed, root, noun="images"):
     """A stratified hold-out: (train paths, train labels, validation paths,
-    validation labels); no validation when ``fraction`` is 0."""
+    validation labels); no validation when ``fraction`` is 0. ``noun`` names
+    the rows (images or texts)."""
     if fraction == 0:
         return paths, labels, [], []
     from sklearn.model_selection import train_test_split
@@ -478,17 +683,55 @@ def _split(paths, labels, fraction, seed, root):
     n_validation = math.ceil(fraction * n)
     if n_validation < n_classes or n - n_validation < n_classes:
         raise BadInput(
-            f"{root!r} has {n} images of {n_classes} classes: a validation share of "
-            f"{fraction} ({n_validation} images) leaves too few for every class on each "
-            "side; add images, or change --validation-fraction (0 skips validation)")
+            f"{root!r} has {n} {noun} of {n_classes} classes: a validation share of "
+            f"{fraction} ({n_validation} {noun}) leaves too few for every class on each "
+            f"side; add {noun}, or change --validation-fraction (0 skips validation)")
     try:
         train, validation, y_train, y_validation = train_test_split(
             paths, labels, test_size=fraction, stratify=labels, random_state=seed)
     except ValueError as exc:
         raise BadInput(f"cannot hold out a stratified validation share of {root!r}: "
-                       f"{_one_line(exc)} (every class needs at least 2 images, or "
+                       f"{_one_line(exc)} (every class needs at least 2 {noun}, or "
                        "pass --validation-fraction 0)") from None
     return train, y_train, validation, y_validation
+
+
+def _check_savable(model):
+    """Refuse, before training, a model that the safe file cannot name (``hf:``
+    models, timm's hub and folder sources): fit would train it, then fail to
+    save it."""
+    if not model.startswith(("hf:", "timm:")):
+        return  # an unknown name is reported when the estimator builds it
+    from .persistence._limits import backbone_problem
+
+    problem = backbone_problem(model)
+    if problem is not None:
+        raise BadInput(f"fit saves the model with sktransfer.save, whose safe format "
+                       f"cannot hold it: {problem}; train it in Python and save it "
+                       "with joblib instead")
+
+
+def _labeled_inputs(args, text):
+    """fit's inputs, their labels (at least two classes) and the sorted classes."""
+    inputs, labels = _read_inputs(args, text)
+    if labels is None and text:
+        raise BadInput(f"fit needs labels: {args.root!r} is not a table with "
+                       "--label-column (name the column of labels with --label-column)"
+                       if args.root.lower().endswith(_TABLE_FORMATS) else
+                       f"fit needs labels: {args.root!r} holds texts only; give a table "
+                       f"({', '.join(_TABLE_FORMATS)}) with --text-column and "
+                       "--label-column")
+    if labels is None:
+        raise BadInput(f"{args.root!r} has no class subfolder: fit needs a folder of "
+                       "one subfolder per class (ROOT/<class>/<image>)")
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        where = (f"column {args.label_column!r} holds one label" if text
+                 else "has one class")
+        need = ("labels" if text else "class subfolders")
+        raise BadInput(f"{args.root!r} {where} only ({classes[0]!r}): fit needs at "
+                       f"least 2 {need}")
+    return inputs, labels, classes
 
 
 def _fit(args, say):
@@ -496,19 +739,15 @@ def _fit(args, say):
         raise BadInput("fit saves the model to a file: give -o model.sktransfer")
     options = _training_parameters(args)
     _check_output(args.output)
-    paths, labels = read_images(args.root)
-    if labels is None:
-        raise BadInput(f"{args.root!r} has no class subfolder: fit needs a folder of "
-                       "one subfolder per class (ROOT/<class>/<image>)")
-    classes = sorted(set(labels))
-    if len(classes) < 2:
-        raise BadInput(f"{args.root!r} has one class only ({classes[0]!r}): fit needs "
-                       "at least 2 class subfolders")
+    text = _resolve_model(args)
+    _check_savable(args.model)
+    noun = "texts" if text else "images"
+    inputs, labels, classes = _labeled_inputs(args, text)
     train, y_train, validation, y_validation = _split(
-        paths, labels, args.validation_fraction, args.random_state, args.root)
+        inputs, labels, args.validation_fraction, args.random_state, args.root, noun)
     estimator = _make_estimator(args, options)
-    say(f"training {args.estimator} ({args.model}) on {len(train)} images of "
-        f"{len(classes)} classes ({', '.join(classes)}), validating on "
+    say(f"training {args.estimator} ({args.model}) on {len(train)} {noun} of "
+        f"{len(classes)} classes ({_names(classes)}), validating on "
         f"{len(validation)}")
     start = time.perf_counter()
     with _bad_input():
@@ -530,7 +769,7 @@ def _fit(args, say):
         _configure(estimator, progress=_progress(args))  # bars while scoring
         with _bad_input():
             accuracy = estimator.score(validation, y_validation)
-        say(f"validation accuracy: {accuracy:.3f} ({len(validation)} images)")
+        say(f"validation accuracy: {accuracy:.3f} ({len(validation)} {noun})")
     _save(estimator, args.output)
     say(f"saved {args.output} ({_size(os.path.getsize(args.output))})")
     return 0
@@ -574,7 +813,17 @@ def _predict(args, say):
 
     _check_output(args.output, (".csv",), stdout=True)
     model = _load_model(args.model)
-    paths, labels = _read_all(args.inputs)
+    text = _model_reads_text(model)
+    columns = [f"--{name.replace('_', '-')}" for name in ("text_column", "label_column")
+               if getattr(args, name) is not None]
+    if columns and not text:
+        raise BadInput(f"{' and '.join(columns)} {_name_verb(columns)} a table's "
+                       f"columns of texts, but {args.model!r} is a model of images")
+    if text:
+        paths, labels = _read_all_texts(args.inputs, args.text_column, args.label_column)
+    else:
+        paths, labels = _read_all(args.inputs)
+    noun = "texts" if text else "images"
     _configure(model, progress=_progress(args), device=args.device,
                batch_size=args.batch_size, num_workers=args.num_workers)
     start = time.perf_counter()
@@ -586,7 +835,7 @@ def _predict(args, say):
         else:
             proba, predicted = None, np.asarray(model.predict(paths))
     elapsed = time.perf_counter() - start
-    frame = pd.DataFrame({"path": paths})
+    frame = pd.DataFrame({"text" if text else "path": paths})
     if labels is not None:
         frame["label"] = labels
     frame["predicted"] = predicted
@@ -598,11 +847,24 @@ def _predict(args, say):
     else:
         with _writing(args.output) as temporary:
             frame.to_csv(temporary, index=False, float_format=_PROBABILITY_FORMAT)
-    say(f"{len(paths)} images predicted in {elapsed:.1f} s"
+    say(f"{len(paths)} {noun} predicted in {elapsed:.1f} s"
         + ("" if args.output == "-" else f": wrote {args.output}"))
     if labels is not None:
-        _say_accuracy(labels, predicted, classes, say)
+        _say_accuracy(labels, predicted, classes, say,
+                      f"the labels ({args.label_column!r})" if text else
+                      "the class folders", noun)
     return 0
+
+
+def _model_reads_text(model):
+    """Whether a loaded model (an estimator or a Pipeline) reads texts: its first
+    sktransfer step's ``model`` says."""
+    from .persistence import SAFE_CLASSES
+
+    for part in _parts(model):
+        if isinstance(part, tuple(SAFE_CLASSES.values())):
+            return _modality(part.get_params(deep=False).get("model")) == "text"
+    return False
 
 
 def _names(values, most=10):
@@ -611,10 +873,11 @@ def _names(values, most=10):
     return ", ".join(values[:most]) + more
 
 
-def _say_accuracy(labels, predicted, classes, say):
-    """The accuracy against the class folders, over the images of the folders
-    whose names are classes of the model; a warning on stderr names the others,
-    whose images no prediction can match."""
+def _say_accuracy(labels, predicted, classes, say, source="the class folders",
+                  noun="images"):
+    """The accuracy against the labels (``source``: the class folders, a label
+    column), over the rows whose labels are classes of the model; a warning on
+    stderr names the others, which no prediction can match."""
     import numpy as np
 
     labels = np.asarray(labels)
@@ -622,16 +885,16 @@ def _say_accuracy(labels, predicted, classes, say):
         np.ones(len(labels), dtype=bool)
     if not known.all():
         unknown = sorted(set(labels[~known]))
-        what = (f"accuracy over the {known.sum()} images of the others"
+        what = (f"accuracy over the {known.sum()} {noun} of the others"
                 if known.any() else "no accuracy")
-        print(f"sktransfer predict: warning: the class folders {_names(unknown)} "
+        print(f"sktransfer predict: warning: {source} {_names(unknown)} "
               f"are not classes of the model ({_names(classes)}): {what}",
               file=sys.stderr, flush=True)
         if not known.any():
             return
     hits = labels[known] == np.asarray(predicted)[known].astype(str)
-    say(f"accuracy against the class folders: {float(np.mean(hits)):.3f}"
-        + ("" if known.all() else f" ({known.sum()} images)"))
+    say(f"accuracy against {source}: {float(np.mean(hits)):.3f}"
+        + ("" if known.all() else f" ({known.sum()} {noun})"))
 
 
 def _layers(args, say):
@@ -767,9 +1030,22 @@ def _input_output(parser, name, metavar, help, *, output, nargs=None, **output_o
     parser.add_argument("-o", "--output", metavar="FILE", help=output, **output_options)
 
 
+def _text_options(parser, *, labels_help):
+    group = parser.add_argument_group("texts (a text model: --model all-MiniLM-L6-v2 "
+                                      "or hf:<repo or folder>)")
+    group.add_argument("--text-column", default=None, metavar="NAME",
+                       help="the column of texts of a .csv, .tsv or .parquet table "
+                            "(default: its only column); a text model reads any other "
+                            "file as one text per line")
+    group.add_argument("--label-column", default=None, metavar="NAME",
+                       help=labels_help)
+
+
 def _extract_arguments(parser):
-    _input_output(parser, "root", "ROOT", "folder, image or text file of paths",
+    _input_output(parser, "root", "ROOT", "folder, image or text file of paths; with a "
+                                          "text model, a table or a text file of texts",
                   output="features.parquet, features.npy or features.csv", required=True)
+    _text_options(parser, labels_help="a column of labels to write beside the features")
     parser.add_argument("--cache", default=None, metavar="DIR",
                         help="keep each image's features in DIR: a rerun recomputes "
                              "only new or changed images")
@@ -777,8 +1053,10 @@ def _extract_arguments(parser):
 
 
 def _fit_arguments(parser):
-    _input_output(parser, "root", "ROOT", "folder of one subfolder per class",
+    _input_output(parser, "root", "ROOT", "folder of one subfolder per class; with a "
+                                          "text model, a table of texts and labels",
                   output="where to save the model (e.g. model.sktransfer)", required=True)
+    _text_options(parser, labels_help="the table's column of labels (needed for texts)")
     parser.add_argument("--estimator", choices=("features", "finetune"),
                         default="features",
                         help="features = PretrainedFeatureExtractor + "
@@ -793,8 +1071,11 @@ def _fit_arguments(parser):
 def _predict_arguments(parser):
     parser.add_argument("model", metavar="MODEL",
                         help="a file that fit (sktransfer.save) wrote")
-    _input_output(parser, "inputs", "INPUT", "images to predict", nargs="+",
+    _input_output(parser, "inputs", "INPUT", "images to predict (texts, for a model "
+                                              "of texts)", nargs="+",
                   output="predictions.csv, or - for stdout", default="-")
+    _text_options(parser, labels_help="a column of labels to report the accuracy "
+                                      "against")
     _run_options(parser, defaults=False)
 
 
@@ -846,28 +1127,38 @@ def _training_options(parser):
 _COMMANDS = {
     "extract": (
         _extract, _extract_arguments,
-        "feature vectors of images, to .parquet, .npy or .csv",
+        "feature vectors of images or texts, to .parquet, .npy or .csv",
         "Feature vectors of every image under ROOT from a frozen pretrained network. "
         "ROOT is a folder of class subfolders (the labels go alongside), a flat folder "
         "of images, an image, or a text file of image paths, one per line. .parquet "
         "and .csv get the columns path, [label], f0..fN; .npy gets the matrix, with "
-        "the paths in <name>.paths.txt (and labels in <name>.labels.txt).",
-        "sktransfer extract photos/ -o features.parquet --cache ~/.cache/sk"),
+        "the paths in <name>.paths.txt (and labels in <name>.labels.txt). With a "
+        "text model (the default with --text-column), ROOT is a table (.csv, .tsv, "
+        ".parquet) whose --text-column holds the texts, or a file of one text per "
+        "line; the outputs have a text column instead of path (.npy: rows in the "
+        "input's order).",
+        "sktransfer extract photos/ -o features.parquet --cache ~/.cache/sk; "
+        "sktransfer extract reviews.csv --text-column text -o features.parquet"),
     "fit": (
         _fit, _fit_arguments,
-        "train a classifier on a folder of class subfolders, and save it",
-        "Train on ROOT/<class>/<image>, hold out a stratified validation share, print "
-        "its accuracy and the time, then save the model with sktransfer.save. "
+        "train a classifier on class subfolders or a table of texts, and save it",
+        "Train on ROOT/<class>/<image> (or on a table's --text-column and "
+        "--label-column, with a text model), hold out a stratified validation share, "
+        "print its accuracy and the time, then save the model with sktransfer.save. "
         "--estimator features: frozen features + logistic regression (fast); "
         "finetune: FineTuneClassifier (trains the network).",
-        "sktransfer fit photos/ -o model.sktransfer --estimator finetune --epochs 5"),
+        "sktransfer fit photos/ -o model.sktransfer --estimator finetune --epochs 5; "
+        "sktransfer fit reviews.csv --text-column text --label-column label "
+        "-o model.sktransfer"),
     "predict": (
         _predict, _predict_arguments,
-        "predicted class and class probabilities of images, to .csv",
+        "predicted class and class probabilities of images or texts, to .csv",
         "Predict with a saved model. Each INPUT is a folder (of class subfolders or "
         "of images), an image, or a text file of image paths. The CSV has the columns "
         "path, [label], predicted, proba_<class>... (probabilities with 6 significant "
-        "digits).",
+        "digits). A model of texts reads tables (the column --text-column names, or "
+        "the only one) and files of one text per line, and writes a text column "
+        "instead of path; --label-column reports the accuracy.",
         "sktransfer predict model.sktransfer new_photos/ -o predictions.csv"),
     "info": (
         _info, _info_arguments,
@@ -891,8 +1182,8 @@ def build_parser():
 
     parser = _Parser(
         prog="sktransfer",
-        description="Pretrained CNNs on folders of images: extract features, train a "
-                    "classifier, predict, inspect a saved model.",
+        description="Pretrained networks on images and texts: extract features, "
+                    "train a classifier, predict, inspect a saved model.",
         epilog="Each command has its --help. Exit codes: 0 ok, 2 bad input (one line "
                "on stderr), 1 trained but not saved, 130 interrupted (Ctrl-C).")
     parser.add_argument("--version", action="version", version=f"sktransfer {__version__}")

