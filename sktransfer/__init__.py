@@ -12,6 +12,7 @@ from ._utils.versioning import InconsistentVersionWarning
 _LAZY = {
     "DomainAdaptClassifier": "classifiers",
     "FineTuneClassifier": "classifiers",
+    "FineTuneRegressor": "classifiers",
     "PretrainedFeatureExtractor": "feature_extraction",
     "load": "persistence",
     "save": "persistence",
@@ -25,6 +26,7 @@ _SUBMODULES = frozenset({
 __all__ = [
     "DomainAdaptClassifier",
     "FineTuneClassifier",
+    "FineTuneRegressor",
     "InconsistentVersionWarning",
     "PretrainedFeatureExtractor",
     "__version__",

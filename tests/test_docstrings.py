@@ -8,6 +8,7 @@ import pytest
 MODULES = [
     "sktransfer.feature_extraction._extractor",
     "sktransfer.classifiers.finetune",
+    "sktransfer.classifiers.finetune_regressor",
     "sktransfer.datasets",
     "sktransfer.classifiers.domain_adapt",
     "sktransfer.metrics",

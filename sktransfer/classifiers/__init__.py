@@ -1,6 +1,7 @@
-"""The two classifiers, on one shared training core."""
+"""The classifiers and the regressor, on one shared training core."""
 
 from .domain_adapt import DomainAdaptClassifier
 from .finetune import FineTuneClassifier
+from .finetune_regressor import FineTuneRegressor
 
-__all__ = ["DomainAdaptClassifier", "FineTuneClassifier"]
+__all__ = ["DomainAdaptClassifier", "FineTuneClassifier", "FineTuneRegressor"]

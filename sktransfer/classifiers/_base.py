@@ -1,10 +1,12 @@
 """What both neural classifiers share on the scikit-learn side.
 
-:class:`NeuralClassifierBase` validates input and parameters, encodes labels,
+:class:`NeuralNetworkBase` validates input and parameters, encodes targets
+(through the estimator's target type, :mod:`._targets`),
 builds the network (a backbone from :mod:`sktransfer.backbones`, or an MLP for
 flat input), hands training to :class:`sktransfer.training.Trainer` with a
 training step, predicts through :func:`sktransfer._utils.runtime.run_batches` and
-pickles weights as a CPU state dict. A subclass's ``fit`` validates what is its
+pickles weights as a CPU state dict; :class:`NeuralClassifierBase` adds what
+classifiers share (labels, probabilities). A subclass's ``fit`` validates what is its
 own, then calls :meth:`_fit_data` and :meth:`_fit_epochs`, passing the step it
 trains with (``make_step``).
 """
@@ -17,7 +19,6 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from scipy.special import log_softmax, softmax
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -26,7 +27,6 @@ from sklearn.base import (
 )
 from sklearn.model_selection import train_test_split
 from sklearn.utils import TransformerTags, check_random_state, column_or_1d
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
 from .._utils.compile import compile_options, compiled
@@ -52,7 +52,7 @@ from ..training import (
 from ..training._augment import resolve_augment
 from ..training._callbacks import LongFitWarning, check_callbacks, merge_callbacks
 from ..training._freeze import backbone_stages
-from ..training._mixing import check_mixup, make_mixing
+from ..training._mixing import check_mixup
 from ..training._setup import (
     build_optimizer,
     build_scheduler,
@@ -64,6 +64,7 @@ from ..training._steps import validation_scores
 from ._fingerprint import fit_fingerprint
 from ._network import ClassifierNet, FeaturesOnly, mlp_backbone
 from ._parameters import CONSTRAINTS
+from ._targets import SingleLabel, TargetType
 
 TABULAR_MODELS = (None, "mlp")
 NETWORK = "module_"  # the attribute holding the trained network
@@ -92,10 +93,6 @@ def _check_text_params(estimator):
             "reads text: pass augment=None or 'default' (on text, 'default' adds "
             "nothing: dropout is the noise of a training step; self-training methods "
             "make their own text views).")
-    if estimator.mixup is not None:
-        raise ValueError(f"mixup={estimator.mixup!r} mixes images (or flat rows); "
-                         f"model={estimator.model!r} reads text, whose token ids do not "
-                         "mix: pass mixup=None.")
     for name in ("image_size", "input_shape"):
         if getattr(estimator, name) is not None:
             raise ValueError(f"{name}={getattr(estimator, name)!r} applies to images; "
@@ -141,10 +138,13 @@ class FitData:
     ----------
     source : ImageSource
         The samples (images, or flat rows as an ArraySource).
-    targets : ndarray of int64
-        Encoded labels; ``-1`` for unlabeled rows.
+    targets : ndarray
+        Encoded targets (the estimator's target type says how: int64 class
+        indices, float32 label indicators or standardised values); ``-1`` for
+        unlabeled rows.
     sample_weight : ndarray of float
-        Weights in the supervised loss; 0 for unlabeled rows.
+        Weights in the supervised loss, per row (or per row and label); 0 for
+        unlabeled rows.
     labeled_rows : ndarray of int
     seed : int
         Seeds the head, the shuffling, the augmentation and the split.
@@ -157,10 +157,15 @@ class FitData:
     seed: int
 
 
-class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
-                           TransformerMixin, TorchParameters, BaseEstimator):
-    """Shared machinery of :class:`FineTuneClassifier` and
-    :class:`DomainAdaptClassifier`; not meant to be used directly."""
+class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchParameters,
+                        BaseEstimator):
+    """Shared machinery of the neural estimators (classifiers and the
+    regressor); not meant to be used directly.
+
+    What depends on the kind of ``y`` comes from the target type a subclass
+    builds in :meth:`_target_type`, and from :meth:`_fit_targets`, which sets
+    the fitted attributes ``y`` defines at a first fit.
+    """
 
     _parameter_constraints = dict(CONSTRAINTS)
     __sktransfer_network__ = NETWORK
@@ -190,53 +195,17 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         return validate_images(self, X, reset=reset, input_shape=self.input_shape,
                                in_chans=in_chans)
 
-    def _validate_y(self, y, n_samples, labeled=None):
-        """``y`` as a 1-D array of ``n_samples`` whose ``labeled`` entries (all
-        by default) are classification targets."""
-        y = column_or_1d(y, warn=True)
-        if len(y) != n_samples:
-            raise ValueError(
-                f"X has {n_samples} samples but y has {len(y)}: they must have the "
-                "same length."
-            )
-        _check_no_missing_labels(y if labeled is None else np.where(labeled, y, y[0]))
-        check_classification_targets(y if labeled is None else y[labeled])
-        return y
+    # -- targets: what y is, from the subclass --------------------------------
+    def _target_type(self) -> TargetType:
+        """The kind of target of this estimator (its parameters and the
+        fitted attributes of :meth:`_fit_targets`)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _target_type.")
 
-    def _set_classes(self, y, classes=None):
-        classes = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in y; y "
-                f"has one class: {classes[0]!r}."
-            )
-        self.classes_ = classes
-
-    def _encode(self, y):
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
-        if len(unknown):
-            raise ValueError(f"y has labels {unknown.tolist()} that are not in "
-                             f"classes_ {self.classes_.tolist()}.")
-        return np.searchsorted(self.classes_, y)
-
-    def _sample_weights(self, y_encoded, sample_weight):
-        weights = _check_sample_weight(sample_weight, np.empty((len(y_encoded), 0)),
-                                       dtype=np.float64)
-        if self.class_weight is not None:
-            present = np.unique(y_encoded)
-            if isinstance(self.class_weight, dict):
-                missing = set(self.class_weight) - set(self.classes_.tolist())
-                if missing:
-                    raise ValueError(f"class_weight names classes {sorted(missing)} "
-                                     "that are not in y.")
-            per_class = compute_class_weight(
-                self.class_weight, classes=self.classes_[present],
-                y=self.classes_[y_encoded],
-            )
-            lookup = np.ones(len(self.classes_))
-            lookup[present] = per_class
-            weights = weights * lookup[y_encoded]
-        return weights
+    def _fit_targets(self, y, *, continuing, classes=None, sample_weight=None):
+        """Set the fitted attributes that the (labeled) targets ``y`` and their
+        weights define (``classes_``; ``mean_`` and ``scale_``), or check ``y``
+        against them when ``continuing``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _fit_targets.")
 
     # -- the network ---------------------------------------------------------
     def _build_network(self, *, weights, seed):
@@ -252,7 +221,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
                            else {})
                 backbone = load_backbone(model, weights, image_size=self.image_size,
                                          random_state=seed, **options)
-            return ClassifierNet(backbone, len(self.classes_))
+            return ClassifierNet(backbone, self._target_type().n_outputs)
 
     def _preprocess(self, backbone):
         if self._tabular:
@@ -275,7 +244,6 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
                           "version: write freeze=None to train the whole network.",
                           FutureWarning, stacklevel=4)
         resolve_augment(self.augment)
-        check_mixup(self.mixup, images=self._modality == "image")
         if self._modality == "text":
             _check_text_params(self)
         if isinstance(self.optimizer, type) and not issubclass(self.optimizer, torch.optim.Optimizer):
@@ -296,14 +264,16 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
     def _seed(self):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
-    def _split(self, y_encoded, seed, rows):
-        """Training and validation rows among ``rows``."""
+    def _split(self, strata, seed, rows):
+        """Training and validation rows among ``rows``, stratified on
+        ``strata`` (one value per row) unless it is None."""
         indices = np.asarray(rows)
         if not self.early_stopping:
             return indices, None
         try:
-            train, valid = train_test_split(indices, test_size=self.validation_fraction,
-                                            stratify=y_encoded[indices], random_state=seed)
+            train, valid = train_test_split(
+                indices, test_size=self.validation_fraction,
+                stratify=None if strata is None else strata[indices], random_state=seed)
         except ValueError:  # too few samples of a class to stratify
             train, valid = train_test_split(indices, test_size=self.validation_fraction,
                                             random_state=seed)
@@ -316,27 +286,23 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
 
     def _fit_data(self, source, y, sample_weight, *, continuing, labeled=None,
                   classes=None):
-        """Encode the labels and weights of the ``labeled`` rows (all by
-        default), then build the network unless ``continuing``; no training yet."""
+        """Encode the targets and weights of the ``labeled`` rows (all by
+        default) as the target type says, then build the network unless
+        ``continuing``; no training yet."""
         n_samples = len(source)
         labeled_rows = (np.arange(n_samples) if labeled is None
                         else np.flatnonzero(labeled))
         sample_weight = _check_sample_weight(sample_weight, np.empty((n_samples, 0)),
                                              dtype=np.float64, ensure_non_negative=True)
-        if not continuing:
-            self._set_classes(y[labeled_rows], classes)
-        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
-                                                        self.classes_):
-            raise ValueError(
-                f"classes={list(np.unique(np.asarray(classes)))!r} is not the same as at "
-                f"the first call to partial_fit, which fixed classes_ = "
-                f"{self.classes_.tolist()!r}; pass those, or call fit to start over."
-            )
-        targets = np.full(n_samples, -1, dtype=np.int64)
-        targets[labeled_rows] = self._encode(y[labeled_rows])
-        weights = np.zeros(n_samples)
-        weights[labeled_rows] = self._sample_weights(targets[labeled_rows],
-                                                     sample_weight[labeled_rows])
+        self._fit_targets(y[labeled_rows], continuing=continuing, classes=classes,
+                          sample_weight=sample_weight[labeled_rows])
+        target = self._target_type()
+        encoded = target.encode(y[labeled_rows])
+        targets = np.full((n_samples, *encoded.shape[1:]), -1, dtype=encoded.dtype)
+        targets[labeled_rows] = encoded
+        labeled_weights = target.sample_weights(encoded, sample_weight[labeled_rows])
+        weights = np.zeros((n_samples, *labeled_weights.shape[1:]))
+        weights[labeled_rows] = labeled_weights
         seed = self._seed()
         if not continuing:
             self.module_ = self._build_network(weights=self.weights, seed=seed)
@@ -403,7 +369,10 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         net = placed(self.module_, device)
         loader = BatchLoader(data.source, self.preprocess_, device,
                                  num_workers=self.num_workers)
-        train_idx, valid_idx = self._split(data.targets, data.seed, data.labeled_rows)
+        target = self._target_type()
+        criterion = target.criterion()
+        train_idx, valid_idx = self._split(target.strata(data.targets), data.seed,
+                                           data.labeled_rows)
         config = StepConfig(
             # The forward passes go through torch.compile when asked; module_
             # stays the plain network.
@@ -412,9 +381,8 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             sample_weight=data.sample_weight, batch_size=self.batch_size,
             augment=None if self._modality != "image" else resolve_augment(self.augment),
             generator=torch.Generator().manual_seed(data.seed), device=device,
-            label_smoothing=self.label_smoothing, epochs=epochs,
-            first_epoch=len(self.history_),
-            mix=make_mixing(self.mixup, len(self.classes_), images=self._modality == "image"),
+            criterion=criterion, epochs=epochs, first_epoch=len(self.history_),
+            mix=target.mixing(images=self._modality == "image"),
         )
         step = make_step(config)
         n_batches = config.n_batches
@@ -436,7 +404,7 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
                                     epochs=epochs, n_batches=n_batches)
         validate = None if valid_idx is None else functools.partial(
             validation_scores, config.net, loader, valid_idx, data.targets,
-            autocast_dtype=autocast_dtype, batch_size=self.batch_size)
+            autocast_dtype=autocast_dtype, batch_size=self.batch_size, criterion=criterion)
 
         trainer = Trainer(trained, optimizer, device=device, autocast_dtype=autocast_dtype,
                           scheduler=scheduler,
@@ -476,26 +444,10 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
             progress=bool(self.verbose), desc=f"{type(self).__name__}.{desc}",
         )
 
-    def decision_function(self, X: ImagesLike) -> np.ndarray:
-        """Logits: shape (n_samples, n_classes), or (n_samples,) for two classes
-        (the logit difference, positive for ``classes_[1]``)."""
-        logits = self._forward_all(X).astype(np.float64)
-        if logits.shape[1] == 2:
-            return logits[:, 1] - logits[:, 0]
-        return logits
-
-    def predict_proba(self, X: ImagesLike) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes); rows sum to 1."""
-        return softmax(self._forward_all(X).astype(np.float64), axis=1)
-
-    def predict_log_proba(self, X: ImagesLike) -> np.ndarray:
-        """Log of :meth:`predict_proba`, computed stably from the logits."""
-        return log_softmax(self._forward_all(X).astype(np.float64), axis=1)
-
     def predict(self, X: ImagesLike) -> np.ndarray:
-        """The most probable class of each sample, as a label of ``classes_``."""
-        indices = self._forward_all(X).argmax(axis=1)
-        return self.classes_[indices]
+        """Predictions from the network's outputs, as the target type decodes them."""
+        outputs = self._forward_all(X)  # checks that the estimator is fitted
+        return self._target_type().predict(outputs)
 
     def transform(self, X: ImagesLike) -> np.ndarray:
         """Penultimate features of the trained network, float32
@@ -576,3 +528,82 @@ class NeuralClassifierBase(ClassNamePrefixFeaturesOutMixin, ClassifierMixin,
         module_state = state.pop("_module_state", None)
         super().__setstate__(check_version(self, state))  # warns for another version
         self.__sktransfer_restore__({}, module_state)
+
+
+class NeuralClassifierBase(ClassifierMixin, NeuralNetworkBase):
+    """Shared machinery of :class:`FineTuneClassifier` and
+    :class:`DomainAdaptClassifier`: labels, probabilities, decision values;
+    not meant to be used directly."""
+
+    def _check_params(self):
+        super()._check_params()
+        check_mixup(self.mixup, images=self._modality == "image")
+        if self._modality == "text" and self.mixup is not None:
+            raise ValueError(f"mixup={self.mixup!r} mixes images (or flat rows); "
+                             f"model={self.model!r} reads text, whose token ids do not "
+                             "mix: pass mixup=None.")
+
+    def _validate_y(self, y, n_samples, labeled=None):
+        """``y`` as a 1-D array of ``n_samples`` whose ``labeled`` entries (all
+        by default) are classification targets."""
+        y = column_or_1d(y, warn=True)
+        if len(y) != n_samples:
+            raise ValueError(
+                f"X has {n_samples} samples but y has {len(y)}: they must have the "
+                "same length."
+            )
+        _check_no_missing_labels(y if labeled is None else np.where(labeled, y, y[0]))
+        check_classification_targets(y if labeled is None else y[labeled])
+        return y
+
+    def _fit_targets(self, y, *, continuing, classes=None, sample_weight=None):
+        """``classes_`` from the labels ``y`` (or ``classes``) at a first fit;
+        afterwards ``classes``, when given, must be the same."""
+        if isinstance(self.class_weight, list):
+            raise ValueError("class_weight as a list (one dict per label) weighs the "
+                             "labels of a multi-label y; for one label per sample pass "
+                             "'balanced' or a dict {class: weight}.")
+        if not continuing:
+            classes = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+            if len(classes) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in y; y "
+                    f"has one class: {classes[0]!r}."
+                )
+            self.classes_ = classes
+        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
+                                                        self.classes_):
+            raise ValueError(
+                f"classes={list(np.unique(np.asarray(classes)))!r} is not the same as at "
+                f"the first call to partial_fit, which fixed classes_ = "
+                f"{self.classes_.tolist()!r}; pass those, or call fit to start over."
+            )
+
+    def _target_type(self):
+        return SingleLabel(self.classes_, label_smoothing=self.label_smoothing,
+                           class_weight=self.class_weight, mixup=self.mixup)
+
+    def decision_function(self, X: ImagesLike) -> np.ndarray:
+        """Logits: shape (n_samples, n_classes), or (n_samples,) for two classes
+        (the logit difference, positive for ``classes_[1]``); (n_samples,
+        n_labels) for a multi-label fit."""
+        outputs = self._forward_all(X)  # checks that the estimator is fitted
+        return self._target_type().decision_function(outputs)
+
+    def predict_proba(self, X: ImagesLike) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), rows summing to 1;
+        for a multi-label fit, the probability of each label, (n_samples,
+        n_labels)."""
+        outputs = self._forward_all(X)  # checks that the estimator is fitted
+        return self._target_type().predict_proba(outputs)
+
+    def predict_log_proba(self, X: ImagesLike) -> np.ndarray:
+        """Log of :meth:`predict_proba`, computed stably from the logits."""
+        outputs = self._forward_all(X)  # checks that the estimator is fitted
+        return self._target_type().predict_log_proba(outputs)
+
+    def predict(self, X: ImagesLike) -> np.ndarray:
+        """The most probable class of each sample, as a label of ``classes_``;
+        for a multi-label fit, the 0/1 indicator matrix of the labels whose
+        probability is above ``threshold``."""
+        return super().predict(X)

@@ -191,10 +191,13 @@ or None, default="default"
 SHARED = tuple(PARAMETER_DOCS)
 
 
-def parameters_doc(*first, **overrides):
+def parameters_doc(*first, last=(), omit=(), **overrides):
     """The numpydoc lines of the Parameters section: the parameters ``first``
-    (given as ``(name, doc)`` pairs: a classifier's own) and then every shared
-    one, with ``overrides`` (``name=doc``) replacing a shared entry's text."""
+    (given as ``(name, doc)`` pairs: an estimator's own), then every shared
+    one but those in ``omit``, with ``overrides`` (``name=doc``) replacing a
+    shared entry's text, then the ``(name, doc)`` pairs of ``last``."""
     entries = [doc for _, doc in first]
-    entries += [overrides.get(name, PARAMETER_DOCS[name]) for name in SHARED]
+    entries += [overrides.get(name, PARAMETER_DOCS[name]) for name in SHARED
+                if name not in omit]
+    entries += [doc for _, doc in last]
     return "\n".join("    " + entry for entry in entries)

@@ -1,16 +1,48 @@
-"""FineTuneClassifier: fine-tune a pretrained CNN behind fit / predict."""
+"""FineTuneClassifier: fine-tune a pretrained CNN behind fit / predict, for one
+label per sample or a multi-label indicator matrix."""
 
-from .._sklearn_compat import _fit_context
+from numbers import Real
+
+import numpy as np
+import scipy.sparse
+
+from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._utils.hints import ImagesLike, LabelsLike
 from ._base import NeuralClassifierBase
-from ._parameters import parameters_doc
+from ._parameters import PARAMETER_DOCS, parameters_doc
+from ._targets import MultiLabel, check_multilabel_y
+
+_THRESHOLD_DOC = """threshold : float, default=0.5
+        Multi-label ``y`` only: ``predict`` sets the labels whose probability is
+        above it."""
+_CLASS_WEIGHT_DOC = PARAMETER_DOCS["class_weight"].replace(
+    '"balanced", dict or None', '"balanced", dict, list of dict or None') + """
+        For a multi-label ``y``: ``"balanced"`` weighs, within each label, the
+        samples with and without it as ``n / (2 n_with)`` and ``n / (2
+        n_without)``; a list of one dict per label, ``{0: weight without,
+        1: weight with}``, sets them (a missing key weighs 1)."""
+
+
+def _label_matrix(y):
+    """``y`` as an array when it is 2-D with several columns (a multi-label
+    indicator matrix, dense or sparse), else None."""
+    if scipy.sparse.issparse(y):
+        y = y.toarray()
+    array = np.asarray(y)
+    return array if array.ndim == 2 and array.shape[1] > 1 else None
 
 
 class FineTuneClassifier(NeuralClassifierBase):
     __doc__ = """Fine-tune a pretrained CNN as a scikit-learn classifier.
 
     A new linear head is put on a pretrained backbone and trained with it (or
-    alone) on your labelled images. Works in :class:`~sklearn.pipeline.Pipeline`,
+    alone) on your labelled images. ``y`` holds one label per sample, or is a
+    2-D 0/1 indicator matrix (one column per label, as
+    :class:`~sklearn.preprocessing.MultiLabelBinarizer` makes): then each label
+    gets a sigmoid, trained with binary cross-entropy, ``predict`` returns the
+    indicator matrix of the labels whose probability is above ``threshold``,
+    and ``predict_proba`` the (n_samples, n_labels) probabilities, as
+    :class:`~sklearn.neural_network.MLPClassifier` does. Works in :class:`~sklearn.pipeline.Pipeline`,
     :class:`~sklearn.model_selection.GridSearchCV` and ``cross_val_score``, and
     pickles with joblib. With ``model=None`` it is a small MLP for flat feature
     input (e.g. the output of :class:`~sktransfer.PretrainedFeatureExtractor`).
@@ -22,7 +54,10 @@ class FineTuneClassifier(NeuralClassifierBase):
     Attributes
     ----------
     classes_ : ndarray
-        The labels seen at fit (any type sklearn accepts).
+        The labels seen at fit (any type sklearn accepts); ``0 .. n_labels - 1``
+        for a multi-label ``y``.
+    multilabel_ : bool
+        Whether the fit was on a multi-label indicator matrix.
     module_ : torch.nn.Module
         The trained network (``backbone`` + ``head``).
     history_ : list of dict
@@ -55,7 +90,14 @@ class FineTuneClassifier(NeuralClassifierBase):
     (2, 2)
     >>> len(clf.history_)
     20
-    """.format(parameters=parameters_doc())
+    """.format(parameters=parameters_doc(class_weight=_CLASS_WEIGHT_DOC,
+                                         last=[("threshold", _THRESHOLD_DOC)]))
+
+    _parameter_constraints = {
+        **NeuralClassifierBase._parameter_constraints,
+        "class_weight": [StrOptions({"balanced"}), dict, list, None],
+        "threshold": [Interval(Real, 0, 1, closed="neither")],
+    }
 
     def __init__(
         self,
@@ -91,6 +133,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         input_shape=None,
         image_size=None,
         max_length=None,
+        threshold=0.5,
     ):
         self.model = model
         self.weights = weights
@@ -123,6 +166,52 @@ class FineTuneClassifier(NeuralClassifierBase):
         self.input_shape = input_shape
         self.image_size = image_size
         self.max_length = max_length
+        self.threshold = threshold
+
+    def _validate_labels(self, y, n_samples, *, whole):
+        """A multi-label indicator matrix (checked by :func:`check_multilabel_y`;
+        ``whole``: every label column must hold both values), or labels as
+        the classifiers read them."""
+        matrix = _label_matrix(y)
+        if matrix is not None:
+            return check_multilabel_y(matrix, n_samples, require_both_values=whole)
+        return self._validate_y(y, n_samples)
+
+    def _fit_targets(self, y, *, continuing, classes=None, sample_weight=None):
+        multilabel = y.ndim == 2
+        # A fit from before multi-label support has no multilabel_: it was single-label.
+        if continuing and multilabel != vars(self).get("multilabel_", False):
+            raise ValueError(
+                f"y is {'a multi-label matrix' if multilabel else 'one label per sample'}"
+                f", and this estimator was fitted on "
+                f"{'one label per sample' if multilabel else 'a multi-label matrix'}: "
+                "call fit (without warm_start) to start over.")
+        if not multilabel:
+            super()._fit_targets(y, continuing=continuing, classes=classes,
+                                 sample_weight=sample_weight)
+            self.multilabel_ = False
+            return
+        n_labels = y.shape[1]
+        if classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
+                                                      np.arange(n_labels)):
+            raise ValueError(f"classes={classes!r}: with a multi-label y the classes are "
+                             f"the {n_labels} columns, 0 .. {n_labels - 1}.")
+        if not continuing:
+            self.classes_ = np.arange(n_labels)
+            self.multilabel_ = True
+        self._target_type().check_params()
+
+    def _target_type(self):
+        if vars(self).get("multilabel_", False):
+            return MultiLabel(len(self.classes_), threshold=self.threshold,
+                              label_smoothing=self.label_smoothing,
+                              class_weight=self.class_weight, mixup=self.mixup)
+        return super()._target_type()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: ImagesLike, y: LabelsLike,
@@ -134,7 +223,9 @@ class FineTuneClassifier(NeuralClassifierBase):
         X : images, list of PIL images, list of paths, or flat rows
             As for :class:`~sktransfer.PretrainedFeatureExtractor` (flat rows with
             ``model=None`` or ``input_shape``).
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Labels, or a 0/1 indicator matrix of labels (each column must hold
+            both values).
         sample_weight : array-like of shape (n_samples,) or None
             Weights of the samples in the loss.
 
@@ -144,7 +235,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         """
         continuing = self._begin_fit()
         source = self._validate_X(X, reset=not continuing)
-        y = self._validate_y(y, len(source))
+        y = self._validate_labels(y, len(source), whole=True)
         data = self._fit_data(source, y, sample_weight, continuing=continuing)
         return self._fit_epochs(data, epochs=self.epochs)
 
@@ -159,20 +250,21 @@ class FineTuneClassifier(NeuralClassifierBase):
         classes : array-like or None
             All the classes: required at the first call (as for scikit-learn's
             ``SGDClassifier``: a first batch rarely holds every class), fixed
-            afterwards; optional at later calls.
+            afterwards; optional at later calls. Not needed for a multi-label
+            ``y``, whose columns are the labels.
 
         Returns
         -------
         self : FineTuneClassifier
         """
         continuing = self._begin_fit(incremental=True)
-        if not continuing and classes is None:
+        if not continuing and classes is None and _label_matrix(y) is None:
             raise ValueError(
                 "classes= is required at the first call to partial_fit: pass every "
                 "class the model will see (e.g. classes=np.unique(y_all)); a first "
                 "batch rarely holds them all.")
         source = self._validate_X(X, reset=not continuing)
-        y = self._validate_y(y, len(source))
+        y = self._validate_labels(y, len(source), whole=False)
         data = self._fit_data(source, y, sample_weight, continuing=continuing,
                               classes=classes)
         # One epoch at a time: no schedule to follow.

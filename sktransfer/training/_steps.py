@@ -24,13 +24,12 @@ import dataclasses
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from scipy.special import log_softmax
 
 from .._utils.runtime import run_batches
 from ..inputs import PerSample
 from ..inputs._text import concat_inputs
 from ._batches import target_batches
+from ._criteria import CrossEntropy, weighted_cross_entropy  # noqa: F401 (re-exported)
 from ._freeze import BATCH_NORMS
 
 
@@ -64,6 +63,10 @@ class StepConfig:
         Number of its first epoch (continuing a fit).
     mix : BatchMixing or None
         Mixes each supervised batch and its labels (MixUp, CutMix) on the device.
+    criterion : Criterion or None
+        The supervised loss and the validation scores (what the targets are:
+        classes, label indicators, real values); None: cross-entropy on class
+        indices with ``label_smoothing``.
     """
 
     net: torch.nn.Module
@@ -79,25 +82,16 @@ class StepConfig:
     epochs: int = 1
     first_epoch: int = 0
     mix: object = None
+    criterion: object = None
+
+    def __post_init__(self):
+        if self.criterion is None:
+            self.criterion = CrossEntropy(self.label_smoothing)
 
     @property
     def n_batches(self):
         """Batches per epoch."""
         return -(-len(self.rows) // self.batch_size)
-
-
-def weighted_cross_entropy(logits, targets, sample_weight, *, label_smoothing=0.0):
-    """The supervised loss: cross-entropy weighted per sample, with label smoothing.
-
-    ``targets`` are class indices (N,), or class probabilities (N, n_classes)
-    (the soft targets of MixUp and CutMix); for one-hot probabilities both give
-    the same loss.
-    """
-    if targets.is_floating_point():
-        targets = targets.float()
-    losses = F.cross_entropy(logits.float(), targets, reduction="none",
-                             label_smoothing=label_smoothing)
-    return (losses * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)
 
 
 class TrainingStep:
@@ -168,7 +162,7 @@ class SupervisedStep(TrainingStep):
 
     def __init__(self, config):
         super().__init__(config)
-        self._targets = torch.as_tensor(config.targets, dtype=torch.long)
+        self._targets = torch.as_tensor(config.targets, dtype=config.criterion.target_dtype)
         self._weights = torch.as_tensor(config.sample_weight, dtype=torch.float32)
         if isinstance(config.augment, PerSample):
             self._loader = config.loader.with_transform(config.augment)
@@ -191,9 +185,8 @@ class SupervisedStep(TrainingStep):
             yield batch if config.mix is None else config.mix(*batch)
 
     def criterion(self, logits, targets, sample_weight):
-        """The supervised loss of a batch."""
-        return weighted_cross_entropy(logits, targets, sample_weight,
-                                      label_smoothing=self.config.label_smoothing)
+        """The supervised loss of a batch: ``config.criterion``."""
+        return self.config.criterion(logits, targets, sample_weight)
 
     def loss(self, batch):
         inputs, targets, sample_weight = batch
@@ -417,14 +410,10 @@ def batch_statistics_logits(net, loader, rows, *, batch_size, generator=None):
     return result
 
 
-def validation_scores(net, loader, rows, targets, *, autocast_dtype, batch_size):
-    """``{"valid_loss", "valid_score"}``: log loss and accuracy of ``net`` on
-    the labeled ``rows``."""
-    logits = run_batches(net, loader, autocast_dtype=autocast_dtype,
-                         batch_size=batch_size, indices=rows)
-    targets = targets[rows]
-    log_proba = log_softmax(logits.astype(np.float64), axis=1)
-    return {
-        "valid_loss": float(-log_proba[np.arange(len(targets)), targets].mean()),
-        "valid_score": float((logits.argmax(1) == targets).mean()),
-    }
+def validation_scores(net, loader, rows, targets, *, autocast_dtype, batch_size,
+                      criterion=None):
+    """``{"valid_loss", "valid_score"}`` of ``net`` on the labeled ``rows``, as
+    ``criterion`` reports them (None: log loss and accuracy of class indices)."""
+    outputs = run_batches(net, loader, autocast_dtype=autocast_dtype,
+                          batch_size=batch_size, indices=rows)
+    return (criterion or CrossEntropy()).scores(outputs, targets[rows])

@@ -2,7 +2,12 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktransfer import DomainAdaptClassifier, FineTuneClassifier, PretrainedFeatureExtractor
+from sktransfer import (
+    DomainAdaptClassifier,
+    FineTuneClassifier,
+    FineTuneRegressor,
+    PretrainedFeatureExtractor,
+)
 
 
 def _estimators():
@@ -22,12 +27,16 @@ def _estimators():
         # method refuses it (test_domain_adapt checks those with y == -1).
         DomainAdaptClassifier(method="source_only", model=None, epochs=10, lr=3e-2,
                               batch_size=32, device="cpu", random_state=0),
+        # The regressor checks (multi-output included) on the same MLP.
+        FineTuneRegressor(model=None, epochs=10, lr=3e-2, batch_size=32, device="cpu",
+                          random_state=0),
     ]
 
 
 def _expected_failures(estimator):
     """Checks that a mini-batch neural network cannot pass, each with its reason."""
-    if not isinstance(estimator, (FineTuneClassifier, DomainAdaptClassifier)):
+    if not isinstance(estimator, (FineTuneClassifier, DomainAdaptClassifier,
+                                  FineTuneRegressor)):
         return {}
     failures = {}
     if isinstance(estimator, DomainAdaptClassifier):
@@ -42,7 +51,8 @@ def _expected_failures(estimator):
         "check_sample_weight_equivalence_on_dense_data": (
             "mini-batch SGD: a sample repeated k times lands in different batches "
             "than one sample weighted k, so the fitted weights differ; sample_weight "
-            "is honoured in expectation, which test_finetune checks."
+            "is honoured in expectation, which test_finetune checks (test_regressor: "
+            "rows of weight 0 are ignored)."
         ),
         "check_methods_subset_invariance": (
             "float32 matrix products differ in the 7th digit with the batch size "
