@@ -91,8 +91,9 @@ def test_declared_sizes_and_depths_are_bounded(saved_mlp, change, match):
 
 
 def test_the_former_9kb_bomb_is_refused_at_once(saved_mlp):
-    """dtype "<U500000000", shape [3]: 5.7 GB and 13 s before the dtype allowlist,
-    with the checksum recomputed (so the allowlist, not the checksum, refuses it)."""
+    """dtype "<U500000000", shape [3]: gigabytes from a 9 kB file unless the
+    dtype allowlist refuses it; the checksum is recomputed (so the allowlist, not
+    the checksum, refuses it)."""
     rewrite(saved_mlp, _bomb_classes)
     assert saved_mlp.stat().st_size < 10_000
     load_bounded(saved_mlp, megabytes=16)
