@@ -161,6 +161,7 @@ warnings.filterwarnings("ignore", category=UserWarning,
 GUIDES = [
     "feature_extraction",
     "finetune",
+    "text",
     "domain_adaptation",
     "domain_adaptation_metrics",
     "custom_method",

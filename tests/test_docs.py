@@ -46,7 +46,7 @@ PUBLIC_FUNCTIONS = [
     "sktransfer.feature_extraction.feature_cache_info",
     "sktransfer.backbones.load_backbone",
 ]
-GUIDES = ["feature_extraction", "finetune", "domain_adaptation", "custom_method",
+GUIDES = ["feature_extraction", "finetune", "text", "domain_adaptation", "custom_method",
           "domain_adaptation_metrics", "caching", "distributed", "persistence",
           "architecture"]
 
