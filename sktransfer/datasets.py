@@ -907,6 +907,7 @@ def load_sentiment_domains(domain, *, threshold=0.5, return_X_y=False):
         target_names : ndarray of str
             ``["negative", "positive"]``.
         domain : str
+            The ``domain`` asked for.
         DESCR : str
             A description of the data set and its source.
     (data, target) : tuple
