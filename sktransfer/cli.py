@@ -161,6 +161,10 @@ def _freeze(text):
 #: default, is not passed either: the estimator trains everything by default.)
 _TRAINING = {"unfreeze_after": None, "augment": "default", "early_stopping": False,
              "patience": 3}
+#: fit's --estimator that learns numbers (FineTuneRegressor), and those that
+#: train the network (the training options apply to them).
+_REGRESSOR = "finetune-regressor"
+_TRAINED = ("finetune", _REGRESSOR)
 
 
 # -- inputs --------------------------------------------------------------------
@@ -231,12 +235,56 @@ def read_images(source):
     return paths, None
 
 
-def _read_all(sources):
-    """:func:`read_images` of several sources, concatenated; labels only when
-    every source has them."""
+def read_image_table(source, *, image_column, label_column=None):
+    """The image paths that a table's ``image_column`` lists, and its labels.
+
+    Parameters
+    ----------
+    source : str
+        A table (``.csv``, ``.tsv`` or ``.parquet``). A relative path is
+        relative to the table's folder, so a table travels with its images.
+    image_column : str
+        The column of image paths.
+    label_column : str or None
+        The column of labels or target values (read as strings), or None.
+
+    Returns
+    -------
+    paths : list of str
+    labels : list of str or None
+
+    Raises
+    ------
+    BadInput
+        When ``source`` is not a table, a column is missing, a cell is missing
+        or empty, or a path names no file (the message names its row).
+    """
+    if not os.path.exists(source):
+        raise BadInput(f"{source!r} does not exist")
+    if not source.lower().endswith(_TABLE_FORMATS) or os.path.isdir(source):
+        raise BadInput(f"--image-column names a column of a table "
+                       f"({', '.join(_TABLE_FORMATS)}); {source!r} is not one")
+    cells, labels = _read_table(source, image_column, label_column)
+    folder = os.path.dirname(source)
+    paths = []
+    for row, cell in enumerate(cells, 1):
+        path = os.path.join(folder, cell)
+        if not os.path.isfile(path):
+            raise BadInput(f"row {row} of {source!r}, column {image_column!r}: "
+                           f"{path!r} does not exist (relative paths are relative to "
+                           "the table's folder)")
+        paths.append(path)
+    return paths, labels
+
+
+def _read_all(sources, image_column=None, label_column=None):
+    """:func:`read_images` (:func:`read_image_table` with an ``image_column``)
+    of several sources, concatenated; labels only when every source has them."""
     paths, labels = [], []
     for source in sources:
-        more, more_labels = read_images(source)
+        more, more_labels = (read_images(source) if image_column is None else
+                             read_image_table(source, image_column=image_column,
+                                              label_column=label_column))
         paths += more
         labels = None if labels is None or more_labels is None else labels + more_labels
     return paths, labels
@@ -379,9 +427,18 @@ def _resolve_model(args):
     given a text column is refused."""
     columns = [f"--{name.replace('_', '-')}" for name in ("text_column", "label_column")
                if getattr(args, name, None) is not None]
+    images = getattr(args, "image_column", None) is not None
+    if images and args.text_column is not None:
+        raise BadInput("--image-column and --text-column: a table holds images or texts; "
+                       "name one")
     if getattr(args, "model", None) is None:
-        args.model = _TEXT_MODEL if columns else _IMAGE_MODEL
+        args.model = _TEXT_MODEL if columns and not images else _IMAGE_MODEL
     text = _modality(args.model) == "text"
+    if images and text:
+        raise BadInput(f"--image-column names a table's column of image paths, but "
+                       f"--model {args.model!r} is a text model")
+    if images:
+        return False
     if columns and not text:
         raise BadInput(f"{' and '.join(columns)} {_name_verb(columns)} a table's "
                        f"columns of texts, but --model {args.model!r} is not a text model: use "
@@ -598,6 +655,9 @@ def _read_inputs(args, text):
     if text:
         return read_texts(args.root, text_column=args.text_column,
                           label_column=args.label_column)
+    if getattr(args, "image_column", None) is not None:
+        return read_image_table(args.root, image_column=args.image_column,
+                                label_column=args.label_column)
     return read_images(args.root)
 
 
@@ -635,7 +695,7 @@ def _training_parameters(args):
     if args.freeze != "none":
         given = {"freeze": args.freeze, **given}
     options = ", ".join("--" + name.replace("_", "-") for name in given)
-    if given and args.estimator != "finetune":
+    if given and args.estimator not in _TRAINED:
         raise BadInput(f"{options} train the network: add --estimator finetune "
                        "(--estimator features keeps the network frozen)")
     if "patience" in given and not args.early_stopping:
@@ -647,10 +707,11 @@ def _training_parameters(args):
 
 
 def _make_estimator(args, options):
-    if args.estimator == "finetune":
-        from .classifiers import FineTuneClassifier
+    if args.estimator in _TRAINED:
+        from .classifiers import FineTuneClassifier, FineTuneRegressor
 
-        return FineTuneClassifier(
+        cls = FineTuneRegressor if args.estimator == _REGRESSOR else FineTuneClassifier
+        return cls(
             model=args.model, weights=args.weights, epochs=args.epochs, lr=args.lr,
             image_size=args.image_size, max_length=args.max_length,
             batch_size=args.batch_size,
@@ -671,13 +732,24 @@ def _make_estimator(args, options):
         LogisticRegression(max_iter=1000))
 
 
-def _split(paths, labels, fraction, seed, root, noun="images"):
-    """A stratified hold-out: (train paths, train labels, validation paths,
-    validation labels); no validation when ``fraction`` is 0. ``noun`` names
-    the rows (images or texts)."""
+def _split(paths, labels, fraction, seed, root, noun="images", *, stratify=True):
+    """A hold-out, stratified unless ``stratify`` is False (numeric targets):
+    (train paths, train labels, validation paths, validation labels); no
+    validation when ``fraction`` is 0. ``noun`` names the rows (images or
+    texts)."""
     if fraction == 0:
         return paths, labels, [], []
     from sklearn.model_selection import train_test_split
+
+    if not stratify:
+        n_validation = math.ceil(fraction * len(paths))
+        if n_validation < 2 or len(paths) - n_validation < 2:
+            raise BadInput(f"{root!r} has {len(paths)} {noun}: a validation share of "
+                           f"{fraction} leaves fewer than 2 on a side; add {noun}, or "
+                           "change --validation-fraction (0 skips validation)")
+        train, validation, y_train, y_validation = train_test_split(
+            paths, labels, test_size=fraction, random_state=seed)
+        return train, y_train, validation, y_validation
 
     n, n_classes = len(paths), len(set(labels))
     n_validation = math.ceil(fraction * n)
@@ -711,9 +783,36 @@ def _check_savable(model):
                        "with joblib instead")
 
 
+def _numbers(labels, args):
+    """The regression targets of fit's ``labels`` (strings) as floats; a cell
+    that is not a finite number is refused, naming its row."""
+    values = []
+    for row, label in enumerate(labels, 1):
+        value = _number_or_none(label)
+        if value is None:
+            raise BadInput(f"row {row} of {args.root!r}, column {args.label_column!r}: "
+                           f"{label!r:.40} is not a finite number, and --estimator "
+                           f"{_REGRESSOR} learns numbers")
+        values.append(value)
+    return values
+
+
 def _labeled_inputs(args, text):
-    """fit's inputs, their labels (at least two classes) and the sorted classes."""
+    """fit's inputs, their labels (at least two classes) and the sorted classes;
+    for the regressor, the inputs, their targets (floats) and None."""
+    if args.estimator == _REGRESSOR and (args.label_column is None or not (
+            text or args.image_column is not None)):
+        raise BadInput(f"--estimator {_REGRESSOR} learns a number per input: give a "
+                       f"table ({', '.join(_TABLE_FORMATS)}) with --image-column (or "
+                       "--text-column, with a text model) and --label-column naming "
+                       "its column of numbers")
     inputs, labels = _read_inputs(args, text)
+    if args.estimator == _REGRESSOR:
+        return inputs, _numbers(labels, args), None
+    table = text or args.image_column is not None
+    if labels is None and args.image_column is not None:
+        raise BadInput("fit needs labels: name the table's column of labels with "
+                       "--label-column")
     if labels is None and text:
         raise BadInput(f"fit needs labels: {args.root!r} is not a table with "
                        "--label-column (name the column of labels with --label-column)"
@@ -726,9 +825,9 @@ def _labeled_inputs(args, text):
                        "one subfolder per class (ROOT/<class>/<image>)")
     classes = sorted(set(labels))
     if len(classes) < 2:
-        where = (f"column {args.label_column!r} holds one label" if text
+        where = (f"column {args.label_column!r} holds one label" if table
                  else "has one class")
-        need = ("labels" if text else "class subfolders")
+        need = ("labels" if table else "class subfolders")
         raise BadInput(f"{args.root!r} {where} only ({classes[0]!r}): fit needs at "
                        f"least 2 {need}")
     return inputs, labels, classes
@@ -744,11 +843,13 @@ def _fit(args, say):
     noun = "texts" if text else "images"
     inputs, labels, classes = _labeled_inputs(args, text)
     train, y_train, validation, y_validation = _split(
-        inputs, labels, args.validation_fraction, args.random_state, args.root, noun)
+        inputs, labels, args.validation_fraction, args.random_state, args.root, noun,
+        stratify=classes is not None)
     estimator = _make_estimator(args, options)
+    what = (f"{len(classes)} classes ({_names(classes)})" if classes is not None else
+            f"targets from {min(labels):g} to {max(labels):g}")
     say(f"training {args.estimator} ({args.model}) on {len(train)} {noun} of "
-        f"{len(classes)} classes ({_names(classes)}), validating on "
-        f"{len(validation)}")
+        f"{what}, validating on {len(validation)}")
     start = time.perf_counter()
     with _bad_input():
         estimator.fit(train, y_train)
@@ -756,7 +857,7 @@ def _fit(args, say):
     # FineTuneClassifier stops cleanly on Ctrl-C, keeping the last finished
     # epoch's weights, and says so in ``interrupted_``; a Pipeline lets the
     # KeyboardInterrupt through, to main.
-    if args.estimator == "finetune" and estimator.interrupted_:
+    if args.estimator in _TRAINED and estimator.interrupted_:
         when = f"after {estimator.n_iter_} of {args.epochs} epochs"
         if not args.save_interrupted:
             raise Interrupted(f"{when}: nothing saved (--save-interrupted saves the "
@@ -767,9 +868,14 @@ def _fit(args, say):
     say(f"trained in {elapsed:.1f} s")
     if validation:
         _configure(estimator, progress=_progress(args))  # bars while scoring
-        with _bad_input():
-            accuracy = estimator.score(validation, y_validation)
-        say(f"validation accuracy: {accuracy:.3f} ({len(validation)} {noun})")
+        if classes is None:
+            with _bad_input():
+                predicted = estimator.predict(validation)
+            _say_regression(y_validation, predicted, say, "validation R²", noun)
+        else:
+            with _bad_input():
+                accuracy = estimator.score(validation, y_validation)
+            say(f"validation accuracy: {accuracy:.3f} ({len(validation)} {noun})")
     _save(estimator, args.output)
     say(f"saved {args.output} ({_size(os.path.getsize(args.output))})")
     return 0
@@ -814,15 +920,19 @@ def _predict(args, say):
     _check_output(args.output, (".csv",), stdout=True)
     model = _load_model(args.model)
     text = _model_reads_text(model)
+    if args.image_column is not None and text:
+        raise BadInput(f"--image-column names a table's column of image paths, but "
+                       f"{args.model!r} is a model of texts")
     columns = [f"--{name.replace('_', '-')}" for name in ("text_column", "label_column")
                if getattr(args, name) is not None]
-    if columns and not text:
+    if args.image_column is None and columns and not text:
         raise BadInput(f"{' and '.join(columns)} {_name_verb(columns)} a table's "
-                       f"columns of texts, but {args.model!r} is a model of images")
+                       f"columns of texts, but {args.model!r} is a model of images "
+                       "(a table of image paths: --image-column)")
     if text:
         paths, labels = _read_all_texts(args.inputs, args.text_column, args.label_column)
     else:
-        paths, labels = _read_all(args.inputs)
+        paths, labels = _read_all(args.inputs, args.image_column, args.label_column)
     noun = "texts" if text else "images"
     _configure(model, progress=_progress(args), device=args.device,
                batch_size=args.batch_size, num_workers=args.num_workers)
@@ -849,11 +959,42 @@ def _predict(args, say):
             frame.to_csv(temporary, index=False, float_format=_PROBABILITY_FORMAT)
     say(f"{len(paths)} {noun} predicted in {elapsed:.1f} s"
         + ("" if args.output == "-" else f": wrote {args.output}"))
-    if labels is not None:
+    if labels is not None and not len(classes) and args.label_column is not None:
+        targets = [_number_or_none(label) for label in labels]
+        if None in targets:
+            row = targets.index(None) + 1
+            raise BadInput(f"row {row}, column {args.label_column!r}: "
+                           f"{labels[row - 1]!r:.40} is not a finite number, and "
+                           f"{args.model!r} predicts numbers")
+        _say_regression(targets, predicted, say,
+                        f"R² against the labels ({args.label_column!r})", noun)
+    elif labels is not None and len(classes):
         _say_accuracy(labels, predicted, classes, say,
-                      f"the labels ({args.label_column!r})" if text else
-                      "the class folders", noun)
+                      "the class folders" if not text and args.label_column is None
+                      else f"the labels ({args.label_column!r})", noun)
     return 0
+
+
+def _number_or_none(text):
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _say_regression(targets, predicted, say, what, noun):
+    """R² (``what`` names it) and the mean absolute error of numeric predictions
+    against ``targets``."""
+    import numpy as np
+
+    targets = np.asarray(targets, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    mae = float(np.mean(np.abs(targets - predicted)))
+    spread = float(np.sum((targets - targets.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((targets - predicted) ** 2)) / spread if spread > 0 else \
+        float("nan")
+    say(f"{what}: {r2:.3f}, mean absolute error: {mae:.4g} ({len(targets)} {noun})")
 
 
 def _model_reads_text(model):
@@ -1052,18 +1193,32 @@ def _extract_arguments(parser):
     _network_options(parser, layer=True)
 
 
+def _image_table_option(parser):
+    parser.add_argument_group("tables of image paths").add_argument(
+        "--image-column", default=None, metavar="NAME",
+        help="read ROOT as a table (.csv, .tsv, .parquet) whose column NAME holds "
+             "image paths, relative to the table's folder; --label-column names its "
+             "labels or numbers")
+
+
 def _fit_arguments(parser):
-    _input_output(parser, "root", "ROOT", "folder of one subfolder per class; with a "
-                                          "text model, a table of texts and labels",
+    _input_output(parser, "root", "ROOT", "folder of one subfolder per class; a table "
+                                          "with --image-column (images) or, with a text "
+                                          "model, --text-column (texts)",
                   output="where to save the model (e.g. model.sktransfer)", required=True)
-    _text_options(parser, labels_help="the table's column of labels (needed for texts)")
-    parser.add_argument("--estimator", choices=("features", "finetune"),
+    _text_options(parser, labels_help="the table's column of labels (numbers for "
+                                      f"--estimator {_REGRESSOR})")
+    _image_table_option(parser)
+    parser.add_argument("--estimator", choices=("features", *_TRAINED),
                         default="features",
                         help="features = PretrainedFeatureExtractor + "
-                             "LogisticRegression; finetune = FineTuneClassifier")
+                             "LogisticRegression; finetune = FineTuneClassifier; "
+                             f"{_REGRESSOR} = FineTuneRegressor (numbers in "
+                             "--label-column of a table)")
     parser.add_argument("--validation-fraction", type=_fraction, default=0.2,
-                        metavar="F", help="share of the images held out, stratified, "
-                                          "to report the accuracy (0: none)")
+                        metavar="F", help="share of the inputs held out (stratified by "
+                                          "class) to report the accuracy, or R² and the "
+                                          "mean absolute error (0: none)")
     _training_options(parser)
     _network_options(parser)
 
@@ -1075,7 +1230,8 @@ def _predict_arguments(parser):
                                               "of texts)", nargs="+",
                   output="predictions.csv, or - for stdout", default="-")
     _text_options(parser, labels_help="a column of labels to report the accuracy "
-                                      "against")
+                                      "(or, for a regressor, R²) against")
+    _image_table_option(parser)
     _run_options(parser, defaults=False)
 
 
@@ -1091,7 +1247,7 @@ def _layers_arguments(parser):
 
 
 def _training_options(parser):
-    group = parser.add_argument_group("training (--estimator finetune)")
+    group = parser.add_argument_group(f"training (--estimator finetune, {_REGRESSOR})")
     group.add_argument("--epochs", type=_positive, default=10, metavar="N",
                        help="training epochs")
     group.add_argument("--lr", type=float, default=1e-3, help="learning rate")
@@ -1141,22 +1297,29 @@ _COMMANDS = {
         "sktransfer extract reviews.csv --text-column text -o features.parquet"),
     "fit": (
         _fit, _fit_arguments,
-        "train a classifier on class subfolders or a table of texts, and save it",
-        "Train on ROOT/<class>/<image> (or on a table's --text-column and "
-        "--label-column, with a text model), hold out a stratified validation share, "
-        "print its accuracy and the time, then save the model with sktransfer.save. "
+        "train a classifier or a regressor on class subfolders or a table, and save it",
+        "Train on ROOT/<class>/<image> (or on a table's --image-column or, with a text "
+        "model, --text-column, and its --label-column), hold out a validation share "
+        "(stratified for classes), print its accuracy (R² and the mean absolute error "
+        "for numbers) and the time, then save the model with sktransfer.save. "
         "--estimator features: frozen features + logistic regression (fast); "
-        "finetune: FineTuneClassifier (trains the network).",
+        "finetune: FineTuneClassifier (trains the network); finetune-regressor: "
+        "FineTuneRegressor, numbers in --label-column.",
         "sktransfer fit photos/ -o model.sktransfer --estimator finetune --epochs 5; "
         "sktransfer fit reviews.csv --text-column text --label-column label "
-        "-o model.sktransfer"),
+        "-o model.sktransfer; sktransfer fit angles.csv --image-column path "
+        "--label-column angle --estimator finetune-regressor -o model.sktransfer"),
     "predict": (
         _predict, _predict_arguments,
-        "predicted class and class probabilities of images or texts, to .csv",
+        "predicted class and class probabilities (or numbers) of images or texts, "
+        "to .csv",
         "Predict with a saved model. Each INPUT is a folder (of class subfolders or "
-        "of images), an image, or a text file of image paths. The CSV has the columns "
+        "of images), an image, a text file of image paths, or a table with "
+        "--image-column. The CSV has the columns "
         "path, [label], predicted, proba_<class>... (probabilities with 6 significant "
-        "digits). A model of texts reads tables (the column --text-column names, or "
+        "digits; a regressor's CSV has no proba_ columns, and --label-column reports "
+        "R² and the mean absolute error). A model of texts reads tables (the column "
+        "--text-column names, or "
         "the only one) and files of one text per line, and writes a text column "
         "instead of path; --label-column reports the accuracy.",
         "sktransfer predict model.sktransfer new_photos/ -o predictions.csv"),

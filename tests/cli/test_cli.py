@@ -814,3 +814,87 @@ def test_a_text_column_defaults_to_minilm(texts, tmp_path, capsys):
     assert features.shape == (6, 384)
     np.testing.assert_allclose(features, _tiny_features("all-MiniLM-L6-v2",
                                                         texts["X"][:6]), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def angles_table(tmp_path_factory):
+    """``table/angles.csv``: 12 images under ``table/images/`` (paths relative to
+    the table's folder), a numeric ``angle`` and a class ``kind`` per image."""
+    base = tmp_path_factory.mktemp("regression") / "table"
+    names = [f"{i}.png" for i in range(12)]
+    _write_images(base / "images", names, 11)
+    frame = pd.DataFrame({"path": [f"images/{name}" for name in names],
+                          "angle": np.linspace(-40.0, 40.0, 12).round(1),
+                          "kind": ["cat", "dog"] * 6})
+    frame.to_csv(base / "angles.csv", index=False)
+    return base
+
+
+def test_fit_and_predict_a_regressor_from_a_table_of_images(angles_table, tmp_path,
+                                                              capsys):
+    import sktransfer
+    from sktransfer import FineTuneRegressor
+
+    table, model = str(angles_table / "angles.csv"), tmp_path / "m.sktransfer"
+    assert main(["fit", table, "--image-column", "path", "--label-column", "angle",
+                 "--estimator", "finetune-regressor", "--epochs", "1", "--augment",
+                 "none", "--validation-fraction", "0.25", "-o", str(model), *NET]) == 0
+    out = capsys.readouterr().out
+    assert "on 9 images of targets from" in out and "validating on 3" in out
+    assert "validation R²: " in out and "mean absolute error: " in out
+    loaded = sktransfer.load(model)
+    assert isinstance(loaded, FineTuneRegressor) and loaded.augment is None
+
+    assert main(["predict", str(model), table, "--image-column", "path",
+                 "--label-column", "angle", "-o", str(tmp_path / "p.csv")]) == 0
+    assert "R² against the labels ('angle'): " in capsys.readouterr().out
+    frame = pd.read_csv(tmp_path / "p.csv")
+    assert list(frame.columns) == ["path", "label", "predicted"]
+    paths = [str(angles_table / "images" / f"{i}.png") for i in range(12)]
+    assert list(frame["path"]) == paths
+    np.testing.assert_allclose(frame["predicted"], loaded.predict(paths), rtol=1e-5)
+    # A folder of images needs no table.
+    assert main(["predict", str(model), str(angles_table / "images"), "-o",
+                 str(tmp_path / "q.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "q.csv")) == 12
+
+
+def test_fit_a_classifier_from_a_table_of_images(angles_table, tmp_path, capsys):
+    assert main(["fit", str(angles_table / "angles.csv"), "--image-column", "path",
+                 "--label-column", "kind", "--estimator", "features",
+                 "--validation-fraction", "0.5", "-o", str(tmp_path / "m.sktransfer"),
+                 *NET]) == 0
+    out = capsys.readouterr().out
+    assert "on 6 images of 2 classes (cat, dog), validating on 6" in out
+    assert "validation accuracy:" in out
+
+
+def test_bad_regression_inputs_are_one_line(work, angles_table, tmp_path, capsys):
+    table = str(angles_table / "angles.csv")
+    fit = ["fit", "-o", str(tmp_path / "m.sktransfer"), "--estimator",
+           "finetune-regressor", *NET]
+    line = _bad([*fit, str(work / "data")], capsys)
+    assert "learns a number per input" in line and "--image-column" in line
+    line = _bad([*fit, table, "--image-column", "path", "--label-column", "kind"], capsys)
+    assert "row 1 of" in line and "column 'kind': 'cat' is not a finite number" in line
+    nan = tmp_path / "nan.csv"
+    nan.write_text(f"path,angle\n{angles_table / 'images' / '0.png'},1.5\n"
+                   f"{angles_table / 'images' / '1.png'},inf\n")
+    line = _bad([*fit, str(nan), "--image-column", "path", "--label-column", "angle"],
+                capsys)
+    assert "row 2 of" in line and "'inf' is not a finite number" in line
+    missing = tmp_path / "missing.csv"
+    missing.write_text("path,angle\nimages/0.png,1.5\n")
+    line = _bad([*fit, str(missing), "--image-column", "path", "--label-column", "angle"],
+                capsys)
+    assert "row 1 of" in line and "does not exist (relative paths are relative to " \
+           "the table's folder)" in line
+    line = _bad([*fit, str(work / "data"), "--image-column", "path", "--label-column",
+                 "angle"], capsys)
+    assert "--image-column names a column of a table" in line
+    line = _bad([*fit, table, "--image-column", "file", "--label-column", "angle"], capsys)
+    assert "has no column 'file'" in line
+    line = _bad(["fit", table, "--image-column", "path", "-o",
+                 str(tmp_path / "m.sktransfer"), *NET], capsys)
+    assert "fit needs labels" in line and "--label-column" in line
+    assert not (tmp_path / "m.sktransfer").exists()
