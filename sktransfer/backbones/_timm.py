@@ -17,6 +17,7 @@ import contextlib
 import math
 import os
 import socket
+import threading
 from urllib.parse import urlparse
 
 from ..inputs import PreprocessConfig
@@ -136,6 +137,11 @@ def hub_reachable(timeout=HUB_PROBE_TIMEOUT):
         return False
 
 
+#: Held while the Hub is switched to its cache: the switch is process-wide, so
+#: builds in threads (dask's threaded scheduler, joblib threads) take turns.
+_OFFLINE_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def _offline_hub():
     """Within the block, huggingface_hub answers from its local cache only (its
@@ -143,12 +149,13 @@ def _offline_hub():
     instead of after a minute of retries."""
     from huggingface_hub import constants
 
-    saved = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        constants.HF_HUB_OFFLINE = saved
+    with _OFFLINE_LOCK:
+        saved = constants.HF_HUB_OFFLINE
+        constants.HF_HUB_OFFLINE = True
+        try:
+            yield
+        finally:
+            constants.HF_HUB_OFFLINE = saved
 
 
 def _hub_is_offline(source):

@@ -14,6 +14,7 @@ trains with (``make_step``).
 import copy
 import dataclasses
 import functools
+import inspect
 import warnings
 from numbers import Integral
 
@@ -67,6 +68,9 @@ from ._parameters import CONSTRAINTS
 from ._targets import SingleLabel, TargetType
 
 TABULAR_MODELS = (None, "mlp")
+#: Names of the estimators' own callbacks (see ``_default_callbacks``).
+DEFAULT_CALLBACKS = ("freeze", "long_fit_warning", "progress_bar", "epoch_logger",
+                     "early_stopping")
 NETWORK = "module_"  # the attribute holding the trained network
 
 
@@ -246,6 +250,9 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         resolve_augment(self.augment)
         if self._modality == "text":
             _check_text_params(self)
+        elif self.max_length is not None:
+            raise ValueError(f"max_length={self.max_length!r} applies to text; model="
+                             f"{self.model!r} reads {self._modality} input.")
         if isinstance(self.optimizer, type) and not issubclass(self.optimizer, torch.optim.Optimizer):
             raise ValueError(f"optimizer={self.optimizer!r} is not a torch optimizer class.")
         if not all(isinstance(h, Integral) and h > 0 for h in self.hidden_layer_sizes):
@@ -335,6 +342,11 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                 self.patience, log=print if self.verbose else None)))
         return own
 
+    def _replaced_callbacks(self):
+        """The user's ``(name, callback)`` pairs that replace or drop a default."""
+        return [(name, callback) for name, callback in check_callbacks(self.callbacks)
+                if name in DEFAULT_CALLBACKS]
+
     def _callbacks(self, net):
         """The default callbacks, each replaced or dropped by a user's callback
         of its name, then (copies of) the user's other callbacks."""
@@ -413,6 +425,7 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                           callbacks=self._callbacks(net))
         fingerprint = functools.partial(
             fit_fingerprint, self, data, start_epoch=len(self.history_), schedule=schedule,
+            network=trained, replaced_callbacks=self._replaced_callbacks(),
             extra=fingerprint_parts)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(data.seed)
@@ -524,9 +537,19 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                                       for k, v in module.state_dict().items()}
         return state
 
+    def _added_parameters(self):
+        """Parameters added since the first release, with their defaults, which
+        a pickle written before them lacks."""
+        return {name: inspect.signature(type(self)).parameters[name].default
+                for name in ("max_length", "threshold")
+                if name in inspect.signature(type(self)).parameters}
+
     def __setstate__(self, state):
         module_state = state.pop("_module_state", None)
-        super().__setstate__(check_version(self, state))  # warns for another version
+        state = check_version(self, state)  # warns for another version
+        for name, default in self._added_parameters().items():
+            state.setdefault(name, default)  # pickled before the parameter existed
+        super().__setstate__(state)
         self.__sktransfer_restore__({}, module_state)
 
 

@@ -5,13 +5,17 @@ finds in its folder has the same fingerprint, so a folder copied by ``clone``
 into every fold of ``cross_val_score`` or candidate of ``GridSearchCV`` never
 hands one fit's model to another. The digest covers the estimator's class, its
 parameters (but those that do not change what is learned: ``callbacks``,
-``verbose``, ``num_workers``, ``device``), a digest of every sample (the
+``verbose``, ``num_workers``, ``device``; the user's callbacks that replace a
+default, such as another early stopping, count), the starting weights, a
+digest of every sample (the
 feature cache's content keys: bytes for arrays and images, identity and
 version for files), the labels, the sample weights, the rows trained on, the
 seed and where the fit starts (its first epoch, whether it is scheduled).
 """
 
+import functools
 import json
+import types
 
 import numpy as np
 import torch
@@ -24,8 +28,10 @@ _NOT_DEFINING = ("callbacks", "verbose", "num_workers", "device")
 
 
 def _describe(value):
-    """A JSON-able description of a parameter value: modules by their class,
-    structure and weights, other objects by their class and repr."""
+    """A JSON-able description of a parameter value that is the same in every
+    process: modules by their class, structure and weights; functions and
+    classes by their qualified name; other objects by their class and their
+    attributes (never a repr, which may hold a memory address)."""
     if isinstance(value, torch.nn.Module):
         kind = type(value)
         return {"module": f"{kind.__module__}.{kind.__qualname__}", "repr": repr(value),
@@ -38,21 +44,38 @@ def _describe(value):
         return {str(key): _describe(item) for key, item in sorted(value.items(), key=str)}
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, type)):
+        return {"callable": f"{value.__module__}.{value.__qualname__}"}
+    if isinstance(value, types.MethodType):
+        return {"method": _describe(value.__func__), "of": _describe(value.__self__)}
+    if isinstance(value, functools.partial):
+        return {"partial": _describe(value.func), "args": _describe(list(value.args)),
+                "keywords": _describe(value.keywords)}
     kind = type(value)
-    return {"object": f"{kind.__module__}.{kind.__qualname__}", "repr": repr(value)}
+    try:
+        state = _describe(vars(value))
+    except TypeError:  # no __dict__: a value type (an enum member, a path...)
+        state = str(value)
+    return {"object": f"{kind.__module__}.{kind.__qualname__}", "state": state}
 
 
-def fit_fingerprint(estimator, data, *, start_epoch, schedule, extra=()):
+def fit_fingerprint(estimator, data, *, start_epoch, schedule, network,
+                    replaced_callbacks=(), extra=()):
     """The digest (32 hexadecimal digits) of the fit of ``estimator`` on
     ``data`` (a :class:`~sktransfer.classifiers._base.FitData`), starting at
-    epoch ``start_epoch``; ``extra`` arrays join it."""
+    epoch ``start_epoch`` from the weights ``network`` holds (called when the
+    fit begins: its starting weights, which a changed checkpoint file or a
+    warm start changes); ``replaced_callbacks`` (the user's callbacks that
+    replace a default, which change what is learned) and ``extra`` arrays join
+    it."""
     params = {name: _describe(value)
               for name, value in estimator.get_params(deep=False).items()
               if name not in _NOT_DEFINING}
+    params["replaced callbacks"] = _describe(list(replaced_callbacks))
     kind = type(estimator)
     digest = digest_parts(f"{kind.__module__}.{kind.__qualname__}",
                           json.dumps(params, sort_keys=True, default=str),
-                          data.seed, start_epoch, schedule)
+                          data.seed, start_epoch, schedule, weights_fingerprint(network))
     for key in image_keys(data.source):
         digest.update(key.encode())
     for array in (data.targets, data.sample_weight, data.labeled_rows, *extra):

@@ -196,10 +196,12 @@ class FineTuneClassifier(NeuralClassifierBase):
                                                       np.arange(n_labels)):
             raise ValueError(f"classes={classes!r}: with a multi-label y the classes are "
                              f"the {n_labels} columns, 0 .. {n_labels - 1}.")
+        # The parameters first: a refused fit leaves a fitted estimator as it was.
+        MultiLabel(n_labels, threshold=self.threshold, label_smoothing=self.label_smoothing,
+                   class_weight=self.class_weight, mixup=self.mixup).check_params()
         if not continuing:
             self.classes_ = np.arange(n_labels)
             self.multilabel_ = True
-        self._target_type().check_params()
 
     def _target_type(self):
         if vars(self).get("multilabel_", False):

@@ -1,5 +1,8 @@
 """FineTuneRegressor: fine-tune a pretrained network to predict numbers."""
 
+import warnings
+
+import numpy as np
 from sklearn.base import RegressorMixin
 
 from .._sklearn_compat import StrOptions, _fit_context
@@ -168,8 +171,17 @@ class FineTuneRegressor(RegressorMixin, NeuralNetworkBase):
         ``partial_fit``) keep them, so the network's outputs keep their
         meaning."""
         if not continuing:
-            self.mean_, self.scale_ = standardisation(y.reshape(len(y), -1), sample_weight)
+            targets = y.reshape(len(y), -1)
+            self.mean_, self.scale_ = standardisation(targets, sample_weight)
             self.n_outputs_ = len(self.mean_)
+            constant = [j for j in range(targets.shape[1])
+                        if len(np.unique(targets[:, j])) < 2]
+            if constant:
+                warnings.warn(
+                    f"the targets of output(s) {constant} take one value in this first "
+                    "fit, so their scale is set to 1 and every later partial_fit or "
+                    "warm start keeps it: fit on a first batch whose targets vary.",
+                    UserWarning, stacklevel=4)
 
     def _target_type(self):
         return Regression(self.mean_, self.scale_, loss=self.loss)

@@ -312,6 +312,9 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
                                  f"{self.model!r} reads text (max_length= sets the "
                                  "tokens kept per text).")
             return validate_texts(X, model=self.model)
+        if self.max_length is not None:
+            raise ValueError(f"max_length={self.max_length!r} applies to text; model="
+                             f"{self.model!r} reads images (image_size= sets their size).")
         if reset:
             return validate_images(self, X, reset=True, input_shape=self.input_shape)
         return validate_images(self, X, reset=False, input_shape=self.input_shape,
@@ -372,6 +375,8 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         store = resolve_store(self.cache)
         if store is None:
             return self._forward(source, device, autocast_dtype)
+        if "preprocess_" not in vars(self):  # a text extractor after unpickling
+            self._get_backbone(device)  # rebuilds its preprocessing with the backbone
         fingerprint, description = self._features_fingerprint(device, autocast_dtype)
         return cached_features(
             store, fingerprint, image_keys(source), self.n_features_out_,
@@ -505,7 +510,9 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
     def __setstate__(self, state):
         # warns for another version; a pickle written before the fitted attributes
         # had their trailing underscore loads under today's names
-        super().__setstate__(_renamed(check_version(self, state)))
+        state = _renamed(check_version(self, state))
+        state.setdefault("max_length", None)  # a parameter added since
+        super().__setstate__(state)
 
 
 def _renamed(attributes):

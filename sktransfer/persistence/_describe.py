@@ -262,7 +262,7 @@ def _record(record, tensors, budget):
     params = _decoded(record.get("params"), budget)
     attributes = _decoded(record.get("fitted"), budget)
     found = limit_problems(params, attributes)
-    if name not in SAFE_CLASSES:
+    if type(name) is not str or name not in SAFE_CLASSES:
         found.insert(0, f"{name!r:.80} is not an estimator of this version of "
                         "sktransfer")
     return EstimatorDescription(

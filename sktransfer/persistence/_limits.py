@@ -99,6 +99,12 @@ def problems(params, fitted):
     if isinstance(batch_size, Integral) and batch_size > MAX_BATCH_SIZE:
         found.append(f"batch_size={batch_size} is more than the {MAX_BATCH_SIZE} "
                      "images a safe file may declare")
+    if isinstance(params.get("compile"), dict):
+        # torch.compile's options name compilers and folders (cpp.cxx,
+        # trace.debug_dir): a file must not choose a program to run or where to write
+        found.append(f"compile={params['compile']!r:.80} sets torch.compile options, "
+                     "which can name programs and folders; a safe file may hold "
+                     "compile=True or False (set options with set_params after loading)")
     preprocess = fitted.get("preprocess_")
     if type(preprocess) is PreprocessConfig:
         found += [_too_large("preprocess_.crop_size", preprocess.crop_size),

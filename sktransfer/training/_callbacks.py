@@ -197,14 +197,17 @@ class LongFitWarning(Callback):
         self.advice = advice
 
     def on_fit_begin(self, state, **kwargs):
-        self._start, self._seen, self._done = time.perf_counter(), 0, False
-        self._first_epoch = state.epoch
+        self._start, self._seen, self._done = None, 0, False
 
     def on_batch_end(self, state, **kwargs):
         if self._done:
             return
+        if self._start is None:  # timed from the first batch: a resumed fit's
+            # checkpoint and the fit's set-up are behind it
+            self._start, self._first_epoch = time.perf_counter(), state.epoch
+            return
         self._seen += 1
-        if self._seen < min(self.probe_batches, state.n_batches):
+        if self._seen < min(self.probe_batches, state.n_batches - 1):
             return
         self._done = True
         per_batch = (time.perf_counter() - self._start) / self._seen

@@ -196,3 +196,18 @@ def test_multi_label_on_images_with_a_small_cnn():
     clf = FineTuneClassifier(model="simple_cnn", weights=None, image_size=16, epochs=2,
                              batch_size=8, device="cpu", random_state=0).fit(X, Y)
     assert clf.predict(X).shape == (32, 2) and clf.predict_proba(X).shape == (32, 2)
+
+
+def test_a_refused_multilabel_fit_leaves_the_fitted_estimator_as_it_was():
+    from sklearn.datasets import make_classification, make_multilabel_classification
+
+    X, y = make_classification(n_samples=60, n_features=6, n_informative=4,
+                               n_classes=3, random_state=0)
+    clf = FineTuneClassifier(model=None, epochs=1, device="cpu", random_state=0).fit(X, y)
+    before = clf.predict_proba(X)
+    _, Y = make_multilabel_classification(n_samples=60, n_features=6, n_classes=3,
+                                          random_state=0)
+    with pytest.raises(ValueError, match="class_weight"):
+        clf.set_params(class_weight={0: 1.0, 1: 2.0}).fit(X, Y)
+    assert list(clf.classes_) == [0, 1, 2] and not clf.multilabel_
+    np.testing.assert_array_equal(clf.predict_proba(X), before)

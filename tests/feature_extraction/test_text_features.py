@@ -65,3 +65,43 @@ def test_minilm_features_equal_sentence_transformers_encode():
         texts, batch_size=2, convert_to_numpy=True)
     assert ours.shape == (4, 384)
     np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+def test_a_pickled_text_extractor_with_a_cache_transforms(tiny_bert):
+    import pickle
+
+    X, _ = sentiment_texts(6)
+    extractor = PretrainedFeatureExtractor(model=tiny_bert, device="cpu", cache=True,
+                                           random_state=0).fit(X)
+    expected = extractor.transform(X)
+    loaded = pickle.loads(pickle.dumps(extractor))
+    assert "preprocess_" not in vars(loaded)  # the tokenizer travels with the backbone
+    np.testing.assert_allclose(loaded.transform(X), expected, atol=1e-6)
+
+
+def test_max_length_is_refused_for_an_image_model():
+    images = np.zeros((2, 16, 16, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="max_length=8 applies to text"):
+        PretrainedFeatureExtractor(model="simple_cnn", weights=None, max_length=8,
+                                   device="cpu").fit(images)
+
+
+def test_pickles_from_before_max_length_load():
+    import pickle
+
+    from sktransfer import FineTuneClassifier
+
+    extractor = PretrainedFeatureExtractor(model="simple_cnn", weights=None,
+                                           random_state=0, device="cpu")
+    extractor.fit(np.zeros((2, 16, 16, 3), dtype=np.uint8))
+    clf = FineTuneClassifier(model=None, epochs=1, device="cpu").fit(
+        np.random.default_rng(0).normal(size=(8, 3)), np.arange(8) % 2)
+    for estimator in (extractor, clf):
+        state = estimator.__getstate__()
+        for added in ("max_length", "threshold"):
+            state.pop(added, None)  # as a pickle of the earlier version holds it
+        old = type(estimator).__new__(type(estimator))
+        old.__setstate__(pickle.loads(pickle.dumps(state)))
+        assert old.get_params()["max_length"] is None
+        repr(old)
+    assert old.threshold == 0.5

@@ -188,3 +188,28 @@ def test_save_refuses_what_load_would_refuse(estimator, match):
                                    "timm:resnet18", "timm:vit_small_patch14_dinov2.lvd142m"])
 def test_backbones_the_package_builds_are_kept(model):
     assert safe_round_trip(extractor(model=model)).model == model
+
+
+def test_torch_compile_options_are_refused_at_save_and_at_load(tmp_path):
+    """torch.compile's options name programs and folders (``cpp.cxx``,
+    ``trace.debug_dir``): a file that sets them could make ``predict`` run a
+    program of its author's choosing."""
+    from safe_files import rewrite
+
+    from sktransfer import FineTuneClassifier
+
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    clf = FineTuneClassifier(model=None, epochs=1, device="cpu").fit(X, np.arange(20) % 2)
+    options = {"options": {"cpp.cxx": [str(tmp_path / "fake-compiler")]}}
+    with pytest.raises(ValueError, match="torch.compile options"):
+        sktransfer.save(clf.set_params(compile=options), tmp_path / "refused.sktransfer")
+    path = tmp_path / "crafted.sktransfer"
+    sktransfer.save(clf.set_params(compile=False), path)
+    from sktransfer.persistence._codec import encode
+
+    rewrite(path, lambda document: document["params"].update(compile=encode(options)))
+    with pytest.raises(ValueError, match="torch.compile options"):
+        sktransfer.load(path)
+    clf.set_params(compile=True)
+    sktransfer.save(clf, tmp_path / "kept.sktransfer")
+    assert sktransfer.load(tmp_path / "kept.sktransfer").compile is True

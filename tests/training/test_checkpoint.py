@@ -6,10 +6,11 @@ import os
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import make_blobs
 from sklearn.model_selection import GridSearchCV
 
 from sktransfer import DomainAdaptClassifier
-from sktransfer.training import Checkpoint
+from sktransfer.training import Checkpoint, EarlyStopping
 
 from tiny_fits import cnn, images_task, InterruptAt, mlp
 
@@ -114,3 +115,46 @@ def test_checkpoint_per_fit_folders_keep_cross_validation_honest(tmp_path):
                              cv=2).fit(X, y)
     np.testing.assert_array_equal(grid.cv_results_["mean_test_score"],
                                   reference.cv_results_["mean_test_score"])
+
+
+def test_fingerprint_is_the_same_in_another_process_and_sees_starting_weights():
+    """A function given as a parameter is described by its name, not by its
+    repr (which holds a memory address that differs between processes), and
+    the starting weights count."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import numpy as np, torch
+        from sktransfer import FineTuneClassifier
+        from sktransfer.classifiers._base import FitData
+        from sktransfer.classifiers._fingerprint import fit_fingerprint
+        from sktransfer.inputs import ArraySource
+
+        def shift(images):
+            return images
+        clf = FineTuneClassifier(model=None, augment=shift, random_state=0)
+        data = FitData(ArraySource(torch.zeros(4, 3)), np.zeros(4, dtype=np.int64),
+                       np.ones(4), np.arange(4), 0)
+        torch.manual_seed(0)
+        net = torch.nn.Linear(3, 2)
+        torch.nn.init.constant_(net.weight, 0.5)
+        print(fit_fingerprint(clf, data, start_epoch=0, schedule=True, network=net))
+        torch.nn.init.constant_(net.weight, 0.25)
+        print(fit_fingerprint(clf, data, start_epoch=0, schedule=True, network=net))
+    """)
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.split() for _ in range(2)]
+    assert runs[0] == runs[1]  # the same fit, the same digest in each process
+    assert runs[0][0] != runs[0][1]  # other starting weights, another fit
+
+
+def test_a_replaced_default_callback_is_another_fit(tmp_path):
+    X, y = make_blobs(n_samples=90, centers=3, n_features=6, random_state=0)
+    mlp(epochs=2, early_stopping=True, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    other = ("early_stopping", EarlyStopping(1, monitor="valid_score",
+                                             lower_is_better=False))
+    with pytest.raises(ValueError, match="not this one"):
+        mlp(epochs=2, early_stopping=True,
+            callbacks=[Checkpoint(tmp_path), other]).fit(X, y)
