@@ -404,6 +404,10 @@ class Checkpoint(Callback):
         The best monitored value seen in the last fit.
     folder_ : str
         The folder of the last fit (``folder`` with its fingerprint filled in).
+        The estimators copy their callbacks at each ``fit`` (the parameter is
+        never changed), so these are set on that copy, which a callback of
+        yours can read (``state`` does not hold it); the files are in the
+        folder either way.
     """
 
     def __init__(self, folder, *, monitor="valid_loss", resume=True):
