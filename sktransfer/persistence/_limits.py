@@ -89,6 +89,11 @@ def _too_large(what, size):
     return None
 
 
+#: torch.compile arguments a safe file may set (plain names and switches): its
+#: ``options`` can name a compiler program or a folder to write.
+SAFE_COMPILE_ARGUMENTS = ("mode", "backend", "fullgraph", "dynamic")
+
+
 def problems(params, fitted):
     """What a safe file's record asks beyond the bounds above: one message per
     problem (empty when none), from the decoded ``params`` and ``fitted``
@@ -99,12 +104,16 @@ def problems(params, fitted):
     if isinstance(batch_size, Integral) and batch_size > MAX_BATCH_SIZE:
         found.append(f"batch_size={batch_size} is more than the {MAX_BATCH_SIZE} "
                      "images a safe file may declare")
-    if isinstance(params.get("compile"), dict):
+    compile_arguments = params.get("compile")
+    if isinstance(compile_arguments, dict) and not all(
+            key in SAFE_COMPILE_ARGUMENTS and (value is None or type(value) in (bool, str))
+            for key, value in compile_arguments.items()):
         # torch.compile's options name compilers and folders (cpp.cxx,
         # trace.debug_dir): a file must not choose a program to run or where to write
-        found.append(f"compile={params['compile']!r:.80} sets torch.compile options, "
-                     "which can name programs and folders; a safe file may hold "
-                     "compile=True or False (set options with set_params after loading)")
+        found.append(f"compile={compile_arguments!r:.80} sets torch.compile options "
+                     "beyond mode, backend, fullgraph and dynamic; options can name "
+                     "programs and folders, which a safe file may not choose (set them "
+                     "with set_params after loading)")
     preprocess = fitted.get("preprocess_")
     if type(preprocess) is PreprocessConfig:
         found += [_too_large("preprocess_.crop_size", preprocess.crop_size),
