@@ -282,8 +282,19 @@ def validate_texts(X, *, model=None):
 
 def warn_truncated(preprocess, texts):
     """Warn how many of ``texts`` are longer than ``preprocess.max_length``
-    tokens (they are truncated)."""
-    n_tokens = preprocess.n_tokens(texts)
+    tokens (they are truncated).
+
+    Only texts that could be that long are tokenized: a token covers at least
+    one byte of the text, so a text of ``b`` UTF-8 bytes has at most ``b``
+    tokens besides the special ones (which an empty text shows), and a corpus
+    of short texts costs no second tokenization at every ``fit``."""
+    n_special = int(preprocess.n_tokens([""])[0])
+    candidates = [text for text in texts
+                  if len(text.encode("utf-8", "surrogatepass")) + n_special
+                  > preprocess.max_length]
+    if not candidates:
+        return
+    n_tokens = preprocess.n_tokens(candidates)
     longer = int((n_tokens > preprocess.max_length).sum())
     if longer:
         warnings.warn(

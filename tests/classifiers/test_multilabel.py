@@ -211,3 +211,10 @@ def test_a_refused_multilabel_fit_leaves_the_fitted_estimator_as_it_was():
         clf.set_params(class_weight={0: 1.0, 1: 2.0}).fit(X, Y)
     assert list(clf.classes_) == [0, 1, 2] and not clf.multilabel_
     np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, -0.2, "half"])
+def test_a_bad_threshold_is_refused(task, threshold):
+    with pytest.raises(ValueError, match="threshold"):
+        FineTuneClassifier(model=None, epochs=1, device="cpu",
+                           threshold=threshold).fit(*task)

@@ -163,3 +163,10 @@ def test_minilm_fine_tunes_and_round_trips_through_a_safe_file(texts):
     np.testing.assert_allclose(loaded.predict_proba(X[:8]), clf.predict_proba(X[:8]),
                                atol=1e-6)
     assert loaded.preprocess_.max_length == clf.preprocess_.max_length
+
+
+@pytest.mark.parametrize("max_length", [0, -3, 2.5, "64"])
+def test_a_bad_max_length_is_refused_before_training(tiny_bert, texts, max_length):
+    X, y = texts
+    with pytest.raises(ValueError, match="max_length"):
+        tuner(tiny_bert, max_length=max_length).fit(X, y)

@@ -81,3 +81,34 @@ def test_text_source_batches_and_length_order():
     assert source.length_order().tolist() == [2, 3, 0, 1]
     with pytest.raises(ValueError, match="do not apply to text"):
         source.with_transform(lambda x: x)
+
+
+def test_the_truncation_count_tokenizes_only_texts_that_could_be_long(tmp_path):
+    import warnings
+
+    from sktransfer.inputs import TextPreprocess
+    from sktransfer.inputs._text import warn_truncated
+
+    from text_models import write_tiny_bert
+
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(write_tiny_bert(tmp_path / "b"))
+    preprocess = TextPreprocess(tokenizer, max_length=12)
+    seen = []
+    real = preprocess.n_tokens
+
+    def counting(texts):
+        seen.append(list(texts))
+        return real(texts)
+
+    preprocess.n_tokens = counting
+    short, long = "good film", " ".join(["good"] * 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_truncated(preprocess, [short] * 5)  # no text is long: no warning
+    assert seen == [[""]]  # only the special tokens were counted
+    seen.clear()
+    with pytest.warns(UserWarning, match="1 of 3 texts are longer than max_length=12"):
+        warn_truncated(preprocess, [short, long, short])
+    assert seen == [[""], [long]]
