@@ -775,14 +775,15 @@ def _night(images, rng):
 
 
 def _lowres(images, rng):
-    """A low-resolution rendering: area-downsampled four times, then bilinear back."""
+    """A low-resolution rendering: area-averaged to a quarter of the side, then
+    enlarged back by repeating pixels (blocks of about 4x4)."""
     import torch
     import torch.nn.functional as F
 
     size = images.shape[1]
     batch = torch.as_tensor(images, dtype=torch.float32).permute(0, 3, 1, 2)
     small = F.interpolate(batch, size=(size // 4, size // 4), mode="area")
-    large = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
+    large = F.interpolate(small, size=(size, size), mode="nearest")
     return large.permute(0, 2, 3, 1).numpy().astype(np.float64)
 
 
