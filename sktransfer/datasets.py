@@ -846,7 +846,7 @@ def load_photo_shift(shift="posterize", *, n_per_class=40, n_test_per_class=20,
     * ``"night"``: low light: darkened by a gamma of 2.2, tinted blue, with
       Gaussian sensor noise;
     * ``"lowres"``: low resolution: averaged down to a quarter of the side, then
-      enlarged back (bilinear), so the fine texture is gone;
+      enlarged back by repeating pixels, so the fine texture gives way to blocks;
     * ``"grey"``: colour to grey (BT.601 luminance) on the three channels; the
       photographs that are grey already look alike in both domains.
 
