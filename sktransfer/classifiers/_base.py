@@ -66,6 +66,7 @@ from ._fingerprint import fit_fingerprint
 from ._network import ClassifierNet, FeaturesOnly, mlp_backbone
 from ._parameters import CONSTRAINTS
 from ._targets import SingleLabel, TargetType
+from ._text_defaults import auto_backbone_lr_ratio
 
 TABULAR_MODELS = (None, "mlp")
 #: Names of the estimators' own callbacks (see ``_default_callbacks``).
@@ -355,12 +356,12 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
 
     def _backbone_lr_ratio(self):
         """``backbone_lr_ratio`` resolved: ``"auto"`` slows down only a
-        pretrained backbone (``weights`` not None); the MLP of flat input is
-        never pretrained."""
+        pretrained backbone (``weights`` not None), by its modality's rule
+        (``_text_defaults``); the MLP of flat input is never pretrained."""
         if self._tabular:
             return 1.0
         if self.backbone_lr_ratio == "auto":
-            return 1.0 if self.weights is None else 0.1
+            return auto_backbone_lr_ratio(self._modality, pretrained=self.weights is not None)
         return float(self.backbone_lr_ratio)
 
     def _fit_epochs(self, data, *, epochs, schedule=True, make_step=SupervisedStep,

@@ -1,0 +1,68 @@
+"""What ``"auto"`` stands for on a text backbone (``classifiers/_text_defaults``),
+and that a value the user set is kept."""
+
+import pytest
+
+from sktransfer import DomainAdaptClassifier, FineTuneClassifier, FineTuneRegressor
+from sktransfer.classifiers._text_defaults import auto_backbone_lr_ratio
+from sktransfer.training import Callback
+
+from text_models import sentiment_texts, write_tiny_bert
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    return "hf:" + str(write_tiny_bert(tmp_path_factory.mktemp("tiny_bert")))
+
+
+def test_auto_ratio_per_modality():
+    image = auto_backbone_lr_ratio("image", pretrained=True)
+    text = auto_backbone_lr_ratio("text", pretrained=True)
+    assert image == 0.1  # the image rule is unchanged
+    assert image < text < 1.0  # a language model trains at a larger share, below the head
+    assert auto_backbone_lr_ratio("image", pretrained=False) == 1.0
+    assert auto_backbone_lr_ratio("text", pretrained=False) == 1.0
+    with pytest.raises(ValueError, match="modality='audio'"):
+        auto_backbone_lr_ratio("audio", pretrained=True)
+
+
+@pytest.mark.parametrize("estimator", [FineTuneClassifier, FineTuneRegressor,
+                                       DomainAdaptClassifier])
+def test_estimators_resolve_auto_by_the_backbone_they_name(estimator):
+    # Resolved from ``model`` and ``weights`` alone: nothing is loaded.
+    text = auto_backbone_lr_ratio("text", pretrained=True)
+    assert estimator(model="all-MiniLM-L6-v2")._backbone_lr_ratio() == text
+    assert estimator(model="hf:some/repo")._backbone_lr_ratio() == text
+    assert estimator(model="all-MiniLM-L6-v2", weights=None)._backbone_lr_ratio() == 1.0
+    assert estimator(model="efficientnet_lite0")._backbone_lr_ratio() == 0.1
+    assert estimator(model="resnet18", weights=None)._backbone_lr_ratio() == 1.0
+    assert estimator(model=None)._backbone_lr_ratio() == 1.0
+
+
+@pytest.mark.parametrize("ratio", [0.1, 1.0, 0.0])
+def test_a_ratio_the_user_set_is_kept_on_text(ratio):
+    assert FineTuneClassifier(model="all-MiniLM-L6-v2",
+                              backbone_lr_ratio=ratio)._backbone_lr_ratio() == ratio
+
+
+class _Rates(Callback):
+    """Records each parameter group's learning rate when the fit begins (on the
+    class: a fit trains with a copy of its callbacks)."""
+
+    seen = {}
+
+    def on_fit_begin(self, state, **kwargs):
+        type(self).seen = {group["name"]: group["lr"]
+                           for group in state.optimizer.param_groups}
+
+
+@pytest.mark.parametrize("ratio", ["auto", 0.1])
+def test_a_text_fit_trains_the_transformer_at_the_resolved_rate(tiny_bert, ratio):
+    X, y = sentiment_texts(16)
+    _Rates.seen = {}
+    FineTuneClassifier(model=tiny_bert, epochs=1, batch_size=8, lr=1e-3, scheduler=None,
+                       backbone_lr_ratio=ratio, device="cpu", random_state=0,
+                       callbacks=[("rates", _Rates())]).fit(X, y)
+    expected = auto_backbone_lr_ratio("text", pretrained=True) if ratio == "auto" else ratio
+    assert _Rates.seen["head"] == pytest.approx(1e-3)
+    assert _Rates.seen["backbone"] == pytest.approx(1e-3 * expected)
