@@ -195,7 +195,7 @@ class EpochSelfTrainingStep(DomainAdaptationStep):
         """Target batches with their rows, to look up their pseudo-labels."""
         config = self.config
         return target_batches(config.loader, self.target_rows, config.batch_size,
-                              self.generator, with_rows=True)
+                              self.generator, with_rows=True, shard=config.shard)
 
     def refresh(self):
         """Pseudo-label every target row with the network as it is now."""

@@ -62,6 +62,8 @@ from ..training._setup import (
     scheduler_interval,
 )
 from ..training._steps import validation_scores
+from ..training._distributed import Shard, wrap_for_ranks
+from ._distributed import check_devices, join_launcher, spawn_fit
 from ._fingerprint import fit_fingerprint
 from ._network import ClassifierNet, FeaturesOnly, mlp_backbone
 from ._parameters import CONSTRAINTS
@@ -262,7 +264,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         check_callbacks(self.callbacks)
         check_scheduler(self.scheduler)
         compile_options(self.compile)
-        resolve_device(self.device)
+        check_devices(self.devices, self.strategy, resolve_device(self.device),
+                      sync_batchnorm=self.sync_batchnorm)
 
     def _begin_fit(self, *, incremental=False):
         """Check the parameters; return whether this fit continues the last one."""
@@ -367,7 +370,27 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
     def _fit_epochs(self, data, *, epochs, schedule=True, make_step=SupervisedStep,
                     fingerprint_parts=()):
         """Train ``module_`` for ``epochs`` epochs on the labeled rows of
-        ``data`` (early stopping holds out a share of them).
+        ``data`` (see :meth:`_train`): in this process, in processes of its own
+        (``devices`` > 1), or in the process group of a launcher (``torchrun``);
+        see :mod:`sktransfer.classifiers._distributed`."""
+        device = resolve_device(self.device)
+        layout = check_devices(self.devices, self.strategy, device,
+                               sync_batchnorm=self.sync_batchnorm)
+        kwargs = {"data": data, "epochs": epochs, "schedule": schedule,
+                  "make_step": make_step, "fingerprint_parts": fingerprint_parts}
+        if layout.world_size == 1:
+            return self._train(**kwargs)
+        if layout.launched:
+            shard, device = join_launcher(layout, device)
+            return self._train(shard=shard, device=device, **kwargs)
+        return spawn_fit(self, layout, device, kwargs)
+
+    def _train(self, data, *, epochs, schedule=True, make_step=SupervisedStep,
+               fingerprint_parts=(), shard=Shard(), device=None):
+        """Train ``module_`` for ``epochs`` epochs on the labeled rows of
+        ``data`` (early stopping holds out a share of them), as rank ``shard``
+        of a fit over several processes when it says so, on ``device`` (None:
+        the estimator's ``device``).
 
         ``make_step(config)`` builds the training step (a
         :class:`~sktransfer.training.TrainingStep`) from a
@@ -377,9 +400,13 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         constant (``partial_fit``). ``fingerprint_parts`` (arrays) join the
         fit's fingerprint (what else defines the fit: target rows).
         """
-        device = resolve_device(self.device)
+        device = resolve_device(self.device) if device is None else device
         autocast_dtype = resolve_autocast_dtype(self.precision, device)
         net = placed(self.module_, device)
+        train_net, unwrap = wrap_for_ranks(
+            net, shard, device, sync_batchnorm=self.sync_batchnorm,
+            may_freeze=not self._tabular and (self.freeze not in (None, "none")
+                                              or self.unfreeze_after is not None))
         loader = BatchLoader(data.source, self.preprocess_, device,
                                  num_workers=self.num_workers)
         target = self._target_type()
@@ -389,13 +416,13 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         config = StepConfig(
             # The forward passes go through torch.compile when asked; module_
             # stays the plain network.
-            net=compiled(net, self.compile), loader=loader, rows=train_idx,
+            net=compiled(train_net, self.compile), loader=loader, rows=train_idx,
             targets=data.targets,
             sample_weight=data.sample_weight, batch_size=self.batch_size,
             augment=None if self._modality != "image" else resolve_augment(self.augment),
             generator=torch.Generator().manual_seed(data.seed), device=device,
             criterion=criterion, epochs=epochs, first_epoch=len(self.history_),
-            mix=target.mixing(images=self._modality == "image"),
+            mix=target.mixing(images=self._modality == "image"), shard=shard,
         )
         step = make_step(config)
         n_batches = config.n_batches
@@ -415,27 +442,35 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         optimizer = build_optimizer(self.optimizer, groups, weight_decay=self.weight_decay)
         scheduler = build_scheduler(self.scheduler if schedule else None, optimizer,
                                     epochs=epochs, n_batches=n_batches)
+        # Over several processes, validation runs the plain network: each rank
+        # its part of the rows, with no collective hidden in a forward pass.
+        eval_net = compiled(net, self.compile) if shard.distributed else config.net
         validate = None if valid_idx is None else functools.partial(
-            validation_scores, config.net, loader, valid_idx, data.targets,
-            autocast_dtype=autocast_dtype, batch_size=self.batch_size, criterion=criterion)
+            validation_scores, eval_net, loader, valid_idx, data.targets,
+            autocast_dtype=autocast_dtype, batch_size=self.batch_size, criterion=criterion,
+            shard=shard)
 
         trainer = Trainer(trained, optimizer, device=device, autocast_dtype=autocast_dtype,
                           scheduler=scheduler,
                           scheduler_interval=scheduler_interval(self.scheduler) or "batch",
                           grad_clip=self.grad_clip,
-                          callbacks=self._callbacks(net))
+                          callbacks=self._callbacks(net), shard=shard,
+                          sync_parameters=[p for module in extra.values()
+                                           for p in module.parameters() if p.requires_grad])
         fingerprint = functools.partial(
             fit_fingerprint, self, data, start_epoch=len(self.history_), schedule=schedule,
             network=trained, replaced_callbacks=self._replaced_callbacks(),
             extra=fingerprint_parts)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(data.seed)
+            # Each rank augments with its own draws; rank 0 as one process would.
+            torch.manual_seed(data.seed + shard.rank)
             state = trainer.fit(step, epochs=epochs, n_batches=n_batches,
                                 history=self.history_, validate=validate,
                                 start_epoch=len(self.history_), generator=step.generator,
                                 fingerprint=fingerprint)
             if not state.interrupted:
                 step.finish()  # e.g. AdaBN's target statistics
+        unwrap()
         for parameter in net.parameters():
             parameter.requires_grad_(True)
         self.module_ = net
@@ -542,7 +577,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         """Parameters added since the first release, with their defaults, which
         a pickle written before them lacks."""
         return {name: inspect.signature(type(self)).parameters[name].default
-                for name in ("max_length", "threshold")
+                for name in ("max_length", "threshold", "devices", "strategy",
+                             "sync_batchnorm")
                 if name in inspect.signature(type(self)).parameters}
 
     def __setstate__(self, state):

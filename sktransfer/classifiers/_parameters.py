@@ -35,6 +35,10 @@ CONSTRAINTS = {
     "grad_clip": [Interval(Real, 0, None, closed="neither"), None],
     "hidden_layer_sizes": [tuple, list],
     "compile": COMPILE_CONSTRAINT,
+    "devices": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), list,
+                tuple],
+    "strategy": [StrOptions({"auto", "ddp", "fsdp"})],
+    "sync_batchnorm": ["boolean"],
     "callbacks": [list, tuple, None],
     "verbose": ["verbose"],
     "warm_start": ["boolean"],
@@ -155,6 +159,27 @@ or None, default="default"
         ``RuntimeWarning`` says why and the network runs eagerly; an error the
         eager network raises too, running out of memory and the errors of later
         passes are raised.''',
+    "devices": '''devices : "auto", int or list of int, default="auto"
+        Processes one ``fit`` runs in, each on its own device: an int starts
+        that many worker processes on this machine (one per GPU with
+        ``device="cuda"``, GPUs 0, 1, ...; or CPU processes over gloo), a list
+        names the GPUs. ``"auto"``: one process, or every process of a
+        launcher (``torchrun``, SLURM's ``srun``) when one started this
+        script. Each global batch of ``batch_size`` rows is split between the
+        processes and their gradients averaged (PyTorch's
+        DistributedDataParallel), so a step is the one a single process would
+        take; the fitted estimator holds rank 0's weights, and ``predict``
+        runs in the calling process. See the guide's distributed page
+        (``docs/distributed.md``).''',
+    "strategy": '''strategy : {"auto", "ddp"}, default="auto"
+        How several processes share a fit: ``"ddp"`` (and ``"auto"``) a whole
+        copy of the network on each device, gradients averaged. FSDP is not
+        offered (``"fsdp"`` is refused with the reason).''',
+    "sync_batchnorm": '''sync_batchnorm : bool, default=False
+        Over several GPUs, normalise BatchNorm layers with the statistics of the
+        whole global batch (torch's ``SyncBatchNorm``) instead of each
+        process's part; the fitted network keeps plain BatchNorm layers. GPUs
+        only.''',
     "callbacks": '''callbacks : list of Callback or (name, Callback or None) pairs, default=None
         Objects whose hooks the training loop calls (see
         :class:`sktransfer.training.Callback`), after the estimator's own,

@@ -126,6 +126,9 @@ class FineTuneRegressor(RegressorMixin, NeuralNetworkBase):
         precision="auto",
         num_workers=0,
         compile=False,
+        devices="auto",
+        strategy="auto",
+        sync_batchnorm=False,
         callbacks=None,
         random_state=None,
         verbose=0,
@@ -156,6 +159,9 @@ class FineTuneRegressor(RegressorMixin, NeuralNetworkBase):
         self.precision = precision
         self.num_workers = num_workers
         self.compile = compile
+        self.devices = devices
+        self.strategy = strategy
+        self.sync_batchnorm = sync_batchnorm
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose

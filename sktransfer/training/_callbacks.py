@@ -58,6 +58,13 @@ class Callback:
     :class:`~sktransfer.training.MLflowLogger`.
     """
 
+    #: In a fit over several processes (``devices=2`` and more), whether this
+    #: callback runs on rank 0 only. Writers of files and logs (checkpoints,
+    #: loggers, progress bars) set it; a callback that decides something (stops
+    #: the fit, freezes layers) runs on every rank, and sees the same history on
+    #: each.
+    main_process_only = False
+
     def on_fit_begin(self, state, **kwargs):
         """Before the first epoch (the network, optimizer and schedule are built)."""
 
@@ -191,6 +198,8 @@ class LongFitWarning(Callback):
         What to suggest, appended to the warning.
     """
 
+    main_process_only = True  # writes: rank 0 only
+
     def __init__(self, threshold=900.0, probe_batches=5, advice=""):
         self.threshold = threshold
         self.probe_batches = probe_batches
@@ -313,6 +322,8 @@ class EarlyStopping(Callback):
 class EpochLogger(Callback):
     """One line per epoch (loss, validation, learning rate, time) to ``log``."""
 
+    main_process_only = True  # writes: rank 0 only
+
     def __init__(self, log=print):
         self.log = log
 
@@ -338,6 +349,8 @@ def epoch_line(record):
 
 class ProgressBar(Callback):
     """A tqdm bar over the batches of each epoch."""
+
+    main_process_only = True  # writes: rank 0 only
 
     def on_epoch_begin(self, state, **kwargs):
         from tqdm.auto import tqdm
@@ -409,6 +422,8 @@ class Checkpoint(Callback):
         yours can read (``state`` does not hold it); the files are in the
         folder either way.
     """
+
+    main_process_only = True  # writes: rank 0 only
 
     def __init__(self, folder, *, monitor="valid_loss", resume=True):
         self.folder = folder

@@ -93,6 +93,8 @@ class TensorBoardLogger(Callback):
     >>> clf = FineTuneClassifier(callbacks=[TensorBoardLogger("runs/lite0")])
     """
 
+    main_process_only = True  # writes: rank 0 only
+
     def __init__(self, log_dir="runs"):
         self.log_dir = log_dir
 
@@ -151,6 +153,8 @@ class MLflowLogger(Callback):
     >>> clf = FineTuneClassifier(callbacks=[
     ...     MLflowLogger(experiment_name="lite0", tracking_uri="sqlite:///mlflow.db")])
     """
+
+    main_process_only = True  # writes: rank 0 only
 
     def __init__(self, *, experiment_name=None, tracking_uri=None, run_name=None):
         self.experiment_name = experiment_name

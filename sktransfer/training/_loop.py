@@ -18,6 +18,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from .._utils.device import autocast
 from ._callbacks import call_hook, snapshot
+from ._distributed import Shard
 from ._freeze import frozen_batchnorm_to_eval
 from ._setup import INTERVALS
 from ._steps import TrainingStep
@@ -97,11 +98,24 @@ class Trainer:
     grad_clip : float or None
         Maximum gradient norm.
     callbacks : list of Callback
-        Called in order at each hook.
+        Called in order at each hook. In a fit over several processes, those
+        whose ``main_process_only`` is true (writers of files and logs) run on
+        rank 0 only.
+    shard : Shard, default=Shard()
+        This process's place in a fit over several processes. Then the
+        network's gradients are averaged by DistributedDataParallel (the step's
+        ``net`` is wrapped in it), ``sync_parameters``' by the trainer; every
+        record holds the ranks' mean losses, so every rank writes the same
+        history; a stop asked on one rank stops all; and what rank 0's callbacks
+        restore at ``on_fit_begin`` (a checkpoint) is sent to every rank.
+    sync_parameters : list of Parameter, default=()
+        Parameters trained outside the network (an adaptation loss's
+        discriminator), whose gradients are averaged over the ranks each step.
     """
 
     def __init__(self, module, optimizer, *, device, autocast_dtype=None, scheduler=None,
-                 scheduler_interval="batch", grad_clip=None, callbacks=()):
+                 scheduler_interval="batch", grad_clip=None, callbacks=(), shard=Shard(),
+                 sync_parameters=()):
         if scheduler_interval not in INTERVALS:
             raise ValueError(f"scheduler_interval={scheduler_interval!r} is not one of "
                              f"{INTERVALS}.")
@@ -112,7 +126,10 @@ class Trainer:
         self.scheduler = scheduler
         self.scheduler_interval = scheduler_interval
         self.grad_clip = grad_clip
-        self.callbacks = list(callbacks)
+        self.shard = shard
+        self.sync_parameters = list(sync_parameters)
+        self.callbacks = [callback for callback in callbacks
+                          if shard.is_main or not callback.main_process_only]
         use_scaler = autocast_dtype == torch.float16 and device.type == "cuda"
         self.scaler = torch.amp.GradScaler(device.type) if use_scaler else None
 
@@ -127,6 +144,7 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
         else:
             loss.backward()
+        self.shard.average_gradients(self.sync_parameters)
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(
                 [p for p in self.module.parameters() if p.grad is not None], self.grad_clip
@@ -210,7 +228,10 @@ class Trainer:
             end_epoch=start_epoch + epochs, n_batches=n_batches, generator=generator,
             fingerprint=fingerprint,
         )
+        before = (len(state.history), state.epoch)
         call_hook(self.callbacks, "on_fit_begin", state)
+        if self.shard.any(before != (len(state.history), state.epoch)):
+            self._share_resumed_state(state)
         last_finished = snapshot(self.module)
         try:
             while state.epoch < state.end_epoch and not state.stop_training:
@@ -221,6 +242,10 @@ class Trainer:
                 record = {"epoch": state.epoch + 1, "train_loss": train_loss,
                           "valid_loss": None, "valid_score": None, "lr": lr}
                 record.update(step.epoch_metrics())  # a step's parts of the loss
+                if self.shard.distributed:  # the same history on every rank
+                    record.update({key: self.shard.mean(value)
+                                   for key, value in record.items()
+                                   if isinstance(value, float)})
                 if validate is not None:
                     self.module.eval()
                     record.update(validate())
@@ -230,6 +255,7 @@ class Trainer:
                 last_finished = snapshot(self.module)
                 state.epoch += 1
                 call_hook(self.callbacks, "on_epoch_end", state)
+                state.stop_training = self.shard.any(state.stop_training)
         except KeyboardInterrupt:
             self.module.load_state_dict(last_finished)
             state.interrupted = True
@@ -242,6 +268,31 @@ class Trainer:
             self.module.eval()
         call_hook(self.callbacks, "on_fit_end", state)
         return state
+
+
+    def _share_resumed_state(self, state):
+        """After ``on_fit_begin`` of a fit over several processes, when rank
+        0's callbacks resumed it (a checkpoint): send rank 0's weights,
+        optimizer, schedule, history, epochs and shuffling state to every rank."""
+        saved = self.shard.broadcast({
+            "module": self.module.state_dict() if self.shard.is_main else None,
+            "optimizer": self.optimizer.state_dict() if self.shard.is_main else None,
+            "scheduler": (self.scheduler.state_dict()
+                          if self.shard.is_main and self.scheduler is not None else None),
+            "history": state.history, "epoch": state.epoch, "end_epoch": state.end_epoch,
+            "generator": (state.generator.get_state()
+                          if self.shard.is_main and state.generator is not None else None),
+        })
+        if self.shard.is_main:
+            return
+        self.module.load_state_dict(saved["module"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if saved["scheduler"] is not None:
+            self.scheduler.load_state_dict(saved["scheduler"])
+        state.history[:] = saved["history"]
+        state.epoch, state.end_epoch = saved["epoch"], saved["end_epoch"]
+        if saved["generator"] is not None:
+            state.generator.set_state(saved["generator"])
 
 
 def _end_after_failure(callbacks, state):

@@ -30,6 +30,7 @@ from ..inputs import PerSample
 from ..inputs._text import concat_inputs
 from ._batches import target_batches
 from ._criteria import CrossEntropy, weighted_cross_entropy  # noqa: F401 (re-exported)
+from ._distributed import Shard
 from ._freeze import BATCH_NORMS
 
 
@@ -67,6 +68,9 @@ class StepConfig:
         The supervised loss and the validation scores (what the targets are:
         classes, label indicators, real values); None: cross-entropy on class
         indices with ``label_smoothing``.
+    shard : Shard
+        This process's part of a fit over several processes (each global batch
+        of ``batch_size`` rows is split between them); ``Shard()``: one process.
     """
 
     net: torch.nn.Module
@@ -83,6 +87,7 @@ class StepConfig:
     first_epoch: int = 0
     mix: object = None
     criterion: object = None
+    shard: Shard = Shard()
 
     def __post_init__(self):
         if self.criterion is None:
@@ -174,8 +179,11 @@ class SupervisedStep(TrainingStep):
         """``(inputs, targets, sample_weight)`` on the device, the rows reshuffled
         (targets: class indices, or class probabilities when ``mix`` is set)."""
         config, size = self.config, self.config.batch_size
-        loader, device = self._loader, config.device
         order = config.rows[torch.randperm(len(config.rows), generator=self.generator).numpy()]
+        if config.shard.distributed:
+            yield from self._sharded_batches(order)
+            return
+        loader, device = self._loader, config.device
         for start, batch in zip(range(0, len(order), size),
                                 loader.batches(size, indices=order)):
             index = torch.as_tensor(order[start:start + size])
@@ -184,9 +192,33 @@ class SupervisedStep(TrainingStep):
                      self._weights[index].to(device, non_blocking=True))
             yield batch if config.mix is None else config.mix(*batch)
 
+    def _sharded_batches(self, order):
+        """This rank's part of each global batch of ``order`` (padding rows
+        weigh nothing), with the loss scale that makes the ranks' average the
+        global batch's loss (see :mod:`sktransfer.training._distributed`)."""
+        config, shard = self.config, self.config.shard
+        loader, device = self._loader, config.device
+        parts = shard.split(order, config.batch_size)
+        local_order = np.concatenate([local for _, local, _ in parts])
+        batches = loader.batches(shard.local_size(config.batch_size), indices=local_order)
+        for (rows, local, keep), batch in zip(parts, batches):
+            index = torch.as_tensor(local)
+            weights = self._weights[index]
+            weights = weights * torch.as_tensor(keep).reshape(-1, *[1] * (weights.ndim - 1))
+            self._loss_scale = shard.loss_scale(float(weights.sum()),
+                                                float(self._weights[torch.as_tensor(rows)].sum()))
+            batch = (loader.prepare(batch, augment=self._batch_augment),
+                     self._targets[index].to(device, non_blocking=True),
+                     weights.to(device, non_blocking=True))
+            yield batch if config.mix is None else config.mix(*batch)
+
     def criterion(self, logits, targets, sample_weight):
-        """The supervised loss of a batch: ``config.criterion``."""
-        return self.config.criterion(logits, targets, sample_weight)
+        """The supervised loss of a batch: ``config.criterion`` (scaled by the
+        rank's share of the global batch in a fit over several processes)."""
+        loss = self.config.criterion(logits, targets, sample_weight)
+        if self.config.shard.distributed:
+            loss = loss * self._loss_scale
+        return loss
 
     def loss(self, batch):
         inputs, targets, sample_weight = batch
@@ -228,7 +260,7 @@ class DomainAdaptationStep(SupervisedStep):
         returns ``target_batches(..., with_rows=True)``."""
         config = self.config
         return target_batches(config.loader, self.target_rows, config.batch_size,
-                              self.generator)
+                              self.generator, shard=config.shard)
 
     def record(self, supervised, adapt):
         """Add a step's two losses to the epoch's sums (on the device: no host
@@ -411,9 +443,15 @@ def batch_statistics_logits(net, loader, rows, *, batch_size, generator=None):
 
 
 def validation_scores(net, loader, rows, targets, *, autocast_dtype, batch_size,
-                      criterion=None):
+                      criterion=None, shard=Shard()):
     """``{"valid_loss", "valid_score"}`` of ``net`` on the labeled ``rows``, as
-    ``criterion`` reports them (None: log loss and accuracy of class indices)."""
+    ``criterion`` reports them (None: log loss and accuracy of class indices).
+    Over several processes each rank runs its part of ``rows`` and the outputs
+    are gathered back in order, so every rank reports the same scores."""
+    local = np.array_split(np.asarray(rows), shard.world_size)[shard.rank]
     outputs = run_batches(net, loader, autocast_dtype=autocast_dtype,
-                          batch_size=batch_size, indices=rows)
+                          batch_size=batch_size, indices=local) if len(local) else None
+    if shard.distributed:
+        outputs = shard.gather_rows(
+            outputs if outputs is not None else np.empty((0, 0), dtype=np.float32))
     return (criterion or CrossEntropy()).scores(outputs, targets[rows])

@@ -1,0 +1,178 @@
+"""One fit over two CPU processes (gloo): ``devices=2`` against one process.
+
+Each test here starts real worker processes (PyTorch's spawn), so they are few
+and small: a tiny MLP on flat features, a few batches.
+"""
+
+import ast
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+import time
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+import sktransfer
+from rank_callbacks import MarkStarted, RaiseOnRank, RecordHistory, StopOnRank
+from sktransfer import DomainAdaptClassifier, FineTuneClassifier, FineTuneRegressor
+from sktransfer.training import Checkpoint
+
+
+
+def _data(n=75, n_features=8, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, size=n)
+    X = (rng.normal(size=(n, n_features)) + y[:, None]).astype(np.float32)
+    return X, y
+
+
+# 75 rows, batches of 16: the last global batch has 11 rows, split 6 + 5 (one
+# padding row on rank 1); uneven sample weights: the loss scale matters.
+PARAMS = dict(model=None, epochs=4, batch_size=16, random_state=0, hidden_layer_sizes=(16,),
+              early_stopping=True, validation_fraction=0.2, patience=10)
+
+
+@pytest.fixture(scope="module")
+def two_process_fit(tmp_path_factory):
+    X, y = _data()
+    weights = np.random.default_rng(2).uniform(0.5, 2.0, size=len(y))
+    folder = tmp_path_factory.mktemp("ranks")
+    clf = FineTuneClassifier(
+        devices=2, verbose=1,
+        callbacks=[RecordHistory(str(folder)), Checkpoint(str(folder / "ckpt"))], **PARAMS)
+    clf.fit(X, y, sample_weight=weights)
+    single = FineTuneClassifier(**PARAMS).fit(X, y, sample_weight=weights)
+    return clf, single, X, y, folder
+
+
+def test_two_processes_take_the_steps_of_one(two_process_fit):
+    clf, single, X, _, _ = two_process_fit
+    # the same global batches, the gradients averaged: the same weights, up to
+    # float rounding of the split sums
+    np.testing.assert_allclose(clf.predict_proba(X), single.predict_proba(X), atol=1e-5)
+    assert len(clf.history_) == len(single.history_) == 4
+    for ours, theirs in zip(clf.history_, single.history_):
+        for key in ("train_loss", "valid_loss", "valid_score", "lr"):
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-6), key
+    assert clf.n_iter_ == 4 and not clf.interrupted_
+
+
+def test_every_rank_sees_the_same_history(two_process_fit):
+    _, _, _, _, folder = two_process_fit
+    histories = [ast.literal_eval((folder / f"history-{rank}.txt").read_text())
+                 for rank in (0, 1)]
+    for history in histories:  # each rank timed its own epochs
+        for record in history:
+            record.pop("duration")
+    assert histories[0] == histories[1]
+
+
+def test_only_rank_0_writes(two_process_fit, capfd):
+    clf, _, _, _, folder = two_process_fit
+    assert sorted(p.name for p in (folder / "ckpt").iterdir())  # rank 0 wrote its checkpoint
+    # (the epoch logger's lines were printed while the fixture ran: check a fresh fit)
+    X, y = _data(n=20)
+    FineTuneClassifier(**{**PARAMS, "epochs": 2, "early_stopping": False},
+                       devices=2, verbose=1).fit(X, y)
+    out = capfd.readouterr().out
+    assert out.count("epoch") == 2, out  # one line per epoch, not one per rank
+
+
+def test_the_result_pickles_and_saves(two_process_fit, tmp_path):
+    clf, _, X, _, _ = two_process_fit
+    expected = clf.predict_proba(X)
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict_proba(X),
+                                  expected)
+    clf = clone(clf).set_params(callbacks=None, verbose=0)  # a safe file holds data only
+    clf.__dict__.update({k: v for k, v in vars(two_process_fit[0]).items() if k.endswith("_")})
+    sktransfer.save(clf, tmp_path / "clf.skt")
+    loaded = sktransfer.load(tmp_path / "clf.skt")
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    assert loaded.devices == 2 and clone(loaded).get_params()["devices"] == 2
+
+
+def test_an_error_in_one_rank_is_raised_in_the_caller():
+    X, y = _data(n=40)
+    clf = FineTuneClassifier(**{**PARAMS, "epochs": 3, "early_stopping": False},
+                             devices=2, callbacks=[RaiseOnRank(rank=1, epoch=1)])
+    with pytest.raises(ValueError, match="a genuine error on rank 1") as info:
+        clf.fit(X, y)
+    assert any("Raised in rank 1" in note for note in info.value.__notes__)
+    assert not multiprocessing.active_children()
+    assert clf.history_ == []  # no epoch came back from the workers
+
+
+def test_a_stop_asked_on_one_rank_stops_every_rank():
+    X, y = _data(n=40)
+    clf = FineTuneClassifier(**{**PARAMS, "epochs": 5, "early_stopping": False},
+                             devices=2, callbacks=[StopOnRank(rank=1, epoch=2)])
+    clf.fit(X, y)  # without agreement, rank 0 would wait for rank 1 forever
+    assert len(clf.history_) == 2
+
+
+def test_ctrl_c_stops_every_worker(tmp_path):
+    X, y = _data(n=40)
+    marker = tmp_path / "started"
+    clf = FineTuneClassifier(**{**PARAMS, "epochs": 100_000, "early_stopping": False},
+                             devices=2, callbacks=[MarkStarted(str(marker))])
+
+    def interrupt():
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert marker.exists()
+    assert not multiprocessing.active_children()
+    assert clf.history_ == []  # no epoch came back from the workers
+
+
+@pytest.mark.slow
+def test_clone_and_grid_search_over_two_processes():
+    X, y = _data(n=48)
+    clf = FineTuneClassifier(**{**PARAMS, "epochs": 2, "early_stopping": False}, devices=2)
+    assert clone(clf).get_params() == clf.get_params()
+    pickle.dumps(clf)
+    search = GridSearchCV(clf, {"lr": [1e-2, 1e-3]}, cv=2, n_jobs=1, refit=False).fit(X, y)
+    best = clf.set_params(**search.best_params_).fit(X, y)
+    single = clone(best).set_params(devices=1).fit(X, y)
+    np.testing.assert_allclose(best.predict_proba(X), single.predict_proba(X), atol=1e-5)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["dann", "self_training"])
+def test_domain_adaptation_over_two_processes(method):
+    Xs, ys = _data(n=40, seed=0)
+    Xt, _ = _data(n=40, seed=1)
+    X = np.concatenate([Xs, Xt + 0.5])
+    y = np.concatenate([ys, -np.ones(40, dtype=int)])
+    params = dict(model=None, epochs=2, batch_size=16, random_state=0, method=method,
+                  hidden_layer_sizes=(16,))
+    ours = DomainAdaptClassifier(devices=2, **params).fit(X, y)
+    single = DomainAdaptClassifier(**params).fit(X, y)
+    assert [set(r) for r in ours.history_] == [set(r) for r in single.history_]
+    # the adaptation loss sees each rank's half of the batches: close, not equal
+    agreement = np.mean(ours.predict(Xt + 0.5) == single.predict(Xt + 0.5))
+    assert agreement > 0.8
+
+
+@pytest.mark.slow
+def test_regressor_over_two_processes():
+    X, y = _data(n=40)
+    target = X[:, 0] * 2.0 + 1.0
+    params = dict(model=None, epochs=3, batch_size=8, random_state=0,
+                  hidden_layer_sizes=(16,))
+    ours = FineTuneRegressor(devices=2, **params).fit(X, target)
+    single = FineTuneRegressor(**params).fit(X, target)
+    np.testing.assert_allclose(ours.predict(X), single.predict(X), rtol=1e-4, atol=1e-4)
