@@ -1,0 +1,34 @@
+"""A fit started by a launcher joins its process group: torchrun on CPUs."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sktransfer import FineTuneClassifier
+
+
+@pytest.mark.slow
+def test_torchrun_processes_join_one_fit(tmp_path):
+    script = Path(__file__).with_name("launched_fit.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"):
+        env.pop(name, None)
+    subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone",
+         "--nproc-per-node=2", str(script), str(tmp_path)],
+        check=True, env=env, timeout=300, capture_output=True)
+    probas = [np.load(tmp_path / f"proba-{rank}.npy") for rank in (0, 1)]
+    losses = [np.load(tmp_path / f"losses-{rank}.npy") for rank in (0, 1)]
+    np.testing.assert_array_equal(probas[0], probas[1])  # every process: the same weights
+    np.testing.assert_array_equal(losses[0], losses[1])  # and the same history
+    # the same steps as one process on the whole batches
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=60)
+    X = (rng.normal(size=(60, 8)) + y[:, None]).astype(np.float32)
+    single = FineTuneClassifier(model=None, epochs=3, batch_size=16, random_state=0,
+                                hidden_layer_sizes=(16,)).fit(X, y)
+    np.testing.assert_allclose(probas[0], single.predict_proba(X), atol=1e-5)
