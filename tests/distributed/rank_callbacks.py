@@ -55,3 +55,36 @@ class RecordHistory(Callback):
 
     def on_fit_end(self, state, **kwargs):
         Path(self.folder, f"history-{_rank()}.txt").write_text(repr(state.history))
+
+
+class CrashOnceOnRank(Callback):
+    """Raise at the end of epoch ``epoch`` on ``rank`` the first time only (a
+    crash): it leaves ``marker`` behind, and a later fit runs through."""
+
+    def __init__(self, marker, rank=1, epoch=2):
+        self.marker = marker
+        self.rank = rank
+        self.epoch = epoch
+
+    def on_epoch_end(self, state, **kwargs):
+        if (_rank() == self.rank and len(state.history) == self.epoch
+                and not Path(self.marker).exists()):
+            Path(self.marker).touch()
+            raise RuntimeError("a crash")
+
+
+class CountEpochs(Callback):
+    """Write how many epochs each rank trained in its fit to
+    ``folder/epochs-<rank>.txt``."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def on_fit_begin(self, state, **kwargs):
+        self.count_ = 0
+
+    def on_epoch_begin(self, state, **kwargs):
+        self.count_ += 1
+
+    def on_fit_end(self, state, **kwargs):
+        Path(self.folder, f"epochs-{_rank()}.txt").write_text(str(self.count_))

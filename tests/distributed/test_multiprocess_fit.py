@@ -19,7 +19,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 import sktransfer
-from rank_callbacks import MarkStarted, RaiseOnRank, RecordHistory, StopOnRank
+from rank_callbacks import CountEpochs, CrashOnceOnRank, MarkStarted, RaiseOnRank, RecordHistory, StopOnRank
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier, FineTuneRegressor
 from sktransfer.training import Checkpoint
 
@@ -176,3 +176,20 @@ def test_regressor_over_two_processes():
     ours = FineTuneRegressor(devices=2, **params).fit(X, target)
     single = FineTuneRegressor(**params).fit(X, target)
     np.testing.assert_allclose(ours.predict(X), single.predict(X), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_crashed_fit_resumes_from_rank_0s_checkpoint(tmp_path):
+    X, y = _data(n=40)
+    params = {**PARAMS, "epochs": 4, "early_stopping": False}
+    crash = CrashOnceOnRank(str(tmp_path / "crashed"), rank=1, epoch=2)
+    clf = FineTuneClassifier(devices=2, callbacks=[
+        crash, Checkpoint(str(tmp_path / "ckpt")), CountEpochs(str(tmp_path))], **params)
+    with pytest.raises(RuntimeError, match="a crash"):
+        clf.fit(X, y)
+    clf.fit(X, y)  # rank 0 resumes from its checkpoint and sends it to rank 1
+    assert [r["epoch"] for r in clf.history_] == [1, 2, 3, 4]
+    # both ranks trained only the epochs after the checkpoint
+    assert [(tmp_path / f"epochs-{rank}.txt").read_text() for rank in (0, 1)] == ["2", "2"]
+    single = FineTuneClassifier(**params).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X), single.predict_proba(X), atol=1e-5)
