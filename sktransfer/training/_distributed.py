@@ -113,7 +113,7 @@ class Shard:
         """The mean of a float over the ranks (None and NaN pass through)."""
         if not self.distributed or value is None:
             return value
-        tensor = torch.tensor([float(value)], dtype=torch.float64)
+        tensor = torch.tensor([float(value)], dtype=torch.float64, device=_collective_device())
         dist.all_reduce(tensor)
         return float(tensor) / self.world_size
 
@@ -121,7 +121,7 @@ class Shard:
         """Whether ``flag`` is true on any rank."""
         if not self.distributed:
             return bool(flag)
-        tensor = torch.tensor([int(bool(flag))])
+        tensor = torch.tensor([int(bool(flag))], device=_collective_device())
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
         return bool(tensor)
 
@@ -160,6 +160,14 @@ class Shard:
             count = parameter.grad.numel()
             parameter.grad.copy_(flat[offset:offset + count].view_as(parameter.grad))
             offset += count
+
+
+def _collective_device():
+    """Where a collective's own small tensors live: NCCL reduces only CUDA
+    tensors (on the rank's current GPU), gloo CPU ones."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def wrap_for_ranks(net, shard, device, *, sync_batchnorm=False, may_freeze=False):
