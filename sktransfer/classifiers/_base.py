@@ -405,8 +405,7 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         net = placed(self.module_, device)
         train_net, unwrap = wrap_for_ranks(
             net, shard, device, sync_batchnorm=self.sync_batchnorm,
-            may_freeze=not self._tabular and (self.freeze not in (None, "none")
-                                              or self.unfreeze_after is not None))
+            find_unused=not self._tabular)
         loader = BatchLoader(data.source, self.preprocess_, device,
                                  num_workers=self.num_workers)
         target = self._target_type()

@@ -168,6 +168,11 @@ def spawn_fit(estimator, layout, device, train_kwargs):
     """Run ``estimator._train(shard=..., device=..., **train_kwargs)`` in
     ``layout.world_size`` new processes and copy rank 0's fitted attributes
     onto ``estimator``."""
+    if mp.current_process().daemon:
+        raise ValueError(
+            f"devices={layout.world_size}: this process is a daemonic worker (of a "
+            "multiprocessing pool, or a dask worker), which cannot start the fit's "
+            "processes; fit with devices=1 there, or from a main process.")
     threads = max(1, torch.get_num_threads() // layout.world_size)
     with tempfile.TemporaryDirectory(prefix="sktransfer-ddp-") as folder:
         folder = Path(folder)
@@ -213,8 +218,12 @@ def _raise_worker_error(folder, exc):
     if not path.exists():
         raise RuntimeError(f"a worker of the fit (rank {exc.error_index}) ended: "
                            f"{exc}") from exc
-    with open(path, "rb") as file:
-        rank, error, text = pickle.load(file)  # written by our own worker
+    try:
+        with open(path, "rb") as file:
+            rank, error, text = pickle.load(file)  # written by our own worker
+    except Exception:  # an exception class that cannot be rebuilt from its pickle
+        raise RuntimeError(f"a worker of the fit (rank {exc.error_index}) failed:\n"
+                           f"{exc}") from exc
     error.add_note(f"Raised in rank {rank} of the fit's processes:\n{text}")
     raise error
 

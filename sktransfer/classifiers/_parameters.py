@@ -167,8 +167,10 @@ or None, default="default"
         launcher (``torchrun``, SLURM's ``srun``) when one started this
         script. Each global batch of ``batch_size`` rows is split between the
         processes and their gradients averaged (PyTorch's
-        DistributedDataParallel), so a step is the one a single process would
-        take; the fitted estimator holds rank 0's weights, and ``predict``
+        DistributedDataParallel), so a step's supervised loss is the whole
+        batch's, as in one process (losses of batch statistics, MixUp and
+        dropout see each process's part); the fitted estimator holds rank 0's
+        weights, and ``predict``
         runs in the calling process. See the guide's distributed page
         (``docs/distributed.md``).''',
     "strategy": '''strategy : {"auto", "ddp"}, default="auto"

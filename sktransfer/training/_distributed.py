@@ -37,6 +37,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ._freeze import BATCH_NORMS
 
+_TORCH_BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d,
+                      torch.nn.SyncBatchNorm)
+
 #: DistributedDataParallel's switch for buffers at each forward pass, by the
 #: name this torch gives it (newer releases renamed ``broadcast_buffers``).
 _NO_FORWARD_BUFFER_SYNC = (
@@ -117,6 +120,25 @@ class Shard:
         dist.all_reduce(tensor)
         return float(tensor) / self.world_size
 
+    def mean_values(self, record):
+        """The float values of ``record`` (a dict) averaged over the ranks, in
+        one all-reduce over its keys in sorted order (every rank's steps report
+        the same keys)."""
+        keys = sorted(key for key, value in record.items() if isinstance(value, float))
+        if not self.distributed or not keys:
+            return {key: record[key] for key in keys}
+        tensor = torch.tensor([record[key] for key in keys], dtype=torch.float64,
+                              device=_collective_device())
+        dist.all_reduce(tensor)
+        return dict(zip(keys, (tensor / self.world_size).tolist()))
+
+    def broadcast_buffers(self, module):
+        """Rank 0's buffers (BatchNorm's running statistics) on every rank."""
+        if not self.distributed:
+            return
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
     def any(self, flag):
         """Whether ``flag`` is true on any rank."""
         if not self.distributed:
@@ -170,19 +192,37 @@ def _collective_device():
     return torch.device("cpu")
 
 
-def wrap_for_ranks(net, shard, device, *, sync_batchnorm=False, may_freeze=False):
+def _synchronised(layer):
+    """A BatchNorm layer as its synchronised twin, sharing its parameters and
+    buffers: torch's for torch's own classes, timm's for timm's BatchNorm with
+    an activation (which torch's would drop); another subclass is refused
+    rather than trained as something else."""
+    if type(layer) in _TORCH_BATCH_NORMS:
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(layer)
+    try:
+        from timm.layers import BatchNormAct2d, convert_sync_batchnorm
+    except ImportError:  # pragma: no cover - timm is a dependency
+        BatchNormAct2d = None
+    if BatchNormAct2d is not None and isinstance(layer, BatchNormAct2d):
+        return convert_sync_batchnorm(layer)
+    raise ValueError(f"sync_batchnorm=True cannot convert {type(layer).__qualname__} (a "
+                     "subclass of BatchNorm that may do more than normalise); train "
+                     "with sync_batchnorm=False.")
+
+
+def wrap_for_ranks(net, shard, device, *, sync_batchnorm=False, find_unused=False):
     """``(module, unwrap)``: the module a rank's steps call, and a function that
     undoes the wrapping once the fit is done.
 
     One process: ``net`` itself. Several: ``net`` in DistributedDataParallel,
     which starts every rank from rank 0's weights and buffers and averages the
     gradients in the backward pass. It registers every parameter, so that
-    layers a freezing schedule unfreezes later are averaged too; when the fit
-    ``may_freeze`` layers, it looks for the parameters each step leaves without
-    a gradient (``find_unused_parameters``: a frozen layer gets none, and keeps
-    none). Buffers are not synchronised at each forward pass: BatchNorm's
-    running statistics are then each rank's own, rank 0's are kept, and no
-    collective hides in a forward pass. With
+    layers a freezing schedule unfreezes later are averaged too; with
+    ``find_unused`` (a pretrained backbone: frozen layers, a language model's
+    pooler or the layers after the one read, get no gradient) it looks each step
+    for the parameters left without one, which keep none. Buffers are not
+    synchronised at each forward pass (no collective hides in one); the trainer
+    sends rank 0's BatchNorm statistics to every rank after each epoch. With
     ``sync_batchnorm``, BatchNorm layers become :class:`torch.nn.SyncBatchNorm`
     for the fit (batch statistics over every rank's part of the batch; GPUs
     only), sharing their parameters and buffers; ``unwrap`` puts the plain layers
@@ -192,12 +232,11 @@ def wrap_for_ranks(net, shard, device, *, sync_batchnorm=False, may_freeze=False
         return net, lambda: None
     originals = []
     if sync_batchnorm:
-        for name, module in list(net.named_modules()):
+        for module in list(net.modules()):
             for child_name, child in list(module.named_children()):
                 if isinstance(child, BATCH_NORMS):
                     originals.append((module, child_name, child))
-                    setattr(module, child_name,
-                            torch.nn.SyncBatchNorm.convert_sync_batchnorm(child))
+                    setattr(module, child_name, _synchronised(child))
 
     def unwrap():
         for module, child_name, child in originals:
@@ -205,5 +244,5 @@ def wrap_for_ranks(net, shard, device, *, sync_batchnorm=False, may_freeze=False
 
     wrapped = DistributedDataParallel(
         net, device_ids=[device.index] if device.type == "cuda" else None,
-        find_unused_parameters=may_freeze, **_NO_FORWARD_BUFFER_SYNC)
+        find_unused_parameters=find_unused, **_NO_FORWARD_BUFFER_SYNC)
     return wrapped, unwrap

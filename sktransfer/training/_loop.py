@@ -106,8 +106,10 @@ class Trainer:
         network's gradients are averaged by DistributedDataParallel (the step's
         ``net`` is wrapped in it), ``sync_parameters``' by the trainer; every
         record holds the ranks' mean losses, so every rank writes the same
-        history; a stop asked on one rank stops all; and what rank 0's callbacks
-        restore at ``on_fit_begin`` (a checkpoint) is sent to every rank.
+        history; rank 0's BatchNorm statistics are sent to every rank after each
+        epoch (validation scores the model that is kept); a stop asked on one
+        rank stops all; and what rank 0's callbacks restore at ``on_fit_begin``
+        (a checkpoint) is sent to every rank.
     sync_parameters : list of Parameter, default=()
         Parameters trained outside the network (an adaptation loss's
         discriminator), whose gradients are averaged over the ranks each step.
@@ -141,10 +143,13 @@ class Trainer:
             loss = loss_fn(batch)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
+            # averaged before unscaling: every rank then finds the same
+            # overflows and skips the same steps
+            self.shard.average_gradients(self.sync_parameters)
             self.scaler.unscale_(self.optimizer)
         else:
             loss.backward()
-        self.shard.average_gradients(self.sync_parameters)
+            self.shard.average_gradients(self.sync_parameters)
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(
                 [p for p in self.module.parameters() if p.grad is not None], self.grad_clip
@@ -242,10 +247,11 @@ class Trainer:
                 record = {"epoch": state.epoch + 1, "train_loss": train_loss,
                           "valid_loss": None, "valid_score": None, "lr": lr}
                 record.update(step.epoch_metrics())  # a step's parts of the loss
-                if self.shard.distributed:  # the same history on every rank
-                    record.update({key: self.shard.mean(value)
-                                   for key, value in record.items()
-                                   if isinstance(value, float)})
+                if self.shard.distributed:
+                    # the same history on every rank, and validation of the
+                    # model that is kept: rank 0's BatchNorm statistics
+                    record.update(self.shard.mean_values(record))
+                    self.shard.broadcast_buffers(self.module)
                 if validate is not None:
                     self.module.eval()
                     record.update(validate())

@@ -22,6 +22,7 @@ import sktransfer
 from rank_callbacks import CountEpochs, CrashOnceOnRank, MarkStarted, RaiseOnRank, RecordHistory, StopOnRank
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier, FineTuneRegressor
 from sktransfer.training import Checkpoint
+from text_models import sentiment_texts, write_tiny_bert
 
 
 
@@ -193,3 +194,33 @@ def test_a_crashed_fit_resumes_from_rank_0s_checkpoint(tmp_path):
     assert [(tmp_path / f"epochs-{rank}.txt").read_text() for rank in (0, 1)] == ["2", "2"]
     single = FineTuneClassifier(**params).fit(X, y)
     np.testing.assert_allclose(clf.predict_proba(X), single.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_language_model_fits_over_two_processes(tmp_path):
+    """Texts travel to the workers; the parameters a step leaves without a
+    gradient (BERT's pooler) do not stall the gradient averaging."""
+    model = "hf:" + str(write_tiny_bert(tmp_path / "bert"))
+    X, y = sentiment_texts(n=24)
+    params = dict(model=model, weights=None, epochs=2, batch_size=8, random_state=0)
+    ours = FineTuneClassifier(devices=2, **params).fit(X, y)
+    single = FineTuneClassifier(**params).fit(X, y)
+    # close, not equal: each rank draws its own dropout masks
+    np.testing.assert_allclose(ours.predict_proba(X), single.predict_proba(X), atol=0.02)
+    assert [r["epoch"] for r in ours.history_] == [1, 2]
+
+
+def test_validation_scores_the_model_that_is_kept():
+    """With BatchNorm, each rank's running statistics differ until rank 0's are
+    sent to all: the last record's validation loss is the fitted model's."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=48)
+    X = (rng.uniform(0, 255, size=(48, 16, 16, 3)) * (0.5 + 0.5 * y[:, None, None, None])
+         ).astype(np.uint8)
+    clf = FineTuneClassifier(model="simple_cnn", weights=None, epochs=2, batch_size=8,
+                             random_state=0, early_stopping=True, validation_fraction=0.25,
+                             patience=5, augment=None, devices=2).fit(X, y)
+    _, valid = clf._split(y, clf._seed(), np.arange(len(y)))  # the fit's own split
+    proba = np.clip(clf.predict_proba(X[valid]), 1e-7, 1)
+    loss = -np.mean(np.log(proba[np.arange(len(valid)), y[valid]]))
+    assert clf.history_[-1]["valid_loss"] == pytest.approx(loss, rel=1e-4)

@@ -129,3 +129,27 @@ def test_estimators_refuse_bad_values_before_any_work():
             estimator(model=None, devices=0).fit(X, [0, 1] * 3)
         with pytest.raises(ValueError, match="not offered"):
             estimator(model=None, devices=2, strategy="fsdp").fit(X, [0, 1] * 3)
+
+
+def test_sync_batchnorm_keeps_each_layers_computation():
+    import timm.layers
+    from torch import nn
+
+    from sktransfer.training._distributed import _synchronised
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 5, 5)
+    for layer in (nn.BatchNorm2d(6), timm.layers.BatchNormAct2d(6, act_layer=nn.ReLU6)):
+        layer.running_mean.uniform_(-1, 1)
+        layer.eval()
+        synced = _synchronised(layer).eval()
+        assert isinstance(synced, nn.SyncBatchNorm)
+        assert synced.weight is layer.weight  # shares what trains
+        torch.testing.assert_close(synced(x), layer(x))  # the activation kept
+
+    class Scaled(nn.BatchNorm2d):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    with pytest.raises(ValueError, match="cannot convert .*Scaled"):
+        _synchronised(Scaled(6))
