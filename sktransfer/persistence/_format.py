@@ -58,6 +58,7 @@ from .._utils.hashing import tensors_checksum
 from .._utils.hints import PathLike
 from . import _pipeline
 from ._codec import Budget
+from ._limits import MAX_HEADER_BYTES
 from ._records import build as build_estimator, record as estimator_record
 
 FORMAT_NAME = "sktransfer-safe"
@@ -258,8 +259,8 @@ def read_header(path: PathLike) -> tuple[dict, dict]:
     with open(os.fspath(path), "rb") as file:
         prefix = file.read(8)
         size = int.from_bytes(prefix, "little") if len(prefix) == 8 else 0
-        if size > os.fstat(file.fileno()).st_size - 8:
-            size = 0  # _read_document says what is wrong
+        if size > min(os.fstat(file.fileno()).st_size - 8, MAX_HEADER_BYTES):
+            _read_document(prefix, source)  # raises: says what is wrong, reads no more
         data = prefix + file.read(size)
     document = _read_document(data, source)
     header = json.loads(data[8:].decode("utf-8"))
@@ -284,9 +285,10 @@ def _read_document(data, source):
     if len(data) < 8:
         raise ValueError(f"{not_ours}: it is too short.")
     size = int.from_bytes(data[:8], "little")
-    if size > len(data) - 8:
+    if size > min(len(data) - 8, MAX_HEADER_BYTES):
         raise ValueError(f"{not_ours}, or is a truncated one: its first 8 bytes do "
-                         "not give the size of a header that the file holds. "
+                         "not give the size of a header that the file holds (at most "
+                         f"{MAX_HEADER_BYTES} bytes, safetensors' bound). "
                          "sktransfer.load never unpickles; a pickle or joblib file "
                          "loads with joblib.load, from a source you trust.")
     try:

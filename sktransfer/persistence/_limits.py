@@ -33,6 +33,9 @@ from numbers import Integral
 from ..backbones import list_backbones
 from ..inputs import PreprocessConfig
 
+#: The largest header a safe file may declare, in bytes: safetensors' own
+#: bound, checked before the header is read.
+MAX_HEADER_BYTES = 100_000_000
 #: The longest side, in pixels, of an image size a safe file may declare.
 MAX_IMAGE_SIDE = 2048
 #: The most input channels a safe file's preprocessing may declare.

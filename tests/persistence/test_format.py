@@ -357,3 +357,16 @@ def test_read_header_reads_the_document_and_tensor_list_only(saved_mlp, fitted):
     saved_mlp.write_bytes(b"\x00" * 4)
     with pytest.raises(ValueError, match="too short"):
         read_header(saved_mlp)
+
+
+def test_a_header_larger_than_safetensors_allows_is_refused_unread(tmp_path):
+    from sktransfer.persistence import load, read_header
+    from sktransfer.persistence._limits import MAX_HEADER_BYTES
+
+    path = tmp_path / "huge-header.skt"
+    with open(path, "wb") as file:  # a sparse file: the header size fits the file
+        file.write((MAX_HEADER_BYTES + 1).to_bytes(8, "little"))
+        file.truncate(8 + MAX_HEADER_BYTES + 16)
+    for read in (read_header, load):
+        with pytest.raises(ValueError, match=f"at most {MAX_HEADER_BYTES} bytes"):
+            read(path)
