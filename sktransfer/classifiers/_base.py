@@ -67,7 +67,7 @@ from ._distributed import check_devices, join_launcher, spawn_fit
 from ._fingerprint import fit_fingerprint
 from ._network import ClassifierNet, FeaturesOnly, mlp_backbone
 from ._parameters import CONSTRAINTS
-from ._targets import SingleLabel, TargetType
+from ._targets import SingleLabel, TargetType, check_class_weight
 from ._text_defaults import auto_backbone_lr_ratio
 
 TABULAR_MODELS = (None, "mlp")
@@ -629,6 +629,7 @@ class NeuralClassifierBase(ClassifierMixin, NeuralNetworkBase):
                     f"{type(self).__name__} needs samples of at least 2 classes in y; y "
                     f"has one class: {classes[0]!r}."
                 )
+            check_class_weight(self.class_weight, classes)  # before classes_ changes
             self.classes_ = classes
         elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
                                                         self.classes_):

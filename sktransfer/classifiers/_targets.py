@@ -83,6 +83,15 @@ class ClassTargets(TargetType):
         raise NotImplementedError
 
 
+def check_class_weight(class_weight, classes):
+    """Refuse a ``class_weight`` dict that names a class not among ``classes``."""
+    if isinstance(class_weight, dict):
+        missing = set(class_weight) - set(np.asarray(classes).tolist())
+        if missing:
+            raise ValueError(f"class_weight names classes {sorted(missing)} "
+                             "that are not in y.")
+
+
 class SingleLabel(ClassTargets):
     """One class per sample, as index of ``classes``.
 
@@ -117,11 +126,7 @@ class SingleLabel(ClassTargets):
         weights = sample_weight
         if self.class_weight is not None:
             present = np.unique(encoded)
-            if isinstance(self.class_weight, dict):
-                missing = set(self.class_weight) - set(self.classes.tolist())
-                if missing:
-                    raise ValueError(f"class_weight names classes {sorted(missing)} "
-                                     "that are not in y.")
+            check_class_weight(self.class_weight, self.classes)
             per_class = compute_class_weight(
                 self.class_weight, classes=self.classes[present],
                 y=self.classes[encoded],

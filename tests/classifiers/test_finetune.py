@@ -459,3 +459,14 @@ def test_verbose_shows_a_progress_bar_on_inference(blobs, capsys):
         method(X)
         err = capsys.readouterr().err
         assert f"FineTuneClassifier.{name}" in err and "8/8" in err
+
+
+def test_a_refused_class_weight_leaves_a_fitted_classifier_as_it_was():
+    X = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    clf = FineTuneClassifier(model=None, epochs=1, random_state=0, device="cpu")
+    clf.fit(X, np.array([0, 1, 2] * 10))
+    before = clf.predict(X)
+    with pytest.raises(ValueError, match=r"class_weight names classes \[7\]"):
+        clf.set_params(class_weight={7: 2.0}).fit(X, np.array(["a", "b", "c"] * 10))
+    assert clf.classes_.tolist() == [0, 1, 2]  # not the refused fit's labels
+    np.testing.assert_array_equal(clf.predict(X), before)
