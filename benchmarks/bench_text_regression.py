@@ -28,8 +28,8 @@ with ``alphas`` 1e-2..1e4 (13 values, efficient leave-one-out). Reported per
 side: test R², mean absolute error in rating points, Spearman's rank
 correlation, and the wall-clock seconds of ``fit`` (loading the model
 included), each as the value on the first seed and, where a side ran on several
-seeds, the mean [min-max]. Goal (issue 24): fine-tuning above both frozen
-routes in R².
+seeds, the mean [min-max]. Goal (issue 24): fine-tuning above both baselines in
+R².
 
 Torch runs on ``--threads`` threads (1 by default) and BLAS on as many: on a
 small shared machine, threads spinning against other processes make timings
@@ -276,7 +276,7 @@ def report(args, sides, results, datasets, loads, start):
                                if run["seed"] == seed), default=None)
             if best_frozen is not None:
                 verdict = "met" if best_tuned > best_frozen else "NOT met"
-                print(f"goal (best fine-tuning R² above both frozen routes, seed {seed}): "
+                print(f"goal (best fine-tuning R² above both baselines, seed {seed}): "
                       f"{best_tuned:.4f} vs {best_frozen:.4f}: {verdict}")
     common.print_total_time(start)
 
