@@ -11,6 +11,7 @@ from ._utils.versioning import InconsistentVersionWarning
 # import FineTuneClassifier`` and ``sktransfer.FineTuneClassifier`` work as ever.
 _LAZY = {
     "DomainAdaptClassifier": "classifiers",
+    "DomainAdaptRegressor": "classifiers",
     "FineTuneClassifier": "classifiers",
     "FineTuneRegressor": "classifiers",
     "PretrainedFeatureExtractor": "feature_extraction",
@@ -25,6 +26,7 @@ _SUBMODULES = frozenset({
 
 __all__ = [
     "DomainAdaptClassifier",
+    "DomainAdaptRegressor",
     "FineTuneClassifier",
     "FineTuneRegressor",
     "InconsistentVersionWarning",

@@ -28,7 +28,44 @@ _EARLY_STOPPING_DOC = """early_stopping : bool, default=False
 _NOT_FOR_REGRESSION = ("mixup", "label_smoothing", "class_weight")
 
 
-class FineTuneRegressor(RegressorMixin, NeuralNetworkBase):
+class RegressorBase(RegressorMixin, NeuralNetworkBase):
+    """What the regressors share: standardised targets, their loss, and
+    predictions on the scale of ``y``."""
+
+    # -- targets -------------------------------------------------------------
+    def _fit_targets(self, y, *, continuing, classes=None, sample_weight=None):
+        """``mean_``, ``scale_`` (weighted by ``sample_weight``) and
+        ``n_outputs_`` at a first fit; later fits (``warm_start``,
+        ``partial_fit``) keep them, so the network's outputs keep their
+        meaning."""
+        if not continuing:
+            targets = y.reshape(len(y), -1)
+            self.mean_, self.scale_ = standardisation(targets, sample_weight)
+            self.n_outputs_ = len(self.mean_)
+            constant = [j for j in range(targets.shape[1])
+                        if len(np.unique(targets[:, j])) < 2]
+            if constant:
+                warnings.warn(
+                    f"the targets of output(s) {constant} take one value in this first "
+                    "fit, so their scale is set to 1 and every later partial_fit or "
+                    "warm start keeps it: fit on a first batch whose targets vary.",
+                    UserWarning, stacklevel=4)
+
+    def _target_type(self):
+        return Regression(self.mean_, self.scale_, loss=self.loss)
+
+    def predict(self, X: ImagesLike):
+        """Predicted values on the scale of ``y``: (n_samples,) for one target,
+        (n_samples, n_outputs) for several."""
+        return super().predict(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class FineTuneRegressor(RegressorBase):
     __doc__ = """Fine-tune a pretrained network as a scikit-learn regressor.
 
     A new linear head with one output per target is put on a pretrained
@@ -170,28 +207,6 @@ class FineTuneRegressor(RegressorMixin, NeuralNetworkBase):
         self.image_size = image_size
         self.max_length = max_length
 
-    # -- targets -------------------------------------------------------------
-    def _fit_targets(self, y, *, continuing, classes=None, sample_weight=None):
-        """``mean_``, ``scale_`` (weighted by ``sample_weight``) and
-        ``n_outputs_`` at a first fit; later fits (``warm_start``,
-        ``partial_fit``) keep them, so the network's outputs keep their
-        meaning."""
-        if not continuing:
-            targets = y.reshape(len(y), -1)
-            self.mean_, self.scale_ = standardisation(targets, sample_weight)
-            self.n_outputs_ = len(self.mean_)
-            constant = [j for j in range(targets.shape[1])
-                        if len(np.unique(targets[:, j])) < 2]
-            if constant:
-                warnings.warn(
-                    f"the targets of output(s) {constant} take one value in this first "
-                    "fit, so their scale is set to 1 and every later partial_fit or "
-                    "warm start keeps it: fit on a first batch whose targets vary.",
-                    UserWarning, stacklevel=4)
-
-    def _target_type(self):
-        return Regression(self.mean_, self.scale_, loss=self.loss)
-
     # -- fitting -------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: ImagesLike, y: LabelsLike,
@@ -237,13 +252,3 @@ class FineTuneRegressor(RegressorMixin, NeuralNetworkBase):
         y = check_regression_y(y, len(source))
         data = self._fit_data(source, y, sample_weight, continuing=continuing)
         return self._fit_epochs(data, epochs=1, schedule=False)
-
-    def predict(self, X: ImagesLike):
-        """Predicted values on the scale of ``y``: (n_samples,) for one target,
-        (n_samples, n_outputs) for several."""
-        return super().predict(X)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags

@@ -11,7 +11,12 @@ import torch
 
 from .. import _version
 from .._utils.versioning import warn_if_other_version
-from ..classifiers import DomainAdaptClassifier, FineTuneClassifier, FineTuneRegressor
+from ..classifiers import (
+    DomainAdaptClassifier,
+    DomainAdaptRegressor,
+    FineTuneClassifier,
+    FineTuneRegressor,
+)
 from ..feature_extraction import PretrainedFeatureExtractor
 from ._codec import Unsafe, decode, encode
 from ._limits import limit_resources, problems
@@ -23,7 +28,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: ``__sktransfer_state__()`` -> ``(fitted, tensors)`` (what to store) and
 #: ``__sktransfer_restore__(fitted, tensors)`` (how to rebuild).
 SAFE_CLASSES = {cls.__name__: cls for cls in (
-    DomainAdaptClassifier, FineTuneClassifier, FineTuneRegressor,
+    DomainAdaptClassifier, DomainAdaptRegressor, FineTuneClassifier, FineTuneRegressor,
     PretrainedFeatureExtractor)}
 
 

@@ -4,6 +4,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sktransfer import (
     DomainAdaptClassifier,
+    DomainAdaptRegressor,
     FineTuneClassifier,
     FineTuneRegressor,
     PretrainedFeatureExtractor,
@@ -30,13 +31,16 @@ def _estimators():
         # The regressor checks (multi-output included) on the same MLP.
         FineTuneRegressor(model=None, epochs=10, lr=3e-2, batch_size=32, device="cpu",
                           random_state=0),
+        # As for the classifier, the checks never mark a target sample (NaN).
+        DomainAdaptRegressor(method="source_only", model=None, epochs=10, lr=3e-2,
+                             batch_size=32, device="cpu", random_state=0),
     ]
 
 
 def _expected_failures(estimator):
     """Checks that a mini-batch neural network cannot pass, each with its reason."""
     if not isinstance(estimator, (FineTuneClassifier, DomainAdaptClassifier,
-                                  FineTuneRegressor)):
+                                  FineTuneRegressor, DomainAdaptRegressor)):
         return {}
     failures = {}
     if isinstance(estimator, DomainAdaptClassifier):

@@ -1,0 +1,96 @@
+"""DomainAdaptRegressor: numbers learned on a labeled source domain while the
+features adapt to an unlabeled target domain (NaN targets, skada's convention)."""
+
+import numpy as np
+import pytest
+
+import sktransfer
+from sktransfer import DomainAdaptRegressor
+
+
+def _task(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    X_source = rng.normal(size=(n, 6)).astype(np.float32)
+    y_source = X_source @ np.array([1.0, -2.0, 0.5, 0.0, 1.0, 0.3]) + 3.0
+    X_target = (X_source * 1.5 + 0.7).astype(np.float32)  # the shifted domain
+    X = np.vstack([X_source, X_target])
+    y = np.concatenate([y_source, np.full(n, np.nan)])
+    return X, y, X_target, y_source
+
+
+def regressor(**params):
+    return DomainAdaptRegressor(**{**dict(model=None, epochs=3, batch_size=16, lr=1e-2,
+                                          hidden_layer_sizes=(16,), random_state=0,
+                                          device="cpu"), **params})
+
+
+@pytest.mark.parametrize("method", ["dann", "coral", "mmd"])
+def test_adapts_with_each_feature_level_method(method):
+    X, y, X_target, _ = _task()
+    reg = regressor(method=method).fit(X, y)
+    assert (reg.n_source_, reg.n_target_) == (64, 64)
+    assert reg.predict(X_target).shape == (64,)
+    assert {"supervised_loss", "adaptation_loss"} <= set(reg.history_[-1])
+    assert np.isfinite(reg.history_[-1]["adaptation_loss"])
+
+
+def test_source_only_needs_no_target_and_scores_labeled_rows_only():
+    X, y, X_target, y_source = _task()
+    reg = regressor(method="source_only").fit(X[:64], y[:64])
+    assert reg.n_target_ == 0
+    # NaN rows are skipped by score, as unlabeled rows
+    mixed = np.concatenate([y_source[:10], np.full(5, np.nan)])
+    expected = reg.score(X[:10], y_source[:10])
+    assert reg.score(X[:15], mixed) == pytest.approx(expected)
+
+
+def test_sample_domain_marks_labeled_target_rows():
+    X, y, X_target, y_source = _task()
+    y_all = np.concatenate([y_source, y_source])  # target labeled too
+    domain = np.r_[np.ones(64, int), -np.ones(64, int)]
+    reg = regressor(method="coral").fit(X, y_all, sample_domain=domain)
+    assert (reg.n_source_, reg.n_target_) == (128, 64)
+
+
+def test_multi_output_targets_with_nan_rows():
+    X, y, _, y_source = _task()
+    Y = np.column_stack([y, 2 * y])
+    reg = regressor(method="coral").fit(X, Y)
+    assert reg.predict(X[:3]).shape == (3, 2) and reg.n_outputs_ == 2
+
+
+@pytest.mark.parametrize("y_change, match", [
+    (lambda y: np.full_like(y, np.nan), "no labeled sample"),
+    (lambda y: np.column_stack([y, np.r_[y[:-1], 1.0]]), "some outputs but not all"),
+    (lambda y: np.r_[y[:-1], np.inf], "infinity|NaN"),
+    (lambda y: y[:-1], "same length|samples"),
+])
+def test_bad_targets_are_refused_before_training(y_change, match):
+    X, y, _, _ = _task()
+    with pytest.raises(ValueError, match=match):
+        regressor(method="coral").fit(X, y_change(y))
+
+
+def test_an_adapting_method_needs_target_rows():
+    X, y, _, _ = _task()
+    with pytest.raises(ValueError, match="adapts to target samples, but there is none"):
+        regressor(method="dann").fit(X[:64], y[:64])
+
+
+@pytest.mark.parametrize("method", ["self_training", "mcc", "cdan", "unknown"])
+def test_methods_built_on_classes_are_refused(method):
+    X, y, _, _ = _task()
+    with pytest.raises(ValueError, match="method"):
+        regressor(method=method).fit(X, y)
+
+
+def test_no_partial_fit():
+    assert not hasattr(DomainAdaptRegressor(), "partial_fit")
+
+
+def test_saves_and_loads_safely(tmp_path):
+    X, y, X_target, _ = _task()
+    reg = regressor(method="coral").fit(X, y)
+    sktransfer.save(reg, tmp_path / "reg.skt")
+    loaded = sktransfer.load(tmp_path / "reg.skt")
+    np.testing.assert_array_equal(loaded.predict(X_target), reg.predict(X_target))
