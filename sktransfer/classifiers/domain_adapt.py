@@ -1,11 +1,9 @@
 """DomainAdaptClassifier: unsupervised domain adaptation behind fit / predict."""
 
-import copy
 import functools
 from numbers import Real
 
 import numpy as np
-import torch
 from sklearn.metrics import accuracy_score
 from sklearn.utils import column_or_1d
 
@@ -13,8 +11,8 @@ from .._utils.domains import target_mask, unlabeled_mask
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._utils.hints import ImagesLike, LabelsLike
 from ..adaptation import METHODS
-from ..adaptation._methods import resolve_method
 from ..training._steps import SourceOnlyStep
+from ._adapting import adaptation_step, resolve_adaptation
 from ._base import NeuralClassifierBase
 from ._parameters import parameters_doc
 
@@ -281,15 +279,9 @@ callable or None, default=None
         """
         continuing = self._begin_fit()
         # The method's own parameters, before any input is read or recorded.
-        adaptation = resolve_method(self.method)
-        if adaptation is not None:
-            adaptation.check_parameters()
-            if self._modality not in adaptation.modalities:
-                raise ValueError(
-                    f"method={self.method!r} does not work on {self._modality} input "
-                    f"(it works on {', '.join(adaptation.modalities)}); model="
-                    f"{self.model!r} reads {self._modality}. For text, choose among "
-                    "'self_training', 'mcc', 'adamatch', 'dann', 'cdan', 'coral', 'mmd'.")
+        adaptation = resolve_adaptation(self, hint=(
+            " For text, choose among 'self_training', 'mcc', 'adamatch', 'dann', "
+            "'cdan', 'coral', 'mmd'."))
         source = self._validate_X(X, reset=not continuing)
         y = column_or_1d(y, warn=True)
         unlabeled = unlabeled_mask(y)
@@ -318,16 +310,9 @@ callable or None, default=None
                     SourceOnlyStep, target_rows=target_rows),
                     fingerprint_parts=(target_rows,))
             return self._fit_epochs(data, epochs=self.epochs)
-        if not isinstance(self.method, str):
-            adaptation = copy.deepcopy(adaptation)  # never train the user's object
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(data.seed)
-            adaptation = adaptation.build(self.module_.backbone.num_features,
-                                          len(self.classes_)) or adaptation
+        make_step = adaptation_step(self, adaptation, data, target_rows,
+                                    n_outputs=len(self.classes_), adabn=bool(self.adabn))
         self.n_target_ = len(target_rows)
-        make_step = functools.partial(
-            adaptation.training_step, adaptation=adaptation, target_rows=target_rows,
-            trade_off=self.trade_off, adabn=bool(self.adabn))
         return self._fit_epochs(data, epochs=self.epochs, make_step=make_step,
                                 fingerprint_parts=(target_rows,))
 

@@ -1,17 +1,14 @@
 """DomainAdaptRegressor: unsupervised domain adaptation for numbers."""
 
-import copy
-import functools
 from numbers import Real
 
 import numpy as np
-import torch
 from sklearn.metrics import r2_score
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._utils.domains import target_mask
 from .._utils.hints import ImagesLike, LabelsLike
-from ..adaptation._methods import resolve_method
+from ._adapting import adaptation_step, resolve_adaptation
 from ._parameters import parameters_doc
 from ._targets import check_regression_y
 from .finetune_regressor import (
@@ -219,13 +216,7 @@ callable or None, default=None
         self : DomainAdaptRegressor
         """
         continuing = self._begin_fit()
-        adaptation = resolve_method(self.method)
-        if adaptation is not None:
-            adaptation.check_parameters()
-            if self._modality not in adaptation.modalities:
-                raise ValueError(
-                    f"method={self.method!r} does not work on {self._modality} input "
-                    f"(it works on {', '.join(adaptation.modalities)}).")
+        adaptation = resolve_adaptation(self)
         source = self._validate_X(X, reset=not continuing)
         y, unlabeled = _split_unlabeled(y, len(source))
         target = target_mask(unlabeled, sample_domain)
@@ -245,16 +236,9 @@ callable or None, default=None
         if adaptation is None:
             self.n_target_ = 0
             return self._fit_epochs(data, epochs=self.epochs)
-        if not isinstance(self.method, str):
-            adaptation = copy.deepcopy(adaptation)  # never train the user's object
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(data.seed)
-            adaptation = adaptation.build(self.module_.backbone.num_features,
-                                          self.n_outputs_) or adaptation
+        make_step = adaptation_step(self, adaptation, data, target_rows,
+                                    n_outputs=self.n_outputs_, adabn=False)
         self.n_target_ = len(target_rows)
-        make_step = functools.partial(
-            adaptation.training_step, adaptation=adaptation, target_rows=target_rows,
-            trade_off=self.trade_off, adabn=False)
         return self._fit_epochs(data, epochs=self.epochs, make_step=make_step,
                                 fingerprint_parts=(target_rows,))
 

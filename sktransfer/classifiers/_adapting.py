@@ -1,0 +1,40 @@
+"""What both domain-adaptation estimators do with their ``method``: resolve and
+check it before any input is read, and build the step that trains with it."""
+
+import copy
+import functools
+
+import torch
+
+from ..adaptation._methods import resolve_method
+
+
+def resolve_adaptation(estimator, *, hint=""):
+    """``estimator.method`` as an adaptation loss (None for ``"source_only"``),
+    its own parameters checked and its input modality against the estimator's
+    backbone; ``hint`` ends the modality error."""
+    adaptation = resolve_method(estimator.method)
+    if adaptation is not None:
+        adaptation.check_parameters()
+        if estimator._modality not in adaptation.modalities:
+            raise ValueError(
+                f"method={estimator.method!r} does not work on {estimator._modality} "
+                f"input (it works on {', '.join(adaptation.modalities)}); model="
+                f"{estimator.model!r} reads {estimator._modality}.{hint}")
+    return adaptation
+
+
+def adaptation_step(estimator, adaptation, data, target_rows, *, n_outputs, adabn):
+    """The ``make_step`` of a fit that adapts with ``adaptation`` to
+    ``target_rows``: the loss built for the network's features and
+    ``n_outputs`` outputs (seeded by the fit; a user's loss object is copied,
+    never trained in place)."""
+    if not isinstance(estimator.method, str):
+        adaptation = copy.deepcopy(adaptation)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(data.seed)
+        adaptation = adaptation.build(estimator.module_.backbone.num_features,
+                                      n_outputs) or adaptation
+    return functools.partial(
+        adaptation.training_step, adaptation=adaptation, target_rows=target_rows,
+        trade_off=estimator.trade_off, adabn=adabn)
