@@ -357,14 +357,16 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         user = copy.deepcopy(list(self.callbacks or ()))  # checked at fit start
         return merge_callbacks(self._default_callbacks(net), user)
 
-    def _backbone_lr_ratio(self):
+    def _backbone_lr_ratio(self, steps=None):
         """``backbone_lr_ratio`` resolved: ``"auto"`` slows down only a
-        pretrained backbone (``weights`` not None), by its modality's rule
-        (``_text_defaults``); the MLP of flat input is never pretrained."""
+        pretrained backbone (``weights`` not None), by its modality's rule and
+        the fit's optimizer ``steps`` (``_text_defaults``); the MLP of flat
+        input is never pretrained."""
         if self._tabular:
             return 1.0
         if self.backbone_lr_ratio == "auto":
-            return auto_backbone_lr_ratio(self._modality, pretrained=self.weights is not None)
+            return auto_backbone_lr_ratio(self._modality, pretrained=self.weights is not None,
+                                          steps=steps)
         return float(self.backbone_lr_ratio)
 
     def _fit_epochs(self, data, *, epochs, schedule=True, make_step=SupervisedStep,
@@ -427,7 +429,7 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         n_batches = config.n_batches
 
         # The MLP of flat input is not pretrained: no reason to slow it down.
-        ratio = self._backbone_lr_ratio()
+        ratio = self._backbone_lr_ratio(steps=epochs * n_batches if schedule else None)
         groups = param_groups(net.backbone, net.head, lr=self.lr, backbone_lr_ratio=ratio)
         extra = step.extra_modules()
         for name, module in extra.items():

@@ -71,10 +71,11 @@ PARAMETER_DOCS = {
         (discriminative learning rates). ``"auto"``: for a backbone with
         pretrained weights (``weights`` not None: named weights, a checkpoint
         file, or a torch module given as ``model`` with the default
-        ``weights="DEFAULT"``, which says the module is pretrained), 0.1 for an
-        image backbone and 0.3 for a text backbone (a language model moves too
-        little at a tenth of ``lr`` in the few optimizer steps of a small
-        labeled set); 1.0 for one that is not (``weights=None``, a module included: pass ``weights=None``
+        ``weights="DEFAULT"``, which says the module is pretrained), 0.1, but
+        0.3 for a text backbone in a fit of fewer than 20 optimizer steps (a
+        few labeled texts per class: a language model moves too little at a
+        tenth of ``lr`` in so few steps); 1.0 for one that is not
+        (``weights=None``, a module included: pass ``weights=None``
         with a module you built untrained, and leave the default for one you
         pretrained yourself). Not applied to the MLP of flat input, which is not
         pretrained.''',

@@ -10,20 +10,26 @@ before training; a value the user set is never passed through them.
 
 __all__ = ["auto_backbone_lr_ratio"]
 
-# The share of the head's learning rate that a pretrained backbone trains at,
-# per modality (figures behind the choice: benchmarks/RESULTS.md, "Few-shot
-# text accuracy").
-_PRETRAINED_RATIO = {"image": 0.1, "text": 0.3}
+# The share of the head's learning rate that a pretrained backbone trains at
+# (figures behind the choice: benchmarks/RESULTS.md, "Few-shot text accuracy").
+_PRETRAINED_RATIO = 0.1
+#: A pretrained text backbone in a fit of fewer optimizer steps than this trains
+#: at the larger share below.
+FEW_STEPS = 20
+_FEW_STEPS_TEXT_RATIO = 0.3
+_MODALITIES = ("image", "text")
 
 
-def auto_backbone_lr_ratio(modality, *, pretrained):
+def auto_backbone_lr_ratio(modality, *, pretrained, steps=None):
     """The ``backbone_lr_ratio`` that ``"auto"`` stands for.
 
     A backbone that is not pretrained trains at the head's rate (nothing to
-    preserve). A pretrained image backbone trains at a tenth of it, the
-    discriminative rates of image transfer learning. A pretrained text backbone
-    trains at a larger share: its new head still learns fastest, while the
-    transformer moves enough within the few steps of a small labeled set.
+    preserve). A pretrained backbone trains at a tenth of it, the
+    discriminative rates of transfer learning. A pretrained text backbone in a
+    scheduled fit of fewer than :data:`FEW_STEPS` optimizer steps (a few
+    labeled texts per class: one batch an epoch) trains at a larger share: at a
+    tenth, the transformer barely moves in so few steps; with more steps the
+    tenth moves it enough, and the larger share made fits unstable.
 
     Parameters
     ----------
@@ -31,11 +37,18 @@ def auto_backbone_lr_ratio(modality, *, pretrained):
         What the backbone reads.
     pretrained : bool
         Whether the backbone starts from pretrained weights.
+    steps : int or None, default=None
+        Optimizer steps of the fit under its schedule; None when unknown or
+        unscheduled (``partial_fit``).
 
     Returns
     -------
     float
     """
-    if modality not in _PRETRAINED_RATIO:
-        raise ValueError(f"modality={modality!r} is not one of {sorted(_PRETRAINED_RATIO)}.")
-    return _PRETRAINED_RATIO[modality] if pretrained else 1.0
+    if modality not in _MODALITIES:
+        raise ValueError(f"modality={modality!r} is not one of {sorted(_MODALITIES)}.")
+    if not pretrained:
+        return 1.0
+    if modality == "text" and steps is not None and steps < FEW_STEPS:
+        return _FEW_STEPS_TEXT_RATIO
+    return _PRETRAINED_RATIO

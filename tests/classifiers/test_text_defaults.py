@@ -4,7 +4,7 @@ and that a value the user set is kept."""
 import pytest
 
 from sktransfer import DomainAdaptClassifier, FineTuneClassifier, FineTuneRegressor
-from sktransfer.classifiers._text_defaults import auto_backbone_lr_ratio
+from sktransfer.classifiers._text_defaults import FEW_STEPS, auto_backbone_lr_ratio
 from sktransfer.training import Callback
 
 from text_models import sentiment_texts, write_tiny_bert
@@ -15,13 +15,17 @@ def tiny_bert(tmp_path_factory):
     return "hf:" + str(write_tiny_bert(tmp_path_factory.mktemp("tiny_bert")))
 
 
-def test_auto_ratio_per_modality():
-    image = auto_backbone_lr_ratio("image", pretrained=True)
-    text = auto_backbone_lr_ratio("text", pretrained=True)
-    assert image == 0.1  # the image rule is unchanged
-    assert image < text < 1.0  # a language model trains at a larger share, below the head
-    assert auto_backbone_lr_ratio("image", pretrained=False) == 1.0
-    assert auto_backbone_lr_ratio("text", pretrained=False) == 1.0
+def test_auto_ratio_per_modality_and_steps():
+    few, many = FEW_STEPS - 1, FEW_STEPS
+    assert auto_backbone_lr_ratio("image", pretrained=True) == 0.1  # images unchanged
+    assert auto_backbone_lr_ratio("image", pretrained=True, steps=few) == 0.1
+    # a language model in a fit of few steps trains at a larger share, below the head
+    assert 0.1 < auto_backbone_lr_ratio("text", pretrained=True, steps=few) < 1.0
+    # with more steps, or unscheduled steps (partial_fit), at the tenth
+    assert auto_backbone_lr_ratio("text", pretrained=True, steps=many) == 0.1
+    assert auto_backbone_lr_ratio("text", pretrained=True, steps=None) == 0.1
+    for modality in ("image", "text"):
+        assert auto_backbone_lr_ratio(modality, pretrained=False, steps=few) == 1.0
     with pytest.raises(ValueError, match="modality='audio'"):
         auto_backbone_lr_ratio("audio", pretrained=True)
 
@@ -29,14 +33,15 @@ def test_auto_ratio_per_modality():
 @pytest.mark.parametrize("estimator", [FineTuneClassifier, FineTuneRegressor,
                                        DomainAdaptClassifier])
 def test_estimators_resolve_auto_by_the_backbone_they_name(estimator):
-    # Resolved from ``model`` and ``weights`` alone: nothing is loaded.
-    text = auto_backbone_lr_ratio("text", pretrained=True)
-    assert estimator(model="all-MiniLM-L6-v2")._backbone_lr_ratio() == text
-    assert estimator(model="hf:some/repo")._backbone_lr_ratio() == text
-    assert estimator(model="all-MiniLM-L6-v2", weights=None)._backbone_lr_ratio() == 1.0
-    assert estimator(model="efficientnet_lite0")._backbone_lr_ratio() == 0.1
+    # Resolved from ``model``, ``weights`` and the steps alone: nothing is loaded.
+    few = auto_backbone_lr_ratio("text", pretrained=True, steps=1)
+    assert estimator(model="all-MiniLM-L6-v2")._backbone_lr_ratio(steps=1) == few
+    assert estimator(model="hf:some/repo")._backbone_lr_ratio(steps=1) == few
+    assert estimator(model="all-MiniLM-L6-v2")._backbone_lr_ratio(steps=500) == 0.1
+    assert estimator(model="all-MiniLM-L6-v2", weights=None)._backbone_lr_ratio(steps=1) == 1.0
+    assert estimator(model="efficientnet_lite0")._backbone_lr_ratio(steps=1) == 0.1
     assert estimator(model="resnet18", weights=None)._backbone_lr_ratio() == 1.0
-    assert estimator(model=None)._backbone_lr_ratio() == 1.0
+    assert estimator(model=None)._backbone_lr_ratio(steps=1) == 1.0
 
 
 @pytest.mark.parametrize("ratio", [0.1, 1.0, 0.0])
@@ -56,13 +61,15 @@ class _Rates(Callback):
                            for group in state.optimizer.param_groups}
 
 
-@pytest.mark.parametrize("ratio", ["auto", 0.1])
-def test_a_text_fit_trains_the_transformer_at_the_resolved_rate(tiny_bert, ratio):
-    X, y = sentiment_texts(16)
+@pytest.mark.parametrize("ratio, epochs", [("auto", 1), ("auto", 20), (0.1, 1)])
+def test_a_text_fit_trains_the_transformer_at_the_resolved_rate(tiny_bert, ratio, epochs):
+    X, y = sentiment_texts(16)  # 2 batches of 8: 2 steps an epoch
     _Rates.seen = {}
-    FineTuneClassifier(model=tiny_bert, epochs=1, batch_size=8, lr=1e-3, scheduler=None,
-                       backbone_lr_ratio=ratio, device="cpu", random_state=0,
-                       callbacks=[("rates", _Rates())]).fit(X, y)
-    expected = auto_backbone_lr_ratio("text", pretrained=True) if ratio == "auto" else ratio
+    FineTuneClassifier(model=tiny_bert, epochs=epochs, batch_size=8, lr=1e-3,
+                       scheduler=None, backbone_lr_ratio=ratio, device="cpu",
+                       random_state=0, callbacks=[("rates", _Rates())]).fit(X, y)
+    expected = (auto_backbone_lr_ratio("text", pretrained=True, steps=2 * epochs)
+                if ratio == "auto" else ratio)
+    assert (expected > 0.1) == (ratio == "auto" and epochs == 1)
     assert _Rates.seen["head"] == pytest.approx(1e-3)
     assert _Rates.seen["backbone"] == pytest.approx(1e-3 * expected)
