@@ -24,6 +24,23 @@ def resolve_adaptation(estimator, *, hint=""):
     return adaptation
 
 
+def check_domains(estimator, adaptation, unlabeled, target, *, mark, supervised):
+    """Refuse, before any network is built, a ``y`` with no labeled sample, and
+    an adapting method with no target sample. ``mark`` names how ``y`` marks an
+    unlabeled sample (``"-1"``, ``"NaN"``); ``supervised`` the estimator to use
+    when every sample is labeled."""
+    if unlabeled.all():
+        raise ValueError(f"y has no labeled sample (every entry is {mark}): domain "
+                         "adaptation needs labeled source samples.")
+    if adaptation is not None and not target.any():
+        marked = "y == -1" if mark == "-1" else f"{mark} in y"
+        raise ValueError(
+            f"method={estimator.method!r} adapts to target samples, but there is none "
+            f"(no {marked} and no negative sample_domain): with every sample labeled "
+            f"this is plain supervised learning; use {supervised}, or "
+            "method='source_only'.")
+
+
 def adaptation_step(estimator, adaptation, data, target_rows, *, n_outputs, adabn):
     """The ``make_step`` of a fit that adapts with ``adaptation`` to
     ``target_rows``: the loss built for the network's features and

@@ -12,7 +12,7 @@ from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._utils.hints import ImagesLike, LabelsLike
 from ..adaptation import METHODS
 from ..training._steps import SourceOnlyStep
-from ._adapting import adaptation_step, resolve_adaptation
+from ._adapting import adaptation_step, check_domains, resolve_adaptation
 from ._base import NeuralClassifierBase
 from ._parameters import parameters_doc
 
@@ -288,16 +288,8 @@ callable or None, default=None
         y = self._validate_y(y, len(source), labeled=~unlabeled)
         # Refuse what cannot be adapted before any network is built.
         target = target_mask(unlabeled, sample_domain)
-        if unlabeled.all():
-            raise ValueError("y has no labeled sample (every entry is -1): domain "
-                             "adaptation needs labeled source samples.")
-        if adaptation is not None and not target.any():
-            raise ValueError(
-                f"method={self.method!r} adapts to target samples, but there is "
-                "none (no y == -1 and no negative sample_domain): with every "
-                "sample labeled this is plain supervised learning; use "
-                "FineTuneClassifier, or method='source_only'."
-            )
+        check_domains(self, adaptation, unlabeled, target, mark="-1",
+                      supervised="FineTuneClassifier")
         data = self._fit_data(source, y, sample_weight, continuing=continuing,
                               labeled=~unlabeled)
         self.n_source_ = len(data.labeled_rows)

@@ -8,7 +8,7 @@ from sklearn.metrics import r2_score
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._utils.domains import target_mask
 from .._utils.hints import ImagesLike, LabelsLike
-from ._adapting import adaptation_step, resolve_adaptation
+from ._adapting import adaptation_step, check_domains, resolve_adaptation
 from ._parameters import parameters_doc
 from ._targets import check_regression_y
 from .finetune_regressor import (
@@ -220,15 +220,8 @@ callable or None, default=None
         source = self._validate_X(X, reset=not continuing)
         y, unlabeled = _split_unlabeled(y, len(source))
         target = target_mask(unlabeled, sample_domain)
-        if unlabeled.all():
-            raise ValueError("y has no labeled sample (every entry is NaN): domain "
-                             "adaptation needs labeled source samples.")
-        if adaptation is not None and not target.any():
-            raise ValueError(
-                f"method={self.method!r} adapts to target samples, but there is none "
-                "(no NaN in y and no negative sample_domain): with every sample "
-                "labeled this is plain supervised learning; use FineTuneRegressor, "
-                "or method='source_only'.")
+        check_domains(self, adaptation, unlabeled, target, mark="NaN",
+                      supervised="FineTuneRegressor")
         data = self._fit_data(source, y, sample_weight, continuing=continuing,
                               labeled=~unlabeled)
         self.n_source_ = len(data.labeled_rows)
