@@ -17,10 +17,14 @@ def test_torchrun_processes_join_one_fit(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"):
         env.pop(name, None)
-    subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone",
+    # One node on the loopback address: --standalone would hand the workers
+    # socket.getfqdn() as MASTER_ADDR, which a container's hostname may not resolve to.
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes=1",
+         "--rdzv-backend=c10d", "--rdzv-endpoint=127.0.0.1:0", "--local-addr=127.0.0.1",
          "--nproc-per-node=2", str(script), str(tmp_path)],
-        check=True, env=env, timeout=300, capture_output=True)
+        env=env, timeout=300, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-4000:]
     probas = [np.load(tmp_path / f"proba-{rank}.npy") for rank in (0, 1)]
     losses = [np.load(tmp_path / f"losses-{rank}.npy") for rank in (0, 1)]
     np.testing.assert_array_equal(probas[0], probas[1])  # every process: the same weights
