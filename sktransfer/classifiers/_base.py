@@ -63,12 +63,13 @@ from ..training._setup import (
 )
 from ..training._steps import validation_scores
 from ..training._distributed import Shard, wrap_for_ranks
+from ..training._probe import linear_probe
 from ._distributed import check_devices, join_launcher, spawn_fit
 from ._fingerprint import fit_fingerprint
 from ._network import ClassifierNet, FeaturesOnly, mlp_backbone
 from ._parameters import CONSTRAINTS
 from ._targets import SingleLabel, TargetType, check_class_weight
-from ._text_defaults import auto_backbone_lr_ratio
+from ._text_defaults import auto_backbone_lr_ratio, auto_head_init
 
 TABULAR_MODELS = (None, "mlp")
 #: Names of the estimators' own callbacks (see ``_default_callbacks``).
@@ -369,6 +370,16 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                                           steps=steps)
         return float(self.backbone_lr_ratio)
 
+    def _head_init(self):
+        """``head_init`` resolved: ``"auto"`` by the modality's rule
+        (``_text_defaults.auto_head_init``); the MLP of flat input is not
+        pretrained, so its head starts at random."""
+        if self.head_init != "auto":
+            return self.head_init
+        if self._tabular:
+            return "random"
+        return auto_head_init(self._modality, pretrained=self.weights is not None)
+
     def _fit_epochs(self, data, *, epochs, schedule=True, make_step=SupervisedStep,
                     fingerprint_parts=()):
         """Train ``module_`` for ``epochs`` epochs on the labeled rows of
@@ -405,15 +416,21 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         device = resolve_device(self.device) if device is None else device
         autocast_dtype = resolve_autocast_dtype(self.precision, device)
         net = placed(self.module_, device)
-        train_net, unwrap = wrap_for_ranks(
-            net, shard, device, sync_batchnorm=self.sync_batchnorm,
-            find_unused=not self._tabular)
         loader = BatchLoader(data.source, self.preprocess_, device,
                                  num_workers=self.num_workers)
         target = self._target_type()
         criterion = target.criterion()
         train_idx, valid_idx = self._split(target.strata(data.targets), data.seed,
                                            data.labeled_rows)
+        if not self.history_ and self._head_init() == "linear_probe":
+            # Before the ranks wrap the network: every rank fits the same head
+            # on all training rows, and DDP starts from rank 0's weights anyway.
+            linear_probe(net, loader, train_idx, data.targets, data.sample_weight,
+                         criterion, batch_size=self.batch_size,
+                         autocast_dtype=autocast_dtype)
+        train_net, unwrap = wrap_for_ranks(
+            net, shard, device, sync_batchnorm=self.sync_batchnorm,
+            find_unused=not self._tabular)
         config = StepConfig(
             # The forward passes go through torch.compile when asked; module_
             # stays the plain network.
@@ -579,7 +596,7 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         a pickle written before them lacks."""
         return {name: inspect.signature(type(self)).parameters[name].default
                 for name in ("max_length", "threshold", "devices", "strategy",
-                             "sync_batchnorm")
+                             "sync_batchnorm", "head_init")
                 if name in inspect.signature(type(self)).parameters}
 
     def __setstate__(self, state):

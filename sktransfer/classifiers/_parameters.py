@@ -22,6 +22,7 @@ CONSTRAINTS = {
     "epochs": [Interval(Integral, 1, None, closed="left")],
     "lr": [Interval(Real, 0, None, closed="neither")],
     "backbone_lr_ratio": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
+    "head_init": [StrOptions({"auto", "random", "linear_probe"})],
     "optimizer": [StrOptions({"adamw", "sgd"}), type],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "scheduler": [StrOptions(set(SCHEDULERS)), type, tuple, None],
@@ -79,6 +80,19 @@ PARAMETER_DOCS = {
         with a module you built untrained, and leave the default for one you
         pretrained yourself). Not applied to the MLP of flat input, which is not
         pretrained.''',
+    "head_init": '''head_init : {"auto", "random", "linear_probe"}, default="auto"
+        How the new head starts. ``"random"``: torch's default initialisation.
+        ``"linear_probe"``: before the first epoch, the head is fitted to
+        convergence on the frozen backbone's features of the training rows
+        (L-BFGS on the estimator's own loss with scikit-learn's L2 penalty,
+        ``C=1``), then everything fine-tunes from there (LP-FT, Kumar et al.,
+        ICLR 2022); it costs one forward pass over the training rows.
+        ``"auto"``: ``"linear_probe"`` for a pretrained text backbone (with a
+        few labeled texts, fine-tuning from a random head fell below a
+        logistic regression on the frozen features), ``"random"`` otherwise
+        (images, backbones that are not pretrained, the MLP of flat input). A
+        fit that continues (``warm_start``, ``partial_fit`` after the first
+        call) keeps the head it has.''',
     "optimizer": '''optimizer : {"adamw", "sgd"} or torch optimizer class, default="adamw"
         SGD uses momentum 0.9.''',
     "weight_decay": '''weight_decay : float, default=1e-4''',

@@ -8,7 +8,7 @@ the head's rate. The rules are pure functions of what the estimator knows
 before training; a value the user set is never passed through them.
 """
 
-__all__ = ["auto_backbone_lr_ratio"]
+__all__ = ["auto_backbone_lr_ratio", "auto_head_init"]
 
 # The share of the head's learning rate that a pretrained backbone trains at
 # (figures behind the choice: benchmarks/RESULTS.md, "Few-shot text accuracy").
@@ -52,3 +52,26 @@ def auto_backbone_lr_ratio(modality, *, pretrained, steps=None):
     if modality == "text" and steps is not None and steps < FEW_STEPS:
         return _FEW_STEPS_TEXT_RATIO
     return _PRETRAINED_RATIO
+
+
+def auto_head_init(modality, *, pretrained):
+    """The ``head_init`` that ``"auto"`` stands for.
+
+    A pretrained language model gets a linear probe first (its head fitted on
+    its frozen features before fine-tuning): on few labeled texts, a random
+    head's first gradients pull the model away from features that already
+    separate the classes. Image backbones and backbones that are not
+    pretrained keep a random head.
+
+    Parameters
+    ----------
+    modality : {"image", "text"}
+    pretrained : bool
+
+    Returns
+    -------
+    {"linear_probe", "random"}
+    """
+    if modality not in _MODALITIES:
+        raise ValueError(f"modality={modality!r} is not one of {sorted(_MODALITIES)}.")
+    return "linear_probe" if modality == "text" and pretrained else "random"

@@ -110,6 +110,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         batch_size=32,
         lr=1e-3,
         backbone_lr_ratio="auto",
+        head_init="auto",
         optimizer="adamw",
         weight_decay=1e-4,
         scheduler="onecycle",
@@ -146,6 +147,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         self.batch_size = batch_size
         self.lr = lr
         self.backbone_lr_ratio = backbone_lr_ratio
+        self.head_init = head_init
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.scheduler = scheduler

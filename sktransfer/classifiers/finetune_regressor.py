@@ -150,6 +150,7 @@ class FineTuneRegressor(RegressorBase):
         batch_size=32,
         lr=1e-3,
         backbone_lr_ratio="auto",
+        head_init="auto",
         optimizer="adamw",
         weight_decay=1e-4,
         scheduler="onecycle",
@@ -183,6 +184,7 @@ class FineTuneRegressor(RegressorBase):
         self.batch_size = batch_size
         self.lr = lr
         self.backbone_lr_ratio = backbone_lr_ratio
+        self.head_init = head_init
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.scheduler = scheduler
