@@ -84,9 +84,10 @@ PARAMETER_DOCS = {
         How the new head starts. ``"random"``: torch's default initialisation.
         ``"linear_probe"``: before the first epoch, the head is fitted to
         convergence on the frozen backbone's features of the training rows
-        (L-BFGS on the estimator's own loss with scikit-learn's L2 penalty,
-        ``C=1``), then everything fine-tunes from there (LP-FT, Kumar et al.,
-        ICLR 2022); it costs one forward pass over the training rows.
+        (L-BFGS on the estimator's own loss with an L2 penalty of
+        scikit-learn's form, ``C=0.1``), then everything fine-tunes from there
+        (LP-FT, Kumar et al., ICLR 2022); it costs one forward pass over the
+        training rows.
         ``"auto"``: ``"linear_probe"`` for a pretrained text backbone (with a
         few labeled texts, fine-tuning from a random head fell below a
         logistic regression on the frozen features), ``"random"`` otherwise

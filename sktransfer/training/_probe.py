@@ -6,8 +6,8 @@ a few labeled samples there are few steps after them to recover. A linear
 probe fits the head first, to convergence, on the features of the frozen
 backbone, with the estimator's own criterion (cross-entropy, binary
 cross-entropy per label, a regression loss) and an L2 penalty on its weights,
-as scikit-learn's ``LogisticRegression`` does; fine-tuning then starts from a
-head that already separates the classes.
+of the form scikit-learn's ``LogisticRegression`` uses; fine-tuning then starts
+from a head that already separates the classes.
 """
 
 import numpy as np
@@ -15,7 +15,13 @@ import torch
 
 from .._utils.runtime import run_batches
 
-__all__ = ["fit_head", "linear_probe"]
+__all__ = ["PROBE_C", "fit_head", "linear_probe"]
+
+#: Inverse strength of the probe's L2 penalty. Stronger than scikit-learn's
+#: default (``C=1``): a head that is not driven to its largest margins leaves
+#: the fine-tuning gradients room (figures in ``benchmarks/RESULTS.md``,
+#: "Few-shot text accuracy").
+PROBE_C = 0.1
 
 
 def fit_head(head, features, targets, sample_weight, criterion, *, C=1.0, max_iter=100):
@@ -75,7 +81,7 @@ def fit_head(head, features, targets, sample_weight, criterion, *, C=1.0, max_it
 
 
 def linear_probe(net, loader, rows, targets, sample_weight, criterion, *, batch_size,
-                 autocast_dtype=None, C=1.0):
+                 autocast_dtype=None, C=PROBE_C):
     """Fit ``net.head`` on the frozen ``net.backbone``'s features of ``rows``.
 
     The features come from one pass in evaluation mode (no dropout, BatchNorm's

@@ -14,7 +14,7 @@ from sktransfer import (
 )
 from sktransfer.classifiers._text_defaults import auto_head_init
 from sktransfer.training._criteria import CrossEntropy, RegressionLoss
-from sktransfer.training._probe import fit_head
+from sktransfer.training._probe import PROBE_C, fit_head
 
 from text_models import sentiment_texts, write_tiny_bert
 
@@ -64,7 +64,7 @@ def test_the_probe_fits_the_head_on_the_backbones_features():
     X, y = _three_classes()
     clf = FineTuneClassifier(model=None, head_init="linear_probe", **FROZEN).fit(X, y)
     features = clf.transform(X)  # the MLP's (untrained) features
-    reference = LogisticRegression(max_iter=10_000, tol=1e-10).fit(features, y)
+    reference = LogisticRegression(C=PROBE_C, max_iter=10_000, tol=1e-10).fit(features, y)
     np.testing.assert_allclose(clf.module_.head.weight.detach().numpy(), reference.coef_,
                                atol=2e-3)
     np.testing.assert_array_equal(clf.predict(X), reference.predict(features))
@@ -78,7 +78,8 @@ def test_the_probe_leaves_out_the_validation_rows():
     clf = FineTuneClassifier(model=None, head_init="linear_probe", early_stopping=True,
                              validation_fraction=0.25, **FROZEN).fit(X, y)
     probed = clf.module_.head.weight.detach().numpy()
-    everything = LogisticRegression(max_iter=10_000, tol=1e-10).fit(clf.transform(X), y)
+    everything = LogisticRegression(C=PROBE_C, max_iter=10_000,
+                                    tol=1e-10).fit(clf.transform(X), y)
     assert np.abs(probed - everything.coef_).max() > 1e-2
 
 
@@ -128,7 +129,8 @@ def test_auto_probes_a_pretrained_text_backbone(tmp_path):
     features = auto.transform(texts)
     # Two logits under softmax with the penalty on both rows: their difference
     # is the binary logistic regression's vector at twice C.
-    reference = LogisticRegression(C=2.0, max_iter=10_000, tol=1e-10).fit(features, labels)
+    reference = LogisticRegression(C=2 * PROBE_C, max_iter=10_000,
+                                   tol=1e-10).fit(features, labels)
     weight = auto.module_.head.weight.detach().numpy()
     np.testing.assert_allclose(weight[1] - weight[0], reference.coef_[0], atol=2e-3)
     np.testing.assert_array_equal(auto.predict(texts), reference.predict(features))
@@ -148,6 +150,7 @@ def test_an_adapting_fit_probes_on_the_labeled_source_rows_only():
     clf = DomainAdaptClassifier(model=None, method="coral", head_init="linear_probe",
                                 **FROZEN).fit(X, y)
     features = clf.transform(X[:60])
-    reference = LogisticRegression(max_iter=10_000, tol=1e-10).fit(features, y[:60])
+    reference = LogisticRegression(C=PROBE_C, max_iter=10_000,
+                                   tol=1e-10).fit(features, y[:60])
     np.testing.assert_allclose(clf.module_.head.weight.detach().numpy(), reference.coef_,
                                atol=2e-3)
