@@ -46,11 +46,16 @@ def _update_with_tensors(digest, named_tensors, *, with_layout):
     return digest.hexdigest()
 
 
-def weights_fingerprint(module):
+def weights_fingerprint(module, *, replaced=None):
     """A short digest (hex) of ``module``'s state dict, to tell reloaded weights
-    apart from those an estimator was fitted with."""
-    return _update_with_tensors(hashlib.blake2b(digest_size=16),
-                                module.state_dict().items(), with_layout=False)
+    apart from those an estimator was fitted with; ``replaced`` (``{name:
+    tensor}``) stands for entries of the state dict (weights as they were
+    before something changed them in place)."""
+    state = module.state_dict()
+    if replaced:
+        state = {**state, **replaced}
+    return _update_with_tensors(hashlib.blake2b(digest_size=16), state.items(),
+                                with_layout=False)
 
 
 def tensors_checksum(tensors):

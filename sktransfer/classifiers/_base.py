@@ -422,7 +422,12 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         criterion = target.criterion()
         train_idx, valid_idx = self._split(target.strata(data.targets), data.seed,
                                            data.labeled_rows)
+        head_before = None
         if not self.history_ and self._head_init() == "linear_probe":
+            # The fit's fingerprint (Checkpoint) hashes the head as it was:
+            # the probed one depends on the device's arithmetic.
+            head_before = {name: tensor.detach().clone()
+                           for name, tensor in net.head.state_dict().items()}
             # Before the ranks wrap the network: every rank fits the same head
             # on all training rows, and DDP starts from rank 0's weights anyway.
             linear_probe(net, loader, train_idx, data.targets, data.sample_weight,
@@ -475,10 +480,13 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                           callbacks=self._callbacks(net), shard=shard,
                           sync_parameters=[p for module in extra.values()
                                            for p in module.parameters() if p.requires_grad])
+        prefix = "net.head." if extra else "head."
         fingerprint = functools.partial(
             fit_fingerprint, self, data, start_epoch=len(self.history_), schedule=schedule,
             network=trained, replaced_callbacks=self._replaced_callbacks(),
-            extra=fingerprint_parts)
+            extra=fingerprint_parts,
+            start_state=None if head_before is None else {
+                prefix + name: tensor for name, tensor in head_before.items()})
         with torch.random.fork_rng(devices=[]):
             # Each rank augments with its own draws; rank 0 as one process would.
             torch.manual_seed(data.seed + shard.rank)

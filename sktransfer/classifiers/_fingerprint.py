@@ -60,14 +60,16 @@ def _describe(value):
 
 
 def fit_fingerprint(estimator, data, *, start_epoch, schedule, network,
-                    replaced_callbacks=(), extra=()):
+                    replaced_callbacks=(), extra=(), start_state=None):
     """The digest (32 hexadecimal digits) of the fit of ``estimator`` on
     ``data`` (a :class:`~sktransfer.classifiers._base.FitData`), starting at
     epoch ``start_epoch`` from the weights ``network`` holds (called when the
     fit begins: its starting weights, which a changed checkpoint file or a
-    warm start changes); ``replaced_callbacks`` (the user's callbacks that
-    replace a default, which change what is learned) and ``extra`` arrays join
-    it."""
+    warm start changes), with ``start_state`` (``{name: tensor}``) standing for
+    the entries that changed before it began (the head a linear probe fitted:
+    it depends on the device's arithmetic, and a fit resumed on another device
+    is the same fit); ``replaced_callbacks`` (the user's callbacks that replace
+    a default, which change what is learned) and ``extra`` arrays join it."""
     params = {name: _describe(value)
               for name, value in estimator.get_params(deep=False).items()
               if name not in _NOT_DEFINING}
@@ -75,7 +77,8 @@ def fit_fingerprint(estimator, data, *, start_epoch, schedule, network,
     kind = type(estimator)
     digest = digest_parts(f"{kind.__module__}.{kind.__qualname__}",
                           json.dumps(params, sort_keys=True, default=str),
-                          data.seed, start_epoch, schedule, weights_fingerprint(network))
+                          data.seed, start_epoch, schedule,
+                          weights_fingerprint(network, replaced=start_state))
     for key in image_keys(data.source):
         digest.update(key.encode())
     for array in (data.targets, data.sample_weight, data.labeled_rows, *extra):

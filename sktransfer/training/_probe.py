@@ -24,25 +24,59 @@ __all__ = ["PROBE_C", "fit_head", "linear_probe"]
 PROBE_C = 0.1
 
 
-def fit_head(head, features, targets, sample_weight, criterion, *, C=1.0, max_iter=100):
+def _informative_outputs(targets, sample_weight, n_outputs):
+    """``(kept outputs, targets, sample_weight)`` of the rows that weigh, with
+    only the outputs the data can fit: the classes that occur (class indices,
+    renumbered among them), or the columns whose values vary (indicators, real
+    values). A class absent from the rows, or a label that is always 0 (or
+    always 1), would drive its bias to minus (or plus) infinity, since the
+    bias is not penalised; it keeps its initial weights instead, as
+    ``LogisticRegression`` fits only the classes it sees."""
+    weighs = sample_weight > 0 if sample_weight.ndim == 1 else (sample_weight > 0).any(dim=1)
+    targets, sample_weight = targets[weighs], sample_weight[weighs]
+    if not targets.is_floating_point():  # class indices
+        counts = torch.bincount(targets, minlength=n_outputs)
+        kept = torch.nonzero(counts > 0).flatten()
+        position = torch.full((n_outputs,), -1, dtype=torch.long, device=targets.device)
+        position[kept] = torch.arange(len(kept), device=targets.device)
+        return kept, position[targets], sample_weight
+    columns = sample_weight > 0 if sample_weight.ndim == 2 else None
+    varies = []
+    for column in range(targets.shape[1]):
+        values = targets[:, column] if columns is None else targets[columns[:, column], column]
+        varies.append(len(values) > 0 and bool(values.max() > values.min()))
+    kept = torch.nonzero(torch.as_tensor(varies, dtype=torch.bool)).flatten().to(
+        targets.device)
+    if sample_weight.ndim == 2:
+        sample_weight = sample_weight[:, kept]
+    return kept, targets[:, kept], sample_weight
+
+
+def fit_head(head, features, targets, sample_weight, criterion, *, C=PROBE_C, max_iter=100):
     """Fit the linear ``head`` in place to ``features`` by L-BFGS.
 
-    Minimises ``criterion(head(features), targets, sample_weight) +
-    ||head.weight||^2 / (2 C sum(sample_weight))``: the weighted mean loss of
-    the criterion plus scikit-learn's L2 penalty of inverse strength ``C``,
-    divided like the loss by the total weight. The bias is not penalised. The
-    problem is convex for the criteria of the estimators, so the head starts
-    from zero and the solution does not depend on its initial weights.
+    Minimises the weighted mean loss of ``criterion`` plus an L2 penalty on
+    the weights of inverse strength ``C``, scaled as scikit-learn scales it:
+    ``||W||^2 / (2 C S)`` for class indices (``S``: the rows' total weight; the
+    multinomial ``LogisticRegression``), and ``||W||^2 / (2 C S L)`` for ``L``
+    outputs that the criterion averages (labels, regression targets), so each
+    label is the binary ``LogisticRegression`` at ``C`` and each regression
+    target ``Ridge(alpha=1 / (2 C))``. The bias is not penalised. Outputs the
+    rows cannot fit (a class with no row of positive weight, a label or
+    target that never varies) keep their initial weights. The problem is
+    convex for the criteria of the estimators, so the fitted part of the head
+    starts from zero.
 
     Parameters
     ----------
     head : torch.nn.Linear
     features : ndarray of shape (n_samples, n_features)
     targets : ndarray
-        As the criterion takes them (class indices, indicators, real values).
+        As the criterion takes them: class indices (n_samples,), indicators or
+        real values (n_samples, n_outputs).
     sample_weight : ndarray of shape (n_samples,) or (n_samples, n_outputs)
     criterion : Criterion
-    C : float, default=1.0
+    C : float, default=PROBE_C
     max_iter : int, default=100
 
     Returns
@@ -53,13 +87,21 @@ def fit_head(head, features, targets, sample_weight, criterion, *, C=1.0, max_it
     X = torch.as_tensor(np.asarray(features), dtype=torch.float32, device=device)
     y = torch.as_tensor(np.asarray(targets), device=device).to(criterion.target_dtype)
     w = torch.as_tensor(np.asarray(sample_weight), dtype=torch.float32, device=device)
-    total = float(w.sum()) if w.ndim == 1 else float(w.sum()) / max(w.shape[1], 1)
+    weighs = w > 0 if w.ndim == 1 else (w > 0).any(dim=1)
+    X = X[weighs]
+    kept, y, w = _informative_outputs(y, w, head.out_features)
+    if len(kept) == 0 or len(X) == 0:
+        return head
+    total = float(w.sum())
+    if y.is_floating_point() and w.ndim == 1:  # the criterion averages over outputs too
+        total *= len(kept)
     penalty = 1.0 / (2.0 * C * max(total, 1e-12))
-    weight = torch.zeros_like(head.weight, dtype=torch.float32, requires_grad=True)
+    weight = torch.zeros((len(kept), head.in_features), dtype=torch.float32, device=device,
+                         requires_grad=True)
     parameters = [weight]
     bias = None
     if head.bias is not None:
-        bias = torch.zeros_like(head.bias, dtype=torch.float32, requires_grad=True)
+        bias = torch.zeros(len(kept), dtype=torch.float32, device=device, requires_grad=True)
         parameters.append(bias)
     optimizer = torch.optim.LBFGS(parameters, lr=1.0, max_iter=max_iter,
                                   history_size=20, line_search_fn="strong_wolfe")
@@ -74,9 +116,9 @@ def fit_head(head, features, targets, sample_weight, criterion, *, C=1.0, max_it
     with torch.enable_grad():
         optimizer.step(closure)
     with torch.no_grad():
-        head.weight.copy_(weight.to(head.weight.dtype))
+        head.weight[kept] = weight.to(head.weight.dtype)
         if bias is not None:
-            head.bias.copy_(bias.to(head.bias.dtype))
+            head.bias[kept] = bias.to(head.bias.dtype)
     return head
 
 

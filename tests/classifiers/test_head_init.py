@@ -13,7 +13,7 @@ from sktransfer import (
     FineTuneRegressor,
 )
 from sktransfer.classifiers._text_defaults import auto_head_init
-from sktransfer.training._criteria import CrossEntropy, RegressionLoss
+from sktransfer.training._criteria import BinaryCrossEntropy, CrossEntropy, RegressionLoss
 from sktransfer.training._probe import PROBE_C, fit_head
 
 from text_models import sentiment_texts, write_tiny_bert
@@ -77,10 +77,91 @@ def test_the_probe_leaves_out_the_validation_rows():
     X, y = _three_classes()
     clf = FineTuneClassifier(model=None, head_init="linear_probe", early_stopping=True,
                              validation_fraction=0.25, **FROZEN).fit(X, y)
-    probed = clf.module_.head.weight.detach().numpy()
-    everything = LogisticRegression(C=PROBE_C, max_iter=10_000,
-                                    tol=1e-10).fit(clf.transform(X), y)
-    assert np.abs(probed - everything.coef_).max() > 1e-2
+    train, valid = clf._split(y, clf._seed(), np.arange(len(y)))  # the fit's own split
+    assert len(valid) == 30
+    on_train = LogisticRegression(C=PROBE_C, max_iter=10_000,
+                                  tol=1e-10).fit(clf.transform(X[train]), y[train])
+    np.testing.assert_allclose(clf.module_.head.weight.detach().numpy(), on_train.coef_,
+                               atol=2e-3)
+
+
+def test_a_class_without_rows_keeps_its_initial_head():
+    # Its unpenalised bias would run to minus infinity: a partial_fit whose
+    # first batch lacks a class could then never predict it.
+    X, y = _three_classes()
+    head = torch.nn.Linear(8, 3)
+    before = head.weight.detach().clone(), head.bias.detach().clone()
+    fit_head(head, X[y != 2], y[y != 2], np.ones(int((y != 2).sum())), CrossEntropy())
+    torch.testing.assert_close(head.weight[2].detach(), before[0][2])
+    torch.testing.assert_close(head.bias[2].detach(), before[1][2])
+    # the two classes seen: their logits' difference is the binary logistic
+    # regression at twice C (as in the text test below)
+    reference = LogisticRegression(C=2 * PROBE_C, max_iter=10_000,
+                                   tol=1e-10).fit(X[y != 2], y[y != 2])
+    weight = head.weight.detach().numpy()
+    np.testing.assert_allclose(weight[1] - weight[0], reference.coef_[0], atol=2e-3)
+    # through partial_fit, and later batches teach the class
+    clf = FineTuneClassifier(model=None, head_init="linear_probe", lr=1e-2, device="cpu",
+                             random_state=0, hidden_layer_sizes=(16,))
+    clf.partial_fit(X[y != 2], y[y != 2], classes=[0, 1, 2])
+    assert abs(float(clf.module_.head.bias[2].detach())) < 1.0
+    for _ in range(10):
+        clf.partial_fit(X, y)
+    assert (clf.predict(X[y == 2]) == 2).mean() > 0.5
+
+
+def test_each_label_is_a_logistic_regression_at_C():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 6))
+    Y = (X @ rng.normal(size=(6, 5)) + rng.normal(size=(150, 5)) > 0).astype(np.float32)
+    Y[:, 4] = 0  # a label no row has: its head row is left alone
+    head = torch.nn.Linear(6, 5)
+    before = head.weight[4].detach().clone()
+    fit_head(head, X, Y, np.ones(150), BinaryCrossEntropy(), C=0.1)
+    for label in range(4):
+        reference = LogisticRegression(C=0.1, max_iter=10_000, tol=1e-10).fit(X, Y[:, label])
+        np.testing.assert_allclose(head.weight[label].detach().numpy(), reference.coef_[0],
+                                   atol=2e-3)
+    torch.testing.assert_close(head.weight[4].detach(), before)
+
+
+def test_each_regression_target_is_a_ridge():
+    from sklearn.linear_model import Ridge
+
+    X, Y = make_regression(n_samples=80, n_features=6, n_targets=3, noise=5.0,
+                           random_state=0)
+    Y = (Y - Y.mean(0)) / Y.std(0)
+    head = fit_head(torch.nn.Linear(6, 3), X, Y, np.ones(len(Y)),
+                    RegressionLoss("squared_error"), C=1.0)
+    reference = Ridge(alpha=0.5).fit(X, Y)
+    np.testing.assert_allclose(head.weight.detach().numpy(), reference.coef_, atol=1e-3)
+
+
+def test_a_resumed_fit_is_the_same_fit_whatever_head_the_probe_gives(tmp_path, monkeypatch):
+    # The probe's head depends on the device's arithmetic; the fit's
+    # fingerprint hashes the head from before it, so a fit checkpointed on one
+    # device resumes on another.
+    import sktransfer.classifiers._base as base
+    from sktransfer.training import Checkpoint
+
+    from tiny_fits import InterruptAt
+
+    X, y = _three_classes()
+    common = dict(model=None, head_init="linear_probe", epochs=3, device="cpu",
+                  random_state=0, hidden_layer_sizes=(16,))
+    interrupted = FineTuneClassifier(
+        callbacks=[Checkpoint(tmp_path), InterruptAt(epoch=1)], **common).fit(X, y)
+    assert interrupted.interrupted_
+    probe = base.linear_probe
+
+    def another_device(net, *args, **kwargs):
+        probe(net, *args, **kwargs)
+        with torch.no_grad():
+            net.head.weight.add_(1e-4)
+
+    monkeypatch.setattr(base, "linear_probe", another_device)
+    resumed = FineTuneClassifier(callbacks=[Checkpoint(tmp_path)], **common).fit(X, y)
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3]
 
 
 def test_a_continued_fit_keeps_its_head():
