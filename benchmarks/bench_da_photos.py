@@ -53,6 +53,9 @@ def parse_args(argv=None):
                         help="skada.deep methods on the same backbone")
     parser.add_argument("--epochs", type=common.positive_int, default=None,
                         help="epochs of every contender (None: the estimator's default)")
+    parser.add_argument("--params", type=common.finetune_config, default={},
+                        help="parameters of every DomainAdaptClassifier side (ours and "
+                             "the upper bound), e.g. 'head_init=\"linear_probe\"'")
     common.add_threads_argument(parser)
     return parser.parse_args(argv)
 
@@ -73,13 +76,15 @@ def source_and_target(data):
     return X, y
 
 
-def fit_ours(method, data, seed, epochs):
-    params = {} if method == "default" else {"method": method}
+def fit_ours(method, data, seed, epochs, params=None):
+    params = dict(params or {})
+    if method != "default":
+        params["method"] = method
     return classifier(seed, epochs, **params).fit(*source_and_target(data)).predict
 
 
-def fit_upper_bound(data, seed, epochs):
-    clf = classifier(seed, epochs, method="source_only")
+def fit_upper_bound(data, seed, epochs, params=None):
+    clf = classifier(seed, epochs, **{**(params or {}), "method": "source_only"})
     return clf.fit(data.X_target, data.y_target).predict
 
 
@@ -143,9 +148,10 @@ def contenders(args):
     """Name -> ``fit(data, seed)`` returning a predict function, in table order."""
     sides = {}
     for method in args.methods:
-        sides[f"ours: {method}"] = lambda d, s, m=method: fit_ours(m, d, s, args.epochs)
+        sides[f"ours: {method}"] = lambda d, s, m=method: fit_ours(m, d, s, args.epochs,
+                                                                     args.params)
     if args.upper_bound:
-        sides["upper bound"] = lambda d, s: fit_upper_bound(d, s, args.epochs)
+        sides["upper bound"] = lambda d, s: fit_upper_bound(d, s, args.epochs, args.params)
     for name in args.skada_deep:
         sides[f"skada: {name}"] = lambda d, s, n=name: fit_skada_deep(n, d, s, args.epochs)
     return sides
