@@ -91,7 +91,8 @@ PARAMETER_DOCS = {
         ``"auto"``: ``"linear_probe"`` for a pretrained text backbone (with a
         few labeled texts, fine-tuning from a random head fell below a
         logistic regression on the frozen features), ``"random"`` otherwise
-        (images, backbones that are not pretrained, the MLP of flat input). A
+        (images, where the probe did not help, backbones that are not
+        pretrained, the MLP of flat input). A
         fit that continues (``warm_start``, ``partial_fit`` after the first
         call) keeps the head it has.''',
     "optimizer": '''optimizer : {"adamw", "sgd"} or torch optimizer class, default="adamw"
