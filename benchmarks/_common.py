@@ -254,3 +254,36 @@ def finetune_config(text):
             raise ValueError(f"{item!r} is not name=value")
         config[name.strip()] = literal_value(value.strip())
     return config
+
+
+def shift_table(shifts, seeds, sides, prepare, evaluate, *, width):
+    """Fit every side on every (shift, seed) task and print the table of a
+    domain-shift benchmark: target accuracy, mean [min-max] over the seeds, per
+    shift, and the mean fit seconds per side.
+
+    ``prepare(shift, seed)`` gives the task's data; ``sides`` maps a name to
+    ``fit(data, seed) -> predict``; ``evaluate(predict, data)`` is the accuracy.
+    Returns ``{(shift, name): ([accuracy per seed], [seconds per seed])}``.
+    """
+    import statistics
+
+    table = {}
+    for shift in shifts:
+        for seed in seeds:
+            data = prepare(shift, seed)
+            for name, fit in sides.items():
+                seconds, predict = timed(lambda: fit(data, seed))
+                accuracy = evaluate(predict, data)
+                accuracies, times = table.setdefault((shift, name), ([], []))
+                accuracies.append(accuracy)
+                times.append(seconds)
+                log(f"  {shift:10s} seed {seed} {name:{width}s} {accuracy:.3f}  "
+                    f"{seconds:.1f}s")
+    print()
+    print(f"{'':{width}s} " + " ".join(f"{shift:>22s}" for shift in shifts) + "   fit s")
+    for name in sides:
+        cells = [mean_range(table[(shift, name)][0]) for shift in shifts]
+        seconds = statistics.mean(t for shift in shifts for t in table[(shift, name)][1])
+        print(f"{name:{width}s} " + " ".join(f"{cell:>22s}" for cell in cells)
+              + f"   {seconds:5.1f}")
+    return table

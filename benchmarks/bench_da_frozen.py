@@ -204,27 +204,16 @@ def main(argv=None):
           "photo shifts")
     print(f"device       : {common.describe_host('cpu')}", flush=True)
     start = time.perf_counter()
-    table = {}
-    for shift in args.shifts:
-        for seed in args.seeds:
-            seconds, F = common.timed(lambda: features(shift, seed, args.cache_dir))
-            common.log(f"{shift} seed {seed}: features in {seconds:.0f}s")
-            for name, fit in sides.items():
-                seconds, predict = common.timed(lambda: fit(F, seed))
-                accuracy = float(np.mean(predict(F["test"]) == F["y_test"]))
-                accuracies, times = table.setdefault((shift, name), ([], []))
-                accuracies.append(accuracy)
-                times.append(seconds)
-                common.log(f"  {shift:10s} seed {seed} {name:28s} {accuracy:.3f}  "
-                           f"{seconds:.1f}s")
-    print()
-    print(f"{'':28s} " + " ".join(f"{shift:>22s}" for shift in args.shifts)
-          + "   fit s")
-    for name in sides:
-        cells = [common.mean_range(table[(shift, name)][0]) for shift in args.shifts]
-        seconds = statistics.mean(t for shift in args.shifts for t in table[(shift, name)][1])
-        print(f"{name:28s} " + " ".join(f"{cell:>22s}" for cell in cells)
-              + f"   {seconds:5.1f}")
+
+    def prepare(shift, seed):
+        seconds, F = common.timed(lambda: features(shift, seed, args.cache_dir))
+        common.log(f"{shift} seed {seed}: features in {seconds:.0f}s")
+        return F
+
+    table = common.shift_table(
+        args.shifts, args.seeds, sides, prepare=prepare,
+        evaluate=lambda predict, F: float(np.mean(predict(F["test"]) == F["y_test"])),
+        width=28)
     print("\ngoal (mean over seeds): at least half the gap from the better source only "
           "to the upper bound, and at least the best skada method")
     for shift in args.shifts:

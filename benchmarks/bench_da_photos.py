@@ -194,25 +194,11 @@ def main(argv=None):
           "image_size=64): photo shifts")
     print(f"device       : {common.describe_host('cpu')}", flush=True)
     start = time.perf_counter()
-    table = {}
-    for shift in args.shifts:
-        for seed in args.seeds:
-            data = load_photo_shift(shift, random_state=seed)
-            for name, fit in sides.items():
-                seconds, predict = common.timed(lambda: fit(data, seed))
-                accuracy = float(np.mean(predict(data.X_test) == data.y_test))
-                accuracies, times = table.setdefault((shift, name), ([], []))
-                accuracies.append(accuracy)
-                times.append(seconds)
-                common.log(f"  {shift:10s} seed {seed} {name:24s} {accuracy:.3f}  "
-                           f"{seconds:.1f}s")
-    print()
-    print(f"{'':24s} " + " ".join(f"{shift:>22s}" for shift in args.shifts) + "   fit s")
-    for name in sides:
-        cells = [common.mean_range(table[(shift, name)][0]) for shift in args.shifts]
-        seconds = statistics.mean(t for shift in args.shifts for t in table[(shift, name)][1])
-        print(f"{name:24s} " + " ".join(f"{cell:>22s}" for cell in cells)
-              + f"   {seconds:5.1f}")
+    table = common.shift_table(
+        args.shifts, args.seeds, sides,
+        prepare=lambda shift, seed: load_photo_shift(shift, random_state=seed),
+        evaluate=lambda predict, data: float(np.mean(predict(data.X_test) == data.y_test)),
+        width=24)
     print(f"\ngoal (mean over seeds): the default closes at least {GAP_SHARE:.0%} of the "
           f"gap from source only to the upper bound, fits in at most {TIME_RATIO}x the "
           "time of source only, and is above every skada deep method")
