@@ -25,15 +25,13 @@ PROBE_C = 0.1
 
 
 def _informative_outputs(targets, sample_weight, n_outputs):
-    """``(kept outputs, targets, sample_weight)`` of the rows that weigh, with
+    """``(kept outputs, targets, sample_weight)`` of rows that all weigh, with
     only the outputs the data can fit: the classes that occur (class indices,
     renumbered among them), or the columns whose values vary (indicators, real
     values). A class absent from the rows, or a label that is always 0 (or
     always 1), would drive its bias to minus (or plus) infinity, since the
     bias is not penalised; it keeps its initial weights instead, as
     ``LogisticRegression`` fits only the classes it sees."""
-    weighs = sample_weight > 0 if sample_weight.ndim == 1 else (sample_weight > 0).any(dim=1)
-    targets, sample_weight = targets[weighs], sample_weight[weighs]
     if not targets.is_floating_point():  # class indices
         counts = torch.bincount(targets, minlength=n_outputs)
         kept = torch.nonzero(counts > 0).flatten()
@@ -88,7 +86,7 @@ def fit_head(head, features, targets, sample_weight, criterion, *, C=PROBE_C, ma
     y = torch.as_tensor(np.asarray(targets), device=device).to(criterion.target_dtype)
     w = torch.as_tensor(np.asarray(sample_weight), dtype=torch.float32, device=device)
     weighs = w > 0 if w.ndim == 1 else (w > 0).any(dim=1)
-    X = X[weighs]
+    X, y, w = X[weighs], y[weighs], w[weighs]
     kept, y, w = _informative_outputs(y, w, head.out_features)
     if len(kept) == 0 or len(X) == 0:
         return head
@@ -130,12 +128,12 @@ def linear_probe(net, loader, rows, targets, sample_weight, criterion, *, batch_
     running statistics, no augmentation: what prediction sees); the network's
     training mode is restored afterwards. See :func:`fit_head`.
     """
+    rows = np.asarray(rows)
     was_training = net.training
     net.eval()
     try:
         features = run_batches(net.backbone, loader, autocast_dtype=autocast_dtype,
-                               batch_size=batch_size, indices=np.asarray(rows))
+                               batch_size=batch_size, indices=rows)
     finally:
         net.train(was_training)
-    rows = np.asarray(rows)
     return fit_head(net.head, features, targets[rows], sample_weight[rows], criterion, C=C)
