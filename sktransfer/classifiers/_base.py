@@ -69,7 +69,7 @@ from ._fingerprint import fit_fingerprint
 from ._network import ClassifierNet, FeaturesOnly, mlp_backbone
 from ._parameters import CONSTRAINTS
 from ._targets import SingleLabel, TargetType, check_class_weight
-from ._text_defaults import auto_backbone_lr_ratio, auto_head_init
+from ._text_defaults import auto_adapt_epochs, auto_backbone_lr_ratio, auto_head_init
 
 TABULAR_MODELS = (None, "mlp")
 #: Names of the estimators' own callbacks (see ``_default_callbacks``).
@@ -370,6 +370,15 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                                           steps=steps)
         return float(self.backbone_lr_ratio)
 
+    def _epochs(self, epochs, n_batches):
+        """``epochs`` resolved: ``"auto"`` (the domain-adapting estimators'
+        default) by ``_text_defaults.auto_adapt_epochs`` from the fit's
+        ``n_batches`` steps an epoch; a number as given."""
+        if epochs != "auto":
+            return epochs
+        return auto_adapt_epochs(self._modality, n_batches=n_batches,
+                                 pretrained=not self._tabular and self.weights is not None)
+
     def _head_init(self):
         """``head_init`` resolved: ``"auto"`` by the modality's rule
         (``_text_defaults.auto_head_init``); the MLP of flat input is not
@@ -422,6 +431,7 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         criterion = target.criterion()
         train_idx, valid_idx = self._split(target.strata(data.targets), data.seed,
                                            data.labeled_rows)
+        epochs = self._epochs(epochs, n_batches=-(-len(train_idx) // self.batch_size))
         head_before = None
         if not self.history_ and self._head_init() == "linear_probe":
             # The fit's fingerprint (Checkpoint) hashes the head as it was:

@@ -8,7 +8,7 @@ the head's rate. The rules are pure functions of what the estimator knows
 before training; a value the user set is never passed through them.
 """
 
-__all__ = ["auto_backbone_lr_ratio", "auto_head_init"]
+__all__ = ["auto_adapt_epochs", "auto_backbone_lr_ratio", "auto_head_init"]
 
 # The share of the head's learning rate that a pretrained backbone trains at
 # (figures behind the choice: benchmarks/RESULTS.md, "Few-shot text accuracy").
@@ -18,6 +18,14 @@ _PRETRAINED_RATIO = 0.1
 FEW_STEPS = 20
 _FEW_STEPS_TEXT_RATIO = 0.3
 _MODALITIES = ("image", "text")
+
+#: Epochs of a domain-adapting fit (images, flat rows, a backbone trained from
+#: scratch): adaptation needs longer than supervised training.
+ADAPT_EPOCHS = 30
+#: Optimizer steps that a domain-adapting fit of a pretrained text backbone
+#: aims at: about one epoch of 2,000 labeled texts at batch 32, which takes
+#: minutes on two CPU cores where thirty epochs take hours.
+TEXT_ADAPT_STEPS = 64
 
 
 def auto_backbone_lr_ratio(modality, *, pretrained, steps=None):
@@ -75,3 +83,37 @@ def auto_head_init(modality, *, pretrained):
     if modality not in _MODALITIES:
         raise ValueError(f"modality={modality!r} is not one of {sorted(_MODALITIES)}.")
     return "linear_probe" if modality == "text" and pretrained else "random"
+
+
+def auto_adapt_epochs(modality, *, pretrained, n_batches):
+    """The ``epochs`` that ``"auto"`` stands for in a domain-adapting fit.
+
+    :data:`ADAPT_EPOCHS` for images, flat rows and backbones that are not
+    pretrained. A pretrained text backbone instead gets a budget of about
+    :data:`TEXT_ADAPT_STEPS` optimizer steps: as many whole epochs of
+    ``n_batches`` steps as fit in it, at least one and at most
+    :data:`ADAPT_EPOCHS`. A transformer's adapting step (the source batch, the
+    target batch and its views through the whole network) costs hundreds of
+    times an image step of the default backbone at 64 pixels, and a pretrained
+    language model adapts within one epoch of a few thousand texts once its
+    head starts from a linear probe (``head_init="auto"``).
+
+    Parameters
+    ----------
+    modality : {"image", "text", "tabular"}
+        What the estimator reads.
+    pretrained : bool
+        Whether the backbone starts from pretrained weights.
+    n_batches : int
+        Optimizer steps in one epoch of the fit.
+
+    Returns
+    -------
+    int
+    """
+    if modality not in (*_MODALITIES, "tabular"):
+        raise ValueError(f"modality={modality!r} is not one of "
+                         f"{sorted((*_MODALITIES, 'tabular'))}.")
+    if modality == "text" and pretrained:
+        return max(1, min(ADAPT_EPOCHS, TEXT_ADAPT_STEPS // max(int(n_batches), 1)))
+    return ADAPT_EPOCHS

@@ -1,7 +1,7 @@
 """DomainAdaptClassifier: unsupervised domain adaptation behind fit / predict."""
 
 import functools
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.metrics import accuracy_score
@@ -133,12 +133,17 @@ class DomainAdaptClassifier(NeuralClassifierBase):
     (3,)
     """.format(parameters=parameters_doc(
         ("method", _METHOD_DOC), ("trade_off", _TRADE_OFF_DOC), ("adabn", _ADABN_DOC),
-        epochs="""epochs : int, default=30
+        epochs="""epochs : int or "auto", default="auto"
         Epochs over the labeled samples (target batches are drawn alongside).
-        Thirty, not ten as for :class:`~sktransfer.FineTuneClassifier`:
-        adaptation needs longer than supervised training: on MNIST -> MNIST-M
-        ``"self_training"`` gains clearly from 10 to 30 epochs and a little
-        more by 60 (see ``benchmarks/RESULTS.md``).""",
+        ``"auto"``: 30 for images, flat rows and backbones trained from
+        scratch; thirty, not ten as for :class:`~sktransfer.FineTuneClassifier`,
+        because adaptation needs longer than supervised training (on MNIST ->
+        MNIST-M ``"self_training"`` gains clearly from 10 to 30 epochs and a
+        little more by 60; see ``benchmarks/RESULTS.md``). For a pretrained
+        text backbone, as many epochs as fit in about 64 optimizer steps (at
+        least one, at most 30): one epoch of 2,000 labeled texts at the
+        default batch, minutes on a CPU where thirty epochs of a transformer
+        take hours.""",
         batch_size="""batch_size : int, default=32
         Samples per domain in each step.""",
         lr="""lr : float, default=1e-3
@@ -172,6 +177,7 @@ callable or None, default=None
         "method": [StrOptions(set(METHODS)), callable],
         "trade_off": [Interval(Real, 0, None, closed="left")],
         "adabn": ["boolean", StrOptions({"auto"})],
+        "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -184,7 +190,7 @@ callable or None, default=None
         weights="DEFAULT",
         freeze=None,
         unfreeze_after=None,
-        epochs=30,
+        epochs="auto",
         batch_size=32,
         lr=1e-3,
         backbone_lr_ratio="auto",

@@ -1,6 +1,6 @@
 """DomainAdaptRegressor: unsupervised domain adaptation for numbers."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.metrics import r2_score
@@ -103,9 +103,10 @@ class DomainAdaptRegressor(RegressorBase):
         ("trade_off", """trade_off : float, default=1.0
         Weight of the adaptation loss."""),
         ("loss", _LOSS_DOC), omit=_NOT_FOR_REGRESSION,
-        epochs="""epochs : int, default=30
+        epochs="""epochs : int or "auto", default="auto"
         Epochs over the labeled samples (target batches are drawn alongside),
-        as for :class:`~sktransfer.DomainAdaptClassifier`.""",
+        as for :class:`~sktransfer.DomainAdaptClassifier`: ``"auto"`` is 30,
+        or about 64 optimizer steps for a pretrained text backbone.""",
         augment="""augment : "default", "randaugment", "trivialaugment", transform, \
 callable or None, default=None
         Off by default, as for :class:`~sktransfer.DomainAdaptClassifier` (a
@@ -117,6 +118,7 @@ callable or None, default=None
         **FineTuneRegressor._parameter_constraints,
         "method": [StrOptions(set(REGRESSION_METHODS)), callable],
         "trade_off": [Interval(Real, 0, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -129,7 +131,7 @@ callable or None, default=None
         weights="DEFAULT",
         freeze=None,
         unfreeze_after=None,
-        epochs=30,
+        epochs="auto",
         batch_size=32,
         lr=1e-3,
         backbone_lr_ratio="auto",

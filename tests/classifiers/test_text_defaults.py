@@ -1,10 +1,13 @@
 """What ``"auto"`` stands for on a text backbone (``classifiers/_text_defaults``),
 and that a value the user set is kept."""
 
+import numpy as np
 import pytest
 
-from sktransfer import DomainAdaptClassifier, FineTuneClassifier, FineTuneRegressor
-from sktransfer.classifiers._text_defaults import FEW_STEPS, auto_backbone_lr_ratio
+from sktransfer import (DomainAdaptClassifier, DomainAdaptRegressor, FineTuneClassifier,
+                        FineTuneRegressor)
+from sktransfer.classifiers._text_defaults import (ADAPT_EPOCHS, FEW_STEPS, TEXT_ADAPT_STEPS,
+                                                   auto_adapt_epochs, auto_backbone_lr_ratio)
 from sktransfer.training import Callback
 
 from text_models import sentiment_texts, write_tiny_bert
@@ -73,3 +76,52 @@ def test_a_text_fit_trains_the_transformer_at_the_resolved_rate(tiny_bert, ratio
     assert (expected > 0.1) == (ratio == "auto" and epochs == 1)
     assert _Rates.seen["head"] == pytest.approx(1e-3)
     assert _Rates.seen["backbone"] == pytest.approx(1e-3 * expected)
+
+
+def test_auto_adapt_epochs_rule():
+    for modality in ("image", "tabular"):
+        for n_batches in (1, 7, 500):
+            assert auto_adapt_epochs(modality, pretrained=modality == "image",
+                                     n_batches=n_batches) == ADAPT_EPOCHS == 30
+    assert auto_adapt_epochs("text", pretrained=False, n_batches=63) == 30
+    # a pretrained language model: whole epochs within the step budget, >= 1, <= 30
+    assert TEXT_ADAPT_STEPS == 64
+    assert auto_adapt_epochs("text", pretrained=True, n_batches=63) == 1  # 2,000 texts
+    assert auto_adapt_epochs("text", pretrained=True, n_batches=5000) == 1
+    assert auto_adapt_epochs("text", pretrained=True, n_batches=7) == 9
+    assert auto_adapt_epochs("text", pretrained=True, n_batches=1) == 30
+    with pytest.raises(ValueError, match="modality='audio'"):
+        auto_adapt_epochs("audio", pretrained=True, n_batches=1)
+
+
+@pytest.mark.parametrize("estimator", [DomainAdaptClassifier, DomainAdaptRegressor])
+def test_adapting_fits_resolve_auto_epochs_from_their_batches(tiny_bert, estimator):
+    texts, labels = sentiment_texts(16)
+    assert estimator().epochs == "auto"
+    if estimator is DomainAdaptRegressor:
+        labels = labels.astype(float)
+        target = np.full(16, np.nan)
+    else:
+        target = -np.ones(16, dtype=int)
+    # 16 labeled texts at batch 2: 8 steps an epoch, so 64 // 8 = 8 epochs.
+    fitted = estimator(model=tiny_bert, method="coral", batch_size=2, lr=1e-4,
+                       device="cpu", random_state=0).fit(
+        list(texts) + list(texts), np.concatenate([labels, target]))
+    assert fitted.n_iter_ == len(fitted.history_) == TEXT_ADAPT_STEPS // 8
+    assert fitted.epochs == "auto"  # the parameter is left as set
+    # flat rows: thirty epochs, as before the rule
+    X = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    y = np.r_[np.arange(10) % 2, -np.ones(10, dtype=int)] if estimator is \
+        DomainAdaptClassifier else np.r_[np.arange(10.0), np.full(10, np.nan)]
+    flat = estimator(model=None, method="coral", device="cpu", random_state=0).fit(X, y)
+    assert flat.n_iter_ == ADAPT_EPOCHS
+
+
+@pytest.mark.parametrize("value", ["many", 0, 2.5])
+def test_bad_epochs_are_refused_naming_them(value):
+    X = np.zeros((4, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="epochs"):
+        DomainAdaptClassifier(model=None, epochs=value).fit(X, [0, 1, -1, -1])
+    # "auto" belongs to the adapting estimators only
+    with pytest.raises(ValueError, match="epochs"):
+        FineTuneClassifier(model=None, epochs="auto").fit(X, [0, 1, 0, 1])
