@@ -40,7 +40,7 @@ from .._utils.versioning import check_version, stamp_version
 from ..backbones import load_backbone
 from ..backbones._factory import backbone_modality
 from ..inputs import ArraySource, TextPreprocess, validate_images
-from ..inputs._text import validate_texts, warn_truncated
+from ..inputs._text import validate_text_data, warn_truncated
 from ..training import (
     EarlyStopping,
     EpochLogger,
@@ -197,7 +197,7 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
             X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
             return ArraySource(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)))
         if self._modality == "text":
-            return validate_texts(X, model=self.model)
+            return validate_text_data(self, X, reset=reset, model=self.model)
         in_chans = (self.preprocess_.in_chans if "preprocess_" in vars(self) and not reset
                     else 3)
         return validate_images(self, X, reset=reset, input_shape=self.input_shape,

@@ -21,7 +21,7 @@ from ..backbones import POOLINGS, load_backbone
 from ..backbones._factory import backbone_modality, is_rebuildable
 from ..backbones._registry import registered_builder
 from ..inputs import TextPreprocess, validate_images
-from ..inputs._text import validate_texts, warn_truncated
+from ..inputs._text import validate_text_data, warn_truncated
 from ._cache import (
     cached_features,
     feature_fingerprint,
@@ -152,9 +152,11 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
     preprocess_ : PreprocessConfig
         The preprocessing applied (weights' config, with ``image_size``).
     n_features_in_ : int
-        Number of features of a flat 2-D ``X`` seen at fit (flat input only).
+        Number of features of a flat 2-D ``X`` seen at fit (flat input only),
+        or 1 for texts from a one-column DataFrame.
     feature_names_in_ : ndarray of str
-        Column names of a DataFrame ``X`` seen at fit (DataFrame input only).
+        Column names of a DataFrame ``X`` seen at fit (DataFrame input only):
+        for texts, the name of their column, checked at ``transform``.
 
     See Also
     --------
@@ -311,7 +313,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
                 raise ValueError(f"image_size and input_shape apply to images; model="
                                  f"{self.model!r} reads text (max_length= sets the "
                                  "tokens kept per text).")
-            return validate_texts(X, model=self.model)
+            return validate_text_data(self, X, reset=reset, model=self.model)
         if self.max_length is not None:
             raise ValueError(f"max_length={self.max_length!r} applies to text; model="
                              f"{self.model!r} reads images (image_size= sets their size).")

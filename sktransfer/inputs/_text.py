@@ -280,6 +280,75 @@ def validate_texts(X, *, model=None):
     return TextSource([str(text) for text in X])
 
 
+#: The fitted attributes that say which column of texts an estimator was fitted on.
+_COLUMN_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
+
+
+def _text_column_name(X):
+    """The column name of a one-column DataFrame ``X`` when it is a str, else
+    None: as scikit-learn, only str column names count as names."""
+    columns = getattr(X, "columns", None)
+    if columns is None or len(columns) != 1 or not isinstance(columns[0], str):
+        return None
+    return str(columns[0])
+
+
+def validate_text_data(estimator, X, *, reset, model=None):
+    """``X`` as a :class:`TextSource` for ``estimator``, whose column of texts
+    is remembered at fit and checked afterwards, as scikit-learn's
+    ``validate_data`` does for columns of numbers.
+
+    With ``reset`` (``fit``), a one-column DataFrame whose column name is a str
+    sets ``feature_names_in_`` (that name) and ``n_features_in_`` (1); any other
+    ``X`` removes both attributes, which a former fit may have left. Otherwise
+    (``predict``, ``transform``), a DataFrame whose column has another name than
+    the one of the fit is refused, naming both; a list, array or Series holds
+    the texts themselves and is taken as it is, and so is a DataFrame when the
+    fit had no name to compare with (one column of texts has no order to get
+    wrong, so scikit-learn's warning for mixed inputs would only be noise).
+
+    Parameters
+    ----------
+    estimator : estimator
+        Where the fitted attributes are set or read.
+    X : list, tuple, ndarray, Series or DataFrame of str
+        As for :func:`validate_texts`.
+    reset : bool
+        Whether this is a fit, which sets the attributes.
+    model : str, module or None
+        The text backbone, named in the errors of :func:`validate_texts`.
+
+    Returns
+    -------
+    source : TextSource
+    """
+    fitted = None if reset else getattr(estimator, "feature_names_in_", None)
+    columns = getattr(X, "columns", None)
+    if fitted is not None and columns is not None:
+        expected, name = str(fitted[0]), _text_column_name(X)
+        if len(columns) > 1:
+            raise ValueError(
+                f"X is a DataFrame of {len(columns)} columns; "
+                f"{type(estimator).__name__} was fitted on the text column "
+                f"{expected!r}: pass X[[{expected!r}]].")
+        if name is not None and name != expected:
+            raise ValueError(
+                f"X's text column is {name!r}, but {type(estimator).__name__} was "
+                f"fitted on the column {expected!r}: pass that column (or the "
+                "texts themselves as a list or Series).")
+    source = validate_texts(X, model=model)
+    if reset:
+        name = _text_column_name(X)
+        if name is None:
+            for attribute in _COLUMN_ATTRIBUTES:
+                if hasattr(estimator, attribute):
+                    delattr(estimator, attribute)
+        else:
+            estimator.feature_names_in_ = np.array([name], dtype=object)
+            estimator.n_features_in_ = 1
+    return source
+
+
 def warn_truncated(preprocess, texts):
     """Warn how many of ``texts`` are longer than ``preprocess.max_length``
     tokens (they are truncated).
