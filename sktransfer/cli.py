@@ -290,7 +290,7 @@ def _read_all(sources, image_column=None, label_column=None):
     return paths, labels
 
 
-def read_texts(source, *, text_column=None, label_column=None):
+def read_texts(source, *, text_column=None, label_column=None, fitted_column=None):
     """The texts that ``source`` holds, and their labels.
 
     Parameters
@@ -300,9 +300,14 @@ def read_texts(source, *, text_column=None, label_column=None):
         string, so ``NA`` is a text, not a missing value) or any other file,
         read as UTF-8 text of one text per line.
     text_column : str or None
-        The table's column of texts; None for a table of one column.
+        The table's column of texts; None for a table of one column, or for
+        a table that has ``fitted_column``.
     label_column : str or None
         The table's column of labels (read as strings), or None.
+    fitted_column : str or None
+        The column of texts a model was fitted on (its ``feature_names_in_``):
+        the one read from a table of several columns when ``text_column`` is
+        None.
 
     Returns
     -------
@@ -327,7 +332,7 @@ def read_texts(source, *, text_column=None, label_column=None):
                        f"({', '.join(_TABLE_FORMATS)}) with --text-column, or a file of "
                        "one text per line")
     if source.lower().endswith(_TABLE_FORMATS):
-        return _read_table(source, text_column, label_column)
+        return _read_table(source, text_column, label_column, fitted_column)
     if text_column is not None or label_column is not None:
         raise BadInput(f"{source!r} is not a table ({', '.join(_TABLE_FORMATS)}): "
                        "--text-column and --label-column name a table's columns; a "
@@ -350,7 +355,7 @@ def read_texts(source, *, text_column=None, label_column=None):
     return lines, None
 
 
-def _read_table(source, text_column, label_column):
+def _read_table(source, text_column, label_column, fitted_column=None):
     """:func:`read_texts` of a table."""
     import pandas as pd
 
@@ -369,10 +374,15 @@ def _read_table(source, text_column, label_column):
     except (ValueError, OSError) as exc:  # pandas' ParserError is a ValueError
         raise BadInput(f"cannot read {source!r} as a table: {_one_line(exc)}") from None
     frame.columns = columns = [str(column) for column in frame.columns]
+    if text_column is None and len(columns) != 1 and fitted_column in columns:
+        text_column = fitted_column  # the column the model was fitted on
     if text_column is None:
         if len(columns) != 1:
-            raise BadInput(f"{source!r} has the columns {_names(columns, 20)}: say "
-                           "which holds the texts with --text-column")
+            fitted = ("" if fitted_column is None else
+                      f" (the model was fitted on the column {fitted_column!r}, which "
+                      "it lacks)")
+            raise BadInput(f"{source!r} has the columns {_names(columns, 20)}{fitted}: "
+                           "say which holds the texts with --text-column")
         text_column = columns[0]
     for option, column in (("--text-column", text_column),
                            ("--label-column", label_column)):
@@ -403,12 +413,13 @@ def _cells(column, source, name, *, text):
     return cells if text else [str(value) for value in cells]
 
 
-def _read_all_texts(sources, text_column, label_column):
+def _read_all_texts(sources, text_column, label_column, fitted_column=None):
     """:func:`read_texts` of several sources, concatenated."""
     texts, labels = [], []
     for source in sources:
         more, more_labels = read_texts(source, text_column=text_column,
-                                       label_column=label_column)
+                                       label_column=label_column,
+                                       fitted_column=fitted_column)
         texts += more
         labels = None if labels is None or more_labels is None else labels + more_labels
     return texts, labels
@@ -846,6 +857,12 @@ def _fit(args, say):
         inputs, labels, args.validation_fraction, args.random_state, args.root, noun,
         stratify=classes is not None)
     estimator = _make_estimator(args, options)
+    if text and args.text_column is not None:
+        import pandas as pd
+
+        # As a one-column table, so that the model remembers the column's name
+        # (``feature_names_in_``) and predict finds it in a table of several.
+        train = pd.DataFrame({args.text_column: train})
     what = (f"{len(classes)} classes ({_names(classes)})" if classes is not None else
             f"targets from {min(labels):g} to {max(labels):g}")
     say(f"training {args.estimator} ({args.model}) on {len(train)} {noun} of "
@@ -930,7 +947,10 @@ def _predict(args, say):
                        f"columns of texts, but {args.model!r} is a model of images "
                        "(a table of image paths: --image-column)")
     if text:
-        paths, labels = _read_all_texts(args.inputs, args.text_column, args.label_column)
+        # A model fitted on a table's named column finds it in a new table.
+        fitted = getattr(model, "feature_names_in_", None)
+        paths, labels = _read_all_texts(args.inputs, args.text_column, args.label_column,
+                                        None if fitted is None else str(fitted[0]))
     else:
         paths, labels = _read_all(args.inputs, args.image_column, args.label_column)
     noun = "texts" if text else "images"

@@ -738,6 +738,38 @@ def test_fit_and_predict_texts(estimator, texts, tmp_path, capsys):
                                                                   "predicted"]
 
 
+@pytest.mark.parametrize("estimator", ["features", "finetune"])
+def test_predict_finds_the_column_the_model_was_fitted_on(estimator, texts, tmp_path,
+                                                          capsys):
+    import sktransfer
+
+    base, model = texts["base"], tmp_path / "m.sktransfer"
+    assert main(["fit", str(base / "reviews.csv"), "--text-column", "text",
+                 "--label-column", "label", "--model", TINY_TEXT_MODEL, "--estimator",
+                 estimator, "--epochs", "1", "--validation-fraction", "0",
+                 "-o", str(model), *TEXT_RUN]) == 0
+    loaded = sktransfer.load(model)
+    assert list(loaded.feature_names_in_) == ["text"]
+
+    # A table of several columns, without --text-column: the model's column.
+    new = tmp_path / "new.csv"
+    pd.DataFrame({"id": range(5), "note": ["x"] * 5, "text": texts["X"][:5]}).to_csv(
+        new, index=False)
+    assert main(["predict", str(model), str(new), "-o", str(tmp_path / "p.csv")]) == 0
+    frame = pd.read_csv(tmp_path / "p.csv")
+    assert list(frame["text"]) == texts["X"][:5]
+    np.testing.assert_array_equal(frame["predicted"], loaded.predict(texts["X"][:5]))
+
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"id": range(2), "body": texts["X"][:2]}).to_csv(other, index=False)
+    line = _bad(["predict", str(model), str(other), "-o", str(tmp_path / "q.csv")],
+                capsys)
+    assert "has the columns id, body (the model was fitted on the column 'text', " \
+           "which it lacks): say which holds the texts with --text-column" in line
+    assert main(["predict", str(model), str(other), "--text-column", "body",
+                 "-o", str(tmp_path / "q.csv")]) == 0
+
+
 def test_bad_text_inputs_are_one_line(texts, tmp_path, capsys):
     base = texts["base"]
     reviews, out = str(base / "reviews.csv"), ["-o", str(tmp_path / "f.csv")]
