@@ -24,6 +24,12 @@ def resolve_adaptation(estimator, *, hint=""):
     return adaptation
 
 
+def adapts(method):
+    """Whether ``method`` (a name or a loss) adapts to the target domain: every
+    method but ``"source_only"``."""
+    return not (isinstance(method, str) and method == "source_only")
+
+
 def check_domains(estimator, adaptation, unlabeled, target, *, mark, supervised):
     """Refuse, before any network is built, a ``y`` with no labeled sample, and
     an adapting method with no target sample. ``mark`` names how ``y`` marks an

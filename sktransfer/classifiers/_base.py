@@ -360,15 +360,21 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
 
     def _backbone_lr_ratio(self, steps=None):
         """``backbone_lr_ratio`` resolved: ``"auto"`` slows down only a
-        pretrained backbone (``weights`` not None), by its modality's rule and
-        the fit's optimizer ``steps`` (``_text_defaults``); the MLP of flat
-        input is never pretrained."""
+        pretrained backbone (``weights`` not None), by its modality's rule, the
+        fit's optimizer ``steps`` and whether it adapts (``_text_defaults``);
+        the MLP of flat input is never pretrained."""
         if self._tabular:
             return 1.0
         if self.backbone_lr_ratio == "auto":
             return auto_backbone_lr_ratio(self._modality, pretrained=self.weights is not None,
-                                          steps=steps)
+                                          steps=steps, adapting=self._adapting)
         return float(self.backbone_lr_ratio)
+
+    @property
+    def _adapting(self):
+        """Whether a fit adapts to a target domain (the domain-adapting
+        estimators, with a method other than ``"source_only"``)."""
+        return False
 
     def _epochs(self, epochs, n_batches):
         """``epochs`` resolved: ``"auto"`` (the domain-adapting estimators'

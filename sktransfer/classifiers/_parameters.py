@@ -75,7 +75,10 @@ PARAMETER_DOCS = {
         ``weights="DEFAULT"``, which says the module is pretrained), 0.1, but
         0.3 for a text backbone in a fit of fewer than 20 optimizer steps (a
         few labeled texts per class: a language model moves too little at a
-        tenth of ``lr`` in so few steps); 1.0 for one that is not
+        tenth of ``lr`` in so few steps), and 1.0 for a pretrained image
+        backbone in an adapting fit of a domain-adaptation estimator (a
+        ``method`` other than ``"source_only"``: the adaptation has to move
+        the features). For a backbone that is not pretrained, 1.0
         (``weights=None``, a module included: pass ``weights=None``
         with a module you built untrained, and leave the default for one you
         pretrained yourself). Not applied to the MLP of flat input, which is not

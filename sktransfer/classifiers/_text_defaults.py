@@ -28,7 +28,7 @@ ADAPT_EPOCHS = 30
 TEXT_ADAPT_STEPS = 64
 
 
-def auto_backbone_lr_ratio(modality, *, pretrained, steps=None):
+def auto_backbone_lr_ratio(modality, *, pretrained, steps=None, adapting=False):
     """The ``backbone_lr_ratio`` that ``"auto"`` stands for.
 
     A backbone that is not pretrained trains at the head's rate (nothing to
@@ -37,7 +37,12 @@ def auto_backbone_lr_ratio(modality, *, pretrained, steps=None):
     scheduled fit of fewer than :data:`FEW_STEPS` optimizer steps (a few
     labeled texts per class: one batch an epoch) trains at a larger share: at a
     tenth, the transformer barely moves in so few steps; with more steps the
-    tenth moves it enough, and the larger share made fits unstable.
+    tenth moves it enough, and the larger share made fits unstable. A
+    pretrained image backbone in an adapting fit (a domain-adaptation method
+    other than ``"source_only"``) trains at the head's rate: the adaptation
+    works through the backbone's features, which at a tenth of the rate stay
+    close to where the labeled source domain puts them (a language model keeps
+    the tenth: at the head's rate a transformer's fit diverges).
 
     Parameters
     ----------
@@ -48,6 +53,9 @@ def auto_backbone_lr_ratio(modality, *, pretrained, steps=None):
     steps : int or None, default=None
         Optimizer steps of the fit under its schedule; None when unknown or
         unscheduled (``partial_fit``).
+    adapting : bool, default=False
+        Whether the fit adapts to a target domain (a method other than
+        ``"source_only"`` of a domain-adapting estimator).
 
     Returns
     -------
@@ -56,6 +64,8 @@ def auto_backbone_lr_ratio(modality, *, pretrained, steps=None):
     if modality not in _MODALITIES:
         raise ValueError(f"modality={modality!r} is not one of {sorted(_MODALITIES)}.")
     if not pretrained:
+        return 1.0
+    if modality == "image" and adapting:
         return 1.0
     if modality == "text" and steps is not None and steps < FEW_STEPS:
         return _FEW_STEPS_TEXT_RATIO

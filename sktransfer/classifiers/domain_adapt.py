@@ -12,7 +12,7 @@ from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._utils.hints import ImagesLike, LabelsLike
 from ..adaptation import METHODS
 from ..training._steps import SourceOnlyStep
-from ._adapting import adaptation_step, check_domains, resolve_adaptation
+from ._adapting import adaptation_step, adapts, check_domains, resolve_adaptation
 from ._base import NeuralClassifierBase
 from ._parameters import parameters_doc
 
@@ -262,6 +262,12 @@ callable or None, default=None
         self.max_length = max_length
 
     # -- fit ------------------------------------------------------------------
+    @property
+    def _adapting(self):
+        """Whether a fit adapts (``method`` other than ``"source_only"``), which
+        ``backbone_lr_ratio="auto"`` reads."""
+        return adapts(self.method)
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: ImagesLike, y: LabelsLike, *, sample_domain: LabelsLike | None = None,
             sample_weight: LabelsLike | None = None) -> "DomainAdaptClassifier":

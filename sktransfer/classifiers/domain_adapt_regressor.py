@@ -8,7 +8,7 @@ from sklearn.metrics import r2_score
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._utils.domains import target_mask
 from .._utils.hints import ImagesLike, LabelsLike
-from ._adapting import adaptation_step, check_domains, resolve_adaptation
+from ._adapting import adaptation_step, adapts, check_domains, resolve_adaptation
 from ._parameters import parameters_doc
 from ._targets import check_regression_y
 from .finetune_regressor import (
@@ -195,6 +195,12 @@ callable or None, default=None
         self.input_shape = input_shape
         self.image_size = image_size
         self.max_length = max_length
+
+    @property
+    def _adapting(self):
+        """Whether a fit adapts (``method`` other than ``"source_only"``), which
+        ``backbone_lr_ratio="auto"`` reads."""
+        return adapts(self.method)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: ImagesLike, y: LabelsLike, *, sample_domain: LabelsLike | None = None,

@@ -42,7 +42,9 @@ def test_estimators_resolve_auto_by_the_backbone_they_name(estimator):
     assert estimator(model="hf:some/repo")._backbone_lr_ratio(steps=1) == few
     assert estimator(model="all-MiniLM-L6-v2")._backbone_lr_ratio(steps=500) == 0.1
     assert estimator(model="all-MiniLM-L6-v2", weights=None)._backbone_lr_ratio(steps=1) == 1.0
-    assert estimator(model="efficientnet_lite0")._backbone_lr_ratio(steps=1) == 0.1
+    # (an adapting fit of an image backbone has its own rule, tested below)
+    supervised = {"method": "source_only"} if estimator is DomainAdaptClassifier else {}
+    assert estimator(model="efficientnet_lite0", **supervised)._backbone_lr_ratio(steps=1) == 0.1
     assert estimator(model="resnet18", weights=None)._backbone_lr_ratio() == 1.0
     assert estimator(model=None)._backbone_lr_ratio(steps=1) == 1.0
 
@@ -125,3 +127,27 @@ def test_bad_epochs_are_refused_naming_them(value):
     # "auto" belongs to the adapting estimators only
     with pytest.raises(ValueError, match="epochs"):
         FineTuneClassifier(model=None, epochs="auto").fit(X, [0, 1, 0, 1])
+
+
+def test_an_adapting_fit_trains_a_pretrained_image_backbone_at_the_head_rate():
+    # The rule: image + pretrained + adapting -> 1.0; a language model keeps its rule.
+    assert auto_backbone_lr_ratio("image", pretrained=True, adapting=True) == 1.0
+    assert auto_backbone_lr_ratio("image", pretrained=True, steps=500, adapting=False) == 0.1
+    assert auto_backbone_lr_ratio("text", pretrained=True, steps=500, adapting=True) == 0.1
+    assert auto_backbone_lr_ratio("image", pretrained=False, adapting=True) == 1.0
+    # The estimators: every adapting method (a user's loss too), not source_only,
+    # not the supervised estimators.
+    for method in ("self_training", "mmd", "dann", lambda fs, ls, ft, lt: 0.0):
+        for estimator in (DomainAdaptClassifier, DomainAdaptRegressor):
+            if estimator is DomainAdaptRegressor and method == "self_training":
+                continue
+            clf = estimator(model="efficientnet_lite0", method=method)
+            assert clf._backbone_lr_ratio(steps=500) == 1.0
+            assert estimator(model="all-MiniLM-L6-v2",
+                             method=method)._backbone_lr_ratio(steps=500) == 0.1
+    for estimator in (DomainAdaptClassifier, DomainAdaptRegressor):
+        assert estimator(model="efficientnet_lite0",
+                         method="source_only")._backbone_lr_ratio(steps=500) == 0.1
+        assert estimator(model="efficientnet_lite0", method="mmd",
+                         backbone_lr_ratio=0.1)._backbone_lr_ratio(steps=500) == 0.1
+    assert FineTuneClassifier(model="efficientnet_lite0")._backbone_lr_ratio(steps=500) == 0.1
