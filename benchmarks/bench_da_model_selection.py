@@ -29,7 +29,11 @@ other defaults, the guide's advice for image features) and a random pick.
 
 For each scorer: the candidate it ranks first (mean over folds), that
 candidate's oracle accuracy, and its gap to the best oracle accuracy of the
-grid (0 is a perfect pick). Run ``--help`` for the options.
+grid (0 is a perfect pick). ``--domain-classifiers`` scores the density-ratio
+scorers (importance weighted, DEV) once per domain classifier listed, on the
+same fits; their names then carry it in brackets (``importance_weighted[C=1]``),
+and each scorer's mean time per score is printed beside its picks. Run
+``--help`` for the options.
 """
 
 import sys
@@ -41,6 +45,10 @@ import numpy as np
 import _common as common
 
 SCORERS = ["entropy", "snd", "importance_weighted", "deep_embedded_validation"]
+# The density-ratio scorers, scored once per --domain-classifiers entry.
+DENSITY_SCORERS = ["importance_weighted", "deep_embedded_validation"]
+# --domain-classifiers: "default" is the package's own (domain_classifier=None).
+DOMAIN_CLASSIFIERS = ["default", "C=1", "C=0.01", "C=0.001", "logregcv"]
 # The grid of each task where --methods, --trade-offs or --lrs is not given
 # (``lr`` None: not searched, the estimator's default).
 DEFAULT_GRID = {
@@ -81,6 +89,14 @@ def parse_args(argv=None):
                         help="photo-frozen: seeds of the data, the model and the folds")
     parser.add_argument("--cache-dir", default="/tmp/sktransfer_bench_da_frozen",
                         help="photo-frozen: bench_da_frozen.py's feature cache")
+    parser.add_argument("--domain-classifiers", nargs="+", choices=DOMAIN_CLASSIFIERS,
+                        default=["default"],
+                        help="domain classifiers of the density-ratio scorers, each "
+                             "scored on the same fits: default (the package's, "
+                             "domain_classifier=None), C=1, C=0.01 or C=0.001 (StandardScaler "
+                             "then LogisticRegression(C=...)), logregcv (StandardScaler "
+                             "then LogisticRegressionCV choosing C by neg_log_loss in "
+                             "nested folds)")
     parser.add_argument("--tolerance", type=common.non_negative_float, default=0.03,
                         help="photo-frozen: a pick within this much of the best counts")
     common.add_device_argument(parser)
@@ -102,8 +118,38 @@ def describe(candidate):
     return text
 
 
-def scorer_objects():
-    """Name -> every unsupervised scorer of ``sktransfer.metrics``."""
+def domain_classifier(name):
+    """The ``domain_classifier=`` of a ``--domain-classifiers`` entry."""
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if name == "default":
+        return None
+    if name == "logregcv":
+        return make_pipeline(StandardScaler(), LogisticRegressionCV(
+            Cs=[1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0], scoring="neg_log_loss",
+            max_iter=1000, l1_ratios=(0.0,), use_legacy_attributes=False))
+    return make_pipeline(StandardScaler(), LogisticRegression(
+        C=float(name.removeprefix("C=")), max_iter=1000))
+
+
+def scorer_names(domain_classifiers=("default",)):
+    """The scorers' names: a density-ratio scorer's carries its domain classifier
+    in brackets, but for the package's default."""
+    names = []
+    for name in SCORERS:
+        if name in DENSITY_SCORERS:
+            names += [name if dc == "default" else f"{name}[{dc}]"
+                      for dc in domain_classifiers]
+        else:
+            names.append(name)
+    return names
+
+
+def scorer_objects(domain_classifiers=("default",)):
+    """Name -> every unsupervised scorer of ``sktransfer.metrics``, the density-ratio
+    ones once per domain classifier (names of ``scorer_names``)."""
     from sktransfer.metrics import (
         DeepEmbeddedValidation,
         ImportanceWeightedScorer,
@@ -111,13 +157,42 @@ def scorer_objects():
         SoftNeighborhoodDensityScorer,
     )
 
-    return dict(zip(SCORERS, [PredictionEntropyScorer(), SoftNeighborhoodDensityScorer(),
-                              ImportanceWeightedScorer(), DeepEmbeddedValidation()]))
+    density = {"importance_weighted": ImportanceWeightedScorer,
+               "deep_embedded_validation": DeepEmbeddedValidation}
+    scorers = {"entropy": PredictionEntropyScorer(),
+               "snd": SoftNeighborhoodDensityScorer()}
+    for name, cls in density.items():
+        for dc in domain_classifiers:
+            key = name if dc == "default" else f"{name}[{dc}]"
+            scorers[key] = cls(domain_classifier=domain_classifier(dc))
+    return {name: scorers[name] for name in scorer_names(domain_classifiers)}
 
 
-def picks(results):
+class TimedScorer:
+    """A scorer that adds up its seconds and counts its "barely overlap" warnings
+    (silenced), so that variants scored in one search can be told apart."""
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+        self.seconds = 0.0
+        self.calls = 0
+        self.overlap = 0
+
+    def __call__(self, estimator, X, y):
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            score = self.scorer(estimator, X, y)
+        self.seconds += time.perf_counter() - start
+        self.calls += 1
+        self.overlap += sum("barely overlap" in str(w.message) for w in caught)
+        return score
+
+
+def picks(results, names=None):
     """Name -> index of the candidate each scorer ranks first."""
-    return {name: int(np.argmax(results["mean_test_" + name])) for name in SCORERS}
+    return {name: int(np.argmax(results["mean_test_" + name]))
+            for name in (SCORERS if names is None else names)}
 
 
 def print_results(results, scorers):
@@ -126,17 +201,18 @@ def print_results(results, scorers):
     oracle_scores = results["mean_test_oracle"]
     best = float(np.max(oracle_scores))
     width = max(28, max(len(describe(c)) for c in results["params"]))
+    names = [name for name in scorers if name != "oracle"]
     print()
+    print("columns: " + ", ".join(f"{i + 1} {name}" for i, name in enumerate(names)))
     print(f"{'candidate':{width}s} {'oracle':>7s} " + " ".join(
-        f"{name[:12]:>12s}" for name in scorers if name != "oracle"))
+        f"{str(i + 1):>9s}" for i in range(len(names))))
     for i, candidate in enumerate(results["params"]):
         print(f"{describe(candidate):{width}s} {oracle_scores[i]:7.3f} " + " ".join(
-            f"{results['mean_test_' + name][i]:12.4f}" for name in scorers
-            if name != "oracle"))
+            f"{results['mean_test_' + name][i]:9.4f}" for name in names))
     print()
     print(f"best oracle accuracy of the grid: {best:.3f}")
-    for name, pick in picks(results).items():
-        print(f"  {name:26s} picks {describe(results['params'][pick])}: oracle "
+    for name, pick in picks(results, names).items():
+        print(f"  {name:36s} picks {describe(results['params'][pick])}: oracle "
               f"{oracle_scores[pick]:.3f}, gap {best - oracle_scores[pick]:.3f}")
 
 
@@ -152,7 +228,9 @@ def run_mnist(args):
     def oracle(estimator, X, y):
         return float(np.mean(estimator.predict(data.X_test) == data.y_test))
 
-    scorers = {**scorer_objects(), "oracle": oracle}
+    timed_scorers = {name: TimedScorer(scorer) for name, scorer
+                     in scorer_objects(args.domain_classifiers).items()}
+    scorers = {**timed_scorers, "oracle": oracle}
     params = {} if args.epochs is None else {"epochs": args.epochs}
     clf = DomainAdaptClassifier(model=build_features(args.seed), weights=None,
                                 random_state=args.seed, device=args.device, **params)
@@ -170,11 +248,15 @@ def run_mnist(args):
     print(f"device       : {common.describe_host(args.device)}", flush=True)
     grid.fit(data.X_train, data.y_train)
     print_results(grid.cv_results_, scorers)
+    print(f"\n{'scorer':36s} {'ms/score':>8s} {'overlap warnings':>16s}")
+    for name, scorer in timed_scorers.items():
+        print(f"{name:36s} {1000 * scorer.seconds / max(scorer.calls, 1):8.0f} "
+              f"{scorer.overlap:>9d} of {scorer.calls}")
 
 
 def photo_search(args, F, seed):
-    """One task's ``GridSearchCV``: ``cv_results_``, and the number of overlap
-    warnings of each density-ratio scorer."""
+    """One task's ``GridSearchCV``: ``cv_results_``, and the scorers (``TimedScorer``:
+    seconds and overlap warnings of each)."""
     from sklearn.model_selection import GridSearchCV, KFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -184,7 +266,9 @@ def photo_search(args, F, seed):
     def oracle(estimator, X, y):
         return float(np.mean(estimator.predict(F["test"]) == F["y_test"]))
 
-    scorers = {**scorer_objects(), "oracle": oracle}
+    timed_scorers = {name: TimedScorer(scorer) for name, scorer
+                     in scorer_objects(args.domain_classifiers).items()}
+    scorers = {**timed_scorers, "oracle": oracle}
     params = {} if args.epochs is None else {"epochs": args.epochs}
     pipe = make_pipeline(StandardScaler(), DomainAdaptClassifier(
         model=None, random_state=seed, device=args.device, **params))
@@ -195,15 +279,8 @@ def photo_search(args, F, seed):
                         cv=KFold(args.folds, shuffle=True, random_state=seed))
     X = np.vstack([F["source"], F["target"]])
     y = np.concatenate([F["y_source"], -np.ones(len(F["target"]), dtype=int)])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        grid.fit(X, y)
-    overlap = {name: 0 for name in ("ImportanceWeightedScorer", "DeepEmbeddedValidation")}
-    for warning in caught:
-        for name in overlap:
-            if str(warning.message).startswith(name + ": the source and target rows"):
-                overlap[name] += 1
-    return grid.cv_results_, overlap
+    grid.fit(X, y)
+    return grid.cv_results_, timed_scorers
 
 
 def fixed_choice(results, **values):
@@ -232,23 +309,31 @@ def run_photo_frozen(args):
           f"model=None, random_state=seed{epochs}))")
     print(f"references   : default {describe(default)}; guide {describe(guide)}")
     print(f"device       : {common.describe_host(args.device)}", flush=True)
-    rows = SCORERS + ["default", "guide (mmd)", "random pick"]
+    names = scorer_names(args.domain_classifiers)
+    rows = names + ["default", "guide (mmd)", "random pick"]
+    seconds_of = {name: 0.0 for name in names}
+    calls_of = {name: 0 for name in names}
     accuracy = {name: [] for name in rows + ["best"]}
     gaps = {name: [] for name in rows}
     within = {name: [] for name in rows}
     for shift in args.shifts:
         for seed in args.seeds:
             F = features(shift, seed, args.cache_dir)
-            seconds, (results, overlap) = common.timed(lambda: photo_search(args, F, seed))
+            seconds, (results, timed_scorers) = common.timed(
+                lambda: photo_search(args, F, seed))
             common.log(f"{shift} seed {seed}: grid in {seconds:.0f}s")
-            print(f"\n=== {shift}, seed {seed} ({seconds:.0f} s; overlap warnings: "
-                  + ", ".join(f"{name} {count}" for name, count in overlap.items())
-                  + f" of {n_candidates * args.folds} scores)")
-            print_results(results, {**dict.fromkeys(SCORERS), "oracle": None})
+            for name, scorer in timed_scorers.items():
+                seconds_of[name] += scorer.seconds
+                calls_of[name] += scorer.calls
+            print(f"\n=== {shift}, seed {seed} ({seconds:.0f} s; overlap warnings of "
+                  f"{n_candidates * args.folds} scores: " + ", ".join(
+                      f"{name} {scorer.overlap}" for name, scorer in timed_scorers.items()
+                      if scorer.overlap) + ")")
+            print_results(results, {**dict.fromkeys(names), "oracle": None})
             oracle_scores = np.asarray(results["mean_test_oracle"])
             best = float(oracle_scores.max())
             accuracy["best"].append(best)
-            chosen = picks(results)
+            chosen = picks(results, names)
             chosen["default"] = fixed_choice(results, **default)
             chosen["guide (mmd)"] = fixed_choice(results, **guide)
             for name, pick in chosen.items():
@@ -264,7 +349,7 @@ def run_photo_frozen(args):
                                                        <= args.tolerance)))
             for name in ("default", "guide (mmd)"):
                 if chosen[name] is not None:
-                    print(f"  {name:26s} is {describe(results['params'][chosen[name]])}: "
+                    print(f"  {name:36s} is {describe(results['params'][chosen[name]])}: "
                           f"oracle {oracle_scores[chosen[name]]:.3f}, gap "
                           f"{best - oracle_scores[chosen[name]]:.3f}")
             sys.stdout.flush()
@@ -272,16 +357,18 @@ def run_photo_frozen(args):
     print(f"\nsummary over {n_tasks} tasks (gap: best oracle accuracy of the grid minus "
           f"the pick's; within: gap <= {args.tolerance:g}; mean best "
           f"{np.mean(accuracy['best']):.3f})")
-    print(f"{'choice':26s} {'accuracy':>8s} {'mean gap':>8s} {'max gap':>8s} "
-          f"{'within':>8s}")
+    print(f"{'choice':36s} {'accuracy':>8s} {'mean gap':>8s} {'max gap':>8s} "
+          f"{'within':>8s} {'ms/score':>8s}")
     for name in rows:
         if not gaps[name]:
-            print(f"{name:26s} not in the grid")
+            print(f"{name:36s} not in the grid")
             continue
         count = (f"{sum(within[name]):.1f}" if name == "random pick"
                  else f"{sum(within[name])}")
-        print(f"{name:26s} {np.mean(accuracy[name]):8.3f} {np.mean(gaps[name]):8.3f} "
-              f"{np.max(gaps[name]):8.3f} {count + '/' + str(len(gaps[name])):>8s}")
+        cost = (f"{1000 * seconds_of[name] / calls_of[name]:8.0f}" if calls_of.get(name)
+                else "")
+        print(f"{name:36s} {np.mean(accuracy[name]):8.3f} {np.mean(gaps[name]):8.3f} "
+              f"{np.max(gaps[name]):8.3f} {count + '/' + str(len(gaps[name])):>8s} {cost}")
 
 
 def main(argv=None):
