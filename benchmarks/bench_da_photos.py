@@ -109,6 +109,8 @@ def fit_skada_deep(name, data, seed, epochs):
     import torch
     from torch import nn
     from sktransfer.backbones import load_backbone
+    # What DomainAdaptClassifier's epochs="auto" is for an image backbone.
+    from sktransfer.classifiers._text_defaults import ADAPT_EPOCHS
 
     torch.manual_seed(seed)
     backbone = load_backbone("efficientnet_lite0", image_size=64)
@@ -128,7 +130,7 @@ def fit_skada_deep(name, data, seed, epochs):
     if name == "CDAN":
         extra["n_classes"] = n_classes
     net = getattr(skada.deep, name)(
-        module, layer_name="backbone", max_epochs=classifier(seed, epochs).epochs,
+        module, layer_name="backbone", max_epochs=ADAPT_EPOCHS if epochs is None else epochs,
         batch_size=32, optimizer=torch.optim.AdamW, lr=1e-3,
         optimizer__weight_decay=1e-4, train_split=None, device="cpu", verbose=0,
         **extra)

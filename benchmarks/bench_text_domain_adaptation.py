@@ -130,7 +130,7 @@ def fit_frozen(method, epochs, seed, args, data):
         fit = lambda: clf.fit(X, y)  # noqa: E731
     seconds, _ = common.timed(fit)
     epochs_run = clf.n_iter_ if isinstance(clf, DomainAdaptClassifier) else 0
-    return {"method": method, "epochs": getattr(clf, "epochs", 0), "seed": seed,
+    return {"method": method, "epochs": epochs_run, "seed": seed,
             "accuracy": clf.score(data["X_test"], data["y_test"]), "fit_s": seconds,
             "epoch_s": seconds / max(epochs_run, 1), "n_iter": epochs_run}
 
@@ -159,7 +159,8 @@ def fit_one(method, epochs, seed, args, data):
         fit = lambda: clf.fit(X, y)  # noqa: E731
     seconds, _ = common.timed(fit)
     accuracy = clf.score(data["X_test"], data["y_test"])
-    return {"method": method, "epochs": clf.epochs, "seed": seed, "accuracy": accuracy,
+    # The epochs run (epochs="auto" resolves at fit; no early stopping here).
+    return {"method": method, "epochs": clf.n_iter_, "seed": seed, "accuracy": accuracy,
             "fit_s": seconds, "epoch_s": seconds / max(clf.n_iter_, 1),
             "n_iter": clf.n_iter_}
 
