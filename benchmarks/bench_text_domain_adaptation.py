@@ -130,7 +130,7 @@ def fit_frozen(method, epochs, seed, args, data):
         fit = lambda: clf.fit(X, y)  # noqa: E731
     seconds, _ = common.timed(fit)
     epochs_run = clf.n_iter_ if isinstance(clf, DomainAdaptClassifier) else 0
-    return {"method": method, "epochs": epochs_run, "seed": seed,
+    return {"method": method, "epochs": str(epochs), "seed": seed,
             "accuracy": clf.score(data["X_test"], data["y_test"]), "fit_s": seconds,
             "epoch_s": seconds / max(epochs_run, 1), "n_iter": epochs_run}
 
@@ -159,14 +159,15 @@ def fit_one(method, epochs, seed, args, data):
         fit = lambda: clf.fit(X, y)  # noqa: E731
     seconds, _ = common.timed(fit)
     accuracy = clf.score(data["X_test"], data["y_test"])
-    # The epochs run (epochs="auto" resolves at fit; no early stopping here).
-    return {"method": method, "epochs": clf.n_iter_, "seed": seed, "accuracy": accuracy,
+    # "epochs" is the request ("default" or a number), "n_iter" the epochs run
+    # (the adapting estimators' epochs="auto" resolves at fit).
+    return {"method": method, "epochs": str(epochs), "seed": seed, "accuracy": accuracy,
             "fit_s": seconds, "epoch_s": seconds / max(clf.n_iter_, 1),
             "n_iter": clf.n_iter_}
 
 
 def print_summary(results):
-    print("\nmethod               epochs  seeds  target acc mean [min-max]   fit s (median)  s/epoch")
+    print("\nmethod               epochs  run  seeds  target acc mean [min-max]   fit s (median)  s/epoch")
     keys = []
     for row in results:
         if (row["method"], row["epochs"]) not in keys:
@@ -175,7 +176,9 @@ def print_summary(results):
         rows = [r for r in results if r["method"] == method and r["epochs"] == epochs]
         fits = sorted(r["fit_s"] for r in rows)
         per_epoch = sorted(r["epoch_s"] for r in rows)
-        print(f"{method:20s} {epochs:6d} {len(rows):6d}  {common.mean_range([r['accuracy'] for r in rows])}"
+        runs = "/".join(sorted({str(r["n_iter"]) for r in rows}))
+        print(f"{method:20s} {epochs:>7s} {runs:>4s} {len(rows):6d}  "
+              f"{common.mean_range([r['accuracy'] for r in rows])}"
               f"   {fits[len(fits) // 2]:14.0f} {per_epoch[len(per_epoch) // 2]:8.0f}")
 
 
@@ -195,14 +198,15 @@ def main(argv=None):
           f"other Amazon snippets ({np.mean(data['y_test']):.3f} positive)")
     print(f"model={MODEL}, epochs {args.epochs}, max_length={args.max_length}; "
           f"{common.describe_host(args.device)}")
-    print("\nseed  method               epochs  target acc   fit s  s/epoch", flush=True)
+    print("\nseed  method               epochs  run  target acc   fit s  s/epoch", flush=True)
     results = []
     for seed in args.seeds:
         for epochs in args.epochs:
             for method in args.methods:
                 row = fit_one(method, epochs, seed, args, data)
                 results.append(row)
-                print(f"{seed:4d}  {method:20s} {row['epochs']:6d}  {row['accuracy']:10.3f}"
+                print(f"{seed:4d}  {method:20s} {row['epochs']:>7s} {row['n_iter']:4d}  "
+                      f"{row['accuracy']:10.3f}"
                       f"  {row['fit_s']:6.0f}  {row['epoch_s']:7.0f}", flush=True)
     print_summary(results)
     common.print_total_time(start)

@@ -437,7 +437,16 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         criterion = target.criterion()
         train_idx, valid_idx = self._split(target.strata(data.targets), data.seed,
                                            data.labeled_rows)
+        requested = epochs
         epochs = self._epochs(epochs, n_batches=-(-len(train_idx) // self.batch_size))
+        if (requested == "auto" and not self._tabular and self.unfreeze_after is not None
+                and self.unfreeze_after >= len(self.history_) + epochs):
+            # The user chose the warm-up but not the epochs it has to fit in.
+            warnings.warn(
+                f'epochs="auto" is {epochs} epoch(s) for this fit, and unfreeze_after='
+                f"{self.unfreeze_after} keeps the backbone frozen until then: only the "
+                f"head trains. Pass epochs= larger than unfreeze_after, or a smaller "
+                "unfreeze_after.", UserWarning, stacklevel=2)
         head_before = None
         if not self.history_ and self._head_init() == "linear_probe":
             # The fit's fingerprint (Checkpoint) hashes the head as it was:

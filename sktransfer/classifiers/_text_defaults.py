@@ -42,7 +42,7 @@ def auto_backbone_lr_ratio(modality, *, pretrained, steps=None, adapting=False):
     other than ``"source_only"``) trains at the head's rate: the adaptation
     works through the backbone's features, which at a tenth of the rate stay
     close to where the labeled source domain puts them (a language model keeps
-    the tenth: at the head's rate a transformer's fit diverges).
+    its own rule: at the head's rate a transformer's fit diverges).
 
     Parameters
     ----------

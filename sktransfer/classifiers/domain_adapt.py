@@ -143,7 +143,7 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         text backbone, as many epochs as fit in about 64 optimizer steps (at
         least one, at most 30): one epoch of 2,000 labeled texts at the
         default batch, minutes on a CPU where thirty epochs of a transformer
-        take hours.""",
+        take hours. The epochs a fit ran are in ``n_iter_``.""",
         batch_size="""batch_size : int, default=32
         Samples per domain in each step.""",
         lr="""lr : float, default=1e-3

@@ -1,6 +1,8 @@
 """What ``"auto"`` stands for on a text backbone (``classifiers/_text_defaults``),
 and that a value the user set is kept."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -151,3 +153,15 @@ def test_an_adapting_fit_trains_a_pretrained_image_backbone_at_the_head_rate():
         assert estimator(model="efficientnet_lite0", method="mmd",
                          backbone_lr_ratio=0.1)._backbone_lr_ratio(steps=500) == 0.1
     assert FineTuneClassifier(model="efficientnet_lite0")._backbone_lr_ratio(steps=500) == 0.1
+
+
+def test_auto_epochs_warn_when_the_warm_up_covers_the_whole_fit(tiny_bert):
+    texts, labels = sentiment_texts(16)
+    X, y = list(texts) * 2, np.concatenate([labels, -np.ones(16, dtype=int)])
+    common = dict(model=tiny_bert, method="coral", batch_size=2, lr=1e-4, device="cpu",
+                  random_state=0, unfreeze_after=TEXT_ADAPT_STEPS // 8)  # 8 epochs
+    with pytest.warns(UserWarning, match='epochs="auto" is 8 epoch.*only the head trains'):
+        DomainAdaptClassifier(**common).fit(X, y)
+    with warnings.catch_warnings():  # a number the user chose: as asked, no warning
+        warnings.filterwarnings("error", message="epochs=", category=UserWarning)
+        DomainAdaptClassifier(epochs=8, **common).fit(X, y)
