@@ -24,6 +24,7 @@ worker's traceback attached as a note. Ctrl-C in the caller stops every worker
 KeyboardInterrupt; the estimator keeps what it held before the fit.
 """
 
+import atexit
 import dataclasses
 import os
 import pickle
@@ -158,10 +159,21 @@ def join_launcher(layout, device):
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
                                 rank=layout.rank, world_size=layout.world_size)
+        # The group lives until the process ends, for the later fits of the
+        # script; left to the interpreter's teardown, the group's threads can
+        # be destroyed while still running, which aborts the process.
+        atexit.register(_leave_group)
     elif dist.get_world_size() != layout.world_size:
         raise RuntimeError(f"a process group of {dist.get_world_size()} processes exists, "
                            f"but the launcher started {layout.world_size}.")
     return Shard(dist.get_rank(), dist.get_world_size()), device
+
+
+def _leave_group():
+    """Destroy the process group that :func:`join_launcher` created, if the
+    script did not (at interpreter exit)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def spawn_fit(estimator, layout, device, train_kwargs):

@@ -18,3 +18,6 @@ clf = FineTuneClassifier(model=None, epochs=3, batch_size=16, random_state=0,
 rank = torch.distributed.get_rank()
 np.save(f"{sys.argv[1]}/proba-{rank}.npy", clf.predict_proba(X))
 np.save(f"{sys.argv[1]}/losses-{rank}.npy", [r["train_loss"] for r in clf.history_])
+# torch's advice for a script that runs in a process group: leave it at the end
+# (sktransfer also does so at exit when it created the group, see test_launchers).
+torch.distributed.destroy_process_group()

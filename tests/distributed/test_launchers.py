@@ -36,3 +36,29 @@ def test_torchrun_processes_join_one_fit(tmp_path):
     single = FineTuneClassifier(model=None, epochs=3, batch_size=16, random_state=0,
                                 hidden_layer_sizes=(16,)).fit(X, y)
     np.testing.assert_allclose(probas[0], single.predict_proba(X), atol=1e-5)
+
+
+def test_a_group_joined_for_a_launcher_is_left_at_exit(tmp_path):
+    """A process group that a fit created for its launcher is destroyed when the
+    script ends (an atexit hook), before the interpreter's teardown could stop
+    the group's threads mid-run; a group the script made itself is its own."""
+    code = """
+import atexit, socket
+import torch, torch.distributed as dist
+from sktransfer.classifiers._distributed import Layout, join_launcher
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+import os
+os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+layout = Layout(world_size=1, launched=True, rank=0, local_rank=0, device_ids=None)
+join_launcher(layout, torch.device("cpu"))
+assert dist.is_initialized()
+join_launcher(layout, torch.device("cpu"))  # a second fit reuses the group
+atexit._run_exitfuncs()
+print("left" if not dist.is_initialized() else "still in the group")
+"""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", code], env=env, timeout=120,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert run.stdout.strip() == "left"
