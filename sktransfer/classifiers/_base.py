@@ -61,7 +61,7 @@ from ..training._setup import (
     param_groups,
     scheduler_interval,
 )
-from ..training._steps import validation_scores
+from ..training._steps import batches_per_epoch, validation_scores
 from ..training._distributed import Shard, wrap_for_ranks
 from ..training._probe import linear_probe
 from ._distributed import check_devices, join_launcher, spawn_fit
@@ -438,7 +438,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         train_idx, valid_idx = self._split(target.strata(data.targets), data.seed,
                                            data.labeled_rows)
         requested = epochs
-        epochs = self._epochs(epochs, n_batches=-(-len(train_idx) // self.batch_size))
+        epochs = self._epochs(epochs, n_batches=batches_per_epoch(len(train_idx),
+                                                                 self.batch_size))
         if (requested == "auto" and not self._tabular and self.unfreeze_after is not None
                 and self.unfreeze_after >= len(self.history_) + epochs):
             # The user chose the warm-up but not the epochs it has to fit in.

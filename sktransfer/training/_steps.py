@@ -34,6 +34,11 @@ from ._distributed import Shard
 from ._freeze import BATCH_NORMS
 
 
+def batches_per_epoch(n_rows, batch_size):
+    """Batches (optimizer steps) in one epoch over ``n_rows`` rows."""
+    return -(-n_rows // batch_size)
+
+
 @dataclasses.dataclass
 class StepConfig:
     """What every step is built from.
@@ -96,7 +101,7 @@ class StepConfig:
     @property
     def n_batches(self):
         """Batches per epoch."""
-        return -(-len(self.rows) // self.batch_size)
+        return batches_per_epoch(len(self.rows), self.batch_size)
 
 
 class TrainingStep:
