@@ -1,7 +1,7 @@
 """Self-training with pseudo-labels: AdaMatch (Berthelot et al., ICLR 2022) and
 FixMatch's fixed threshold (Sohn et al., NeurIPS 2020) as one loss, and
 :class:`EpochSelfTrainingLoss`, whose pseudo-labels come from one pass over the
-target set each epoch.
+target set each epoch (more often in a fit of few epochs).
 
 Each step sees two views of every target image, a weak and a strong
 augmentation (its ``target_augments``). The weak view's prediction, aligned to
@@ -23,7 +23,7 @@ from ..training import DomainAdaptationStep, StrongAugment, WeakAugment
 from ..inputs._text import concat_inputs
 from ..training._batches import target_batches
 from ..training._steps import batch_statistics_logits
-from .._sklearn_compat import Interval
+from .._sklearn_compat import Interval, StrOptions
 from ._losses import AdaptationLoss
 
 _SELF_TRAINING_CONSTRAINTS = {
@@ -176,9 +176,15 @@ class SelfTrainingLoss(_PseudoLabelLoss):
         return self.weight * (losses * mask).mean()
 
 
+#: Pseudo-label passes a fit of ``EpochSelfTrainingLoss(refresh_every="auto")``
+#: has at least: a fit of fewer epochs refreshes within its epochs.
+AUTO_REFRESHES = 4
+
+
 class EpochSelfTrainingStep(DomainAdaptationStep):
     """The step of :class:`EpochSelfTrainingLoss`: a pseudo-label pass over the
-    target rows when each epoch starts (:func:`~sktransfer.training._steps.batch_statistics_logits`,
+    target rows when each epoch starts, or more often in a short fit
+    (:meth:`refresh_period`; :func:`~sktransfer.training._steps.batch_statistics_logits`,
     batches twice the training batch), then each step one forward over the
     source batch and a strong view of a target batch."""
 
@@ -212,13 +218,26 @@ class EpochSelfTrainingStep(DomainAdaptationStep):
             metrics["pseudo_label_rate"] = self.adaptation.mask_rate
         return metrics
 
+    def refresh_period(self):
+        """Optimizer steps between two pseudo-label passes: ``refresh_every``
+        epochs, or for ``"auto"`` one epoch, shortened so that the fit has at
+        least :data:`AUTO_REFRESHES` passes evenly spaced."""
+        n_batches = max(self.config.n_batches, 1)
+        every = self.adaptation.refresh_every
+        if every == "auto":
+            return max(1, min(n_batches, -(-self._total_steps // AUTO_REFRESHES)))
+        return every * n_batches
+
     def batches(self, epoch):
         """``(supervised batch, (strong view, pseudo-labels, mask), progress)``."""
-        since_start = epoch - self.config.first_epoch
-        if self._labels is None or since_start % self.adaptation.refresh_every == 0:
+        done = (epoch - self.config.first_epoch) * self.config.n_batches
+        period = self.refresh_period()
+        if self._labels is None or done % period == 0:
             self.refresh()
         (strong,) = self.adaptation.target_augments
         for step, supervised in enumerate(self.supervised_batches(epoch)):
+            if step and (done + step) % period == 0:
+                self.refresh()
             rows, raw = next(self._targets_stream)
             index = self._position[torch.as_tensor(rows)].to(self._labels.device)
             view = self.config.loader.prepare(raw, augment=strong)
@@ -240,11 +259,12 @@ class EpochSelfTrainingStep(DomainAdaptationStep):
 
 
 class EpochSelfTrainingLoss(_PseudoLabelLoss):
-    """Self-training whose pseudo-labels are refreshed once per epoch, from one
-    pass over the whole target set (``method="self_training"``).
+    """Self-training whose pseudo-labels are refreshed once per epoch (more
+    often in a fit of few epochs), from one pass over the whole target set
+    (``method="self_training"``).
 
-    At the start of every epoch :class:`EpochSelfTrainingStep` predicts every
-    target image, unaugmented, with BatchNorm normalising each (shuffled) batch
+    At the start of every epoch (see ``refresh_every``)
+    :class:`EpochSelfTrainingStep` predicts every target image, unaugmented, with BatchNorm normalising each (shuffled) batch
     with its own statistics: the regime AdaBN gives at prediction, so the
     pseudo-labels are what the finished model would predict. The predictions
     are aligned to the source class distribution, and a target image gets the
@@ -278,12 +298,16 @@ class EpochSelfTrainingLoss(_PseudoLabelLoss):
         The strong augmentation of the target views, on float batches in
         [0, 1]; :class:`~sktransfer.training.StrongAugment` by default (no
         flips).
-    refresh_every : int, default=1
-        Epochs between two pseudo-label passes (the first epoch of a fit always
+    refresh_every : int or "auto", default="auto"
+        Epochs between two pseudo-label passes (the first step of a fit always
         has one). Each pass is a forward over the target set without
-        gradients; on MNIST -> MNIST-M, refreshing every second epoch saved
-        a few per cent of the fit time and cost a little target accuracy,
-        hence 1 (see ``benchmarks/RESULTS.md``).
+        gradients. ``"auto"``: every epoch, and in a fit of fewer than
+        :data:`AUTO_REFRESHES` (4) epochs every ``ceil(steps / 4)`` optimizer
+        steps, so that a short fit (the one epoch of a pretrained text
+        backbone's default) trains on pseudo-labels of the network it is
+        becoming, not only on those of its first step. On MNIST -> MNIST-M,
+        refreshing every second epoch saved a few per cent of the fit time and
+        cost a little target accuracy (see ``benchmarks/RESULTS.md``).
 
     Attributes
     ----------
@@ -293,10 +317,11 @@ class EpochSelfTrainingLoss(_PseudoLabelLoss):
 
     training_step = EpochSelfTrainingStep
     _parameter_constraints = {**_SELF_TRAINING_CONSTRAINTS,
-                              "refresh_every": [Interval(Integral, 1, None, closed="left")]}
+                              "refresh_every": [Interval(Integral, 1, None, closed="left"),
+                                                StrOptions({"auto"})]}
 
     def __init__(self, threshold=0.9, relative=True, distribution_alignment=True,
-                 momentum=0.99, warmup=True, strong=None, refresh_every=1):
+                 momentum=0.99, warmup=True, strong=None, refresh_every="auto"):
         super().__init__(threshold=threshold, relative=relative,
                          distribution_alignment=distribution_alignment,
                          momentum=momentum, warmup=warmup, strong=strong)

@@ -135,6 +135,7 @@ def test_mcc_prefers_confident_distinct_predictions():
     (EpochSelfTrainingLoss(threshold=1.5), "threshold"),
     (EpochSelfTrainingLoss(momentum=1.0), "momentum"),
     (EpochSelfTrainingLoss(refresh_every=0), "refresh_every"),
+    (EpochSelfTrainingLoss(refresh_every="sometimes"), "refresh_every"),
     (EpochSelfTrainingLoss(strong="strong"), "strong"),
     (SelfTrainingLoss(threshold=-0.1), "threshold"),
     (SelfTrainingLoss(weak=3), "weak"),

@@ -157,3 +157,32 @@ def test_epoch_self_training_refreshes_every_n_epochs(monkeypatch):
                               random_state=0, device="cpu").fit(X, y)
         counts[every] = len(calls)
     assert counts == {1: 5, 2: 3, 3: 2}   # epochs 0-4; 0, 2, 4; 0, 3
+
+
+@pytest.mark.parametrize("epochs, n_source, expected", [
+    (5, 40, 5),   # 3 batches an epoch, 15 steps: one pass per epoch, as refresh_every=1
+    (1, 40, 3),   # 3 steps: at least 4 passes wanted, one per step
+    (1, 128, 4),  # 8 steps: every 2 steps
+    (2, 96, 4),   # 12 steps over 2 epochs of 6: every 3 steps, not at the second epoch's start
+])
+def test_epoch_self_training_auto_refreshes_a_short_fit_within_its_epochs(
+        monkeypatch, epochs, n_source, expected):
+    steps = []
+    original = EpochSelfTrainingStep.refresh
+
+    def counting(self):
+        steps.append(1)
+        original(self)
+
+    monkeypatch.setattr(EpochSelfTrainingStep, "refresh", counting)
+    X_source, y_source = oriented_bars(n_source, 0, target=False)
+    X_target, _ = oriented_bars(40, 1, target=True)
+    X = np.concatenate([X_source, X_target])
+    y = np.concatenate([y_source, -np.ones(40, dtype=int)])
+    clf = DomainAdaptClassifier(model=SmallCNN(), weights=None, epochs=epochs, batch_size=16,
+                                method=EpochSelfTrainingLoss(), random_state=0,
+                                device="cpu").fit(X, y)
+    assert clf.n_iter_ == epochs
+    assert len(steps) == expected
+    auto = EpochSelfTrainingLoss()
+    assert auto.refresh_every == "auto"
