@@ -176,8 +176,9 @@ class SelfTrainingLoss(_PseudoLabelLoss):
         return self.weight * (losses * mask).mean()
 
 
-#: Pseudo-label passes a fit of ``EpochSelfTrainingLoss(refresh_every="auto")``
-#: has at least: a fit of fewer epochs refreshes within its epochs.
+#: Epochs from which ``EpochSelfTrainingLoss(refresh_every="auto")`` refreshes
+#: once per epoch; a shorter fit refreshes every ``ceil(steps / AUTO_REFRESHES)``
+#: optimizer steps instead (about this many passes, evenly spread).
 AUTO_REFRESHES = 4
 
 
@@ -219,9 +220,10 @@ class EpochSelfTrainingStep(DomainAdaptationStep):
         return metrics
 
     def refresh_period(self):
-        """Optimizer steps between two pseudo-label passes: ``refresh_every``
-        epochs, or for ``"auto"`` one epoch, shortened so that the fit has at
-        least :data:`AUTO_REFRESHES` passes evenly spaced."""
+        """Optimizer steps between two pseudo-label passes, counted from the
+        fit's first step: ``refresh_every`` epochs; for ``"auto"`` one epoch in
+        a fit of at least :data:`AUTO_REFRESHES` epochs, and in a shorter fit
+        ``ceil(steps / AUTO_REFRESHES)`` steps (at most one epoch)."""
         n_batches = max(self.config.n_batches, 1)
         every = self.adaptation.refresh_every
         if every == "auto":
@@ -263,9 +265,10 @@ class EpochSelfTrainingLoss(_PseudoLabelLoss):
     often in a fit of few epochs), from one pass over the whole target set
     (``method="self_training"``).
 
-    At the start of every epoch (see ``refresh_every``)
-    :class:`EpochSelfTrainingStep` predicts every target image, unaugmented, with BatchNorm normalising each (shuffled) batch
-    with its own statistics: the regime AdaBN gives at prediction, so the
+    At the start of every epoch (in a short fit, every few steps: see
+    ``refresh_every``) :class:`EpochSelfTrainingStep` predicts every target
+    image, unaugmented, with BatchNorm normalising each (shuffled) batch with
+    its own statistics: the regime AdaBN gives at prediction, so the
     pseudo-labels are what the finished model would predict. The predictions
     are aligned to the source class distribution, and a target image gets the
     top class as its pseudo-label when its aligned confidence reaches
@@ -278,7 +281,7 @@ class EpochSelfTrainingLoss(_PseudoLabelLoss):
     Against :class:`SelfTrainingLoss` (AdaMatch, a weak view forwarded every
     step): one target view per step instead of two, so a step costs what an
     MCC step costs, plus one forward pass (no gradients) over the target set
-    per epoch; and pseudo-labels from the prediction regime rather than from
+    per refresh; and pseudo-labels from the prediction regime rather than from
     the mixed-batch regime of training.
 
     ``forward(logits_strong, labels, mask)``: the masked cross-entropy of the
@@ -300,14 +303,14 @@ class EpochSelfTrainingLoss(_PseudoLabelLoss):
         flips).
     refresh_every : int or "auto", default="auto"
         Epochs between two pseudo-label passes (the first step of a fit always
-        has one). Each pass is a forward over the target set without
-        gradients. ``"auto"``: every epoch, and in a fit of fewer than
-        :data:`AUTO_REFRESHES` (4) epochs every ``ceil(steps / 4)`` optimizer
-        steps, so that a short fit (the one epoch of a pretrained text
-        backbone's default) trains on pseudo-labels of the network it is
-        becoming, not only on those of its first step. On MNIST -> MNIST-M,
-        refreshing every second epoch saved a few per cent of the fit time and
-        cost a little target accuracy (see ``benchmarks/RESULTS.md``).
+        has one). Each pass is a forward over the whole target set without
+        gradients. ``"auto"``: every epoch in a fit of at least
+        :data:`AUTO_REFRESHES` epochs; in a shorter fit, instead, every
+        ``ceil(steps / AUTO_REFRESHES)`` optimizer steps of the fit (about
+        that many passes, evenly spread), so that a short fit (the one epoch
+        of a pretrained text backbone's default) trains on pseudo-labels of
+        the network it is becoming, not only on those of its first step. Each
+        ``warm_start`` fit counts as a fit of its own ``epochs``.
 
     Attributes
     ----------

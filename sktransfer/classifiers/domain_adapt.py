@@ -19,7 +19,8 @@ from ._parameters import parameters_doc
 _METHOD_DOC = """method : {"self_training", "mcc", "adamatch", "dann", "cdan", "coral", "mmd", \
 "vada", "dirt-t", "source_only"} or loss, default="self_training"
         ``"self_training"``, the default: pseudo-labels refreshed each epoch
-        from one pass over the target set in AdaBN's BatchNorm regime, with
+        (every few steps in a fit of fewer than four epochs) from one pass over
+        the target set in AdaBN's BatchNorm regime, with
         AdaMatch's relative threshold and distribution alignment, learned on a
         strong augmentation of each target batch
         (:class:`~sktransfer.adaptation.EpochSelfTrainingLoss`); the best and

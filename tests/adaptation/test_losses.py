@@ -177,5 +177,7 @@ def test_every_method_checks_each_of_its_parameters_and_accepts_its_defaults(met
 
 def test_numpy_scalars_and_the_full_refinement_are_accepted():
     EpochSelfTrainingLoss(threshold=np.float32(0.8), refresh_every=np.int64(2)).check_parameters()
+    assert EpochSelfTrainingLoss().refresh_every == "auto"
+    EpochSelfTrainingLoss(refresh_every="auto").check_parameters()
     MCCLoss(temperature=np.float64(1.5)).check_parameters()
     VADALoss(refine=1.0).check_parameters()   # DIRT-T only: after a warm start from VADA

@@ -159,30 +159,54 @@ def test_epoch_self_training_refreshes_every_n_epochs(monkeypatch):
     assert counts == {1: 5, 2: 3, 3: 2}   # epochs 0-4; 0, 2, 4; 0, 3
 
 
+def _bars_fit_data(n_source, n_target=40):
+    X_source, y_source = oriented_bars(n_source, 0, target=False)
+    X_target, _ = oriented_bars(n_target, 1, target=True)
+    return (np.concatenate([X_source, X_target]),
+            np.concatenate([y_source, -np.ones(n_target, dtype=int)]))
+
+
 @pytest.mark.parametrize("epochs, n_source, expected", [
-    (5, 40, 5),   # 3 batches an epoch, 15 steps: one pass per epoch, as refresh_every=1
-    (1, 40, 3),   # 3 steps: at least 4 passes wanted, one per step
-    (1, 128, 4),  # 8 steps: every 2 steps
-    (2, 96, 4),   # 12 steps over 2 epochs of 6: every 3 steps, not at the second epoch's start
+    (5, 40, [0, 3, 6, 9, 12]),  # 3 batches an epoch, 15 steps: each epoch's start
+    (1, 40, [0, 1, 2]),         # 3 steps: period 1
+    (1, 128, [0, 2, 4, 6]),     # 8 steps: period 2
+    (2, 96, [0, 3, 6, 9]),      # 6 batches an epoch, 12 steps: period 3, counted over the fit
+    (3, 80, [0, 4, 8, 12]),     # 5 batches an epoch, 15 steps: period 4, not at epoch starts
 ])
 def test_epoch_self_training_auto_refreshes_a_short_fit_within_its_epochs(
         monkeypatch, epochs, n_source, expected):
-    steps = []
-    original = EpochSelfTrainingStep.refresh
+    steps, at = [0], []
+    refresh, loss = EpochSelfTrainingStep.refresh, EpochSelfTrainingStep.loss
 
-    def counting(self):
-        steps.append(1)
-        original(self)
+    def counting_refresh(self):
+        at.append(steps[0])  # optimizer steps taken so far in the fit
+        refresh(self)
 
-    monkeypatch.setattr(EpochSelfTrainingStep, "refresh", counting)
-    X_source, y_source = oriented_bars(n_source, 0, target=False)
-    X_target, _ = oriented_bars(40, 1, target=True)
-    X = np.concatenate([X_source, X_target])
-    y = np.concatenate([y_source, -np.ones(40, dtype=int)])
+    def counting_loss(self, batch):
+        steps[0] += 1
+        return loss(self, batch)
+
+    monkeypatch.setattr(EpochSelfTrainingStep, "refresh", counting_refresh)
+    monkeypatch.setattr(EpochSelfTrainingStep, "loss", counting_loss)
+    X, y = _bars_fit_data(n_source)
     clf = DomainAdaptClassifier(model=SmallCNN(), weights=None, epochs=epochs, batch_size=16,
                                 method=EpochSelfTrainingLoss(), random_state=0,
                                 device="cpu").fit(X, y)
     assert clf.n_iter_ == epochs
-    assert len(steps) == expected
-    auto = EpochSelfTrainingLoss()
-    assert auto.refresh_every == "auto"
+    assert at == expected
+
+
+def test_epoch_self_training_auto_is_one_pass_per_epoch_from_four_epochs():
+    # refresh_every="auto" on a fit of 4 epochs is the former default, refresh_every=1,
+    # to the bit: same passes, same random draws
+    X, y = _bars_fit_data(40)
+
+    def fit(epochs, every):
+        torch.manual_seed(0)  # the same initial weights of the user module
+        return DomainAdaptClassifier(
+            model=SmallCNN(), weights=None, epochs=epochs, batch_size=16,
+            method=EpochSelfTrainingLoss(refresh_every=every), random_state=0,
+            device="cpu").fit(X, y).predict_proba(X)
+
+    np.testing.assert_array_equal(fit(4, "auto"), fit(4, 1))
+    assert not np.array_equal(fit(1, "auto"), fit(1, 1))   # a shorter fit is not
