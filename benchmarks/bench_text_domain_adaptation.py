@@ -23,6 +23,10 @@ Two upper bounds that see the target labels:
 
 ``fit s`` is the wall time of ``fit``; ``s/epoch`` divides it by the epochs run.
 
+``--refresh-every`` (the fine-tuning route) gives ``self_training`` as
+``EpochSelfTrainingLoss(refresh_every=...)``: ``1`` is one pseudo-label pass per
+epoch, the default before ``"auto"``.
+
 ``--route frozen`` adapts on frozen features instead: the texts are encoded once
 by ``PretrainedFeatureExtractor(model="all-MiniLM-L6-v2")`` (seconds not
 counted in the fits), and every method is ``DomainAdaptClassifier(model=None,
@@ -58,6 +62,10 @@ def parse_args(argv):
                              "estimator's default)")
     parser.add_argument("--max-length", default="default",
                         help="max_length in tokens ('default': the estimator's)")
+    parser.add_argument("--refresh-every", default="default",
+                        help="self_training only: EpochSelfTrainingLoss(refresh_every=...), "
+                             "'auto' or an int of epochs ('default': the method's name, "
+                             "whose loss has refresh_every='auto')")
     parser.add_argument("--n-source", type=common.positive_int, default=2000)
     parser.add_argument("--n-target", type=common.positive_int, default=1000)
     parser.add_argument("--n-test", type=common.positive_int, default=1000)
@@ -68,6 +76,10 @@ def parse_args(argv):
     for value in args.epochs:
         if value != "default" and not (value.isdigit() and int(value) >= 1):
             parser.error(f"--epochs: each value must be 'default' or an int >= 1; got {value!r}")
+    if args.refresh_every not in ("default", "auto") and not (
+            args.refresh_every.isdigit() and int(args.refresh_every) >= 1):
+        parser.error(f"--refresh-every must be 'default', 'auto' or an int >= 1; got "
+                     f"{args.refresh_every!r}")
     if args.max_length != "default" and not args.max_length.isdigit():
         parser.error(f"--max-length must be 'default' or an int; got {args.max_length!r}")
     return args
@@ -135,6 +147,16 @@ def fit_frozen(method, epochs, seed, args, data):
             "epoch_s": seconds / max(epochs_run, 1), "n_iter": epochs_run}
 
 
+def resolve(method, args):
+    """``method``, or for self_training with ``--refresh-every`` its loss object."""
+    if method != "self_training" or args.refresh_every == "default":
+        return method
+    from sktransfer.adaptation import EpochSelfTrainingLoss
+
+    every = args.refresh_every
+    return EpochSelfTrainingLoss(refresh_every=every if every == "auto" else int(every))
+
+
 def fit_one(method, epochs, seed, args, data):
     from sktransfer import DomainAdaptClassifier, FineTuneClassifier
 
@@ -153,7 +175,7 @@ def fit_one(method, epochs, seed, args, data):
         domain = np.concatenate([np.ones(n_source, int), -np.ones(n_target, int)])
         fit = lambda: clf.fit(X, y, sample_domain=domain)  # noqa: E731
     else:
-        clf = DomainAdaptClassifier(method=method, **kwargs)
+        clf = DomainAdaptClassifier(method=resolve(method, args), **kwargs)
         X = data["X_source"] + data["X_target"]
         y = np.concatenate([data["y_source"], -np.ones(n_target, int)])
         fit = lambda: clf.fit(X, y)  # noqa: E731
