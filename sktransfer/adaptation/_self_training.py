@@ -304,10 +304,9 @@ class EpochSelfTrainingLoss(_PseudoLabelLoss):
     refresh_every : int or "auto", default="auto"
         Epochs between two pseudo-label passes (the first step of a fit always
         has one). Each pass is a forward over the whole target set without
-        gradients. ``"auto"``: every epoch in a fit of at least
-        :data:`AUTO_REFRESHES` epochs; in a shorter fit, instead, every
-        ``ceil(steps / AUTO_REFRESHES)`` optimizer steps of the fit (about
-        that many passes, evenly spread), so that a short fit (the one epoch
+        gradients. ``"auto"``: every epoch in a fit of at least four epochs;
+        in a shorter fit, instead, every ``ceil(steps / 4)`` optimizer steps
+        of the fit (about four passes, evenly spread), so that a short fit (the one epoch
         of a pretrained text backbone's default) trains on pseudo-labels of
         the network it is becoming, not only on those of its first step. Each
         ``warm_start`` fit counts as a fit of its own ``epochs``.
