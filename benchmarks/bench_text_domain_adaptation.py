@@ -213,6 +213,8 @@ def main(argv=None):
     if args.route == "frozen":
         if args.max_length != "default":
             sys.exit("--max-length applies to --route finetune")
+        if args.refresh_every != "default":
+            sys.exit("--refresh-every applies to --route finetune")
         encode_s, data = common.timed(lambda: frozen_features(data))
         print(f"frozen route: MiniLM features of every set encoded once in {encode_s:.0f} s")
     print(f"source: {len(data['X_source'])} movie snippets (labeled); target: "

@@ -234,6 +234,9 @@ class EpochSelfTrainingStep(DomainAdaptationStep):
         """``(supervised batch, (strong view, pseudo-labels, mask), progress)``."""
         done = (epoch - self.config.first_epoch) * self.config.n_batches
         period = self.refresh_period()
+        # An epoch's own pass comes before its source batches are drawn, so a
+        # fit that refreshes once per epoch draws its random numbers in the
+        # same order whatever refresh_every says.
         if self._labels is None or done % period == 0:
             self.refresh()
         (strong,) = self.adaptation.target_augments
@@ -306,10 +309,11 @@ class EpochSelfTrainingLoss(_PseudoLabelLoss):
         has one). Each pass is a forward over the whole target set without
         gradients. ``"auto"``: every epoch in a fit of at least four epochs;
         in a shorter fit, instead, every ``ceil(steps / 4)`` optimizer steps
-        of the fit (about four passes, evenly spread), so that a short fit (the one epoch
-        of a pretrained text backbone's default) trains on pseudo-labels of
-        the network it is becoming, not only on those of its first step. Each
-        ``warm_start`` fit counts as a fit of its own ``epochs``.
+        of the fit (about four passes, evenly spread), so that a short fit
+        (the one epoch of a pretrained text backbone's default) trains on
+        pseudo-labels of the network it is becoming, not only on those of its
+        first step. Each ``warm_start`` fit counts as a fit of its own
+        ``epochs``.
 
     Attributes
     ----------
