@@ -9,7 +9,11 @@ The same for both sides:
   training (``freeze=None``), its token states averaged over the attention mask
   and L2-normalised (what the folder says, and what sktransfer's text backbone
   does), then one ``nn.Linear(384, 2)``; dropout inside the transformer as its
-  config says (train mode);
+  config says (train mode); the head starts random on both sides
+  (``--head-init random``; ``--head-init auto`` times the estimator's default,
+  whose linear probe, fitted before the first step on the frozen model's
+  features of the training texts, adds one forward pass over them to ours'
+  ``fit``, outside its epochs);
 * the plain side builds it by hand: ``transformers.AutoModel.from_pretrained``
   and ``AutoTokenizer.from_pretrained`` of the same folder, mean pooling, the head;
 * the data: ``--n-texts`` movie-review snippets (``load_sentiment_domains("movies")``,
@@ -86,6 +90,8 @@ def parse_args(argv=None):
                         help="after the timings, profile one 1-epoch fit of each side "
                              "(cProfile) and print the functions that took the most time")
     common.add_threads_argument(parser)
+    parser.add_argument("--head-init", choices=("random", "auto"), default="random",
+                        help="head_init of ours ('random': the plain loop's random head)")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -199,7 +205,8 @@ def fit_ours(texts, labels, args, device, epochs):
     clock = CPUClock()
 
     clf = FineTuneClassifier(
-        model="all-MiniLM-L6-v2", freeze=None, unfreeze_after=None, epochs=epochs,
+        model="all-MiniLM-L6-v2", head_init=args.head_init, freeze=None,
+        unfreeze_after=None, epochs=epochs,
         batch_size=args.batch_size, lr=args.lr, backbone_lr_ratio=1.0, optimizer="adamw",
         weight_decay=WEIGHT_DECAY, scheduler=None, augment=None, early_stopping=False,
         grad_clip=None, device=device, precision="32", max_length=args.max_length,
@@ -269,7 +276,7 @@ def main(argv=None):
     print(f"versions     : torch {torch.__version__}, transformers "
           f"{transformers.__version__}, python {platform.python_version()}")
     print("model        : all-MiniLM-L6-v2 + mean pooling + L2 norm + linear head "
-          "(2 classes), every parameter trains, float32")
+          f"(2 classes), every parameter trains, float32; ours head_init={args.head_init!r}")
     print(f"data         : {args.n_texts} movie snippets ({characters.mean():.0f} "
           f"characters on average), max_length {args.max_length}, batch size "
           f"{args.batch_size} ({n_batches} batches/epoch), padded per batch")
