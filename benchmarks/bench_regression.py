@@ -48,7 +48,19 @@ Sides (``--sides``):
   image_size=--feature-size)`` features (frozen) into ``RidgeCV`` (alphas
   1e-2..1e4, efficient leave-one-out), on all the training digits.
 
-No side augments (a flip or a rotation would change the angle).
+No side augments by default: a flip or a rotation would change the angle. Two
+options use that instead, the same for every side:
+
+* ``--rotate-copies K`` trains on K versions of each training digit: the digit
+  as drawn, and K - 1 copies of it rotated again by ``d``, with ``d`` drawn so
+  that the new target ``angle + d`` is uniform in [-45, 45] degrees (the copy
+  is the training image rotated, the label shifted by the same ``d``; nothing
+  of a test digit or of the unrotated originals is used). One fit then sees
+  each handwriting at K angles, so it learns what is the writer's slant and
+  what is the rotation from K times the views;
+* ``--tta-angles D1 D2 ...`` averages each test prediction over the test
+  image rotated by each ``D``, the rotation taken off again: the prediction
+  for the image rotated by ``D`` minus ``D``.
 
 Reported: test R², mean absolute error in degrees, fit seconds, and for
 ``lenet`` and ``skorch`` the seconds per epoch as each side records it
@@ -106,7 +118,7 @@ def parse_args(argv=None):
                         help="image_size of the fine-tuned EfficientNet-Lite0")
     parser.add_argument("--finetune-train", type=common.positive_int, default=4000,
                         help="training digits of the fine-tuned EfficientNet-Lite0 "
-                             "(the first of the training split)")
+                             "(the first of the training split, with all their --rotate-copies)")
     parser.add_argument("--finetune-epochs", type=common.positive_int, default=10)
     parser.add_argument("--finetune-lr", type=common.positive_float, default=1e-3)
     parser.add_argument("--finetune-backbone-lr-ratio", default=1.0,
@@ -121,6 +133,12 @@ def parse_args(argv=None):
                         help="image_size of the frozen EfficientNet-Lite0 features")
     parser.add_argument("--deskew", action="store_true",
                         help="remove each digit's handwriting slant before rotating it")
+    parser.add_argument("--rotate-copies", type=common.positive_int, default=1,
+                        help="versions of each training digit, the extra ones rotated "
+                             "again with the label shifted (1: none)")
+    parser.add_argument("--tta-angles", nargs="+", type=float, default=None,
+                        help="average each test prediction over the test image rotated "
+                             "by these degrees (taken off again)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the angles, the split and every network")
     common.add_threads_argument(parser)
@@ -165,6 +183,40 @@ def rotated_digits(seed, *, deskewed=False):
     return np.repeat(rotated[..., None], 3, axis=3), angles
 
 
+def rotate_images(images, degrees):
+    """``images`` (uint8 (n, 32, 32, 3), grey repeated to RGB) each rotated by
+    its entry of ``degrees`` about the centre, the frame kept."""
+    from scipy import ndimage
+
+    grey = images[..., 0].astype(np.float32)
+    rotated = np.stack([ndimage.rotate(image, angle, reshape=False, order=1)
+                        for image, angle in zip(grey, degrees)])
+    rotated = np.clip(rotated, 0, 255).round().astype(np.uint8)
+    return np.repeat(rotated[..., None], 3, axis=3)
+
+
+def rotated_copies(images, angles, copies, seed):
+    """The training set with ``copies - 1`` extra versions of each image: the
+    image rotated again by ``d``, labeled ``angle + d``, with the new label
+    uniform in [-MAX_ANGLE, MAX_ANGLE] (training images and labels only)."""
+    rng = np.random.default_rng([seed, 2])
+    new_images, new_angles = [images], [angles]
+    for _ in range(copies - 1):
+        target = rng.uniform(-MAX_ANGLE, MAX_ANGLE, len(angles))
+        new_images.append(rotate_images(images, target - angles))
+        new_angles.append(target)
+    return np.concatenate(new_images), np.concatenate(new_angles)
+
+
+def averaged_prediction(predict, images, tta_angles):
+    """``predict(images)``, or with ``tta_angles`` the mean over each angle
+    ``d`` of ``predict(images rotated by d) - d``."""
+    if not tta_angles:
+        return predict(images)
+    return np.mean([predict(rotate_images(images, np.full(len(images), angle))) - angle
+                    for angle in tta_angles], axis=0)
+
+
 def split(n, n_train, n_test, seed):
     order = np.random.default_rng([seed, 1]).permutation(n)
     return order[n_test:n_test + n_train], order[:n_test]
@@ -200,7 +252,8 @@ def fit_lenet(data, args, epochs):
         random_state=args.seed)
     reg.fit(data.X_train, data.y_train)
     return dict(epochs=[record["duration"] for record in reg.history_],
-                **scores(data.y_test, reg.predict(data.X_test)))
+                **scores(data.y_test, averaged_prediction(reg.predict, data.X_test,
+                                                          args.tta_angles)))
 
 
 def fit_skorch(data, args, epochs):
@@ -219,23 +272,27 @@ def fit_skorch(data, args, epochs):
             policy=torch.optim.lr_scheduler.OneCycleLR, step_every="batch",
             max_lr=args.lr, total_steps=steps, pct_start=ONECYCLE_PCT_START))])
     net.fit(data.float_train, ((data.y_train - mean) / scale).astype(np.float32)[:, None])
-    predicted = net.predict(data.float_test).ravel().astype(np.float64) * scale + mean
+    predicted = averaged_prediction(
+        lambda images: net.predict(as_float(images)).ravel().astype(np.float64) * scale + mean,
+        data.X_test, args.tta_angles)
     return dict(epochs=list(net.history[:, "dur"]), **scores(data.y_test, predicted))
 
 
 def fit_efficientnet(data, args):
     from sktransfer import FineTuneRegressor
 
-    n = min(args.finetune_train, len(data.y_train))
+    n = min(args.finetune_train, data.n_digits)
+    rows = np.arange(len(data.y_train)) % data.n_digits < n  # those digits, every copy
     reg = FineTuneRegressor(
         model="efficientnet_lite0", weights="DEFAULT", freeze=None,
         epochs=args.finetune_epochs, batch_size=args.batch_size, lr=args.finetune_lr,
         backbone_lr_ratio=args.finetune_backbone_lr_ratio,
         scheduler="onecycle", augment=None, early_stopping=False, device="cpu",
         precision="32", image_size=args.finetune_size, random_state=args.seed)
-    seconds, _ = common.timed(lambda: reg.fit(data.X_train[:n], data.y_train[:n]))
+    seconds, _ = common.timed(lambda: reg.fit(data.X_train[rows], data.y_train[rows]))
     epoch = statistics.median(record["duration"] for record in reg.history_)
-    return dict(fit=seconds, epoch=epoch, n=n, **scores(data.y_test, reg.predict(data.X_test)))
+    predicted = averaged_prediction(reg.predict, data.X_test, args.tta_angles)
+    return dict(fit=seconds, epoch=epoch, n=n, **scores(data.y_test, predicted))
 
 
 def fit_resnet18(data, args):
@@ -249,7 +306,8 @@ def fit_resnet18(data, args):
         image_size=args.scratch_size, random_state=args.seed)
     seconds, _ = common.timed(lambda: reg.fit(data.X_train, data.y_train))
     epoch = statistics.median(record["duration"] for record in reg.history_)
-    return dict(fit=seconds, epoch=epoch, **scores(data.y_test, reg.predict(data.X_test)))
+    predicted = averaged_prediction(reg.predict, data.X_test, args.tta_angles)
+    return dict(fit=seconds, epoch=epoch, **scores(data.y_test, predicted))
 
 
 def fit_ridge(data, args):
@@ -263,7 +321,8 @@ def fit_ridge(data, args):
     features = extractor.fit_transform(data.X_train)
     ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(features, data.y_train)
     seconds = time.perf_counter() - start
-    predicted = ridge.predict(extractor.transform(data.X_test))
+    predicted = averaged_prediction(lambda images: ridge.predict(extractor.transform(images)),
+                                    data.X_test, args.tta_angles)
     return dict(fit=seconds, alpha=float(ridge.alpha_), n_features=features.shape[1],
                 **scores(data.y_test, predicted))
 
@@ -279,8 +338,10 @@ def main(argv=None):
 
     images, angles = rotated_digits(args.seed, deskewed=args.deskew)
     train, test = split(len(images), args.n_train, args.n_test, args.seed)
-    data = Bunch(X_train=images[train], y_train=angles[train],
-                 X_test=images[test], y_test=angles[test])
+    X_train, y_train = rotated_copies(images[train], angles[train], args.rotate_copies,
+                                      args.seed)
+    data = Bunch(X_train=X_train, y_train=y_train, X_test=images[test], y_test=angles[test],
+                 n_digits=len(train))
     sides = list(dict.fromkeys(args.sides))
     if "skorch" in sides:
         data.float_train, data.float_test = as_float(data.X_train), as_float(data.X_test)
@@ -341,10 +402,13 @@ def main(argv=None):
           f"{MAX_ANGLE:g}) degrees, 32x32 RGB uint8; {len(train)} train / "
           f"{len(test)} test (seed {args.seed}); test angles: std "
           f"{data.y_test.std():.1f} degrees")
+    print(f"augmentation : {args.rotate_copies} version(s) of each training digit"
+          f"{' (the extra ones rotated again, labels shifted)' if args.rotate_copies > 1 else ''}"
+          f"; test-time rotations: {args.tta_angles or 'none'}")
     print(f"LeNet        : LeNetFeatures ({N_FEATURES} features) + Linear(100, 1), "
           f"{args.epochs} epochs, batch {args.batch_size}, AdamW lr={args.lr:g} "
           f"wd={WEIGHT_DECAY:g}, one-cycle, squared error on standardised angles, "
-          "float32, no augmentation")
+          "float32")
     if timed_sides:
         print(f"timing       : {args.repeats} interleaved fits per LeNet side after "
               f"{args.warmup} warm-up fit(s) of 1 epoch; medians")
