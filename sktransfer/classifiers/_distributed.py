@@ -169,6 +169,10 @@ def join_launcher(layout, device):
     return Shard(dist.get_rank(), dist.get_world_size()), device
 
 
+#: Seconds between two checks for a pending Ctrl-C while the workers train.
+_JOIN_POLL_SECONDS = 0.5
+
+
 def _leave_group():
     """Destroy the process group that :func:`join_launcher` created, if the
     script did not (at interpreter exit)."""
@@ -195,7 +199,10 @@ def spawn_fit(estimator, layout, device, train_kwargs):
             _worker, args=(str(folder), layout, device, threads),
             nprocs=layout.world_size, join=False, start_method="spawn")
         try:
-            while not context.join():
+            # A bounded wait returns to Python now and then: a Ctrl-C that the
+            # kernel hands to another thread of this process only sets a flag,
+            # which the main thread acts on between two waits, never inside one.
+            while not context.join(timeout=_JOIN_POLL_SECONDS):
                 pass
         except KeyboardInterrupt:
             _stop(context)

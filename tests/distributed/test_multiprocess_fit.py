@@ -118,7 +118,12 @@ def test_a_stop_asked_on_one_rank_stops_every_rank():
     assert len(clf.history_) == 2
 
 
-def test_ctrl_c_stops_every_worker(tmp_path):
+@pytest.mark.parametrize("target", ["process", "other_thread"])
+def test_ctrl_c_stops_every_worker(tmp_path, target):
+    """Ctrl-C stops the fit whichever thread of the caller the kernel hands the
+    signal to: ``"other_thread"`` delivers it to a thread that is not the main
+    one, which only sets Python's flag (a wait without a timeout in the main
+    thread would never see it, and the fit would run on)."""
     X, y = _data(n=40)
     marker = tmp_path / "started"
     clf = FineTuneClassifier(**{**PARAMS, "epochs": 100_000, "early_stopping": False},
@@ -128,7 +133,10 @@ def test_ctrl_c_stops_every_worker(tmp_path):
         deadline = time.monotonic() + 120
         while not marker.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGINT)
+        if target == "process":
+            os.kill(os.getpid(), signal.SIGINT)
+        else:
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
