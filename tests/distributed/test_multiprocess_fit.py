@@ -138,9 +138,16 @@ def test_ctrl_c_stops_every_worker(tmp_path, target):
         else:
             signal.pthread_kill(threading.get_ident(), signal.SIGINT)
 
-    threading.Thread(target=interrupt, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
-        clf.fit(X, y)
+    # Python's Ctrl-C handler, as in an interactive session: a test run started
+    # as a background job (`cmd &` in a script) inherits SIGINT ignored, and the
+    # signal would never reach the fit.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=interrupt, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(X, y)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert marker.exists()
     assert not multiprocessing.active_children()
     assert clf.history_ == []  # no epoch came back from the workers
