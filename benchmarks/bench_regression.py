@@ -276,9 +276,9 @@ def fit_lenet(data, args, epochs):
         augment=None, early_stopping=False, device="cpu", precision="32",
         random_state=args.seed)
     reg.fit(data.X_train, data.y_train)
+    predicted = averaged_prediction(reg.predict, data.X_test, args.tta_angles)
     return dict(epochs=[record["duration"] for record in reg.history_],
-                **scores(data, averaged_prediction(reg.predict, data.X_test,
-                                                          args.tta_angles)))
+                **scores(data, predicted))
 
 
 def fit_skorch(data, args, epochs):
