@@ -12,7 +12,7 @@ import torch
 
 from .device import autocast
 from ..inputs import BatchPreprocessor
-from ..inputs._text import TextPreprocess, TextSource
+from ..inputs._text import TextPreprocess
 
 
 def placed(module, device):
@@ -70,11 +70,31 @@ class BatchLoader:
             pin_memory=self.on_cuda,
         )
 
-    def inference_order(self):
-        """The order in which inference visits the samples: texts from the
-        longest to the shortest (batches of similar lengths pad little; the
-        outputs are put back in the samples' order), else None (as given)."""
-        return self.source.length_order() if isinstance(self.source, TextSource) else None
+    def inference_batches(self, batch_size, *, indices=None):
+        """``(positions, batch)`` pairs for inference, each raw CPU batch with
+        the positions of its samples among those asked for (all, or those at
+        ``indices``; positions count from 0 in that order).
+
+        Texts are visited by length, so that batches of similar lengths pad
+        little (the caller puts the outputs back in order by ``positions``):
+        tokenized once and ordered by tokens
+        (:meth:`~sktransfer.inputs.TextSource.inference_batches`), or, when
+        DataLoader workers tokenize, ordered by characters. Other samples are
+        visited as given.
+        """
+        n_samples = len(self) if indices is None else len(indices)
+        if self.is_text and not self.num_workers:
+            yield from self.source.inference_batches(
+                batch_size, self.config, indices=indices, pin_memory=self.on_cuda)
+            return
+        if self.is_text:
+            positions = self.source.length_order(indices)
+            rows = positions if indices is None else np.asarray(indices)[positions]
+        else:
+            positions, rows = np.arange(n_samples), indices
+        for first, batch in zip(range(0, n_samples, batch_size),
+                                self.batches(batch_size, indices=rows)):
+            yield positions[first:first + batch_size], batch
 
     def prepare(self, batch, *, augment=None):
         """A raw batch as network input on the device."""
@@ -98,28 +118,29 @@ def run_batches(module, loader, *, autocast_dtype, batch_size, indices=None,
     device = loader.device
     on_cuda = loader.on_cuda
     n_samples = len(loader) if indices is None else len(indices)
-    order = loader.inference_order() if indices is None else None
-    batches = loader.batches(batch_size, indices=order if order is not None else indices)
+    batches = loader.inference_batches(batch_size, indices=indices)
     if progress:
         from tqdm.auto import tqdm
 
         batches = tqdm(batches, total=-(-n_samples // batch_size), desc=desc, unit="batch")
     result = None
+    visited = np.empty(n_samples, dtype=np.int64)  # the position of each output row
     start = 0
     with torch.inference_mode(), autocast(device, autocast_dtype):
-        for batch in batches:
+        for positions, batch in batches:
             outputs = module(loader.prepare(batch)).float()
             if result is None:
                 result = torch.empty((n_samples, *outputs.shape[1:]), dtype=torch.float32,
                                      pin_memory=on_cuda)
             stop = start + outputs.shape[0]
             result[start:stop].copy_(outputs, non_blocking=on_cuda)
+            visited[start:stop] = positions
             start = stop
     if on_cuda:
         torch.cuda.synchronize(device)
     result = result.numpy()
-    if order is not None:  # back in the samples' order
-        restored = np.empty_like(result)
-        restored[order] = result
-        return restored
-    return result
+    if np.array_equal(visited, np.arange(n_samples)):
+        return result
+    restored = np.empty_like(result)  # back in the samples' order
+    restored[visited] = result
+    return restored

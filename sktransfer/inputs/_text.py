@@ -26,6 +26,10 @@ import torch
 #: Keys of a tokenizer's output a text backbone reads.
 TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
+#: Texts tokenized at a time at inference (rounded up to a multiple of the batch
+#: size); each such window is visited by length (:meth:`TextSource.inference_batches`).
+INFERENCE_WINDOW = 8192
+
 
 class TextBatch(dict):
     """Tokenized texts: ``{"input_ids", "attention_mask"[, "token_type_ids"]}``,
@@ -112,7 +116,9 @@ class TextPreprocess:
     ----------
     tokenizer : transformers tokenizer
         Called as ``tokenizer(texts, padding=True, truncation=True,
-        max_length=max_length, return_tensors="pt")``.
+        max_length=max_length, return_tensors="pt")`` for a batch
+        (:meth:`encode`), and without padding for texts whose batches are
+        padded later (:meth:`tokenize`, :meth:`pad`).
     max_length : int
         Tokens kept per text, special tokens included.
     """
@@ -135,10 +141,42 @@ class TextPreprocess:
 
     def encode(self, texts):
         """A :class:`TextBatch` of ``texts`` (a list of str), on the CPU."""
+        encoded = self.tokenizer(list(texts), padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="pt")
+        return self._batch({k: encoded[k] for k in TEXT_KEYS if k in encoded})
+
+    def tokenize(self, texts):
+        """Each text's tokens, truncated to ``max_length`` and not padded: a dict
+        of the :data:`TEXT_KEYS` the tokenizer returns, each a list with one list
+        of ints per text (what :meth:`pad` takes)."""
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        return {k: encoded[k] for k in TEXT_KEYS if k in encoded}
+
+    def pad(self, encoded, rows):
+        """A :class:`TextBatch` of the texts at positions ``rows`` of ``encoded``
+        (from :meth:`tokenize`), padded to the longest of them on the tokenizer's
+        padding side: the batch :meth:`encode` makes of the same texts."""
         tokenizer = self.tokenizer
-        encoded = tokenizer(list(texts), padding=True, truncation=True,
-                            max_length=self.max_length, return_tensors="pt")
-        batch = TextBatch({k: encoded[k] for k in TEXT_KEYS if k in encoded})
+        ids = [encoded["input_ids"][i] for i in rows]
+        lengths = [len(row) for row in ids]
+        width = max(lengths)
+        left = getattr(tokenizer, "padding_side", "right") == "left"
+        fills = {"input_ids": tokenizer.pad_token_id or 0, "attention_mask": 0,
+                 "token_type_ids": getattr(tokenizer, "pad_token_type_id", 0)}
+        tensors = {}
+        for key in (*encoded, "attention_mask"):
+            if key in tensors:
+                continue
+            array = np.full((len(ids), width), fills[key], dtype=np.int64)
+            for j, (row, length) in enumerate(zip(rows, lengths)):
+                where = slice(width - length, width) if left else slice(0, length)
+                array[j, where] = 1 if key == "attention_mask" else encoded[key][row]
+            tensors[key] = torch.from_numpy(array)
+        return self._batch({k: tensors[k] for k in TEXT_KEYS if k in tensors})
+
+    def _batch(self, tensors):
+        tokenizer = self.tokenizer
+        batch = TextBatch(tensors)
         batch.pad_id = tokenizer.pad_token_id or 0
         batch.mask_id = tokenizer.mask_token_id
         batch.special_ids = tuple(tokenizer.all_special_ids)
@@ -175,12 +213,38 @@ class TextSource:
     def __len__(self):
         return len(self.texts)
 
-    def length_order(self):
-        """Row indices from the longest text to the shortest (by characters), so
-        that batches of similar lengths waste little padding."""
-        lengths = np.fromiter((len(t) for t in self.texts), dtype=np.int64,
-                              count=len(self.texts))
+    def length_order(self, indices=None):
+        """Positions in the rows (all, or ``indices``) from the longest text to
+        the shortest, by characters, so that batches of similar lengths waste
+        little padding."""
+        rows = range(len(self.texts)) if indices is None else indices
+        lengths = np.fromiter((len(self.texts[i]) for i in rows), dtype=np.int64,
+                              count=len(rows))
         return np.argsort(-lengths, kind="stable")
+
+    def inference_batches(self, batch_size, config, *, indices=None, pin_memory=False):
+        """``(positions, batch)`` for every row (all, or those at ``indices``)
+        once: ``positions`` say which of the rows the :class:`TextBatch` holds.
+
+        The texts are tokenized once, :data:`INFERENCE_WINDOW` at a time (a
+        multiple of ``batch_size``), and each window is visited from the longest
+        text to the shortest by tokens kept (truncation included), so that each
+        batch pads to a length close to all of its texts'. Ordering by tokens
+        pads less than ordering by characters, and padding a window's tokens
+        costs less than tokenizing each batch anew.
+        """
+        rows = np.arange(len(self.texts)) if indices is None else np.asarray(indices)
+        window = batch_size * max(1, -(-INFERENCE_WINDOW // batch_size))
+        for start in range(0, len(rows), window):
+            positions = np.arange(start, min(start + window, len(rows)))
+            encoded = config.tokenize([self.texts[i] for i in rows[positions]])
+            lengths = np.fromiter(map(len, encoded["input_ids"]), dtype=np.int64,
+                                  count=len(positions))
+            order = np.argsort(-lengths, kind="stable")
+            for first in range(0, len(order), batch_size):
+                chunk = order[first:first + batch_size]
+                batch = config.pad(encoded, chunk)
+                yield positions[chunk], batch.pin_memory() if pin_memory else batch
 
     def batches(self, batch_size, *, indices=None, config=None, num_workers=0,
                 pin_memory=False):

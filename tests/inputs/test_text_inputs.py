@@ -112,3 +112,77 @@ def test_the_truncation_count_tokenizes_only_texts_that_could_be_long(tmp_path):
     with pytest.warns(UserWarning, match="1 of 3 texts are longer than max_length=12"):
         warn_truncated(preprocess, [short, long, short])
     assert seen == [[""], [long]]
+
+
+@pytest.fixture(scope="module")
+def tiny_tokenizer(tmp_path_factory):
+    import transformers
+
+    from text_models import write_tiny_bert
+
+    return transformers.AutoTokenizer.from_pretrained(
+        write_tiny_bert(tmp_path_factory.mktemp("tiny_bert_tokenizer")))
+
+
+# Character counts and token counts disagree: an unknown word is one token.
+UNEVEN = ["good bad good bad good", "unknownwordthatislong", "good", "bad good",
+          "good good good", "bad", "good bad good bad good bad good bad good", ""]
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_padding_tokenized_texts_makes_the_batch_encode_makes(tiny_tokenizer, side):
+    import copy
+
+    from sktransfer.inputs import TextPreprocess
+
+    tokenizer = copy.deepcopy(tiny_tokenizer)
+    tokenizer.padding_side = side
+    preprocess = TextPreprocess(tokenizer, max_length=8)  # the longest text is truncated
+    encoded = preprocess.tokenize(UNEVEN)
+    assert max(map(len, encoded["input_ids"])) == 8
+    rows = [6, 2, 7, 0]
+    padded = preprocess.pad(encoded, rows)
+    expected = preprocess.encode([UNEVEN[i] for i in rows])
+    assert padded.keys() == expected.keys() == {"input_ids", "attention_mask",
+                                                "token_type_ids"}
+    for key in expected:
+        assert torch.equal(padded[key], expected[key]), key
+    assert (padded.pad_id, padded.mask_id, padded.special_ids) == (
+        expected.pad_id, expected.mask_id, expected.special_ids)
+
+
+def _lengths_module(batch):
+    """A network whose output is each text's tokens and the sum of their ids."""
+    return torch.stack([batch["attention_mask"].sum(1), batch["input_ids"].sum(1)], 1)
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+@pytest.mark.parametrize("indices", [None, [7, 3, 0, 6, 6, 1]])
+def test_inference_visits_texts_by_length_and_returns_them_in_order(
+        tiny_tokenizer, monkeypatch, indices, num_workers):
+    import sktransfer.inputs._text as text_module
+    from sktransfer._utils.runtime import BatchLoader, run_batches
+    from sktransfer.inputs import TextPreprocess
+
+    monkeypatch.setattr(text_module, "INFERENCE_WINDOW", 3)  # windows of 2 batches of 2
+    preprocess = TextPreprocess(tiny_tokenizer, max_length=8)
+    loader = BatchLoader(TextSource(UNEVEN), preprocess, torch.device("cpu"),
+                         num_workers=num_workers)
+    rows = list(range(len(UNEVEN))) if indices is None else indices
+    ids = preprocess.tokenize(UNEVEN)["input_ids"]
+    tokens, id_sums = np.array([len(i) for i in ids]), np.array([sum(i) for i in ids])
+    visits = list(loader.inference_batches(2, indices=indices))
+    positions = np.concatenate([p for p, _ in visits])
+    assert sorted(positions) == list(range(len(rows)))  # each row once
+    for p, batch in visits:  # a batch pads to its longest text, no further
+        assert batch["input_ids"].shape[1] == tokens[np.asarray(rows)[p]].max()
+    visited = tokens[np.asarray(rows)[positions]]
+    if num_workers:  # tokenized in the workers: the texts by characters, all at once
+        characters = np.array([len(UNEVEN[i]) for i in rows])[positions]
+        assert (np.diff(characters) <= 0).all()
+    else:  # tokenized once: each window of 4 by tokens
+        for first in range(0, len(visited), 4):
+            assert (np.diff(visited[first:first + 4]) <= 0).all()
+    outputs = run_batches(_lengths_module, loader, autocast_dtype=None, batch_size=2,
+                          indices=indices)
+    np.testing.assert_array_equal(outputs, np.stack([tokens[rows], id_sums[rows]], 1))
