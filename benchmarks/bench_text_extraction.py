@@ -12,15 +12,17 @@ Both sides do the same work on the same texts:
 * the same batch size and device, float32 (the extractor's ``precision="32"``;
   sentence-transformers' encode does not autocast), no progress bar;
 * the texts in, one float32 numpy array (n_texts, 384) out. Both sides visit the
-  texts from the longest to the shortest (by characters) and put the features
-  back in the texts' order: sentence-transformers' ``encode`` does so, and so does
-  sktransfer's inference (``BatchLoader.inference_order``).
+  texts from the longest to the shortest and put the features back in the texts'
+  order: sentence-transformers' ``encode`` orders them by characters and tokenizes
+  each batch; sktransfer's inference (``BatchLoader.inference_batches``) tokenizes
+  the texts once (8,192 at a time) and orders them by tokens, which pads less.
 
 The third side, ``unordered``, is the extractor with that order switched off
-(``BatchLoader.inference_order`` patched to return None for the call): batches in
-the texts' own order, each padded to its longest text. ``ordered/unordered`` is
-what visiting by length gains; the script also counts the tokens each order
-forwards (padding included).
+(``BatchLoader.inference_batches`` patched for the call): batches in the texts'
+own order, each tokenized and padded to its longest text. ``ordered/unordered``
+is what visiting by length gains; the script also counts the tokens each order
+forwards (padding included): by tokens (ours), by characters (``encode``), as
+given.
 
 Texts (real, from the installed data packages; ``sktransfer.datasets``):
 
@@ -99,13 +101,16 @@ def load_texts(name, n_texts, seed):
     return [texts[i] for i in rng.permutation(len(texts))]
 
 
-def tokens_forwarded(tokenizer, texts, batch_size, max_length, order):
+def tokens_forwarded(tokenizer, texts, batch_size, max_length, how):
     """Token positions the model computes (padding included) when ``texts`` are
-    batched in ``order`` (None: as given), and the texts' own tokens."""
+    batched by ``how`` ("tokens", "characters": longest first; "given": as
+    given), and the texts' own tokens."""
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
     lengths = np.array([len(ids) for ids in encoded["input_ids"]])
-    if order is not None:
-        lengths = lengths[order]
+    if how == "tokens":
+        lengths = lengths[np.argsort(-lengths, kind="stable")]
+    elif how == "characters":
+        lengths = lengths[np.argsort(-np.array([len(t) for t in texts]), kind="stable")]
     batches = [lengths[start:start + batch_size] for start in range(0, len(lengths), batch_size)]
     padded = sum(int(batch.max()) * len(batch) for batch in batches)
     return padded, int(lengths.sum())
@@ -117,12 +122,18 @@ def as_given():
     """sktransfer's inference in the texts' own order (no ordering by length)."""
     from sktransfer._utils.runtime import BatchLoader
 
-    original = BatchLoader.inference_order
-    BatchLoader.inference_order = lambda self: None
+    def given(self, batch_size, *, indices=None):
+        n_samples = len(self) if indices is None else len(indices)
+        for first, batch in zip(range(0, n_samples, batch_size),
+                                self.batches(batch_size, indices=indices)):
+            yield np.arange(first, min(first + batch_size, n_samples)), batch
+
+    original = BatchLoader.inference_batches
+    BatchLoader.inference_batches = given
     try:
         yield
     finally:
-        BatchLoader.inference_order = original
+        BatchLoader.inference_batches = original
 
 
 def build_sides(args, device):
@@ -187,13 +198,12 @@ def measure(name, texts, sides, functions, extractor, args):
 
     preprocess = extractor.preprocess_
     tokenizer, max_length = preprocess.tokenizer, preprocess.max_length
-    order = np.argsort(-np.array([len(t) for t in texts]), kind="stable")
-    counts = {"ordered": tokens_forwarded(tokenizer, texts, args.batch_size, max_length, order),
-              "unordered": tokens_forwarded(tokenizer, texts, args.batch_size, max_length, None)}
+    counts = {how: tokens_forwarded(tokenizer, texts, args.batch_size, max_length, how)
+              for how in ("tokens", "characters", "given")}
     characters = np.array([len(t) for t in texts])
     print(f"\n== {name}: {len(texts)} texts, {characters.mean():.0f} characters on "
           f"average (median {np.median(characters):.0f}, max {characters.max()}), "
-          f"{counts['ordered'][1]} tokens (max_length {max_length}) ==")
+          f"{counts['tokens'][1]} tokens (max_length {max_length}) ==")
     print(f"{'side':32s} {'texts/s':>9s} {'(min-max)':>17s} {'texts/CPU-s':>12s}")
     for side in sides:
         print(f"{NAMES[side]:32s} {median[side]:9.1f} "
@@ -223,9 +233,10 @@ def measure(name, texts, sides, functions, extractor, args):
         rounds = common.paired_ratios(cpu_rates["ours"], cpu_rates["unordered"])
         print(f"  by CPU time: {cpu_gain:.3f}; per round {common.ratio_spread(rounds)}")
         figures.update(gain=gain)
-    for how in ("ordered", "unordered"):
+    for how, who in (("tokens", "ours"), ("characters", "encode"), ("given", "unordered")):
         padded, own = counts[how]
-        print(f"tokens forwarded, {how:9s}: {padded} ({padded / own:.2f}x the texts' own)")
+        print(f"tokens forwarded, by {how:10s} ({who}): {padded} "
+              f"({padded / own:.2f}x the texts' own)")
     return figures
 
 
