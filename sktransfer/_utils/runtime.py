@@ -92,8 +92,9 @@ class BatchLoader:
             rows = positions if indices is None else np.asarray(indices)[positions]
         else:
             positions, rows = np.arange(n_samples), indices
-        for first, batch in zip(range(0, n_samples, batch_size),
-                                self.batches(batch_size, indices=rows)):
+        # the batches first: zip then runs their generator to its end (and its cleanup)
+        for batch, first in zip(self.batches(batch_size, indices=rows),
+                                range(0, n_samples, batch_size)):
             yield positions[first:first + batch_size], batch
 
     def prepare(self, batch, *, augment=None):

@@ -157,16 +157,20 @@ class TextPreprocess:
         (from :meth:`tokenize`), padded to the longest of them on the tokenizer's
         padding side: the batch :meth:`encode` makes of the same texts."""
         tokenizer = self.tokenizer
+        if tokenizer.pad_token_id is None:  # what the tokenizer says when asked to pad
+            raise ValueError(
+                f"the tokenizer of this text backbone ({type(tokenizer).__name__}) has no "
+                "padding token, so texts of different lengths cannot share a batch; set "
+                "one on it (tokenizer.pad_token = tokenizer.eos_token, say) before saving "
+                "the model folder.")
         ids = [encoded["input_ids"][i] for i in rows]
         lengths = [len(row) for row in ids]
         width = max(lengths)
         left = getattr(tokenizer, "padding_side", "right") == "left"
-        fills = {"input_ids": tokenizer.pad_token_id or 0, "attention_mask": 0,
+        fills = {"input_ids": tokenizer.pad_token_id, "attention_mask": 0,
                  "token_type_ids": getattr(tokenizer, "pad_token_type_id", 0)}
         tensors = {}
-        for key in (*encoded, "attention_mask"):
-            if key in tensors:
-                continue
+        for key in encoded:  # the keys encode returns: the tokenizer's model inputs
             array = np.full((len(ids), width), fills[key], dtype=np.int64)
             for j, (row, length) in enumerate(zip(rows, lengths)):
                 where = slice(width - length, width) if left else slice(0, length)
@@ -245,6 +249,7 @@ class TextSource:
                 chunk = order[first:first + batch_size]
                 batch = config.pad(encoded, chunk)
                 yield positions[chunk], batch.pin_memory() if pin_memory else batch
+            del encoded  # one window's tokens in memory at a time
 
     def batches(self, batch_size, *, indices=None, config=None, num_workers=0,
                 pin_memory=False):

@@ -129,26 +129,47 @@ UNEVEN = ["good bad good bad good", "unknownwordthatislong", "good", "bad good",
           "good good good", "bad", "good bad good bad good bad good bad good", ""]
 
 
-@pytest.mark.parametrize("side", ["right", "left"])
-def test_padding_tokenized_texts_makes_the_batch_encode_makes(tiny_tokenizer, side):
+@pytest.mark.parametrize("change, keys", [
+    ({}, {"input_ids", "attention_mask", "token_type_ids"}),
+    ({"padding_side": "left"}, {"input_ids", "attention_mask", "token_type_ids"}),
+    ({"pad_token": "[MASK]"},  # another padding id than 0
+     {"input_ids", "attention_mask", "token_type_ids"}),
+    ({"model_input_names": ["input_ids", "attention_mask"]}, {"input_ids", "attention_mask"}),
+    ({"model_input_names": ["input_ids", "token_type_ids"]}, {"input_ids", "token_type_ids"}),
+])
+def test_padding_tokenized_texts_makes_the_batch_encode_makes(tiny_tokenizer, change, keys):
     import copy
 
     from sktransfer.inputs import TextPreprocess
 
     tokenizer = copy.deepcopy(tiny_tokenizer)
-    tokenizer.padding_side = side
+    for name, value in change.items():
+        setattr(tokenizer, name, value)
     preprocess = TextPreprocess(tokenizer, max_length=8)  # the longest text is truncated
     encoded = preprocess.tokenize(UNEVEN)
     assert max(map(len, encoded["input_ids"])) == 8
     rows = [6, 2, 7, 0]
     padded = preprocess.pad(encoded, rows)
     expected = preprocess.encode([UNEVEN[i] for i in rows])
-    assert padded.keys() == expected.keys() == {"input_ids", "attention_mask",
-                                                "token_type_ids"}
+    assert padded.keys() == expected.keys() == keys
     for key in expected:
         assert torch.equal(padded[key], expected[key]), key
     assert (padded.pad_id, padded.mask_id, padded.special_ids) == (
         expected.pad_id, expected.mask_id, expected.special_ids)
+
+
+def test_padding_without_a_padding_token_is_refused_as_encode_refuses(tiny_tokenizer):
+    import copy
+
+    from sktransfer.inputs import TextPreprocess
+
+    tokenizer = copy.deepcopy(tiny_tokenizer)
+    tokenizer.pad_token = None
+    preprocess = TextPreprocess(tokenizer, max_length=8)
+    with pytest.raises(ValueError, match="padding token"):
+        preprocess.encode(UNEVEN[:2])
+    with pytest.raises(ValueError, match="has no padding token"):
+        preprocess.pad(preprocess.tokenize(UNEVEN[:2]), [0, 1])
 
 
 def _lengths_module(batch):
@@ -180,8 +201,10 @@ def test_inference_visits_texts_by_length_and_returns_them_in_order(
     if num_workers:  # tokenized in the workers: the texts by characters, all at once
         characters = np.array([len(UNEVEN[i]) for i in rows])[positions]
         assert (np.diff(characters) <= 0).all()
-    else:  # tokenized once: each window of 4 by tokens
+    else:  # tokenized once: each window of 4 rows by tokens, window after window
         for first in range(0, len(visited), 4):
+            assert sorted(positions[first:first + 4]) == list(
+                range(first, min(first + 4, len(rows))))
             assert (np.diff(visited[first:first + 4]) <= 0).all()
     outputs = run_batches(_lengths_module, loader, autocast_dtype=None, batch_size=2,
                           indices=indices)
