@@ -124,8 +124,8 @@ def as_given():
 
     def given(self, batch_size, *, indices=None):
         n_samples = len(self) if indices is None else len(indices)
-        for first, batch in zip(range(0, n_samples, batch_size),
-                                self.batches(batch_size, indices=indices)):
+        for batch, first in zip(self.batches(batch_size, indices=indices),
+                                range(0, n_samples, batch_size)):
             yield np.arange(first, min(first + batch_size, n_samples)), batch
 
     original = BatchLoader.inference_batches
