@@ -14,7 +14,7 @@ from .._utils.device import resolve_autocast_dtype, resolve_device
 from .._utils.hashing import weights_fingerprint
 from .._utils.torch_parameters import COMMON_CONSTRAINTS, TorchParameters
 from .._utils.runtime import BatchLoader, placed, run_batches
-from .._sklearn_compat import HasMethods, StrOptions, _fit_context, check_is_fitted
+from .._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, check_is_fitted
 from .._utils.hints import ImagesLike
 from .._utils.versioning import check_version, stamp_version
 from ..backbones import POOLINGS, load_backbone
@@ -75,8 +75,10 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         files the current directory holds (one that can only be a path, such as
         ``"nets/cnn.pth"``, is still read as a file, with a ``FutureWarning``).
         A user module keeps its own weights with ``"DEFAULT"`` or ``None``.
-    layer : str or None, default=None
-        Return this inner node instead of the penultimate features:
+    layer : str, int or None, default=None
+        Return this inner node instead of the penultimate features. Text
+        backbones: an int ``k``, the hidden states after transformer layer
+        ``k`` (``0``: the embeddings), pooled as ``pooling`` says. Images:
         a torchvision feature-extraction node name for a model that torch.fx
         traces (torchvision models), the name of a submodule
         (``model.named_modules()``, e.g. ``"blocks.3"``) for timm models
@@ -190,7 +192,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
     _parameter_constraints = {
         **COMMON_CONSTRAINTS,
         "model": [str, HasMethods(["forward"])],
-        "layer": [str, None],
+        "layer": [str, Interval(Integral, 0, None, closed="left"), None],
         "pooling": [StrOptions(set(POOLINGS) | {"mean", "cls"}), None],
         "progress": ["boolean"],
         "compile": COMPILE_CONSTRAINT,

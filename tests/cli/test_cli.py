@@ -705,6 +705,16 @@ def test_extract_texts_from_a_table_and_a_text_file(texts, tmp_path, capsys):
     assert "5 texts" in out and out.strip().endswith(f"wrote {tmp_path / 'g.npy'}")
 
 
+def test_extract_a_text_layer_that_layers_lists(texts, tmp_path, capsys):
+    assert main(["layers", texts["hf"]]) == 0
+    assert capsys.readouterr().out.split() == ["0", "1", "2"]
+    assert main(["extract", str(texts["base"] / "texts.txt"), "--model", texts["hf"],
+                 "--layer", "1", "-o", str(tmp_path / "l.npy"), *TEXT_RUN]) == 0
+    expected = PretrainedFeatureExtractor(model=texts["hf"], layer=1,
+                                          device="cpu").fit_transform(texts["X"][:5])
+    np.testing.assert_allclose(np.load(tmp_path / "l.npy"), expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("estimator", ["features", "finetune"])
 def test_fit_and_predict_texts(estimator, texts, tmp_path, capsys):
     import sktransfer

@@ -5,6 +5,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+import torch
 
 from sktransfer import PretrainedFeatureExtractor
 
@@ -77,6 +78,29 @@ def test_a_pickled_text_extractor_with_a_cache_transforms(tiny_bert):
     loaded = pickle.loads(pickle.dumps(extractor))
     assert "preprocess_" not in vars(loaded)  # the tokenizer travels with the backbone
     np.testing.assert_allclose(loaded.transform(X), expected, atol=1e-6)
+
+
+def test_an_int_layer_gives_that_hidden_state(tiny_bert):
+    """``list_layers`` names a text model's layers by index: the extractor takes
+    them as ints, as the backbone does."""
+    from sktransfer.backbones import list_layers, load_backbone
+
+    X, _ = sentiment_texts(5)
+    assert list_layers(tiny_bert) == [0, 1, 2]
+    for layer in (0, 1):
+        features = PretrainedFeatureExtractor(model=tiny_bert, layer=layer,
+                                              device="cpu").fit_transform(X)
+        backbone = load_backbone(tiny_bert, layer=layer).eval()
+        batch = backbone.preprocess.encode(X)
+        with torch.no_grad():
+            expected = backbone(batch).numpy()
+        np.testing.assert_allclose(features, expected, atol=1e-5)
+    last = PretrainedFeatureExtractor(model=tiny_bert, device="cpu").fit_transform(X)
+    assert not np.allclose(features, last)
+    with pytest.raises(ValueError, match="'layer' parameter"):
+        PretrainedFeatureExtractor(model=tiny_bert, layer=-1, device="cpu").fit(X)
+    with pytest.raises(ValueError, match="at most 2"):
+        PretrainedFeatureExtractor(model=tiny_bert, layer=3, device="cpu").fit(X)
 
 
 def test_max_length_is_refused_for_an_image_model():
