@@ -40,7 +40,7 @@ from ._registry import (
     registered_builder,
     registered_modality,
 )
-from ._text import TextBackbone, build_hf, check_text_arguments
+from ._text import TextBackbone, build_hf, check_text_arguments, folder_signature
 from ._timm import build_timm, preprocess_from_timm
 from ._torchvision import build_torchvision, torchvision_names
 
@@ -90,6 +90,18 @@ def is_rebuildable(model, weights, random_state):
     if not isinstance(model, str) or weights_is_path(weights):
         return False
     return weights is not None or random_state is not None
+
+
+def files_signature(model):
+    """What identifies, beside the parameters, the files that ``model`` is built
+    from, where they can change in place: for ``"hf:<local folder>"`` the
+    folder's files (:func:`folder_signature`), ``()`` for every other name
+    (installed weights, hub names, registered builders, seeded initialisations),
+    ``None`` when the files cannot be listed (a backbone that is then not
+    shared)."""
+    if isinstance(model, str) and model.startswith("hf:"):
+        return folder_signature(model[3:])
+    return ()
 
 
 def _built_for(backbone, image_size):

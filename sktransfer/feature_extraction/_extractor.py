@@ -18,7 +18,7 @@ from .._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, ch
 from .._utils.hints import ImagesLike
 from .._utils.versioning import check_version, stamp_version
 from ..backbones import POOLINGS, load_backbone
-from ..backbones._factory import backbone_modality, is_rebuildable
+from ..backbones._factory import backbone_modality, files_signature, is_rebuildable
 from ..backbones._registry import registered_builder
 from ..inputs import TextPreprocess, validate_images
 from ..inputs._text import validate_text_data, warn_truncated
@@ -265,7 +265,8 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         frozen module already loaded in this process for the same parameters.
 
         Only a backbone that the parameters alone rebuild (named weights, a
-        seeded initialisation) is shared: by unpickled copies (a dask worker
+        seeded initialisation; a local model folder as its files are now) is
+        shared: by unpickled copies (a dask worker
         receives the estimator with every task) and, with a cache, by the clones
         that model selection fits.
         """
@@ -275,8 +276,13 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
         if not (shared and is_rebuildable(self.model, self.weights, seed)):
             return build()
+        # A local model folder can be saved again under the same name: its files'
+        # sizes and times are part of the key, so new weights are loaded anew.
+        files = files_signature(self.model)
+        if files is None:
+            return build()
         key = (self.model, registered_builder(self.model), self.weights, self.layer,
-               self.pooling, self.image_size, self.max_length, seed)
+               self.pooling, self.image_size, self.max_length, seed, files)
         return BACKBONES.get(key, build, expected=expected)
 
     def _get_backbone(self, device):

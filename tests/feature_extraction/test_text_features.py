@@ -103,6 +103,43 @@ def test_an_int_layer_gives_that_hidden_state(tiny_bert):
         PretrainedFeatureExtractor(model=tiny_bert, layer=3, device="cpu").fit(X)
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_model_folder_saved_again_in_the_process_gives_its_new_features(tmp_path, cache):
+    """Fine-tune, ``save_pretrained`` to the same folder, extract again: the new
+    weights, not the module an earlier extractor loaded from that folder."""
+    import transformers
+
+    from sktransfer.backbones import load_backbone
+
+    folder = write_tiny_bert(tmp_path / "bert")
+    model, (X, _) = f"hf:{folder}", sentiment_texts(6)
+    before = PretrainedFeatureExtractor(model=model, device="cpu",
+                                        cache=cache).fit_transform(X)
+    bert = transformers.BertModel.from_pretrained(folder)
+    with torch.no_grad():
+        bert.encoder.layer[1].output.dense.weight.mul_(3.0)
+    bert.save_pretrained(folder)
+
+    backbone = load_backbone(model).eval()
+    with torch.no_grad():
+        expected = backbone(backbone.preprocess.encode(X)).numpy()
+    assert not np.allclose(before, expected, atol=1e-4)
+    after = PretrainedFeatureExtractor(model=model, device="cpu",
+                                       cache=cache).fit_transform(X)
+    np.testing.assert_allclose(after, expected, atol=1e-5)
+
+
+def test_a_folder_of_too_many_files_is_not_listed(tmp_path):
+    from sktransfer.backbones._text import _SIGNATURE_MAX_FILES, folder_signature
+
+    for i in range(_SIGNATURE_MAX_FILES):
+        (tmp_path / f"{i}.txt").write_text("x")
+    assert len(folder_signature(str(tmp_path))) == _SIGNATURE_MAX_FILES
+    (tmp_path / "one_more.txt").write_text("x")
+    assert folder_signature(str(tmp_path)) is None
+    assert folder_signature("sentence-transformers/all-MiniLM-L6-v2") == ()
+
+
 def test_max_length_is_refused_for_an_image_model():
     images = np.zeros((2, 16, 16, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="max_length=8 applies to text"):
