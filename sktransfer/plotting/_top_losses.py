@@ -2,11 +2,21 @@
 
 import math
 import os
+import textwrap
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 
+from .._utils.torch_parameters import TorchParameters
+from ..backbones._factory import backbone_modality
 from ..inputs._sources import decode_image
 from ._base import check_matplotlib, layout_axes
+
+#: What a sample of :class:`TopLossesDisplay` can be.
+MODALITIES = ("image", "text")
+
+#: Characters of a text drawn in one cell, and per line.
+_TEXT_CHARACTERS, _TEXT_WIDTH = 280, 30
 
 
 def _is_path(item):
@@ -89,14 +99,40 @@ def thumbnail(item, size=128, *, index=None):
     return (array - low) / (high - low) if high > low else np.zeros_like(array)
 
 
+def _reads_text(estimator):
+    """Whether ``estimator`` (or the first sktransfer step of a Pipeline) reads
+    texts: its ``model`` says, as it does for ``fit``."""
+    parts = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) \
+        else [estimator]
+    for part in parts:
+        if isinstance(part, TorchParameters):
+            model = part.get_params(deep=False).get("model")
+            return model is not None and backbone_modality(model) == "text"
+    return False
+
+
+def _text_cell(text):
+    """``text`` wrapped to a cell: its first characters, whole words per line."""
+    text = " ".join(str(text).split())
+    if len(text) > _TEXT_CHARACTERS:
+        text = text[:_TEXT_CHARACTERS - 1] + "…"
+    return textwrap.fill(text, _TEXT_WIDTH) if text else "(empty text)"
+
+
+def _text_sample(item, index):
+    if not isinstance(item, str):
+        raise ValueError(f"X[{index}] is a {type(item).__name__}, not a text (str).")
+    return item
+
+
 def _short(label, width=18):
     text = str(label)
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
 class TopLossesDisplay:
-    """The samples with the highest loss, as a grid of thumbnails: what a
-    classifier gets most confidently wrong (fastai's "top losses").
+    """The samples with the highest loss, as a grid of thumbnails (or of texts):
+    what a classifier gets most confidently wrong (fastai's "top losses").
 
     The loss of a sample is its cross-entropy, ``-log p(true class)``, from
     ``predict_proba``; the ``n`` highest are drawn from the highest down, each
@@ -109,9 +145,10 @@ class TopLossesDisplay:
 
     Parameters
     ----------
-    images : list of ndarray
-        The thumbnails to draw, highest loss first: (H, W) grey or (H, W, 3|4)
-        colour, uint8 or float in [0, 1].
+    images : list of ndarray or str
+        The samples to draw, highest loss first: thumbnails, (H, W) grey or
+        (H, W, 3|4) colour, uint8 or float in [0, 1]; a ``str`` is a text,
+        drawn as its first words.
     y_true : ndarray of shape (n,)
         Their true labels.
     y_pred : ndarray of shape (n,)
@@ -129,8 +166,8 @@ class TopLossesDisplay:
         The Axes of the first (highest-loss) thumbnail.
     axes_ : ndarray of matplotlib Axes of shape (n_rows, n_cols)
         The grid; the Axes past the ``n`` thumbnails are turned off.
-    images_ : list of matplotlib AxesImage
-        The thumbnails drawn, highest loss first.
+    images_ : list of matplotlib AxesImage or Text
+        The thumbnails (texts: the Text artists) drawn, highest loss first.
     titles_ : list of matplotlib Text
         Their titles: ``"true: ...\\npred: ... (p)\\nloss: ..."``.
     figure_ : matplotlib Figure
@@ -206,12 +243,17 @@ class TopLossesDisplay:
             ax, n, nrows=n_rows, ncols=n_cols, figsize=(2.3 * n_cols, 2.75 * n_rows))
         self.images_, self.titles_ = [], []
         for i, (image_ax, image) in enumerate(zip(axes, self.images)):
-            kwargs = {}
-            if np.ndim(image) == 2:
-                kwargs.update(cmap="gray", vmin=0,
-                              vmax=255 if np.asarray(image).dtype == np.uint8 else 1)
-            kwargs.update(imshow_kwargs or {})
-            self.images_.append(image_ax.imshow(image, **kwargs))
+            if isinstance(image, str):
+                self.images_.append(image_ax.text(
+                    0.04, 0.96, _text_cell(image), transform=image_ax.transAxes,
+                    va="top", ha="left", fontsize=title_fontsize, family="serif"))
+            else:
+                kwargs = {}
+                if np.ndim(image) == 2:
+                    kwargs.update(cmap="gray", vmin=0,
+                                  vmax=255 if np.asarray(image).dtype == np.uint8 else 1)
+                kwargs.update(imshow_kwargs or {})
+                self.images_.append(image_ax.imshow(image, **kwargs))
             image_ax.set_xticks([])
             image_ax.set_yticks([])
             wrong = self.y_true[i] != self.y_pred[i]
@@ -233,7 +275,7 @@ class TopLossesDisplay:
 
     @classmethod
     def from_predictions(cls, images, y_true, proba, classes, *, n=9,
-                         thumbnail_size=128, ax=None, n_cols=None,
+                         thumbnail_size=128, modality="image", ax=None, n_cols=None,
                          imshow_kwargs=None, title_fontsize=9):
         """Plot the ``n`` highest-loss samples from predicted probabilities.
 
@@ -244,7 +286,9 @@ class TopLossesDisplay:
             channels first), or a list of file paths, PIL images or arrays. Only
             the ``n`` drawn are read, decoded as the estimators decode them
             (upright by their EXIF orientation, 16-bit and float images scaled
-            to [0, 1]), and shrunk to thumbnails.
+            to [0, 1]), and shrunk to thumbnails. With ``modality="text"``: the
+            texts (a list, a 1-D array, a Series or a one-column DataFrame of
+            ``str``), each drawn as its first words.
         y_true : array-like of shape (N,)
             True labels, each one of ``classes``.
         proba : array-like of shape (N, n_classes)
@@ -255,6 +299,8 @@ class TopLossesDisplay:
             How many samples to draw (at most N).
         thumbnail_size : int, default=128
             Largest side of the thumbnails read from paths and PIL images.
+        modality : {"image", "text"}, default="image"
+            What the samples are: images (a ``str`` is a file path) or texts.
         ax, n_cols, imshow_kwargs, title_fontsize
             As in :meth:`plot`.
 
@@ -263,9 +309,18 @@ class TopLossesDisplay:
         display : TopLossesDisplay
         """
         check_matplotlib(f"{cls.__name__}.from_predictions")
+        if modality not in MODALITIES:
+            raise ValueError(f"modality={modality!r}: the samples are 'image' or "
+                             "'text'.")
         proba = np.asarray(proba, dtype=float)
         classes = np.asarray(classes)
         y_true = np.asarray(y_true)
+        if y_true.ndim != 1:
+            raise ValueError(
+                f"y_true has shape {y_true.shape}: TopLossesDisplay ranks samples by "
+                "the loss of their one true class, so y_true is 1-D. A multi-label "
+                "indicator matrix has one loss per label; rank the samples by, say, "
+                "sklearn.metrics.log_loss of each row's labels instead.")
         if proba.ndim != 2 or proba.shape[1] != len(classes):
             raise ValueError(f"proba must have shape (n_samples, {len(classes)}) "
                              f"(one column per class); got {proba.shape}.")
@@ -286,8 +341,12 @@ class TopLossesDisplay:
         loss = -np.log(np.clip(p_true, np.finfo(float).tiny, None))
         order = np.argsort(-loss, kind="stable")[:max(0, int(n))]
         predicted = proba[order].argmax(axis=1)
+        if modality == "text":
+            drawn = [_text_sample(images[i], int(i)) for i in order]
+        else:
+            drawn = [thumbnail(images[i], thumbnail_size, index=int(i)) for i in order]
         display = cls(
-            [thumbnail(images[i], thumbnail_size, index=int(i)) for i in order],
+            drawn,
             y_true[order], classes[predicted], proba[order, predicted], loss[order],
             indices=order)
         return display.plot(ax=ax, n_cols=n_cols, imshow_kwargs=imshow_kwargs,
@@ -304,8 +363,11 @@ class TopLossesDisplay:
         ----------
         estimator : fitted classifier with ``predict_proba`` and ``classes_``
             E.g. a FineTuneClassifier, or a Pipeline ending in a classifier.
-        X : array-like or list of images
-            Samples, in any form the estimator accepts.
+        X : array-like or list of images, or texts
+            Samples, in any form the estimator accepts. The samples of an
+            estimator whose backbone reads texts (its ``model``, or that of a
+            Pipeline's first sktransfer step) are drawn as texts, the others as
+            images.
         y : array-like of shape (N,)
             Their true labels.
         n : int, default=9
@@ -343,8 +405,14 @@ class TopLossesDisplay:
             raise TypeError(f"{type(estimator).__name__} has no predict_proba; "
                             "TopLossesDisplay ranks samples by their loss from "
                             "class probabilities.")
+        if np.ndim(y) != 1:
+            raise ValueError(
+                f"y has shape {np.shape(y)}: TopLossesDisplay ranks samples by the "
+                "loss of their one true class, so y is 1-D; a multi-label "
+                "classifier's indicator matrix has one loss per label.")
+        modality = "text" if images is None and _reads_text(estimator) else "image"
         proba = estimator.predict_proba(X)
         return cls.from_predictions(
             X if images is None else images, y, proba, estimator.classes_, n=n,
-            thumbnail_size=thumbnail_size, ax=ax, n_cols=n_cols,
+            thumbnail_size=thumbnail_size, modality=modality, ax=ax, n_cols=n_cols,
             imshow_kwargs=imshow_kwargs, title_fontsize=title_fontsize)

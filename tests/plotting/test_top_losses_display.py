@@ -169,3 +169,52 @@ def test_top_losses_from_estimator_flat_features_with_images():
     assert len(display.images_) == 3
     np.testing.assert_allclose(display.images_[0].get_array(),
                                pictures[display.indices[0]])
+
+
+def test_top_losses_of_a_text_classifier_draws_its_texts(tmp_path):
+    import pandas as pd
+    from sklearn.pipeline import make_pipeline
+    from sklearn.linear_model import LogisticRegression
+
+    from sktransfer import PretrainedFeatureExtractor
+    from text_models import sentiment_texts, write_tiny_bert
+
+    model = f"hf:{write_tiny_bert(tmp_path / 'bert')}"
+    X, y = sentiment_texts(12)
+    X[3] = "good " * 200  # longer than a cell holds
+    clf = FineTuneClassifier(model=model, epochs=1, device="cpu", random_state=0).fit(X, y)
+    pipe = make_pipeline(PretrainedFeatureExtractor(model=model, device="cpu"),
+                         LogisticRegression()).fit(X, y)
+    for estimator, samples in ((clf, X), (pipe, pd.Series(X, index=range(100, 112)))):
+        display = TopLossesDisplay.from_estimator(estimator, samples, y, n=12)
+        order, _ = highest_losses(estimator.predict_proba(X), estimator.classes_, y, 12)
+        np.testing.assert_array_equal(display.indices, order)
+        drawn = [artist.get_text() for artist in display.images_]
+        for text, k in zip(drawn, order):
+            if k != 3:
+                assert " ".join(text.split()) == X[k]
+        assert all(len(text) < 320 for text in drawn)
+        assert drawn[list(order).index(3)].replace("\n", " ").endswith("…")
+        plt.close("all")
+    # images= still draws pictures in place of the texts
+    pictures = np.random.default_rng(0).random((12, 5, 5))
+    display = TopLossesDisplay.from_estimator(clf, X, y, n=2, images=pictures)
+    np.testing.assert_allclose(display.images_[0].get_array(), pictures[display.indices[0]])
+    # texts given as image samples are file paths: the error names the sample
+    with pytest.raises(ValueError, match=r"X\[\d+\] = .* not a decodable image"):
+        TopLossesDisplay.from_predictions(X, y, clf.predict_proba(X), clf.classes_, n=2)
+    with pytest.raises(ValueError, match="modality='audio'"):
+        TopLossesDisplay.from_predictions(X, y, clf.predict_proba(X), clf.classes_,
+                                          modality="audio")
+    plt.close("all")
+
+
+def test_top_losses_refuses_a_multilabel_target():
+    X = np.random.default_rng(0).normal(size=(12, 4))
+    Y = np.array([[0, 1], [1, 0], [1, 1], [0, 1]] * 3)
+    clf = FineTuneClassifier(model=None, epochs=1, device="cpu", random_state=0).fit(X, Y)
+    with pytest.raises(ValueError, match=r"y has shape \(12, 2\).*multi-label"):
+        TopLossesDisplay.from_estimator(clf, X, Y, images=np.zeros((12, 4, 4)))
+    with pytest.raises(ValueError, match=r"y_true has shape \(12, 2\)"):
+        TopLossesDisplay.from_predictions(np.zeros((12, 4, 4)), Y, clf.predict_proba(X),
+                                          [0, 1])
