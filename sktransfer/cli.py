@@ -213,7 +213,7 @@ def read_images(source):
     if is_image_name(source):
         return [source], None
     try:
-        with open(source, encoding="utf-8") as file:
+        with open(source, encoding="utf-8-sig") as file:
             lines = file.read().splitlines()
     except UnicodeDecodeError:
         raise BadInput(f"{source!r} is neither an image nor a text file of image "
@@ -338,7 +338,7 @@ def read_texts(source, *, text_column=None, label_column=None, fitted_column=Non
                        "--text-column and --label-column name a table's columns; a "
                        "file of one text per line has neither")
     try:  # universal newlines: \r\n ends a line; other separators stay in the text
-        with open(source, encoding="utf-8") as file:
+        with open(source, encoding="utf-8-sig") as file:
             lines = file.read().split("\n")
     except UnicodeDecodeError:
         raise BadInput(f"{source!r} is not UTF-8 text") from None

@@ -28,7 +28,16 @@ def _label_matrix(y):
     indicator matrix, dense or sparse), else None."""
     if scipy.sparse.issparse(y):
         y = y.toarray()
-    array = np.asarray(y)
+    try:
+        array = np.asarray(y)
+    except ValueError:  # rows of different lengths
+        array = None
+    if array is None or (array.dtype == object and array.ndim == 1 and any(
+            isinstance(label, (list, tuple, set, np.ndarray)) for label in array)):
+        raise ValueError(
+            "y holds a sequence of labels per sample (a list of lists): a multi-label "
+            "y is a 2-D 0/1 indicator matrix, one column per label; "
+            "sklearn.preprocessing.MultiLabelBinarizer().fit_transform(y) makes one.")
     return array if array.ndim == 2 and array.shape[1] > 1 else None
 
 

@@ -301,7 +301,8 @@ def validate_texts(X, *, model=None):
     pandas ``Series`` or a one-column ``DataFrame`` of ``str``.
 
     Raises ``ValueError`` naming the first row that is not a ``str`` (None, NaN,
-    bytes, a number), and for an empty ``X``, a 2-D array, several columns or
+    bytes, a number), by position and, for a Series or DataFrame whose index
+    says otherwise, by index label, and for an empty ``X``, a 2-D array, several columns or
     a lone string; ``model`` (the text backbone) is named when ``X`` looks like
     images.
     """
@@ -316,7 +317,9 @@ def validate_texts(X, *, model=None):
                 "(X['text'] or X[['text']]), or use a ColumnTransformer to send the "
                 "text column to this step.")
         X = X.iloc[:, 0]
+    index = None
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # Series
+        index = getattr(X, "index", None)
         X = X.to_numpy(dtype=object)
     if isinstance(X, np.ndarray):
         if X.ndim == 2 and X.shape[1] == 1:
@@ -344,8 +347,12 @@ def validate_texts(X, *, model=None):
                         "backbone such as model='efficientnet_lite0'")
             else:
                 what = f"of type {type(text).__name__}, not a str"
-            raise ValueError(f"X[{row}] = {_describe(text)} is {what}; every row of text "
-                             "X must be a str.")
+            label = index[row] if index is not None else row
+            label = label.item() if isinstance(label, np.generic) else label
+            label = "" if isinstance(label, numbers.Integral) and label == row else \
+                f" (index label {label!r})"
+            raise ValueError(f"X[{row}]{label} = {_describe(text)} is {what}; every row "
+                             "of text X must be a str.")
     return TextSource([str(text) for text in X])
 
 

@@ -7,6 +7,7 @@ import io
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -128,6 +129,19 @@ def test_a_label_list_for_one_label_per_sample_is_refused(task):
     X, Y = task
     with pytest.raises(ValueError, match="multi-label"):
         mlp(class_weight=[{1: 2.0}]).fit(X, Y[:, 0])
+
+
+@pytest.mark.parametrize("as_lists", [
+    lambda Y: [np.flatnonzero(row).tolist() for row in Y],  # rows of different lengths
+    lambda Y: [tuple(np.flatnonzero(row)[:1]) for row in Y],  # one label each, as tuples
+    lambda Y: pd.Series([list(np.flatnonzero(row)) for row in Y]),
+])
+def test_label_lists_per_sample_are_refused_with_the_binarizer_named(task, as_lists):
+    X, Y = task
+    clf = mlp(epochs=1)
+    with pytest.raises(ValueError, match="list of lists.*MultiLabelBinarizer"):
+        clf.fit(X, as_lists(Y))
+    assert not hasattr(clf, "module_")
 
 
 @pytest.mark.parametrize("change, message", [

@@ -940,3 +940,16 @@ def test_bad_regression_inputs_are_one_line(work, angles_table, tmp_path, capsys
                  str(tmp_path / "m.sktransfer"), *NET], capsys)
     assert "fit needs labels" in line and "--label-column" in line
     assert not (tmp_path / "m.sktransfer").exists()
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_line(work, texts, tmp_path):
+    """Windows editors start UTF-8 files with a byte order mark: it is no part of
+    the first text, nor of the first image path."""
+    from sktransfer.cli import read_images, read_texts
+
+    marked = tmp_path / "marked.txt"
+    marked.write_text("\ufeff" + "\n".join(texts["X"][:3]) + "\n", encoding="utf-8")
+    assert read_texts(str(marked)) == (texts["X"][:3], None)
+    paths = _paths(work)[:2]
+    marked.write_text("\ufeff" + "\n".join(paths) + "\n", encoding="utf-8")
+    assert read_images(str(marked)) == (paths, None)

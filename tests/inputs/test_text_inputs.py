@@ -23,6 +23,12 @@ def test_text_containers_are_read(X):
     (["ok", "fine", float("nan")], r"X\[2\] = nan is missing"),
     ([b"bytes"], r"X\[0\] = b'bytes' is bytes: decode it"),
     (["ok", 3], r"X\[1\] = 3 is of type int, not a str"),
+    # a Series or DataFrame is named by its index label too, when it differs
+    (pd.Series(["ok", "fine", None], index=[101, 102, 103]),
+     r"X\[2\] \(index label 103\) = (None|nan) is missing"),
+    (pd.DataFrame({"text": ["ok", 3]}, index=["r1", "r2"]),
+     r"X\[1\] \(index label 'r2'\) = 3 is of type int"),
+    (pd.Series(["ok", None]), r"X\[1\] = (None|nan) is missing"),
     ("one text", "single string"),
     ([], "no text"),
     (pd.DataFrame({"a": ["x"], "b": ["y"]}), "2 columns.*ColumnTransformer"),
