@@ -62,12 +62,20 @@ class AdaptationLoss(nn.Module):
         The inputs the method works on: ``"image"``, ``"text"`` (tokenized
         texts) and ``"tabular"`` (flat rows); the estimator refuses the others
         before training.
+    needs_classes : bool
+        Whether the method reads the outputs as class scores (pseudo-labels,
+        class confusion, a discriminator conditioned on the predicted class).
+        A regression's outputs are numbers, not class scores:
+        :class:`~sktransfer.DomainAdaptRegressor` refuses such a method before
+        training. False by default: a loss on the features alone, which both
+        estimators take.
     """
 
     _parameter_constraints: dict = {}
     training_step = DomainAdaptationStep
     target_augments = None
     modalities = ("image", "text", "tabular")
+    needs_classes = False
 
     def __init__(self):
         super().__init__()
@@ -212,6 +220,7 @@ class CDANLoss(AdaptationLoss):
     entropy_conditioning : bool, default=True
     """
 
+    needs_classes = True
     _parameter_constraints = {"hidden_size": _HIDDEN_SIZE, "gamma": _NON_NEGATIVE,
                               "max_coefficient": _NON_NEGATIVE,
                               "randomized_dim": [Interval(Integral, 1, None, closed="left")],
@@ -327,6 +336,7 @@ class MCCLoss(AdaptationLoss):
     """
 
     _parameter_constraints = {"temperature": _POSITIVE}
+    needs_classes = True
 
     def __init__(self, temperature=2.5):
         super().__init__()

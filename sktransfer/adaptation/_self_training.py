@@ -67,6 +67,7 @@ class _PseudoLabelLoss(AdaptationLoss):
     alignment, the running-mean momentum, the ramp-up and the strong view."""
 
     _parameter_constraints = _SELF_TRAINING_CONSTRAINTS
+    needs_classes = True
 
     def __init__(self, *, threshold, relative, distribution_alignment, momentum, warmup,
                  strong):

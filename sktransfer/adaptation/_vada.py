@@ -150,6 +150,7 @@ class VADALoss(DANNLoss):
     #: VAT perturbs the network's input in its own space: pixels or flat
     #: features, not token ids.
     modalities = ("image", "tabular")
+    needs_classes = True
     _parameter_constraints = {
         **DANNLoss._parameter_constraints,
         **{name: _NON_NEGATIVE for name in ("domain", "entropy", "vat_source",

@@ -9,12 +9,19 @@ import torch
 from ..adaptation._methods import resolve_method
 
 
-def resolve_adaptation(estimator, *, hint=""):
+def resolve_adaptation(estimator, *, hint="", classes=True):
     """``estimator.method`` as an adaptation loss (None for ``"source_only"``),
     its own parameters checked and its input modality against the estimator's
-    backbone; ``hint`` ends the modality error."""
+    backbone; ``hint`` ends the modality error. Without ``classes`` (a
+    regression), a loss that reads the outputs as class scores is refused."""
     adaptation = resolve_method(estimator.method)
     if adaptation is not None:
+        if not classes and adaptation.needs_classes:
+            raise ValueError(
+                f"method={estimator.method!r} reads the network's outputs as class "
+                f"scores ({type(adaptation).__name__}.needs_classes is True), and a "
+                f"{type(estimator).__name__} outputs numbers: use a method that aligns "
+                "the features, 'dann', 'coral' or 'mmd', or a loss on the features.")
         adaptation.check_parameters()
         if estimator._modality not in adaptation.modalities:
             raise ValueError(

@@ -31,9 +31,11 @@ _METHOD_DOC = """method : {"dann", "coral", "mmd", "source_only"} or loss, defau
         statistics, ``"mmd"`` a kernel two-sample distance; ``"source_only"``
         no adaptation (the baseline). The methods of
         :class:`~sktransfer.DomainAdaptClassifier` that use class predictions
-        (self-training, MCC, AdaMatch, CDAN, VADA) do not apply to numbers. A
+        (self-training, MCC, AdaMatch, CDAN, VADA) do not apply to numbers,
+        given by name or as loss objects. Another
         :class:`~sktransfer.adaptation.AdaptationLoss` object is used as it is
-        (it sees features and outputs)."""
+        (it sees features and outputs); one whose ``needs_classes`` is True is
+        refused."""
 
 
 class DomainAdaptRegressor(RegressorBase):
@@ -226,7 +228,7 @@ callable or None, default=None
         self : DomainAdaptRegressor
         """
         continuing = self._begin_fit()
-        adaptation = resolve_adaptation(self)
+        adaptation = resolve_adaptation(self, classes=False)
         source = self._validate_X(X, reset=not continuing)
         y, unlabeled = _split_unlabeled(y, len(source))
         target = target_mask(unlabeled, sample_domain)

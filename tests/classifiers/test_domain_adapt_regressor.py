@@ -84,6 +84,33 @@ def test_methods_built_on_classes_are_refused(method):
         regressor(method=method).fit(X, y)
 
 
+@pytest.mark.parametrize("loss", ["MCCLoss", "CDANLoss", "SelfTrainingLoss",
+                                  "EpochSelfTrainingLoss", "VADALoss", "DIRTTLoss"])
+def test_loss_objects_built_on_classes_are_refused(loss):
+    """Given as objects, the methods that read class scores are refused as their
+    names are, before the input is read."""
+    from sktransfer import adaptation
+
+    reg = regressor(method=getattr(adaptation, loss)())
+    with pytest.raises(ValueError, match=f"{loss}.needs_classes is True.*'dann', 'coral'"):
+        reg.fit(np.full((4, 6), np.nan), np.full(4, np.nan))  # refused before X is read
+    assert not hasattr(reg, "module_")
+
+
+def test_a_loss_on_features_is_taken_as_it_is():
+    from sktransfer.adaptation import AdaptationLoss, CORALLoss, DANNLoss, MMDLoss
+
+    class MeanGap(AdaptationLoss):
+        def forward(self, features_source, logits_source, features_target, logits_target):
+            return (features_source.mean(0) - features_target.mean(0)).pow(2).sum()
+
+    X, y, _, _ = _task()
+    for loss in (MeanGap(), CORALLoss(), DANNLoss(), MMDLoss()):
+        assert not loss.needs_classes
+        reg = regressor(method=loss).fit(X, y)
+        assert reg.history_[-1]["adaptation_loss"] > 0
+
+
 def test_no_partial_fit():
     assert not hasattr(DomainAdaptRegressor(), "partial_fit")
 
