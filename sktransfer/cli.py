@@ -705,8 +705,12 @@ def _training_parameters(args):
              if getattr(args, name) != default}
     if args.freeze != "none":
         given = {"freeze": args.freeze, **given}
-    options = ", ".join("--" + name.replace("_", "-") for name in given)
-    if given and args.estimator not in _TRAINED:
+    # Left unset, --epochs and --lr keep the estimator's defaults.
+    given.update({name: getattr(args, name) for name in ("epochs", "lr")
+                  if getattr(args, name) is not None})
+    named = [*given, *(["save_interrupted"] if args.save_interrupted else [])]
+    options = ", ".join("--" + name.replace("_", "-") for name in named)
+    if named and args.estimator not in _TRAINED:
         raise BadInput(f"{options} train the network: add --estimator finetune "
                        "(--estimator features keeps the network frozen)")
     if "patience" in given and not args.early_stopping:
@@ -723,8 +727,7 @@ def _make_estimator(args, options):
 
         cls = FineTuneRegressor if args.estimator == _REGRESSOR else FineTuneClassifier
         return cls(
-            model=args.model, weights=args.weights, epochs=args.epochs, lr=args.lr,
-            image_size=args.image_size, max_length=args.max_length,
+            model=args.model, weights=args.weights, image_size=args.image_size, max_length=args.max_length,
             batch_size=args.batch_size,
             num_workers=args.num_workers, device=args.device,
             random_state=args.random_state, verbose=2 if _progress(args) else 1,
@@ -875,7 +878,7 @@ def _fit(args, say):
     # epoch's weights, and says so in ``interrupted_``; a Pipeline lets the
     # KeyboardInterrupt through, to main.
     if args.estimator in _TRAINED and estimator.interrupted_:
-        when = f"after {estimator.n_iter_} of {args.epochs} epochs"
+        when = f"after {estimator.n_iter_} of {estimator.epochs} epochs"
         if not args.save_interrupted:
             raise Interrupted(f"{when}: nothing saved (--save-interrupted saves the "
                               "model of the last finished epoch)")
@@ -1268,9 +1271,10 @@ def _layers_arguments(parser):
 
 def _training_options(parser):
     group = parser.add_argument_group(f"training (--estimator finetune, {_REGRESSOR})")
-    group.add_argument("--epochs", type=_positive, default=10, metavar="N",
-                       help="training epochs")
-    group.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    group.add_argument("--epochs", type=_positive, default=None, metavar="N",
+                       help="training epochs (default: the estimator's, 10)")
+    group.add_argument("--lr", type=float, default=None,
+                       help="learning rate (default: the estimator's, 0.001)")
     group.add_argument("--freeze", type=_freeze, default="none", metavar="WHAT",
                        help="what trains besides the new head: backbone (nothing: a "
                             "linear probe), none (everything) or K (the last K stages "

@@ -551,6 +551,8 @@ def test_bad_training_options(work, tmp_path, capsys):
     out = [str(work / "data"), "-o", str(tmp_path / "m.sktransfer"), *NET]
     line = _bad(["fit", *out, "--freeze", "2", "--augment", "randaugment"], capsys)
     assert "--freeze, --augment train the network: add --estimator finetune" in line
+    line = _bad(["fit", *out, "--epochs", "3", "--lr", "0.5", "--save-interrupted"], capsys)
+    assert "--epochs, --lr, --save-interrupted train the network" in line
     line = _bad(["fit", *out, "--estimator", "finetune", "--patience", "5"], capsys)
     assert "add --early-stopping" in line
     line = _bad(["fit", *out, "--freeze", "head"], capsys)
@@ -677,6 +679,8 @@ def texts(tmp_path_factory):
 
 
 TEXT_RUN = ["--device", "cpu", "--no-progress"]
+#: One epoch for the estimators that train (features refuses --epochs).
+EPOCHS = {"features": [], "finetune": ["--epochs", "1"]}
 
 
 def _tiny_features(model, texts):
@@ -722,7 +726,7 @@ def test_fit_and_predict_texts(estimator, texts, tmp_path, capsys):
     base, model = texts["base"], tmp_path / "m.sktransfer"
     assert main(["fit", str(base / "reviews.csv"), "--text-column", "text",
                  "--label-column", "label", "--model", TINY_TEXT_MODEL, "--estimator",
-                 estimator, "--epochs", "1", "--validation-fraction", "0.25",
+                 estimator, *EPOCHS[estimator], "--validation-fraction", "0.25",
                  "-o", str(model), *TEXT_RUN]) == 0
     out = capsys.readouterr().out
     assert "on 18 texts of 2 classes (neg, pos), validating on 6" in out
@@ -756,7 +760,7 @@ def test_predict_finds_the_column_the_model_was_fitted_on(estimator, texts, tmp_
     base, model = texts["base"], tmp_path / "m.sktransfer"
     assert main(["fit", str(base / "reviews.csv"), "--text-column", "text",
                  "--label-column", "label", "--model", TINY_TEXT_MODEL, "--estimator",
-                 estimator, "--epochs", "1", "--validation-fraction", "0",
+                 estimator, *EPOCHS[estimator], "--validation-fraction", "0",
                  "-o", str(model), *TEXT_RUN]) == 0
     loaded = sktransfer.load(model)
     assert list(loaded.feature_names_in_) == ["text"]
