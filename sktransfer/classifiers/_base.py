@@ -341,7 +341,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         if int(self.verbose) >= 2:
             own.append(("progress_bar", ProgressBar()))
         if self.verbose:
-            own.append(("epoch_logger", EpochLogger()))
+            score = self._target_type().criterion().score_name
+            own.append(("epoch_logger", EpochLogger(score_label=f"valid_{score}")))
         if self.early_stopping:
             own.append(("early_stopping", EarlyStopping(
                 self.patience, log=print if self.verbose else None)))

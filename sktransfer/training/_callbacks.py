@@ -320,28 +320,42 @@ class EarlyStopping(Callback):
 
 
 class EpochLogger(Callback):
-    """One line per epoch (loss, validation, learning rate, time) to ``log``."""
+    """One line per epoch (loss, validation, learning rate, time) to ``log``.
+
+    Parameters
+    ----------
+    log : callable, default=print
+        Called with each line.
+    score_label : str, default="valid_score"
+        The name the line gives the history's ``valid_score``; the estimators
+        name their score (``"valid_acc"``: accuracy, ``"valid_r2"``: R²,
+        ``"valid_f1_samples"``: samples-averaged F1).
+    """
 
     main_process_only = True  # writes: rank 0 only
 
-    def __init__(self, log=print):
+    def __init__(self, log=print, score_label="valid_score"):
         self.log = log
+        self.score_label = score_label
 
     def on_epoch_end(self, state, **kwargs):
-        self.log(epoch_line(state.history[-1]))
+        # A logger pickled before score_label existed has none: the plain name.
+        self.log(epoch_line(state.history[-1],
+                            getattr(self, "score_label", "valid_score")))
 
     def on_fit_end(self, state, **kwargs):
         if state.interrupted:
             self.log("interrupted: keeping the model of the last finished epoch")
 
 
-def epoch_line(record):
-    """The text :class:`EpochLogger` writes for one history record."""
+def epoch_line(record, score_label="valid_score"):
+    """The text :class:`EpochLogger` writes for one history record, its
+    ``valid_score`` named ``score_label``."""
     parts = [f"epoch {record['epoch']:3d}", f"train_loss {record['train_loss']:.4f}"]
     if record.get("valid_loss") is not None:
         parts.append(f"valid_loss {record['valid_loss']:.4f}")
     if record.get("valid_score") is not None:
-        parts.append(f"valid_acc {record['valid_score']:.4f}")
+        parts.append(f"{score_label} {record['valid_score']:.4f}")
     parts.append(f"lr {record['lr']:.2e}")
     parts.append(f"{record['duration']:.1f}s")
     return "  ".join(parts)

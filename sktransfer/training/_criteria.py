@@ -55,6 +55,8 @@ class Criterion:
     """
 
     target_dtype = torch.float32
+    #: What ``valid_score`` measures, as the epoch log names it (``valid_<name>``).
+    score_name = "score"
 
     def __call__(self, outputs, targets, sample_weight):
         """The weighted mean loss of a batch (a scalar tensor, float32)."""
@@ -77,6 +79,7 @@ class CrossEntropy(Criterion):
     """
 
     target_dtype = torch.long
+    score_name = "acc"
 
     def __init__(self, label_smoothing=0.0):
         self.label_smoothing = label_smoothing
@@ -112,6 +115,8 @@ class BinaryCrossEntropy(Criterion):
     label (N, n_labels); the loss is the weighted mean over every (sample,
     label) pair.
     """
+
+    score_name = "f1_samples"
 
     def __init__(self, label_smoothing=0.0, threshold=0.5):
         self.label_smoothing = label_smoothing
@@ -160,6 +165,8 @@ class RegressionLoss(Criterion):
         ``"huber"`` is quadratic for errors up to 1 and linear beyond (the
         estimators train on standardised targets: one standard deviation).
     """
+
+    score_name = "r2"
 
     def __init__(self, loss="squared_error"):
         if loss not in REGRESSION_LOSSES:

@@ -382,6 +382,20 @@ def test_verbose_prints_epoch_lines(blobs, capsys):
     assert out.count("train_loss") == 2
 
 
+def test_the_epoch_line_names_what_the_validation_score_is(blobs, capsys):
+    """Accuracy, R² or samples-F1, as the estimator's target makes it."""
+    from sktransfer import FineTuneRegressor
+
+    X, y = blobs
+    fits = {"valid_acc": (mlp(), y), "valid_f1_samples": (mlp(), np.c_[y == 0, y == 1].astype(int)),
+            "valid_r2": (FineTuneRegressor(model=None, device="cpu"), X[:, 0])}
+    for label, (estimator, target) in fits.items():
+        estimator.set_params(epochs=1, early_stopping=True, verbose=1).fit(X, target)
+        lines = [line for line in capsys.readouterr().out.splitlines() if "train_loss" in line]
+        assert len(lines) == 1 and f" {label} " in lines[0]
+        assert sum(" valid_" + name in lines[0] for name in ("acc", "r2", "f1")) == 1
+
+
 @pytest.mark.parametrize(
     "params, X_y, match",
     [

@@ -179,6 +179,10 @@ def test_epoch_line_and_pickled_callbacks():
     line = epoch_line({"epoch": 3, "train_loss": 0.5, "valid_loss": None,
                        "valid_score": None, "lr": 1e-3, "duration": 0.2})
     assert line.startswith("epoch   3") and "valid" not in line
+    record = {"epoch": 1, "train_loss": 0.5, "valid_loss": 0.4, "valid_score": 0.9,
+              "lr": 1e-3, "duration": 0.2}
+    assert "valid_score 0.9000" in epoch_line(record)
+    assert "valid_r2 0.9000" in epoch_line(record, "valid_r2")
     checkpoint = pickle.loads(pickle.dumps(Checkpoint("somewhere", monitor="train_loss")))
     assert checkpoint.monitor == "train_loss" and "Checkpoint(" in repr(checkpoint)
 
