@@ -121,6 +121,9 @@ class FileDescription:
     document : dict
         The JSON document as the file holds it (values encoded as the format
         writes them, see ``docs/persistence.md``).
+    header_bytes : int
+        The bytes before the tensors' data: the 8 that give the header's size,
+        and the header.
     """
 
     path: str
@@ -133,6 +136,7 @@ class FileDescription:
     tensor_bytes: int
     other: dict
     document: dict
+    header_bytes: int = 0
 
     @property
     def fitted(self):
@@ -158,7 +162,13 @@ class FileDescription:
     def problems(self):
         """What :func:`load` would refuse, as far as the header tells (see
         :attr:`EstimatorDescription.problems`), a step's prefixed by its name."""
-        found = list(self.estimator.problems)
+        found = []
+        declared = self.header_bytes + self.tensor_bytes
+        if self.header_bytes and self.size_bytes < declared:
+            found.append(f"the file is truncated: its header declares {declared:,} "
+                         f"bytes ({self.tensor_bytes:,} of tensors), and it holds "
+                         f"{self.size_bytes:,}")
+        found += list(self.estimator.problems)
         for name, step in self.estimator.steps:
             found += [f"step {name!r}: {problem}" for problem in step.problems]
         return tuple(found)
@@ -214,6 +224,8 @@ def describe(path: PathLike) -> FileDescription:
     """
     document, tensors = read_header(path)
     size = os.path.getsize(os.fspath(path))
+    with open(os.fspath(path), "rb") as file:  # read_header checked these 8 bytes
+        header_bytes = 8 + int.from_bytes(file.read(8), "little")
     source = repr(os.fspath(path))
     tensor_bytes = 0
     for name, (dtype, shape) in tensors.items():
@@ -239,6 +251,7 @@ def describe(path: PathLike) -> FileDescription:
         tensor_bytes=tensor_bytes,
         other={key: value for key, value in document.items() if key not in _KNOWN_KEYS},
         document=document,
+        header_bytes=header_bytes,
     )
 
 

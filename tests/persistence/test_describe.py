@@ -71,3 +71,24 @@ def test_describe_says_what_load_would_refuse(fitted, tmp_path):
     assert len(description.problems) == 2
     assert "outside the safe file" in description.problems[0]
     assert "crop_size=(12000, 12000)" in description.problems[1]
+
+
+def test_describe_says_a_truncated_file_is_truncated(fitted, tmp_path):
+    import pytest
+
+    from sktransfer.persistence import describe
+
+    estimator, _ = fitted["cnn"]
+    path = tmp_path / "m.safetensors"
+    sktransfer.save(estimator, path)
+    whole = path.read_bytes()
+    description = describe(path)
+    assert description.header_bytes + description.tensor_bytes == len(whole)
+    assert description.problems == ()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(whole[:description.header_bytes + 10])
+    problems = describe(cut).problems
+    assert len(problems) == 1 and problems[0].startswith("the file is truncated")
+    assert f"holds {description.header_bytes + 10:,}" in problems[0]
+    with pytest.raises(ValueError):
+        sktransfer.load(cut)  # what the problem announces
