@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import clone
+from sklearn.base import clone, is_regressor
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
@@ -245,6 +245,16 @@ def _take(X, mask):
     return _safe_indexing(X, np.flatnonzero(mask))
 
 
+def _check_classifier(scorer, estimator):
+    """Refuse a regressor: every scorer here reads class predictions, and a
+    regressor's target rows are NaN, not ``-1``."""
+    if is_regressor(estimator):
+        raise ValueError(
+            f"{type(scorer).__name__} scores classifiers (it reads class "
+            f"predictions on rows marked y == -1); {type(estimator).__name__} is a "
+            "regressor.")
+
+
 def _domain_masks(scorer, X, y, *, need_source):
     """Boolean masks of the target (``y == -1``) and source rows."""
     name = type(scorer).__name__
@@ -452,6 +462,7 @@ class PredictionEntropyScorer(_DomainScorer):
     """)
 
     def __call__(self, estimator, X, y):
+        _check_classifier(self, estimator)
         target, _ = _domain_masks(self, X, y, need_source=False)
         proba = _predict_proba(self, estimator, _take(X, target))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -515,6 +526,7 @@ class SoftNeighborhoodDensityScorer(_DomainScorer):
                 isinstance(self.max_samples, (int, np.integer)) and self.max_samples >= 2):
             raise ValueError(f"{type(self).__name__}: max_samples={self.max_samples!r} "
                              "must be None or an int >= 2.")
+        _check_classifier(self, estimator)
         target, _ = _domain_masks(self, X, y, need_source=False)
         rows = np.flatnonzero(target)
         if self.max_samples is not None and len(rows) > self.max_samples:
@@ -583,6 +595,7 @@ class ImportanceWeightedScorer(_DensityRatioScorer):
     """)
 
     def __call__(self, estimator, X, y):
+        _check_classifier(self, estimator)
         _check_features_option(self)
         target, source = _domain_masks(self, X, y, need_source=True)
         weights = _source_weights(self, estimator, X, target, source)
@@ -639,6 +652,7 @@ class DeepEmbeddedValidation(_DensityRatioScorer):
     """)
 
     def __call__(self, estimator, X, y):
+        _check_classifier(self, estimator)
         _check_features_option(self)
         target, source = _domain_masks(self, X, y, need_source=True)
         losses = _log_losses(self, estimator, _take(X, source), np.asarray(y)[source])

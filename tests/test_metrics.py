@@ -263,6 +263,24 @@ def test_probabilities_are_required(scorer, shift):
         scorer(svc, X, y)
 
 
+@pytest.mark.parametrize("scorer", SCORERS, ids=_scorer_id)
+def test_a_regressor_is_refused_as_a_regressor(scorer):
+    """A DomainAdaptRegressor marks its target rows NaN, not -1: the scorers,
+    which read class predictions, say that they score classifiers."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sktransfer import DomainAdaptRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = np.r_[X[:15, 0], np.full(15, np.nan)]
+    regressor = DomainAdaptRegressor(model=None, epochs=1, device="cpu").fit(X, y)
+    for estimator in (regressor, make_pipeline(StandardScaler(), regressor)):
+        with pytest.raises(ValueError, match=f"{type(estimator).__name__} is a regressor"):
+            scorer(estimator, X, y)
+
+
 def test_importance_weighting_needs_only_predict(shift):
     *_, X, y = shift
     svc = LinearSVC().fit(X[y != -1], y[y != -1])

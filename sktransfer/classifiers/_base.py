@@ -306,6 +306,11 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                         else np.flatnonzero(labeled))
         sample_weight = _check_sample_weight(sample_weight, np.empty((n_samples, 0)),
                                              dtype=np.float64, ensure_non_negative=True)
+        if not sample_weight[labeled_rows].any():
+            raise ValueError(
+                f"sample_weight is 0 on every one of the {len(labeled_rows)} labeled "
+                "samples (it weighs only labeled samples in the loss): nothing would "
+                "be learned from the labels.")
         self._fit_targets(y[labeled_rows], continuing=continuing, classes=classes,
                           sample_weight=sample_weight[labeled_rows])
         target = self._target_type()

@@ -341,6 +341,19 @@ def test_fit_takes_sample_domain_and_sample_weight_by_keyword_only(task):
         da(epochs=1).fit(X, y, np.ones(len(y)))
 
 
+def test_a_weight_of_zero_on_every_labeled_sample_is_refused(task):
+    """Only labeled samples are weighed; with all of them at 0 nothing is
+    learned from the labels (the target rows' weights do not count)."""
+    X, y, _, _ = task
+    weights = np.where(y == -1, 1.0, 0.0)
+    clf = da(epochs=1)
+    with pytest.raises(ValueError, match="0 on every one of the .* labeled samples"):
+        clf.fit(X, y, sample_weight=weights)
+    assert not hasattr(clf, "module_")
+    weights[np.flatnonzero(y != -1)[0]] = 1.0  # one labeled sample weighs
+    da(epochs=1).fit(X, y, sample_weight=weights)
+
+
 def test_a_refused_refit_leaves_the_fitted_estimator_as_it_was():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 5)).astype(np.float32)
