@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import functools
 import inspect
+import numbers
 import warnings
 from numbers import Integral
 
@@ -214,6 +215,12 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         weights define (``classes_``; ``mean_`` and ``scale_``), or check ``y``
         against them when ``continuing``."""
         raise NotImplementedError(f"{type(self).__name__} must implement _fit_targets.")
+
+    def _check_fitted_targets(self):
+        """Raise ValueError when the fitted attributes of :meth:`_fit_targets`
+        (read from a safe file) are not what a fit sets."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement _check_fitted_targets.")
 
     # -- the network ---------------------------------------------------------
     def _build_network(self, *, weights, seed):
@@ -593,6 +600,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
             # file's checksum does not stop an author who recomputes it.
             self._validate_params()
         vars(self).update(fitted)
+        if fitted:  # and what fit sets, which predict uses as it is
+            self._check_fitted_targets()
         if tensors:
             if not isinstance(self.model, torch.nn.Module):
                 # Shapes first, on the meta device (nothing is allocated): a
@@ -673,6 +682,22 @@ class NeuralClassifierBase(ClassifierMixin, NeuralNetworkBase):
         _check_no_missing_labels(y if labeled is None else np.where(labeled, y, y[0]))
         check_classification_targets(y if labeled is None else y[labeled])
         return y
+
+    def _check_fitted_targets(self):
+        classes = vars(self).get("classes_")
+        labels = (isinstance(classes, np.ndarray) and classes.ndim == 1 and (
+            classes.dtype.kind in "biufUS" or classes.dtype.kind == "O" and all(
+                isinstance(c, (str, numbers.Number)) for c in classes.tolist())))
+        try:  # np.unique's order: strictly increasing, so distinct
+            ordered = labels and len(classes) >= 2 and bool(np.all(classes[:-1] < classes[1:]))
+        except TypeError:  # labels of several types
+            ordered = False
+        if not ordered:
+            raise ValueError("classes_ is not what a fit sets: a 1-D array of at least "
+                             "2 distinct labels (numbers or strings), sorted.")
+        if vars(self).get("multilabel_", False) and not np.array_equal(
+                classes, np.arange(len(classes))):
+            raise ValueError("classes_ of a multi-label fit is not 0 .. n_labels - 1.")
 
     def _fit_targets(self, y, *, continuing, classes=None, sample_weight=None):
         """``classes_`` from the labels ``y`` (or ``classes``) at a first fit;

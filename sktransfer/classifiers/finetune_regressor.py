@@ -51,6 +51,17 @@ class RegressorBase(RegressorMixin, NeuralNetworkBase):
                     "warm start keeps it: fit on a first batch whose targets vary.",
                     UserWarning, stacklevel=4)
 
+    def _check_fitted_targets(self):
+        mean, scale = vars(self).get("mean_"), vars(self).get("scale_")
+        arrays = (mean, scale)
+        if not (all(isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype.kind == "f"
+                    for a in arrays)
+                and len(mean) == len(scale) == vars(self).get("n_outputs_") >= 1
+                and np.isfinite(mean).all() and np.isfinite(scale).all()
+                and (scale > 0).all()):
+            raise ValueError("mean_, scale_ and n_outputs_ are not what a fit sets: "
+                             "finite float arrays of n_outputs_ values, scale_ > 0.")
+
     def _target_type(self):
         return Regression(self.mean_, self.scale_, loss=self.loss)
 

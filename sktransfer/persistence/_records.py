@@ -132,8 +132,11 @@ def build(document, tensors, source, budget, depth=0):
     network = cls.__sktransfer_network__
     fitted = {}
     for key, value in (document["fitted"] or {}).items():
-        if (not NAME_PATTERN.match(key) or key.startswith("__") or key in known
-                or key == network or hasattr(cls, key)):
+        # scikit-learn's convention, which every fitted attribute here follows,
+        # and set_output's setting
+        if (not NAME_PATTERN.match(key) or key.startswith("__")
+                or not (key.endswith("_") or key == "_sklearn_output_config")
+                or key in known or key == network or hasattr(cls, key)):
             raise ValueError(f"{source}: {key!r} is not a fitted attribute name.")
         fitted[key] = read_value(value, f"fitted attribute {key}", source, budget)
     refused = problems(params, fitted)

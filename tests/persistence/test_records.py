@@ -82,11 +82,40 @@ def test_other_estimators_are_refused_at_save(tmp_path):
     (lambda d: d["fitted"].update(classes_={"$ndarray": {"dtype": "|V8", "shape": [1],
                                                          "data": [1]}}), r"dtype '\|V8'"),
     (lambda d: d.update(weights="_backbone"), "weights belong to '_backbone'"),
-], ids=["estimator", "parameter", "method-name", "dunder", "tag", "dtype", "weights"])
+    (lambda d: d["fitted"].update(_estimator_type="regressor"),
+     "'_estimator_type' is not a fitted attribute"),
+    (lambda d: d["fitted"].update(classes_={"$ndarray": {
+        "dtype": "<i8", "shape": [3], "data": [2, 1, 0]}}), "classes_ is not what a fit"),
+    (lambda d: d["fitted"].update(classes_={"$ndarray": {
+        "dtype": "<i8", "shape": [3], "data": [0, 1, 1]}}), "classes_ is not what a fit"),
+    (lambda d: d["fitted"].update(classes_="abc"), "classes_ is not what a fit"),
+], ids=["estimator", "parameter", "method-name", "dunder", "tag", "dtype", "weights",
+        "class-attribute", "classes-reordered", "classes-repeated", "classes-str"])
 def test_unexpected_content_is_refused(saved_mlp, change, match):
     rewrite(saved_mlp, change)
     with pytest.raises(ValueError, match=match):
         sktransfer.load(saved_mlp)
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d["fitted"].update(mean_="0.5"),
+    lambda d: d["fitted"].update(scale_={"$ndarray": {"dtype": "<f8", "shape": [1],
+                                                      "data": [0.0]}}),
+    lambda d: d["fitted"].update(n_outputs_=2),
+], ids=["mean-str", "scale-zero", "n_outputs"])
+def test_a_regressors_target_scaling_is_checked_at_load(tmp_path, change):
+    """``predict`` undoes ``(y - mean_) / scale_`` as read: a file whose author
+    recomputed its checksum must not reach it with other values."""
+    from sktransfer import FineTuneRegressor
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    regressor = FineTuneRegressor(model=None, epochs=1, device="cpu").fit(X, X[:, 0])
+    path = tmp_path / "reg.safetensors"
+    sktransfer.save(regressor, path)
+    sktransfer.load(path)  # as saved
+    rewrite(path, change)
+    with pytest.raises(ValueError, match="mean_, scale_ and n_outputs_ are not what"):
+        sktransfer.load(path)
 
 
 @pytest.mark.parametrize("change, match", [
