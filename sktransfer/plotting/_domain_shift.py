@@ -33,6 +33,11 @@ def _labels(y, n, name):
     if y.shape != (n,):
         raise ValueError(f"{name} must hold one label per sample ({n}); got shape "
                          f"{y.shape}.")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))):
+        raise ValueError(
+            f"{name} holds real values (a regression target, or NaN): the display "
+            "draws one marker per class. Pass None, or classes made from the values "
+            "(np.digitize(y, bins)).")
     return y
 
 
@@ -322,8 +327,10 @@ class DomainShiftDisplay:
         ----------
         estimator : fitted estimator
             Its features are ``estimator.transform(X)`` (the penultimate layer of
-            FineTuneClassifier and DomainAdaptClassifier); for a Pipeline, every
-            step's ``transform`` in turn (the last step's too, when it has one).
+            FineTuneClassifier and DomainAdaptClassifier, and of the regressors);
+            for a Pipeline, every step's ``transform`` in turn (the last step's
+            too, when it has one). An estimator without ``transform`` (a
+            ``LogisticRegression``) shows ``X`` itself.
         X_source, X_target : array-like or list of images
             Source and target samples, in any form the estimator accepts.
         y_source, y_target : array-like, default=None

@@ -61,6 +61,24 @@ def test_domain_shift_target_labels_and_string_classes():
         DomainShiftDisplay.from_features(source, target[:, :3])
 
 
+def test_domain_shift_refuses_real_valued_labels():
+    """A regressor's targets are no classes: one marker per value would draw a
+    legend entry per sample."""
+    rng = np.random.default_rng(2)
+    source, target = rng.normal(size=(12, 4)), rng.normal(size=(10, 4))
+    for y in (source[:, 0], np.r_[np.zeros(11), np.nan]):
+        with pytest.raises(ValueError, match="y_source holds real values"):
+            DomainShiftDisplay.from_features(source, target, y_source=y)
+    with pytest.raises(ValueError, match="y_target holds real values"):
+        DomainShiftDisplay.from_features(source, target, y_target=target[:, 0])
+    # whole numbers stored as floats are classes
+    display = DomainShiftDisplay.from_features(source, target,
+                                               y_source=(np.arange(12) % 2).astype(float))
+    assert sorted(display.scatters_[0]) == [("source", 0.0), ("source", 1.0),
+                                            ("target", None)]
+    plt.close("all")
+
+
 def test_domain_shift_from_estimator_before_and_after(adapted):
     before, after, X_source, y_source, X_target = adapted
     display = DomainShiftDisplay.from_estimator(
