@@ -40,7 +40,7 @@ from ._registry import (
     registered_builder,
     registered_modality,
 )
-from ._text import TextBackbone, build_hf, check_text_arguments, folder_signature
+from ._text import TextBackbone, build_hf, check_text_arguments
 from ._timm import build_timm, preprocess_from_timm
 from ._torchvision import build_torchvision, torchvision_names
 
@@ -92,15 +92,57 @@ def is_rebuildable(model, weights, random_state):
     return weights is not None or random_state is not None
 
 
+#: The most files :func:`folder_signature` lists; a larger folder is not a model
+#: folder that ``save_pretrained`` wrote, and gets no signature.
+_SIGNATURE_MAX_FILES = 256
+#: The prefixes of model names that can name a local folder.
+_FOLDER_PREFIXES = ("hf:", "timm:local-dir:")
+
+
+def folder_signature(path):
+    """What says whether the files under ``path`` changed in place, when it is a
+    local folder: each file's path inside it, size, modification time and
+    inode, sorted. ``()`` when ``path`` is not a folder (a Hub repository id,
+    whose files the Hub's revision identifies); ``None`` for a folder of more
+    than :data:`_SIGNATURE_MAX_FILES` files or one that cannot be read whole.
+
+    A file rewritten in place with the same size keeps its inode: then only its
+    time tells, so on a file system whose times are coarse (FAT's 2 s) a second
+    save within one tick is not seen."""
+    folder = os.path.expanduser(path)
+    if not os.path.isdir(folder):
+        return ()
+    entries = []
+
+    def unreadable(error):
+        raise error
+
+    try:
+        for root, directories, files in os.walk(folder, onerror=unreadable):
+            directories.sort()
+            for name in files:
+                if len(entries) == _SIGNATURE_MAX_FILES:
+                    return None
+                stat = os.stat(os.path.join(root, name))
+                entries.append((os.path.relpath(os.path.join(root, name), folder),
+                                stat.st_size, stat.st_mtime_ns, stat.st_ino))
+    except OSError:
+        return None
+    return tuple(sorted(entries))
+
+
 def files_signature(model):
     """What identifies, beside the parameters, the files that ``model`` is built
-    from, where they can change in place: for ``"hf:<local folder>"`` the
-    folder's files (:func:`folder_signature`), ``()`` for every other name
-    (installed weights, hub names, registered builders, seeded initialisations),
+    from, where they can change in place: for ``"hf:<folder>"`` and
+    ``"timm:local-dir:<folder>"`` the folder's files (:func:`folder_signature`;
+    ``()`` when the name is a Hub repository instead), ``()`` for every other
+    name (installed weights, registered builders, seeded initialisations),
     ``None`` when the files cannot be listed (a backbone that is then not
     shared)."""
-    if isinstance(model, str) and model.startswith("hf:"):
-        return folder_signature(model[3:])
+    if isinstance(model, str):
+        for prefix in _FOLDER_PREFIXES:
+            if model.startswith(prefix):
+                return folder_signature(model[len(prefix):])
     return ()
 
 
@@ -298,7 +340,10 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="auto",
         if pooling is not None:
             GlobalPool(pooling)  # validates the name
         if layer is not None and not isinstance(layer, str):
-            raise TypeError(f"layer must be a node name (str) or None; got {layer!r}.")
+            raise TypeError(
+                f"layer must be a node name (str) or None; got {layer!r}. An int picks "
+                f"a text backbone's hidden state; model={_describe_model(model)} reads "
+                "images (list_layers(model) names its nodes).")
     weights = _resolve_weights(weights)  # the one place a weights string is inspected
     if isinstance(model, nn.Module):
         return _user_backbone(model, weights, layer, pooling, image_size)

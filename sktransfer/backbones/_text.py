@@ -331,35 +331,6 @@ def _hub_files(spec):
     return _ModelFiles(spec, local=False, offline=offline, label=f"model='hf:{spec}'")
 
 
-#: The most files :func:`folder_signature` lists; a larger folder is not a model
-#: folder that ``save_pretrained`` wrote, and gets no signature.
-_SIGNATURE_MAX_FILES = 256
-
-
-def folder_signature(spec):
-    """What says whether the files of ``hf:<spec>`` changed in place, when
-    ``spec`` is a local folder: each file's path inside it, size, modification
-    time and inode, sorted. ``()`` for a Hub repository id (its files are
-    identified by the Hub's revision), ``None`` for a folder of more than
-    :data:`_SIGNATURE_MAX_FILES` files or one that cannot be listed."""
-    folder = os.path.expanduser(spec)
-    if not os.path.isdir(folder):
-        return ()
-    entries = []
-    try:
-        for root, directories, files in os.walk(folder):
-            directories.sort()
-            for name in files:
-                if len(entries) == _SIGNATURE_MAX_FILES:
-                    return None
-                stat = os.stat(os.path.join(root, name))
-                entries.append((os.path.relpath(os.path.join(root, name), folder),
-                                stat.st_size, stat.st_mtime_ns, stat.st_ino))
-    except OSError:
-        return None
-    return tuple(sorted(entries))
-
-
 # -- what a sentence-transformers folder says ---------------------------------
 
 def _module_kind(entry):

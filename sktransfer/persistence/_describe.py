@@ -80,7 +80,10 @@ class EstimatorDescription:
         a backbone that builds from files outside the safe file, sizes beyond
         the bounds that ``docs/persistence.md`` gives, a class that this
         version does not have. Not every check of ``load``: the weights are
-        compared with the network only when it is built.
+        compared with the network only when it is built, and the values of the
+        parameters and of the fitted attributes (``classes_``, a regressor's
+        ``mean_`` and ``scale_``) are checked only by the estimator ``load``
+        builds.
     """
 
     estimator: str

@@ -18,10 +18,15 @@ from ..classifiers import (
     FineTuneRegressor,
 )
 from ..feature_extraction import PretrainedFeatureExtractor
+from ..feature_extraction._extractor import _RENAMED_ATTRIBUTES
 from ._codec import Unsafe, decode, encode
 from ._limits import limit_resources, problems
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: The fitted attribute names a file may hold without scikit-learn's trailing
+#: underscore: set_output's setting, and those of extractors saved before their
+#: attributes had it (the extractor renames them when it restores).
+_NAMES_WITHOUT_UNDERSCORE = frozenset({"_sklearn_output_config", *_RENAMED_ATTRIBUTES})
 
 #: The only classes a safe file may name. Each exposes the persistence protocol:
 #: ``__sktransfer_network__`` (the attribute of its network),
@@ -132,10 +137,10 @@ def build(document, tensors, source, budget, depth=0):
     network = cls.__sktransfer_network__
     fitted = {}
     for key, value in (document["fitted"] or {}).items():
-        # scikit-learn's convention, which every fitted attribute here follows,
-        # and set_output's setting
+        # scikit-learn's convention, which every fitted attribute here follows;
+        # set_output's setting, and the extractor's names of earlier files
         if (not NAME_PATTERN.match(key) or key.startswith("__")
-                or not (key.endswith("_") or key == "_sklearn_output_config")
+                or not (key.endswith("_") or key in _NAMES_WITHOUT_UNDERSCORE)
                 or key in known or key == network or hasattr(cls, key)):
             raise ValueError(f"{source}: {key!r} is not a fitted attribute name.")
         fitted[key] = read_value(value, f"fitted attribute {key}", source, budget)

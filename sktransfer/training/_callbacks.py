@@ -333,15 +333,15 @@ class EpochLogger(Callback):
     """
 
     main_process_only = True  # writes: rank 0 only
+    #: The default, which a logger pickled before the parameter existed reads.
+    score_label = "valid_score"
 
     def __init__(self, log=print, score_label="valid_score"):
         self.log = log
         self.score_label = score_label
 
     def on_epoch_end(self, state, **kwargs):
-        # A logger pickled before score_label existed has none: the plain name.
-        self.log(epoch_line(state.history[-1],
-                            getattr(self, "score_label", "valid_score")))
+        self.log(epoch_line(state.history[-1], self.score_label))
 
     def on_fit_end(self, state, **kwargs):
         if state.interrupted:

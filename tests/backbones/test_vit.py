@@ -316,6 +316,27 @@ def test_local_dir_through_the_extractor(saved_tiny_vit, hub_offline):
                                rtol=1e-5, atol=1e-5)
 
 
+def test_a_local_dir_saved_again_gives_its_new_features(tmp_path, hub_offline):
+    """As for hf: folders: an extractor with a cache shares the module loaded
+    from a folder only while the folder's files are the ones it was loaded from."""
+    from timm.models import save_for_hf
+
+    model = timm.create_model("vit_tiny_patch16_224", depth=1, img_size=32).eval()
+    folder = tmp_path / "vit"
+    save_for_hf(model, folder, safe_serialization=True)
+    X = images(n=2, size=32)
+    settings = dict(model=f"timm:local-dir:{folder}", image_size=32, device="cpu",
+                    cache=True)
+    before = PretrainedFeatureExtractor(**settings).fit_transform(X)
+    with torch.no_grad():
+        model.norm.weight.mul_(3.0)
+    save_for_hf(model, folder, safe_serialization=True)
+    after = PretrainedFeatureExtractor(**settings).fit_transform(X)
+    x = (torch.from_numpy(X).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5
+    np.testing.assert_allclose(after, _reference_features(model, x), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(before, after, atol=1e-3)
+
+
 @pytest.fixture
 def hub_offline(tmp_path, monkeypatch):
     """An empty Hugging Face cache of our own, in offline mode."""

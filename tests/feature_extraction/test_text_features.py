@@ -101,20 +101,26 @@ def test_an_int_layer_gives_that_hidden_state(tiny_bert):
         PretrainedFeatureExtractor(model=tiny_bert, layer=-1, device="cpu").fit(X)
     with pytest.raises(ValueError, match="at most 2"):
         PretrainedFeatureExtractor(model=tiny_bert, layer=3, device="cpu").fit(X)
+    images = np.zeros((2, 16, 16, 3), dtype=np.uint8)
+    with pytest.raises(TypeError, match="An int picks a text backbone's hidden state"):
+        PretrainedFeatureExtractor(model="simple_cnn", weights=None, layer=1,
+                                   device="cpu").fit(images)
 
 
-@pytest.mark.parametrize("cache", [True, False])
-def test_a_model_folder_saved_again_in_the_process_gives_its_new_features(tmp_path, cache):
+def test_a_model_folder_saved_again_in_the_process_gives_its_new_features(tmp_path):
     """Fine-tune, ``save_pretrained`` to the same folder, extract again: the new
-    weights, not the module an earlier extractor loaded from that folder."""
+    weights, not the module an earlier extractor loaded from that folder (which
+    extractors with a cache, and unpickled ones, share)."""
+    import pickle
+
     import transformers
 
     from sktransfer.backbones import load_backbone
 
     folder = write_tiny_bert(tmp_path / "bert")
     model, (X, _) = f"hf:{folder}", sentiment_texts(6)
-    before = PretrainedFeatureExtractor(model=model, device="cpu",
-                                        cache=cache).fit_transform(X)
+    fitted = PretrainedFeatureExtractor(model=model, device="cpu", cache=True).fit(X)
+    before, pickled = fitted.transform(X), pickle.dumps(fitted)
     bert = transformers.BertModel.from_pretrained(folder)
     with torch.no_grad():
         bert.encoder.layer[1].output.dense.weight.mul_(3.0)
@@ -125,12 +131,16 @@ def test_a_model_folder_saved_again_in_the_process_gives_its_new_features(tmp_pa
         expected = backbone(backbone.preprocess.encode(X)).numpy()
     assert not np.allclose(before, expected, atol=1e-4)
     after = PretrainedFeatureExtractor(model=model, device="cpu",
-                                       cache=cache).fit_transform(X)
+                                       cache=True).fit_transform(X)
     np.testing.assert_allclose(after, expected, atol=1e-5)
+    # A copy of the extractor fitted on the former weights is refused, as it is
+    # in a new process, not served the module loaded before the save.
+    with pytest.raises(RuntimeError, match="differ from those this extractor was"):
+        pickle.loads(pickled).transform(X)
 
 
 def test_a_folder_of_too_many_files_is_not_listed(tmp_path):
-    from sktransfer.backbones._text import _SIGNATURE_MAX_FILES, folder_signature
+    from sktransfer.backbones._factory import _SIGNATURE_MAX_FILES, folder_signature
 
     for i in range(_SIGNATURE_MAX_FILES):
         (tmp_path / f"{i}.txt").write_text("x")
