@@ -391,7 +391,8 @@ class Checkpoint(Callback):
     Files: ``last.safetensors`` and ``best.safetensors`` (the network's state
     dict; their metadata name the epoch and the monitored value), and
     ``last_training_state.pt``: the optimizer, the schedule, the random states,
-    the history and the fit's fingerprint, read back with
+    the history, the fit's fingerprint and, once the fit finished, the weights
+    it returned, read back with
     ``torch.load(weights_only=True)`` (tensors and plain containers only). Each
     file is written to a temporary name and renamed, so a crash leaves the
     previous one whole.
@@ -403,7 +404,10 @@ class Checkpoint(Callback):
     :class:`~sktransfer.FineTuneClassifier` ends with the weights an
     uninterrupted fit would have had. (A :class:`~sktransfer.DomainAdaptClassifier`
     resumes with fresh target batches, and early stopping restarts its count.)
-    A finished fit's files make the same ``fit`` return that model at once.
+    A finished fit's files make the same ``fit`` return that model at once: when
+    the fit ends (all its epochs, or stopped early), the training state says so
+    and holds the weights the fit returns (early stopping's best epoch, when it
+    loads them).
 
     The folder is keyed by the fit's fingerprint (the estimator, its parameters,
     a digest of the data and the seed): a ``fit`` whose fingerprint differs
@@ -420,8 +424,10 @@ class Checkpoint(Callback):
         Created if missing. ``"{fingerprint}"`` in it is replaced by the fit's
         fingerprint (32 hexadecimal digits).
     monitor : str, default="valid_loss"
-        The history key whose lowest value is "best"; ``train_loss`` when the
+        The history key whose best value is "best"; ``train_loss`` when the
         record has no such value (no validation set).
+    lower_is_better : bool, default=True
+        False for a score such as ``"valid_score"`` (accuracy, R²).
     resume : bool, default=True
         Continue from ``last_training_state.pt`` when the folder holds one.
 
@@ -439,9 +445,14 @@ class Checkpoint(Callback):
 
     main_process_only = True  # writes: rank 0 only
 
-    def __init__(self, folder, *, monitor="valid_loss", resume=True):
+    #: The default, which a checkpoint pickled before the parameter existed reads.
+    lower_is_better = True
+
+    def __init__(self, folder, *, monitor="valid_loss", lower_is_better=True,
+                 resume=True):
         self.folder = folder
         self.monitor = monitor
+        self.lower_is_better = lower_is_better
         self.resume = resume
 
     def _path(self, name):
@@ -460,7 +471,7 @@ class Checkpoint(Callback):
             folder = folder.replace("{fingerprint}", fingerprint)
         self.folder_ = folder
         os.makedirs(folder, exist_ok=True)
-        self.best_value_ = float("inf")
+        self.best_value_ = float("inf") if self.lower_is_better else -float("inf")
         if self.resume and os.path.exists(self._path("last_training_state.pt")):
             self._restore(state)
 
@@ -496,6 +507,14 @@ class Checkpoint(Callback):
         state.history[:] = [dict(record) for record in saved["history"]]
         self.best_value_ = float(saved["best_value"])
         state.epoch = int(saved["epoch"])
+        if saved.get("finished"):  # the model that fit returned: nothing to train
+            state.module.load_state_dict(saved["returned"])
+            state.stop_training = True
+
+    def _better(self, value):
+        if self.lower_is_better:
+            return value < self.best_value_
+        return value > self.best_value_
 
     def on_epoch_end(self, state, **kwargs):
         record = state.history[-1]
@@ -507,9 +526,24 @@ class Checkpoint(Callback):
         weights = {k: v.detach().to("cpu").contiguous()
                    for k, v in state.module.state_dict().items()}
         _write_weights(self._path("last.safetensors"), weights, metadata)
-        if value < self.best_value_:
+        if self._better(value):
             self.best_value_ = float(value)
             _write_weights(self._path("best.safetensors"), weights, metadata)
+        self._write_state(state)
+
+    def on_fit_end(self, state, **kwargs):
+        """A fit that ended (its epochs run, or stopped early) stores the weights
+        it returns, which the callbacks before this one may have changed (early
+        stopping's best epoch), and says it finished."""
+        if state.interrupted or state.error is not None or not state.history:
+            return
+        self._write_state(state, returned={
+            k: v.detach().to("cpu").contiguous()
+            for k, v in state.module.state_dict().items()})
+
+    def _write_state(self, state, *, returned=None):
+        """``last_training_state.pt``; ``returned``: the weights of a finished
+        fit."""
         training_state = {
             "epoch": state.epoch,
             "end_epoch": state.end_epoch,
@@ -520,6 +554,8 @@ class Checkpoint(Callback):
             "generator_rng": None if state.generator is None else state.generator.get_state(),
             "history": json.loads(json.dumps(state.history)),
             "best_value": self.best_value_,
+            "finished": returned is not None,
+            "returned": returned,
         }
         _atomic(self._path("last_training_state.pt"),
                 lambda path: torch.save(training_state, path))

@@ -50,6 +50,37 @@ def test_checkpoint_keeps_the_best_and_last_weights(tmp_path, blobs):
         torch.testing.assert_close(value, best[key])
 
 
+def test_an_early_stopped_fit_is_returned_at_once(tmp_path, blobs):
+    """Stopped early, the fit returns its best epoch's weights; the same fit
+    again returns that model, without training on from its last epoch."""
+    from sktransfer.training import Callback
+
+    class CountEpochs(Callback):
+        def on_epoch_end(self, state, **kwargs):
+            epochs.append(state.epoch)
+
+    X, y = blobs
+    settings = dict(epochs=30, early_stopping=True, patience=2, lr=0.3)
+    epochs = []
+    first = mlp(**settings, callbacks=[Checkpoint(tmp_path), CountEpochs()]).fit(X, y)
+    assert len(first.history_) < 30 and len(epochs) == len(first.history_)
+    epochs.clear()
+    again = mlp(**settings, callbacks=[Checkpoint(tmp_path), CountEpochs()]).fit(X, y)
+    assert epochs == [] and again.history_ == first.history_
+    np.testing.assert_array_equal(again.predict_proba(X), first.predict_proba(X))
+
+
+def test_a_score_is_best_when_highest(tmp_path, blobs):
+    from safetensors import safe_open
+
+    X, y = blobs
+    clf = mlp(epochs=5, early_stopping=True, patience=10, lr=3e-3, callbacks=[
+        Checkpoint(tmp_path, monitor="valid_score", lower_is_better=False)]).fit(X, y)
+    scores = [record["valid_score"] for record in clf.history_]
+    with safe_open(tmp_path / "best.safetensors", "pt") as file:
+        assert float(file.metadata()["value"]) == max(scores)
+
+
 def test_checkpoint_refuses_another_fit(tmp_path, blobs):
     X, y = blobs
     mlp(epochs=2, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
