@@ -139,6 +139,26 @@ def _check_no_missing_labels(y):
         )
 
 
+def restored_on_interrupt(fit):
+    """Decorate a ``fit`` or ``partial_fit``: an exception that leaves it (an
+    error, or Ctrl-C during a fit over several processes, which stops every
+    worker) puts back the attributes the estimator held before the call, so a
+    fitted estimator keeps its model and a new one stays unfitted. (A fit in
+    this process catches Ctrl-C itself and keeps its last finished epoch; a
+    network that a warm start trains in this process is trained in place, so
+    after an error it keeps the steps it took.)"""
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        before = dict(vars(self))
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+    return wrapper
+
+
 @dataclasses.dataclass
 class FitData:
     """What a fit trains on, once validated.

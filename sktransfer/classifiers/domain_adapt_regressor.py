@@ -8,6 +8,7 @@ from sklearn.metrics import r2_score
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._utils.domains import target_mask
 from .._utils.hints import ImagesLike, LabelsLike
+from ._base import restored_on_interrupt
 from ._adapting import adaptation_step, adapts, check_domains, resolve_adaptation
 from ._parameters import parameters_doc
 from ._targets import check_regression_y
@@ -205,6 +206,7 @@ callable or None, default=None
         return adapts(self.method)
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @restored_on_interrupt
     def fit(self, X: ImagesLike, y: LabelsLike, *, sample_domain: LabelsLike | None = None,
             sample_weight: LabelsLike | None = None) -> "DomainAdaptRegressor":
         """Train on labeled source samples while adapting to target samples.
