@@ -32,6 +32,7 @@ import stat as stat_module
 import struct
 import tempfile
 import threading
+import types
 import warnings
 from collections import OrderedDict, namedtuple
 from functools import lru_cache
@@ -147,9 +148,60 @@ def library_versions():
     }
 
 
+#: The attributes ``nn.Module`` keeps for itself (parameters, submodules, hooks):
+#: not part of what a user module's own attributes say.
+_MODULE_INTERNALS = frozenset(vars(torch.nn.Module()))
+#: The types of a module's own attributes whose values enter its identity.
+_PLAIN = (bool, int, float, complex, str, bytes, type(None))
+
+
+def _code_digest(code, parts):
+    """Add what a function's code does to ``parts``: its bytecode, the names
+    and constants it uses, and those of the functions it defines."""
+    parts += [code.co_code, repr(code.co_names)]
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            _code_digest(constant, parts)
+        else:
+            parts.append(repr(constant))
+
+
+def _plain(value):
+    """``value`` when it is plain data (numbers, strings, and tuples or lists of
+    them); otherwise its type's name."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, (tuple, list)) and len(value) <= 64:
+        return [_plain(item) for item in value]
+    return f"<{type(value).__qualname__}>"
+
+
+def _module_parts(model):
+    """What defines a user module beside its weights, for each of its modules:
+    its class and the code of the methods its class and bases define (not
+    ``nn.Module``'s own), and its own plain attributes (``self.depth = 2``)."""
+    parts, seen = [], set()
+    for name, module in model.named_modules():
+        kind = type(module)
+        parts.append(f"{name}: {kind.__module__}.{kind.__qualname__}")
+        for owner in kind.__mro__:
+            if owner in seen or owner.__module__.startswith("torch."):
+                continue
+            seen.add(owner)
+            for attribute, value in sorted(vars(owner).items()):
+                function = getattr(value, "__func__", value)
+                if isinstance(function, types.FunctionType):
+                    parts.append(f"{owner.__qualname__}.{attribute}")
+                    _code_digest(function.__code__, parts)
+        own = {key: _plain(value) for key, value in vars(module).items()
+               if key not in _MODULE_INTERNALS}
+        parts.append(json.dumps(own, sort_keys=True, default=repr))
+    return parts
+
+
 def model_identity(model):
     """What ``model=`` names: the string (and the builder registered under it),
-    or a user module's class and structure."""
+    or a user module's class, structure, code and plain attributes."""
     if isinstance(model, str):
         builder = registered_builder(model)
         if builder is None:
@@ -157,7 +209,8 @@ def model_identity(model):
         return f"{model} ({getattr(builder, '__module__', '')}." \
                f"{getattr(builder, '__qualname__', type(builder).__name__)})"
     kind = type(model)
-    return f"{kind.__module__}.{kind.__qualname__} {digest_parts(repr(model)).hexdigest()}"
+    digest = digest_parts(repr(model), *_module_parts(model)).hexdigest()
+    return f"{kind.__module__}.{kind.__qualname__} {digest}"
 
 
 def feature_fingerprint(**description):

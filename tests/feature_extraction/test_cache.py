@@ -171,6 +171,54 @@ def test_a_changed_parameter_misses(images, before, after):
     assert counts["images"] == 0
 
 
+class _Tap(torch.nn.Module):
+    """The features after the first ``depth`` layers of a shared trunk: ``depth``
+    is a plain attribute, which ``repr`` does not show."""
+
+    def __init__(self, trunk, depth):
+        super().__init__()
+        self.trunk, self.depth = trunk, depth
+
+    def forward(self, x):
+        for layer in self.trunk[:self.depth]:
+            x = layer(x)
+        return x.mean(dim=(2, 3))
+
+
+def _tap_class(reduce):
+    """A class of the same name, structure and ``repr`` as ``_Tap``, whose
+    ``forward`` pools with ``reduce`` (the user edited the code)."""
+    if reduce == "mean":
+        def forward(self, x):
+            return self.trunk(x).mean(dim=(2, 3))
+    else:
+        def forward(self, x):
+            return self.trunk(x).amax(dim=(2, 3))
+    return type("Edited", (torch.nn.Module,), {
+        "__init__": lambda self, trunk: (torch.nn.Module.__init__(self),
+                                         setattr(self, "trunk", trunk))[0],
+        "forward": forward})
+
+
+def test_a_user_modules_code_and_plain_attributes_are_in_the_key(images):
+    torch.manual_seed(0)
+    trunk = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
+                                torch.nn.Conv2d(4, 4, 3))
+    modules = [_Tap(trunk, 1), _Tap(trunk, 3), _tap_class("mean")(trunk),
+               _tap_class("max")(trunk)]
+    assert repr(modules[0]) == repr(modules[1]) and repr(modules[2]) == repr(modules[3])
+    for module in modules:
+        extractor = tiny(model=module, cache=True).fit(images)
+        with forwarded() as counts:
+            features = extractor.transform(images)
+        assert counts["images"] == 20  # none served from another module's entries
+        np.testing.assert_array_equal(features, tiny(model=module).fit(images).transform(images))
+    extractor = tiny(model=modules[1], cache=True).fit(images)
+    with forwarded() as counts:  # the same module again: its own entries
+        extractor.transform(images)
+    assert counts["images"] == 0
+
+
 def test_a_changed_pixel_misses_for_that_image_only(images, tmp_path):
     extractor = tiny(cache=tmp_path).fit(images)
     before = extractor.transform(images)
