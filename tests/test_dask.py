@@ -332,3 +332,35 @@ def test_each_worker_loads_the_backbone_once(client):
         n_tasks = transforms.count(worker)
         assert n_loads == (1 if n_tasks else 0), (worker, n_tasks, n_loads)
     assert max(transforms.count(worker) for worker in loads) > 1
+
+
+def test_a_dask_dataframe_or_series_is_computed_as_scikit_learn_does(tmp_path):
+    """Given whole (not by map_partitions), a dask DataFrame of flat rows, a dask
+    Series of image paths, and one of texts give the features of their pandas
+    form."""
+    import pandas as pd
+
+    dd = pytest.importorskip("dask.dataframe")
+    from text_models import sentiment_texts, write_tiny_bert
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
+    rows = pd.DataFrame(images.reshape(6, -1) / 255.0).add_prefix("p")
+    flat = tiny(input_shape=(16, 16, 3)).fit(rows)
+    np.testing.assert_array_equal(flat.transform(dd.from_pandas(rows, npartitions=2)),
+                                  flat.transform(rows))
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+    extractor = tiny().fit(paths)
+    np.testing.assert_array_equal(
+        extractor.transform(dd.from_pandas(pd.Series(paths), npartitions=2)),
+        extractor.transform(paths))
+    texts, _ = sentiment_texts(6)
+    model = f"hf:{write_tiny_bert(tmp_path / 'bert')}"
+    reader = PretrainedFeatureExtractor(model=model, device="cpu").fit(texts)
+    frame = pd.DataFrame({"text": texts})
+    np.testing.assert_allclose(
+        reader.transform(dd.from_pandas(frame, npartitions=2)), reader.transform(texts),
+        atol=1e-6)

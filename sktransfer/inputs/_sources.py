@@ -33,6 +33,17 @@ from ._preprocess import apply_geometry, match_channels, needs_resize
 _CHUNK = 256  # samples per chunk when scanning an array for NaN/inf
 
 
+def in_memory(X):
+    """A dask DataFrame or Series computed into its pandas form, as scikit-learn's
+    checks compute a dask collection (with ``np.asarray``); anything else as it
+    is. (Out-of-core data goes through ``map_partitions``: see
+    ``docs/distributed.md``.)"""
+    kind = type(X)
+    if kind.__module__.split(".")[0] == "dask" and kind.__name__ in ("DataFrame", "Series"):
+        return X.compute()
+    return X
+
+
 def _is_path(x):
     return isinstance(x, (str, os.PathLike))
 

@@ -23,6 +23,8 @@ import warnings
 import numpy as np
 import torch
 
+from ._sources import in_memory
+
 #: Keys of a tokenizer's output a text backbone reads.
 TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -307,6 +309,7 @@ def validate_texts(X, *, model=None):
     images.
     """
     reads = f"model={model!r} reads text" if model is not None else "a text backbone reads text"
+    X = in_memory(X)
     if isinstance(X, (str, bytes)):
         raise ValueError("X is a single string: pass a list of texts, e.g. [X].")
     columns = getattr(X, "columns", None)
@@ -398,6 +401,7 @@ def validate_text_data(estimator, X, *, reset, model=None):
     -------
     source : TextSource
     """
+    X = in_memory(X)
     fitted = None if reset else getattr(estimator, "feature_names_in_", None)
     columns = getattr(X, "columns", None)
     if fitted is not None and columns is not None:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .._sklearn_compat import validate_data
-from ._sources import check_images, check_input_shape, is_tabular
+from ._sources import check_images, check_input_shape, in_memory, is_tabular
 
 
 def _has_integer_dtype(X):
@@ -61,8 +61,10 @@ def validate_images(estimator, X, *, reset, input_shape, in_chans=3):
     Integer rows keep their dtype through it and follow the integer rule of
     :func:`check_images` (uint8 and other integers in 0-255 are 8-bit pixels,
     uint16 is 0-65535); other rows become floats read as values in [0, 1].
-    Anything else is checked by :func:`check_images`.
+    Anything else is checked by :func:`check_images`. A dask DataFrame or
+    Series is computed first.
     """
+    X = in_memory(X)
     if is_tabular(X):
         _refuse_frame_of_paths(X)
         integer = _has_integer_dtype(X)
