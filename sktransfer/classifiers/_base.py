@@ -289,7 +289,12 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         if not all(isinstance(h, Integral) and h > 0 for h in self.hidden_layer_sizes):
             raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must hold "
                              "positive ints.")
-        check_callbacks(self.callbacks)
+        for name, callback in check_callbacks(self.callbacks):
+            if callback is None and name not in DEFAULT_CALLBACKS:
+                raise ValueError(
+                    f"callbacks: ({name!r}, None) drops the default callback of that "
+                    f"name, and there is none; the defaults are "
+                    f"{', '.join(map(repr, DEFAULT_CALLBACKS))}.")
         check_scheduler(self.scheduler)
         compile_options(self.compile)
         check_devices(self.devices, self.strategy, resolve_device(self.device),

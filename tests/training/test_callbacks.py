@@ -219,6 +219,7 @@ def test_named_default_callbacks_are_replaced_or_dropped(blobs, capsys):
     ([("early_stopping",)], "not a callback"),
     ([(EarlyStopping(), "name")], "not a callback"),
     ([("a", EarlyStopping()), ("a", EarlyStopping())], "given twice"),
+    ([("epoch_loger", None)], r"\('epoch_loger', None\) drops the default.*'epoch_logger'"),
 ])
 def test_bad_callbacks_are_refused_before_training(blobs, callbacks, message):
     X, y = blobs
