@@ -66,7 +66,8 @@ CacheInfo = namedtuple(
 )
 CacheInfo.__doc__ = """Counters of the feature cache in this process.
 
-hits : images served from a cache (memory or disk) without a forward pass.
+hits : images served without a forward pass: from a cache (memory or disk), or
+    as a repeat of an image earlier in the same call.
 misses : images that went through the network because no cache held them.
 memory_entries, memory_bytes : what the in-memory store (``cache=True``) holds.
 memory_max_bytes : its bound (see :func:`set_feature_cache_size`).
@@ -529,8 +530,8 @@ def feature_cache_info():
     Returns
     -------
     info : CacheInfo
-        ``hits`` (images served from a cache, memory or disk, without a forward
-        pass), ``misses`` (images that went through the network), and what the
+        ``hits`` (images served without a forward pass: from a cache, memory or
+        disk, or as a repeat of an image earlier in the same call), ``misses`` (images that went through the network), and what the
         in-memory store of ``cache=True`` holds: ``memory_entries``,
         ``memory_bytes`` and its bound ``memory_max_bytes``. The counters add up
         every ``transform`` of every extractor with a cache since the process
