@@ -307,7 +307,13 @@ class EarlyStopping(Callback):
         return self.misses_ >= self.patience
 
     def on_epoch_end(self, state, **kwargs):
-        if self.update(state.history[-1], state.module):
+        record = state.history[-1]
+        if self.monitor not in record and len(state.history) == 1:
+            warnings.warn(
+                f"EarlyStopping: the history has no {self.monitor!r}, so it will "
+                f"never stop this fit; the history's keys are "
+                f"{', '.join(map(repr, record))}.", UserWarning, stacklevel=2)
+        if self.update(record, state.module):
             state.stop_training = True
             if self.log is not None:
                 self.log(f"early stopping: no improvement of {self.monitor} for "

@@ -3,6 +3,7 @@ callback stopping training, copies never changed, a failing or interrupted fit,
 bad callbacks, EarlyStopping and the named default callbacks."""
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -197,6 +198,15 @@ def test_hooks_get_keyword_arguments(blobs):
 
     mlp(epochs=1, callbacks=[Future()]).fit(X, y)
     assert seen and all(names == ["loss"] for names in seen)
+
+
+def test_early_stopping_on_a_key_the_history_lacks_warns(blobs):
+    X, y = blobs
+    with pytest.warns(UserWarning, match="no 'val_acc', so it will never stop"):
+        mlp(epochs=2, callbacks=[EarlyStopping(1, monitor="val_acc")]).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a key that is there, even None, is fine
+        mlp(epochs=2, callbacks=[EarlyStopping(1, monitor="valid_loss")]).fit(X, y)
 
 
 def test_named_default_callbacks_are_replaced_or_dropped(blobs, capsys):
