@@ -142,14 +142,16 @@ def _check_no_missing_labels(y):
 def restored_on_interrupt(fit):
     """Decorate a ``fit`` or ``partial_fit``: an exception that leaves it (an
     error, or Ctrl-C during a fit over several processes, which stops every
-    worker) puts back the attributes the estimator held before the call, so a
-    fitted estimator keeps its model and a new one stays unfitted. (A fit in
-    this process catches Ctrl-C itself and keeps its last finished epoch; a
-    network that a warm start trains in this process is trained in place, so
-    after an error it keeps the steps it took.)"""
+    worker) puts back the attributes the estimator held before the call (its
+    ``history_`` included), so a fitted estimator keeps its model and a new one
+    stays unfitted. (A fit in this process catches Ctrl-C itself and keeps its
+    last finished epoch; a network that a warm start trains in this process is
+    trained in place, so after an error it keeps the steps it took.)"""
     @functools.wraps(fit)
     def wrapper(self, *args, **kwargs):
-        before = dict(vars(self))
+        # The history is appended to in place by a continued fit: a copy of it.
+        before = {name: list(value) if name == "history_" else value
+                  for name, value in vars(self).items()}
         try:
             return fit(self, *args, **kwargs)
         except BaseException:

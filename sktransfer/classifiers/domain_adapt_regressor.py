@@ -8,8 +8,8 @@ from sklearn.metrics import r2_score
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._utils.domains import target_mask
 from .._utils.hints import ImagesLike, LabelsLike
-from ._base import restored_on_interrupt
 from ._adapting import adaptation_step, adapts, check_domains, resolve_adaptation
+from ._base import restored_on_interrupt
 from ._parameters import parameters_doc
 from ._targets import check_regression_y
 from .finetune_regressor import (

@@ -156,6 +156,16 @@ _MODULE_INTERNALS = frozenset(vars(torch.nn.Module()))
 _PLAIN = (bool, int, float, complex, str, bytes, type(None))
 
 
+def _constant_text(constant):
+    """A code constant as text that is the same in every process: a frozenset's
+    items sorted (their order follows the process's hash seed)."""
+    if isinstance(constant, frozenset):
+        return "frozenset(" + ", ".join(sorted(map(_constant_text, constant))) + ")"
+    if isinstance(constant, tuple):
+        return "(" + ", ".join(map(_constant_text, constant)) + ")"
+    return repr(constant)
+
+
 def _code_digest(code, parts):
     """Add what a function's code does to ``parts``: its bytecode, the names
     and constants it uses, and those of the functions it defines."""
@@ -164,16 +174,35 @@ def _code_digest(code, parts):
         if isinstance(constant, types.CodeType):
             _code_digest(constant, parts)
         else:
-            parts.append(repr(constant))
+            parts.append(_constant_text(constant))
 
 
-def _plain(value):
-    """``value`` when it is plain data (numbers, strings, and tuples or lists of
-    them); otherwise its type's name."""
+def _functions(value):
+    """The functions whose code a class attribute runs: a method (through its
+    decorators' ``__wrapped__``, ``torch.no_grad()`` and ``functools.wraps``
+    ones included), a static or class method, a property's accessors."""
+    if isinstance(value, property):
+        candidates = [value.fget, value.fset, value.fdel]
+    else:
+        candidates = [getattr(value, "__func__", value)]
+    found = []
+    for candidate in candidates:
+        while isinstance(candidate, types.FunctionType):
+            found.append(candidate)
+            candidate = getattr(candidate, "__wrapped__", None)
+    return found
+
+
+def _plain(value, depth=0):
+    """``value`` when it is plain data (numbers, numpy scalars, strings, and
+    tuples or lists of at most 64 of them, nested at most 4 deep); otherwise
+    its type's name."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, _PLAIN):
         return value
-    if isinstance(value, (tuple, list)) and len(value) <= 64:
-        return [_plain(item) for item in value]
+    if isinstance(value, (tuple, list)) and len(value) <= 64 and depth < 4:
+        return [_plain(item, depth + 1) for item in value]
     return f"<{type(value).__qualname__}>"
 
 
@@ -190,8 +219,7 @@ def _module_parts(model):
                 continue
             seen.add(owner)
             for attribute, value in sorted(vars(owner).items()):
-                function = getattr(value, "__func__", value)
-                if isinstance(function, types.FunctionType):
+                for function in _functions(value):
                     parts.append(f"{owner.__qualname__}.{attribute}")
                     _code_digest(function.__code__, parts)
         own = {key: _plain(value) for key, value in vars(module).items()
@@ -530,8 +558,9 @@ def feature_cache_info():
     Returns
     -------
     info : CacheInfo
-        ``hits`` (images served without a forward pass: from a cache, memory or
-        disk, or as a repeat of an image earlier in the same call), ``misses`` (images that went through the network), and what the
+        ``hits`` (images served without a forward pass: from a cache, memory
+        or disk, or as a repeat of an image earlier in the same call),
+        ``misses`` (images that went through the network), and what the
         in-memory store of ``cache=True`` holds: ``memory_entries``,
         ``memory_bytes`` and its bound ``memory_max_bytes``. The counters add up
         every ``transform`` of every extractor with a cache since the process

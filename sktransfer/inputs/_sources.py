@@ -39,7 +39,8 @@ def in_memory(X):
     is. (Out-of-core data goes through ``map_partitions``: see
     ``docs/distributed.md``.)"""
     kind = type(X)
-    if kind.__module__.split(".")[0] == "dask" and kind.__name__ in ("DataFrame", "Series"):
+    if (kind.__module__.split(".")[0] in ("dask", "dask_expr")  # dask_expr: 2024.3-12
+            and kind.__name__ in ("DataFrame", "Series")):
         return X.compute()
     return X
 

@@ -276,6 +276,7 @@ class EarlyStopping(Callback):
 
     def on_fit_begin(self, state, **kwargs):
         self.reset()
+        self._checked_monitor = False
 
     def reset(self):
         """Forget the fit seen so far (``on_fit_begin`` calls it)."""
@@ -308,11 +309,12 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, state, **kwargs):
         record = state.history[-1]
-        if self.monitor not in record and len(state.history) == 1:
+        if not vars(self).get("_checked_monitor", True) and self.monitor not in record:
             warnings.warn(
                 f"EarlyStopping: the history has no {self.monitor!r}, so it will "
                 f"never stop this fit; the history's keys are "
                 f"{', '.join(map(repr, record))}.", UserWarning, stacklevel=2)
+        self._checked_monitor = True
         if self.update(record, state.module):
             state.stop_training = True
             if self.log is not None:
@@ -412,8 +414,11 @@ class Checkpoint(Callback):
     resumes with fresh target batches, and early stopping restarts its count.)
     A finished fit's files make the same ``fit`` return that model at once: when
     the fit ends (all its epochs, or stopped early), the training state says so
-    and holds the weights the fit returns (early stopping's best epoch, when it
-    loads them).
+    and holds the weights the module has then (early stopping's best epoch, when
+    it loads them). Callbacks run in order, so a callback of yours that changes
+    the weights at the end of the fit (an ``EarlyStopping`` of your own) goes
+    before the ``Checkpoint``; the estimators' own early stopping runs before
+    every callback you pass.
 
     The folder is keyed by the fit's fingerprint (the estimator, its parameters,
     a digest of the data and the seed): a ``fit`` whose fingerprint differs

@@ -237,6 +237,9 @@ class Trainer:
         call_hook(self.callbacks, "on_fit_begin", state)
         if self.shard.any(before != (len(state.history), state.epoch)):
             self._share_resumed_state(state)
+        # A callback of rank 0 may end the fit before it starts (a checkpoint of
+        # a finished fit): every rank then skips the loop.
+        state.stop_training = self.shard.any(state.stop_training)
         last_finished = snapshot(self.module)
         try:
             while state.epoch < state.end_epoch and not state.stop_training:

@@ -219,6 +219,27 @@ def test_a_crashed_fit_resumes_from_rank_0s_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_finished_early_stopped_fit_is_returned_at_once_over_two_processes(tmp_path):
+    """Rank 0's checkpoint says the fit finished: every rank skips training (rank
+    1 alone would train on and wait for a rank 0 that has left)."""
+    X, y = _data()
+    params = {**PARAMS, "epochs": 40, "patience": 1, "lr": 0.3}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = FineTuneClassifier(devices=2, callbacks=[
+        Checkpoint(str(tmp_path / "ckpt")), CountEpochs(str(tmp_path / "a"))], **params)
+    first.fit(X, y)
+    assert len(first.history_) < 40
+    again = FineTuneClassifier(devices=2, callbacks=[
+        Checkpoint(str(tmp_path / "ckpt")), CountEpochs(str(tmp_path / "b"))], **params)
+    again.fit(X, y)
+    assert again.history_ == first.history_
+    np.testing.assert_array_equal(again.predict_proba(X), first.predict_proba(X))
+    assert [(tmp_path / "b" / f"epochs-{rank}.txt").read_text() for rank in (0, 1)] \
+        == ["0", "0"]  # no rank trained
+
+
+@pytest.mark.slow
 def test_a_language_model_fits_over_two_processes(tmp_path):
     """Texts travel to the workers; the parameters a step leaves without a
     gradient (BERT's pooler) do not stall the gradient averaging."""

@@ -219,6 +219,40 @@ def test_a_user_modules_code_and_plain_attributes_are_in_the_key(images):
     assert counts["images"] == 0
 
 
+_DECORATED = textwrap.dedent("""
+    import torch
+    from sktransfer.feature_extraction._cache import model_identity
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.mode = torch.nn.Conv2d(3, 4, 3), "mean"
+
+        @torch.no_grad()
+        def forward(self, x):
+            pool = x.mean if self.mode in {"mean", "avg", "average"} else x.{reduce}
+            return pool(dim=(2, 3))
+
+    print(model_identity(Net()))
+""")
+
+
+def _identity_in_a_new_process(reduce, hash_seed):
+    code = _DECORATED.replace("x.{reduce}", f"x.{reduce}")
+    environment = dict(os.environ, PYTHONHASHSEED=str(hash_seed), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env=environment, timeout=120).stdout.strip()
+
+
+def test_a_user_modules_key_is_the_same_in_every_process_and_sees_decorated_code():
+    """A set in a method's code is a frozenset constant, listed in an order that
+    follows the process's hash seed: the key must not. A ``forward`` under
+    ``@torch.no_grad()`` is keyed by its own code, not the decorator's."""
+    first = _identity_in_a_new_process("amax", hash_seed=1)
+    assert first == _identity_in_a_new_process("amax", hash_seed=2)
+    assert first != _identity_in_a_new_process("amin", hash_seed=1)
+
+
 def test_a_changed_pixel_misses_for_that_image_only(images, tmp_path):
     extractor = tiny(cache=tmp_path).fit(images)
     before = extractor.transform(images)

@@ -200,6 +200,24 @@ def test_hooks_get_keyword_arguments(blobs):
     assert seen and all(names == ["loss"] for names in seen)
 
 
+def test_a_continued_fit_that_raises_leaves_the_history_as_it_was(blobs):
+    """The history is appended to in place by a warm start: an error in the
+    continued fit puts it back, with the other attributes."""
+
+    class FailAtEpoch(Callback):
+        def on_epoch_end(self, state, **kwargs):
+            if state.epoch == 3:
+                raise RuntimeError("a failure in the continued fit")
+
+    X, y = blobs
+    clf = mlp(epochs=2).fit(X, y)
+    history, n_iter = list(clf.history_), clf.n_iter_
+    clf.set_params(warm_start=True, callbacks=[FailAtEpoch()])
+    with pytest.raises(RuntimeError, match="continued fit"):
+        clf.fit(X, y)
+    assert clf.history_ == history and clf.n_iter_ == n_iter == len(history)
+
+
 def test_early_stopping_on_a_key_the_history_lacks_warns(blobs):
     X, y = blobs
     with pytest.warns(UserWarning, match="no 'val_acc', so it will never stop"):
