@@ -66,8 +66,7 @@ CacheInfo = namedtuple(
 )
 CacheInfo.__doc__ = """Counters of the feature cache in this process.
 
-hits : images served without a forward pass: from a cache (memory or disk), or
-    as a repeat of an image earlier in the same call.
+hits : images served without a forward pass (a cache's, or a repeat's in a call).
 misses : images that went through the network because no cache held them.
 memory_entries, memory_bytes : what the in-memory store (``cache=True``) holds.
 memory_max_bytes : its bound (see :func:`set_feature_cache_size`).
