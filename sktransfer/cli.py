@@ -939,7 +939,9 @@ def _predict(args, say):
 
     _check_output(args.output, (".csv",), stdout=True)
     model = _load_model(args.model)
-    text = _model_reads_text(model)
+    from .backbones._factory import estimator_reads_text
+
+    text = estimator_reads_text(model)
     if args.image_column is not None and text:
         raise BadInput(f"--image-column names a table's column of image paths, but "
                        f"{args.model!r} is a model of texts")
@@ -1018,17 +1020,6 @@ def _say_regression(targets, predicted, say, what, noun):
     r2 = 1.0 - float(np.sum((targets - predicted) ** 2)) / spread if spread > 0 else \
         float("nan")
     say(f"{what}: {r2:.3f}, mean absolute error: {mae:.4g} ({len(targets)} {noun})")
-
-
-def _model_reads_text(model):
-    """Whether a loaded model (an estimator or a Pipeline) reads texts: its first
-    sktransfer step's ``model`` says."""
-    from .persistence import SAFE_CLASSES
-
-    for part in _parts(model):
-        if isinstance(part, tuple(SAFE_CLASSES.values())):
-            return _modality(part.get_params(deep=False).get("model")) == "text"
-    return False
 
 
 def _names(values, most=10):

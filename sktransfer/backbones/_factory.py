@@ -238,6 +238,22 @@ def backbone_modality(model):
     return "image"
 
 
+def estimator_reads_text(estimator):
+    """Whether ``estimator`` (one of sktransfer's, or a Pipeline) reads texts: the
+    ``model`` of its first sktransfer estimator says, as it does for ``fit``."""
+    from sklearn.pipeline import Pipeline
+
+    from .._utils.torch_parameters import TorchParameters
+
+    parts = ([step for _, step in estimator.steps] if isinstance(estimator, Pipeline)
+             else [estimator])
+    for part in parts:
+        if isinstance(part, TorchParameters):
+            model = part.get_params(deep=False).get("model")
+            return model is not None and backbone_modality(model) == "text"
+    return False
+
+
 def _text_options(max_length, normalize):
     """The options of a text backbone that the caller set."""
     return {key: value for key, value in (("max_length", max_length),

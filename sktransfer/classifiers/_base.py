@@ -139,7 +139,7 @@ def _check_no_missing_labels(y):
         )
 
 
-def restored_on_interrupt(fit):
+def restored_on_failure(fit):
     """Decorate a ``fit`` or ``partial_fit``: an exception that leaves it (an
     error, or Ctrl-C during a fit over several processes, which stops every
     worker) puts back the attributes the estimator held before the call (its

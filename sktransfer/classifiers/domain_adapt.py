@@ -13,7 +13,7 @@ from .._utils.hints import ImagesLike, LabelsLike
 from ..adaptation import METHODS
 from ..training._steps import SourceOnlyStep
 from ._adapting import adaptation_step, adapts, check_domains, resolve_adaptation
-from ._base import NeuralClassifierBase, restored_on_interrupt
+from ._base import NeuralClassifierBase, restored_on_failure
 from ._parameters import parameters_doc
 
 _METHOD_DOC = """method : {"self_training", "mcc", "adamatch", "dann", "cdan", "coral", "mmd", \
@@ -270,7 +270,7 @@ callable or None, default=None
         return adapts(self.method)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @restored_on_interrupt
+    @restored_on_failure
     def fit(self, X: ImagesLike, y: LabelsLike, *, sample_domain: LabelsLike | None = None,
             sample_weight: LabelsLike | None = None) -> "DomainAdaptClassifier":
         """Train on labeled source samples while adapting to target samples.

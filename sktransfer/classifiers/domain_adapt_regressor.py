@@ -9,7 +9,7 @@ from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._utils.domains import target_mask
 from .._utils.hints import ImagesLike, LabelsLike
 from ._adapting import adaptation_step, adapts, check_domains, resolve_adaptation
-from ._base import restored_on_interrupt
+from ._base import restored_on_failure
 from ._parameters import parameters_doc
 from ._targets import check_regression_y
 from .finetune_regressor import (
@@ -206,7 +206,7 @@ callable or None, default=None
         return adapts(self.method)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @restored_on_interrupt
+    @restored_on_failure
     def fit(self, X: ImagesLike, y: LabelsLike, *, sample_domain: LabelsLike | None = None,
             sample_weight: LabelsLike | None = None) -> "DomainAdaptRegressor":
         """Train on labeled source samples while adapting to target samples.

@@ -8,7 +8,7 @@ import scipy.sparse
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._utils.hints import ImagesLike, LabelsLike
-from ._base import NeuralClassifierBase, restored_on_interrupt
+from ._base import NeuralClassifierBase, restored_on_failure
 from ._parameters import PARAMETER_DOCS, parameters_doc
 from ._targets import MultiLabel, check_multilabel_y
 
@@ -233,7 +233,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @restored_on_interrupt
+    @restored_on_failure
     def fit(self, X: ImagesLike, y: LabelsLike,
             sample_weight: LabelsLike | None = None) -> "FineTuneClassifier":
         """Fine-tune on images ``X`` with labels ``y``.
@@ -260,7 +260,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         return self._fit_epochs(data, epochs=self.epochs)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @restored_on_interrupt
+    @restored_on_failure
     def partial_fit(self, X: ImagesLike, y: LabelsLike, classes: LabelsLike | None = None,
                     sample_weight: LabelsLike | None = None) -> "FineTuneClassifier":
         """Train one more epoch on ``X, y`` (a constant learning rate).

@@ -8,7 +8,7 @@ from sklearn.base import RegressorMixin
 from .._sklearn_compat import StrOptions, _fit_context
 from .._utils.hints import ImagesLike, LabelsLike
 from ..training._criteria import REGRESSION_LOSSES
-from ._base import NeuralNetworkBase, restored_on_interrupt
+from ._base import NeuralNetworkBase, restored_on_failure
 from ._targets import Regression, check_regression_y, standardisation
 from ._parameters import parameters_doc
 
@@ -222,7 +222,7 @@ class FineTuneRegressor(RegressorBase):
 
     # -- fitting -------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    @restored_on_interrupt
+    @restored_on_failure
     def fit(self, X: ImagesLike, y: LabelsLike,
             sample_weight: LabelsLike | None = None) -> "FineTuneRegressor":
         """Fine-tune on ``X`` with targets ``y``.
@@ -248,7 +248,7 @@ class FineTuneRegressor(RegressorBase):
         return self._fit_epochs(data, epochs=self.epochs)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @restored_on_interrupt
+    @restored_on_failure
     def partial_fit(self, X: ImagesLike, y: LabelsLike,
                     sample_weight: LabelsLike | None = None) -> "FineTuneRegressor":
         """Train one more epoch on ``X, y`` (a constant learning rate); the

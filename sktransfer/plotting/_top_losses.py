@@ -5,10 +5,8 @@ import os
 import textwrap
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 
-from .._utils.torch_parameters import TorchParameters
-from ..backbones._factory import backbone_modality
+from ..backbones._factory import estimator_reads_text
 from ..inputs._sources import decode_image
 from ._base import check_matplotlib, layout_axes
 
@@ -99,24 +97,21 @@ def thumbnail(item, size=128, *, index=None):
     return (array - low) / (high - low) if high > low else np.zeros_like(array)
 
 
-def _reads_text(estimator):
-    """Whether ``estimator`` (or the first sktransfer step of a Pipeline) reads
-    texts: its ``model`` says, as it does for ``fit``."""
-    parts = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) \
-        else [estimator]
-    for part in parts:
-        if isinstance(part, TorchParameters):
-            model = part.get_params(deep=False).get("model")
-            return model is not None and backbone_modality(model) == "text"
-    return False
-
-
 def _text_cell(text):
     """``text`` wrapped to a cell: its first characters, whole words per line."""
     text = " ".join(str(text).split())
     if len(text) > _TEXT_CHARACTERS:
         text = text[:_TEXT_CHARACTERS - 1] + "…"
     return textwrap.fill(text, _TEXT_WIDTH) if text else "(empty text)"
+
+
+def _check_one_label(y, name):
+    if np.ndim(y) != 1:
+        raise ValueError(
+            f"{name} has shape {np.shape(y)}: TopLossesDisplay ranks samples by the "
+            f"loss of their one true class, so {name} is 1-D. A multi-label "
+            "indicator matrix has one loss per label; rank the samples by, say, "
+            "sklearn.metrics.log_loss of each row's labels instead.")
 
 
 def _text_sample(item, index):
@@ -315,12 +310,7 @@ class TopLossesDisplay:
         proba = np.asarray(proba, dtype=float)
         classes = np.asarray(classes)
         y_true = np.asarray(y_true)
-        if y_true.ndim != 1:
-            raise ValueError(
-                f"y_true has shape {y_true.shape}: TopLossesDisplay ranks samples by "
-                "the loss of their one true class, so y_true is 1-D. A multi-label "
-                "indicator matrix has one loss per label; rank the samples by, say, "
-                "sklearn.metrics.log_loss of each row's labels instead.")
+        _check_one_label(y_true, "y_true")
         if proba.ndim != 2 or proba.shape[1] != len(classes):
             raise ValueError(f"proba must have shape (n_samples, {len(classes)}) "
                              f"(one column per class); got {proba.shape}.")
@@ -405,12 +395,8 @@ class TopLossesDisplay:
             raise TypeError(f"{type(estimator).__name__} has no predict_proba; "
                             "TopLossesDisplay ranks samples by their loss from "
                             "class probabilities.")
-        if np.ndim(y) != 1:
-            raise ValueError(
-                f"y has shape {np.shape(y)}: TopLossesDisplay ranks samples by the "
-                "loss of their one true class, so y is 1-D; a multi-label "
-                "classifier's indicator matrix has one loss per label.")
-        modality = "text" if images is None and _reads_text(estimator) else "image"
+        _check_one_label(y, "y")  # before predict_proba
+        modality = "text" if images is None and estimator_reads_text(estimator) else "image"
         proba = estimator.predict_proba(X)
         return cls.from_predictions(
             X if images is None else images, y, proba, estimator.classes_, n=n,

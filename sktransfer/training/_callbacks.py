@@ -137,6 +137,13 @@ def merge_callbacks(defaults, callbacks):
     return [callback for callback in merged if callback is not None]
 
 
+def _improves(value, best, lower_is_better, min_delta=0.0):
+    """Whether a monitored ``value`` beats ``best`` by more than ``min_delta``."""
+    if lower_is_better:
+        return value < best - min_delta
+    return value > best + min_delta
+
+
 def call_hook(callbacks, hook, state, **kwargs):
     """Call ``hook`` on every callback, in order."""
     for callback in callbacks:
@@ -286,9 +293,7 @@ class EarlyStopping(Callback):
         self.best_state_ = None
 
     def _improves(self, value):
-        if self.lower_is_better:
-            return value < self.best_value_ - self.min_delta
-        return value > self.best_value_ + self.min_delta
+        return _improves(value, self.best_value_, self.lower_is_better, self.min_delta)
 
     def update(self, record, module):
         """Record an epoch; return True when training should stop."""
@@ -522,11 +527,6 @@ class Checkpoint(Callback):
             state.module.load_state_dict(saved["returned"])
             state.stop_training = True
 
-    def _better(self, value):
-        if self.lower_is_better:
-            return value < self.best_value_
-        return value > self.best_value_
-
     def on_epoch_end(self, state, **kwargs):
         record = state.history[-1]
         value = record.get(self.monitor)
@@ -537,7 +537,7 @@ class Checkpoint(Callback):
         weights = {k: v.detach().to("cpu").contiguous()
                    for k, v in state.module.state_dict().items()}
         _write_weights(self._path("last.safetensors"), weights, metadata)
-        if self._better(value):
+        if _improves(value, self.best_value_, self.lower_is_better):
             self.best_value_ = float(value)
             _write_weights(self._path("best.safetensors"), weights, metadata)
         self._write_state(state)
