@@ -21,6 +21,7 @@ from sklearn.utils import check_array, check_random_state
 
 from ._sklearn_compat import _safe_indexing
 from ._utils.domains import unlabeled_mask
+from ._utils.frames import in_memory
 from ._utils.representation import estimator_features
 
 __all__ = [
@@ -462,6 +463,7 @@ class PredictionEntropyScorer(_DomainScorer):
     """)
 
     def __call__(self, estimator, X, y):
+        X = in_memory(X)  # a dask DataFrame given whole, as scikit-learn computes it
         _check_classifier(self, estimator)
         target, _ = _domain_masks(self, X, y, need_source=False)
         proba = _predict_proba(self, estimator, _take(X, target))
@@ -522,6 +524,7 @@ class SoftNeighborhoodDensityScorer(_DomainScorer):
         self.random_state = random_state
 
     def __call__(self, estimator, X, y):
+        X = in_memory(X)  # a dask DataFrame given whole, as scikit-learn computes it
         if self.max_samples is not None and not (
                 isinstance(self.max_samples, (int, np.integer)) and self.max_samples >= 2):
             raise ValueError(f"{type(self).__name__}: max_samples={self.max_samples!r} "
@@ -595,6 +598,7 @@ class ImportanceWeightedScorer(_DensityRatioScorer):
     """)
 
     def __call__(self, estimator, X, y):
+        X = in_memory(X)  # a dask DataFrame given whole, as scikit-learn computes it
         _check_classifier(self, estimator)
         _check_features_option(self)
         target, source = _domain_masks(self, X, y, need_source=True)
@@ -652,6 +656,7 @@ class DeepEmbeddedValidation(_DensityRatioScorer):
     """)
 
     def __call__(self, estimator, X, y):
+        X = in_memory(X)  # a dask DataFrame given whole, as scikit-learn computes it
         _check_classifier(self, estimator)
         _check_features_option(self)
         target, source = _domain_masks(self, X, y, need_source=True)

@@ -364,3 +364,31 @@ def test_a_dask_dataframe_or_series_is_computed_as_scikit_learn_does(tmp_path):
     np.testing.assert_allclose(
         reader.transform(dd.from_pandas(frame, npartitions=2)), reader.transform(texts),
         atol=1e-6)
+
+
+def test_domain_adaptation_scores_and_scorers_read_a_dask_dataframe():
+    """score and the target-label-free scorers index the labeled or target rows
+    of a dask DataFrame given whole, as of its pandas form."""
+    import pandas as pd
+
+    dd = pytest.importorskip("dask.dataframe")
+    from sktransfer import DomainAdaptRegressor
+    from sktransfer.metrics import (DeepEmbeddedValidation, ImportanceWeightedScorer,
+                                    PredictionEntropyScorer, SoftNeighborhoodDensityScorer)
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(40, 4))).add_prefix("f")
+    y = np.where(X["f0"] > 0, 1, 0)
+    y[20:] = -1
+    lazy = dd.from_pandas(X, npartitions=3)
+    clf = DomainAdaptClassifier(model=None, epochs=2, device="cpu", random_state=0).fit(X, y)
+    y_true = np.where(X["f0"] > 0, 1, 0)
+    assert clf.score(lazy, y_true) == clf.score(X, y_true)
+    for scorer in (PredictionEntropyScorer(), SoftNeighborhoodDensityScorer(),
+                   ImportanceWeightedScorer(), DeepEmbeddedValidation()):
+        assert scorer(clf, lazy, y) == scorer(clf, X, y)
+    targets = X["f1"].to_numpy() * 2.0
+    targets[20:] = np.nan
+    reg = DomainAdaptRegressor(model=None, epochs=2, device="cpu", random_state=0)
+    reg.fit(X, targets)
+    assert reg.score(lazy, X["f1"] * 2.0) == reg.score(X, X["f1"] * 2.0)

@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score
 from sklearn.utils import column_or_1d
 
+from .._utils.frames import in_memory
 from .._utils.domains import target_mask, unlabeled_mask
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._utils.hints import ImagesLike, LabelsLike
@@ -349,5 +350,5 @@ callable or None, default=None
             )
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight)[labeled]
-        return accuracy_score(y[labeled], self.predict(_safe_indexing(X, labeled)),
+        return accuracy_score(y[labeled], self.predict(_safe_indexing(in_memory(X), labeled)),
                               sample_weight=sample_weight)

@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.metrics import r2_score
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
+from .._utils.frames import in_memory
 from .._utils.domains import target_mask
 from .._utils.hints import ImagesLike, LabelsLike
 from ._adapting import adaptation_step, adapts, check_domains, resolve_adaptation
@@ -269,7 +270,7 @@ callable or None, default=None
             raise ValueError("y has no labeled sample to score (every entry is NaN).")
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight)[labeled]
-        return r2_score(y[labeled], self.predict(_safe_indexing(X, labeled)),
+        return r2_score(y[labeled], self.predict(_safe_indexing(in_memory(X), labeled)),
                         sample_weight=sample_weight)
 
 

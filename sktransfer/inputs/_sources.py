@@ -28,21 +28,10 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
+from .._utils.frames import in_memory
 from ._preprocess import apply_geometry, match_channels, needs_resize
 
 _CHUNK = 256  # samples per chunk when scanning an array for NaN/inf
-
-
-def in_memory(X):
-    """A dask DataFrame or Series computed into its pandas form, as scikit-learn's
-    checks compute a dask collection (with ``np.asarray``); anything else as it
-    is. (Out-of-core data goes through ``map_partitions``: see
-    ``docs/distributed.md``.)"""
-    kind = type(X)
-    if (kind.__module__.split(".")[0] in ("dask", "dask_expr")  # dask_expr: 2024.3-12
-            and kind.__name__ in ("DataFrame", "Series")):
-        return X.compute()
-    return X
 
 
 def _is_path(x):

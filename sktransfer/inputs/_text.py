@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import torch
 
-from ._sources import in_memory
+from .._utils.frames import in_memory
 
 #: Keys of a tokenizer's output a text backbone reads.
 TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")

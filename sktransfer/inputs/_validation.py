@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from .._sklearn_compat import validate_data
-from ._sources import check_images, check_input_shape, in_memory, is_tabular
+from .._utils.frames import in_memory
+from ._sources import check_images, check_input_shape, is_tabular
 
 
 def _has_integer_dtype(X):

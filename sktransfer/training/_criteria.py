@@ -184,6 +184,8 @@ class RegressionLoss(Criterion):
         losses = _regression_losses(torch.from_numpy(outputs - targets), self.loss)
         residual = ((targets - outputs) ** 2).sum(axis=0)
         spread = ((targets - targets.mean(axis=0)) ** 2).sum(axis=0)
+        if len(targets) < 2:  # as r2_score: not defined on fewer than two rows
+            return {"valid_loss": float(losses.mean()), "valid_score": float("nan")}
         # As r2_score: a constant column scores 1 when predicted exactly, else 0.
         r2 = np.where(spread > 0, 1.0 - residual / np.where(spread > 0, spread, 1.0),
                       np.where(residual > 0, 0.0, 1.0))

@@ -84,6 +84,16 @@ def test_each_loss_is_the_weighted_mean_of_its_formula(loss, expected):
                                          rel=1e-5)
 
 
+def test_r2_of_a_one_row_validation_split_is_nan_as_in_r2_score():
+    # One row has no spread: R² is not defined (sklearn's r2_score gives nan),
+    # not the 0 or 1 of a constant column.
+    scores = RegressionLoss().scores(np.array([[1.5]]), np.array([[2.0]]))
+    assert np.isnan(scores["valid_score"]) and scores["valid_loss"] == pytest.approx(0.25)
+    X, y = make_regression(n_samples=10, n_features=3, random_state=0)
+    reg = mlp(epochs=2, early_stopping=True, validation_fraction=0.1).fit(X.astype(np.float32), y)
+    assert all(np.isnan(record["valid_score"]) for record in reg.history_)
+
+
 @pytest.mark.parametrize("loss", ["squared_error", "absolute_error", "huber"])
 def test_each_loss_learns_and_reports_r2_for_early_stopping(task, loss):
     X, y = task
