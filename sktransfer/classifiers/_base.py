@@ -292,6 +292,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
             raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must hold "
                              "positive ints.")
         for name, callback in check_callbacks(self.callbacks):
+            if callback is not None:
+                callback.check_params()
             if callback is None and name not in DEFAULT_CALLBACKS:
                 raise ValueError(
                     f"callbacks: ({name!r}, None) drops the default callback of that "

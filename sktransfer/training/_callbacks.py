@@ -18,7 +18,9 @@ import json
 import os
 import time
 import warnings
+from numbers import Integral, Real
 
+import numpy as np
 import torch
 
 from ._freeze import head_warmup, set_trainable
@@ -64,6 +66,13 @@ class Callback:
     #: the fit, freezes layers) runs on every rank, and sees the same history on
     #: each.
     main_process_only = False
+
+    def check_params(self):
+        """Called when an estimator's fit starts, before any data is read or
+        network built:
+        raise ``ValueError`` (or ``TypeError``) naming a bad constructor
+        argument, so the user hears of it before the expensive work. The
+        default checks nothing."""
 
     def on_fit_begin(self, state, **kwargs):
         """Before the first epoch (the network, optimizer and schedule are built)."""
@@ -135,6 +144,33 @@ def merge_callbacks(defaults, callbacks):
     default_names = {name for name, _ in defaults}
     merged += [callback for name, callback in user if name not in default_names]
     return [callback for callback in merged if callback is not None]
+
+
+def _check_bool(callback, name):
+    value = getattr(callback, name)
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{type(callback).__name__}({name}={value!r}): must be True or False.")
+
+
+def _check_monitor(callback):
+    if not isinstance(callback.monitor, str):
+        raise TypeError(f"{type(callback).__name__}(monitor={callback.monitor!r}): must "
+                        "be the name of a history key, such as 'valid_loss'.")
+
+
+def check_folder(owner, name, folder):
+    """Refuse ``folder`` (a constructor argument of ``owner`` named ``name``)
+    unless it is a path whose existing part is a folder: a writer would fail on
+    it after the network is built."""
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"{type(owner).__name__}({name}={folder!r}): must be a path "
+                        "(str or path-like).")
+    path = os.path.abspath(os.fspath(folder).split("{fingerprint}")[0] or ".")
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise ValueError(f"{type(owner).__name__}({name}={os.fspath(folder)!r}): {path!r} "
+                         "is a file, not a folder.")
 
 
 def _improves(value, best, lower_is_better, min_delta=0.0):
@@ -281,6 +317,20 @@ class EarlyStopping(Callback):
         self.load_best = load_best
         self.log = log
 
+    def check_params(self):
+        if not isinstance(self.patience, Integral) or isinstance(self.patience, bool) \
+                or self.patience < 1:
+            raise ValueError(f"EarlyStopping(patience={self.patience!r}): must be an int "
+                             ">= 1.")
+        _check_monitor(self)
+        _check_bool(self, "lower_is_better")
+        _check_bool(self, "load_best")
+        if not isinstance(self.min_delta, Real) or not self.min_delta >= 0:
+            raise ValueError(f"EarlyStopping(min_delta={self.min_delta!r}): must be a "
+                             "number >= 0.")
+        if self.log is not None and not callable(self.log):
+            raise TypeError(f"EarlyStopping(log={self.log!r}): must be callable or None.")
+
     def on_fit_begin(self, state, **kwargs):
         self.reset()
         self._checked_monitor = False
@@ -352,6 +402,12 @@ class EpochLogger(Callback):
     def __init__(self, log=print, score_label="valid_score"):
         self.log = log
         self.score_label = score_label
+
+    def check_params(self):
+        if not callable(self.log):
+            raise TypeError(f"EpochLogger(log={self.log!r}): must be callable (print).")
+        if not isinstance(self.score_label, str):
+            raise TypeError(f"EpochLogger(score_label={self.score_label!r}): must be a str.")
 
     def on_epoch_end(self, state, **kwargs):
         self.log(epoch_line(state.history[-1], self.score_label))
@@ -476,6 +532,12 @@ class Checkpoint(Callback):
 
     def _fingerprint(self, state):
         return None if state.fingerprint is None else state.fingerprint()
+
+    def check_params(self):
+        check_folder(self, "folder", self.folder)
+        _check_monitor(self)
+        _check_bool(self, "lower_is_better")
+        _check_bool(self, "resume")
 
     def on_fit_begin(self, state, **kwargs):
         folder = os.fspath(self.folder)

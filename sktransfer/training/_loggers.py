@@ -10,7 +10,7 @@ import os
 import time
 from numbers import Real
 
-from ._callbacks import Callback
+from ._callbacks import Callback, check_folder
 
 
 def epoch_metrics(record):
@@ -98,6 +98,9 @@ class TensorBoardLogger(Callback):
     def __init__(self, log_dir="runs"):
         self.log_dir = log_dir
 
+    def check_params(self):
+        check_folder(self, "log_dir", self.log_dir)
+
     def on_fit_begin(self, state, **kwargs):
         self._writer = _summary_writer(self.log_dir)
 
@@ -160,6 +163,12 @@ class MLflowLogger(Callback):
         self.experiment_name = experiment_name
         self.tracking_uri = tracking_uri
         self.run_name = run_name
+
+    def check_params(self):
+        for name in ("experiment_name", "tracking_uri", "run_name"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"MLflowLogger({name}={value!r}): must be a str or None.")
 
     def on_fit_begin(self, state, **kwargs):
         client = _mlflow_client(self.tracking_uri)

@@ -12,7 +12,8 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
-from sktransfer.training import Callback, Checkpoint, EarlyStopping
+from sktransfer.training import (Callback, Checkpoint, EarlyStopping, EpochLogger,
+                                 MLflowLogger, TensorBoardLogger)
 from sktransfer.training._callbacks import epoch_line, HOOKS
 
 from failing_step import fail_in_second_epoch
@@ -267,3 +268,52 @@ def test_early_stopping_monitor_direction_and_load_best():
     assert not missing.update({"epoch": 1, "train_loss": 0.3}, module)  # no valid_loss
     assert missing.best_epoch_ is None
     assert "patience=1" in repr(missing) and "misses_" not in repr(missing)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda tmp: Checkpoint(tmp / "a_file"), "is a file, not a folder"),
+    (lambda tmp: Checkpoint(tmp / "a_file" / "{fingerprint}"), "is a file, not a folder"),
+    (lambda tmp: Checkpoint(3), "must be a path"),
+    (lambda tmp: Checkpoint(tmp, lower_is_better="no"), "lower_is_better='no'"),
+    (lambda tmp: Checkpoint(tmp, monitor=None), "monitor=None"),
+    (lambda tmp: Checkpoint(tmp, resume=1), "resume=1"),
+    (lambda tmp: TensorBoardLogger(tmp / "a_file" / "run"), "is a file, not a folder"),
+    (lambda tmp: EpochLogger(score_label=1), "score_label=1"),
+    (lambda tmp: EpochLogger(log="print"), "log='print'"),
+    (lambda tmp: EarlyStopping(0), "patience=0"),
+    (lambda tmp: EarlyStopping(monitor=["valid_loss"]), "monitor="),
+    (lambda tmp: EarlyStopping(min_delta=-1), "min_delta=-1"),
+    (lambda tmp: EarlyStopping(load_best="yes"), "load_best='yes'"),
+    (lambda tmp: MLflowLogger(experiment_name=3), "experiment_name=3"),
+])
+def test_bad_callback_arguments_are_refused_before_the_network_is_built(
+        blobs, tmp_path, monkeypatch, make, message):
+    """Callback.check_params runs when fit starts: a Checkpoint or TensorBoard
+    folder that is a file, or an argument of the wrong type, is named before
+    any network is built (it failed later, or never)."""
+    import sktransfer.classifiers._base as base
+
+    (tmp_path / "a_file").write_text("not a folder")
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network was built before the callbacks were checked")
+
+    monkeypatch.setattr(base, "mlp_backbone", no_network)
+    X, y = blobs
+    with pytest.raises((ValueError, TypeError), match=message):
+        mlp(callbacks=[make(tmp_path)]).fit(X, y)
+
+
+def test_check_params_of_a_user_callback_runs_when_fit_starts(blobs):
+    class NeedsPositive(Callback):
+        def __init__(self, n=1):
+            self.n = n
+
+        def check_params(self):
+            if self.n <= 0:
+                raise ValueError(f"NeedsPositive(n={self.n}) must be > 0")
+
+    X, y = blobs
+    mlp(callbacks=[NeedsPositive(1)]).fit(X, y)
+    with pytest.raises(ValueError, match=r"NeedsPositive\(n=0\)"):
+        mlp(callbacks=[NeedsPositive(0)]).fit(X, y)
