@@ -11,6 +11,7 @@ as plain values.
 
 import copy
 import enum
+import inspect
 import os
 from numbers import Integral
 
@@ -30,6 +31,69 @@ COMMON_CONSTRAINTS = {
     "num_workers": [Interval(Integral, 0, None, closed="left")],
     "random_state": ["random_state"],
 }
+
+
+class ParameterizedModule(torch.nn.Module):
+    """A torch module with scikit-learn's parameter protocol: ``get_params``
+    reads the constructor's arguments stored under their own names (those not
+    stored are left out), ``set_params`` sets them, and an estimator's
+    ``get_params(deep=True)`` lists them as ``<parameter>__<name>`` (so
+    ``set_params`` and ``GridSearchCV`` reach them). ``clone`` still deep-copies
+    such a module as a plain value (see :func:`_is_plain`)."""
+
+    @classmethod
+    def _param_names(cls):
+        init = cls.__init__
+        if init is ParameterizedModule.__init__ or init is torch.nn.Module.__init__:
+            return []
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return sorted(p.name for p in inspect.signature(init).parameters.values()
+                      if p.name != "self" and p.kind in kinds)
+
+    def get_params(self, deep=True):
+        """The constructor's arguments, as stored.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Ignored (the arguments are values).
+
+        Returns
+        -------
+        params : dict
+        """
+        return {name: getattr(self, name) for name in self._param_names()
+                if name in vars(self) or hasattr(type(self), name)}
+
+    def set_params(self, **params):
+        """Set constructor arguments by name.
+
+        Returns
+        -------
+        self
+        """
+        names = self._param_names()
+        for name, value in params.items():
+            if name not in names:
+                raise ValueError(f"Invalid parameter {name!r} for {type(self).__name__}; "
+                                 f"its parameters are {names}.")
+            setattr(self, name, value)
+        return self
+
+    def changed_params(self):
+        """The arguments that differ from their defaults (what scikit-learn's
+        repr shows)."""
+        defaults = {p.name: p.default for p in
+                    inspect.signature(type(self).__init__).parameters.values()}
+        return {name: value for name, value in self.get_params().items()
+                if not _same(value, defaults.get(name, inspect.Parameter.empty))}
+
+
+def _same(value, default):
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except Exception:  # an array, a tensor: not the default
+        return False
 
 
 def _is_plain(value):
@@ -78,7 +142,8 @@ class TorchParameters:
             return params
         out = {}
         for key, value in params.items():
-            if (hasattr(value, "get_params") and not isinstance(value, type)
+            if isinstance(value, ParameterizedModule) or (
+                    hasattr(value, "get_params") and not isinstance(value, type)
                     and not _is_plain(value)):
                 out.update((f"{key}__{k}", v) for k, v in value.get_params().items())
             out[key] = value

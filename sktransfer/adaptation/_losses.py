@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._sklearn_compat import Interval, StrOptions, validate_parameter_constraints
+from .._utils.torch_parameters import ParameterizedModule
 from ..training import DomainAdaptationStep
 from . import _functional as functional
 
@@ -33,7 +34,7 @@ _POSITIVE = [Interval(Real, 0, None, closed="neither")]
 _HIDDEN_SIZE = [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})]
 
 
-class AdaptationLoss(nn.Module):
+class AdaptationLoss(ParameterizedModule):
     """Base of domain-adaptation losses: the contract between a method and
     :class:`~sktransfer.DomainAdaptClassifier`.
 
@@ -97,10 +98,8 @@ class AdaptationLoss(nn.Module):
         return self
 
     def extra_repr(self):
-        return ", ".join(f"{k}={v!r}" for k, v in self._hyper_parameters().items())
-
-    def _hyper_parameters(self):
-        return {}
+        """The arguments that differ from their defaults, as scikit-learn shows."""
+        return ", ".join(f"{name}={value!r}" for name, value in self.changed_params().items())
 
 
 class FunctionLoss(AdaptationLoss):
@@ -179,9 +178,6 @@ class DANNLoss(AdaptationLoss):
         self.max_coefficient = max_coefficient
         self.discriminator = None
 
-    def _hyper_parameters(self):
-        return {"hidden_size": self.hidden_size, "gamma": self.gamma,
-                "max_coefficient": self.max_coefficient}
 
     def build(self, n_features, n_classes):
         self.discriminator = DomainDiscriminator(n_features,
@@ -237,9 +233,6 @@ class CDANLoss(AdaptationLoss):
         self.discriminator = None
         self.randomized = False
 
-    def _hyper_parameters(self):
-        return {"hidden_size": self.hidden_size, "randomized_dim": self.randomized_dim,
-                "entropy_conditioning": self.entropy_conditioning}
 
     def build(self, n_features, n_classes):
         self.randomized = n_features * n_classes > self.randomized_dim
@@ -315,9 +308,6 @@ class MMDLoss(AdaptationLoss):
         self.kernel_num = kernel_num
         self.warmup = warmup
 
-    def _hyper_parameters(self):
-        return {"kernel_mul": self.kernel_mul, "kernel_num": self.kernel_num,
-                "warmup": self.warmup}
 
     def forward(self, features_source, logits_source, features_target, logits_target):
         loss = functional.mmd_loss(features_source, features_target, kernel_mul=self.kernel_mul,
@@ -342,8 +332,6 @@ class MCCLoss(AdaptationLoss):
         super().__init__()
         self.temperature = temperature
 
-    def _hyper_parameters(self):
-        return {"temperature": self.temperature}
 
     def forward(self, features_source, logits_source, features_target, logits_target):
         return functional.mcc_loss(logits_target, temperature=self.temperature)

@@ -80,10 +80,6 @@ class _PseudoLabelLoss(AdaptationLoss):
         self.strong = strong
         self.mask_rate = 0.0
 
-    def _hyper_parameters(self):
-        return {"threshold": self.threshold, "relative": self.relative,
-                "distribution_alignment": self.distribution_alignment}
-
     def check_parameters(self):
         super().check_parameters()
         for name in ("weak", "strong"):
@@ -335,9 +331,6 @@ class EpochSelfTrainingLoss(_PseudoLabelLoss):
         self.refresh_every = refresh_every
         self.register_buffer("source_mean", None)
         self.register_buffer("source_confidence", None)
-
-    def _hyper_parameters(self):
-        return {**super()._hyper_parameters(), "refresh_every": self.refresh_every}
 
     def build(self, n_features, n_classes):
         self.source_mean = torch.full((n_classes,), 1.0 / n_classes)

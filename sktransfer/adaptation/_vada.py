@@ -172,11 +172,6 @@ class VADALoss(DANNLoss):
         self.refine = refine
         self.teacher_weight = teacher_weight
 
-    def _hyper_parameters(self):
-        return {"domain": self.domain, "entropy": self.entropy,
-                "vat_source": self.vat_source, "vat_target": self.vat_target,
-                "radius": self.radius, "refine": self.refine}
-
     @property
     def refining(self):
         """Whether the fit is in its DIRT-T part."""

@@ -21,39 +21,76 @@ import numpy as np
 import torch
 
 from .._utils.hashing import digest_parts, weights_fingerprint
-from ..feature_extraction._cache import image_keys
+from .._utils.torch_parameters import ParameterizedModule
+from ..feature_extraction._cache import _code_digest, image_keys, model_identity
 
 #: Parameters that do not change what a fit learns.
 _NOT_DEFINING = ("callbacks", "verbose", "num_workers", "device")
 
 
-def _describe(value):
+#: How deep :func:`_describe` follows values inside values (a closure's cells,
+#: an object's attributes); deeper ones are described by their type.
+_MAX_DEPTH = 8
+
+
+def _function(function, depth):
+    """A function by its name, its code (bytecode, names and constants), its
+    defaults and the values its closure holds: two closures of one factory
+    (``scaled_gap(0.0)``, ``scaled_gap(100.0)``) differ."""
+    parts = []
+    _code_digest(function.__code__, parts)
+    cells = [cell.cell_contents for cell in function.__closure__ or ()
+             if cell.cell_contents is not function]
+    return {"callable": f"{function.__module__}.{function.__qualname__}",
+            "code": digest_parts(*parts).hexdigest(),
+            "defaults": _describe(list(function.__defaults__ or ()), depth + 1),
+            "keyword defaults": _describe(function.__kwdefaults__ or {}, depth + 1),
+            "closure": _describe(cells, depth + 1)}
+
+
+def _describe(value, depth=0):
     """A JSON-able description of a parameter value that is the same in every
-    process: modules by their class, structure and weights; functions and
-    classes by their qualified name; other objects by their class and their
-    attributes (never a repr, which may hold a memory address)."""
+    process: modules by their class, the code of their methods, their own
+    plain attributes, structure and weights (and an adaptation loss by its
+    parameters); functions by their name, code, defaults and closure; classes
+    by their qualified name; other objects by their class and their attributes
+    (never a repr, which may hold a memory address)."""
+    if depth > _MAX_DEPTH:
+        return f"<{type(value).__qualname__}>"
     if isinstance(value, torch.nn.Module):
         kind = type(value)
-        return {"module": f"{kind.__module__}.{kind.__qualname__}", "repr": repr(value),
-                "weights": weights_fingerprint(value)}
+        described = {"module": f"{kind.__module__}.{kind.__qualname__}",
+                     "identity": model_identity(value),
+                     "weights": weights_fingerprint(value)}
+        if isinstance(value, ParameterizedModule):
+            described["params"] = _describe(value.get_params(), depth + 1)
+        return described
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (list, tuple)):
-        return [_describe(item) for item in value]
+        return [_describe(item, depth + 1) for item in value]
+    if isinstance(value, (set, frozenset)):  # sorted: iteration follows the hash seed
+        return {"set": sorted(json.dumps(_describe(item, depth + 1), sort_keys=True,
+                                         default=str) for item in value)}
     if isinstance(value, dict):
-        return {str(key): _describe(item) for key, item in sorted(value.items(), key=str)}
+        return {str(key): _describe(item, depth + 1)
+                for key, item in sorted(value.items(), key=str)}
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, type)):
+    if isinstance(value, types.FunctionType):
+        return _function(value, depth)
+    if isinstance(value, (types.BuiltinFunctionType, type)):
         return {"callable": f"{value.__module__}.{value.__qualname__}"}
     if isinstance(value, types.MethodType):
-        return {"method": _describe(value.__func__), "of": _describe(value.__self__)}
+        return {"method": _describe(value.__func__, depth + 1),
+                "of": _describe(value.__self__, depth + 1)}
     if isinstance(value, functools.partial):
-        return {"partial": _describe(value.func), "args": _describe(list(value.args)),
-                "keywords": _describe(value.keywords)}
+        return {"partial": _describe(value.func, depth + 1),
+                "args": _describe(list(value.args), depth + 1),
+                "keywords": _describe(value.keywords, depth + 1)}
     kind = type(value)
     try:
-        state = _describe(vars(value))
+        state = _describe(vars(value), depth + 1)
     except TypeError:  # no __dict__: a value type (an enum member, a path...)
         state = str(value)
     return {"object": f"{kind.__module__}.{kind.__qualname__}", "state": state}

@@ -181,3 +181,27 @@ def test_numpy_scalars_and_the_full_refinement_are_accepted():
     EpochSelfTrainingLoss(refresh_every="auto").check_parameters()
     MCCLoss(temperature=np.float64(1.5)).check_parameters()
     VADALoss(refine=1.0).check_parameters()   # DIRT-T only: after a warm start from VADA
+
+
+def test_losses_have_scikit_learn_parameters_and_repr():
+    """get_params/set_params read the constructor's arguments; the repr shows the
+    changed ones (so GridSearchCV's cv_results_ tell candidates apart), and an
+    estimator reaches them as method__<name>."""
+    from sklearn.base import clone
+
+    from sktransfer import DomainAdaptClassifier
+    from sktransfer.adaptation import CDANLoss, EpochSelfTrainingLoss, VADALoss
+
+    loss = CDANLoss(max_coefficient=0.5)
+    assert loss.get_params() == {"entropy_conditioning": True, "gamma": 10.0,
+                                 "hidden_size": 1024, "max_coefficient": 0.5,
+                                 "randomized_dim": 1024}
+    assert repr(loss) == "CDANLoss(max_coefficient=0.5)"
+    assert repr(VADALoss(teacher_weight=0.1, gamma=3.0)) == "VADALoss(gamma=3.0, teacher_weight=0.1)"
+    assert repr(EpochSelfTrainingLoss(momentum=0.5)) == "EpochSelfTrainingLoss(momentum=0.5)"
+    with pytest.raises(ValueError, match="Invalid parameter 'coefficient' for CDANLoss"):
+        loss.set_params(coefficient=1.0)
+    clf = DomainAdaptClassifier(method=CDANLoss())
+    assert clf.get_params()["method__gamma"] == 10.0
+    copy = clone(clf).set_params(method__gamma=2.0)
+    assert copy.method.gamma == 2.0 and clf.method.gamma == 10.0  # clone copied it

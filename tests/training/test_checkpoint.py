@@ -149,8 +149,9 @@ def test_checkpoint_per_fit_folders_keep_cross_validation_honest(tmp_path):
 
 
 def test_fingerprint_is_the_same_in_another_process_and_sees_starting_weights():
-    """A function given as a parameter is described by its name, not by its
-    repr (which holds a memory address that differs between processes), and
+    """A function given as a parameter is described by its name, code and
+    closure, not by its repr (which holds a memory address that differs between
+    processes; a set in the closure iterates in the process's hash order), and
     the starting weights count."""
     import subprocess
     import sys
@@ -163,9 +164,12 @@ def test_fingerprint_is_the_same_in_another_process_and_sees_starting_weights():
         from sktransfer.classifiers._fingerprint import fit_fingerprint
         from sktransfer.inputs import ArraySource
 
-        def shift(images):
-            return images
-        clf = FineTuneClassifier(model=None, augment=shift, random_state=0)
+        def scaled(scale):
+            def shift(images):
+                return images * scale
+            return shift
+        clf = FineTuneClassifier(model=None, augment=scaled({0.5, "a", "b"}),
+                                 random_state=0)
         data = FitData(ArraySource(torch.zeros(4, 3)), np.zeros(4, dtype=np.int64),
                        np.ones(4), np.arange(4), 0)
         torch.manual_seed(0)
@@ -189,3 +193,67 @@ def test_a_replaced_default_callback_is_another_fit(tmp_path):
     with pytest.raises(ValueError, match="not this one"):
         mlp(epochs=2, early_stopping=True,
             callbacks=[Checkpoint(tmp_path), other]).fit(X, y)
+
+
+def _fingerprint(estimator):
+    from sktransfer.classifiers._base import FitData
+    from sktransfer.classifiers._fingerprint import fit_fingerprint
+    from sktransfer.inputs import ArraySource
+
+    data = FitData(ArraySource(torch.zeros(4, 3)), np.zeros(4, dtype=np.int64),
+                   np.ones(4), np.arange(4), 0)
+    torch.manual_seed(0)
+    return fit_fingerprint(estimator, data, start_epoch=0, schedule=True,
+                           network=torch.nn.Linear(3, 2))
+
+
+def test_losses_and_closures_that_differ_in_a_setting_are_other_fits(tmp_path):
+    """The fingerprint reads an adaptation loss's parameters and a user loss's
+    plain attributes, and a closure's values: two candidates of a grid search
+    that differ only there never share a checkpoint folder."""
+    from sktransfer.adaptation import AdaptationLoss, CDANLoss, SelfTrainingLoss
+
+    class Gap(AdaptationLoss):
+        def __init__(self, ramp=True):
+            super().__init__()
+            self.ramp = ramp
+
+        def forward(self, fs, ls, ft, lt):
+            gap = (fs.mean(0) - ft.mean(0)).pow(2).sum()
+            return gap * self.progress if self.ramp else gap
+
+    def scaled_gap(scale):
+        def gap(fs, ls, ft, lt):
+            return scale * (fs.mean(0) - ft.mean(0)).pow(2).sum()
+        return gap
+
+    def da(method):
+        return DomainAdaptClassifier(model=None, method=method, random_state=0)
+
+    pairs = [(CDANLoss(max_coefficient=0.0), CDANLoss(max_coefficient=50.0)),
+             (SelfTrainingLoss(momentum=0.9), SelfTrainingLoss(momentum=0.5)),
+             (Gap(ramp=True), Gap(ramp=False)),
+             (scaled_gap(0.0), scaled_gap(100.0))]
+    for first, second in pairs:
+        assert _fingerprint(da(first)) != _fingerprint(da(second)), (first, second)
+    assert _fingerprint(da(scaled_gap(1.0))) == _fingerprint(da(scaled_gap(1.0)))
+    assert _fingerprint(da(Gap(ramp=False))) == _fingerprint(da(Gap(ramp=False)))
+    # A grid over a loss's setting (reached as method__<name>) gives each
+    # candidate its own folder, and the scores of fits without a checkpoint.
+    X, y = make_blobs(n_samples=80, centers=2, n_features=4, random_state=0)
+    y = np.where(np.arange(80) < 40, y, -1)
+    scoring = lambda est, X_, y_: est.score(X_[y_ != -1], y_[y_ != -1])  # noqa: E731
+    grid = {"method__max_coefficient": [0.0, 50.0]}
+    keyed = GridSearchCV(
+        DomainAdaptClassifier(model=None, method=CDANLoss(), epochs=2, device="cpu",
+                              random_state=0,
+                              callbacks=[Checkpoint(str(tmp_path / "{fingerprint}"))]),
+        grid, cv=2, scoring=scoring).fit(X, y)
+    plain = GridSearchCV(DomainAdaptClassifier(model=None, method=CDANLoss(), epochs=2,
+                                               device="cpu", random_state=0),
+                         grid, cv=2, scoring=scoring).fit(X, y)
+    assert len(os.listdir(tmp_path)) == 4 + 1  # 2 candidates x 2 folds, and the refit
+    np.testing.assert_array_equal(keyed.cv_results_["mean_test_score"],
+                                  plain.cv_results_["mean_test_score"])
+    assert [str(p["method__max_coefficient"]) for p in keyed.cv_results_["params"]] \
+        == ["0.0", "50.0"]
