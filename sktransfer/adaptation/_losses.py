@@ -50,15 +50,17 @@ class AdaptationLoss(ParameterizedModule):
         Share of the fit done (0 -> 1), set by the training step before every
         step (for schedules such as DANN's gradient-reversal ramp).
     training_step : type
-        The :class:`~sktransfer.training.TrainingStep` that trains with this
-        loss: :class:`~sktransfer.training.DomainAdaptationStep` by default (a
+        The step that trains with this loss:
+        :class:`~sktransfer.training.DomainAdaptationStep` by default (a
         source batch and the target views each step, one forward over both).
-        A method that needs its own step names its subclass here, defined
-        beside the loss.
+        A method that needs its own step names a subclass of it here, defined
+        beside the loss (the estimators refuse any other class).
     target_augments : list of callables or None
         The views of each target batch the loss sees, one augmentation (or
         None) per view, in the order of ``forward``'s target arguments; None
-        (the default): one view, augmented by the estimator's ``augment``.
+        (the default): one view, augmented by the estimator's ``augment``. On
+        flat rows (``model=None``) every view is the rows as given:
+        augmentations apply to images and texts.
     modalities : tuple of str
         The inputs the method works on: ``"image"``, ``"text"`` (tokenized
         texts) and ``"tabular"`` (flat rows); the estimator refuses the others

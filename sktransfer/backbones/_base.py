@@ -65,6 +65,10 @@ class Backbone(nn.Module):
         self.pool = pool if pool is not None else nn.Identity()
         self.preprocess = preprocess if preprocess is not None else PreprocessConfig()
         self.name = name
+        # A declared size is checked at each forward; a found one describes the
+        # preprocessing's input size (a feature map flattened at another size
+        # gives another).
+        self._declared = num_features is not None
         self.num_features = (
             int(num_features) if num_features is not None else self._dry_run()
         )
@@ -75,7 +79,14 @@ class Backbone(nn.Module):
             features = next(iter(features.values()))
         elif isinstance(features, (list, tuple)):
             features = features[-1]
-        return self.pool(features).flatten(1)
+        features = self.pool(features).flatten(1)
+        if getattr(self, "_declared", False) and features.shape[1] != self.num_features:
+            raise ValueError(
+                f"{self.name}: the network gives {features.shape[1]} features per "
+                f"sample, but declares num_features={self.num_features}, which sizes "
+                "the heads and the feature names: fix the declared size, or drop it "
+                "(one dry forward pass finds it).")
+        return features
 
     def _dry_run(self):
         size = self.preprocess.output_size or (32, 32)

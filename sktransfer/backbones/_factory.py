@@ -209,6 +209,13 @@ def _build_named(model, **arguments):
         if not isinstance(backbone, Backbone):
             raise TypeError(f"the builder registered as {model!r} returned a "
                             f"{type(backbone).__name__}, not a Backbone.")
+        registered = registered_modality(model)
+        if backbone.modality != registered:
+            raise TypeError(
+                f"the builder registered as {model!r} (modality={registered!r}) returned "
+                f"a Backbone that reads {backbone.modality} input: register it with "
+                f"modality={backbone.modality!r}, or return a "
+                f"{'TextBackbone' if registered == 'text' else 'Backbone'}.")
         image_size = arguments["image_size"]
         return backbone if image_size is None else _built_for(backbone, image_size)
     if model.startswith("hf:"):
@@ -380,7 +387,9 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="auto",
         f"unknown model {model!r}: not a registered backbone "
         f"({', '.join(list_backbones(torchvision=False))}), not a torchvision "
         "classification model (torchvision.models.list_models()), not "
-        "'timm:<name>' and not 'hf:<repo or folder>'."
+        "'timm:<name>' and not 'hf:<repo or folder>'. (A name registered in "
+        "another process, such as the parent of joblib's or dask's workers, is "
+        "unknown here: register it in a module that every process imports.)"
     )
 
 

@@ -7,6 +7,7 @@ import functools
 import torch
 
 from ..adaptation._methods import resolve_method
+from ..training import DomainAdaptationStep
 
 
 def resolve_adaptation(estimator, *, hint="", classes=True):
@@ -22,6 +23,13 @@ def resolve_adaptation(estimator, *, hint="", classes=True):
                 f"scores ({type(adaptation).__name__}.needs_classes is True), and a "
                 f"{type(estimator).__name__} outputs numbers: use a method that aligns "
                 "the features, 'dann', 'coral' or 'mmd', or a loss on the features.")
+        step = adaptation.training_step
+        if not (isinstance(step, type) and issubclass(step, DomainAdaptationStep)):
+            raise ValueError(
+                f"{type(adaptation).__name__}.training_step = {step!r:.100} is not a "
+                "subclass of sktransfer.training.DomainAdaptationStep: a method's step "
+                "extends it (its constructor takes the step's config and adaptation=, "
+                "target_rows=, trade_off=, adabn=; override batches or loss).")
         adaptation.check_parameters()
         if estimator._modality not in adaptation.modalities:
             raise ValueError(

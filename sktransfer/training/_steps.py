@@ -21,6 +21,7 @@ probing (``extra_modules``, ``epoch_metrics``, ``finish``).
 """
 
 import dataclasses
+from numbers import Real
 
 import numpy as np
 import torch
@@ -340,6 +341,13 @@ class DomainAdaptationStep(SupervisedStep):
                          logits.split([n_source, *map(len, views)])):
             parts.extend(chunk)
         adapt = self.adaptation(*parts)
+        if not (isinstance(adapt, torch.Tensor) and adapt.numel() == 1
+                or isinstance(adapt, Real) and not isinstance(adapt, bool)):
+            shown = (f"a tensor of shape {tuple(adapt.shape)}"
+                     if isinstance(adapt, torch.Tensor) else repr(adapt)[:80])
+            raise TypeError(f"method={self.adaptation!r:.200} returned {shown}: an "
+                            "adaptation loss returns a scalar (a 0-d tensor); reduce it "
+                            "with .mean() or .sum().")
         self.record(supervised, adapt)
         return supervised + self.trade_off * adapt
 

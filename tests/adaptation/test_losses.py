@@ -205,3 +205,43 @@ def test_losses_have_scikit_learn_parameters_and_repr():
     assert clf.get_params()["method__gamma"] == 10.0
     copy = clone(clf).set_params(method__gamma=2.0)
     assert copy.method.gamma == 2.0 and clf.method.gamma == 10.0  # clone copied it
+
+
+@pytest.mark.parametrize("returned, shown", [
+    (lambda fs: fs.mean(0), r"a tensor of shape \(256,\)"),  # the hidden layer
+    (lambda fs: None, "None"),
+])
+def test_an_adaptation_loss_that_is_not_a_scalar_is_named(returned, shown):
+    def gap(fs, ls, ft, lt):
+        return returned(fs)
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = np.r_[rng.integers(0, 2, 20), -np.ones(20, dtype=int)]
+    clf = DomainAdaptClassifier(model=None, method=gap, epochs=1, device="cpu")
+    with pytest.raises(TypeError, match=f"method=FunctionLoss.*gap.* returned {shown}: "
+                                        "an adaptation loss returns a scalar"):
+        clf.fit(X, y)
+
+
+def test_a_training_step_that_is_not_a_domain_adaptation_step_is_refused(monkeypatch):
+    from sktransfer.adaptation import AdaptationLoss
+    from sktransfer.training import TrainingStep
+
+    class Gap(AdaptationLoss):
+        training_step = TrainingStep
+
+        def forward(self, fs, ls, ft, lt):
+            return (fs.mean(0) - ft.mean(0)).pow(2).sum()
+
+    import sktransfer.training._loop as core
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started before the method was checked")
+
+    monkeypatch.setattr(core.Trainer, "fit", no_training)
+    X = np.zeros((8, 3), dtype=np.float32)
+    y = np.array([0, 1, 0, 1, -1, -1, -1, -1])
+    with pytest.raises(ValueError, match="Gap.training_step = .*TrainingStep.* is not a "
+                                         "subclass of sktransfer.training.DomainAdaptationStep"):
+        DomainAdaptClassifier(model=None, method=Gap(), device="cpu").fit(X, y)

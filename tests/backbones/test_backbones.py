@@ -1063,3 +1063,34 @@ def test_timm_hub_weights_fail_fast_when_the_hub_cannot_be_reached(monkeypatch, 
     assert seen == [not reachable]
     assert constants.HF_HUB_OFFLINE is False  # restored
     assert ("could not be reached" in str(error.value)) == (not reachable)
+
+
+def test_a_declared_num_features_that_the_network_does_not_give_is_named():
+    class Declares100(nn.Module):
+        num_features = 100
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3)
+
+        def forward(self, x):
+            return self.conv(x).mean((2, 3))  # 8 features
+
+    backbone = load_backbone(Declares100())
+    assert backbone.num_features == 100
+    with pytest.raises(ValueError, match="gives 8 features per sample, but declares "
+                                         "num_features=100"):
+        _forward(backbone, _x(32))
+
+
+def test_a_builder_whose_backbone_reads_another_modality_is_named(registry):
+    register_backbone("text_but_image", _build_custom([]), modality="text")
+    with pytest.raises(TypeError, match=r"registered as 'text_but_image' \(modality="
+                                        r"'text'\) returned a Backbone that reads image"):
+        load_backbone("text_but_image", None)
+
+
+def test_an_unknown_name_says_where_names_are_registered():
+    with pytest.raises(ValueError, match="registered in another process.*register it "
+                                         "in a module that every process imports"):
+        load_backbone("no_such_backbone_anywhere", None)
