@@ -247,6 +247,7 @@ class Trainer:
                 start = time.perf_counter()
                 lr = self.optimizer.param_groups[-1]["lr"]
                 train_loss = self.train_epoch(step.batches(state.epoch), step.loss, state)
+                self._check_finite(state.epoch + 1, train_loss)
                 record = {"epoch": state.epoch + 1, "train_loss": train_loss,
                           "valid_loss": None, "valid_score": None, "lr": lr}
                 record.update(step.epoch_metrics())  # a step's parts of the loss
@@ -278,6 +279,19 @@ class Trainer:
         call_hook(self.callbacks, "on_fit_end", state)
         return state
 
+
+    def _check_finite(self, epoch, train_loss):
+        """Raise, as scikit-learn's MLP does, when the weights are no longer
+        finite after ``epoch``: the fit diverged, and every later epoch and
+        prediction would be NaN. (A mixed-precision step that overflows is
+        skipped by the gradient scaler and leaves the weights finite.)"""
+        checks = [torch.isfinite(p).all() for p in self.module.parameters()]
+        if not checks or bool(torch.stack(checks).all()):
+            return
+        raise ValueError(
+            f"training diverged: the weights are not finite after epoch {epoch} "
+            f"(training loss {train_loss}). Lower lr, set grad_clip, scale the "
+            "input, or check a custom loss for NaN or inf.")
 
     def _share_resumed_state(self, state):
         """After ``on_fit_begin`` of a fit over several processes, when rank

@@ -21,3 +21,27 @@ def test_trainer_refuses_an_object_that_is_not_a_step():
 
     with pytest.raises(TypeError, match="TrainingStep"):
         trainer.fit(DuckStep(), epochs=1, n_batches=1)
+
+
+def test_a_fit_whose_weights_turn_nan_stops_with_an_error():
+    """A NaN loss (here a custom adaptation loss) makes the weights NaN: the fit
+    stops after that epoch with scikit-learn's kind of error instead of
+    training on and predicting from NaN, and the estimator stays unfitted."""
+    import numpy as np
+    from sklearn.utils.validation import check_is_fitted
+    from sklearn.exceptions import NotFittedError
+
+    from sktransfer import DomainAdaptClassifier
+
+    def nan_gap(fs, ls, ft, lt):
+        return (fs.mean() - ft.mean()) * float("nan")
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = np.r_[rng.integers(0, 2, 20), -np.ones(20, dtype=int)]
+    clf = DomainAdaptClassifier(model=None, method=nan_gap, epochs=3, device="cpu")
+    with pytest.raises(ValueError, match="training diverged: the weights are not finite "
+                                         "after epoch 1"):
+        clf.fit(X, y)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(clf)
