@@ -157,10 +157,14 @@ def _freeze(text):
 
 
 #: FineTuneClassifier's defaults of the parameters that fit's training options
-#: set; an option left at its default is not passed. (``--freeze none``, the
-#: default, is not passed either: the estimator trains everything by default.)
+#: set, which their help shows. The options default to None (not given): only
+#: those given are passed, and refused with ``--estimator features``.
+#: (``--freeze none`` is not passed: the estimator trains everything by default.)
 _TRAINING = {"unfreeze_after": None, "augment": "default", "early_stopping": False,
              "patience": 3}
+#: fit's options that train the network, as the estimators name them.
+_TRAINING_OPTIONS = ("freeze", "unfreeze_after", "augment", "early_stopping",
+                     "patience", "epochs", "lr")
 #: fit's --estimator that learns numbers (FineTuneRegressor), and those that
 #: train the network (the training options apply to them).
 _REGRESSOR = "finetune-regressor"
@@ -264,7 +268,8 @@ def read_image_table(source, *, image_column, label_column=None):
     if not source.lower().endswith(_TABLE_FORMATS) or os.path.isdir(source):
         raise BadInput(f"--image-column names a column of a table "
                        f"({', '.join(_TABLE_FORMATS)}); {source!r} is not one")
-    cells, labels = _read_table(source, image_column, label_column)
+    cells, labels = _read_table(source, image_column, label_column,
+                                option="--image-column")
     folder = os.path.dirname(source)
     paths = []
     for row, cell in enumerate(cells, 1):
@@ -355,7 +360,8 @@ def read_texts(source, *, text_column=None, label_column=None, fitted_column=Non
     return lines, None
 
 
-def _read_table(source, text_column, label_column, fitted_column=None):
+def _read_table(source, text_column, label_column, fitted_column=None,
+                option="--text-column"):
     """:func:`read_texts` of a table."""
     import pandas as pd
 
@@ -384,10 +390,9 @@ def _read_table(source, text_column, label_column, fitted_column=None):
             raise BadInput(f"{source!r} has the columns {_names(columns, 20)}{fitted}: "
                            "say which holds the texts with --text-column")
         text_column = columns[0]
-    for option, column in (("--text-column", text_column),
-                           ("--label-column", label_column)):
+    for name, column in ((option, text_column), ("--label-column", label_column)):
         if column is not None and column not in columns:
-            raise BadInput(f"{source!r} has no column {column!r} ({option}); its "
+            raise BadInput(f"{source!r} has no column {column!r} ({name}); its "
                            f"columns: {_names(columns, 20)}")
     if len(frame) == 0:
         raise BadInput(f"{source!r} has no rows")
@@ -701,21 +706,20 @@ def _extract(args, say):
 def _training_parameters(args):
     """The parameters of FineTuneClassifier that the training options set: only
     those that differ from its defaults, so that the others keep them."""
-    given = {name: getattr(args, name) for name, default in _TRAINING.items()
-             if getattr(args, name) != default}
-    if args.freeze != "none":
-        given = {"freeze": args.freeze, **given}
-    # Left unset, --epochs and --lr keep the estimator's defaults.
-    given.update({name: getattr(args, name) for name in ("epochs", "lr")
-                  if getattr(args, name) is not None})
+    # Left unset (None), an option keeps the estimator's default.
+    given = {name: getattr(args, name) for name in _TRAINING_OPTIONS
+             if getattr(args, name) is not None}
     named = [*given, *(["save_interrupted"] if args.save_interrupted else [])]
     options = ", ".join("--" + name.replace("_", "-") for name in named)
     if named and args.estimator not in _TRAINED:
-        raise BadInput(f"{options} train the network: add --estimator finetune "
-                       "(--estimator features keeps the network frozen)")
+        raise BadInput(f"{options} {'applies' if len(named) == 1 else 'apply'} to "
+                       "training the network: add --estimator finetune (--estimator "
+                       "features keeps the network frozen)")
     if "patience" in given and not args.early_stopping:
         raise BadInput("--patience is how many epochs without improvement early "
                        "stopping waits: add --early-stopping")
+    if given.get("freeze") == "none":
+        del given["freeze"]  # the estimator's default: everything trains
     if given.get("augment") == "none":
         given["augment"] = None
     return given
@@ -1176,7 +1180,14 @@ class _Parser(argparse.ArgumentParser):
                   f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-_FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+class _FORMATTER(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default, but not None: an option left unset keeps the
+    estimator's default, which its help names."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _input_output(parser, name, metavar, help, *, output, nargs=None, **output_options):
@@ -1266,27 +1277,26 @@ def _training_options(parser):
                        help="training epochs (default: the estimator's, 10)")
     group.add_argument("--lr", type=float, default=None,
                        help="learning rate (default: the estimator's, 0.001)")
-    group.add_argument("--freeze", type=_freeze, default="none", metavar="WHAT",
+    group.add_argument("--freeze", type=_freeze, default=None, metavar="WHAT",
                        help="what trains besides the new head: backbone (nothing: a "
                             "linear probe), none (everything) or K (the last K stages "
-                            "of the backbone)")
-    group.add_argument("--unfreeze-after", type=_count, metavar="N",
-                       default=_TRAINING["unfreeze_after"],
-                       help="train the head alone for N epochs first, then as "
-                            "--freeze says")
-    group.add_argument("--augment", default=_TRAINING["augment"],
+                            "of the backbone) (default: none)")
+    group.add_argument("--unfreeze-after", type=_count, metavar="N", default=None,
+                       help="train the head (and the BatchNorm layers) alone for N "
+                            "epochs first, then as --freeze says")
+    group.add_argument("--augment", default=None,
                        choices=("default", "randaugment", "trivialaugment", "none"),
                        help="augmentation of the training images: default (flips, "
                             "crops, brightness and contrast), randaugment or "
-                            "trivialaugment (torchvision's, per image), none")
-    group.add_argument("--early-stopping", action="store_true",
-                       default=_TRAINING["early_stopping"],
+                            "trivialaugment (torchvision's, per image), none "
+                            f"(default: {_TRAINING['augment']})")
+    group.add_argument("--early-stopping", action="store_true", default=None,
                        help="hold out 10%% of the training images and stop when their "
                             "loss has not improved for --patience epochs, keeping the "
                             "best weights")
-    group.add_argument("--patience", type=_positive, default=_TRAINING["patience"],
-                       metavar="N", help="epochs without improvement that "
-                                         "--early-stopping waits")
+    group.add_argument("--patience", type=_positive, default=None, metavar="N",
+                       help="epochs without improvement that --early-stopping waits "
+                            f"(default: {_TRAINING['patience']})")
     group.add_argument("--save-interrupted", action="store_true",
                        help="on Ctrl-C, save the model of the last finished epoch to "
                             "-o (the exit code is 130 all the same); without it, -o is "

@@ -61,8 +61,10 @@ PARAMETER_DOCS = {
         :func:`sktransfer.training.stages`), all of them when ``k`` is at least
         their number.''',
     "unfreeze_after": '''unfreeze_after : int or None, default=None
-        Train only the head for this many epochs first, then apply ``freeze``
-        (fastai's ``fine_tune`` recipe). ``None``: apply ``freeze`` from the start.''',
+        Train only the head (and the BatchNorm layers of the parts ``freeze``
+        trains later, as fastai does) for this many epochs first, then apply
+        ``freeze`` (fastai's ``fine_tune`` recipe). ``None``: apply ``freeze``
+        from the start.''',
     "epochs": '''epochs : int, default=10''',
     "batch_size": '''batch_size : int, default=32''',
     "lr": '''lr : float, default=1e-3

@@ -166,6 +166,9 @@ def test_help(command, capsys):
         assert "--max-length" in out
     if command in ("extract", "fit", "predict"):
         assert "--text-column" in out and "--label-column" in out
+    assert "(default: None)" not in out  # an unset option keeps the estimator's default
+    if command == "fit":
+        assert "(default: the estimator's, 10)\n" in out
 
 
 def test_extract_csv_from_a_list_and_a_flat_folder(work, tmp_path, capsys):
@@ -550,9 +553,15 @@ def test_training_option_defaults_are_the_estimator_defaults():
 def test_bad_training_options(work, tmp_path, capsys):
     out = [str(work / "data"), "-o", str(tmp_path / "m.sktransfer"), *NET]
     line = _bad(["fit", *out, "--freeze", "2", "--augment", "randaugment"], capsys)
-    assert "--freeze, --augment train the network: add --estimator finetune" in line
+    assert "--freeze, --augment apply to training the network: add --estimator " \
+        "finetune" in line
     line = _bad(["fit", *out, "--epochs", "3", "--lr", "0.5", "--save-interrupted"], capsys)
-    assert "--epochs, --lr, --save-interrupted train the network" in line
+    assert "--epochs, --lr, --save-interrupted apply to training the network" in line
+    # given at the estimator's default value, an option is refused all the same
+    line = _bad(["fit", *out, "--augment", "default", "--freeze", "none"], capsys)
+    assert "--freeze, --augment apply to training the network" in line
+    line = _bad(["fit", *out, "--lr", "0.001"], capsys)
+    assert "--lr applies to training the network" in line
     line = _bad(["fit", *out, "--estimator", "finetune", "--patience", "5"], capsys)
     assert "add --early-stopping" in line
     line = _bad(["fit", *out, "--freeze", "head"], capsys)
@@ -921,6 +930,8 @@ def test_bad_regression_inputs_are_one_line(work, angles_table, tmp_path, capsys
            "finetune-regressor", *NET]
     line = _bad([*fit, str(work / "data")], capsys)
     assert "learns a number per input" in line and "--image-column" in line
+    line = _bad([*fit, table, "--image-column", "nope", "--label-column", "angle"], capsys)
+    assert "has no column 'nope' (--image-column)" in line
     line = _bad([*fit, table, "--image-column", "path", "--label-column", "kind"], capsys)
     assert "row 1 of" in line and "column 'kind': 'cat' is not a finite number" in line
     nan = tmp_path / "nan.csv"
