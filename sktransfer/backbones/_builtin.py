@@ -17,6 +17,7 @@ from torch import nn
 from ..inputs import PreprocessConfig
 from ._base import Backbone
 from ._checkpoint import load_state_into, read_checkpoint
+from ._layers import layer_backbone
 from ._registry import register_backbone
 from ._timm import finish_timm_backbone, import_timm
 
@@ -89,9 +90,8 @@ class SimpleCNN(nn.Sequential):
 @register_backbone("simple_cnn")
 def build_simple_cnn(*, weights, layer, pooling, image_size=None, **options):
     """:class:`SimpleCNN`, randomly initialised (``None``) or from a checkpoint
-    file; it takes any ``image_size`` as it is."""
-    if layer is not None:
-        raise ValueError("simple_cnn has no layer= option; it is already tiny.")
+    file; it takes any ``image_size`` as it is, and ``layer=`` one of the nodes
+    that ``list_layers("simple_cnn")`` names."""
     model = SimpleCNN()
     if weights is not None and not isinstance(weights, os.PathLike):
         raise ValueError(
@@ -102,5 +102,7 @@ def build_simple_cnn(*, weights, layer, pooling, image_size=None, **options):
     if weights is not None:
         load_state_into(model, read_checkpoint(weights), source=str(weights))
     preprocess = PreprocessConfig(mean=(0.5,), std=(0.5,))
+    if layer is not None:
+        return layer_backbone(model, layer, pooling, preprocess, "simple_cnn")
     return Backbone(model, num_features=64, preprocess=preprocess, name="simple_cnn")
 

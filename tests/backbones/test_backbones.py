@@ -773,8 +773,8 @@ def test_simple_cnn_builder():
     assert _forward(backbone, _x(32)).shape == (1, 64)
     with pytest.raises(ValueError, match="no pretrained weights"):
         load_backbone("simple_cnn", "DEFAULT")
-    with pytest.raises(ValueError, match="no layer= option"):
-        load_backbone("simple_cnn", None, layer="0")
+    with pytest.raises(ValueError, match="nosuchlayer"):
+        load_backbone("simple_cnn", None, layer="nosuchlayer")
 
 
 # --------------------------------------------------------------------------- #
@@ -1094,3 +1094,12 @@ def test_an_unknown_name_says_where_names_are_registered():
     with pytest.raises(ValueError, match="registered in another process.*register it "
                                          "in a module that every process imports"):
         load_backbone("no_such_backbone_anywhere", None)
+
+
+def test_every_node_list_layers_names_for_simple_cnn_is_a_layer():
+    """`sktransfer layers simple_cnn` printed names that layer= refused."""
+    names = list_layers("simple_cnn")
+    widths = {name: load_backbone("simple_cnn", None, layer=name).num_features
+              for name in names[1:]}
+    assert set(widths.values()) == {16, 32, 64}
+    assert _forward(load_backbone("simple_cnn", None, layer="4"), _x(32)).shape == (1, 32)
