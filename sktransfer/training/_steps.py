@@ -36,8 +36,20 @@ from ._freeze import BATCH_NORMS
 
 
 def batches_per_epoch(n_rows, batch_size):
-    """Batches (optimizer steps) in one epoch over ``n_rows`` rows."""
-    return -(-n_rows // batch_size)
+    """Batches (optimizer steps) in one epoch over ``n_rows`` rows (a last batch
+    of one row is left out: see :func:`epoch_rows`)."""
+    return -(-len(epoch_rows(np.empty(n_rows), batch_size)) // batch_size)
+
+
+def epoch_rows(order, batch_size):
+    """``order`` (an epoch's shuffled rows) without its last row when it would
+    make a batch of its own: BatchNorm in training mode cannot normalise one
+    sample with a 1x1 feature map (torch raises "Expected more than 1 value per
+    channel"), and a fit should not depend on ``n_samples % batch_size``. The
+    row left out is another each epoch."""
+    if len(order) > batch_size and len(order) % batch_size == 1:
+        return order[:-1]
+    return order
 
 
 @dataclasses.dataclass
@@ -186,6 +198,7 @@ class SupervisedStep(TrainingStep):
         (targets: class indices, or class probabilities when ``mix`` is set)."""
         config, size = self.config, self.config.batch_size
         order = config.rows[torch.randperm(len(config.rows), generator=self.generator).numpy()]
+        order = epoch_rows(order, size)
         if config.shard.distributed:
             yield from self._sharded_batches(order)
             return
