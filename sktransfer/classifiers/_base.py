@@ -565,6 +565,10 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
             if not state.interrupted:
                 step.finish()  # e.g. AdaBN's target statistics
         unwrap()
+        if state.interrupted and not self.history_:
+            # Ctrl-C before any epoch finished: there is no model to keep (the
+            # network is the untrained one); the estimator is put back as it was.
+            raise KeyboardInterrupt
         for parameter in net.parameters():
             parameter.requires_grad_(True)
         self.module_ = net

@@ -78,7 +78,9 @@ class FineTuneClassifier(NeuralClassifierBase):
         Epochs trained.
     interrupted_ : bool
         Whether the last fit was stopped by KeyboardInterrupt (the model then
-        holds the weights of the last finished epoch).
+        holds the weights of the last finished epoch; a Ctrl-C before the first
+        epoch finished lets the KeyboardInterrupt through and leaves the
+        estimator as it was).
     n_features_in_ : int
         Features of flat input seen at fit (flat input only).
     feature_names_in_ : ndarray of str

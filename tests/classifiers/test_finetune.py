@@ -522,3 +522,25 @@ def test_a_last_batch_of_one_image_is_left_out_so_batchnorm_trains():
                                  random_state=0, callbacks=[CountBatches(counts)])
         clf.fit(X[:n], y[:n])
         assert counts == [0] * per_epoch + [1] * per_epoch, n
+
+
+def test_ctrl_c_before_the_first_epoch_ends_leaves_the_estimator_as_it_was(blobs):
+    """No epoch finished: no model to keep. The KeyboardInterrupt goes through
+    (it left an estimator that predicted from its random head); a continued
+    fit keeps the model it started from."""
+    from sklearn.exceptions import NotFittedError
+
+    from tiny_fits import InterruptAt, mlp
+
+    X, y = blobs
+    clf = mlp(epochs=3, callbacks=[InterruptAt(epoch=0, batch=1)])
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    fitted = mlp(epochs=2).fit(X, y)
+    before = fitted.predict_proba(X)
+    fitted.set_params(warm_start=True, callbacks=[InterruptAt(epoch=2, batch=1)])
+    fitted.fit(X, y)
+    assert fitted.interrupted_ and len(fitted.history_) == 2
+    np.testing.assert_array_equal(fitted.predict_proba(X), before)
