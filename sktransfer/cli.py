@@ -168,6 +168,8 @@ _TRAINING_OPTIONS = ("freeze", "unfreeze_after", "augment", "early_stopping",
 #: fit's --estimator that learns numbers (FineTuneRegressor), and those that
 #: train the network (the training options apply to them).
 _REGRESSOR = "finetune-regressor"
+#: Names of pickles, which fit's safe file is not.
+_PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pck")
 _TRAINED = ("finetune", _REGRESSOR)
 
 
@@ -854,6 +856,11 @@ def _labeled_inputs(args, text):
 def _fit(args, say):
     if args.output == "-":
         raise BadInput("fit saves the model to a file: give -o model.sktransfer")
+    suffix = os.path.splitext(args.output)[1].lower()
+    if suffix in _PICKLE_SUFFIXES:
+        raise BadInput(f"-o {args.output!r}: fit writes a safe file that "
+                       f"sktransfer.load reads, not the pickle that joblib.load "
+                       f"expects of a {suffix} name: give -o model.sktransfer")
     options = _training_parameters(args)
     _check_output(args.output)
     text = _resolve_model(args)

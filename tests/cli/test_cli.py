@@ -564,6 +564,10 @@ def test_bad_training_options(work, tmp_path, capsys):
     assert "--lr applies to training the network" in line
     line = _bad(["fit", *out, "--estimator", "finetune", "--patience", "5"], capsys)
     assert "add --early-stopping" in line
+    for name in ("m.pkl", "m.joblib"):
+        line = _bad(["fit", str(work / "data"), "-o", str(tmp_path / name), *NET], capsys)
+        assert "fit writes a safe file that sktransfer.load reads" in line
+    assert not (tmp_path / "m.pkl").exists()
     line = _bad(["fit", *out, "--freeze", "head"], capsys)
     assert "'head' is not backbone, none or a number of stages" in line
     assert not (tmp_path / "m.sktransfer").exists()
