@@ -318,8 +318,11 @@ def _source_weights(scorer, estimator, X, target, source):
     or a few rows carrying it all): the weighted estimate is then unreliable.
     """
     name = type(scorer).__name__
+    own = False  # the features are the model's representation, not the input
     if scorer.features == "auto":
-        features = _as_matrix(estimator_features(estimator, X), name)
+        features = estimator_features(estimator, X)
+        own = features is not X
+        features = _as_matrix(features, name)
         source_features, target_features = features[source], features[target]
     else:
         source_features = _as_matrix(_take(X, source), name)
@@ -333,13 +336,16 @@ def _source_weights(scorer, estimator, X, target, source):
     mean = float(np.mean(weights))
     effective = float(np.sum(weights) ** 2 / np.sum(weights ** 2))
     if mean < 0.25 or effective < max(2.0, 0.05 * len(weights)):
+        advice = ("the model's own features do not align the domains: rank such "
+                  "models with PredictionEntropyScorer" if own
+                  else "score features that the model aligns across domains "
+                  "(features='auto' with an estimator that has a transform), or use "
+                  "PredictionEntropyScorer")
         warnings.warn(
             f"{name}: the source and target rows barely overlap in the features "
             f"the domain classifier sees (mean importance weight {mean:.2g}, about 1 "
             f"with overlap; {effective:.1f} effective source rows out of "
-            f"{len(weights)}), so the estimate is unreliable. Score features that "
-            "the model aligns across domains (features='auto' with an estimator "
-            "that has a transform), or use PredictionEntropyScorer.",
+            f"{len(weights)}), so the estimate is unreliable: {advice}.",
             UserWarning,
             stacklevel=3,
         )

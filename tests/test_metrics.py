@@ -305,8 +305,13 @@ def test_separable_domains_warn(scorer, rng):
     X_target = rng.normal(30, 1, size=(60, 2))
     X, y, _ = mix_domains(X_source, (X_source[:, 0] > 0).astype(int), X_target)
     model = LabeledOnly().fit(X, y)
-    with pytest.warns(UserWarning, match="barely overlap"):
+    with pytest.warns(UserWarning, match="barely overlap.*score features that the model "
+                                         "aligns"):
         scorer(model, X, y)
+    # Scored on the model's own features, the advice is another scorer.
+    with pytest.warns(UserWarning, match="barely overlap.*the model's own features do "
+                                         "not align the domains"):
+        scorer(make_pipeline(StandardScaler(), LabeledOnly()).fit(X, y), X, y)
 
 
 def test_density_ratio_recovers_a_known_ratio():
