@@ -13,6 +13,7 @@ import dataclasses
 import time
 import warnings
 
+import numpy as np
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
@@ -250,7 +251,10 @@ class Trainer:
                 self._check_finite(state.epoch + 1, train_loss)
                 record = {"epoch": state.epoch + 1, "train_loss": train_loss,
                           "valid_loss": None, "valid_score": None, "lr": lr}
-                record.update(step.epoch_metrics())  # a step's parts of the loss
+                # a step's parts of the loss, as plain numbers (a 0-d tensor would
+                # keep the history from being saved, and print as a tensor)
+                record.update({key: _plain_number(value)
+                               for key, value in step.epoch_metrics().items()})
                 if self.shard.distributed:
                     # the same history on every rank, and validation of the
                     # model that is kept: rank 0's BatchNorm statistics
@@ -316,6 +320,16 @@ class Trainer:
         state.epoch, state.end_epoch = saved["epoch"], saved["end_epoch"]
         if saved["generator"] is not None:
             state.generator.set_state(saved["generator"])
+
+
+def _plain_number(value):
+    """A one-element tensor or a numpy scalar as a Python number; anything else
+    as it is."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _end_after_failure(callbacks, state):

@@ -163,7 +163,8 @@ class TrainingStep:
 
     def epoch_metrics(self):
         """Values the epoch's history record gets besides the loss (the parts
-        of a composite loss); called once after each epoch. None by default."""
+        of a composite loss); called once after each epoch. A one-element
+        tensor or numpy scalar is recorded as a Python number. None by default."""
         return {}
 
     def finish(self):

@@ -45,3 +45,36 @@ def test_a_fit_whose_weights_turn_nan_stops_with_an_error():
         clf.fit(X, y)
     with pytest.raises(NotFittedError):
         check_is_fitted(clf)
+
+
+def test_epoch_metrics_given_as_tensors_are_recorded_as_numbers():
+    """A step's epoch_metrics returning a 0-d tensor kept the estimator from
+    being saved safely ("history_ ... not a plain value")."""
+    import io
+
+    import numpy as np
+
+    import sktransfer
+    from sktransfer import DomainAdaptClassifier
+    from sktransfer.adaptation import CORALLoss
+    from sktransfer.training import DomainAdaptationStep
+
+    class Step(DomainAdaptationStep):
+        def epoch_metrics(self):
+            return {**super().epoch_metrics(), "gap": torch.tensor(0.5),
+                    "share": np.float32(0.25)}
+
+    class Coral(CORALLoss):
+        training_step = Step
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = np.r_[rng.integers(0, 2, 20), -np.ones(20, dtype=int)]
+    clf = DomainAdaptClassifier(model=None, method=Coral(), epochs=1, device="cpu").fit(X, y)
+    record = clf.history_[-1]
+    assert type(record["gap"]) is float and type(record["share"]) is float
+    clf.set_params(method="coral")  # a loss of this test's module is not savable
+    buffer = io.BytesIO()
+    sktransfer.save(clf, buffer)
+    buffer.seek(0)
+    assert sktransfer.load(buffer).history_[-1]["gap"] == 0.5
