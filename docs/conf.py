@@ -12,6 +12,7 @@ Generated sources (autosummary stubs in ``docs/generated`` and the gallery pages
 in ``docs/auto_examples``) are written next to this file; they are build outputs.
 """
 
+import importlib
 import os
 import re
 import sys
@@ -70,6 +71,9 @@ numpydoc_attributes_as_param_list = True
 # -- HTML ---------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"sktransfer {release}"
+# The page's "On this page" menu names a class's methods without the class
+# (``predict_proba``, not ``FineTuneClassifier.predict_proba``, which was cut).
+toc_object_entries_show_parents = "hide"
 html_static_path = ["_static"]
 html_css_files = ["sktransfer.css"]
 html_theme_options = {
@@ -215,6 +219,51 @@ def _fill_sources(app, docname, source):
     _fill_toctree(app, docname, source)
 
 
+def _constant_comments():
+    """The ``#:`` comments of the package's module-level constants, by name.
+    autodoc reads them from the module a page names; a constant re-exported by
+    a package (``sktransfer.backbones.POOLINGS``, defined in ``_base``) would
+    get its type's docstring (``str``, ``tuple``) instead."""
+    import pkgutil
+
+    from sphinx.pycode import ModuleAnalyzer
+
+    import sktransfer
+
+    comments = {}
+    for module in pkgutil.walk_packages(sktransfer.__path__, "sktransfer."):
+        try:
+            docs = ModuleAnalyzer.for_module(module.name).find_attr_docs()
+        except Exception:  # a module the analyzer cannot read: no comments
+            continue
+        for (scope, name), lines in docs.items():
+            if not scope and not name.startswith("_"):
+                comments.setdefault(name, []).append((module.name, list(lines)))
+    return comments
+
+
+_COMMENTS = {}
+
+
+def _constant_docstring(app, what, name, obj, options, lines):
+    if what != "data":
+        return
+    if not _COMMENTS:
+        _COMMENTS.update(_constant_comments())
+    package, short = name.rsplit(".", 1)
+    # The module that defines this very object (two modules may share a name;
+    # equal small ints are one object): those of the documented package first.
+    candidates = sorted(_COMMENTS.get(short, ()),
+                        key=lambda item: not item[0].startswith(package + "."))
+    comment = next((lines_ for module, lines_ in candidates
+                    if getattr(importlib.import_module(module), short, None) is obj), None)
+    shown = " ".join(" ".join(lines).split())
+    if comment and shown in ("", " ".join((type(obj).__doc__ or "").split())):
+        lines[:] = list(comment)
+
+
 def setup(app):
     app.connect("source-read", _fill_sources)
     app.connect("autodoc-skip-member", _skip_foreign_members)
+    # Before numpydoc's own handler (priority 500), which rewrites the lines.
+    app.connect("autodoc-process-docstring", _constant_docstring, priority=100)

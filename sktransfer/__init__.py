@@ -1,4 +1,5 @@
-"""sktransfer: transfer learning with pretrained CNNs as scikit-learn estimators."""
+"""sktransfer: transfer learning with pretrained networks (image CNNs and ViTs, text
+transformers) as scikit-learn estimators."""
 
 import importlib
 

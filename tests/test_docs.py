@@ -121,3 +121,23 @@ def test_gallery_pages_exist(site):
         if name.startswith("plot_") and name.endswith(".py"):
             assert f"{name[:-3]}.html" in html, name
             _read(site / "auto_examples" / f"{name[:-3]}.html")
+
+
+@pytest.mark.parametrize("name, words", [
+    ("sktransfer.backbones.POOLINGS", "poolings of an image backbone"),
+    ("sktransfer.persistence.FORMAT_VERSION", "version of the safe format"),
+    ("sktransfer.adaptation.METHODS", "names of"),
+])
+def test_constant_pages_show_their_own_comment(site, name, words):
+    """A constant re-exported by a package showed its type's docstring (str's,
+    tuple's), or nothing; the #: comment of the module that defines it is shown."""
+    html = _read(site / "generated" / f"{name}.html")
+    assert words in html
+    assert "Built-in immutable sequence" not in html and "str(object=" not in html
+
+
+def test_on_this_page_menu_names_methods_without_their_class(site):
+    html = _read(site / "generated" / "sktransfer.FineTuneClassifier.html")
+    menu = html.split('id="pst-page-toc-nav"')[-1].split("</nav>")[0]
+    assert '<span class="pre">predict_proba()</span>' in menu
+    assert '<span class="pre">FineTuneClassifier.predict_proba()</span>' not in menu

@@ -1,4 +1,4 @@
-"""Backbones: pretrained CNNs by name (torchvision, timm, registered) or as a
+"""Backbones: pretrained image networks by name (torchvision, timm, registered) or as a
 module, with their heads removed and their preprocessing attached; pretrained
 text encoders (the built-in ``"all-MiniLM-L6-v2"``, ``"hf:<repo or folder>"``)
 as :class:`TextBackbone`.

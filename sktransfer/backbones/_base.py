@@ -5,6 +5,8 @@ from torch import nn
 
 from ..inputs import PreprocessConfig
 
+#: The poolings of an image backbone's feature map (``pooling=``): average, max,
+#: or both concatenated (twice the features).
 POOLINGS = ("avg", "max", "avgmax")
 
 

@@ -763,14 +763,14 @@ class NeuralClassifierBase(ClassifierMixin, NeuralNetworkBase):
     def decision_function(self, X: ImagesLike) -> np.ndarray:
         """Logits: shape (n_samples, n_classes), or (n_samples,) for two classes
         (the logit difference, positive for ``classes_[1]``); (n_samples,
-        n_labels) for a multi-label fit."""
+        n_labels) for a multi-label fit (:class:`~sktransfer.FineTuneClassifier`)."""
         outputs = self._forward_all(X)  # checks that the estimator is fitted
         return self._target_type().decision_function(outputs)
 
     def predict_proba(self, X: ImagesLike) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), rows summing to 1;
-        for a multi-label fit, the probability of each label, (n_samples,
-        n_labels)."""
+        for a multi-label fit (:class:`~sktransfer.FineTuneClassifier`), the
+        probability of each label, (n_samples, n_labels)."""
         outputs = self._forward_all(X)  # checks that the estimator is fitted
         return self._target_type().predict_proba(outputs)
 
@@ -781,6 +781,7 @@ class NeuralClassifierBase(ClassifierMixin, NeuralNetworkBase):
 
     def predict(self, X: ImagesLike) -> np.ndarray:
         """The most probable class of each sample, as a label of ``classes_``;
-        for a multi-label fit, the 0/1 indicator matrix of the labels whose
-        probability is above ``threshold``."""
+        for a multi-label fit (:class:`~sktransfer.FineTuneClassifier`), the
+        0/1 indicator matrix of the labels whose probability is above its
+        ``threshold``."""
         return super().predict(X)

@@ -42,7 +42,7 @@ def _label_matrix(y):
 
 
 class FineTuneClassifier(NeuralClassifierBase):
-    __doc__ = """Fine-tune a pretrained CNN as a scikit-learn classifier.
+    __doc__ = """Fine-tune a pretrained network (image or text) as a scikit-learn classifier.
 
     A new linear head is put on a pretrained backbone and trained with it (or
     alone) on your labelled images. ``y`` holds one label per sample, or is a

@@ -1,4 +1,4 @@
-"""PretrainedFeatureExtractor: a frozen pretrained CNN as a scikit-learn transformer."""
+"""PretrainedFeatureExtractor: a frozen pretrained network as a scikit-learn transformer."""
 
 import copy
 import os
@@ -45,7 +45,7 @@ _RENAMED_ATTRIBUTES = {"_backbone": BACKBONE_ATTRIBUTE,
 
 class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                                  TorchParameters, BaseEstimator):
-    """Feature vectors from a frozen pretrained CNN.
+    """Feature vectors from a frozen pretrained network (image or text).
 
     Runs a pretrained network (torchvision, timm, or one of the named backbones
     that need no model hub) without its classifier head, in batches, on the GPU

@@ -61,7 +61,11 @@ from ._codec import Budget
 from ._limits import MAX_HEADER_BYTES
 from ._records import build as build_estimator, record as estimator_record
 
+#: The ``format`` a safe file's header names: what :func:`sktransfer.persistence.read_header`
+#: checks before anything else is read.
 FORMAT_NAME = "sktransfer-safe"
+#: The version of the safe format this sktransfer writes (it reads this one and
+#: the earlier ones).
 FORMAT_VERSION = 2
 #: The document key of the checksum of the document itself (format version 2).
 _CHECKSUM_KEY = "document_sha256"
