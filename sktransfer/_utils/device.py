@@ -42,11 +42,14 @@ def resolve_device(device):
     return resolved
 
 
-def resolve_autocast_dtype(precision, device):
+def resolve_autocast_dtype(precision, device, *, inference=False):
     """The dtype to autocast to, or ``None`` for full float32.
 
     ``"auto"`` means bfloat16 on a CUDA device that supports it and float32
     elsewhere: on a CPU, autocast costs more than it saves for most CNNs.
+    ``"fp16"`` needs a GPU to train; for ``inference`` (predictions, features)
+    on a CPU it is float32, so that a model fitted on a GPU in fp16 predicts
+    where there is none.
     """
     if precision == "32":
         return None
@@ -57,6 +60,8 @@ def resolve_autocast_dtype(precision, device):
     if precision == "bf16":
         return torch.bfloat16
     if precision == "fp16":
+        if device.type == "cpu" and inference:
+            return None
         if device.type == "cpu":
             raise ValueError(
                 "precision='fp16' needs a GPU; on the CPU use 'bf16' or '32'."

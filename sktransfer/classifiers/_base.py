@@ -300,6 +300,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                     f"name, and there is none; the defaults are "
                     f"{', '.join(map(repr, DEFAULT_CALLBACKS))}.")
         check_scheduler(self.scheduler)
+        # fp16 training on a CPU is refused here, before any input is read.
+        resolve_autocast_dtype(self.precision, resolve_device(self.device))
         compile_options(self.compile)
         check_devices(self.devices, self.strategy, resolve_device(self.device),
                       sync_batchnorm=self.sync_batchnorm)
@@ -586,7 +588,7 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                                  num_workers=self.num_workers)
         return run_batches(
             compiled(net if module is None else module(net), self.compile), loader,
-            autocast_dtype=resolve_autocast_dtype(self.precision, device),
+            autocast_dtype=resolve_autocast_dtype(self.precision, device, inference=True),
             batch_size=self.batch_size,
             progress=bool(self.verbose), desc=f"{type(self).__name__}.{desc}",
         )

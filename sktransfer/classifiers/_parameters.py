@@ -167,7 +167,8 @@ or None, default="default"
     "device": '''device : str or torch.device, default="auto"''',
     "precision": '''precision : {"auto", "32", "bf16", "fp16"}, default="auto"
         Mixed precision; ``"auto"`` is bf16 on a CUDA device that supports it,
-        float32 elsewhere; ``"fp16"`` uses a gradient scaler.''',
+        float32 elsewhere; ``"fp16"`` uses a gradient scaler and needs a GPU to
+        train (on a CPU, predictions run in float32).''',
     "num_workers": '''num_workers : int, default=0
         DataLoader workers for files and PIL images.''',
     "compile": '''compile : bool or dict, default=False

@@ -112,7 +112,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         ``"mps"``.
     precision : {"auto", "32", "bf16", "fp16"}, default="auto"
         Autocast precision: ``"auto"`` is bfloat16 on a CUDA device that supports
-        it and float32 elsewhere.
+        it and float32 elsewhere; ``"fp16"`` is float32 on a CPU.
     num_workers : int, default=0
         DataLoader workers that decode and resize files or PIL images.
     compile : bool or dict, default=False
@@ -381,7 +381,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         check_is_fitted(self, "n_features_out_")
         source = self._source(X, reset=False)
         device = resolve_device(self.device)
-        autocast_dtype = resolve_autocast_dtype(self.precision, device)
+        autocast_dtype = resolve_autocast_dtype(self.precision, device, inference=True)
         store = resolve_store(self.cache)
         if store is None:
             return self._forward(source, device, autocast_dtype)

@@ -544,3 +544,25 @@ def test_ctrl_c_before_the_first_epoch_ends_leaves_the_estimator_as_it_was(blobs
     fitted.fit(X, y)
     assert fitted.interrupted_ and len(fitted.history_) == 2
     np.testing.assert_array_equal(fitted.predict_proba(X), before)
+
+
+def test_fp16_predicts_in_float32_on_a_cpu_and_refuses_to_train_there(blobs, monkeypatch):
+    """A model fitted on a GPU in fp16 could not predict where there is none
+    ("precision='fp16' needs a GPU"); training in fp16 on a CPU is refused
+    before the network is built."""
+    import sktransfer.classifiers._base as base
+
+    from tiny_fits import mlp
+
+    X, y = blobs
+    clf = mlp(epochs=2).fit(X, y)
+    expected = clf.predict_proba(X)
+    clf.set_params(precision="fp16")  # as a GPU fit in fp16 would be
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network was built before the precision was checked")
+
+    monkeypatch.setattr(base, "mlp_backbone", no_network)
+    with pytest.raises(ValueError, match="precision='fp16' needs a GPU"):
+        mlp(precision="fp16").fit(X, y)
