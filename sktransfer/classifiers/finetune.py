@@ -38,6 +38,11 @@ def _label_matrix(y):
             "y holds a sequence of labels per sample (a list of lists): a multi-label "
             "y is a 2-D 0/1 indicator matrix, one column per label; "
             "sklearn.preprocessing.MultiLabelBinarizer().fit_transform(y) makes one.")
+    if (array.dtype == object and array.ndim == 2 and hasattr(y, "dtypes")
+            and all(dtype.kind in "biuf" for dtype in y.dtypes)):
+        # pandas' nullable numbers (Int64, boolean) come out of np.asarray as
+        # objects: read them as numbers (NA as NaN), as scikit-learn does.
+        array = y.to_numpy(dtype=np.float64, na_value=np.nan)
     return array if array.ndim == 2 and array.shape[1] > 1 else None
 
 

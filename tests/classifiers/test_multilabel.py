@@ -162,6 +162,22 @@ def test_bad_indicator_matrices_are_refused_before_training(task, change, messag
     assert not hasattr(clf, "module_")
 
 
+def test_pandas_nullable_indicator_columns_are_read_as_numbers(task, fitted):
+    """A DataFrame of Int64 or boolean columns (0/1, no NA) was refused as
+    "dtype object"; with an NA, the reason is the NaN."""
+    X, Y = task
+    frame = pd.DataFrame(Y, columns=["a", "b", "c", "d"]).astype("Int64")
+    np.testing.assert_array_equal(mlp().fit(X, frame).predict_proba(X),
+                                  fitted.predict_proba(X))
+    mlp(epochs=1).fit(X, frame.astype("boolean"))
+    missing = frame.astype("boolean")
+    missing.iloc[3, 1] = pd.NA
+    with pytest.raises(ValueError, match="NaN or infinity, the first at row 3"):
+        mlp(epochs=1).fit(X, missing)
+    with pytest.raises(ValueError, match="MultiLabelBinarizer"):
+        mlp(epochs=1).fit(X, frame.astype("string"))
+
+
 def test_partial_fit_takes_batches_without_some_labels(task):
     X, Y = task
     clf = mlp()
