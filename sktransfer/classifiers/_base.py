@@ -260,6 +260,25 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                                          random_state=seed, **options)
             return ClassifierNet(backbone, self._target_type().n_outputs)
 
+    def _check_same_preprocessing(self):
+        """A continued fit (``warm_start``, ``partial_fit``) trains on the
+        preprocessing of the first fit: refuse a ``max_length`` or
+        ``image_size`` set to another value since, which would be ignored."""
+        text = self._modality == "text"
+        name, value = ("max_length", self.max_length) if text else \
+            ("image_size", self.image_size)
+        if value is None:
+            return
+        changed = (self.preprocess_.with_max_length(value) if text
+                   else self.preprocess_.with_image_size(value))
+        if changed != self.preprocess_:
+            fitted = (self.preprocess_.max_length if text else
+                      self.preprocess_.crop_size or self.preprocess_.resize_size)
+            raise ValueError(
+                f"{name}={value!r}, but the model was fitted with {fitted!r}: a "
+                f"continued fit (warm_start, partial_fit) keeps the preprocessing "
+                f"of the first fit. Set {name} back, or fit anew (warm_start=False).")
+
     def _preprocess(self, backbone):
         if self._tabular:
             return None
@@ -363,6 +382,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
             self.module_ = self._build_network(weights=self.weights, seed=seed)
             self.preprocess_ = self._preprocess(self.module_.backbone)
             self.history_ = []
+        elif self.preprocess_ is not None:
+            self._check_same_preprocessing()
         if isinstance(self.preprocess_, TextPreprocess):
             warn_truncated(self.preprocess_, source.texts)
         return FitData(source, targets, weights, labeled_rows, seed)

@@ -566,3 +566,15 @@ def test_fp16_predicts_in_float32_on_a_cpu_and_refuses_to_train_there(blobs, mon
     monkeypatch.setattr(base, "mlp_backbone", no_network)
     with pytest.raises(ValueError, match="precision='fp16' needs a GPU"):
         mlp(precision="fp16").fit(X, y)
+
+
+def test_a_continued_fit_refuses_another_image_size():
+    from tiny_fits import cnn, images_task
+
+    X, y = images_task()
+    clf = cnn(epochs=1).fit(X, y)
+    clf.set_params(warm_start=True, image_size=24)
+    with pytest.raises(ValueError, match="image_size=24, but the model was fitted with "
+                                         r"\(16, 16\)"):
+        clf.fit(X, y)
+    assert clf.set_params(image_size=16).fit(X, y).n_iter_ == 2

@@ -170,3 +170,25 @@ def test_a_bad_max_length_is_refused_before_training(tiny_bert, texts, max_lengt
     X, y = texts
     with pytest.raises(ValueError, match="max_length"):
         tuner(tiny_bert, max_length=max_length).fit(X, y)
+
+
+def test_a_continued_fit_refuses_another_max_length(tiny_bert, texts):
+    """warm_start / partial_fit trained on the first fit's max_length whatever the
+    parameter said since, and the truncation warning told the user to raise the
+    max_length they had just raised."""
+    X, y = texts
+    clf = tuner(tiny_bert, max_length=8, epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the truncation warning
+        clf.fit(X, y)
+    for fit in (lambda: clf.set_params(warm_start=True).fit(X, y),
+                lambda: clf.partial_fit(X, y)):
+        clf.set_params(max_length=16)
+        with pytest.raises(ValueError, match="max_length=16, but the model was fitted "
+                                             "with 8: a continued fit"):
+            fit()
+        assert clf.n_iter_ == 1
+    clf.set_params(max_length=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert clf.partial_fit(X, y).n_iter_ == 2
