@@ -344,8 +344,11 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                 indices, test_size=self.validation_fraction,
                 stratify=None if strata is None else strata[indices], random_state=seed)
         except ValueError:  # too few samples of a class to stratify
-            train, valid = train_test_split(indices, test_size=self.validation_fraction,
-                                            random_state=seed)
+            try:
+                train, valid = train_test_split(
+                    indices, test_size=self.validation_fraction, random_state=seed)
+            except ValueError:  # an empty side: said below, in the package's words
+                train = valid = ()
         if len(train) == 0 or len(valid) == 0:
             raise ValueError(
                 f"validation_fraction={self.validation_fraction} leaves an empty "

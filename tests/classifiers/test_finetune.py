@@ -578,3 +578,12 @@ def test_a_continued_fit_refuses_another_image_size():
                                          r"\(16, 16\)"):
         clf.fit(X, y)
     assert clf.set_params(image_size=16).fit(X, y).n_iter_ == 2
+
+
+def test_a_validation_fraction_that_empties_a_side_is_said_in_the_package_words(blobs):
+    from tiny_fits import mlp
+
+    X, y = blobs
+    with pytest.raises(ValueError, match="validation_fraction=0.99 leaves an empty "
+                                         "training or validation set for 12 samples"):
+        mlp(early_stopping=True, validation_fraction=0.99).fit(X[:12], y[:12])
