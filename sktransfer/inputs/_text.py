@@ -341,8 +341,9 @@ def validate_texts(X, *, model=None):
         raise ValueError("X holds no text (0 rows).")
     for row, text in enumerate(X):
         if not isinstance(text, str):
-            if text is None or (isinstance(text, numbers.Real) and text != text):
-                what = "missing (None or NaN)"
+            if (text is None or (isinstance(text, numbers.Real) and text != text)
+                    or type(text).__name__ == "NAType"):  # pandas.NA
+                what = "missing (None, NaN or NA)"
             elif isinstance(text, (bytes, bytearray)):
                 what = "bytes: decode it first, e.g. text.decode('utf-8')"
             elif hasattr(text, "size") and hasattr(text, "mode"):  # a PIL image

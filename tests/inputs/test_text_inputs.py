@@ -29,6 +29,7 @@ def test_text_containers_are_read(X):
     (pd.DataFrame({"text": ["ok", 3]}, index=["r1", "r2"]),
      r"X\[1\] \(index label 'r2'\) = 3 is of type int"),
     (pd.Series(["ok", None]), r"X\[1\] = (None|nan) is missing"),
+    (pd.Series(["ok", None], dtype="string"), r"X\[1\] = <NA> is missing"),
     ("one text", "single string"),
     ([], "no text"),
     (pd.DataFrame({"a": ["x"], "b": ["y"]}), "2 columns.*ColumnTransformer"),
