@@ -59,6 +59,9 @@ class Backbone(nn.Module):
     """
 
     modality = "image"
+    #: Whether ``num_features`` was declared by the user's module, and is checked
+    #: at each forward pass (the default, which a backbone pickled before reads).
+    _declared = False
 
     def __init__(self, body, *, num_features=None, preprocess=None, pool=None,
                  name="custom"):
@@ -67,10 +70,6 @@ class Backbone(nn.Module):
         self.pool = pool if pool is not None else nn.Identity()
         self.preprocess = preprocess if preprocess is not None else PreprocessConfig()
         self.name = name
-        # A declared size is checked at each forward; a found one describes the
-        # preprocessing's input size (a feature map flattened at another size
-        # gives another).
-        self._declared = num_features is not None
         self.num_features = (
             int(num_features) if num_features is not None else self._dry_run()
         )
@@ -82,12 +81,12 @@ class Backbone(nn.Module):
         elif isinstance(features, (list, tuple)):
             features = features[-1]
         features = self.pool(features).flatten(1)
-        if getattr(self, "_declared", False) and features.shape[1] != self.num_features:
+        if self._declared and features.shape[1] != self.num_features:
             raise ValueError(
                 f"{self.name}: the network gives {features.shape[1]} features per "
-                f"sample, but declares num_features={self.num_features}, which sizes "
-                "the heads and the feature names: fix the declared size, or drop it "
-                "(one dry forward pass finds it).")
+                f"sample (at this input size), but its module declares num_features="
+                f"{self.num_features}, which sizes the heads and the feature names: fix "
+                "the declared size, or drop it (one dry forward pass finds it).")
         return features
 
     def _dry_run(self):

@@ -192,6 +192,8 @@ def _user_backbone(module, weights, layer, pooling, image_size):
             preprocess=preprocess,
             name=type(module).__name__,
         )
+        # The user's module declared its size: checked at each forward pass.
+        backbone._declared = isinstance(declared, Integral)
     return backbone
 
 

@@ -67,9 +67,10 @@ def finish_timm_backbone(model, layer, pooling, name, preprocess=None):
     if layer is not None:
         return layer_backbone(model, layer, pooling, preprocess, name)
     model.reset_classifier(0)
-    return Backbone(
-        model, num_features=model.num_features, preprocess=preprocess, name=name
-    )
+    # timm 1.0: a network with a head convolution (MobileNetV3/V4, EfficientViT)
+    # outputs head_hidden_size features, num_features is the size before it.
+    width = getattr(model, "head_hidden_size", None) or model.num_features
+    return Backbone(model, num_features=width, preprocess=preprocess, name=name)
 
 
 def _check_local_dir(path, spec):

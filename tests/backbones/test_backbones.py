@@ -1078,8 +1078,8 @@ def test_a_declared_num_features_that_the_network_does_not_give_is_named():
 
     backbone = load_backbone(Declares100())
     assert backbone.num_features == 100
-    with pytest.raises(ValueError, match="gives 8 features per sample, but declares "
-                                         "num_features=100"):
+    with pytest.raises(ValueError, match=r"gives 8 features per sample \(at this input "
+                                         r"size\), but its module declares num_features=100"):
         _forward(backbone, _x(32))
 
 
@@ -1103,3 +1103,13 @@ def test_every_node_list_layers_names_for_simple_cnn_is_a_layer():
               for name in names[1:]}
     assert set(widths.values()) == {16, 32, 64}
     assert _forward(load_backbone("simple_cnn", None, layer="4"), _x(32)).shape == (1, 32)
+
+
+@pytest.mark.parametrize("name", ["mobilenetv3_small_100", "efficientvit_b0"])
+def test_timm_networks_with_a_head_convolution_give_their_declared_width(name):
+    """timm 1.0's num_features is the width before a head convolution; these
+    networks output head_hidden_size features (the feature names and the heads
+    were sized for the other)."""
+    pytest.importorskip("timm")
+    backbone = load_backbone(f"timm:{name}", None, random_state=0)
+    assert _forward(backbone, _x(64)).shape == (1, backbone.num_features)
