@@ -414,7 +414,9 @@ class EpochLogger(Callback):
 
     def on_fit_end(self, state, **kwargs):
         if state.interrupted:
-            self.log("interrupted: keeping the model of the last finished epoch")
+            self.log("interrupted: keeping the model of the last finished epoch"
+                     if state.history else
+                     "interrupted before the first epoch finished: no model to keep")
 
 
 def epoch_line(record, score_label="valid_score"):

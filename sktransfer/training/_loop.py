@@ -242,13 +242,18 @@ class Trainer:
         # a finished fit): every rank then skips the loop.
         state.stop_training = self.shard.any(state.stop_training)
         last_finished = snapshot(self.module)
+        # A continued fit trains its network in place: its starting weights, on
+        # the host, to put back if it diverges (a new fit's network is dropped).
+        start_weights = ({key: value.detach().to("cpu", copy=True)
+                          for key, value in self.module.state_dict().items()}
+                         if state.history else None)
         try:
             while state.epoch < state.end_epoch and not state.stop_training:
                 call_hook(self.callbacks, "on_epoch_begin", state)
                 start = time.perf_counter()
                 lr = self.optimizer.param_groups[-1]["lr"]
                 train_loss = self.train_epoch(step.batches(state.epoch), step.loss, state)
-                self._check_finite(state.epoch + 1, train_loss)
+                self._check_finite(state.epoch + 1, train_loss, start_weights)
                 record = {"epoch": state.epoch + 1, "train_loss": train_loss,
                           "valid_loss": None, "valid_score": None, "lr": lr}
                 # a step's parts of the loss, as plain numbers (a 0-d tensor would
@@ -284,14 +289,20 @@ class Trainer:
         return state
 
 
-    def _check_finite(self, epoch, train_loss):
+    def _check_finite(self, epoch, train_loss, start):
         """Raise, as scikit-learn's MLP does, when the weights are no longer
         finite after ``epoch``: the fit diverged, and every later epoch and
-        prediction would be NaN. (A mixed-precision step that overflows is
-        skipped by the gradient scaler and leaves the weights finite.)"""
-        checks = [torch.isfinite(p).all() for p in self.module.parameters()]
-        if not checks or bool(torch.stack(checks).all()):
+        prediction would be NaN. A continued fit's network gets its ``start``
+        weights back first. (A mixed-precision step that overflows is skipped by
+        the gradient scaler and leaves the weights finite.)"""
+        by_device = {}
+        for parameter in self.module.parameters():
+            by_device.setdefault(parameter.device, []).append(
+                torch.isfinite(parameter).all())
+        if all(bool(torch.stack(checks).all()) for checks in by_device.values()):
             return
+        if start is not None:
+            self.module.load_state_dict(start)
         raise ValueError(
             f"training diverged: the weights are not finite after epoch {epoch} "
             f"(training loss {train_loss}). Lower lr, set grad_clip, scale the "

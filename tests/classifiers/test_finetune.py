@@ -524,7 +524,7 @@ def test_a_last_batch_of_one_image_is_left_out_so_batchnorm_trains():
         assert counts == [0] * per_epoch + [1] * per_epoch, n
 
 
-def test_ctrl_c_before_the_first_epoch_ends_leaves_the_estimator_as_it_was(blobs):
+def test_ctrl_c_before_the_first_epoch_ends_leaves_the_estimator_as_it_was(blobs, capsys):
     """No epoch finished: no model to keep. The KeyboardInterrupt goes through
     (it left an estimator that predicted from its random head); a continued
     fit keeps the model it started from."""
@@ -533,9 +533,11 @@ def test_ctrl_c_before_the_first_epoch_ends_leaves_the_estimator_as_it_was(blobs
     from tiny_fits import InterruptAt, mlp
 
     X, y = blobs
-    clf = mlp(epochs=3, callbacks=[InterruptAt(epoch=0, batch=1)])
+    clf = mlp(epochs=3, verbose=1, callbacks=[InterruptAt(epoch=0, batch=1)])
     with pytest.raises(KeyboardInterrupt):
         clf.fit(X, y)
+    assert "interrupted before the first epoch finished: no model to keep" \
+        in capsys.readouterr().out
     with pytest.raises(NotFittedError):
         clf.predict(X)
     fitted = mlp(epochs=2).fit(X, y)

@@ -78,3 +78,26 @@ def test_epoch_metrics_given_as_tensors_are_recorded_as_numbers():
     sktransfer.save(clf, buffer)
     buffer.seek(0)
     assert sktransfer.load(buffer).history_[-1]["gap"] == 0.5
+
+
+def test_a_continued_fit_that_diverges_keeps_the_model_it_started_from():
+    import numpy as np
+
+    from sktransfer import DomainAdaptClassifier
+
+    poison = {"on": False}
+
+    def gap(fs, ls, ft, lt):
+        value = (fs.mean() - ft.mean()) ** 2
+        return value * float("nan") if poison["on"] else value
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = np.r_[rng.integers(0, 2, 20), -np.ones(20, dtype=int)]
+    clf = DomainAdaptClassifier(model=None, method=gap, epochs=2, device="cpu").fit(X, y)
+    before = clf.predict_proba(X)
+    poison["on"] = True
+    with pytest.raises(ValueError, match="training diverged"):
+        clf.set_params(warm_start=True).fit(X, y)
+    assert len(clf.history_) == 2
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
