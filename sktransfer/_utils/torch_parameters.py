@@ -46,6 +46,8 @@ class ParameterizedModule(torch.nn.Module):
         init = cls.__init__
         if init is ParameterizedModule.__init__ or init is torch.nn.Module.__init__:
             return []
+        # The named arguments only (scikit-learn's estimators take no **kwargs:
+        # what goes through them is not a parameter get_params can read).
         kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         return sorted(p.name for p in inspect.signature(init).parameters.values()
                       if p.name != "self" and p.kind in kinds)
@@ -62,8 +64,13 @@ class ParameterizedModule(torch.nn.Module):
         -------
         params : dict
         """
-        return {name: getattr(self, name) for name in self._param_names()
-                if name in vars(self) or hasattr(type(self), name)}
+        params = {}
+        for name in self._param_names():
+            try:  # an argument that is a module lives in _modules: getattr finds it
+                params[name] = getattr(self, name)
+            except AttributeError:  # not stored under its name: left out
+                continue
+        return params
 
     def set_params(self, **params):
         """Set constructor arguments by name.
@@ -82,11 +89,12 @@ class ParameterizedModule(torch.nn.Module):
 
     def changed_params(self):
         """The arguments that differ from their defaults (what scikit-learn's
-        repr shows)."""
+        repr shows); a module among them is shown by torch's repr as a child."""
         defaults = {p.name: p.default for p in
                     inspect.signature(type(self).__init__).parameters.values()}
         return {name: value for name, value in self.get_params().items()
-                if not _same(value, defaults.get(name, inspect.Parameter.empty))}
+                if not isinstance(value, torch.nn.Module)
+                and not _same(value, defaults.get(name, inspect.Parameter.empty))}
 
 
 def _same(value, default):

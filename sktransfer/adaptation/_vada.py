@@ -189,5 +189,10 @@ class DIRTTLoss(VADALoss):
     """VADA for the first half of the fit, DIRT-T refinement for the second
     (``VADALoss(refine=0.5)``)."""
 
-    def __init__(self, refine=0.5, **kwargs):
-        super().__init__(refine=refine, **kwargs)
+    def __init__(self, domain=1.0, entropy=0.01, vat_source=0.0, vat_target=0.01,
+                 radius=1.0, refine=0.5, teacher_weight=0.01, hidden_size=1024,
+                 gamma=10.0, max_coefficient=1.0):
+        super().__init__(domain=domain, entropy=entropy, vat_source=vat_source,
+                         vat_target=vat_target, radius=radius, refine=refine,
+                         teacher_weight=teacher_weight, hidden_size=hidden_size,
+                         gamma=gamma, max_coefficient=max_coefficient)

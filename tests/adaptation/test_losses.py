@@ -245,3 +245,19 @@ def test_a_training_step_that_is_not_a_domain_adaptation_step_is_refused(monkeyp
     with pytest.raises(ValueError, match="Gap.training_step = .*TrainingStep.* is not a "
                                          "subclass of sktransfer.training.DomainAdaptationStep"):
         DomainAdaptClassifier(model=None, method=Gap(), device="cpu").fit(X, y)
+
+
+def test_loss_parameters_that_are_modules_are_read_and_cloned():
+    """A transform given as strong= lives among the module's children: get_params
+    left it out, and clone dropped it (strong=None)."""
+    from sklearn.base import clone
+    from torchvision.transforms import v2
+
+    from sktransfer.adaptation import DIRTTLoss, SelfTrainingLoss
+
+    loss = SelfTrainingLoss(strong=v2.RandomHorizontalFlip(p=0.25))
+    assert isinstance(loss.get_params()["strong"], v2.RandomHorizontalFlip)
+    assert clone(loss).strong.p == 0.25
+    assert repr(DIRTTLoss(domain=0.01, entropy=0.5)) == "DIRTTLoss(domain=0.01, entropy=0.5)"
+    clf = DomainAdaptClassifier(method=DIRTTLoss()).set_params(method__domain=0.1)
+    assert clf.method.domain == 0.1
