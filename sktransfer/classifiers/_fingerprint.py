@@ -13,14 +13,16 @@ version for files), the labels, the sample weights, the rows trained on, the
 seed and where the fit starts (its first epoch, whether it is scheduled).
 """
 
+import enum
 import functools
 import json
+import os
 import types
 
 import numpy as np
 import torch
 
-from .._utils.hashing import digest_parts, weights_fingerprint
+from .._utils.hashing import digest_parts, tensor_bytes, weights_fingerprint
 from .._utils.torch_parameters import ParameterizedModule
 from ..feature_extraction._cache import _code_digest, image_keys, model_identity
 
@@ -39,8 +41,14 @@ def _function(function, depth):
     (``scaled_gap(0.0)``, ``scaled_gap(100.0)``) differ."""
     parts = []
     _code_digest(function.__code__, parts)
-    cells = [cell.cell_contents for cell in function.__closure__ or ()
-             if cell.cell_contents is not function]
+    cells = []
+    for cell in function.__closure__ or ():
+        try:
+            content = cell.cell_contents
+        except ValueError:  # an empty cell: a name assigned after the function
+            content = "<empty>"
+        if content is not function:
+            cells.append(content)
     return {"callable": f"{function.__module__}.{function.__qualname__}",
             "code": digest_parts(*parts).hexdigest(),
             "defaults": _describe(list(function.__defaults__ or ()), depth + 1),
@@ -77,6 +85,19 @@ def _describe(value, depth=0):
                 for key, item in sorted(value.items(), key=str)}
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, torch.Tensor):  # by content: str shows a few values
+        return {"tensor": f"{value.dtype} {tuple(value.shape)}",
+                "bytes": digest_parts(tensor_bytes(value).tobytes()).hexdigest()}
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biufc":
+            return {"array": f"{value.dtype} {value.shape}",
+                    "bytes": digest_parts(np.ascontiguousarray(value).tobytes()).hexdigest()}
+        return {"array": f"{value.dtype} {value.shape}",
+                "items": _describe(value.tolist(), depth + 1)}
+    if isinstance(value, enum.Enum):
+        return {"enum": f"{type(value).__qualname__}.{value.name}"}
+    if isinstance(value, os.PathLike):
+        return {"path": os.fsdecode(value)}
     if isinstance(value, types.FunctionType):
         return _function(value, depth)
     if isinstance(value, (types.BuiltinFunctionType, type)):
@@ -91,8 +112,8 @@ def _describe(value, depth=0):
     kind = type(value)
     try:
         state = _describe(vars(value), depth + 1)
-    except TypeError:  # no __dict__: a value type (an enum member, a path...)
-        state = str(value)
+    except TypeError:  # no __dict__: its str may hold a memory address
+        state = None
     return {"object": f"{kind.__module__}.{kind.__qualname__}", "state": state}
 
 

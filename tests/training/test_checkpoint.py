@@ -257,3 +257,34 @@ def test_losses_and_closures_that_differ_in_a_setting_are_other_fits(tmp_path):
                                   plain.cv_results_["mean_test_score"])
     assert [str(p["method__max_coefficient"]) for p in keyed.cv_results_["params"]] \
         == ["0.0", "50.0"]
+
+
+def test_fingerprint_reads_closures_over_arrays_tensors_and_empty_cells():
+    """Closures over tensors or large arrays that differ only inside collided
+    (described by their truncated str or no state); an empty closure cell
+    crashed the fit; an object with no __dict__ was described by a str that
+    holds its memory address (another fingerprint in every process)."""
+    import threading
+
+    def over(value):
+        def augment(images):
+            return images + float(value.sum() * 0)
+        return augment
+
+    def late():
+        def augment(images):
+            return images * later
+        fingerprint = _fingerprint(mlp(augment=augment))
+        later = 1.0  # noqa: F841 (assigned after the function: an empty cell)
+        return fingerprint
+
+    big = np.zeros(5000)
+    other = big.copy()
+    other[2500] = 1.0
+    assert _fingerprint(mlp(augment=over(big))) != _fingerprint(mlp(augment=over(other)))
+    assert _fingerprint(mlp(augment=over(torch.zeros(3)))) != \
+        _fingerprint(mlp(augment=over(torch.tensor([0.0, 1.0, 0.0]))))
+    assert _fingerprint(mlp(augment=over(big))) == _fingerprint(mlp(augment=over(big.copy())))
+    assert len(late()) == 32
+    lock_a, lock_b = threading.Lock(), threading.Lock()
+    assert _fingerprint(mlp(augment=over(lock_a))) == _fingerprint(mlp(augment=over(lock_b)))
