@@ -17,6 +17,7 @@ import enum
 import functools
 import json
 import os
+import re
 import types
 
 import numpy as np
@@ -112,8 +113,9 @@ def _describe(value, depth=0):
     kind = type(value)
     try:
         state = _describe(vars(value), depth + 1)
-    except TypeError:  # no __dict__: its str may hold a memory address
-        state = None
+    except TypeError:  # no __dict__: a value type (torch.float16, range(3), b"x")
+        text = repr(value)  # unless its repr holds a memory address (a lock)
+        state = None if re.search(r" at 0x[0-9a-fA-F]+", text) else text
     return {"object": f"{kind.__module__}.{kind.__qualname__}", "state": state}
 
 
