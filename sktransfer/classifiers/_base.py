@@ -506,8 +506,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         train_idx, valid_idx = self._split(target.strata(data.targets), data.seed,
                                            data.labeled_rows)
         requested = epochs
-        epochs = self._epochs(epochs, n_batches=batches_per_epoch(len(train_idx),
-                                                                 self.batch_size))
+        epochs = self._epochs(epochs, n_batches=batches_per_epoch(
+            len(train_idx), self.batch_size, shard.world_size))
         if (requested == "auto" and not self._tabular and self.unfreeze_after is not None
                 and self.unfreeze_after >= len(self.history_) + epochs):
             # The user chose the warm-up but not the epochs it has to fit in.

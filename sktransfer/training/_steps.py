@@ -35,21 +35,28 @@ from ._distributed import Shard
 from ._freeze import BATCH_NORMS
 
 
-def batches_per_epoch(n_rows, batch_size):
+def batches_per_epoch(n_rows, batch_size, world_size=1):
     """Batches (optimizer steps) in one epoch over ``n_rows`` rows (a last batch
-    of one row is left out: see :func:`epoch_rows`)."""
-    return -(-len(epoch_rows(np.empty(n_rows), batch_size)) // batch_size)
+    that would give a rank one row is left out: see :func:`epoch_rows`)."""
+    return -(-epoch_length(n_rows, batch_size, world_size) // batch_size)
 
 
-def epoch_rows(order, batch_size):
-    """``order`` (an epoch's shuffled rows) without its last row when it would
-    make a batch of its own: BatchNorm in training mode cannot normalise one
-    sample with a 1x1 feature map (torch raises "Expected more than 1 value per
-    channel"), and a fit should not depend on ``n_samples % batch_size``. The
-    row left out is another each epoch."""
-    if len(order) > batch_size and len(order) % batch_size == 1:
-        return order[:-1]
-    return order
+def epoch_length(n_rows, batch_size, world_size=1):
+    """How many of ``n_rows`` rows an epoch trains on: all, but a last batch
+    that would give each of ``world_size`` ranks (one process: itself) a single
+    row. BatchNorm in training mode cannot normalise one sample with a 1x1
+    feature map (torch raises "Expected more than 1 value per channel"), and a
+    fit should not depend on ``n_samples % batch_size``."""
+    remainder = n_rows % batch_size
+    if n_rows > batch_size and 0 < remainder <= world_size:
+        return n_rows - remainder
+    return n_rows
+
+
+def epoch_rows(order, batch_size, world_size=1):
+    """``order`` (an epoch's shuffled rows) cut to :func:`epoch_length`; the rows
+    left out are others each epoch."""
+    return order[:epoch_length(len(order), batch_size, world_size)]
 
 
 @dataclasses.dataclass
@@ -114,7 +121,7 @@ class StepConfig:
     @property
     def n_batches(self):
         """Batches per epoch."""
-        return batches_per_epoch(len(self.rows), self.batch_size)
+        return batches_per_epoch(len(self.rows), self.batch_size, self.shard.world_size)
 
 
 class TrainingStep:
@@ -199,7 +206,7 @@ class SupervisedStep(TrainingStep):
         (targets: class indices, or class probabilities when ``mix`` is set)."""
         config, size = self.config, self.config.batch_size
         order = config.rows[torch.randperm(len(config.rows), generator=self.generator).numpy()]
-        order = epoch_rows(order, size)
+        order = epoch_rows(order, size, config.shard.world_size)
         if config.shard.distributed:
             yield from self._sharded_batches(order)
             return

@@ -153,3 +153,21 @@ def test_sync_batchnorm_keeps_each_layers_computation():
 
     with pytest.raises(ValueError, match="cannot convert .*Scaled"):
         _synchronised(Scaled(6))
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_no_rank_trains_a_batch_of_one_row(world):
+    """BatchNorm in training mode cannot normalise one sample over a 1x1 map:
+    an epoch leaves out a last batch that would give each rank one row (one
+    process: a last batch of one row), and counts its batches the same."""
+    from sktransfer.training._steps import batches_per_epoch, epoch_length, epoch_rows
+
+    batch_size = 8
+    for n_rows in range(batch_size + 1, 4 * batch_size):
+        order = np.arange(n_rows)
+        kept = epoch_rows(order, batch_size, world)
+        assert len(kept) == epoch_length(n_rows, batch_size, world) >= n_rows - world
+        parts = [Shard(rank, world).split(kept, batch_size) for rank in range(world)]
+        assert all(len(local) >= 2 for rank_parts in parts for _, local, _ in rank_parts)
+        assert batches_per_epoch(n_rows, batch_size, world) == len(parts[0])
+    assert epoch_length(5, 8, world) == 5  # one batch: nothing to leave out
