@@ -707,7 +707,7 @@ def _extract(args, say):
 
 def _training_parameters(args):
     """The parameters of FineTuneClassifier that the training options set: only
-    those that differ from its defaults, so that the others keep them."""
+    those given, so that the others keep the estimator's defaults."""
     # Left unset (None), an option keeps the estimator's default.
     given = {name: getattr(args, name) for name in _TRAINING_OPTIONS
              if getattr(args, name) is not None}

@@ -25,7 +25,7 @@ def resolve_adaptation(estimator, *, hint="", classes=True):
                 "the features, 'dann', 'coral' or 'mmd', or a loss on the features.")
         step = adaptation.training_step
         if not (isinstance(step, type) and issubclass(step, DomainAdaptationStep)):
-            raise ValueError(
+            raise TypeError(
                 f"{type(adaptation).__name__}.training_step = {step!r:.100} is not a "
                 "subclass of sktransfer.training.DomainAdaptationStep: a method's step "
                 "extends it (its constructor takes the step's config and adaptation=, "

@@ -272,12 +272,14 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         changed = (self.preprocess_.with_max_length(value) if text
                    else self.preprocess_.with_image_size(value))
         if changed != self.preprocess_:
-            fitted = (self.preprocess_.max_length if text else
-                      self.preprocess_.crop_size or self.preprocess_.resize_size)
+            fitted = (f"max_length={self.preprocess_.max_length}" if text else
+                      f"images resized to {self.preprocess_.resize_size} and cropped to "
+                      f"{self.preprocess_.crop_size}")
             raise ValueError(
-                f"{name}={value!r}, but the model was fitted with {fitted!r}: a "
-                f"continued fit (warm_start, partial_fit) keeps the preprocessing "
-                f"of the first fit. Set {name} back, or fit anew (warm_start=False).")
+                f"{name}={value!r} changes the preprocessing the model was fitted "
+                f"with ({fitted}): a continued fit (warm_start, partial_fit) keeps "
+                f"the first fit's. Set {name} back to what the first fit had, or fit "
+                "anew (warm_start=False).")
 
     def _preprocess(self, backbone):
         if self._tabular:

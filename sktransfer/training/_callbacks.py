@@ -67,9 +67,9 @@ class Callback:
     #: each.
     main_process_only = False
 
-    def check_params(self):
+    def check_params(self, **kwargs):
         """Called when an estimator's fit starts, before any data is read or
-        network built:
+        network built (with no arguments yet: accept ``**kwargs`` all the same):
         raise ``ValueError`` (or ``TypeError``) naming a bad constructor
         argument, so the user hears of it before the expensive work. The
         default checks nothing."""
@@ -165,7 +165,7 @@ def check_folder(owner, name, folder):
     if not isinstance(folder, (str, os.PathLike)):
         raise TypeError(f"{type(owner).__name__}({name}={folder!r}): must be a path "
                         "(str or path-like).")
-    path = os.path.abspath(os.fspath(folder).split("{fingerprint}")[0] or ".")
+    path = os.path.abspath(os.fsdecode(folder).split("{fingerprint}")[0] or ".")
     while not os.path.exists(path) and os.path.dirname(path) != path:
         path = os.path.dirname(path)
     if not os.path.isdir(path):
@@ -317,7 +317,7 @@ class EarlyStopping(Callback):
         self.load_best = load_best
         self.log = log
 
-    def check_params(self):
+    def check_params(self, **kwargs):
         if not isinstance(self.patience, Integral) or isinstance(self.patience, bool) \
                 or self.patience < 1:
             raise ValueError(f"EarlyStopping(patience={self.patience!r}): must be an int "
@@ -403,7 +403,7 @@ class EpochLogger(Callback):
         self.log = log
         self.score_label = score_label
 
-    def check_params(self):
+    def check_params(self, **kwargs):
         if not callable(self.log):
             raise TypeError(f"EpochLogger(log={self.log!r}): must be callable (print).")
         if not isinstance(self.score_label, str):
@@ -535,7 +535,7 @@ class Checkpoint(Callback):
     def _fingerprint(self, state):
         return None if state.fingerprint is None else state.fingerprint()
 
-    def check_params(self):
+    def check_params(self, **kwargs):
         check_folder(self, "folder", self.folder)
         _check_monitor(self)
         _check_bool(self, "lower_is_better")

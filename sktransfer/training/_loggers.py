@@ -98,7 +98,7 @@ class TensorBoardLogger(Callback):
     def __init__(self, log_dir="runs"):
         self.log_dir = log_dir
 
-    def check_params(self):
+    def check_params(self, **kwargs):
         check_folder(self, "log_dir", self.log_dir)
 
     def on_fit_begin(self, state, **kwargs):
@@ -164,10 +164,11 @@ class MLflowLogger(Callback):
         self.tracking_uri = tracking_uri
         self.run_name = run_name
 
-    def check_params(self):
+    def check_params(self, **kwargs):
         for name in ("experiment_name", "tracking_uri", "run_name"):
             value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
+            allowed = (str, os.PathLike) if name == "tracking_uri" else str
+            if value is not None and not isinstance(value, allowed):
                 raise TypeError(f"MLflowLogger({name}={value!r}): must be a str or None.")
 
     def on_fit_begin(self, state, **kwargs):

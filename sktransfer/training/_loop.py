@@ -334,9 +334,11 @@ class Trainer:
 
 
 def _plain_number(value):
-    """A one-element tensor or a numpy scalar as a Python number; anything else
-    as it is."""
+    """A one-element tensor or array, or a numpy scalar, as a Python number;
+    anything else as it is."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, np.ndarray) and value.size == 1:
         return value.item()
     if isinstance(value, np.generic):
         return value.item()

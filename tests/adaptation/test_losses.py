@@ -242,7 +242,7 @@ def test_a_training_step_that_is_not_a_domain_adaptation_step_is_refused(monkeyp
     monkeypatch.setattr(core.Trainer, "fit", no_training)
     X = np.zeros((8, 3), dtype=np.float32)
     y = np.array([0, 1, 0, 1, -1, -1, -1, -1])
-    with pytest.raises(ValueError, match="Gap.training_step = .*TrainingStep.* is not a "
+    with pytest.raises(TypeError, match="Gap.training_step = .*TrainingStep.* is not a "
                                          "subclass of sktransfer.training.DomainAdaptationStep"):
         DomainAdaptClassifier(model=None, method=Gap(), device="cpu").fit(X, y)
 

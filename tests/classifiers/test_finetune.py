@@ -576,8 +576,9 @@ def test_a_continued_fit_refuses_another_image_size():
     X, y = images_task()
     clf = cnn(epochs=1).fit(X, y)
     clf.set_params(warm_start=True, image_size=24)
-    with pytest.raises(ValueError, match="image_size=24, but the model was fitted with "
-                                         r"\(16, 16\)"):
+    with pytest.raises(ValueError, match=r"image_size=24 changes the preprocessing the "
+                                         r"model was fitted with \(images resized to 16 "
+                                         r"and cropped to \(16, 16\)\)"):
         clf.fit(X, y)
     assert clf.set_params(image_size=16).fit(X, y).n_iter_ == 2
 
