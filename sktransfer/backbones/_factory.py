@@ -173,6 +173,8 @@ def _user_backbone(module, weights, layer, pooling, image_size):
         )
     if isinstance(module, Backbone) and layer is None:
         backbone = _built_for(module, image_size)
+        # The user's Backbone says its size: checked at each forward pass.
+        backbone._declared = True
     else:
         if is_path:
             load_state_into(module, read_checkpoint(weights), source=str(weights))
@@ -185,7 +187,9 @@ def _user_backbone(module, weights, layer, pooling, image_size):
         resize_for_input(module, image_size, type(module).__name__)
         if layer is not None:
             return layer_backbone(module, layer, pooling, preprocess, type(module).__name__)
-        declared = getattr(module, "num_features", None)
+        # timm 1.0: a network with a head convolution outputs head_hidden_size.
+        declared = (getattr(module, "head_hidden_size", None)
+                    or getattr(module, "num_features", None))
         backbone = Backbone(
             module,
             num_features=declared if isinstance(declared, Integral) else None,

@@ -146,7 +146,8 @@ def restored_on_failure(fit):
     ``history_`` included), so a fitted estimator keeps its model and a new one
     stays unfitted. (A fit in this process catches Ctrl-C itself and keeps its
     last finished epoch; a network that a warm start trains in this process is
-    trained in place, so after an error it keeps the steps it took.)"""
+    trained in place, so after an error it keeps the steps it took, but for a
+    fit that diverged, which gets its starting weights back.)"""
     @functools.wraps(fit)
     def wrapper(self, *args, **kwargs):
         # The history is appended to in place by a continued fit: a copy of it.
@@ -272,9 +273,14 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         changed = (self.preprocess_.with_max_length(value) if text
                    else self.preprocess_.with_image_size(value))
         if changed != self.preprocess_:
-            fitted = (f"max_length={self.preprocess_.max_length}" if text else
-                      f"images resized to {self.preprocess_.resize_size} and cropped to "
-                      f"{self.preprocess_.crop_size}")
+            if text:
+                fitted = f"max_length={self.preprocess_.max_length}"
+            else:
+                resize, crop = self.preprocess_.resize_size, self.preprocess_.crop_size
+                fitted = ", ".join([
+                    "images kept at their own size" if resize is None
+                    else f"images resized to {resize}",
+                    "not cropped" if crop is None else f"cropped to {crop}"])
             raise ValueError(
                 f"{name}={value!r} changes the preprocessing the model was fitted "
                 f"with ({fitted}): a continued fit (warm_start, partial_fit) keeps "

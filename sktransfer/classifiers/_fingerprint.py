@@ -31,6 +31,12 @@ from ..feature_extraction._cache import _code_digest, image_keys, model_identity
 _NOT_DEFINING = ("callbacks", "verbose", "num_workers", "device")
 
 
+def _unmatchable():
+    """A description that matches no other: a value whose state cannot be read
+    must not make two fits look alike (the folder is then refused)."""
+    return "unreadable " + os.urandom(8).hex()
+
+
 #: How deep :func:`_describe` follows values inside values (a closure's cells,
 #: an object's attributes); deeper ones are described by their type.
 _MAX_DEPTH = 8
@@ -87,8 +93,13 @@ def _describe(value, depth=0):
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, torch.Tensor):  # by content: str shows a few values
-        return {"tensor": f"{value.dtype} {tuple(value.shape)}",
-                "bytes": digest_parts(tensor_bytes(value).tobytes()).hexdigest()}
+        described = {"tensor": f"{value.dtype} {tuple(value.shape)}"}
+        try:
+            dense = value.to_dense() if value.is_sparse else value
+            content = tensor_bytes(dense.resolve_conj().resolve_neg()).tobytes()
+        except (RuntimeError, NotImplementedError):  # a meta tensor: no content
+            return {**described, "unreadable": _unmatchable()}
+        return {**described, "bytes": digest_parts(content).hexdigest()}
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "biufc":
             return {"array": f"{value.dtype} {value.shape}",
@@ -113,9 +124,15 @@ def _describe(value, depth=0):
     kind = type(value)
     try:
         state = _describe(vars(value), depth + 1)
-    except TypeError:  # no __dict__: a value type (torch.float16, range(3), b"x")
-        text = repr(value)  # unless its repr holds a memory address (a lock)
-        state = None if re.search(r" at 0x[0-9a-fA-F]+", text) else text
+    except TypeError:  # no __dict__: its slots, or a value type (torch.float16)
+        slots = value.__getstate__() if hasattr(value, "__getstate__") else None
+        text = repr(value)
+        if isinstance(slots, tuple) and len(slots) == 2 and slots[1]:
+            state = _describe(slots[1], depth + 1)  # (None, {slot: value})
+        elif not re.search(r" at 0x[0-9a-fA-F]+", text):
+            state = text  # range(0, 3), torch.float16
+        else:  # no readable state (a lock, a generator): never the same fit
+            state = _unmatchable()
     return {"object": f"{kind.__module__}.{kind.__qualname__}", "state": state}
 
 

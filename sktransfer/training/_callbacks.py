@@ -542,7 +542,7 @@ class Checkpoint(Callback):
         _check_bool(self, "resume")
 
     def on_fit_begin(self, state, **kwargs):
-        folder = os.fspath(self.folder)
+        folder = os.fsdecode(self.folder)
         self._fit_fingerprint = fingerprint = self._fingerprint(state)
         if "{fingerprint}" in folder:
             if fingerprint is None:

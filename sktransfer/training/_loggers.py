@@ -27,7 +27,7 @@ def _summary_writer(log_dir):
     except ImportError as exc:
         raise ImportError("TensorBoardLogger needs tensorboard: pip install tensorboard "
                           "(or pip install 'sktransfer[tensorboard]').") from exc
-    return SummaryWriter(log_dir=os.fspath(log_dir))
+    return SummaryWriter(log_dir=os.fsdecode(log_dir))
 
 
 def _mlflow_client(tracking_uri):
@@ -167,8 +167,7 @@ class MLflowLogger(Callback):
     def check_params(self, **kwargs):
         for name in ("experiment_name", "tracking_uri", "run_name"):
             value = getattr(self, name)
-            allowed = (str, os.PathLike) if name == "tracking_uri" else str
-            if value is not None and not isinstance(value, allowed):
+            if value is not None and not isinstance(value, str):
                 raise TypeError(f"MLflowLogger({name}={value!r}): must be a str or None.")
 
     def on_fit_begin(self, state, **kwargs):

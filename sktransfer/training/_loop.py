@@ -242,11 +242,10 @@ class Trainer:
         # a finished fit): every rank then skips the loop.
         state.stop_training = self.shard.any(state.stop_training)
         last_finished = snapshot(self.module)
-        # A continued fit trains its network in place: its starting weights, on
-        # the host, to put back if it diverges (a new fit's network is dropped).
-        start_weights = ({key: value.detach().to("cpu", copy=True)
-                          for key, value in self.module.state_dict().items()}
-                         if state.history else None)
+        # A continued fit trains its network in place: its starting weights (the
+        # snapshot above, which each epoch replaces rather than changes) to put
+        # back if it diverges; a new fit's network is dropped anyway.
+        start_weights = last_finished if state.history else None
         try:
             while state.epoch < state.end_epoch and not state.stop_training:
                 call_hook(self.callbacks, "on_epoch_begin", state)

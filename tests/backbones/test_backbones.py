@@ -1081,6 +1081,16 @@ def test_a_declared_num_features_that_the_network_does_not_give_is_named():
     with pytest.raises(ValueError, match=r"gives 8 features per sample \(at this input "
                                          r"size\), but its module declares num_features=100"):
         _forward(backbone, _x(32))
+    # a Backbone the user built with a size of its own, the same
+    built = load_backbone(Backbone(Declares100(), num_features=100))
+    with pytest.raises(ValueError, match="gives 8 features per sample"):
+        _forward(built, _x(32))
+
+
+def test_a_timm_module_given_as_a_module_gives_its_declared_width():
+    timm = pytest.importorskip("timm")
+    backbone = load_backbone(timm.create_model("mobilenetv3_small_050", num_classes=0))
+    assert _forward(backbone, _x(64)).shape == (1, backbone.num_features)
 
 
 def test_a_builder_whose_backbone_reads_another_modality_is_named(registry):

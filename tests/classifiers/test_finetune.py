@@ -577,8 +577,8 @@ def test_a_continued_fit_refuses_another_image_size():
     clf = cnn(epochs=1).fit(X, y)
     clf.set_params(warm_start=True, image_size=24)
     with pytest.raises(ValueError, match=r"image_size=24 changes the preprocessing the "
-                                         r"model was fitted with \(images resized to 16 "
-                                         r"and cropped to \(16, 16\)\)"):
+                                         r"model was fitted with \(images resized to 16, "
+                                         r"cropped to \(16, 16\)\)"):
         clf.fit(X, y)
     assert clf.set_params(image_size=16).fit(X, y).n_iter_ == 2
 

@@ -286,5 +286,18 @@ def test_fingerprint_reads_closures_over_arrays_tensors_and_empty_cells():
         _fingerprint(mlp(augment=over(torch.tensor([0.0, 1.0, 0.0]))))
     assert _fingerprint(mlp(augment=over(big))) == _fingerprint(mlp(augment=over(big.copy())))
     assert len(late()) == 32
-    lock_a, lock_b = threading.Lock(), threading.Lock()
-    assert _fingerprint(mlp(augment=over(lock_a))) == _fingerprint(mlp(augment=over(lock_b)))
+    # an object without __dict__: its slots; no readable state: never the same fit
+    class Noise:
+        __slots__ = ("std",)
+
+        def __init__(self, std):
+            self.std = std
+
+        def __call__(self, images):
+            return images
+
+    assert _fingerprint(mlp(augment=Noise(0.0))) != _fingerprint(mlp(augment=Noise(0.9)))
+    assert _fingerprint(mlp(augment=Noise(0.5))) == _fingerprint(mlp(augment=Noise(0.5)))
+    lock = threading.Lock()
+    assert _fingerprint(mlp(augment=over(lock))) != _fingerprint(mlp(augment=over(lock)))
+    assert len(_fingerprint(mlp(augment=over(torch.tensor([1 + 2j]).conj())))) == 32
