@@ -41,7 +41,7 @@ from ._registry import (
     registered_modality,
 )
 from ._text import TextBackbone, build_hf, check_text_arguments
-from ._timm import build_timm, preprocess_from_timm
+from ._timm import build_timm, preprocess_from_timm, timm_width
 from ._torchvision import build_torchvision, torchvision_names
 
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar", ".safetensors")
@@ -187,9 +187,7 @@ def _user_backbone(module, weights, layer, pooling, image_size):
         resize_for_input(module, image_size, type(module).__name__)
         if layer is not None:
             return layer_backbone(module, layer, pooling, preprocess, type(module).__name__)
-        # timm 1.0: a network with a head convolution outputs head_hidden_size.
-        declared = (getattr(module, "head_hidden_size", None)
-                    or getattr(module, "num_features", None))
+        declared = timm_width(module)
         backbone = Backbone(
             module,
             num_features=declared if isinstance(declared, Integral) else None,

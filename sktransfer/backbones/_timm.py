@@ -67,10 +67,16 @@ def finish_timm_backbone(model, layer, pooling, name, preprocess=None):
     if layer is not None:
         return layer_backbone(model, layer, pooling, preprocess, name)
     model.reset_classifier(0)
-    # timm 1.0: a network with a head convolution (MobileNetV3/V4, EfficientViT)
-    # outputs head_hidden_size features, num_features is the size before it.
-    width = getattr(model, "head_hidden_size", None) or model.num_features
-    return Backbone(model, num_features=width, preprocess=preprocess, name=name)
+    return Backbone(model, num_features=timm_width(model), preprocess=preprocess,
+                    name=name)
+
+
+def timm_width(model):
+    """The features a module outputs as its ``num_features`` or, for timm 1.0's
+    networks with a head convolution (MobileNetV3/V4, EfficientViT), its
+    ``head_hidden_size`` (``num_features`` is then the width before that
+    convolution); None when it says neither."""
+    return getattr(model, "head_hidden_size", None) or getattr(model, "num_features", None)
 
 
 def _check_local_dir(path, spec):

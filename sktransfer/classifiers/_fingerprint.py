@@ -38,7 +38,7 @@ def _unmatchable():
 
 
 #: How deep :func:`_describe` follows values inside values (a closure's cells,
-#: an object's attributes); deeper ones are described by their type.
+#: an object's attributes); a value deeper down makes the fit match no other.
 _MAX_DEPTH = 8
 
 
@@ -70,8 +70,8 @@ def _describe(value, depth=0):
     parameters); functions by their name, code, defaults and closure; classes
     by their qualified name; other objects by their class and their attributes
     (never a repr, which may hold a memory address)."""
-    if depth > _MAX_DEPTH:
-        return f"<{type(value).__qualname__}>"
+    if depth > _MAX_DEPTH:  # not read: never the same fit as another
+        return _unmatchable()
     if isinstance(value, torch.nn.Module):
         kind = type(value)
         described = {"module": f"{kind.__module__}.{kind.__qualname__}",

@@ -301,3 +301,21 @@ def test_fingerprint_reads_closures_over_arrays_tensors_and_empty_cells():
     lock = threading.Lock()
     assert _fingerprint(mlp(augment=over(lock))) != _fingerprint(mlp(augment=over(lock)))
     assert len(_fingerprint(mlp(augment=over(torch.tensor([1 + 2j]).conj())))) == 32
+
+
+def test_values_nested_too_deep_to_read_never_make_two_fits_alike():
+    """Beyond the depth the fingerprint reads, values collapsed to their type, so
+    two deep closures that differed only down there shared a folder."""
+    def nested(leaf, depth=12):
+        value = leaf
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    def over(value):
+        def augment(images):
+            return images if value else images
+        return augment
+
+    assert _fingerprint(mlp(augment=over(nested(0.0)))) != \
+        _fingerprint(mlp(augment=over(nested(1.0))))
