@@ -67,7 +67,7 @@ from ..training._distributed import Shard, wrap_for_ranks
 from ..training._probe import linear_probe
 from ._distributed import check_devices, join_launcher, spawn_fit
 from ._fingerprint import fit_fingerprint
-from ._network import ClassifierNet, FeaturesOnly, mlp_backbone
+from ._network import ClassifierNet, FeaturesOnly, mlp_backbone, mlp_hidden_sizes
 from ._parameters import CONSTRAINTS
 from ._targets import SingleLabel, TargetType, check_class_weight
 from ._text_defaults import auto_adapt_epochs, auto_backbone_lr_ratio, auto_head_init
@@ -287,6 +287,18 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                 f"the first fit's. Set {name} back to what the first fit had, or fit "
                 "anew (warm_start=False).")
 
+    def _check_same_hidden_layers(self):
+        """A continued fit trains the MLP of the first fit: refuse
+        ``hidden_layer_sizes`` set to other sizes since, which would be ignored."""
+        fitted = mlp_hidden_sizes(self.module_.backbone)
+        if tuple(self.hidden_layer_sizes) != fitted:
+            raise ValueError(
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} changes the network "
+                f"the model was fitted with (hidden layers {fitted}): a continued fit "
+                "(warm_start, partial_fit) keeps the first fit's network. Set "
+                "hidden_layer_sizes back to what the first fit had, or fit anew "
+                "(warm_start=False).")
+
     def _preprocess(self, backbone):
         if self._tabular:
             return None
@@ -393,6 +405,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
             self.module_ = self._build_network(weights=self.weights, seed=seed)
             self.preprocess_ = self._preprocess(self.module_.backbone)
             self.history_ = []
+        elif self._tabular:
+            self._check_same_hidden_layers()
         elif self.preprocess_ is not None:
             self._check_same_preprocessing()
         if isinstance(self.preprocess_, TextPreprocess):

@@ -46,3 +46,9 @@ def mlp_backbone(n_features, hidden_layer_sizes=(256,)):
         width = size
     body = nn.Sequential(*layers) if layers else nn.Identity()
     return Backbone(body, num_features=width, name="mlp")
+
+
+def mlp_hidden_sizes(backbone):
+    """The hidden layer sizes of an :func:`mlp_backbone`, read from its layers."""
+    return tuple(layer.out_features for layer in backbone.body.modules()
+                 if isinstance(layer, nn.Linear))

@@ -583,6 +583,22 @@ def test_a_continued_fit_refuses_another_image_size():
     assert clf.set_params(image_size=16).fit(X, y).n_iter_ == 2
 
 
+@pytest.mark.parametrize("partial", [False, True])
+def test_a_continued_fit_refuses_other_hidden_layer_sizes(blobs, partial):
+    # The MLP of flat input is built once: a continued fit that silently kept
+    # the first fit's layers would report a model the user did not ask for.
+    from tiny_fits import mlp
+
+    X, y = blobs
+    clf = mlp(epochs=1, hidden_layer_sizes=(8,)).fit(X, y)
+    clf.set_params(warm_start=True, hidden_layer_sizes=[16, 4])
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes=\[16, 4\] changes the "
+                                         r"network the model was fitted with \(hidden "
+                                         r"layers \(8,\)\)"):
+        clf.partial_fit(X, y) if partial else clf.fit(X, y)
+    assert clf.set_params(hidden_layer_sizes=[8]).fit(X, y).n_iter_ == 2
+
+
 def test_a_validation_fraction_that_empties_a_side_is_said_in_the_package_words(blobs):
     from tiny_fits import mlp
 
