@@ -31,6 +31,8 @@ TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 #: Texts tokenized at a time at inference (rounded up to a multiple of the batch
 #: size); each such window is visited by length (:meth:`TextSource.inference_batches`).
 INFERENCE_WINDOW = 8192
+# transformers' model_max_length of a tokenizer that sets none (int(1e30))
+_NO_LIMIT = 10**12
 
 
 class TextBatch(dict):
@@ -197,7 +199,10 @@ class TextPreprocess:
 
     def n_tokens(self, texts):
         """Tokens of each text without truncation (special tokens included)."""
-        encoded = self.tokenizer(list(texts), truncation=False, padding=False)
+        # verbose=False: no "will result in indexing errors" from transformers
+        # for texts longer than the model reads (they are counted, not run)
+        encoded = self.tokenizer(list(texts), truncation=False, padding=False,
+                                 verbose=False)
         return np.array([len(ids) for ids in encoded["input_ids"]])
 
 
@@ -447,8 +452,16 @@ def warn_truncated(preprocess, texts):
     n_tokens = preprocess.n_tokens(candidates)
     longer = int((n_tokens > preprocess.max_length).sum())
     if longer:
+        limit = preprocess.tokenizer.model_max_length
+        if not isinstance(limit, numbers.Integral) or limit >= _NO_LIMIT:
+            advice = "raise max_length to keep more of them"
+        elif preprocess.max_length >= limit:
+            advice = (f"the model reads at most {limit} tokens (split longer texts "
+                      "to keep more of them)")
+        else:
+            advice = f"raise max_length (up to {limit}) to keep more of them"
         warnings.warn(
             f"{longer} of {len(texts)} texts are longer than max_length="
             f"{preprocess.max_length} tokens (the longest has {int(n_tokens.max())}) "
-            "and are truncated; raise max_length to keep more of them.",
+            f"and are truncated; {advice}.",
             UserWarning, stacklevel=3)

@@ -121,6 +121,31 @@ def test_the_truncation_count_tokenizes_only_texts_that_could_be_long(tmp_path):
     assert seen == [[""], [long]]
 
 
+def test_the_truncation_warning_at_the_model_limit_does_not_advise_raising_it(
+        tmp_path, capfd):
+    from sktransfer.inputs import TextPreprocess
+    from sktransfer.inputs._text import warn_truncated
+
+    from text_models import write_tiny_bert
+
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(write_tiny_bert(tmp_path / "b"))
+    tokenizer.model_max_length = 12
+    long = " ".join(["good"] * 20)
+    with pytest.warns(UserWarning) as record:
+        warn_truncated(TextPreprocess(tokenizer, max_length=12), ["good film", long])
+    message = str(record[0].message)
+    assert "1 of 2 texts are longer than max_length=12 tokens (the longest has 22)" in message
+    assert "the model reads at most 12 tokens" in message
+    assert "raise max_length" not in message
+    # counting the tokens of long texts is not a transformers warning either
+    # ("will result in indexing errors": the texts are truncated)
+    assert "Token indices sequence length" not in capfd.readouterr().err
+    with pytest.warns(UserWarning, match="raise max_length \\(up to 12\\) to keep more"):
+        warn_truncated(TextPreprocess(tokenizer, max_length=8), [long])
+
+
 @pytest.fixture(scope="module")
 def tiny_tokenizer(tmp_path_factory):
     import transformers
