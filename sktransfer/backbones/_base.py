@@ -95,7 +95,9 @@ class Backbone(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            with torch.inference_mode():
+            # no_grad, not inference_mode: a lazy layer's parameters are made
+            # here, and must stay tensors that training can set requires_grad on
+            with torch.no_grad():
                 return int(self(probe).shape[1])
         finally:
             self.train(was_training)

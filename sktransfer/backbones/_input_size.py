@@ -142,7 +142,7 @@ def _check_traced(model, size, name, image_size):
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: see Backbone._dry_run
             model(probe)
     except Exception as exc:
         raise ValueError(

@@ -567,6 +567,20 @@ def test_user_module_feature_size_from_a_dry_run():
     assert load_backbone(module, None).num_features == 128
 
 
+def test_a_user_module_with_lazy_layers_fits_and_predicts():
+    # The dry run that finds the width materialises lazy layers: their
+    # parameters must be ordinary tensors that training can set requires_grad on.
+    from sktransfer import FineTuneClassifier
+
+    X = np.random.default_rng(0).integers(0, 256, size=(8, 16, 16, 3), dtype=np.uint8)
+    y = np.array([0, 1] * 4)
+    net = nn.Sequential(nn.Flatten(), nn.LazyLinear(8))
+    clf = FineTuneClassifier(model=net, weights=None, image_size=16, epochs=1,
+                             device="cpu", random_state=0).fit(X, y)
+    assert clf.predict_proba(X).shape == (8, 2)
+    assert clf.transform(X).shape == (8, 8)
+
+
 def test_user_module_declared_num_features_is_used():
     class FixedInput(nn.Module):
         """Takes exactly 3x64x64 images: a dry run on another size would fail."""
