@@ -7,6 +7,25 @@ import torch
 PRECISIONS = ("auto", "32", "bf16", "fp16")
 
 
+_META = ("device={device!r} is torch's meta device, which holds no data: nothing "
+         "can be trained or predicted there; use 'auto', 'cpu', 'cuda' or 'mps'.")
+
+
+def device_problem(device):
+    """Why ``device`` (a parameter's value) can run nothing on any machine, or
+    None: not a torch device, or the meta device. A device this machine lacks
+    is not a problem here (a model saved on a GPU loads on a CPU)."""
+    if device == "auto":
+        return None
+    try:
+        resolved = device if isinstance(device, torch.device) else torch.device(device)
+    except (RuntimeError, TypeError):
+        return f"device={device!r:.80} is not a torch device"
+    if resolved.type == "meta":
+        return _META.format(device=device)[:-1]
+    return None
+
+
 def resolve_device(device):
     """Turn ``"auto"``, ``"cpu"``, ``"cuda:1"``, ``"mps"`` or a device into a
     :class:`torch.device`, refusing one that this machine does not have."""
@@ -24,6 +43,8 @@ def resolve_device(device):
                 f"device={device!r} is not a torch device; use 'auto', 'cpu', "
                 "'cuda', 'cuda:<index>' or 'mps'."
             ) from exc
+    if resolved.type == "meta":
+        raise ValueError(_META.format(device=device))
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(

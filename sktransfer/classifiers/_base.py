@@ -41,6 +41,7 @@ from .._utils.versioning import check_version, stamp_version
 from ..backbones import load_backbone
 from ..backbones._factory import backbone_modality
 from ..inputs import ArraySource, TextPreprocess, validate_images
+from ..inputs._preprocess import check_restored_channels
 from ..inputs._text import validate_text_data, warn_truncated
 from ..training import (
     EarlyStopping,
@@ -705,6 +706,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                 raise ValueError(f"its weights do not fit the network that its "
                                  f"parameters build in this version of sktransfer: "
                                  f"{exc}") from exc
+            check_restored_channels(self.__dict__.get("preprocess_"),
+                                    net.backbone.preprocess)
             self.module_ = net.eval()
             if self._modality == "text":
                 self.preprocess_ = self._preprocess(net.backbone)

@@ -6,6 +6,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+import torch
 from torch import nn
 
 from .._utils.compile import CONSTRAINT as COMPILE_CONSTRAINT
@@ -20,7 +21,8 @@ from .._utils.versioning import check_version, stamp_version
 from ..backbones import POOLINGS, load_backbone
 from ..backbones._factory import backbone_modality, files_signature, is_rebuildable
 from ..backbones._registry import registered_builder
-from ..inputs import TextPreprocess, validate_images
+from ..inputs import PreprocessConfig, TextPreprocess, validate_images
+from ..inputs._preprocess import check_restored_channels
 from ..inputs._text import validate_text_data, warn_truncated
 from ._cache import (
     cached_features,
@@ -489,6 +491,12 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
                                  "is inconsistent).")
         vars(self).update(fitted)
         if not tensors:
+            if type(fitted.get("preprocess_")) is PreprocessConfig:
+                # rebuilt at the first transform; its channels checked now, on
+                # the meta device (nothing allocated)
+                with torch.device("meta"):
+                    built = self._build_backbone(0, None).preprocess
+                check_restored_channels(fitted["preprocess_"], built)
             return self
         backbone = self._build_backbone(0, None)  # the architecture alone
         try:
@@ -496,6 +504,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         except RuntimeError as exc:
             raise ValueError(f"its weights do not fit the network that its parameters "
                              f"build in this version of sktransfer: {exc}") from exc
+        check_restored_channels(fitted.get("preprocess_"), backbone.preprocess)
         if weights_fingerprint(backbone) != fitted.get("_weights_fingerprint_"):
             raise ValueError("its weights are not those the extractor was fitted "
                              "with (the file is inconsistent).")

@@ -12,6 +12,7 @@ and timm's pretrained config describe it. The same config drives two places:
   device, batch by batch, right before the forward pass.
 """
 
+import math
 from dataclasses import dataclass, replace
 from numbers import Integral
 
@@ -72,6 +73,16 @@ class PreprocessConfig:
             object.__setattr__(self, "resize_size", _pair(self.resize_size))
         object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
         object.__setattr__(self, "std", tuple(float(s) for s in self.std))
+        for name in ("crop_size", "resize_size"):
+            size = getattr(self, name)
+            if size is not None and min(_pair(size)) < 1:
+                raise ValueError(f"{name}={size!r} is not a size of at least one "
+                                 "pixel a side.")
+        if not all(math.isfinite(m) for m in self.mean):
+            raise ValueError(f"mean={self.mean!r} holds a value that is not finite.")
+        if not all(math.isfinite(s) and s > 0 for s in self.std):
+            raise ValueError(f"std={self.std!r} must be finite and above 0 (images "
+                             "are divided by it).")
 
     def with_image_size(self, image_size):
         """This config with its geometry replaced by ``image_size``.
@@ -215,3 +226,14 @@ class BatchPreprocessor:
         if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         return batch
+
+
+def check_restored_channels(preprocess, built):
+    """Raise ValueError when ``preprocess`` (a file's fitted ``preprocess_``)
+    feeds another number of channels than the network ``built`` from the file's
+    parameters reads (its ``preprocess``); the normalisation and the geometry
+    may differ: they come with the weights a fit chose and with ``image_size``."""
+    if type(preprocess) is PreprocessConfig and preprocess.in_chans != built.in_chans:
+        raise ValueError(f"preprocess_.in_chans={preprocess.in_chans!r} is not the "
+                         f"{built.in_chans} channels that the network its parameters "
+                         "build reads.")

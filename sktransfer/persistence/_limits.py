@@ -30,6 +30,7 @@ allocates the network.
 import re
 from numbers import Integral
 
+from .._utils.device import device_problem
 from ..backbones import list_backbones
 from ..inputs import PreprocessConfig
 
@@ -103,6 +104,8 @@ def problems(params, fitted):
     attributes; nothing is built and nothing is read."""
     found = [backbone_problem(params.get("model")),
              _too_large("image_size", params.get("image_size"))]
+    if "device" in params:
+        found.append(device_problem(params["device"]))
     batch_size = params.get("batch_size")
     if isinstance(batch_size, Integral) and batch_size > MAX_BATCH_SIZE:
         found.append(f"batch_size={batch_size} is more than the {MAX_BATCH_SIZE} "

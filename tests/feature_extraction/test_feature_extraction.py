@@ -229,6 +229,9 @@ def test_a_module_with_its_own_get_params_is_a_plain_value(uint8_images):
         (dict(model="no_such_net"), ValueError, "unknown model 'no_such_net'"),
         (dict(device="cuda:7"), ValueError, "CUDA"),
         (dict(device="toaster"), ValueError, "torch device"),
+        # the meta device holds no data: moving the backbone that extractors of
+        # one model share in a process there broke every one of them
+        (dict(device="meta", cache=True), ValueError, "meta device, which holds no data"),
         (dict(image_size=(0, 3)), ValueError, "image_size"),
         (dict(weights=pathlib.Path("/no/such/file.pth")), FileNotFoundError,
          "does not exist"),

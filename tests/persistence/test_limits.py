@@ -121,6 +121,40 @@ def test_other_declared_sizes_are_bounded(fitted, tmp_path, change, match):
     assert restored == []
 
 
+@pytest.mark.parametrize("name", ["cnn", "extractor"])
+@pytest.mark.parametrize("change, match", [
+    (changed_preprocess(std={"$tuple": [0.0, 0.0, 0.0]}),
+     r"std=\(0.0, 0.0, 0.0\) must be finite and above 0"),
+    (changed_preprocess(mean={"$tuple": [{"$float": "nan"}, 0.5, 0.5]}),
+     r"mean=\(nan, 0.5, 0.5\) holds a value that is not finite"),
+    (changed_preprocess(in_chans=1), "preprocess_.in_chans=1 is not the 3 channels"),
+    (changed_preprocess(resize_size=0), "resize_size=0 is not a size of at least one"),
+    (changed_preprocess(crop_size={"$tuple": [16, 0]}), r"crop_size=\(16, 0\) is not a size"),
+], ids=["std", "mean", "in_chans", "resize", "crop"])
+def test_a_preprocessing_the_network_does_not_read_is_refused_at_load(
+        fitted, tmp_path, name, change, match):
+    # Each loaded without a word and then predicted NaN (a zero std), a constant
+    # class, or failed in the network: the normalisation and channels come
+    # with the network the parameters build; only the geometry may be the file's.
+    estimator, X = fitted[name]
+    path = save_changed(estimator, tmp_path / "edited.safetensors", change)
+    with pytest.raises(ValueError, match=match):
+        sktransfer.load(path)
+
+
+@pytest.mark.parametrize("name", ["cnn", "extractor", "mlp"])
+def test_a_device_that_holds_no_data_is_refused_at_load(fitted, tmp_path, name):
+    # torch's meta device: a loaded extractor moved the backbone that every
+    # extractor of that model shares in the process there, and broke them all.
+    estimator, X = fitted[name]
+    path = save_changed(estimator, tmp_path / "meta.safetensors",
+                        lambda d: d["params"].update(device="meta"))
+    with pytest.raises(ValueError, match="device='meta'"):
+        sktransfer.load(path)
+    assert_same_outputs(sktransfer.load(save_changed(
+        estimator, tmp_path / "cpu.safetensors", lambda d: None)), estimator, X)
+
+
 def _write_pngs(folder, images):
     from PIL import Image
 
