@@ -30,7 +30,6 @@ import json
 import os
 import stat as stat_module
 import struct
-import tempfile
 import threading
 import types
 import warnings
@@ -41,6 +40,7 @@ import numpy as np
 import torch
 
 from .. import _version
+from .._utils.files import write_atomic
 from .._utils.hashing import bytes_digest, digest_parts
 from ..backbones._registry import registered_builder
 from ..inputs import ArraySource, PathSource, PILSource, TextSource
@@ -387,7 +387,7 @@ class DiskStore:
             info = os.path.join(folder, "info.json")
             if description is not None and not os.path.exists(info):
                 text = json.dumps(description, sort_keys=True, indent=1, default=str)
-                _write_atomic(info, text.encode())
+                write_atomic(info, text.encode())
             for key, row in zip(keys, rows):
                 payload = np.ascontiguousarray(row, dtype="<f4").tobytes()
                 header = _HEADER.pack(
@@ -396,7 +396,7 @@ class DiskStore:
                 )
                 path = self._path(fingerprint, key)
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                _write_atomic(path, header + payload)
+                write_atomic(path, header + payload)
         except OSError as exc:
             warnings.warn(
                 f"could not write to the feature cache {self.root!r} ({exc}); the "
@@ -450,21 +450,6 @@ def _read_entry_file(path, size):
         return b"".join(chunks)
     finally:
         os.close(fd)
-
-
-def _write_atomic(path, data):
-    """Write ``data`` to ``path`` through a temporary file and a rename, so that a
-    concurrent reader sees the old file, the new one, or none; never half of one."""
-    fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        if hasattr(os, "chmod"):
-            os.chmod(temporary, 0o644)  # mkstemp makes it private to this user
-        os.replace(temporary, path)
-    except BaseException:
-        _remove(temporary)
-        raise
 
 
 def _remove(path):

@@ -47,6 +47,7 @@ written by skops (see :mod:`._pipeline`); the format version is the same.
 import hashlib
 import json
 import os
+import stat
 from typing import BinaryIO
 
 import sklearn
@@ -54,6 +55,7 @@ from sklearn.base import BaseEstimator
 import torch
 
 from .. import _version
+from .._utils.files import write_atomic
 from .._utils.hashing import tensors_checksum
 from .._utils.hints import PathLike
 from . import _pipeline
@@ -156,9 +158,27 @@ def save(estimator: BaseEstimator, path: PathLike | BinaryIO) -> None:
     data = safetensors_bytes(tensors, metadata={_METADATA_KEY: text})
     if hasattr(path, "write"):
         path.write(data)
-    else:
-        with open(os.fspath(path), "wb") as file:
-            file.write(data)
+    else:  # a file saved there before stays whole until the new one is
+        write_atomic(path, data, durable=True)
+
+
+def _open_regular_file(path, source):
+    """``path`` opened for reading in binary; a device (``/dev/zero``), a named
+    pipe or a folder is refused before anything is read (reading would not end,
+    or would wait for a writer)."""
+    # O_NONBLOCK: opening a named pipe does not wait for a writer
+    fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                 | getattr(os, "O_BINARY", 0))
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not regular:
+        os.close(fd)
+        raise ValueError(f"{source} is not a regular file: a safe file is read "
+                         "from a file on a disk (or a file object).")
+    return os.fdopen(fd, "rb")
 
 
 def load(path: PathLike | BinaryIO) -> BaseEstimator:
@@ -213,7 +233,7 @@ def load(path: PathLike | BinaryIO) -> BaseEstimator:
         data = path.read()
     else:
         source = repr(os.fspath(path))
-        with open(os.fspath(path), "rb") as file:
+        with _open_regular_file(path, source) as file:
             data = file.read()
     document = _read_document(data, source)
     budget = Budget(_BUDGET_BASE + _BUDGET_PER_BYTE * len(data))
@@ -260,7 +280,7 @@ def read_header(path: PathLike) -> tuple[dict, dict]:
         When the file is not an sktransfer safe file, or its document is damaged.
     """
     source = repr(os.fspath(path))
-    with open(os.fspath(path), "rb") as file:
+    with _open_regular_file(path, source) as file:
         prefix = file.read(8)
         size = int.from_bytes(prefix, "little") if len(prefix) == 8 else 0
         if size > min(os.fstat(file.fileno()).st_size - 8, MAX_HEADER_BYTES):

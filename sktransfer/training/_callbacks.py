@@ -23,6 +23,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
+from .._utils.files import replacing
 from ._freeze import head_warmup, set_trainable
 
 HOOKS = ("on_fit_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_fit_end")
@@ -643,11 +644,5 @@ def _write_weights(path, tensors, metadata):
 
 
 def _atomic(path, write):
-    temporary = f"{path}.tmp-{os.getpid()}"
-    try:
+    with replacing(path) as temporary:
         write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise

@@ -370,3 +370,51 @@ def test_a_header_larger_than_safetensors_allows_is_refused_unread(tmp_path):
     for read in (read_header, load):
         with pytest.raises(ValueError, match=f"at most {MAX_HEADER_BYTES} bytes"):
             read(path)
+
+
+def test_an_overwrite_that_fails_midway_keeps_the_file_saved_before(fitted, tmp_path,
+                                                                   monkeypatch):
+    # "nothing a user saved is ever lost": the new file is written beside the
+    # old one and renamed over it only once complete.
+    estimator, X = fitted["mlp"]
+    path = tmp_path / "model.safetensors"
+    sktransfer.save(estimator, path)
+    before = path.read_bytes()
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(path)
+
+    real_fdopen = os.fdopen
+
+    def failing_fdopen(fd, *args, **kwargs):
+        file = real_fdopen(fd, *args, **kwargs)
+
+        def write(data):
+            file.raw.write(data[:10])  # part of the file reaches the disk
+            raise OSError(28, "No space left on device")
+        file.write = write
+        return file
+
+    monkeypatch.setattr(os, "fdopen", failing_fdopen)
+    for target in (path, link):
+        with pytest.raises(OSError, match="No space left"):
+            sktransfer.save(estimator, target)
+        assert path.read_bytes() == before
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.safetensors",
+                                                          "model.safetensors"]
+    mode = path.stat().st_mode
+    sktransfer.save(estimator, link)  # through the link, as open(link, "wb") would
+    assert link.is_symlink() and path.stat().st_mode == mode
+    assert_same_outputs(sktransfer.load(path), estimator, X)
+
+
+def test_load_refuses_what_is_not_a_regular_file_before_reading_it(tmp_path):
+    # /dev/zero or a named pipe would be read forever (a file from a stranger
+    # never hangs, never allocates beyond what its size justifies)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", fifo, tmp_path):
+        with pytest.raises(ValueError, match="is not a regular file"):
+            sktransfer.load(path)
+        with pytest.raises(ValueError, match="is not a regular file"):
+            sktransfer.persistence.describe(path)
