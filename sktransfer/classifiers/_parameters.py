@@ -152,7 +152,9 @@ or None, default="default"
         prediction see plain images. Flat input takes MixUp only.''',
     "label_smoothing": '''label_smoothing : float, default=0.0''',
     "class_weight": '''class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the loss, as in scikit-learn.''',
+        Weights of the classes in the loss, as in scikit-learn: ``"balanced"``
+        counts each sample by its ``sample_weight``, and is refused by
+        ``partial_fit`` (a batch's counts are not the data's).''',
     "validation_fraction": '''validation_fraction : float, default=0.1
         Share of the training data held out (stratified) when
         ``early_stopping=True``.''',

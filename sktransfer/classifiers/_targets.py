@@ -125,11 +125,14 @@ class SingleLabel(ClassTargets):
     def sample_weights(self, encoded, sample_weight):
         weights = sample_weight
         if self.class_weight is not None:
-            present = np.unique(encoded)
+            # rows counted by their weight, as scikit-learn's estimators count
+            # them: a row of weight 0 is a row left out
+            weighed = sample_weight > 0
+            present = np.unique(encoded[weighed])
             check_class_weight(self.class_weight, self.classes)
             per_class = compute_class_weight(
                 self.class_weight, classes=self.classes[present],
-                y=self.classes[encoded],
+                y=self.classes[encoded[weighed]], sample_weight=sample_weight[weighed],
             )
             lookup = np.ones(len(self.classes))
             lookup[present] = per_class
@@ -268,11 +271,12 @@ class MultiLabel(ClassTargets):
             if isinstance(self.class_weight, list):
                 per_value = self.class_weight[column]
                 without, with_ = per_value.get(0, 1.0), per_value.get(1, 1.0)
-            else:
-                n_with = has.sum()
-                n_without = len(has) - n_with
-                with_ = len(has) / (2.0 * n_with) if n_with else 1.0
-                without = len(has) / (2.0 * n_without) if n_without else 1.0
+            else:  # rows counted by their weight, as for one label per row
+                n_with = sample_weight[has].sum()
+                n_without = sample_weight[~has].sum()
+                total = n_with + n_without
+                with_ = total / (2.0 * n_with) if n_with else 1.0
+                without = total / (2.0 * n_without) if n_without else 1.0
             weights[:, column] = np.where(has, with_, without)
         return weights * sample_weight[:, None]
 

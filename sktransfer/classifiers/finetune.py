@@ -286,6 +286,12 @@ class FineTuneClassifier(NeuralClassifierBase):
         self : FineTuneClassifier
         """
         continuing = self._begin_fit(incremental=True)
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: each batch "
+                "would be weighed by its own class counts, not the data's (as for "
+                "SGDClassifier). Pass a dict of weights, e.g. from sklearn.utils."
+                "class_weight.compute_class_weight('balanced', classes=..., y=y_all).")
         if not continuing and classes is None and _label_matrix(y) is None:
             raise ValueError(
                 "classes= is required at the first call to partial_fit: pass every "

@@ -234,6 +234,33 @@ def test_class_weight_and_sample_weight_shift_predictions(blobs):
     assert balanced.score(X, y) > 0.8
 
 
+def test_balanced_class_weights_count_samples_by_their_weight():
+    # As LogisticRegression(class_weight="balanced"): a row of weight 0 is a
+    # row dropped, a row of weight 2 a row repeated, for the class counts too.
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from sktransfer.classifiers._targets import SingleLabel
+
+    classes = np.array(["a", "b", "c"])
+    encoded = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2])
+    weights = np.array([0.0, 0.0, 1.0, 2.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    got = SingleLabel(classes, class_weight="balanced").sample_weights(encoded, weights)
+    kept = np.repeat(np.arange(9), weights.astype(int))  # rows as many times as weighed
+    per_class = compute_class_weight("balanced", classes=np.array([0, 1]), y=encoded[kept])
+    np.testing.assert_allclose(got[weights > 0], (weights * per_class[np.minimum(encoded, 1)])[weights > 0])
+    np.testing.assert_array_equal(got[weights == 0], 0.0)
+
+
+def test_partial_fit_refuses_balanced_class_weights(blobs):
+    # "balanced" would weigh each batch by its own class counts (SGDClassifier
+    # refuses it too); a dict of weights applies to every batch alike
+    X, y = blobs
+    with pytest.raises(ValueError, match="class_weight='balanced' is not supported "
+                                         "by partial_fit"):
+        mlp(class_weight="balanced").partial_fit(X, y, classes=np.unique(y))
+    mlp(class_weight={0: 2.0}).partial_fit(X, y, classes=np.unique(y))
+
+
 def test_label_smoothing_softens_probabilities(blobs):
     X, y = blobs
     sharp = mlp(epochs=20).fit(X, y).predict_proba(X).max(axis=1).mean()

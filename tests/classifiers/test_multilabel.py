@@ -89,6 +89,17 @@ def test_binary_cross_entropy_is_weighted_per_sample_or_per_label():
                                (per_element * rows[:, None]).sum() / (3 * rows.sum()))
 
 
+def test_balanced_label_weights_count_samples_by_their_weight():
+    Y = np.array([[1, 0], [1, 0], [0, 0], [0, 1], [0, 1]], dtype=np.float32)
+    weights = np.array([0.0, 2.0, 1.0, 1.0, 0.0])
+    got = MultiLabel(2, class_weight="balanced").sample_weights(Y, weights)
+    repeated = np.repeat(Y, weights.astype(int), axis=0)  # [1,0] twice, [0,0], [0,1]
+    expected = MultiLabel(2, class_weight="balanced").sample_weights(
+        repeated, np.ones(len(repeated)))
+    np.testing.assert_allclose(got[[1, 2, 3]], expected[[0, 2, 3]] * weights[[1, 2, 3], None])
+    np.testing.assert_array_equal(got[[0, 4]], 0.0)
+
+
 def test_balanced_and_listed_class_weights_weigh_each_label():
     Y = np.array([[1, 0], [0, 0], [0, 1], [0, 1]], dtype=np.float32)
     balanced = MultiLabel(2, class_weight="balanced").sample_weights(Y, np.ones(4))
