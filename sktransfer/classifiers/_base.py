@@ -588,7 +588,7 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         validate = None if valid_idx is None else functools.partial(
             validation_scores, eval_net, loader, valid_idx, data.targets,
             autocast_dtype=autocast_dtype, batch_size=self.batch_size, criterion=criterion,
-            shard=shard)
+            shard=shard, sample_weight=data.sample_weight)
 
         trainer = Trainer(trained, optimizer, device=device, autocast_dtype=autocast_dtype,
                           scheduler=scheduler,

@@ -160,7 +160,8 @@ or None, default="default"
         ``early_stopping=True``.''',
     "early_stopping": '''early_stopping : bool, default=False
         Stop when the validation loss has not improved for ``patience`` epochs and
-        keep the best weights.''',
+        keep the best weights. The held-out rows weigh in the validation loss
+        and score as in the training loss (``sample_weight``, ``class_weight``).''',
     "patience": '''patience : int, default=3''',
     "grad_clip": '''grad_clip : float or None, default=None
         Maximum norm of the gradients.''',

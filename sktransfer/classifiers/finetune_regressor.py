@@ -24,7 +24,8 @@ _VALIDATION_FRACTION_DOC = """validation_fraction : float, default=0.1
 _EARLY_STOPPING_DOC = """early_stopping : bool, default=False
         Stop when the validation loss (``loss``, on standardised targets) has
         not improved for ``patience`` epochs and keep the best weights; each
-        epoch's ``valid_score`` is the validation R²."""
+        epoch's ``valid_score`` is the validation R². The held-out rows weigh
+        in both by their ``sample_weight``."""
 _NOT_FOR_REGRESSION = ("mixup", "label_smoothing", "class_weight")
 
 

@@ -62,11 +62,28 @@ class Criterion:
         """The weighted mean loss of a batch (a scalar tensor, float32)."""
         raise NotImplementedError(f"{type(self).__name__} must implement __call__.")
 
-    def scores(self, outputs, targets):
+    def scores(self, outputs, targets, sample_weight=None):
         """``{"valid_loss": float, "valid_score": float}`` of the network's
         ``outputs`` (float32 ndarray, one row per held-out sample) against the
-        ``targets`` of those rows (ndarray)."""
+        ``targets`` of those rows (ndarray), each row weighed by
+        ``sample_weight`` (the loss weights of those rows, as :meth:`__call__`
+        takes them; None: equal weights), as scikit-learn's estimators score
+        held-out rows: a row of weight 0 does not count, one of weight 2 counts
+        twice."""
         raise NotImplementedError(f"{type(self).__name__} must implement scores.")
+
+
+def _weights(sample_weight, n_rows):
+    """``sample_weight`` as float64, ones when None."""
+    if sample_weight is None:
+        return np.ones(n_rows)
+    return np.asarray(sample_weight, dtype=np.float64)
+
+
+def _average(values, weights):
+    """The weighted mean, NaN when every weight is 0 (nothing held out counts)."""
+    total = weights.sum()
+    return float((values * weights).sum() / total) if total > 0 else float("nan")
 
 
 class CrossEntropy(Criterion):
@@ -88,11 +105,12 @@ class CrossEntropy(Criterion):
         return weighted_cross_entropy(outputs, targets, sample_weight,
                                       label_smoothing=self.label_smoothing)
 
-    def scores(self, outputs, targets):
+    def scores(self, outputs, targets, sample_weight=None):
+        weights = _weights(sample_weight, len(targets))
         log_proba = log_softmax(outputs.astype(np.float64), axis=1)
         return {
-            "valid_loss": float(-log_proba[np.arange(len(targets)), targets].mean()),
-            "valid_score": float((outputs.argmax(1) == targets).mean()),
+            "valid_loss": _average(-log_proba[np.arange(len(targets)), targets], weights),
+            "valid_score": _average(outputs.argmax(1) == targets, weights),
         }
 
 
@@ -131,9 +149,14 @@ class BinaryCrossEntropy(Criterion):
         weights = sample_weight if sample_weight.dim() == 2 else sample_weight[:, None]
         return _weighted_mean(losses, weights.expand_as(losses))
 
-    def scores(self, outputs, targets):
+    def scores(self, outputs, targets, sample_weight=None):
         logits = outputs.astype(np.float64)
         targets = np.asarray(targets, dtype=np.float64)
+        weights = _weights(sample_weight, len(targets))
+        # per (sample, label) as the loss weighs them; a sample's F1 by the mean
+        # of its labels' weights (its sample_weight when no class_weight is set)
+        pairs = np.broadcast_to(weights if weights.ndim == 2 else weights[:, None],
+                                targets.shape)
         # log(1 + exp(z)) - t z: the binary log loss, stable for large |z|.
         losses = np.logaddexp(0.0, logits) - targets * logits
         predicted = logits > np.log(self.threshold / (1.0 - self.threshold))
@@ -141,7 +164,8 @@ class BinaryCrossEntropy(Criterion):
         overlap = (predicted & truth).sum(axis=1)
         total = predicted.sum(axis=1) + truth.sum(axis=1)
         f1 = np.where(total > 0, 2.0 * overlap / np.maximum(total, 1), 1.0)
-        return {"valid_loss": float(losses.mean()), "valid_score": float(f1.mean())}
+        return {"valid_loss": _average(losses, pairs),
+                "valid_score": _average(f1, pairs.mean(axis=1))}
 
 
 def _regression_losses(errors, loss):
@@ -178,15 +202,21 @@ class RegressionLoss(Criterion):
         return _weighted_mean(_regression_losses(errors, self.loss).mean(dim=1),
                               sample_weight)
 
-    def scores(self, outputs, targets):
+    def scores(self, outputs, targets, sample_weight=None):
         outputs = outputs.astype(np.float64)
         targets = np.asarray(targets, dtype=np.float64)
+        weights = _weights(sample_weight, len(targets))
         losses = _regression_losses(torch.from_numpy(outputs - targets), self.loss)
-        residual = ((targets - outputs) ** 2).sum(axis=0)
-        spread = ((targets - targets.mean(axis=0)) ** 2).sum(axis=0)
-        if len(targets) < 2:  # as r2_score: not defined on fewer than two rows
-            return {"valid_loss": float(losses.mean()), "valid_score": float("nan")}
+        loss = _average(losses.numpy().mean(axis=1), weights)
+        # as r2_score with sample_weight: weighted sums of squares
+        column = weights[:, None]
+        residual = (column * (targets - outputs) ** 2).sum(axis=0)
+        centre = (column * targets).sum(axis=0) / max(weights.sum(), 1e-300)
+        spread = (column * (targets - centre) ** 2).sum(axis=0)
+        if len(targets) < 2 or not weights.sum() > 0:
+            # as r2_score: not defined on fewer than two rows (or none that counts)
+            return {"valid_loss": loss, "valid_score": float("nan")}
         # As r2_score: a constant column scores 1 when predicted exactly, else 0.
         r2 = np.where(spread > 0, 1.0 - residual / np.where(spread > 0, spread, 1.0),
                       np.where(residual > 0, 0.0, 1.0))
-        return {"valid_loss": float(losses.mean()), "valid_score": float(r2.mean())}
+        return {"valid_loss": loss, "valid_score": float(r2.mean())}

@@ -477,9 +477,11 @@ def batch_statistics_logits(net, loader, rows, *, batch_size, generator=None):
 
 
 def validation_scores(net, loader, rows, targets, *, autocast_dtype, batch_size,
-                      criterion=None, shard=Shard()):
+                      criterion=None, shard=Shard(), sample_weight=None):
     """``{"valid_loss", "valid_score"}`` of ``net`` on the labeled ``rows``, as
-    ``criterion`` reports them (None: log loss and accuracy of class indices).
+    ``criterion`` reports them (None: log loss and accuracy of class indices),
+    each row weighed by its ``sample_weight`` (the loss weights of every row;
+    None: equal weights).
     Over several processes each rank runs its part of ``rows`` and the outputs
     are gathered back in order, so every rank reports the same scores."""
     local = np.array_split(np.asarray(rows), shard.world_size)[shard.rank]
@@ -488,4 +490,5 @@ def validation_scores(net, loader, rows, targets, *, autocast_dtype, batch_size,
     if shard.distributed:
         outputs = shard.gather_rows(
             outputs if outputs is not None else np.empty((0, 0), dtype=np.float32))
-    return (criterion or CrossEntropy()).scores(outputs, targets[rows])
+    return (criterion or CrossEntropy()).scores(
+        outputs, targets[rows], None if sample_weight is None else sample_weight[rows])

@@ -261,6 +261,62 @@ def test_partial_fit_refuses_balanced_class_weights(blobs):
     mlp(class_weight={0: 2.0}).partial_fit(X, y, classes=np.unique(y))
 
 
+@pytest.mark.parametrize("kind", ["classifier", "regressor", "multilabel"])
+def test_early_stopping_weighs_the_validation_rows_as_the_loss_does(kind):
+    # As MLPClassifier scores its held-out rows with their sample_weight: a row
+    # of weight 0 does not count in valid_loss / valid_score, one of weight 2
+    # counts twice.
+    from sklearn.metrics import accuracy_score, r2_score
+
+    from sktransfer import FineTuneRegressor
+    from sktransfer.training._criteria import (BinaryCrossEntropy, CrossEntropy,
+                                               RegressionLoss)
+
+    rng = np.random.default_rng(0)
+    outputs = rng.normal(size=(6, 3)).astype(np.float32)
+    weights = np.array([0.0, 2.0, 1.0, 0.0, 1.0, 3.0])
+    repeat = np.repeat(np.arange(6), weights.astype(int))
+    if kind == "classifier":
+        criterion, targets = CrossEntropy(), np.array([0, 1, 2, 2, 1, 0])
+    elif kind == "regressor":
+        criterion, targets = RegressionLoss(), rng.normal(size=(6, 3))
+    else:
+        criterion = BinaryCrossEntropy()
+        targets = (rng.random((6, 3)) > 0.5).astype(np.float32)
+    weighted = criterion.scores(outputs, targets, weights)
+    repeated = criterion.scores(outputs[repeat], targets[repeat], np.ones(len(repeat)))
+    assert weighted == pytest.approx(repeated)
+    assert criterion.scores(outputs, targets, np.ones(6)) == pytest.approx(
+        criterion.scores(outputs, targets, None))
+    if kind == "classifier":
+        assert repeated["valid_score"] == pytest.approx(
+            accuracy_score(targets, outputs.argmax(1), sample_weight=weights))
+    if kind == "regressor":
+        assert repeated["valid_score"] == pytest.approx(
+            r2_score(targets, outputs, sample_weight=weights))
+    if kind == "multilabel":
+        return
+    # and a fit hands the held-out rows' weights to it: weights changed on
+    # those rows alone leave the training as it was and change the scores
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    y = (np.arange(40) % 2) if kind == "classifier" else X[:, 0]
+    Estimator = FineTuneRegressor if kind == "regressor" else FineTuneClassifier
+    kw = dict(model=None, epochs=2, early_stopping=True, validation_fraction=0.5,
+              hidden_layer_sizes=(8,), device="cpu", random_state=0)
+    probe = Estimator(**kw)
+    _, valid = probe._split(y if kind == "classifier" else None, probe._seed(),
+                            np.arange(40))
+    w = np.ones(40)
+    w[valid] = np.where(np.arange(len(valid)) % 2, 0.0, 3.0)  # the training rows: 1
+    fitted = Estimator(**kw).fit(X, y, sample_weight=w)
+    with torch.no_grad():
+        out = fitted.module_.eval()(torch.as_tensor(X[valid])).numpy()
+    target = y[valid] if kind == "classifier" else (
+        (y[valid] - fitted.mean_) / fitted.scale_)[:, None]
+    for name, value in criterion.scores(out, target, w[valid]).items():
+        assert fitted.history_[-1][name] == pytest.approx(value, rel=1e-5)
+
+
 def test_label_smoothing_softens_probabilities(blobs):
     X, y = blobs
     sharp = mlp(epochs=20).fit(X, y).predict_proba(X).max(axis=1).mean()
