@@ -24,6 +24,7 @@ from numbers import Integral
 import torch
 from torch import nn
 
+from .._utils.seeding import global_generator
 from ..inputs import PreprocessConfig
 from ._base import Backbone, GlobalPool
 from ._checkpoint import load_state_into, read_checkpoint
@@ -380,9 +381,7 @@ def load_backbone(model, weights="DEFAULT", *, layer=None, pooling="auto",
         )
     # Only a seeded build runs on a forked RNG: an unseeded one draws from (and
     # advances) torch's global RNG, so that two unseeded builds differ.
-    with torch.random.fork_rng(devices=[], enabled=random_state is not None):
-        if random_state is not None:
-            torch.manual_seed(int(random_state))
+    with global_generator(random_state):
         backbone = _build_named(model, weights=weights, layer=layer, pooling=pooling,
                                 image_size=image_size, **options)
         if backbone is not None:

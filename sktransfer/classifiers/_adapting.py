@@ -4,8 +4,7 @@ check it before any input is read, and build the step that trains with it."""
 import copy
 import functools
 
-import torch
-
+from .._utils.seeding import global_generator
 from ..adaptation._methods import resolve_method
 from ..training import DomainAdaptationStep
 
@@ -69,8 +68,7 @@ def adaptation_step(estimator, adaptation, data, target_rows, *, n_outputs, adab
     never trained in place)."""
     if not isinstance(estimator.method, str):
         adaptation = copy.deepcopy(adaptation)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(data.seed)
+    with global_generator(data.seed):
         adaptation = adaptation.build(estimator.module_.backbone.num_features,
                                       n_outputs) or adaptation
     return functools.partial(

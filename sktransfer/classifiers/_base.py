@@ -34,6 +34,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from .._utils.compile import compile_options, compiled
 from .._utils.device import resolve_autocast_dtype, resolve_device
 from .._utils.torch_parameters import TorchParameters
+from .._utils.seeding import global_generator
 from .._utils.runtime import BatchLoader, placed, run_batches
 from .._sklearn_compat import _check_sample_weight, check_is_fitted, validate_data
 from .._utils.hints import ImagesLike
@@ -248,8 +249,7 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
 
     # -- the network ---------------------------------------------------------
     def _build_network(self, *, weights, seed):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with global_generator(seed):
             if self._tabular:
                 backbone = mlp_backbone(self.n_features_in_, tuple(self.hidden_layer_sizes))
             else:
@@ -604,9 +604,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
             extra=fingerprint_parts,
             start_state=None if head_before is None else {
                 prefix + name: tensor for name, tensor in head_before.items()})
-        with torch.random.fork_rng(devices=[]):
-            # Each rank augments with its own draws; rank 0 as one process would.
-            torch.manual_seed(data.seed + shard.rank)
+        # Each rank augments with its own draws; rank 0 as one process would.
+        with global_generator(data.seed + shard.rank):
             state = trainer.fit(step, epochs=epochs, n_batches=n_batches,
                                 history=self.history_, validate=validate,
                                 start_epoch=len(self.history_), generator=step.generator,

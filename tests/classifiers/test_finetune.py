@@ -689,3 +689,28 @@ def test_a_validation_fraction_that_empties_a_side_is_said_in_the_package_words(
     with pytest.raises(ValueError, match="validation_fraction=0.99 leaves an empty "
                                          "training or validation set for 12 samples"):
         mlp(early_stopping=True, validation_fraction=0.99).fit(X[:12], y[:12])
+
+
+def test_fits_in_threads_give_what_they_give_alone():
+    # torch's global generator is shared by a process's threads: seeded builds
+    # and trainings in joblib's "threading" backend drew from each other's
+    # state, and the same random_state gave other models (other features).
+    from joblib import Parallel, delayed
+    from sklearn.base import clone
+
+    from sktransfer import PretrainedFeatureExtractor
+
+    images = np.random.default_rng(0).integers(0, 256, size=(4, 16, 16, 3), dtype=np.uint8)
+    extractor = PretrainedFeatureExtractor(model="resnet18", weights=None, image_size=16,
+                                           device="cpu", random_state=0)
+    alone = clone(extractor).fit_transform(images)
+    X, y = np.random.default_rng(1).normal(size=(40, 6)).astype(np.float32), np.arange(40) % 2
+    clf = mlp(hidden_layer_sizes=(64, 64), epochs=2)
+    clf_alone = clone(clf).fit(X, y).predict_proba(X)
+    jobs = [delayed(lambda: clone(extractor).fit_transform(images))() for _ in range(4)]
+    jobs += [delayed(lambda: clone(clf).fit(X, y).predict_proba(X))() for _ in range(4)]
+    results = Parallel(n_jobs=4, backend="threading")(jobs)
+    for features in results[:4]:
+        np.testing.assert_array_equal(features, alone)
+    for proba in results[4:]:
+        np.testing.assert_array_equal(proba, clf_alone)
