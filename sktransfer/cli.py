@@ -31,10 +31,10 @@ import math
 import os
 import pathlib
 import re
-import shutil
 import sys
 import time
 
+from ._utils.files import replacing
 from ._version import __version__
 
 #: The exit code of a bad input (argparse's code for a bad option).
@@ -505,37 +505,11 @@ def _check_output(path, formats=None, *, stdout=False):
 
 
 @contextlib.contextmanager
-def _atomic(path):
-    """A temporary name beside ``path`` to write the whole file to: renamed over
-    ``path`` when the block ends, removed when it fails (an error, Ctrl-C), so
-    that ``path`` holds the old file or the new one, never a part of one."""
-    folder, name = os.path.split(os.path.abspath(path))
-    while True:
-        temporary = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.tmp")
-        try:  # mode 0o666 under the umask, as open(path, "w") would create it
-            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:
-            continue
-    try:
-        if os.path.exists(path):
-            shutil.copymode(path, temporary)  # a rewritten file keeps its permissions
-        yield temporary
-        with open(temporary, "ab") as file:  # on disk before it takes the name
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-@contextlib.contextmanager
 def _writing(path):
-    """:func:`_atomic`, with an OSError reported as a :class:`BadInput` naming
-    ``path``."""
+    """:func:`~sktransfer._utils.files.replacing` (durable), with an OSError
+    reported as a :class:`BadInput` naming ``path``."""
     try:
-        with _atomic(path) as temporary:
+        with replacing(path, durable=True) as temporary:
             yield temporary
     except OSError as exc:
         raise BadInput(f"cannot write {path!r}: {exc.strerror or exc}") from exc
@@ -919,7 +893,7 @@ def _save(estimator, path):
 
     _configure(estimator, progress=False)  # the saved model shows no bars by default
     try:
-        with _atomic(path) as temporary:
+        with replacing(path, durable=True) as temporary:
             save(estimator, temporary)
     except (OSError, TypeError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \

@@ -11,5 +11,7 @@
 * ``representation``: the features an estimator's ``transform`` gives, for the
   scorers;
 * ``versioning``: version stamps and ``InconsistentVersionWarning``;
-* ``hints``: the type hints of the estimators' signatures.
+* ``hints``: the type hints of the estimators' signatures;
+* ``files``: writing a file that replaces another only once complete;
+* ``seeding``: torch's global generator, seeded for a block, one thread at a time.
 """

@@ -10,34 +10,48 @@ __all__ = ["replacing", "write_atomic"]
 
 @contextlib.contextmanager
 def replacing(path, *, durable=False):
-    """The path of a new, empty temporary file beside ``path``, which replaces
-    ``path`` by a rename once the block that writes it ends without an error (it
-    is removed otherwise): a reader, or a process that dies while writing, sees
-    the old file or the new one, never part of one.
+    """A path to write the new content of ``path`` to.
 
-    A symbolic link is written through, as ``open(path, "wb")`` would; a file
-    that exists keeps its permissions, a new one gets those ``open`` gives (the
-    umask applies). ``durable`` flushes the file to the disk before the rename
-    (a saved model); a cache entry that can be recomputed skips it.
+    When ``path`` is missing or a regular file, that is a new temporary file
+    beside it, which replaces ``path`` by a rename once the block ends without an
+    error (it is removed otherwise): a reader, or a process that dies while
+    writing, sees the old file or the new one, never part of one. A symbolic
+    link is written through, as ``open(path, "wb")`` would; the file keeps its
+    permission bits (not its owner, nor other hard links to it: the new file is
+    another inode), a new one gets those ``open`` gives (the umask applies).
+    ``durable`` flushes the file to the disk before the rename (a saved model,
+    a checkpoint); a cache entry that can be recomputed skips it.
+
+    Anything else at ``path`` (a device, a named pipe), a file this process may
+    not write, and a folder where no temporary file can be made (read-only, or a
+    name too long to add to) are written in place, as ``open(path, "wb")`` does,
+    and fail as it would, naming ``path``.
     """
     target = os.path.realpath(os.fspath(path))
     folder, name = os.path.split(target)
-    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
     try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
+        status = os.stat(target)
     except FileNotFoundError:
-        mode = None
-    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        status = None
+    temporary = None
+    if status is None or (stat.S_ISREG(status.st_mode) and os.access(target, os.W_OK)):
+        candidate = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
+        with contextlib.suppress(OSError):  # written in place below instead
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            temporary = candidate
+    if temporary is None:
+        yield os.fspath(path)
+        return
     try:
         yield temporary
         if durable:
-            fd = os.open(temporary, os.O_RDONLY)
+            fd = os.open(temporary, os.O_WRONLY)  # Windows flushes writable handles only
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        if mode is not None:
-            os.chmod(temporary, mode)
+        if status is not None:
+            os.chmod(temporary, stat.S_IMODE(status.st_mode))
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -47,7 +61,6 @@ def replacing(path, *, durable=False):
 
 def write_atomic(path, data, *, durable=False):
     """Write ``data`` (bytes) to ``path`` as :func:`replacing` says."""
-    with replacing(path, durable=durable) as temporary:
-        with os.fdopen(os.open(temporary, os.O_WRONLY | getattr(os, "O_BINARY", 0)),
-                       "wb") as file:
+    with replacing(path, durable=durable) as destination:
+        with open(destination, "wb") as file:
             file.write(data)

@@ -383,18 +383,24 @@ def test_an_overwrite_that_fails_midway_keeps_the_file_saved_before(fitted, tmp_
     link = tmp_path / "link.safetensors"
     link.symlink_to(path)
 
-    real_fdopen = os.fdopen
+    from sktransfer._utils import files
 
-    def failing_fdopen(fd, *args, **kwargs):
-        file = real_fdopen(fd, *args, **kwargs)
+    class Failing:
+        def __init__(self, name, mode):
+            self.file = open(name, mode)
 
-        def write(data):
-            file.raw.write(data[:10])  # part of the file reaches the disk
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            self.file.write(data[:10])  # part of the file reaches the disk
+            self.file.flush()
             raise OSError(28, "No space left on device")
-        file.write = write
-        return file
 
-    monkeypatch.setattr(os, "fdopen", failing_fdopen)
+    monkeypatch.setattr(files, "open", Failing, raising=False)
     for target in (path, link):
         with pytest.raises(OSError, match="No space left"):
             sktransfer.save(estimator, target)
