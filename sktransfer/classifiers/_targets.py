@@ -125,17 +125,20 @@ class SingleLabel(ClassTargets):
     def sample_weights(self, encoded, sample_weight):
         weights = sample_weight
         if self.class_weight is not None:
-            # rows counted by their weight, as scikit-learn's estimators count
-            # them: a row of weight 0 is a row left out
-            weighed = sample_weight > 0
-            present = np.unique(encoded[weighed])
             check_class_weight(self.class_weight, self.classes)
-            per_class = compute_class_weight(
-                self.class_weight, classes=self.classes[present],
-                y=self.classes[encoded[weighed]], sample_weight=sample_weight[weighed],
-            )
             lookup = np.ones(len(self.classes))
-            lookup[present] = per_class
+            if isinstance(self.class_weight, str):  # "balanced"
+                # rows counted by their weight, as scikit-learn's estimators
+                # count them: a row of weight 0 is a row left out
+                counts = np.bincount(encoded, weights=sample_weight,
+                                     minlength=len(self.classes))
+                present = counts > 0
+                lookup[present] = counts.sum() / (present.sum() * counts[present])
+            else:
+                present = np.unique(encoded)
+                lookup[present] = compute_class_weight(
+                    self.class_weight, classes=self.classes[present],
+                    y=self.classes[encoded])
             weights = weights * lookup[encoded]
         return weights
 

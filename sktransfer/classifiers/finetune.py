@@ -290,8 +290,10 @@ class FineTuneClassifier(NeuralClassifierBase):
             raise ValueError(
                 "class_weight='balanced' is not supported by partial_fit: each batch "
                 "would be weighed by its own class counts, not the data's (as for "
-                "SGDClassifier). Pass a dict of weights, e.g. from sklearn.utils."
-                "class_weight.compute_class_weight('balanced', classes=..., y=y_all).")
+                "SGDClassifier). Pass weights computed on all the data: a dict, e.g. "
+                "from sklearn.utils.class_weight.compute_class_weight('balanced', "
+                "classes=..., y=y_all), or for a multi-label y a list of one dict "
+                "per label.")
         if not continuing and classes is None and _label_matrix(y) is None:
             raise ValueError(
                 "classes= is required at the first call to partial_fit: pass every "

@@ -644,5 +644,5 @@ def _write_weights(path, tensors, metadata):
 
 
 def _atomic(path, write):
-    with replacing(path) as temporary:
+    with replacing(path, durable=True) as temporary:  # a resume point: not recomputable
         write(temporary)

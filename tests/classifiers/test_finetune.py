@@ -714,3 +714,12 @@ def test_fits_in_threads_give_what_they_give_alone():
         np.testing.assert_array_equal(features, alone)
     for proba in results[4:]:
         np.testing.assert_array_equal(proba, clf_alone)
+
+
+def test_a_class_weight_dict_may_name_a_class_whose_rows_weigh_nothing():
+    from sktransfer.classifiers._targets import SingleLabel
+
+    target = SingleLabel(np.array([0, 1, 2]), class_weight={2: 5.0})
+    encoded = np.array([0, 1, 2, 2])
+    weights = target.sample_weights(encoded, np.array([1.0, 1.0, 0.0, 0.0]))
+    np.testing.assert_array_equal(weights, [1.0, 1.0, 0.0, 0.0])
