@@ -14,9 +14,10 @@ import threading
 
 import torch
 
-__all__ = ["global_generator"]
+__all__ = ["global_generator", "loader_generator"]
 
 _LOCK = threading.RLock()
+_HELD = threading.local()  # how deep this thread is in global_generator blocks
 
 
 @contextlib.contextmanager
@@ -27,4 +28,18 @@ def global_generator(seed=None):
     with _LOCK, torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(int(seed))
-        yield
+        _HELD.depth = getattr(_HELD, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            _HELD.depth -= 1
+
+
+def loader_generator():
+    """The ``generator`` of a DataLoader made here: None (torch's global
+    generator, which the DataLoader draws its workers' base seed from) inside a
+    :func:`global_generator` block of this thread, where the draw is the fit's
+    own; a generator of its own outside (predictions, features), so that they
+    never advance the global generator that a seeded fit in another thread
+    draws from."""
+    return None if getattr(_HELD, "depth", 0) else torch.Generator()

@@ -29,6 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from .._utils.frames import in_memory
+from .._utils.seeding import loader_generator
 from ._preprocess import apply_geometry, match_channels, needs_resize
 
 _CHUNK = 256  # samples per chunk when scanning an array for NaN/inf
@@ -494,6 +495,7 @@ class _PerImageSource(ImageSource):
             pin_memory=pin_memory,
             collate_fn=_collate,
             multiprocessing_context=context,
+            generator=loader_generator(),
         )
         iterator = iter(loader)
         try:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .._utils.frames import in_memory
+from .._utils.seeding import loader_generator
 
 #: Keys of a tokenizer's output a text backbone reads.
 TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
@@ -272,7 +273,8 @@ class TextSource:
         if num_workers:
             loader = torch.utils.data.DataLoader(
                 _TextChunks(self.texts, chunks), batch_size=None, num_workers=num_workers,
-                collate_fn=config.encode, pin_memory=pin_memory)
+                collate_fn=config.encode, pin_memory=pin_memory,
+                generator=loader_generator())
             yield from loader
             return
         for chunk in chunks:

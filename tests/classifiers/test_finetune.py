@@ -723,3 +723,45 @@ def test_a_class_weight_dict_may_name_a_class_whose_rows_weigh_nothing():
     encoded = np.array([0, 1, 2, 2])
     weights = target.sample_weights(encoded, np.array([1.0, 1.0, 0.0, 0.0]))
     np.testing.assert_array_equal(weights, [1.0, 1.0, 0.0, 0.0])
+
+
+def test_predictions_in_another_thread_leave_a_seeded_fit_as_it_is_alone(tmp_path):
+    # A DataLoader draws its base seed from torch's global generator: a predict
+    # on files in one thread advanced the generator that a seeded fit with
+    # dropout in another thread draws from.
+    import threading
+
+    from PIL import Image
+
+    X = np.random.default_rng(0).integers(0, 256, size=(16, 16, 16, 3), dtype=np.uint8)
+    y = np.arange(16) % 2
+    paths = []
+    for i, image in enumerate(X):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+
+    def make():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(768, 32),
+                                      torch.nn.Dropout(0.5))
+        return FineTuneClassifier(model=net, weights=None, image_size=16, epochs=3,
+                                  batch_size=4, device="cpu", random_state=0, augment=None)
+
+    alone = make().fit(X, y).predict_proba(X)
+    other = make().fit(X, y)
+    stop = threading.Event()
+
+    def predicting():
+        while not stop.is_set():
+            other.predict(paths)
+
+    thread = threading.Thread(target=predicting)
+    thread.start()
+    try:
+        beside = [make().fit(X, y).predict_proba(X) for _ in range(3)]
+    finally:
+        stop.set()
+        thread.join()
+    for proba in beside:
+        np.testing.assert_array_equal(proba, alone)
