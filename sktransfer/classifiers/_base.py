@@ -528,6 +528,12 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         criterion = target.criterion()
         train_idx, valid_idx = self._split(target.strata(data.targets), data.seed,
                                            data.labeled_rows)
+        if valid_idx is not None and not data.sample_weight[valid_idx].sum() > 0:
+            raise ValueError(
+                f"the {len(valid_idx)} rows held out for early stopping "
+                f"(validation_fraction={self.validation_fraction}) all have a "
+                "sample_weight of 0: their validation loss is undefined. Give them "
+                "weight, or set early_stopping=False.")
         requested = epochs
         epochs = self._epochs(epochs, n_batches=batches_per_epoch(
             len(train_idx), self.batch_size, shard.world_size))

@@ -269,6 +269,7 @@ def test_early_stopping_weighs_the_validation_rows_as_the_loss_does(kind):
     from sklearn.metrics import accuracy_score, r2_score
 
     from sktransfer import FineTuneRegressor
+    from sktransfer.training import EarlyStopping
     from sktransfer.training._criteria import (BinaryCrossEntropy, CrossEntropy,
                                                RegressionLoss)
 
@@ -308,13 +309,20 @@ def test_early_stopping_weighs_the_validation_rows_as_the_loss_does(kind):
                             np.arange(40))
     w = np.ones(40)
     w[valid] = np.where(np.arange(len(valid)) % 2, 0.0, 3.0)  # the training rows: 1
-    fitted = Estimator(**kw).fit(X, y, sample_weight=w)
+    # the last epoch's network, not the best one: the history_ row to compare
+    last = [("early_stopping", EarlyStopping(load_best=False))]
+    fitted = Estimator(**kw, callbacks=last).fit(X, y, sample_weight=w)
     with torch.no_grad():
         out = fitted.module_.eval()(torch.as_tensor(X[valid])).numpy()
     target = y[valid] if kind == "classifier" else (
         (y[valid] - fitted.mean_) / fitted.scale_)[:, None]
     for name, value in criterion.scores(out, target, w[valid]).items():
         assert fitted.history_[-1][name] == pytest.approx(value, rel=1e-5)
+    # held-out rows that all weigh 0 have no validation loss: said before training
+    w[valid] = 0.0
+    with pytest.raises(ValueError, match=r"rows held out for early stopping \(validation_"
+                                         r"fraction=0.5\) all have a sample_weight of 0"):
+        Estimator(**kw).fit(X, y, sample_weight=w)
 
 
 def test_label_smoothing_softens_probabilities(blobs):
