@@ -70,9 +70,11 @@ class Backbone(nn.Module):
         self.pool = pool if pool is not None else nn.Identity()
         self.preprocess = preprocess if preprocess is not None else PreprocessConfig()
         self.name = name
-        self.num_features = (
-            int(num_features) if num_features is not None else self._dry_run()
-        )
+        if num_features is None or _has_lazy_parameters(self):
+            # a lazy layer's parameters are made by the first forward pass:
+            # here, not in an inference pass where they would be inference tensors
+            found = self._dry_run()
+        self.num_features = int(num_features) if num_features is not None else found
 
     def forward(self, x):
         features = self.body(x)
@@ -109,3 +111,8 @@ class Backbone(nn.Module):
 
     def extra_repr(self):
         return f"name={self.name!r}, num_features={self.num_features}"
+
+
+def _has_lazy_parameters(module):
+    return any(isinstance(parameter, nn.parameter.UninitializedParameter)
+               for parameter in module.parameters())

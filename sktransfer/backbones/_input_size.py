@@ -108,10 +108,11 @@ def _resize_timm(model, size, name, image_size):
 
 
 def first_conv_channels(module):
-    """The input channels of the first ``Conv2d`` of ``module`` (3 without one)."""
+    """The input channels of the first ``Conv2d`` of ``module`` (3 without one,
+    or when it is a lazy convolution, which takes what it is first given)."""
     for layer in module.modules():
         if isinstance(layer, nn.Conv2d):
-            return layer.in_channels
+            return layer.in_channels or 3
     return 3
 
 

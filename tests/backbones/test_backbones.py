@@ -574,11 +574,20 @@ def test_a_user_module_with_lazy_layers_fits_and_predicts():
 
     X = np.random.default_rng(0).integers(0, 256, size=(8, 16, 16, 3), dtype=np.uint8)
     y = np.array([0, 1] * 4)
-    net = nn.Sequential(nn.Flatten(), nn.LazyLinear(8))
-    clf = FineTuneClassifier(model=net, weights=None, image_size=16, epochs=1,
-                             device="cpu", random_state=0).fit(X, y)
-    assert clf.predict_proba(X).shape == (8, 2)
-    assert clf.transform(X).shape == (8, 8)
+    class Declared(nn.Sequential):
+        num_features = 8
+
+    nets = [nn.Sequential(nn.Flatten(), nn.LazyLinear(8)),
+            nn.Sequential(nn.LazyConv2d(4, 3), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                          nn.LazyLinear(8)),
+            Declared(nn.Flatten(), nn.LazyLinear(8))]  # no dry run needed for the width
+    for net in nets:
+        for head_init in ("random", "linear_probe"):
+            clf = FineTuneClassifier(model=net, weights=None, image_size=16, epochs=1,
+                                     head_init=head_init, device="cpu",
+                                     random_state=0).fit(X, y)
+            assert clf.predict_proba(X).shape == (8, 2)
+            assert clf.transform(X).shape == (8, 8)
 
 
 def test_user_module_declared_num_features_is_used():
