@@ -438,6 +438,11 @@ def build_text_backbone(files, name, *, weights, layer, pooling, image_size,
     transformer, tokenizer = files.load(transformers, weights)
     if is_path:
         load_state_into(transformer, read_checkpoint(weights), source=str(weights))
+    positions = getattr(transformer.config, "max_position_embeddings", None)
+    if isinstance(positions, Integral) and tokenizer.model_max_length > positions:
+        # the model's limit, which the tokenizer's own (often "none") may exceed:
+        # what the truncation warning names
+        tokenizer.model_max_length = int(positions)
     max_length = _resolve_max_length(max_length, folder_length, tokenizer,
                                      transformer.config, name)
     return TextBackbone(transformer, preprocess=TextPreprocess(tokenizer, max_length),

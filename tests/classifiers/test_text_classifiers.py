@@ -108,6 +108,13 @@ def test_long_texts_are_truncated_with_a_count(tiny_bert, texts):
     with pytest.warns(UserWarning, match=r"1 of 48 texts are longer than max_length=12 tokens \(the longest has 42\)"):
         clf = tuner(tiny_bert, epochs=1, max_length=12).fit(long, y)
     assert clf.preprocess_.max_length == 12
+    # the advice names the model's limit (its 64 position embeddings), which
+    # its tokenizer does not set: at that limit, raising max_length is refused
+    longer = [" ".join(["good"] * 80)] + list(X[1:])
+    with pytest.warns(UserWarning, match=r"raise max_length \(up to 64\)"):
+        tuner(tiny_bert, epochs=1, max_length=32).fit(longer, y)
+    with pytest.warns(UserWarning, match=r"the model reads at most 64 tokens"):
+        tuner(tiny_bert, epochs=1, max_length=64).fit(longer, y)
 
 
 def test_text_to_an_image_backbone_and_images_to_a_text_backbone(tiny_bert, texts):
