@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .._utils.hints import PathLike
 from ._codec import Budget, decode
-from ._format import _BUDGET_BASE, _BUDGET_PER_BYTE, read_header
+from ._format import _BUDGET_BASE, _BUDGET_PER_BYTE, _open_regular_file, read_header
 from ._limits import problems as limit_problems
 from ._records import SAFE_CLASSES
 
@@ -227,7 +227,8 @@ def describe(path: PathLike) -> FileDescription:
     """
     document, tensors = read_header(path)
     size = os.path.getsize(os.fspath(path))
-    with open(os.fspath(path), "rb") as file:  # read_header checked these 8 bytes
+    # read_header checked these 8 bytes
+    with _open_regular_file(path, repr(os.fspath(path))) as file:
         header_bytes = 8 + int.from_bytes(file.read(8), "little")
     source = repr(os.fspath(path))
     tensor_bytes = 0
