@@ -863,7 +863,8 @@ def _fit(args, say):
     # epoch's weights, and says so in ``interrupted_``; a Pipeline lets the
     # KeyboardInterrupt through, to main.
     if args.estimator in _TRAINED and estimator.interrupted_:
-        when = f"after {estimator.n_iter_} of {estimator.epochs} epochs"
+        when = (f"after {estimator.n_iter_} epoch(s)" if estimator.epochs == "auto"
+                else f"after {estimator.n_iter_} of {estimator.epochs} epochs")
         if not args.save_interrupted:
             raise Interrupted(f"{when}: nothing saved (--save-interrupted saves the "
                               "model of the last finished epoch)")
@@ -1255,7 +1256,9 @@ def _layers_arguments(parser):
 def _training_options(parser):
     group = parser.add_argument_group(f"training (--estimator finetune, {_REGRESSOR})")
     group.add_argument("--epochs", type=_positive, default=None, metavar="N",
-                       help="training epochs (default: the estimator's, 10)")
+                       help="training epochs (default: the estimator's \"auto\": 10 for "
+                            "images; for a text model, about 120 optimizer steps, "
+                            "3 to 30 epochs)")
     group.add_argument("--lr", type=float, default=None,
                        help="learning rate (default: the estimator's, 0.001)")
     group.add_argument("--freeze", type=_freeze, default=None, metavar="WHAT",

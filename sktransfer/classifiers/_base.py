@@ -72,7 +72,7 @@ from ._fingerprint import fit_fingerprint
 from ._network import ClassifierNet, FeaturesOnly, mlp_backbone, mlp_hidden_sizes
 from ._parameters import CONSTRAINTS
 from ._targets import SingleLabel, TargetType, check_class_weight
-from ._text_defaults import auto_adapt_epochs, auto_backbone_lr_ratio, auto_head_init
+from ._text_defaults import auto_backbone_lr_ratio, auto_finetune_epochs, auto_head_init
 
 TABULAR_MODELS = (None, "mlp")
 #: Names of the estimators' own callbacks (see ``_default_callbacks``).
@@ -467,13 +467,17 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         estimators, with a method other than ``"source_only"``)."""
         return False
 
+    #: The rule that ``epochs="auto"`` follows (``_text_defaults``): a
+    #: supervised fit's; the domain-adapting estimators name their own.
+    _auto_epochs = staticmethod(auto_finetune_epochs)
+
     def _epochs(self, epochs, n_batches):
-        """``epochs`` resolved: ``"auto"`` (the domain-adapting estimators'
-        default) by ``_text_defaults.auto_adapt_epochs`` from the fit's
-        ``n_batches`` steps an epoch; a number as given."""
+        """``epochs`` resolved: ``"auto"`` (the default) by the estimator's
+        rule (``_auto_epochs``) from the fit's ``n_batches`` steps an epoch; a
+        number as given."""
         if epochs != "auto":
             return epochs
-        return auto_adapt_epochs(self._modality, n_batches=n_batches,
+        return self._auto_epochs(self._modality, n_batches=n_batches,
                                  pretrained=not self._tabular and self.weights is not None)
 
     def _head_init(self):

@@ -19,7 +19,7 @@ CONSTRAINTS = {
     "freeze": [StrOptions({"backbone", "none"}), Interval(Integral, 0, None, closed="left"),
                None],
     "unfreeze_after": [Interval(Integral, 0, None, closed="left"), None],
-    "epochs": [Interval(Integral, 1, None, closed="left")],
+    "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "lr": [Interval(Real, 0, None, closed="neither")],
     "backbone_lr_ratio": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
     "head_init": [StrOptions({"auto", "random", "linear_probe"})],
@@ -65,7 +65,15 @@ PARAMETER_DOCS = {
         trains later, as fastai does) for this many epochs first, then apply
         ``freeze`` (fastai's ``fine_tune`` recipe). ``None``: apply ``freeze``
         from the start.''',
-    "epochs": '''epochs : int, default=10''',
+    "epochs": '''epochs : int or "auto", default="auto"
+        Passes over the training samples. ``"auto"``: 10 for images, flat rows
+        and backbones trained from scratch; for a pretrained text backbone, as
+        many epochs as fit in about 120 optimizer steps, at least 3 and at
+        most 30 (30 epochs for up to about 130 labeled texts at the default
+        ``batch_size``, 3 for 2,000 and more): a language model fine-tuned on a
+        few labeled texts needs more passes to move from its pretrained
+        features, and on a few thousand texts it fits them within a few epochs
+        and then overfits. The epochs a fit ran are in ``n_iter_``.''',
     "batch_size": '''batch_size : int, default=32''',
     "lr": '''lr : float, default=1e-3
         Learning rate of the head (the peak rate with ``scheduler="onecycle"``).''',

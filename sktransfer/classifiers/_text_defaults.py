@@ -8,7 +8,8 @@ the head's rate. The rules are pure functions of what the estimator knows
 before training; a value the user set is never passed through them.
 """
 
-__all__ = ["auto_adapt_epochs", "auto_backbone_lr_ratio", "auto_head_init"]
+__all__ = ["auto_adapt_epochs", "auto_backbone_lr_ratio", "auto_finetune_epochs",
+           "auto_head_init"]
 
 # The share of the head's learning rate that a pretrained backbone trains at
 # (figures behind the choice: benchmarks/RESULTS.md, "Few-shot text accuracy").
@@ -18,6 +19,14 @@ _PRETRAINED_RATIO = 0.1
 FEW_STEPS = 20
 _FEW_STEPS_TEXT_RATIO = 0.3
 _MODALITIES = ("image", "text")
+
+#: Epochs of a supervised fit (images, flat rows, a backbone trained from scratch).
+FINETUNE_EPOCHS = 10
+#: Optimizer steps that a supervised fit of a pretrained text backbone aims at,
+#: and the fewest and most epochs it takes to get there (figures behind the
+#: choice: benchmarks/RESULTS.md, "Few-shot text accuracy").
+TEXT_FINETUNE_STEPS = 120
+TEXT_FINETUNE_EPOCHS = (3, 30)
 
 #: Epochs of a domain-adapting fit (images, flat rows, a backbone trained from
 #: scratch): adaptation needs longer than supervised training.
@@ -127,3 +136,37 @@ def auto_adapt_epochs(modality, *, pretrained, n_batches):
     if modality == "text" and pretrained:
         return max(1, min(ADAPT_EPOCHS, TEXT_ADAPT_STEPS // max(int(n_batches), 1)))
     return ADAPT_EPOCHS
+
+
+def auto_finetune_epochs(modality, *, pretrained, n_batches):
+    """The ``epochs`` that ``"auto"`` stands for in a supervised fit.
+
+    :data:`FINETUNE_EPOCHS` for images, flat rows and backbones that are not
+    pretrained. A pretrained text backbone instead gets a budget of about
+    :data:`TEXT_FINETUNE_STEPS` optimizer steps: as many epochs of ``n_batches``
+    steps as fit in it, within :data:`TEXT_FINETUNE_EPOCHS`. A language model
+    fine-tuned on a few labeled texts (one or a few batches an epoch) needs
+    more passes than ten to move from its pretrained features, and on a few
+    thousand texts it fits them within a few epochs and then overfits; a step
+    budget serves both ends, as NLP recipes count steps rather than epochs.
+
+    Parameters
+    ----------
+    modality : {"image", "text", "tabular"}
+        What the estimator reads.
+    pretrained : bool
+        Whether the backbone starts from pretrained weights.
+    n_batches : int
+        Optimizer steps in one epoch of the fit.
+
+    Returns
+    -------
+    int
+    """
+    if modality not in (*_MODALITIES, "tabular"):
+        raise ValueError(f"modality={modality!r} is not one of "
+                         f"{sorted((*_MODALITIES, 'tabular'))}.")
+    if modality == "text" and pretrained:
+        fewest, most = TEXT_FINETUNE_EPOCHS
+        return max(fewest, min(most, round(TEXT_FINETUNE_STEPS / max(int(n_batches), 1))))
+    return FINETUNE_EPOCHS

@@ -1,7 +1,7 @@
 """DomainAdaptClassifier: unsupervised domain adaptation behind fit / predict."""
 
 import functools
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.metrics import accuracy_score
@@ -16,6 +16,7 @@ from ..training._steps import SourceOnlyStep
 from ._adapting import adaptation_step, adapts, check_domains, resolve_adaptation
 from ._base import NeuralClassifierBase, restored_on_failure
 from ._parameters import parameters_doc
+from ._text_defaults import auto_adapt_epochs
 
 _METHOD_DOC = """method : {"self_training", "mcc", "adamatch", "dann", "cdan", "coral", "mmd", \
 "vada", "dirt-t", "source_only"} or loss, default="self_training"
@@ -179,8 +180,8 @@ callable or None, default=None
         "method": [StrOptions(set(METHODS)), callable],
         "trade_off": [Interval(Real, 0, None, closed="left")],
         "adabn": ["boolean", StrOptions({"auto"})],
-        "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
+    _auto_epochs = staticmethod(auto_adapt_epochs)
 
     def __init__(
         self,

@@ -1,6 +1,6 @@
 """DomainAdaptRegressor: unsupervised domain adaptation for numbers."""
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.metrics import r2_score
@@ -12,6 +12,7 @@ from .._utils.hints import ImagesLike, LabelsLike
 from ._adapting import adaptation_step, adapts, check_domains, resolve_adaptation
 from ._base import restored_on_failure
 from ._parameters import parameters_doc
+from ._text_defaults import auto_adapt_epochs
 from ._targets import check_regression_y
 from .finetune_regressor import (
     _EARLY_STOPPING_DOC,
@@ -122,8 +123,8 @@ callable or None, default=None
         **FineTuneRegressor._parameter_constraints,
         "method": [StrOptions(set(REGRESSION_METHODS)), callable],
         "trade_off": [Interval(Real, 0, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
+    _auto_epochs = staticmethod(auto_adapt_epochs)
 
     def __init__(
         self,

@@ -122,7 +122,7 @@ class FineTuneClassifier(NeuralClassifierBase):
         weights="DEFAULT",
         freeze=None,
         unfreeze_after=None,
-        epochs=10,
+        epochs="auto",
         batch_size=32,
         lr=1e-3,
         backbone_lr_ratio="auto",

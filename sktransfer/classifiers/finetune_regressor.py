@@ -158,7 +158,7 @@ class FineTuneRegressor(RegressorBase):
         weights="DEFAULT",
         freeze=None,
         unfreeze_after=None,
-        epochs=10,
+        epochs="auto",
         batch_size=32,
         lr=1e-3,
         backbone_lr_ratio="auto",

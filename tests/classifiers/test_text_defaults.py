@@ -8,8 +8,9 @@ import pytest
 
 from sktransfer import (DomainAdaptClassifier, DomainAdaptRegressor, FineTuneClassifier,
                         FineTuneRegressor)
-from sktransfer.classifiers._text_defaults import (ADAPT_EPOCHS, FEW_STEPS, TEXT_ADAPT_STEPS,
-                                                   auto_adapt_epochs, auto_backbone_lr_ratio)
+from sktransfer.classifiers._text_defaults import (
+    ADAPT_EPOCHS, FEW_STEPS, FINETUNE_EPOCHS, TEXT_ADAPT_STEPS, TEXT_FINETUNE_STEPS,
+    auto_adapt_epochs, auto_backbone_lr_ratio, auto_finetune_epochs)
 from sktransfer.training import Callback
 
 from text_models import sentiment_texts, write_tiny_bert
@@ -121,14 +122,44 @@ def test_adapting_fits_resolve_auto_epochs_from_their_batches(tiny_bert, estimat
     assert flat.n_iter_ == ADAPT_EPOCHS
 
 
+def test_auto_finetune_epochs_aim_at_a_step_budget_for_a_language_model():
+    assert FINETUNE_EPOCHS == 10 and TEXT_FINETUNE_STEPS == 120
+    for modality in ("image", "tabular"):
+        assert auto_finetune_epochs(modality, pretrained=True, n_batches=1) == 10
+    assert auto_finetune_epochs("text", pretrained=False, n_batches=1) == 10
+    # a pretrained language model: about 120 steps, at least 3 and at most 30 epochs
+    assert auto_finetune_epochs("text", pretrained=True, n_batches=1) == 30  # 8 per class
+    assert auto_finetune_epochs("text", pretrained=True, n_batches=4) == 30  # 64 per class
+    assert auto_finetune_epochs("text", pretrained=True, n_batches=8) == 15
+    assert auto_finetune_epochs("text", pretrained=True, n_batches=16) == 8
+    assert auto_finetune_epochs("text", pretrained=True, n_batches=63) == 3  # 2,000 texts
+    assert auto_finetune_epochs("text", pretrained=True, n_batches=5000) == 3
+    with pytest.raises(ValueError, match="modality='audio'"):
+        auto_finetune_epochs("audio", pretrained=True, n_batches=1)
+
+
+@pytest.mark.parametrize("estimator", [FineTuneClassifier, FineTuneRegressor])
+def test_supervised_fits_resolve_auto_epochs_from_their_batches(tiny_bert, estimator):
+    texts, labels = sentiment_texts(16)
+    assert estimator().epochs == "auto"
+    labels = labels.astype(float) if estimator is FineTuneRegressor else labels
+    # 16 labeled texts at batch 2: 8 steps an epoch, so 120 / 8 = 15 epochs.
+    fitted = estimator(model=tiny_bert, batch_size=2, lr=1e-4, device="cpu",
+                       random_state=0).fit(list(texts), labels)
+    assert fitted.n_iter_ == len(fitted.history_) == 15
+    assert fitted.epochs == "auto"  # the parameter is left as set
+    X = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    flat = estimator(model=None, device="cpu", random_state=0).fit(X, np.arange(20) % 2)
+    assert flat.n_iter_ == FINETUNE_EPOCHS  # flat rows (and images): ten, as before
+
+
 @pytest.mark.parametrize("value", ["many", 0, 2.5])
 def test_bad_epochs_are_refused_naming_them(value):
     X = np.zeros((4, 2), dtype=np.float32)
     with pytest.raises(ValueError, match="epochs"):
         DomainAdaptClassifier(model=None, epochs=value).fit(X, [0, 1, -1, -1])
-    # "auto" belongs to the adapting estimators only
     with pytest.raises(ValueError, match="epochs"):
-        FineTuneClassifier(model=None, epochs="auto").fit(X, [0, 1, 0, 1])
+        FineTuneClassifier(model=None, epochs=value).fit(X, [0, 1, 0, 1])
 
 
 def test_an_adapting_fit_trains_a_pretrained_image_backbone_at_the_head_rate():
