@@ -168,7 +168,10 @@ def test_help(command, capsys):
         assert "--text-column" in out and "--label-column" in out
     assert "(default: None)" not in out  # an unset option keeps the estimator's default
     if command == "fit":
-        assert "(default: the estimator's, 10)\n" in out
+        assert "(default: the estimator's, 0.001)\n" in out  # --lr
+        assert " ".join(out.split()).count(  # --epochs, wrapped by argparse
+            "(default: the estimator's \"auto\": 10 for images; for a text model, "
+            "about 120 optimizer steps, 3 to 30 epochs)") == 1
 
 
 def test_extract_csv_from_a_list_and_a_flat_folder(work, tmp_path, capsys):
