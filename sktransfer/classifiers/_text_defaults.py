@@ -130,9 +130,7 @@ def auto_adapt_epochs(modality, *, pretrained, n_batches):
     -------
     int
     """
-    if modality not in (*_MODALITIES, "tabular"):
-        raise ValueError(f"modality={modality!r} is not one of "
-                         f"{sorted((*_MODALITIES, 'tabular'))}.")
+    _check_estimator_modality(modality)
     if modality == "text" and pretrained:
         return max(1, min(ADAPT_EPOCHS, TEXT_ADAPT_STEPS // max(int(n_batches), 1)))
     return ADAPT_EPOCHS
@@ -163,10 +161,14 @@ def auto_finetune_epochs(modality, *, pretrained, n_batches):
     -------
     int
     """
-    if modality not in (*_MODALITIES, "tabular"):
-        raise ValueError(f"modality={modality!r} is not one of "
-                         f"{sorted((*_MODALITIES, 'tabular'))}.")
+    _check_estimator_modality(modality)
     if modality == "text" and pretrained:
         fewest, most = TEXT_FINETUNE_EPOCHS
         return max(fewest, min(most, round(TEXT_FINETUNE_STEPS / max(int(n_batches), 1))))
     return FINETUNE_EPOCHS
+
+
+def _check_estimator_modality(modality):
+    if modality not in (*_MODALITIES, "tabular"):
+        raise ValueError(f"modality={modality!r} is not one of "
+                         f"{sorted((*_MODALITIES, 'tabular'))}.")
