@@ -100,3 +100,35 @@ def test_permissions_are_those_of_open():
         for folder, _, _ in os.walk(root):  # root may remove what nobody made
             os.chmod(folder, 0o777)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_full_disk_leaves_the_file_that_was_there(tmp_path, monkeypatch):
+    # Writing in place is for folders that take no new file; a full disk there
+    # would first empty the file, then fail.
+    import errno
+
+    from sktransfer._utils import files
+
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"kept")
+    os.chmod(path, 0o600)
+    real_open = os.open
+
+    def full(name, flags, mode=0o777, **kwargs):
+        if flags & os.O_EXCL:
+            raise OSError(errno.ENOSPC, "No space left on device", name)
+        return real_open(name, flags, mode, **kwargs)
+
+    monkeypatch.setattr(files.os, "open", full)
+    with pytest.raises(OSError, match="No space left") as error:
+        write_atomic(path, b"new")
+    assert error.value.filename == str(path)
+    assert path.read_bytes() == b"kept"
+    monkeypatch.undo()
+
+    seen = []
+    with replacing(path) as temporary:  # the copy is as private as the file
+        seen.append(stat.S_IMODE(os.stat(temporary).st_mode))
+        with open(temporary, "wb") as file:
+            file.write(b"new")
+    assert seen == [0o600] and path.read_bytes() == b"new"

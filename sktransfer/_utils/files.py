@@ -1,11 +1,16 @@
 """Writing a file so that what was there before is never half overwritten."""
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
 
 __all__ = ["replacing", "write_atomic"]
+
+# Why a temporary file beside the target could not be made, where writing the
+# target in place still may (a read-only folder, a name too long to extend).
+_IN_PLACE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG}
 
 
 @contextlib.contextmanager
@@ -36,9 +41,18 @@ def replacing(path, *, durable=False):
     temporary = None
     if status is None or (stat.S_ISREG(status.st_mode) and os.access(target, os.W_OK)):
         candidate = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
-        with contextlib.suppress(OSError):  # written in place below instead
-            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        # the file's own mode from the start: a private file is never readable
+        # by others while its copy is written
+        mode = 0o666 if status is None else stat.S_IMODE(status.st_mode)
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
             temporary = candidate
+        except OSError as exc:
+            # Only where open(path, "wb") may still work: a folder that takes
+            # no new file, a name too long to add to. A full disk, a quota, an
+            # I/O error must not empty the file that is there.
+            if exc.errno not in _IN_PLACE:
+                raise type(exc)(exc.errno, exc.strerror, os.fspath(path)) from exc
     if temporary is None:
         yield os.fspath(path)
         return

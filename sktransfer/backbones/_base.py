@@ -116,3 +116,19 @@ class Backbone(nn.Module):
 def _has_lazy_parameters(module):
     return any(isinstance(parameter, nn.parameter.UninitializedParameter)
                for parameter in module.parameters())
+
+
+def check_copyable(module):
+    """Raise ValueError when ``module`` (a user's) holds lazy layers with buffers
+    not made yet (``nn.LazyBatchNorm2d``): such a module cannot be copied before
+    its first forward pass, and the estimators copy a user's module rather than
+    train it in place."""
+    for name, layer in module.named_modules():
+        if any(isinstance(buffer, nn.parameter.UninitializedBuffer)
+               for buffer in layer.buffers(recurse=False)):
+            raise ValueError(
+                f"model: its layer {name or type(module).__name__!r} "
+                f"({type(layer).__name__}) is lazy and holds buffers that are made "
+                "at its first forward pass, so the module cannot be copied before "
+                "it; give it its sizes (e.g. nn.BatchNorm2d(channels)), or run one "
+                "forward pass on it first.")

@@ -23,7 +23,6 @@ The checks of ``y`` that come before any state (:func:`check_multilabel_y`,
 
 import numpy as np
 from scipy.special import expit, log_expit, log_softmax, softmax
-from sklearn.utils.class_weight import compute_class_weight
 
 from ..training._criteria import (
     BinaryCrossEntropy,
@@ -134,11 +133,9 @@ class SingleLabel(ClassTargets):
                                      minlength=len(self.classes))
                 present = counts > 0
                 lookup[present] = counts.sum() / (present.sum() * counts[present])
-            else:
-                present = np.unique(encoded)
-                lookup[present] = compute_class_weight(
-                    self.class_weight, classes=self.classes[present],
-                    y=self.classes[encoded])
+            else:  # a dict: its classes weighted, the others 1 (any batch)
+                lookup = np.array([float(self.class_weight.get(label, 1.0))
+                                   for label in self.classes.tolist()])
             weights = weights * lookup[encoded]
         return weights
 

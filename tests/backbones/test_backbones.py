@@ -590,6 +590,17 @@ def test_a_user_module_with_lazy_layers_fits_and_predicts():
             assert clf.transform(X).shape == (8, 8)
 
 
+def test_a_lazy_batchnorm_is_refused_naming_the_layer():
+    from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
+
+    X = np.random.default_rng(0).integers(0, 256, size=(8, 16, 16, 3), dtype=np.uint8)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.LazyBatchNorm2d(), nn.Flatten())
+    for estimator in (FineTuneClassifier(model=net, weights=None, epochs=1, device="cpu"),
+                      PretrainedFeatureExtractor(model=net, weights=None, device="cpu")):
+        with pytest.raises(ValueError, match=r"layer '1' \(LazyBatchNorm2d\) is lazy"):
+            estimator.fit(X, np.arange(8) % 2)
+
+
 def test_user_module_declared_num_features_is_used():
     class FixedInput(nn.Module):
         """Takes exactly 3x64x64 images: a dry run on another size would fail."""

@@ -731,6 +731,10 @@ def test_a_class_weight_dict_may_name_a_class_whose_rows_weigh_nothing():
     encoded = np.array([0, 1, 2, 2])
     weights = target.sample_weights(encoded, np.array([1.0, 1.0, 0.0, 0.0]))
     np.testing.assert_array_equal(weights, [1.0, 1.0, 0.0, 0.0])
+    # and a batch of partial_fit without a class the dict names
+    target = SingleLabel(np.array([0, 1, 2]), class_weight={0: 1.0, 1: 2.0})
+    np.testing.assert_array_equal(target.sample_weights(np.array([0, 2]), np.ones(2)),
+                                  [1.0, 1.0])
 
 
 def test_predictions_in_another_thread_leave_a_seeded_fit_as_it_is_alone(tmp_path):
