@@ -557,12 +557,15 @@ class Checkpoint(Callback):
             self._restore(state)
 
     def _restore(self, state):
+        from safetensors import safe_open
         from safetensors.torch import load_file
 
         path = self._path("last_training_state.pt")
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
             weights = load_file(self._path("last.safetensors"))
+            with safe_open(self._path("last.safetensors"), framework="pt") as file:
+                weights_epoch = (file.metadata() or {}).get("state_epoch")
         except Exception as exc:  # a damaged or foreign file
             raise ValueError(f"Checkpoint: cannot resume from {path!r} ({exc}); delete "
                              "the folder or pass resume=False to train anew.") from exc
@@ -578,6 +581,14 @@ class Checkpoint(Callback):
                 "folder name to give each fit its own (cross-validation, grid search), "
                 "or pass resume=False to train anew over them."
             )
+        if (weights_epoch is not None and not saved.get("finished")
+                and weights_epoch != str(saved.get("epoch"))):
+            raise ValueError(
+                f"Checkpoint: in {self.folder_!r}, last.safetensors holds the weights "
+                f"of epoch {weights_epoch} and last_training_state.pt the state of "
+                f"epoch {saved.get('epoch')} (the process stopped between the two "
+                "writes): the pair cannot resume this fit exactly. Pass resume=False "
+                "to train anew (best.safetensors is kept until then).")
         state.module.load_state_dict(weights)
         state.optimizer.load_state_dict(saved["optimizer"])
         if state.scheduler is not None and saved.get("scheduler") is not None:
@@ -597,8 +608,10 @@ class Checkpoint(Callback):
         value = record.get(self.monitor)
         if value is None:
             value = record["train_loss"]
+        # "state_epoch": what the training state written next says, so that a
+        # resume can tell a pair of files from two epochs apart
         metadata = {"epoch": str(record["epoch"]), "monitor": self.monitor,
-                    "value": repr(float(value))}
+                    "value": repr(float(value)), "state_epoch": str(state.epoch)}
         weights = {k: v.detach().to("cpu").contiguous()
                    for k, v in state.module.state_dict().items()}
         _write_weights(self._path("last.safetensors"), weights, metadata)

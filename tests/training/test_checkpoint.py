@@ -33,6 +33,24 @@ def test_checkpoint_resumes_an_interrupted_fit_exactly(tmp_path):
     np.testing.assert_array_equal(again.predict_proba(X), reference.predict_proba(X))
 
 
+def test_a_resume_refuses_weights_and_state_of_different_epochs(tmp_path, blobs):
+    # The weights and the training state are two files written one after the
+    # other: a process stopped between the two writes left epoch k+1's weights
+    # beside epoch k's optimizer and epoch count, and the resumed fit trained
+    # that epoch again without a word.
+    import shutil
+
+    X, y = blobs
+    folder = tmp_path / "run"
+    mlp(epochs=4, callbacks=[Checkpoint(folder), InterruptAt(epoch=1)]).fit(X, y)
+    shutil.copy(folder / "last_training_state.pt", tmp_path / "state_after_1.pt")
+    mlp(epochs=4, callbacks=[Checkpoint(folder), InterruptAt(epoch=2)]).fit(X, y)
+    shutil.copy(tmp_path / "state_after_1.pt", folder / "last_training_state.pt")
+    with pytest.raises(ValueError, match=r"last.safetensors holds the weights of epoch 2 "
+                                         r"and last_training_state.pt the state of epoch 1"):
+        mlp(epochs=4, callbacks=[Checkpoint(folder)]).fit(X, y)
+
+
 def test_checkpoint_keeps_the_best_and_last_weights(tmp_path, blobs):
     from safetensors.torch import load_file
 
