@@ -7,8 +7,7 @@ import torch
 PRECISIONS = ("auto", "32", "bf16", "fp16")
 
 
-_META = ("device={device!r} is torch's meta device, which holds no data: nothing "
-         "can be trained or predicted there; use 'auto', 'cpu', 'cuda' or 'mps'.")
+_USE = "use 'auto', 'cpu', 'cuda', 'cuda:<index>' or 'mps'"
 
 
 def device_problem(device):
@@ -20,31 +19,25 @@ def device_problem(device):
     try:
         resolved = device if isinstance(device, torch.device) else torch.device(device)
     except (RuntimeError, TypeError):
-        return f"device={device!r:.80} is not a torch device"
+        return f"device={device!r:.80} is not a torch device; {_USE}"
     if resolved.type == "meta":
-        return _META.format(device=device)[:-1]
+        return (f"device={device!r} is torch's meta device, which holds no data: "
+                f"nothing can be trained or predicted there; {_USE}")
     return None
 
 
 def resolve_device(device):
     """Turn ``"auto"``, ``"cpu"``, ``"cuda:1"``, ``"mps"`` or a device into a
-    :class:`torch.device`, refusing one that this machine does not have."""
-    if isinstance(device, torch.device):
-        resolved = device
-    elif device == "auto":
+    :class:`torch.device`, refusing one that no machine can run
+    (:func:`device_problem`) or that this machine does not have."""
+    if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("cpu")
-    else:
-        try:
-            resolved = torch.device(device)
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(
-                f"device={device!r} is not a torch device; use 'auto', 'cpu', "
-                "'cuda', 'cuda:<index>' or 'mps'."
-            ) from exc
-    if resolved.type == "meta":
-        raise ValueError(_META.format(device=device))
+    problem = device_problem(device)
+    if problem is not None:
+        raise ValueError(problem + ".")
+    resolved = device if isinstance(device, torch.device) else torch.device(device)
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(

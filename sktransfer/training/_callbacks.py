@@ -558,13 +558,12 @@ class Checkpoint(Callback):
 
     def _restore(self, state):
         from safetensors import safe_open
-        from safetensors.torch import load_file
 
         path = self._path("last_training_state.pt")
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
-            weights = load_file(self._path("last.safetensors"))
             with safe_open(self._path("last.safetensors"), framework="pt") as file:
+                weights = {key: file.get_tensor(key) for key in file.keys()}
                 weights_epoch = (file.metadata() or {}).get("state_epoch")
         except Exception as exc:  # a damaged or foreign file
             raise ValueError(f"Checkpoint: cannot resume from {path!r} ({exc}); delete "

@@ -208,14 +208,14 @@ class RegressionLoss(Criterion):
         weights = _weights(sample_weight, len(targets))
         losses = _regression_losses(torch.from_numpy(outputs - targets), self.loss)
         loss = _average(losses.numpy().mean(axis=1), weights)
-        # as r2_score with sample_weight: weighted sums of squares
-        column = weights[:, None]
-        residual = (column * (targets - outputs) ** 2).sum(axis=0)
-        centre = (column * targets).sum(axis=0) / max(weights.sum(), 1e-300)
-        spread = (column * (targets - centre) ** 2).sum(axis=0)
         if len(targets) < 2 or not weights.sum() > 0:
             # as r2_score: not defined on fewer than two rows (or none that counts)
             return {"valid_loss": loss, "valid_score": float("nan")}
+        # as r2_score with sample_weight: weighted sums of squares
+        column = weights[:, None]
+        residual = (column * (targets - outputs) ** 2).sum(axis=0)
+        centre = (column * targets).sum(axis=0) / weights.sum()
+        spread = (column * (targets - centre) ** 2).sum(axis=0)
         # As r2_score: a constant column scores 1 when predicted exactly, else 0.
         r2 = np.where(spread > 0, 1.0 - residual / np.where(spread > 0, spread, 1.0),
                       np.where(residual > 0, 0.0, 1.0))
