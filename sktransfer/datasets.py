@@ -7,12 +7,12 @@ import importlib.util
 import math
 import os
 import stat
-import warnings
 from numbers import Real
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
+from ._utils.caller import warn
 from ._utils.hints import PathLike
 
 #: The file name endings :func:`load_image_folder` reads (torchvision's
@@ -54,7 +54,7 @@ def _walk_images(folder, extensions, *, refuse_link=None):
         return status.st_dev, status.st_ino
 
     def skip(path, reason):
-        warnings.warn(f"{path!r} is skipped: {reason}", UserWarning, stacklevel=4)
+        warn(f"{path!r} is skipped: {reason}", UserWarning)
 
     def read_before(path, key):
         return (f"it leads to the folder {seen_folders[key]!r}, already read (a link "

@@ -8,7 +8,6 @@ target label. See ``docs/domain_adaptation_metrics.md`` for which to use when.
 """
 
 import inspect
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_array, check_random_state
 
+from ._utils.caller import warn
 from ._sklearn_compat import _safe_indexing
 from ._utils.domains import unlabeled_mask
 from ._utils.frames import in_memory
@@ -341,13 +341,12 @@ def _source_weights(scorer, estimator, X, target, source):
                   else "score features that the model aligns across domains "
                   "(features='auto' with an estimator that has a transform), or use "
                   "PredictionEntropyScorer")
-        warnings.warn(
+        warn(
             f"{name}: the source and target rows barely overlap in the features "
             f"the domain classifier sees (mean importance weight {mean:.2g}, about 1 "
             f"with overlap; {effective:.1f} effective source rows out of "
             f"{len(weights)}), so the estimate is unreliable: {advice}.",
             UserWarning,
-            stacklevel=3,
         )
     return weights
 

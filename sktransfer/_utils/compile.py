@@ -10,10 +10,10 @@ process pays for compilation.
 """
 
 import inspect
-import warnings
 
 import torch
 from torch import nn
+from .caller import warn
 
 #: The constraint of ``compile=`` (``_parameter_constraints``).
 CONSTRAINT = ["boolean", dict]
@@ -99,12 +99,12 @@ class CompiledModule(nn.Module):
         # not chained to the compiler's.
         out = self.module(*args, **kwargs)
         object.__setattr__(self, "_eager", True)
-        warnings.warn(
+        warn(
             f"compile={self.options or True!r}: torch.compile could not compile "
             f"{type(self.module).__name__} ({type(failure).__name__}: "
             f"{str(failure).strip()[:300]}); running it eagerly instead (same "
             "results, no speed-up). Pass compile=False to silence this warning.",
-            RuntimeWarning, stacklevel=2,
+            RuntimeWarning,
         )
         return out
 

@@ -24,12 +24,14 @@ def unlabeled_mask(y):
     return y == -1
 
 
-def target_mask(unlabeled, sample_domain):
+def target_mask(unlabeled, sample_domain, *, marker):
     """Which samples are target samples.
 
     Without ``sample_domain`` the unlabeled ones; with it, the samples of a
     negative domain id (positive ids are source domains, as in skada), checked
     against ``unlabeled``: an unlabeled sample must be a target sample.
+    ``marker`` says how ``y`` marks an unlabeled sample (``"y == -1"``), for
+    the error.
     """
     n_samples = len(unlabeled)
     if sample_domain is None:
@@ -50,7 +52,7 @@ def target_mask(unlabeled, sample_domain):
     if unlabeled_source.any():
         i = int(np.flatnonzero(unlabeled_source)[0])
         raise ValueError(
-            f"sample {i} is unlabeled (y == -1) but sample_domain[{i}] = "
+            f"sample {i} is unlabeled ({marker}) but sample_domain[{i}] = "
             f"{domains[i]} says it is a source sample; unlabeled samples must be "
             "target samples (a negative domain id)."
         )

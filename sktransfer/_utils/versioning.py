@@ -4,8 +4,8 @@ A leaf: every estimator stamps its pickled state here, and the safe file format
 of :mod:`sktransfer.persistence` warns through the same function.
 """
 
-import warnings
 
+from .caller import warn
 from .. import _version
 
 _VERSION_KEY = "_sktransfer_version"  # the key stamped into pickled states
@@ -70,11 +70,10 @@ def warn_if_other_version(cls, original):
     version that saved an estimator of class ``cls``) is not this one."""
     current = current_version()
     if original != current:
-        warnings.warn(
+        warn(
             InconsistentVersionWarning(
                 estimator_name=cls.__name__,
                 current_version=current,
                 original_version=original,
-            ),
-            stacklevel=4,  # the caller of pickle.loads / joblib.load / sktransfer.load
+            ),  # the caller of pickle.loads / joblib.load / sktransfer.load
         )

@@ -18,12 +18,12 @@ text backbone, which alone takes ``max_length`` and ``normalize``.
 import enum
 import os
 import pathlib
-import warnings
 from numbers import Integral
 
 import torch
 from torch import nn
 
+from .._utils.caller import warn
 from .._utils.seeding import global_generator
 from ..inputs import PreprocessConfig
 from ._base import Backbone, GlobalPool
@@ -74,11 +74,11 @@ def _resolve_weights(weights):
     if isinstance(weights, os.PathLike):
         return pathlib.Path(os.fsdecode(weights))
     if isinstance(weights, str) and looks_like_path(weights):
-        warnings.warn(
+        warn(
             f"weights={weights!r} is read as a checkpoint path because it looks like "
             "one; pass a pathlib.Path instead (weights=pathlib.Path(...)): a str "
             "will always be a weights name.",
-            FutureWarning, stacklevel=3,
+            FutureWarning,
         )
         return pathlib.Path(weights)
     return weights

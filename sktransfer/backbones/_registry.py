@@ -42,7 +42,7 @@ Names are never silently overwritten.
 
 import inspect
 import os
-import warnings
+from .._utils.caller import warn
 
 #: The keyword arguments every builder is called with.
 BUILDER_KEYWORDS = ("weights", "layer", "pooling", "image_size")
@@ -102,13 +102,13 @@ def _register(name, builder, overwrite, modality):
         )
     positional = not _takes_keywords(builder)
     if positional:
-        warnings.warn(
+        warn(
             f"the builder of backbone {name!r} takes (weights, layer, pooling) "
             "positionally, the earlier builder contract; builders are now called "
             "as builder(*, weights, layer, pooling, image_size, **options) (a "
             "checkpoint arrives as a pathlib.Path). It is called the old way for "
             "now; that support will be removed.",
-            FutureWarning, stacklevel=3,
+            FutureWarning,
         )
     _REGISTRY[name] = _Registration(builder, positional, modality)
     return builder

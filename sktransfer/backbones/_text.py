@@ -29,12 +29,12 @@ import json
 import os
 import pathlib
 import re
-import warnings
 from numbers import Integral
 
 import torch
 from torch import nn
 
+from .._utils.caller import warn
 from ..inputs._text import TEXT_KEYS, TextPreprocess
 from ._base import POOLINGS, Backbone
 from ._checkpoint import load_state_into, read_checkpoint
@@ -347,11 +347,11 @@ def _sentence_transformers_settings(files, *, read_pooling=True):
     kinds = [_module_kind(entry) for entry in modules if isinstance(entry, dict)]
     ignored = [kind for kind in kinds if kind not in ("Transformer", "Pooling", "Normalize")]
     if ignored:
-        warnings.warn(
+        warn(
             f"{files.label} is a sentence-transformers model with modules that "
             f"sktransfer does not apply ({', '.join(ignored)}): its features are "
             "the transformer's pooled hidden states, not what encode() returns.",
-            UserWarning, stacklevel=4)
+            UserWarning)
     pooling = max_length = None
     for entry in modules:
         kind, path = _module_kind(entry), entry.get("path", "")
@@ -363,10 +363,10 @@ def _sentence_transformers_settings(files, *, read_pooling=True):
             if settings and settings.get("max_seq_length"):
                 max_length = int(settings["max_seq_length"])
             if settings and settings.get("do_lower_case"):
-                warnings.warn(
+                warn(
                     f"{files.label} asks sentence-transformers to lowercase texts "
                     "before its tokenizer (do_lower_case); sktransfer passes texts "
-                    "to the tokenizer as given.", UserWarning, stacklevel=4)
+                    "to the tokenizer as given.", UserWarning)
     normalize = "Normalize" in kinds
     return pooling, max_length, normalize
 

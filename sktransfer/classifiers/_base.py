@@ -16,7 +16,6 @@ import dataclasses
 import functools
 import inspect
 import numbers
-import warnings
 from numbers import Integral
 
 import numpy as np
@@ -31,6 +30,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import TransformerTags, check_random_state, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
+from .._utils.caller import warn
 from .._utils.compile import compile_options, compiled
 from .._utils.device import resolve_autocast_dtype, resolve_device
 from .._utils.torch_parameters import TorchParameters
@@ -118,10 +118,10 @@ def _warn_if_freeze_exceeds_stages(backbone, freeze):
     if isinstance(freeze, Integral) and not isinstance(freeze, bool) and freeze > 0:
         n_stages = len(backbone_stages(backbone))
         if freeze > n_stages:
-            warnings.warn(
+            warn(
                 f"freeze={freeze} is more than the {n_stages} stages of the backbone "
                 f"{backbone.name!r}: every stage trains, as with freeze=None.",
-                UserWarning, stacklevel=4)
+                UserWarning)
 
 
 def _check_no_missing_labels(y):
@@ -320,9 +320,9 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
             raise ValueError(f"freeze={self.freeze!r} must be 'backbone', None or "
                              "an int >= 0.")
         if isinstance(self.freeze, str) and self.freeze == "none":
-            warnings.warn("freeze='none' is deprecated and will be refused in a later "
+            warn("freeze='none' is deprecated and will be refused in a later "
                           "version: write freeze=None to train the whole network.",
-                          FutureWarning, stacklevel=4)
+                          FutureWarning)
         resolve_augment(self.augment)
         if self._modality == "text":
             _check_text_params(self)
@@ -547,11 +547,11 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         if (requested == "auto" and not self._tabular and self.unfreeze_after is not None
                 and self.unfreeze_after >= len(self.history_) + epochs):
             # The user chose the warm-up but not the epochs it has to fit in.
-            warnings.warn(
+            warn(
                 f'epochs="auto" is {epochs} epoch(s) for this fit, and unfreeze_after='
                 f"{self.unfreeze_after} keeps the backbone frozen until then: only the "
                 f"head trains. Pass epochs= larger than unfreeze_after, or a smaller "
-                "unfreeze_after.", UserWarning, stacklevel=2)
+                "unfreeze_after.", UserWarning)
         head_before = None
         if not self.history_ and self._head_init() == "linear_probe":
             # The fit's fingerprint (Checkpoint) hashes the head as it was:

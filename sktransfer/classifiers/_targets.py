@@ -22,6 +22,7 @@ The checks of ``y`` that come before any state (:func:`check_multilabel_y`,
 """
 
 import numpy as np
+from scipy import sparse
 from scipy.special import expit, log_expit, log_softmax, softmax
 
 from ..training._criteria import (
@@ -302,6 +303,9 @@ def check_regression_y(y, n_samples):
     a length other than ``n_samples``."""
     if y is None:
         raise ValueError("a regressor requires y to be passed, but the target y is None.")
+    if sparse.issparse(y):
+        raise ValueError("a sparse y is not supported for regression: pass a dense "
+                         "array (y.toarray()).")
     array = np.asarray(y)
     if array.dtype.kind in "OUSV":
         try:
@@ -334,8 +338,20 @@ def standardisation(y, sample_weight=None):
     """``(mean, scale)`` of each column of ``y`` (n_samples, n_outputs),
     weighted by ``sample_weight`` (rows of weight 0 do not count), the scale 1
     where a column is constant (as ``StandardScaler``)."""
-    mean = np.average(y, axis=0, weights=sample_weight)
-    scale = np.sqrt(np.average((y - mean) ** 2, axis=0, weights=sample_weight))
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = np.average(y, axis=0, weights=sample_weight)
+        scale = np.sqrt(np.average((y - mean) ** 2, axis=0, weights=sample_weight))
+        if not np.isfinite(scale).all():
+            # Targets past 1e154 have a finite spread but squares that overflow:
+            # the deviations divided by the largest one first.
+            spread = np.abs(y - mean).max(axis=0)
+            unit = np.where(spread > 0, spread, 1.0)
+            scale = unit * np.sqrt(np.average(((y - mean) / unit) ** 2, axis=0,
+                                              weights=sample_weight))
+    if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
+        raise ValueError("y's values are too large to standardise in float64 (their "
+                         "mean or spread overflows): rescale y, e.g. with "
+                         "TransformedTargetRegressor.")
     scale[~(scale > 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0))] = 1.0
     return mean, scale
 

@@ -5,7 +5,7 @@ from numbers import Real
 
 import numpy as np
 from sklearn.metrics import accuracy_score
-from sklearn.utils import column_or_1d
+from sklearn.utils import check_consistent_length, column_or_1d
 
 from .._utils.frames import in_memory
 from .._utils.domains import target_mask, unlabeled_mask
@@ -305,7 +305,7 @@ callable or None, default=None
         unlabeled = unlabeled_mask(y)
         y = self._validate_y(y, len(source), labeled=~unlabeled)
         # Refuse what cannot be adapted before any network is built.
-        target = target_mask(unlabeled, sample_domain)
+        target = target_mask(unlabeled, sample_domain, marker="y == -1")
         check_domains(self, adaptation, unlabeled, target, mark="-1",
                       supervised="FineTuneClassifier")
         data = self._fit_data(source, y, sample_weight, continuing=continuing,
@@ -342,6 +342,8 @@ callable or None, default=None
         -------
         score : float
         """
+        X = in_memory(X)
+        check_consistent_length(X, y, sample_weight)
         y = column_or_1d(y, warn=True)
         labeled = np.flatnonzero(~unlabeled_mask(y))
         if not len(labeled):
@@ -351,5 +353,5 @@ callable or None, default=None
             )
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight)[labeled]
-        return accuracy_score(y[labeled], self.predict(_safe_indexing(in_memory(X), labeled)),
+        return accuracy_score(y[labeled], self.predict(_safe_indexing(X, labeled)),
                               sample_weight=sample_weight)

@@ -3,7 +3,9 @@
 from numbers import Real
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import r2_score
+from sklearn.utils import check_consistent_length
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context, _safe_indexing
 from .._utils.frames import in_memory
@@ -235,7 +237,7 @@ callable or None, default=None
         adaptation = resolve_adaptation(self, classes=False)
         source = self._validate_X(X, reset=not continuing)
         y, unlabeled = _split_unlabeled(y, len(source))
-        target = target_mask(unlabeled, sample_domain)
+        target = target_mask(unlabeled, sample_domain, marker="y is NaN")
         check_domains(self, adaptation, unlabeled, target, mark="NaN",
                       supervised="FineTuneRegressor")
         data = self._fit_data(source, y, sample_weight, continuing=continuing,
@@ -265,21 +267,25 @@ callable or None, default=None
         -------
         score : float
         """
+        X = in_memory(X)
+        check_consistent_length(X, y, sample_weight)
         y, unlabeled = _split_unlabeled(y, len(y))
         labeled = np.flatnonzero(~unlabeled)
         if not len(labeled):
             raise ValueError("y has no labeled sample to score (every entry is NaN).")
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight)[labeled]
-        return r2_score(y[labeled], self.predict(_safe_indexing(in_memory(X), labeled)),
+        return r2_score(y[labeled], self.predict(_safe_indexing(X, labeled)),
                         sample_weight=sample_weight)
 
 
 def _split_unlabeled(y, n_samples):
     """``(y, unlabeled)``: the targets as float64 with NaN rows kept, and which
     rows are unlabeled (all NaN); a row with some outputs NaN is refused, as are
-    the values :func:`check_regression_y` refuses among the labeled rows."""
-    array = np.asarray(y, dtype=np.float64) if np.asarray(y).dtype.kind in "biuf" else None
+    the values :func:`check_regression_y` refuses among the labeled rows.
+    ``None`` and ``pd.NA`` mark an unlabeled row as NaN does."""
+    array = _missing_as_nan(np.asarray(y))
+    array = array.astype(np.float64) if array.dtype.kind in "biuf" else None
     if array is None:
         return check_regression_y(y, n_samples), np.zeros(n_samples, dtype=bool)
     if array.ndim not in (1, 2) or len(array) != n_samples:
@@ -297,3 +303,19 @@ def _split_unlabeled(y, n_samples):
     array = array.copy()
     array[labeled] = checked.reshape(array[labeled].shape)
     return array, missing
+
+
+def _missing_as_nan(array):
+    """An object array whose missing entries (``None``, ``pd.NA``, NaN) are NaN,
+    as float64 when every other entry is a number; any other array as given."""
+    if array.dtype.kind != "O":
+        return array
+    missing = pd.isna(array)
+    if not missing.any():
+        return array
+    filled = array.copy()
+    filled[missing] = np.nan
+    try:
+        return filled.astype(np.float64)
+    except (TypeError, ValueError):
+        return array  # strings among them: check_regression_y names one

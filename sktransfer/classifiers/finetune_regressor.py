@@ -1,10 +1,10 @@
 """FineTuneRegressor: fine-tune a pretrained network to predict numbers."""
 
-import warnings
 
 import numpy as np
 from sklearn.base import RegressorMixin
 
+from .._utils.caller import warn
 from .._sklearn_compat import StrOptions, _fit_context
 from .._utils.hints import ImagesLike, LabelsLike
 from ..training._criteria import REGRESSION_LOSSES
@@ -46,11 +46,11 @@ class RegressorBase(RegressorMixin, NeuralNetworkBase):
             constant = [j for j in range(targets.shape[1])
                         if len(np.unique(targets[:, j])) < 2]
             if constant:
-                warnings.warn(
+                warn(
                     f"the targets of output(s) {constant} take one value in this first "
                     "fit, so their scale is set to 1 and every later partial_fit or "
                     "warm start keeps it: fit on a first batch whose targets vary.",
-                    UserWarning, stacklevel=4)
+                    UserWarning)
 
     def _check_fitted_targets(self):
         mean, scale = vars(self).get("mean_"), vars(self).get("scale_")

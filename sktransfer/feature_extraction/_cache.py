@@ -32,13 +32,13 @@ import stat as stat_module
 import struct
 import threading
 import types
-import warnings
 from collections import OrderedDict, namedtuple
 from functools import lru_cache
 
 import numpy as np
 import torch
 
+from .._utils.caller import warn
 from .. import _version
 from .._utils.files import write_atomic
 from .._utils.hashing import bytes_digest, digest_parts
@@ -370,12 +370,11 @@ class DiskStore:
                 row = None
             rows.append(row)
         if corrupt:
-            warnings.warn(
+            warn(
                 f"{len(corrupt)} corrupt feature cache entr"
                 f"{'y' if len(corrupt) == 1 else 'ies'} discarded and recomputed: "
                 + "; ".join(corrupt[:3]) + ("; ..." if len(corrupt) > 3 else ""),
                 FeatureCacheWarning,
-                stacklevel=4,
             )
         return rows
 
@@ -398,11 +397,10 @@ class DiskStore:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 write_atomic(path, header + payload)
         except OSError as exc:
-            warnings.warn(
+            warn(
                 f"could not write to the feature cache {self.root!r} ({exc}); the "
                 "features were computed but not all of them were stored.",
                 FeatureCacheWarning,
-                stacklevel=4,
             )
 
 

@@ -28,6 +28,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
+from .._utils.caller import warn
 from .._utils.frames import in_memory
 from .._utils.seeding import loader_generator
 from ._preprocess import apply_geometry, match_channels, needs_resize
@@ -289,12 +290,11 @@ def _float_pixels(image, where):
         what = "NaN" if np.isnan(array).any() else "infinity"
         raise ValueError(f"{where} is a float image that contains {what}.")
     if array.size and (array.min() < -0.01 or array.max() > 1.01):
-        warnings.warn(
+        warn(
             f"{where} is a float image, read as values in [0, 1] as float arrays "
             f"are, but it ranges over [{array.min():.3g}, {array.max():.3g}]; scale "
             "it to [0, 1] or store 8- or 16-bit pixels.",
             UserWarning,
-            stacklevel=2,
         )
     return array
 
@@ -343,8 +343,7 @@ def read_image_file(path, where):
                 return _read_file(path)
         except Image.DecompressionBombWarning as warning:
             # Re-issued naming the file; the image is then read as PIL would.
-            warnings.warn(f"{where}: {warning}", Image.DecompressionBombWarning,
-                          stacklevel=3)
+            warn(f"{where}: {warning}", Image.DecompressionBombWarning)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return _read_file(path)
@@ -450,7 +449,7 @@ def _worker_processes(num_workers):
     if num_workers == 0:
         return 0, None
     if multiprocessing.current_process().daemon:
-        warnings.warn(
+        warn(
             f"num_workers={num_workers} is ignored: this is a daemonic process (for "
             "instance a worker of joblib's 'multiprocessing' backend or of a "
             "multiprocessing.Pool), which may not start DataLoader worker "
@@ -458,7 +457,6 @@ def _worker_processes(num_workers):
             "default 'loky' backend to decode in workers, or num_workers=0 to "
             "silence this warning.",
             UserWarning,
-            stacklevel=4,
         )
         return 0, None
     methods = multiprocessing.get_all_start_methods()
@@ -633,12 +631,11 @@ def _check_finite_and_range(images):
         low = min(low, float(chunk.min()))
         high = max(high, float(chunk.max()))
     if low < -0.01 or high > 1.01:
-        warnings.warn(
+        warn(
             f"float images are read as values in [0, 1], but X ranges over "
             f"[{low:.3g}, {high:.3g}]; scale them (e.g. divide by their maximum) or "
             "pass uint8 images (0-255).",
             UserWarning,
-            stacklevel=4,
         )
 
 

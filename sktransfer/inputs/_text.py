@@ -18,11 +18,11 @@ runtime and persistence stay shared:
 
 import dataclasses
 import numbers
-import warnings
 
 import numpy as np
 import torch
 
+from .._utils.caller import warn
 from .._utils.frames import in_memory
 from .._utils.seeding import loader_generator
 
@@ -462,8 +462,8 @@ def warn_truncated(preprocess, texts):
                       "to keep more of them)")
         else:
             advice = f"raise max_length (up to {limit}) to keep more of them"
-        warnings.warn(
+        warn(
             f"{longer} of {len(texts)} texts are longer than max_length="
             f"{preprocess.max_length} tokens (the longest has {int(n_tokens.max())}) "
             f"and are truncated; {advice}.",
-            UserWarning, stacklevel=3)
+            UserWarning)

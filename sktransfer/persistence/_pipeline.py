@@ -193,7 +193,7 @@ def build_pipeline(document, tensors, source, budget):
     if memory is not None:
         params["memory"] = None
         _records.warn_files_not_used(source, f"the Pipeline's memory={memory!r:.200}",
-                                     "loaded Pipeline", "memory", stacklevel=3)
+                                     "loaded Pipeline", "memory")
     if document.get("weights") is not None:
         raise ValueError(f"{source}: a Pipeline has no network of its own.")
 
@@ -317,5 +317,4 @@ def _neutralise_memory(step, source):
     if cached:
         step.set_params(**{key: None for key in cached})
         shown = ", ".join(f"{key}={value!r:.100}" for key, value in cached.items())
-        _records.warn_files_not_used(source, shown, "loaded step", "memory",
-                                     stacklevel=5)
+        _records.warn_files_not_used(source, shown, "loaded step", "memory")

@@ -5,10 +5,10 @@ estimator and by :mod:`._pipeline` for each sktransfer step of a Pipeline."""
 
 import os
 import re
-import warnings
 
 import torch
 
+from .._utils.caller import warn
 from .. import _version
 from .._utils.versioning import warn_if_other_version
 from ..classifiers import (
@@ -127,7 +127,7 @@ def build(document, tensors, source, budget, depth=0):
             raise ValueError(f"{source}: {name} of this version of sktransfer has no "
                              f"parameter {key!r}.")
         params[key] = read_value(value, f"parameter {key}", source, budget)
-    check_side_effects(cls, params, source, stacklevel=4 + depth)
+    check_side_effects(cls, params, source)
     limit_resources(params)
     if depth == 0:  # a Pipeline warns for its steps once all of them are read
         # Warn once the file is known to be readable, as unpickling does.
@@ -163,16 +163,16 @@ def build(document, tensors, source, budget, depth=0):
         raise ValueError(f"{source}: {exc}") from exc
 
 
-def warn_files_not_used(source, setting, what, parameter, *, stacklevel):
+def warn_files_not_used(source, setting, what, parameter):
     """Say that a file's ``setting`` (a cache on disk) was set to None in ``what``."""
-    warnings.warn(
+    warn(
         f"{source} sets {setting}, a cache on disk. A safe file does not make the "
         f"estimator it loads write or read files of its own: the {what} has "
         f"{parameter}=None. Call set_params({parameter}=...) after loading to use "
-        "that cache.", UserWarning, stacklevel=stacklevel + 1)
+        "that cache.", UserWarning)
 
 
-def check_side_effects(cls, params, source, stacklevel=4):
+def check_side_effects(cls, params, source):
     """Refuse or neutralise parameters that would make the loaded estimator act
     on its own beyond computing: write or read files, call objects."""
     callbacks = params.get("callbacks")
@@ -185,4 +185,4 @@ def check_side_effects(cls, params, source, stacklevel=4):
     if isinstance(cache, (str, os.PathLike)):
         params["cache"] = None
         warn_files_not_used(source, f"cache={cache!r:.200}", f"loaded {cls.__name__}",
-                            "cache", stacklevel=stacklevel)
+                            "cache")

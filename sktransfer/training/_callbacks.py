@@ -17,12 +17,12 @@ it; a user's ``(name, callback)`` pair replaces the default of that name, and
 import json
 import os
 import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 
+from .._utils.caller import warn
 from .._utils.files import replacing
 from ._freeze import head_warmup, set_trainable
 
@@ -266,12 +266,12 @@ class LongFitWarning(Callback):
         per_batch = (time.perf_counter() - self._start) / self._seen
         total = per_batch * state.n_batches * (state.end_epoch - self._first_epoch)
         if total > self.threshold:
-            warnings.warn(
+            warn(
                 f"This fit will take about {total / 60:.0f} minutes at the pace of its "
                 f"first {self._seen} batches ({per_batch:.2f} s each, "
                 f"{state.n_batches} batches per epoch, "
                 f"{state.end_epoch - self._first_epoch} epochs). {self.advice}".rstrip(),
-                UserWarning, stacklevel=2)
+                UserWarning)
 
 
 class EarlyStopping(Callback):
@@ -366,10 +366,10 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, state, **kwargs):
         record = state.history[-1]
         if not vars(self).get("_checked_monitor", True) and self.monitor not in record:
-            warnings.warn(
+            warn(
                 f"EarlyStopping: the history has no {self.monitor!r}, so it will "
                 f"never stop this fit; the history's keys are "
-                f"{', '.join(map(repr, record))}.", UserWarning, stacklevel=2)
+                f"{', '.join(map(repr, record))}.", UserWarning)
         self._checked_monitor = True
         if self.update(record, state.module):
             state.stop_training = True

@@ -11,12 +11,12 @@ stopping, checkpoints, the user's) that it calls at each point of the fit.
 
 import dataclasses
 import time
-import warnings
 
 import numpy as np
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from .._utils.caller import warn
 from .._utils.device import autocast
 from ._callbacks import call_hook, snapshot
 from ._distributed import Shard
@@ -352,8 +352,8 @@ def _end_after_failure(callbacks, state):
         try:
             callback.on_fit_end(state)
         except Exception as exc:
-            warnings.warn(
+            warn(
                 f"{callback!r:.100}.on_fit_end failed after the fit failed "
                 f"({type(exc).__name__}: {exc}); the fit's own error follows.",
-                RuntimeWarning, stacklevel=3,
+                RuntimeWarning,
             )

@@ -90,6 +90,13 @@ def test_score_ignores_unlabeled_rows(task):
     assert clf.score(mixed_X, mixed_y) == clf.score(X_test, y_test)
     with pytest.raises(ValueError, match="no labeled sample to score"):
         clf.score(X_test, -np.ones(len(X_test), dtype=int))
+    # X, y and sample_weight of other lengths are refused, as scikit-learn's
+    # score does, not scored on the rows they happen to share
+    n = len(X_test)
+    for X_, y_, weights in [(mixed_X, y_test, None), (X_test, mixed_y, None),
+                            (X_test[:5], y_test, None), (X_test, y_test, np.ones(n + 3))]:
+        with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+            clf.score(X_, y_, weights)
 
 
 def test_grid_search_with_an_unsupervised_scorer(task):

@@ -44,6 +44,38 @@ def test_source_only_needs_no_target_and_scores_labeled_rows_only():
     assert reg.score(X[:15], mixed) == pytest.approx(expected)
 
 
+def test_score_refuses_inputs_of_other_lengths():
+    X, y, _, y_source = _task()
+    reg = regressor(method="coral").fit(X, y)
+    for X_, y_, weights in [(X, y_source, None), (X[:64], y, None), (X[:10], y_source, None),
+                            (X, y, np.ones(128 + 3)), (X, y, np.ones(5))]:
+        with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+            reg.score(X_, y_, weights)
+
+
+@pytest.mark.parametrize("missing", [None, "pd.NA"])
+def test_none_and_pandas_na_mark_unlabeled_rows_as_nan_does(missing):
+    pd = pytest.importorskip("pandas")
+    X, y, _, y_source = _task()
+    marker = pd.NA if missing == "pd.NA" else None
+    as_object = list(y_source) + [marker] * 64
+    expected = regressor(method="coral").fit(X, y).predict(X[:5])
+    for y_ in (as_object, pd.Series(as_object, dtype=object)):
+        reg = regressor(method="coral").fit(X, y_)
+        assert (reg.n_source_, reg.n_target_) == (64, 64)
+        np.testing.assert_array_equal(reg.predict(X[:5]), expected)
+        assert reg.score(X, y_) == pytest.approx(reg.score(X[:64], y_source))
+    with pytest.raises(ValueError, match="must be numbers"):
+        regressor(method="coral").fit(X, list(y_source) + ["a"] + [None] * 63)
+
+
+def test_sample_domain_error_names_nan_as_the_unlabeled_marker():
+    X, y, _, _ = _task()
+    domain = np.ones(128, int)  # every row a source row, the NaN rows too
+    with pytest.raises(ValueError, match=r"sample 64 is unlabeled \(y is NaN\)"):
+        regressor(method="coral").fit(X, y, sample_domain=domain)
+
+
 def test_sample_domain_marks_labeled_target_rows():
     X, y, X_target, y_source = _task()
     y_all = np.concatenate([y_source, y_source])  # target labeled too

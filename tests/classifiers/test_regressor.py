@@ -8,6 +8,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from scipy import sparse
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.datasets import make_regression
@@ -66,6 +67,32 @@ def test_a_constant_target_gets_scale_one():
     X = np.random.default_rng(0).normal(size=(20, 3))
     reg = mlp(epochs=1).fit(X, np.c_[np.full(20, 7.0), np.arange(20.0)])
     assert reg.scale_[0] == 1.0 and reg.mean_[0] == 7.0
+
+
+def test_the_constant_target_warning_points_at_the_users_line():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.full(20, 5.0)
+    with pytest.warns(UserWarning, match="take one value") as record:
+        mlp(epochs=1).fit(X, y)
+    assert record[0].filename == __file__
+    with pytest.warns(UserWarning, match="take one value") as record:
+        cross_val_score(mlp(epochs=1), X, y, cv=2)  # through scikit-learn and joblib
+    assert {warning.filename for warning in record} == {__file__}
+
+
+def test_targets_too_large_to_square_are_standardised_and_round_trip(tmp_path):
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = (X @ np.array([1.0, -2.0, 0.5])) * 1e154  # squares overflow float64
+    reg = mlp(epochs=1).fit(X, y)
+    expected = np.sqrt(np.mean((y / 1e154 - np.mean(y / 1e154)) ** 2)) * 1e154
+    assert reg.scale_[0] == pytest.approx(expected, rel=1e-12)
+    predictions = reg.predict(X)
+    assert np.isfinite(predictions).all()
+    path = tmp_path / "large.safetensors"
+    sktransfer.save(reg, path)
+    np.testing.assert_array_equal(sktransfer.load(path).predict(X), predictions)
+    with pytest.raises(ValueError, match="too large to standardise"):
+        mlp(epochs=1).fit(X[:3], np.array([1.7e308, 1.7e308, -1.7e308]))
 
 
 @pytest.mark.parametrize("loss, expected", [
@@ -130,6 +157,7 @@ def test_rows_of_weight_zero_are_ignored_by_the_scaling_and_the_loss(task):
     (np.array(["1.5"] * 20), None),  # numeric strings are numbers
     (np.ones((20, 2, 2)), "1-D"),
     (np.ones(19), "same length"),
+    (sparse.csr_matrix(np.ones((20, 2))), "sparse y is not supported"),
 ])
 def test_bad_targets_are_refused_before_training(y, message):
     X = np.random.default_rng(0).normal(size=(20, 3))
