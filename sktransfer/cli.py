@@ -33,6 +33,7 @@ import pathlib
 import re
 import sys
 import time
+import warnings
 
 from ._utils.files import replacing
 from ._version import __version__
@@ -174,7 +175,7 @@ _TRAINED = ("finetune", _REGRESSOR)
 
 
 # -- inputs --------------------------------------------------------------------
-def read_images(source):
+def read_images(source, *, model_fitted=False):
     """The image paths that ``source`` names, and their labels.
 
     Parameters
@@ -185,6 +186,10 @@ def read_images(source):
         (sorted by name, hidden files skipped), an image file, or a text file
         listing one image path per line (blank lines and lines starting with
         ``#`` skipped; relative paths are relative to the working directory).
+    model_fitted : bool, default=False
+        Whether the paths are read for a fitted model's ``predict`` (the advice
+        of the error for a line that is not a file: a text model cannot be
+        chosen there).
 
     Returns
     -------
@@ -232,9 +237,11 @@ def read_images(source):
         if not path or path.startswith("#"):
             continue
         if not os.path.isfile(path):
+            advice = ("this model reads images; to predict texts, fit a model on "
+                      "texts (sktransfer fit ... --text-column)" if model_fitted else
+                      f"read it with a text model: --model {_TEXT_MODEL}")
             raise BadInput(f"{path!r} (line {number} of {source!r}) does not exist; if "
-                           f"{source!r} holds texts, not image paths, read it with a "
-                           f"text model: --model {_TEXT_MODEL}")
+                           f"{source!r} holds texts, not image paths, {advice}")
         paths.append(path)
     if not paths:
         raise BadInput(f"{source!r} lists no image path")
@@ -284,12 +291,14 @@ def read_image_table(source, *, image_column, label_column=None):
     return paths, labels
 
 
-def _read_all(sources, image_column=None, label_column=None):
+def _read_all(sources, image_column=None, label_column=None, *, model_fitted=False):
     """:func:`read_images` (:func:`read_image_table` with an ``image_column``)
-    of several sources, concatenated; labels only when every source has them."""
+    of several sources, concatenated; labels only when every source has them.
+    ``model_fitted``: the sources are read for a fitted model's ``predict``."""
     paths, labels = [], []
     for source in sources:
-        more, more_labels = (read_images(source) if image_column is None else
+        more, more_labels = (read_images(source, model_fitted=model_fitted)
+                             if image_column is None else
                              read_image_table(source, image_column=image_column,
                                               label_column=label_column))
         paths += more
@@ -407,10 +416,13 @@ def _read_table(source, text_column, label_column, fitted_column=None,
 def _cells(column, source, name, *, text):
     """The cells of a table's ``column`` as strings; a missing or empty cell (a
     non-string text) is refused, naming its row."""
+    import pandas as pd
+
     cells = column.tolist()
     for row, value in enumerate(cells, 1):
         where = f"row {row} of {source!r}, column {name!r}"
-        if value is None or (isinstance(value, float) and value != value):
+        # None, NaN, and pandas' NA and NaT of nullable and datetime columns
+        if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
             raise BadInput(f"{where}: the cell is missing (empty or NaN)")
         if isinstance(value, str) and not value.strip():
             raise BadInput(f"{where}: the cell is empty")
@@ -554,6 +566,12 @@ def _write_features(path, features, inputs, labels, *, text=False):
             _write_lines(_sidecar(path, "paths"), inputs)
         if labels is not None:
             _write_lines(_sidecar(path, "labels"), labels)
+        # A companion that this .npy has not, left by a former .npy of the same
+        # name, describes other rows: removed with the matrix it went with.
+        for what in [*(["paths"] if text else []), *(["labels"] if labels is None else [])]:
+            stale = _sidecar(path, what)
+            if os.path.isfile(stale) and not os.path.islink(stale):
+                os.remove(stale)
         return
     import pandas as pd
 
@@ -943,7 +961,8 @@ def _predict(args, say):
         paths, labels = _read_all_texts(args.inputs, args.text_column, args.label_column,
                                         None if fitted is None else str(fitted[0]))
     else:
-        paths, labels = _read_all(args.inputs, args.image_column, args.label_column)
+        paths, labels = _read_all(args.inputs, args.image_column, args.label_column,
+                                  model_fitted=True)
     noun = "texts" if text else "images"
     _configure(model, progress=_progress(args), device=args.device,
                batch_size=args.batch_size, num_workers=args.num_workers)
@@ -1380,8 +1399,16 @@ def main(argv=None):
     def say(text):
         print(text, file=stream, flush=True)
 
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"sktransfer {args.command}: warning: {message}", file=sys.stderr,
+              flush=True)
+
     try:
-        return args.run(args, say)
+        with warnings.catch_warnings():
+            # The library's warnings point at a caller's line, which here is
+            # the command line itself: one line each, in its own style.
+            warnings.showwarning = show_warning
+            return args.run(args, say)
     except (BadInput, Failure) as exc:
         print(f"sktransfer {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code

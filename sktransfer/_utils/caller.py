@@ -8,40 +8,31 @@ none of the libraries a call passes through on its way in (sktransfer,
 scikit-learn, joblib, torch, and the standard library's pickle, threading and
 concurrent.futures): the user's line, as scikit-learn's own warnings point at
 the line that called ``fit``.
+
+Nothing is imported here: a library that is not imported yet has no frame on
+the stack (the command line's ``--help`` imports neither torch nor
+scikit-learn).
 """
 
-import concurrent.futures
 import os
-import pickle
 import sys
-import threading
 import warnings
-
-import joblib
-import sklearn
-import torch
 
 __all__ = ["warn"]
 
-
-def _folder(module):
-    return os.path.dirname(os.path.abspath(module.__file__)) + os.sep
-
-
-_PASSED_THROUGH = tuple({
-    _folder(sys.modules[__name__.split(".")[0]]),
-    _folder(sklearn),
-    _folder(joblib),
-    _folder(torch),
-    _folder(concurrent.futures),
-})
-_PASSED_THROUGH_FILES = frozenset(os.path.abspath(module.__file__)
-                                  for module in (pickle, threading))
+_PACKAGES = (__name__.split(".")[0], "sklearn", "joblib", "torch", "concurrent.futures")
+_MODULES = ("pickle", "threading")
 
 
 def _passed_through(filename):
     path = os.path.abspath(filename)
-    return path.startswith(_PASSED_THROUGH) or path in _PASSED_THROUGH_FILES
+    for name in _PACKAGES:
+        module = sys.modules.get(name)
+        if module is not None and path.startswith(
+                os.path.dirname(os.path.abspath(module.__file__)) + os.sep):
+            return True
+    return any(name in sys.modules and path == os.path.abspath(sys.modules[name].__file__)
+               for name in _MODULES)
 
 
 def warn(message, category=UserWarning):

@@ -822,6 +822,14 @@ def test_bad_text_inputs_are_one_line(texts, tmp_path, capsys):
         pd.DataFrame({"text": ["good", None]}).to_parquet(tmp_path / "t.parquet")
         line = _bad(["extract", str(tmp_path / "t.parquet"), *out, *tiny], capsys)
         assert "row 2 of" in line and "the cell is missing (empty or NaN)" in line
+        # pandas' NA of a nullable column is missing too, not a class "<NA>"
+        pd.DataFrame({"text": ["good", "bad", "fine", "poor"],
+                      "label": pd.array([1, 0, None, 0], dtype="Int64")}).to_parquet(
+            tmp_path / "na.parquet")
+        line = _bad(["fit", str(tmp_path / "na.parquet"), "--text-column", "text",
+                     "--label-column", "label", "-o", str(tmp_path / "na.sktransfer"),
+                     "--model", TINY_TEXT_MODEL, *TEXT_RUN], capsys)
+        assert "row 3 of" in line and "column 'label': the cell is missing" in line
 
     # Texts and images: the model decides, and says what it reads.
     line = _bad(["extract", reviews, "--text-column", "text", "--model", "simple_cnn",
@@ -856,6 +864,31 @@ def test_predict_refuses_text_columns_for_a_model_of_images(work, features_model
     line = _bad(["predict", str(features_model), str(texts["base"] / "reviews.csv"),
                  "--text-column", "text"], capsys)
     assert "is a model of images" in line
+    # A list of texts given to it: the advice is not an option predict lacks.
+    line = _bad(["predict", str(features_model), str(texts["base"] / "texts.txt")], capsys)
+    assert "line 1 of" in line and "this model reads images; to predict texts, fit a " \
+        "model on texts" in line and "--model" not in line
+
+
+def test_a_npy_written_again_removes_the_companions_of_the_former_one(work, texts,
+                                                                     tmp_path, capsys):
+    out = tmp_path / "h.npy"
+    assert main(["extract", str(work / "data"), "-o", str(out), *NET]) == 0
+    assert (tmp_path / "h.labels.txt").exists() and (tmp_path / "h.paths.txt").exists()
+    assert main(["extract", str(work / "flat"), "-o", str(out), *NET]) == 0
+    assert len((tmp_path / "h.paths.txt").read_text().splitlines()) == len(np.load(out))
+    assert not (tmp_path / "h.labels.txt").exists()  # it listed the former rows' classes
+    assert main(["extract", str(texts["base"] / "texts.txt"), "--model", texts["hf"],
+                 "-o", str(out), *TEXT_RUN]) == 0
+    assert len(np.load(out)) == 5 and not (tmp_path / "h.paths.txt").exists()
+
+
+def test_warnings_are_lines_of_the_command(texts, tmp_path, capsys):
+    assert main(["extract", str(texts["base"] / "texts.txt"), "--model", texts["hf"],
+                 "--max-length", "3", "-o", str(tmp_path / "f.npy"), *TEXT_RUN]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sktransfer extract: warning: ") and \
+        "truncated" in err[0], err
 
 
 def _has_pyarrow():
