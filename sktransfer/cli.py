@@ -1148,7 +1148,9 @@ def _info(args, say):
         ("estimator", estimator.estimator + (f" of {len(estimator.steps)} steps"
                                              if estimator.estimator == "Pipeline" else "")),
         ("fitted", fitted),
-        ("classes", _classes(description.classes)),
+        ("outputs", f"{_show(description.n_outputs)} (a regressor)")
+        if description.classes is None and description.n_outputs is not None
+        else ("classes", _classes(description.classes)),
         ("format", f"{description.format} version {description.format_version}"),
         ("saved with", saved),
     ]

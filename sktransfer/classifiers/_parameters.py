@@ -234,8 +234,9 @@ or None, default="default"
         keeps the weights it has (it is copied at ``fit``, never trained in
         place): seed torch before building it.''',
     "verbose": '''verbose : int, default=0
-        1: one line per epoch, and a progress bar over the batches of
-        ``predict``, ``predict_proba`` and ``transform``; 2: a progress bar per
+        1: one line per epoch, and a progress bar over the batches of the
+        prediction methods (``predict``, ``predict_proba``, ...) and
+        ``transform``; 2: a progress bar per
         training epoch too.''',
     "warm_start": '''warm_start : bool, default=False
         ``fit`` continues from the fitted weights instead of starting over.''',

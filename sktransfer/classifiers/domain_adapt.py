@@ -94,7 +94,8 @@ class DomainAdaptClassifier(NeuralClassifierBase):
     n_iter_ : int
     interrupted_ : bool
     n_source_ : int
-        Labeled samples trained on at the last fit.
+        Labeled samples of the last fit (those held out for early stopping
+        included).
     n_target_ : int
         Target samples adapted to at the last fit.
     n_features_in_ : int

@@ -162,6 +162,15 @@ class FileDescription:
         return None
 
     @property
+    def n_outputs(self):
+        """The ``n_outputs_`` of a regressor (the estimator or the first step
+        that has them in the header); None when none has."""
+        for record in (self.estimator, *(step for _, step in self.estimator.steps)):
+            if "n_outputs_" in record.attributes:
+                return record.attributes["n_outputs_"]
+        return None
+
+    @property
     def problems(self):
         """What :func:`load` would refuse, as far as the header tells (see
         :attr:`EstimatorDescription.problems`), a step's prefixed by its name."""

@@ -939,6 +939,10 @@ def test_fit_and_predict_a_regressor_from_a_table_of_images(angles_table, tmp_pa
     assert "validation R²: " in out and "mean absolute error: " in out
     loaded = sktransfer.load(model)
     assert isinstance(loaded, FineTuneRegressor) and loaded.augment is None
+    assert main(["info", str(model)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.split() == ["outputs", "1", "(a", "regressor)"] for line in lines)
+    assert not any(line.startswith("classes") for line in lines)
 
     assert main(["predict", str(model), table, "--image-column", "path",
                  "--label-column", "angle", "-o", str(tmp_path / "p.csv")]) == 0
