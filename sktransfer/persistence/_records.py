@@ -176,8 +176,9 @@ def check_side_effects(cls, params, source):
     """Refuse or neutralise parameters that would make the loaded estimator act
     on its own beyond computing: write or read files, call objects."""
     callbacks = params.get("callbacks")
-    if callbacks is not None and callbacks != [] and callbacks != ():
-        # Callback objects are code: save refuses them, so no honest file has any.
+    if callbacks is not None and not _only_dropped_defaults(callbacks):
+        # Callback objects are code: save refuses them, so no honest file has
+        # any; (name, None) pairs, which drop a default callback, are data.
         raise ValueError(f"{source}: callbacks={callbacks!r:.80} in a safe file; "
                          "callbacks are objects, which the safe format does not hold "
                          "(set them with set_params after loading).")
@@ -186,3 +187,10 @@ def check_side_effects(cls, params, source):
         params["cache"] = None
         warn_files_not_used(source, f"cache={cache!r:.200}", f"loaded {cls.__name__}",
                             "cache")
+
+
+def _only_dropped_defaults(callbacks):
+    """Whether ``callbacks`` holds only ``(name, None)`` pairs (or nothing)."""
+    return isinstance(callbacks, (list, tuple)) and all(
+        isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str)
+        and item[1] is None for item in callbacks)

@@ -92,6 +92,19 @@ class Callback:
         (``state.interrupted``), or an error (``state.error``, raised again
         after this hook)."""
 
+    def state_dict(self):
+        """What this callback has learned of the fit so far, for a
+        :class:`~sktransfer.training.Checkpoint` to save with the training
+        state, so that a resumed fit continues it (early stopping's best epoch
+        and count): tensors and plain containers (dict, list, str, numbers,
+        None), or None for nothing to keep. The default keeps nothing."""
+        return None
+
+    def load_state_dict(self, state_dict):
+        """Take back what :meth:`state_dict` returned, when a checkpointed fit
+        resumes (called once the fit began, after every ``on_fit_begin``
+        that runs before the checkpoint's). The default does nothing."""
+
     def __repr__(self):
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
                            if not k.startswith("_") and not k.endswith("_"))
@@ -182,9 +195,13 @@ def _improves(value, best, lower_is_better, min_delta=0.0):
 
 
 def call_hook(callbacks, hook, state, **kwargs):
-    """Call ``hook`` on every callback, in order."""
+    """Call ``hook`` on every callback, in order; the first callback that asks
+    the fit to stop is ``state.stopped_by``."""
     for callback in callbacks:
+        stopping = state.stop_training
         getattr(callback, hook)(state, **kwargs)
+        if state.stop_training and not stopping and state.stopped_by is None:
+            state.stopped_by = callback
 
 
 def snapshot(module):
@@ -333,8 +350,22 @@ class EarlyStopping(Callback):
             raise TypeError(f"EarlyStopping(log={self.log!r}): must be callable or None.")
 
     def on_fit_begin(self, state, **kwargs):
-        self.reset()
+        if not vars(self).pop("_restored", False):  # a checkpoint before it resumed it
+            self.reset()
         self._checked_monitor = False
+
+    def state_dict(self):
+        if "misses_" not in vars(self):
+            return None
+        return {"best_value": float(self.best_value_), "best_epoch": self.best_epoch_,
+                "misses": int(self.misses_), "best_state": self.best_state_}
+
+    def load_state_dict(self, state_dict):
+        self.best_value_ = float(state_dict["best_value"])
+        self.best_epoch_ = state_dict["best_epoch"]
+        self.misses_ = int(state_dict["misses"])
+        self.best_state_ = state_dict["best_state"]
+        self._restored = True
 
     def reset(self):
         """Forget the fit seen so far (``on_fit_begin`` calls it)."""
@@ -365,11 +396,17 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, state, **kwargs):
         record = state.history[-1]
-        if not vars(self).get("_checked_monitor", True) and self.monitor not in record:
-            warn(
-                f"EarlyStopping: the history has no {self.monitor!r}, so it will "
-                f"never stop this fit; the history's keys are "
-                f"{', '.join(map(repr, record))}.", UserWarning)
+        if not vars(self).get("_checked_monitor", True):
+            if self.monitor not in record:
+                warn(
+                    f"EarlyStopping: the history has no {self.monitor!r}, so it will "
+                    f"never stop this fit; the history's keys are "
+                    f"{', '.join(map(repr, record))}.", UserWarning)
+            elif record[self.monitor] is None:
+                warn(
+                    f"EarlyStopping: this fit's epochs have no value of "
+                    f"{self.monitor!r} (no validation set: early_stopping=True holds "
+                    "some samples out), so it will never stop this fit.", UserWarning)
         self._checked_monitor = True
         if self.update(record, state.module):
             state.stop_training = True
@@ -474,8 +511,10 @@ class Checkpoint(Callback):
     ``resume=True`` it starts after the last finished epoch, with its weights,
     optimizer, schedule and random states, and a
     :class:`~sktransfer.FineTuneClassifier` ends with the weights an
-    uninterrupted fit would have had. (A :class:`~sktransfer.DomainAdaptClassifier`
-    resumes with fresh target batches, and early stopping restarts its count.)
+    uninterrupted fit would have had, early stopping's best epoch included (what
+    each other callback's ``state_dict`` holds is saved with the training
+    state). (A :class:`~sktransfer.DomainAdaptClassifier` resumes with fresh
+    target batches.)
     A finished fit's files make the same ``fit`` return that model at once: when
     the fit ends (all its epochs, or stopped early), the training state says so
     and holds the weights the module has then (early stopping's best epoch, when
@@ -491,7 +530,11 @@ class Checkpoint(Callback):
     rather than returning another fit's model or overwriting its files. Put
     ``{fingerprint}`` in ``folder`` to give each fit a folder of its own (what
     ``cross_val_score`` and ``GridSearchCV`` need), or pass ``resume=False`` to
-    train anew and overwrite the files.
+    train anew and overwrite the files. The callbacks are not in the
+    fingerprint; a fit that one of them stopped early records which, and its
+    model is refused to a fit without that callback. A continued fit
+    (``partial_fit``, ``warm_start``) of the fit the folder holds (same
+    history) writes its epochs over the files.
 
     Parameters
     ----------
@@ -551,6 +594,7 @@ class Checkpoint(Callback):
                                  "fit has none (a Trainer run without fingerprint=).")
             folder = folder.replace("{fingerprint}", fingerprint)
         self.folder_ = folder
+        self._warned_monitor = self._returned_saved = False
         os.makedirs(folder, exist_ok=True)
         self.best_value_ = float("inf") if self.lower_is_better else -float("inf")
         if self.resume and os.path.exists(self._path("last_training_state.pt")):
@@ -568,6 +612,13 @@ class Checkpoint(Callback):
         except Exception as exc:  # a damaged or foreign file
             raise ValueError(f"Checkpoint: cannot resume from {path!r} ({exc}); delete "
                              "the folder or pass resume=False to train anew.") from exc
+        if (state.history and saved.get("finished")
+                and saved.get("epoch") == state.epoch == len(state.history)
+                and saved.get("history") == json.loads(json.dumps(state.history))):
+            # A continued fit (partial_fit, warm_start) of the fit these files
+            # hold: it trains on from the estimator's network and writes its
+            # epochs over them.
+            return
         expected = state.module.state_dict()
         if (saved.get("fingerprint") != self._fit_fingerprint
                 or saved.get("end_epoch") != state.end_epoch
@@ -588,6 +639,14 @@ class Checkpoint(Callback):
                 f"epoch {saved.get('epoch')} (the process stopped between the two "
                 "writes): the pair cannot resume this fit exactly. Pass resume=False "
                 "to train anew (best.safetensors is kept until then).")
+        stopped_by = saved.get("stopped_by")
+        if saved.get("finished") and stopped_by is not None and not any(
+                repr(callback) == stopped_by for callback in state.callbacks):
+            raise ValueError(
+                f"Checkpoint: the fit saved in {self.folder_!r} was stopped after epoch "
+                f"{saved.get('epoch')} of {saved.get('end_epoch')} by {stopped_by:.200}, "
+                "which this fit does not have, so its model is not this fit's. Add that "
+                "callback, use another folder, or pass resume=False to train anew.")
         state.module.load_state_dict(weights)
         state.optimizer.load_state_dict(saved["optimizer"])
         if state.scheduler is not None and saved.get("scheduler") is not None:
@@ -597,13 +656,24 @@ class Checkpoint(Callback):
             state.generator.set_state(saved["generator_rng"])
         state.history[:] = [dict(record) for record in saved["history"]]
         self.best_value_ = float(saved["best_value"])
+        for callback, callback_state in zip(self._others(state),
+                                            saved.get("callbacks") or ()):
+            kind, values = callback_state
+            if kind == type(callback).__name__ and values is not None:
+                callback.load_state_dict(values)
         state.epoch = int(saved["epoch"])
         if saved.get("finished"):  # the model that fit returned: nothing to train
             state.module.load_state_dict(saved["returned"])
             state.stop_training = True
+            self._returned_saved = True  # its files stay as they are
 
     def on_epoch_end(self, state, **kwargs):
         record = state.history[-1]
+        if self.monitor not in record and not vars(self).get("_warned_monitor"):
+            self._warned_monitor = True
+            warn(f"Checkpoint: the history has no {self.monitor!r}, so "
+                 "best.safetensors ranks the epochs by train_loss; the "
+                 f"history's keys are {', '.join(map(repr, record))}.", UserWarning)
         value = record.get(self.monitor)
         if value is None:
             value = record["train_loss"]
@@ -623,11 +693,16 @@ class Checkpoint(Callback):
         """A fit that ended (its epochs run, or stopped early) stores the weights
         it returns, which the callbacks before this one may have changed (early
         stopping's best epoch), and says it finished."""
-        if state.interrupted or state.error is not None or not state.history:
+        if (state.interrupted or state.error is not None or not state.history
+                or vars(self).get("_returned_saved")):
             return
         self._write_state(state, returned={
             k: v.detach().to("cpu").contiguous()
             for k, v in state.module.state_dict().items()})
+
+    def _others(self, state):
+        """The fit's callbacks but this one, in order."""
+        return [callback for callback in state.callbacks if callback is not self]
 
     def _write_state(self, state, *, returned=None):
         """``last_training_state.pt``; ``returned``: the weights of a finished
@@ -644,6 +719,12 @@ class Checkpoint(Callback):
             "best_value": self.best_value_,
             "finished": returned is not None,
             "returned": returned,
+            # what the other callbacks know of the fit (early stopping's best
+            # epoch), and which one stopped it early
+            "callbacks": [(type(callback).__name__, callback.state_dict())
+                          for callback in self._others(state)],
+            "stopped_by": (repr(state.stopped_by) if returned is not None
+                           and state.stopped_by is not None else None),
         }
         _atomic(self._path("last_training_state.pt"),
                 lambda path: torch.save(training_state, path))

@@ -63,6 +63,11 @@ class TrainingState:
         fit: the estimator, its parameters, the data and the seed. Computed
         only when called; :class:`~sktransfer.training.Checkpoint` resumes only
         a fit with the same digest. None when the caller gives none.
+    callbacks : tuple of Callback
+        The fit's callbacks, in the order they run (a checkpoint saves and
+        restores what their ``state_dict`` holds).
+    stopped_by : Callback or None
+        The callback that set ``stop_training`` first; None while nothing did.
     """
 
     module: torch.nn.Module
@@ -77,6 +82,8 @@ class TrainingState:
     interrupted: bool = False
     error: BaseException | None = None
     fingerprint: object = None
+    callbacks: tuple = ()
+    stopped_by: object = None
 
 
 class Trainer:
@@ -232,7 +239,7 @@ class Trainer:
             module=self.module, optimizer=self.optimizer, scheduler=self.scheduler,
             history=[] if history is None else history, epoch=start_epoch,
             end_epoch=start_epoch + epochs, n_batches=n_batches, generator=generator,
-            fingerprint=fingerprint,
+            fingerprint=fingerprint, callbacks=tuple(self.callbacks),
         )
         before = (len(state.history), state.epoch)
         call_hook(self.callbacks, "on_fit_begin", state)

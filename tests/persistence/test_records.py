@@ -130,6 +130,26 @@ def test_parameters_are_validated_at_load(saved_mlp, change, match):
         sktransfer.load(saved_mlp)
 
 
+def test_dropped_default_callbacks_round_trip(tmp_path):
+    """``(name, None)`` drops a default callback (the advice of the CPU warning):
+    data, not code, so a safe file holds it and loads it."""
+    from sktransfer import FineTuneClassifier
+
+    X = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    y = np.arange(20) % 2
+    clf = FineTuneClassifier(model=None, epochs=1, device="cpu", random_state=0,
+                             callbacks=[("long_fit_warning", None)]).fit(X, y)
+    path = tmp_path / "dropped.safetensors"
+    sktransfer.save(clf, path)
+    loaded = sktransfer.load(path)
+    assert loaded.callbacks == [("long_fit_warning", None)]
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    # a pair with a callback is still refused
+    rewrite(path, lambda d: d["params"].update(callbacks=[["long_fit_warning", "x"]]))
+    with pytest.raises(ValueError, match="callbacks=.*set_params"):
+        sktransfer.load(path)
+
+
 @pytest.mark.parametrize("encode", [str, lambda p: {"$path": str(p)}], ids=["str", "path"])
 def test_a_cache_folder_in_a_safe_file_is_not_used(fitted, tmp_path, encode):
     estimator, X = fitted["extractor"]

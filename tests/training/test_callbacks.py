@@ -223,9 +223,14 @@ def test_early_stopping_on_a_key_the_history_lacks_warns(blobs):
     X, y = blobs
     with pytest.warns(UserWarning, match="no 'val_acc', so it will never stop"):
         mlp(epochs=2, callbacks=[EarlyStopping(1, monitor="val_acc")]).fit(X, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a key that is there, even None, is fine
+    # a key that is there but has no value (no validation set): it never stops
+    # either, and says so
+    with pytest.warns(UserWarning, match="no value of 'valid_loss'"):
         mlp(epochs=2, callbacks=[EarlyStopping(1, monitor="valid_loss")]).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # with a validation set, nothing to say
+        mlp(epochs=2, early_stopping=True,
+            callbacks=[EarlyStopping(1, monitor="valid_loss")]).fit(X, y)
 
 
 def test_named_default_callbacks_are_replaced_or_dropped(blobs, capsys):

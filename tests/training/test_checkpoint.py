@@ -51,6 +51,73 @@ def test_a_resume_refuses_weights_and_state_of_different_epochs(tmp_path, blobs)
         mlp(epochs=4, callbacks=[Checkpoint(folder)]).fit(X, y)
 
 
+def test_a_resumed_fit_keeps_early_stoppings_best_epoch(tmp_path):
+    # Early stopping's best epoch came before the interruption: the resumed
+    # fit must end with that epoch's weights, as the uninterrupted fit does.
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=40, n_features=5, n_informative=3,
+                               n_redundant=0, random_state=0)
+    settings = dict(epochs=5, early_stopping=True, patience=10, batch_size=8, lr=1e-2)
+    reference = mlp(**settings).fit(X, y)
+    losses = [record["valid_loss"] for record in reference.history_]
+    assert int(np.argmin(losses)) < 2  # what makes the check below mean something
+    folder = tmp_path / "run"
+    interrupted = mlp(**settings, callbacks=[Checkpoint(folder), InterruptAt(epoch=2)])
+    assert len(interrupted.fit(X, y).history_) == 2
+    resumed = mlp(**settings, callbacks=[Checkpoint(folder)]).fit(X, y)
+    assert resumed.history_ == reference.history_ or \
+        [r["valid_loss"] for r in resumed.history_] == losses
+    np.testing.assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
+
+
+def test_a_fit_stopped_by_a_callback_is_not_returned_to_a_fit_without_it(tmp_path, blobs):
+    from sktransfer.training import Callback
+
+    class StopAfterOne(Callback):
+        def on_epoch_end(self, state, **kwargs):
+            state.stop_training = True
+
+    X, y = blobs
+    stopped = mlp(epochs=5, callbacks=[StopAfterOne(), Checkpoint(tmp_path)]).fit(X, y)
+    assert len(stopped.history_) == 1
+    again = mlp(epochs=5, callbacks=[StopAfterOne(), Checkpoint(tmp_path)]).fit(X, y)
+    np.testing.assert_array_equal(again.predict_proba(X), stopped.predict_proba(X))
+    with pytest.raises(ValueError, match=r"stopped after epoch 1 of 5 by StopAfterOne\(\)"):
+        mlp(epochs=5, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+
+
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_continued_fits_write_their_epochs_over_their_own_checkpoint(tmp_path, blobs, how):
+    X, y = blobs
+    folder = tmp_path / "run"
+    clf = mlp(epochs=2, warm_start=how == "warm_start", callbacks=[Checkpoint(folder)])
+    for calls in (1, 2, 3):
+        clf.partial_fit(X, y, classes=[0, 1, 2]) if how == "partial_fit" else clf.fit(X, y)
+        saved = torch.load(folder / "last_training_state.pt", weights_only=True)
+        assert saved["epoch"] == len(clf.history_) and saved["finished"]
+    # another fit's files, at the epoch this fit continues from, are still
+    # refused, not written over
+    other = tmp_path / "other"
+    mlp(epochs=len(clf.history_), random_state=1, callbacks=[Checkpoint(other)]).fit(X, y)
+    before = (other / "last_training_state.pt").read_bytes()
+    clf.set_params(callbacks=[Checkpoint(other)])
+    with pytest.raises(ValueError, match="not this one"):
+        clf.fit(X, y) if how == "warm_start" else clf.partial_fit(X, y)
+    assert (other / "last_training_state.pt").read_bytes() == before
+
+
+def test_a_monitor_the_history_lacks_is_said(tmp_path, blobs):
+    X, y = blobs
+    with pytest.warns(UserWarning, match="Checkpoint: the history has no 'valid_los'") \
+            as record:
+        mlp(epochs=2, early_stopping=True,
+            callbacks=[Checkpoint(tmp_path, monitor="valid_los")]).fit(X, y)
+    assert len([w for w in record if "valid_los" in str(w.message)]) == 1
+    with pytest.warns(UserWarning, match="no value of 'valid_loss' .no validation set"):
+        mlp(epochs=2, callbacks=[EarlyStopping(1)]).fit(X, y)
+
+
 def test_checkpoint_keeps_the_best_and_last_weights(tmp_path, blobs):
     from safetensors.torch import load_file
 
