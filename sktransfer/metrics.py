@@ -642,7 +642,10 @@ class DeepEmbeddedValidation(_DensityRatioScorer):
     each row's weight from a classifier that did not see it.
 
     As for :class:`ImportanceWeightedScorer`, the domains must overlap in the
-    features: when they barely do, a ``UserWarning`` says so.
+    features: when they barely do, a ``UserWarning`` says so. Where the
+    weights average so far from 1 that the control variate pushes the
+    estimated log loss below 0, which no model reaches, the score is NaN (with
+    a warning): a search ranks it last rather than first.
 
     The estimator needs ``predict_proba`` and ``classes_``; a label of the scored
     rows outside ``classes_`` gets probability 0, that is a loss of about 36.
@@ -667,4 +670,14 @@ class DeepEmbeddedValidation(_DensityRatioScorer):
         target, source = _domain_masks(self, X, y, need_source=True)
         losses = _log_losses(self, estimator, _take(X, source), np.asarray(y)[source])
         weights = _source_weights(self, estimator, X, target, source)
-        return -dev_risk(losses, weights)
+        risk = dev_risk(losses, weights)
+        if risk < 0:
+            # A log loss is never negative: the control variate went past it
+            # (the weights average far from 1). A score of NaN, which a search
+            # ranks last, rather than one above every sane candidate.
+            warn(f"DeepEmbeddedValidation: the estimated target log loss is {risk:.3g}, "
+                 "below 0, which no model reaches: the importance weights average "
+                 f"{float(np.mean(weights)):.3g} instead of about 1, and the score is "
+                 "NaN.", UserWarning)
+            return float("nan")
+        return -risk
