@@ -570,8 +570,8 @@ def _write_features(path, features, inputs, labels, *, text=False):
         # name, describes other rows: removed with the matrix it went with.
         for what in [*(["paths"] if text else []), *(["labels"] if labels is None else [])]:
             stale = _sidecar(path, what)
-            if os.path.isfile(stale) and not os.path.islink(stale):
-                os.remove(stale)
+            if os.path.islink(stale) or os.path.isfile(stale):
+                os.remove(stale)  # a link itself, not what it points to
         return
     import pandas as pd
 
@@ -1402,7 +1402,8 @@ def main(argv=None):
         print(text, file=stream, flush=True)
 
     def show_warning(message, category, filename, lineno, file=None, line=None):
-        print(f"sktransfer {args.command}: warning: {message}", file=sys.stderr,
+        kind = "" if category is UserWarning else f" ({category.__name__})"
+        print(f"sktransfer {args.command}: warning{kind}: {message}", file=sys.stderr,
               flush=True)
 
     try:

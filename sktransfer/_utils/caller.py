@@ -5,8 +5,8 @@ under scikit-learn's and joblib's wrappers; a hand-counted ``stacklevel`` is
 right for one path and wrong for the next. :func:`warn` attributes the warning
 to the first frame, walking out from where it is raised, whose file belongs to
 none of the libraries a call passes through on its way in (sktransfer,
-scikit-learn, joblib, torch, and the standard library's pickle, threading and
-concurrent.futures): the user's line, as scikit-learn's own warnings point at
+scikit-learn, joblib, torch, and the standard library's pickle, threading,
+multiprocessing and concurrent.futures): the user's line, as scikit-learn's own warnings point at
 the line that called ``fit``.
 
 Nothing is imported here: a library that is not imported yet has no frame on
@@ -20,7 +20,8 @@ import warnings
 
 __all__ = ["warn"]
 
-_PACKAGES = (__name__.split(".")[0], "sklearn", "joblib", "torch", "concurrent.futures")
+_PACKAGES = (__name__.split(".")[0], "sklearn", "joblib", "torch", "concurrent.futures",
+             "multiprocessing")
 _MODULES = ("pickle", "threading")
 
 

@@ -1,6 +1,7 @@
 """DomainAdaptClassifier: unsupervised domain adaptation behind fit / predict."""
 
 import functools
+import os
 from numbers import Real
 
 import numpy as np
@@ -344,6 +345,8 @@ callable or None, default=None
         score : float
         """
         X = in_memory(X)
+        if isinstance(X, (str, os.PathLike)):
+            self.predict(X)  # refuses a single path, saying what to pass instead
         check_consistent_length(X, y, sample_weight)
         y = column_or_1d(y, warn=True)
         labeled = np.flatnonzero(~unlabeled_mask(y))

@@ -1,5 +1,6 @@
 """DomainAdaptRegressor: unsupervised domain adaptation for numbers."""
 
+import os
 from numbers import Real
 
 import numpy as np
@@ -269,6 +270,8 @@ callable or None, default=None
         score : float
         """
         X = in_memory(X)
+        if isinstance(X, (str, os.PathLike)):
+            self.predict(X)  # refuses a single path, saying what to pass instead
         check_consistent_length(X, y, sample_weight)
         y, unlabeled = _split_unlabeled(y, len(y))
         labeled = np.flatnonzero(~unlabeled)
@@ -309,7 +312,7 @@ def _split_unlabeled(y, n_samples):
 def _missing_as_nan(array):
     """An object array whose missing entries (``None``, ``pd.NA``, NaN) are NaN,
     as float64 when every other entry is a number; any other array as given."""
-    if array.dtype.kind != "O":
+    if array.dtype.kind != "O" or array.ndim == 0:  # y=None: check_regression_y says so
         return array
     missing = pd.isna(array)
     if not missing.any():

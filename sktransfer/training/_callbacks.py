@@ -102,8 +102,10 @@ class Callback:
 
     def load_state_dict(self, state_dict):
         """Take back what :meth:`state_dict` returned, when a checkpointed fit
-        resumes (called once the fit began, after every ``on_fit_begin``
-        that runs before the checkpoint's). The default does nothing."""
+        resumes (after every ``on_fit_begin``, before the first resumed
+        epoch's ``on_epoch_begin`` of the callbacks after the checkpoint; a
+        callback that has a state goes before the checkpoint). The default does
+        nothing."""
 
     def __repr__(self):
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
@@ -202,6 +204,62 @@ def call_hook(callbacks, hook, state, **kwargs):
         getattr(callback, hook)(state, **kwargs)
         if state.stop_training and not stopping and state.stopped_by is None:
             state.stopped_by = callback
+
+
+def _callback_key(callback):
+    """What tells a callback's settings apart across processes: its class and
+    its public attributes but the callables and None (``log=print`` or
+    ``log=None``: printing changes nothing learned, and a function's repr holds
+    its address)."""
+    kind = type(callback)
+    settings = ", ".join(f"{key}={value!r}" for key, value in sorted(vars(callback).items())
+                         if not key.startswith("_") and not key.endswith("_")
+                         and value is not None and not callable(value))
+    return f"{kind.__module__}.{kind.__qualname__}({settings})"
+
+
+def _by_occurrence(callbacks):
+    """``((class name, k), callback)``: the k-th callback of its class, which
+    matches a saved state to its callback whatever other callbacks the fit
+    has (a progress bar, a logger)."""
+    seen = {}
+    for callback in callbacks:
+        name = type(callback).__name__
+        seen[name] = seen.get(name, -1) + 1
+        yield (name, seen[name]), callback
+
+
+_PLAIN = (str, int, float, bool, type(None), torch.Tensor)
+
+
+def _plain(value, callback, path="state_dict()"):
+    """``value`` when it holds only what ``torch.load(weights_only=True)``
+    reads back (tensors, str, int, float, bool, None, in dicts of str or int
+    keys, lists and tuples), else a TypeError naming the callback and entry."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if type(key) not in (str, int):
+                raise TypeError(f"{type(callback).__name__}.{path} has the key {key!r}: "
+                                "a checkpoint holds str and int keys.")
+            _plain(item, callback, f"{path}[{key!r}]")
+        return value
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _plain(item, callback, f"{path}[{i}]")
+        return value
+    if type(value) in _PLAIN or isinstance(value, torch.Tensor):
+        return value
+    raise TypeError(
+        f"{type(callback).__name__}.{path} is a {type(value).__name__}: a checkpoint "
+        "holds tensors, str, int, float, bool and None (in dicts, lists, tuples); "
+        "convert it (float(...), torch.as_tensor(...)).")
+
+
+def _distributed():
+    """Whether this fit runs over several processes (callback states are then
+    not restored: rank 0 alone reads the checkpoint)."""
+    return (torch.distributed.is_available() and torch.distributed.is_initialized()
+            and torch.distributed.get_world_size() > 1)
 
 
 def snapshot(module):
@@ -350,8 +408,7 @@ class EarlyStopping(Callback):
             raise TypeError(f"EarlyStopping(log={self.log!r}): must be callable or None.")
 
     def on_fit_begin(self, state, **kwargs):
-        if not vars(self).pop("_restored", False):  # a checkpoint before it resumed it
-            self.reset()
+        self.reset()
         self._checked_monitor = False
 
     def state_dict(self):
@@ -365,7 +422,6 @@ class EarlyStopping(Callback):
         self.best_epoch_ = state_dict["best_epoch"]
         self.misses_ = int(state_dict["misses"])
         self.best_state_ = state_dict["best_state"]
-        self._restored = True
 
     def reset(self):
         """Forget the fit seen so far (``on_fit_begin`` calls it)."""
@@ -531,10 +587,14 @@ class Checkpoint(Callback):
     ``{fingerprint}`` in ``folder`` to give each fit a folder of its own (what
     ``cross_val_score`` and ``GridSearchCV`` need), or pass ``resume=False`` to
     train anew and overwrite the files. The callbacks are not in the
-    fingerprint; a fit that one of them stopped early records which, and its
-    model is refused to a fit without that callback. A continued fit
-    (``partial_fit``, ``warm_start``) of the fit the folder holds (same
-    history) writes its epochs over the files.
+    fingerprint; a fit that one of them stopped early records which (its class
+    and settings), and its model is refused to a fit without that callback. A
+    continued fit (``partial_fit``, ``warm_start``) is a fit of its own: with
+    ``{fingerprint}`` in ``folder`` each call gets its folder. A callback that
+    has a state (``state_dict``) goes before the checkpoint, which refuses the
+    other order (its state would be saved an epoch behind); in a fit over
+    several processes the callbacks' states are not restored (every rank
+    restarts them alike).
 
     Parameters
     ----------
@@ -595,6 +655,17 @@ class Checkpoint(Callback):
             folder = folder.replace("{fingerprint}", fingerprint)
         self.folder_ = folder
         self._warned_monitor = self._returned_saved = False
+        self._pending_states = ()
+        after = state.callbacks[state.callbacks.index(self) + 1:] \
+            if self in state.callbacks else ()
+        stateful = [callback for callback in after
+                    if type(callback).state_dict is not Callback.state_dict]
+        if stateful:
+            raise ValueError(
+                f"Checkpoint: {stateful[0]!r:.100} comes after the Checkpoint in "
+                "callbacks, so its state would be saved one epoch behind and a resumed "
+                "fit would not end as an uninterrupted one: put it before the "
+                "Checkpoint.")
         os.makedirs(folder, exist_ok=True)
         self.best_value_ = float("inf") if self.lower_is_better else -float("inf")
         if self.resume and os.path.exists(self._path("last_training_state.pt")):
@@ -612,18 +683,19 @@ class Checkpoint(Callback):
         except Exception as exc:  # a damaged or foreign file
             raise ValueError(f"Checkpoint: cannot resume from {path!r} ({exc}); delete "
                              "the folder or pass resume=False to train anew.") from exc
-        if (state.history and saved.get("finished")
-                and saved.get("epoch") == state.epoch == len(state.history)
-                and saved.get("history") == json.loads(json.dumps(state.history))):
-            # A continued fit (partial_fit, warm_start) of the fit these files
-            # hold: it trains on from the estimator's network and writes its
-            # epochs over them.
-            return
         expected = state.module.state_dict()
         if (saved.get("fingerprint") != self._fit_fingerprint
                 or saved.get("end_epoch") != state.end_epoch
                 or set(weights) != set(expected)
                 or any(weights[k].shape != expected[k].shape for k in expected)):
+            if state.history:
+                raise ValueError(
+                    f"Checkpoint: this fit continues a fitted estimator (partial_fit "
+                    f"or warm_start, from epoch {len(state.history)}), and "
+                    f"{self.folder_!r} holds the files of another fit, which are "
+                    "kept: a checkpoint resumes one whole fit. Put '{fingerprint}' in "
+                    "the folder name (each call then gets a folder of its own), use "
+                    "another folder, or pass resume=False to write over it.")
             raise ValueError(
                 f"Checkpoint: the fit saved in {self.folder_!r} is not this one (another "
                 "estimator, parameters, data, random_state or number of epochs), and "
@@ -641,7 +713,7 @@ class Checkpoint(Callback):
                 "to train anew (best.safetensors is kept until then).")
         stopped_by = saved.get("stopped_by")
         if saved.get("finished") and stopped_by is not None and not any(
-                repr(callback) == stopped_by for callback in state.callbacks):
+                _callback_key(callback) == stopped_by for callback in state.callbacks):
             raise ValueError(
                 f"Checkpoint: the fit saved in {self.folder_!r} was stopped after epoch "
                 f"{saved.get('epoch')} of {saved.get('end_epoch')} by {stopped_by:.200}, "
@@ -656,16 +728,23 @@ class Checkpoint(Callback):
             state.generator.set_state(saved["generator_rng"])
         state.history[:] = [dict(record) for record in saved["history"]]
         self.best_value_ = float(saved["best_value"])
-        for callback, callback_state in zip(self._others(state),
-                                            saved.get("callbacks") or ()):
-            kind, values = callback_state
-            if kind == type(callback).__name__ and values is not None:
-                callback.load_state_dict(values)
+        if not saved.get("finished") and not _distributed():
+            # given back once every on_fit_begin ran (which resets them); a
+            # finished fit's model is returned as it is
+            self._pending_states = saved.get("callbacks") or ()
         state.epoch = int(saved["epoch"])
         if saved.get("finished"):  # the model that fit returned: nothing to train
             state.module.load_state_dict(saved["returned"])
             state.stop_training = True
             self._returned_saved = True  # its files stay as they are
+
+    def on_epoch_begin(self, state, **kwargs):
+        pending, self._pending_states = vars(self).get("_pending_states") or (), ()
+        saved = dict((tuple(key), values) for key, values in pending)
+        for occurrence, callback in _by_occurrence(self._others(state)):
+            values = saved.get(occurrence)
+            if values is not None:
+                callback.load_state_dict(values)
 
     def on_epoch_end(self, state, **kwargs):
         record = state.history[-1]
@@ -721,9 +800,9 @@ class Checkpoint(Callback):
             "returned": returned,
             # what the other callbacks know of the fit (early stopping's best
             # epoch), and which one stopped it early
-            "callbacks": [(type(callback).__name__, callback.state_dict())
-                          for callback in self._others(state)],
-            "stopped_by": (repr(state.stopped_by) if returned is not None
+            "callbacks": [(_occurrence, _plain(callback.state_dict(), callback))
+                          for _occurrence, callback in _by_occurrence(self._others(state))],
+            "stopped_by": (_callback_key(state.stopped_by) if returned is not None
                            and state.stopped_by is not None else None),
         }
         _atomic(self._path("last_training_state.pt"),

@@ -97,6 +97,8 @@ def test_score_ignores_unlabeled_rows(task):
                             (X_test[:5], y_test, None), (X_test, y_test, np.ones(n + 3))]:
         with pytest.raises(ValueError, match="inconsistent numbers of samples"):
             clf.score(X_, y_, weights)
+    with pytest.raises(ValueError, match="could not convert string"):  # as predict says
+        clf.score("reviews.csv", y_test)
 
 
 def test_grid_search_with_an_unsupervised_scorer(task):

@@ -883,12 +883,28 @@ def test_a_npy_written_again_removes_the_companions_of_the_former_one(work, text
     assert len(np.load(out)) == 5 and not (tmp_path / "h.paths.txt").exists()
 
 
-def test_warnings_are_lines_of_the_command(texts, tmp_path, capsys):
+def test_warnings_are_lines_of_the_command(texts, tmp_path, capsys, monkeypatch):
     assert main(["extract", str(texts["base"] / "texts.txt"), "--model", texts["hf"],
                  "--max-length", "3", "-o", str(tmp_path / "f.npy"), *TEXT_RUN]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("sktransfer extract: warning: ") and \
         "truncated" in err[0], err
+    # another category is named
+    import warnings
+
+    from sktransfer import cli
+
+    def run(args, say):
+        warnings.warn("going away", FutureWarning)
+        return 0
+
+    args = cli.build_parser().parse_args(["info", "x"])
+    args.run = run
+    monkeypatch.setattr(cli, "build_parser",
+                        lambda: type("Parser", (), {"parse_args": lambda self, argv: args})())
+    assert cli.main(["info", "x"]) == 0
+    assert capsys.readouterr().err.strip() == \
+        "sktransfer info: warning (FutureWarning): going away"
 
 
 def _has_pyarrow():

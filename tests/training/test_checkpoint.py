@@ -83,28 +83,78 @@ def test_a_fit_stopped_by_a_callback_is_not_returned_to_a_fit_without_it(tmp_pat
     assert len(stopped.history_) == 1
     again = mlp(epochs=5, callbacks=[StopAfterOne(), Checkpoint(tmp_path)]).fit(X, y)
     np.testing.assert_array_equal(again.predict_proba(X), stopped.predict_proba(X))
-    with pytest.raises(ValueError, match=r"stopped after epoch 1 of 5 by StopAfterOne\(\)"):
+    with pytest.raises(ValueError, match=r"stopped after epoch 1 of 5 by .*StopAfterOne\(\)"):
         mlp(epochs=5, callbacks=[Checkpoint(tmp_path)]).fit(X, y)
+    # the estimator's own early stopping prints with verbose: the same fit
+    settings = dict(epochs=30, early_stopping=True, patience=1, lr=0.3)
+    first = mlp(**settings, verbose=1, callbacks=[Checkpoint(tmp_path / "es")]).fit(X, y)
+    assert len(first.history_) < 30
+    quiet = mlp(**settings, callbacks=[Checkpoint(tmp_path / "es")]).fit(X, y)
+    np.testing.assert_array_equal(quiet.predict_proba(X), first.predict_proba(X))
 
 
 @pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
-def test_continued_fits_write_their_epochs_over_their_own_checkpoint(tmp_path, blobs, how):
+def test_continued_fits_get_a_folder_of_their_own(tmp_path, blobs, how):
     X, y = blobs
+
+    def call(clf):
+        if how == "partial_fit":
+            return clf.partial_fit(X, y, classes=[0, 1, 2])
+        return clf.fit(X, y)
+
+    # one folder: the second call is told what is going on, and the first
+    # call's files stay (a rerun of the script returns that fit at once)
     folder = tmp_path / "run"
-    clf = mlp(epochs=2, warm_start=how == "warm_start", callbacks=[Checkpoint(folder)])
-    for calls in (1, 2, 3):
-        clf.partial_fit(X, y, classes=[0, 1, 2]) if how == "partial_fit" else clf.fit(X, y)
-        saved = torch.load(folder / "last_training_state.pt", weights_only=True)
-        assert saved["epoch"] == len(clf.history_) and saved["finished"]
-    # another fit's files, at the epoch this fit continues from, are still
-    # refused, not written over
-    other = tmp_path / "other"
-    mlp(epochs=len(clf.history_), random_state=1, callbacks=[Checkpoint(other)]).fit(X, y)
-    before = (other / "last_training_state.pt").read_bytes()
-    clf.set_params(callbacks=[Checkpoint(other)])
-    with pytest.raises(ValueError, match="not this one"):
-        clf.fit(X, y) if how == "warm_start" else clf.partial_fit(X, y)
-    assert (other / "last_training_state.pt").read_bytes() == before
+    clf = call(mlp(epochs=2, warm_start=how == "warm_start",
+                   callbacks=[Checkpoint(folder)]))
+    before = (folder / "last_training_state.pt").read_bytes()
+    with pytest.raises(ValueError, match=r"continues a fitted estimator \(partial_fit or "
+                                         r"warm_start, from epoch \d\).*\{fingerprint\}"):
+        call(clf)
+    assert (folder / "last_training_state.pt").read_bytes() == before
+    # '{fingerprint}': each call its own folder, and a rerun returns each at once
+    runs = []
+    for _ in range(2):
+        clf = mlp(epochs=2, warm_start=how == "warm_start",
+                  callbacks=[Checkpoint(tmp_path / "fits" / "{fingerprint}")])
+        runs.append([call(clf).predict_proba(X), call(clf).predict_proba(X)])
+    assert len(os.listdir(tmp_path / "fits")) == 2
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_resume_matches_callback_states_by_kind_not_position(tmp_path):
+    # verbose adds the progress bar and the epoch logger before the user's
+    # callbacks: the resumed fit's list differs, early stopping's state still
+    # reaches early stopping; and its log=print is no other fit.
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=40, n_features=5, n_informative=3,
+                               n_redundant=0, random_state=0)
+    settings = dict(epochs=5, early_stopping=True, patience=10, batch_size=8, lr=1e-2)
+    reference = mlp(**settings).fit(X, y)
+    folder = tmp_path / "run"
+    mlp(**settings, callbacks=[Checkpoint(folder), InterruptAt(epoch=2)]).fit(X, y)
+    resumed = mlp(**settings, verbose=1, callbacks=[Checkpoint(folder)]).fit(X, y)
+    np.testing.assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
+
+
+def test_a_stateful_callback_after_the_checkpoint_is_refused(tmp_path, blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match="comes after the Checkpoint.*before the Checkpoint"):
+        mlp(epochs=2, callbacks=[Checkpoint(tmp_path), EarlyStopping(2)]).fit(X, y)
+    mlp(epochs=2, callbacks=[EarlyStopping(2), Checkpoint(tmp_path)]).fit(X, y)
+
+
+def test_a_state_a_checkpoint_cannot_hold_is_named_when_written(tmp_path, blobs):
+    from sktransfer.training import Callback
+
+    class Mean(Callback):
+        def state_dict(self):
+            return {"mean": np.float64(0.5)}
+
+    X, y = blobs
+    with pytest.raises(TypeError, match=r"Mean.state_dict\(\)\['mean'\] is a float64"):
+        mlp(epochs=2, callbacks=[Mean(), Checkpoint(tmp_path)]).fit(X, y)
 
 
 def test_a_monitor_the_history_lacks_is_said(tmp_path, blobs):
