@@ -97,14 +97,16 @@ class Callback:
         :class:`~sktransfer.training.Checkpoint` to save with the training
         state, so that a resumed fit continues it (early stopping's best epoch
         and count): tensors and plain containers (dict, list, str, numbers,
-        None), or None for nothing to keep. The default keeps nothing."""
+        None), or None for nothing to keep; it is written with the training
+        state after every epoch (early stopping's holds a copy of the best
+        weights). The default keeps nothing."""
         return None
 
     def load_state_dict(self, state_dict):
         """Take back what :meth:`state_dict` returned, when a checkpointed fit
-        resumes (after every ``on_fit_begin``, before the first resumed
-        epoch's ``on_epoch_begin`` of the callbacks after the checkpoint; a
-        callback that has a state goes before the checkpoint). The default does
+        resumes: in the checkpoint's ``on_fit_begin``, after this callback's
+        own (a callback that has a state goes before the checkpoint), and only
+        into a callback of the same class and settings. The default does
         nothing."""
 
     def __repr__(self):
@@ -212,9 +214,12 @@ def _callback_key(callback):
     ``log=None``: printing changes nothing learned, and a function's repr holds
     its address)."""
     kind = type(callback)
-    settings = ", ".join(f"{key}={value!r}" for key, value in sorted(vars(callback).items())
-                         if not key.startswith("_") and not key.endswith("_")
-                         and value is not None and not callable(value))
+    settings = ", ".join(
+        f"{key}={float(value)!r}" if isinstance(value, Real) and not isinstance(value, bool)
+        else f"{key}={value!r}"  # 0 and 0.0 alike
+        for key, value in sorted(vars(callback).items())
+        if not key.startswith("_") and not key.endswith("_")
+        and value is not None and not callable(value))
     return f"{kind.__module__}.{kind.__qualname__}({settings})"
 
 
@@ -229,7 +234,7 @@ def _by_occurrence(callbacks):
         yield (name, seen[name]), callback
 
 
-_PLAIN = (str, int, float, bool, type(None), torch.Tensor)
+_PLAIN = (str, int, float, bool, type(None))
 
 
 def _plain(value, callback, path="state_dict()"):
@@ -247,7 +252,7 @@ def _plain(value, callback, path="state_dict()"):
         for i, item in enumerate(value):
             _plain(item, callback, f"{path}[{i}]")
         return value
-    if type(value) in _PLAIN or isinstance(value, torch.Tensor):
+    if type(value) in _PLAIN or isinstance(value, torch.Tensor):  # and Parameter
         return value
     raise TypeError(
         f"{type(callback).__name__}.{path} is a {type(value).__name__}: a checkpoint "
@@ -655,16 +660,15 @@ class Checkpoint(Callback):
             folder = folder.replace("{fingerprint}", fingerprint)
         self.folder_ = folder
         self._warned_monitor = self._returned_saved = False
-        self._pending_states = ()
         after = state.callbacks[state.callbacks.index(self) + 1:] \
             if self in state.callbacks else ()
         stateful = [callback for callback in after
                     if type(callback).state_dict is not Callback.state_dict]
-        if stateful:
+        if stateful and self.resume:
             raise ValueError(
-                f"Checkpoint: {stateful[0]!r:.100} comes after the Checkpoint in "
-                "callbacks, so its state would be saved one epoch behind and a resumed "
-                "fit would not end as an uninterrupted one: put it before the "
+                f"Checkpoint: {type(stateful[0]).__name__}, a callback with a state, comes "
+                "after the Checkpoint in callbacks, so its state would be saved one epoch behind and a "
+                "resumed fit would not end as an uninterrupted one: put it before the "
                 "Checkpoint.")
         os.makedirs(folder, exist_ok=True)
         self.best_value_ = float("inf") if self.lower_is_better else -float("inf")
@@ -729,22 +733,21 @@ class Checkpoint(Callback):
         state.history[:] = [dict(record) for record in saved["history"]]
         self.best_value_ = float(saved["best_value"])
         if not saved.get("finished") and not _distributed():
-            # given back once every on_fit_begin ran (which resets them); a
-            # finished fit's model is returned as it is
-            self._pending_states = saved.get("callbacks") or ()
+            # The callbacks with a state come before this one (on_fit_begin
+            # checks it): their on_fit_begin, which resets them, has run. A
+            # finished fit's model is returned as it is.
+            states = {tuple(entry[0]): entry[1:] for entry in saved.get("callbacks") or ()}
+            for occurrence, callback in _by_occurrence(self._others(state)):
+                key, values = states.get(occurrence, (None, None))
+                if values is not None and key == _callback_key(callback):
+                    callback.load_state_dict(values)
+            # an epoch a callback ended the fit after (early stopping's patience)
+            state.stop_training = bool(saved.get("stop_training", False))
         state.epoch = int(saved["epoch"])
         if saved.get("finished"):  # the model that fit returned: nothing to train
             state.module.load_state_dict(saved["returned"])
             state.stop_training = True
             self._returned_saved = True  # its files stay as they are
-
-    def on_epoch_begin(self, state, **kwargs):
-        pending, self._pending_states = vars(self).get("_pending_states") or (), ()
-        saved = dict((tuple(key), values) for key, values in pending)
-        for occurrence, callback in _by_occurrence(self._others(state)):
-            values = saved.get(occurrence)
-            if values is not None:
-                callback.load_state_dict(values)
 
     def on_epoch_end(self, state, **kwargs):
         record = state.history[-1]
@@ -800,8 +803,10 @@ class Checkpoint(Callback):
             "returned": returned,
             # what the other callbacks know of the fit (early stopping's best
             # epoch), and which one stopped it early
-            "callbacks": [(_occurrence, _plain(callback.state_dict(), callback))
-                          for _occurrence, callback in _by_occurrence(self._others(state))],
+            "callbacks": [(occurrence, _callback_key(callback),
+                           _plain(callback.state_dict(), callback))
+                          for occurrence, callback in _by_occurrence(self._others(state))],
+            "stop_training": bool(state.stop_training),
             "stopped_by": (_callback_key(state.stopped_by) if returned is not None
                            and state.stopped_by is not None else None),
         }

@@ -71,6 +71,37 @@ def test_a_resumed_fit_keeps_early_stoppings_best_epoch(tmp_path):
     np.testing.assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
 
 
+@pytest.mark.parametrize("settings", [
+    dict(epochs=5, early_stopping=True, patience=10, batch_size=8, lr=1e-2),
+    dict(epochs=8, early_stopping=True, patience=2, batch_size=8, lr=5e-2),  # stops early
+], ids=["runs-all-epochs", "stops-early"])
+def test_a_resume_after_every_epoch_ends_as_the_uninterrupted_fit(tmp_path, settings):
+    # Ctrl-C in a callback after the Checkpoint, once it wrote epoch k: also
+    # after the last epoch (no epoch left to run) and after the epoch early
+    # stopping ended the fit.
+    from sklearn.datasets import make_classification
+
+    from sktransfer.training import Callback
+
+    class CtrlCAfterEpoch(Callback):
+        def __init__(self, at):
+            self.at = at
+
+        def on_epoch_end(self, state, **kwargs):
+            if state.epoch == self.at:
+                raise KeyboardInterrupt
+
+    X, y = make_classification(n_samples=40, n_features=5, n_informative=3,
+                               n_redundant=0, random_state=0)
+    reference = mlp(**settings).fit(X, y)
+    for epoch in range(1, len(reference.history_) + 1):
+        folder = tmp_path / str(epoch)
+        mlp(**settings, callbacks=[Checkpoint(folder), CtrlCAfterEpoch(epoch)]).fit(X, y)
+        resumed = mlp(**settings, callbacks=[Checkpoint(folder)]).fit(X, y)
+        assert len(resumed.history_) == len(reference.history_), epoch
+        np.testing.assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
+
+
 def test_a_fit_stopped_by_a_callback_is_not_returned_to_a_fit_without_it(tmp_path, blobs):
     from sktransfer.training import Callback
 
@@ -140,9 +171,11 @@ def test_resume_matches_callback_states_by_kind_not_position(tmp_path):
 
 def test_a_stateful_callback_after_the_checkpoint_is_refused(tmp_path, blobs):
     X, y = blobs
-    with pytest.raises(ValueError, match="comes after the Checkpoint.*before the Checkpoint"):
+    with pytest.raises(ValueError, match="EarlyStopping, a callback with a state, comes after the Checkpoint.*before"):
         mlp(epochs=2, callbacks=[Checkpoint(tmp_path), EarlyStopping(2)]).fit(X, y)
     mlp(epochs=2, callbacks=[EarlyStopping(2), Checkpoint(tmp_path)]).fit(X, y)
+    # nothing to resume: the order is the user's
+    mlp(epochs=2, callbacks=[Checkpoint(tmp_path, resume=False), EarlyStopping(2)]).fit(X, y)
 
 
 def test_a_state_a_checkpoint_cannot_hold_is_named_when_written(tmp_path, blobs):
