@@ -666,10 +666,10 @@ class Checkpoint(Callback):
                     if type(callback).state_dict is not Callback.state_dict]
         if stateful and self.resume:
             raise ValueError(
-                f"Checkpoint: {type(stateful[0]).__name__}, a callback with a state, comes "
-                "after the Checkpoint in callbacks, so its state would be saved one epoch behind and a "
-                "resumed fit would not end as an uninterrupted one: put it before the "
-                "Checkpoint.")
+                f"Checkpoint: {type(stateful[0]).__name__}, a callback with a state, "
+                "comes after the Checkpoint in callbacks, so its state would be saved "
+                "one epoch behind and a resumed fit would not end as an uninterrupted "
+                "one: put it before the Checkpoint.")
         os.makedirs(folder, exist_ok=True)
         self.best_value_ = float("inf") if self.lower_is_better else -float("inf")
         if self.resume and os.path.exists(self._path("last_training_state.pt")):

@@ -171,7 +171,8 @@ def test_resume_matches_callback_states_by_kind_not_position(tmp_path):
 
 def test_a_stateful_callback_after_the_checkpoint_is_refused(tmp_path, blobs):
     X, y = blobs
-    with pytest.raises(ValueError, match="EarlyStopping, a callback with a state, comes after the Checkpoint.*before"):
+    with pytest.raises(ValueError, match="EarlyStopping, a callback with a state, comes "
+                                         "after the Checkpoint.*before"):
         mlp(epochs=2, callbacks=[Checkpoint(tmp_path), EarlyStopping(2)]).fit(X, y)
     mlp(epochs=2, callbacks=[EarlyStopping(2), Checkpoint(tmp_path)]).fit(X, y)
     # nothing to resume: the order is the user's
