@@ -152,23 +152,25 @@ class FileDescription:
         """The number of values the tensors hold."""
         return sum(math.prod(shape) for _, shape in self.tensors.values())
 
+    def _first_attribute(self, name):
+        """The fitted attribute ``name`` of the estimator or of the first step
+        that has it in the header; None when none has."""
+        for record in (self.estimator, *(step for _, step in self.estimator.steps)):
+            if name in record.attributes:
+                return record.attributes[name]
+        return None
+
     @property
     def classes(self):
         """The ``classes_`` of the estimator or of the first step that has them
         in the header; None when none has."""
-        for record in (self.estimator, *(step for _, step in self.estimator.steps)):
-            if "classes_" in record.attributes:
-                return record.attributes["classes_"]
-        return None
+        return self._first_attribute("classes_")
 
     @property
     def n_outputs(self):
         """The ``n_outputs_`` of a regressor (the estimator or the first step
         that has them in the header); None when none has."""
-        for record in (self.estimator, *(step for _, step in self.estimator.steps)):
-            if "n_outputs_" in record.attributes:
-                return record.attributes["n_outputs_"]
-        return None
+        return self._first_attribute("n_outputs_")
 
     @property
     def problems(self):

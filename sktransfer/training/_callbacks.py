@@ -260,13 +260,6 @@ def _plain(value, callback, path="state_dict()"):
         "convert it (float(...), torch.as_tensor(...)).")
 
 
-def _distributed():
-    """Whether this fit runs over several processes (callback states are then
-    not restored: rank 0 alone reads the checkpoint)."""
-    return (torch.distributed.is_available() and torch.distributed.is_initialized()
-            and torch.distributed.get_world_size() > 1)
-
-
 def snapshot(module):
     """A detached copy of ``module``'s state dict, on its device."""
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -732,7 +725,7 @@ class Checkpoint(Callback):
             state.generator.set_state(saved["generator_rng"])
         state.history[:] = [dict(record) for record in saved["history"]]
         self.best_value_ = float(saved["best_value"])
-        if not saved.get("finished") and not _distributed():
+        if not saved.get("finished") and not state.distributed:
             # The callbacks with a state come before this one (on_fit_begin
             # checks it): their on_fit_begin, which resets them, has run. A
             # finished fit's model is returned as it is.

@@ -68,6 +68,9 @@ class TrainingState:
         restores what their ``state_dict`` holds).
     stopped_by : Callback or None
         The callback that set ``stop_training`` first; None while nothing did.
+    distributed : bool
+        Whether the fit runs over several processes (rank 0 alone runs the
+        callbacks that write, such as a checkpoint).
     """
 
     module: torch.nn.Module
@@ -84,6 +87,7 @@ class TrainingState:
     fingerprint: object = None
     callbacks: tuple = ()
     stopped_by: object = None
+    distributed: bool = False
 
 
 class Trainer:
@@ -240,6 +244,7 @@ class Trainer:
             history=[] if history is None else history, epoch=start_epoch,
             end_epoch=start_epoch + epochs, n_batches=n_batches, generator=generator,
             fingerprint=fingerprint, callbacks=tuple(self.callbacks),
+            distributed=self.shard.distributed,
         )
         before = (len(state.history), state.epoch)
         call_hook(self.callbacks, "on_fit_begin", state)
