@@ -668,7 +668,11 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = True
+        # a text backbone reads a sequence of strings, as CountVectorizer does;
+        # images and flat features come as arrays
+        reads_text = backbone_modality(self.model) == "text"
+        tags.input_tags.two_d_array = not reads_text
+        tags.input_tags.string = reads_text
         # transform() returns the trained network's features (float32).
         tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
         return tags

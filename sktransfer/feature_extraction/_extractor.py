@@ -444,7 +444,10 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
-        tags.input_tags.two_d_array = True
+        # a text backbone reads a sequence of strings, as CountVectorizer does
+        reads_text = backbone_modality(self.model) == "text"
+        tags.input_tags.two_d_array = not reads_text
+        tags.input_tags.string = reads_text
         return tags
 
     # -- persistence: named weights are reloaded, not stored -----------------

@@ -311,6 +311,26 @@ def test_backbone_modality_is_known_before_building(bert_folder):
     assert backbone_modality(nn.Linear(3, 2)) == "image"
 
 
+def test_estimators_of_a_text_backbone_are_tagged_as_reading_strings(bert_folder):
+    """scikit-learn's tags say what input an estimator takes (its checks and
+    meta-estimators read them): a text backbone reads a sequence of strings, as
+    CountVectorizer does; images and flat features come as arrays. Read from
+    ``model`` alone, nothing built."""
+    from sktransfer import (DomainAdaptClassifier, FineTuneClassifier,
+                            FineTuneRegressor, PretrainedFeatureExtractor)
+
+    for estimator in (FineTuneClassifier, FineTuneRegressor, DomainAdaptClassifier,
+                      PretrainedFeatureExtractor):
+        for model in ("all-MiniLM-L6-v2", f"hf:{bert_folder}"):
+            tags = estimator(model=model).__sklearn_tags__().input_tags
+            assert (tags.string, tags.two_d_array) == (True, False), (estimator, model)
+        for model in ("resnet18", None):
+            if model is None and estimator is PretrainedFeatureExtractor:
+                continue  # the extractor needs a network
+            tags = estimator(model=model).__sklearn_tags__().input_tags
+            assert (tags.string, tags.two_d_array) == (False, True), (estimator, model)
+
+
 def test_a_built_text_backbone_passes_through_load_backbone(bert_folder):
     text = load_backbone(f"hf:{bert_folder}")
     assert load_backbone(text) is text
