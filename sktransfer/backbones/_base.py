@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from ..inputs import PreprocessConfig
+from ..inputs import ImageSource, PreprocessConfig
 
 #: The poolings of an image backbone's feature map (``pooling=``): average, max,
 #: or both concatenated (twice the features).
@@ -39,9 +39,14 @@ class Backbone(nn.Module):
     Parameters
     ----------
     body : nn.Module
-        The network without its classifier head.
+        The network without its classifier head. Its output is flattened after
+        ``pool``; a dict gives its first value and a list or tuple its last (the
+        deepest map of torchvision's and timm's feature extractors).
     num_features : int or None
-        Size of the feature vector; ``None`` finds it with one dry forward pass.
+        Size of the feature vector; ``None`` finds it with one dry forward pass
+        (at the preprocessing's size, else 32 x 32; when the network does not
+        take 32 x 32 images, the estimators find it at their training images'
+        size, and it is None until then).
     preprocess : PreprocessConfig
         How images are prepared for ``body`` (travels with the weights).
     pool : nn.Module or None
@@ -62,6 +67,9 @@ class Backbone(nn.Module):
     #: Whether ``num_features`` was declared by the user's module, and is checked
     #: at each forward pass (the default, which a backbone pickled before reads).
     _declared = False
+    #: Whether ``num_features`` was given to the constructor, not found by the
+    #: dry run.
+    _size_given = False
 
     def __init__(self, body, *, num_features=None, preprocess=None, pool=None,
                  name="custom"):
@@ -70,10 +78,21 @@ class Backbone(nn.Module):
         self.pool = pool if pool is not None else nn.Identity()
         self.preprocess = preprocess if preprocess is not None else PreprocessConfig()
         self.name = name
-        if num_features is None or _has_lazy_parameters(self):
+        self._size_given = num_features is not None
+        found = None
+        if _has_lazy_parameters(self):
             # a lazy layer's parameters are made by the first forward pass:
             # here, not in an inference pass where they would be inference tensors
             found = self._dry_run()
+        elif num_features is None:
+            try:
+                found = self._dry_run()
+            except RuntimeError:
+                if self.preprocess.output_size is not None:
+                    raise
+                # 32 x 32 was a guess, and the network takes images of another
+                # size: an estimator finds the size at its training images'
+                # size (features_at_input_size)
         self.num_features = int(num_features) if num_features is not None else found
 
     def forward(self, x):
@@ -91,8 +110,10 @@ class Backbone(nn.Module):
                 "the declared size, or drop it (one dry forward pass finds it).")
         return features
 
-    def _dry_run(self):
-        size = self.preprocess.output_size or (32, 32)
+    def _dry_run(self, size=None):
+        """The number of features of one forward pass of zeros, at ``size``
+        (height, width), else the size the preprocessing gives, else 32 x 32."""
+        size = size or self.preprocess.output_size or (32, 32)
         probe = torch.zeros(1, self.preprocess.in_chans, *size)
         was_training = self.training
         self.eval()
@@ -111,6 +132,29 @@ class Backbone(nn.Module):
 
     def extra_repr(self):
         return f"name={self.name!r}, num_features={self.num_features}"
+
+
+def features_at_input_size(backbone, source):
+    """The number of features ``backbone`` gives for the images of ``source``
+    when they keep their own size: one forward pass at the first image's size.
+
+    A backbone whose size was found by a dry run at 32 x 32 (no ``image_size``)
+    may give another number at the training images' size (a module ending in
+    ``Flatten`` and ``Linear``, a trunk returning its feature map); a backbone
+    that declares its size, or whose preprocessing resizes, keeps its own.
+    A network that cannot take that size raises ValueError saying so."""
+    if not isinstance(source, ImageSource) or backbone.modality != "image" or (
+            backbone._declared or backbone.preprocess.output_size is not None):
+        return backbone.num_features
+    size = source.first_image_size()
+    try:
+        return backbone._dry_run(size)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"model={backbone.name}: the network cannot take the training images at "
+            f"their size, {size[0]} x {size[1]} ({str(exc).splitlines()[0]}). Set "
+            "image_size to the size the network takes, so that every image is "
+            "resized to it.") from None
 
 
 def _has_lazy_parameters(module):

@@ -222,7 +222,12 @@ def _build_named(model, **arguments):
                 f"modality={backbone.modality!r}, or return a "
                 f"{'TextBackbone' if registered == 'text' else 'Backbone'}.")
         image_size = arguments["image_size"]
-        return backbone if image_size is None else _built_for(backbone, image_size)
+        if image_size is not None:
+            backbone = _built_for(backbone, image_size)
+        # A size the builder declared is checked at each forward pass, as a
+        # user's Backbone's is (one found by the dry run is what it finds).
+        backbone._declared = backbone._declared or backbone._size_given
+        return backbone
     if model.startswith("hf:"):
         return build_hf(model[3:], **arguments)
     if model.startswith("timm:"):

@@ -40,7 +40,7 @@ from .._sklearn_compat import _check_sample_weight, check_is_fitted, validate_da
 from .._utils.hints import ImagesLike
 from .._utils.versioning import check_version, stamp_version
 from ..backbones import load_backbone
-from ..backbones._base import check_copyable
+from ..backbones._base import check_copyable, features_at_input_size
 from ..backbones._factory import backbone_modality
 from ..inputs import ArraySource, TextPreprocess, validate_images
 from ..inputs._preprocess import check_restored_channels
@@ -55,7 +55,8 @@ from ..training import (
     Trainer,
 )
 from ..training._augment import resolve_augment
-from ..training._callbacks import LongFitWarning, check_callbacks, merge_callbacks
+from ..training._callbacks import (Checkpoint, LongFitWarning, check_callbacks,
+                                   merge_callbacks)
 from ..training._freeze import backbone_stages
 from ..training._mixing import check_mixup
 from ..training._setup import (
@@ -249,7 +250,9 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
             f"{type(self).__name__} must implement _check_fitted_targets.")
 
     # -- the network ---------------------------------------------------------
-    def _build_network(self, *, weights, seed):
+    def _build_network(self, *, weights, seed, source=None):
+        """The network to train; ``source`` (the training images) sizes the
+        features of a backbone that keeps images at their own size."""
         with global_generator(seed):
             if self._tabular:
                 backbone = mlp_backbone(self.n_features_in_, tuple(self.hidden_layer_sizes))
@@ -261,6 +264,15 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                            else {})
                 backbone = load_backbone(model, weights, image_size=self.image_size,
                                          random_state=seed, **options)
+                if source is not None:
+                    found = features_at_input_size(backbone, source)
+                    if found != backbone.num_features:
+                        # kept, so that an unpickled or loaded copy rebuilds it
+                        self._input_features_ = backbone.num_features = found
+                    else:
+                        vars(self).pop("_input_features_", None)
+                elif "_input_features_" in vars(self):
+                    backbone.num_features = self._input_features_
             return ClassifierNet(backbone, self._target_type().n_outputs)
 
     def _check_same_preprocessing(self):
@@ -337,6 +349,12 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         for name, callback in check_callbacks(self.callbacks):
             if callback is not None:
                 callback.check_params()
+            if isinstance(callback, Checkpoint) and callback.resume \
+                    and self.random_state is None:
+                warn(f"{name}: a Checkpoint resumes only the fit it saved, and with "
+                     "random_state=None each fit draws its own seed (its network's "
+                     "first weights, validation split and batches), so no later fit "
+                     "can resume this one: set random_state to an int.")
             if callback is None and name not in DEFAULT_CALLBACKS:
                 raise ValueError(
                     f"callbacks: ({name!r}, None) drops the default callback of that "
@@ -406,7 +424,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         weights[labeled_rows] = labeled_weights
         seed = self._seed()
         if not continuing:
-            self.module_ = self._build_network(weights=self.weights, seed=seed)
+            self.module_ = self._build_network(weights=self.weights, seed=seed,
+                                               source=source)
             self.preprocess_ = self._preprocess(self.module_.backbone)
             self.history_ = []
         elif self._tabular:
@@ -449,7 +468,16 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
     def _callbacks(self, net):
         """The default callbacks, each replaced or dropped by a user's callback
         of its name, then (copies of) the user's other callbacks."""
-        user = copy.deepcopy(list(self.callbacks or ()))  # checked at fit start
+        user, memo = [], {}  # one memo: callbacks that share an object still do
+        for i, item in enumerate(self.callbacks or ()):  # checked at fit start
+            try:
+                user.append(copy.deepcopy(item, memo))
+            except Exception as exc:
+                raise TypeError(
+                    f"callbacks[{i}] = {item!r:.100} cannot be copied ({exc}): each fit "
+                    "runs copies of the callbacks (the ones passed stay as they are, "
+                    "for clone and grid search). Make locks, open files and writers "
+                    "in on_fit_begin, not in __init__.") from exc
         return merge_callbacks(self._default_callbacks(net), user)
 
     def _backbone_lr_ratio(self, steps=None):

@@ -19,7 +19,7 @@ from .._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, ch
 from .._utils.hints import ImagesLike
 from .._utils.versioning import check_version, stamp_version
 from ..backbones import POOLINGS, load_backbone
-from ..backbones._base import check_copyable
+from ..backbones._base import check_copyable, features_at_input_size
 from ..backbones._factory import backbone_modality, files_signature, is_rebuildable
 from ..backbones._registry import registered_builder
 from ..inputs import PreprocessConfig, TextPreprocess, validate_images
@@ -300,7 +300,10 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
                 raise RuntimeError(
                     f"the weights loaded for model={self.model!r}, "
                     f"weights={self.weights!r} differ from those this extractor was "
-                    "fitted with (the installed weights changed); refit it."
+                    "fitted with: the installed weights changed, or a registered "
+                    "builder builds other weights at each call for that name (a "
+                    "random initialisation belongs to weights=None, seeded by "
+                    "random_state); refit it."
                 )
         self._backbone_ = placed(backbone, device)
         if "preprocess_" not in vars(self):  # text: rebuilt with its tokenizer
@@ -364,7 +367,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self._backbone_ = backbone
         self._weights_fingerprint_ = fingerprint
         self.preprocess_ = self._preprocess(backbone)
-        self.n_features_out_ = backbone.num_features
+        self.n_features_out_ = features_at_input_size(backbone, source)
         if isinstance(self.preprocess_, TextPreprocess):
             warn_truncated(self.preprocess_, source.texts)
         return self
@@ -403,7 +406,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         backbone = self._get_backbone(device)
         loader = BatchLoader(source, self.preprocess_, device,
                                  num_workers=self.num_workers)
-        return run_batches(
+        features = run_batches(
             compiled(backbone, self.compile),  # the fitted backbone stays uncompiled
             loader,
             autocast_dtype=autocast_dtype,
@@ -412,6 +415,15 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
             progress=self.progress,
             desc=type(self).__name__,
         )
+        if features.shape[1] != self.n_features_out_:
+            # a network whose features grow with the image (no global pooling),
+            # given images of another size than fit's
+            raise ValueError(
+                f"the network gives {features.shape[1]} features per image for X, "
+                f"and {self.n_features_out_} for the images it was fitted on: its "
+                "features depend on the image size. Give images of the fitted size, "
+                "or set image_size so that every image is resized to one size.")
+        return features
 
     def _features_fingerprint(self, device, autocast_dtype):
         """What the cache keys an image's feature with, besides the image."""

@@ -157,6 +157,11 @@ class ImageSource:
         before batching; ``geometry_done`` is then True."""
         raise NotImplementedError
 
+    def first_image_size(self):
+        """``(height, width)`` of the first image as read, before any resize
+        (a file is decoded for it)."""
+        raise NotImplementedError
+
 
 class ArraySource(ImageSource):
     """Images held in memory as one (N, C, H, W) tensor (possibly a strided view)."""
@@ -170,6 +175,9 @@ class ArraySource(ImageSource):
     @property
     def image_shape(self):
         return tuple(self.images.shape[1:])
+
+    def first_image_size(self):
+        return tuple(self.images.shape[-2:])
 
     def batches(self, batch_size, *, indices=None, config=None, num_workers=0,
                 pin_memory=False):
@@ -479,6 +487,10 @@ class _PerImageSource(ImageSource):
 
     def with_transform(self, transform, *, in_chans):
         return type(self)(self.items, in_chans, transform)
+
+    def first_image_size(self):
+        dataset = self._dataset_class(self.items, None, self.in_chans)
+        return tuple(dataset._tensor(0).shape[-2:])
 
     def batches(self, batch_size, *, indices=None, config=None, num_workers=0,
                 pin_memory=False):

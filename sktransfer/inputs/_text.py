@@ -330,7 +330,12 @@ def validate_texts(X, *, model=None):
     index = None
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # Series
         index = getattr(X, "index", None)
-        X = X.to_numpy(dtype=object)
+        if callable(index):  # pyarrow's Array.index() is a method, not labels
+            index = None
+        try:
+            X = X.to_numpy(dtype=object)
+        except TypeError:  # pyarrow's Array and ChunkedArray take no dtype
+            X = np.asarray(X, dtype=object)
     if isinstance(X, np.ndarray):
         if X.ndim == 2 and X.shape[1] == 1:
             X = X[:, 0]
@@ -364,7 +369,21 @@ def validate_texts(X, *, model=None):
                 f" (index label {label!r})"
             raise ValueError(f"X[{row}]{label} = {_describe(text)} is {what}; every row "
                              "of text X must be a str.")
-    return TextSource([str(text) for text in X])
+    texts = [str(text) for text in X]
+    try:  # once over all texts; row by row only to name the bad one
+        "".join(texts).encode("utf-8")
+    except UnicodeEncodeError:
+        for row, text in enumerate(texts):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(
+                    f"X[{row}] = {_describe(text)} holds {text[exc.start]!r} at "
+                    f"character {exc.start}, half of a character (a lone surrogate, "
+                    "left by a JSON or UTF-16 text cut mid-character), which no "
+                    "tokenizer reads: repair it, e.g. text.encode('utf-8', "
+                    "'replace').decode('utf-8').") from None
+    return TextSource(texts)
 
 
 #: The fitted attributes that say which column of texts an estimator was fitted on.

@@ -11,6 +11,7 @@ stopping, checkpoints, the user's) that it calls at each point of the fit.
 
 import dataclasses
 import time
+from numbers import Real
 
 import numpy as np
 import torch
@@ -153,6 +154,15 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device, self.autocast_dtype):
             loss = loss_fn(batch)
+        if not (isinstance(loss, torch.Tensor) and loss.ndim == 0
+                and loss.is_floating_point()):
+            what = (f"a tensor of shape {tuple(loss.shape)} and dtype {loss.dtype}"
+                    if isinstance(loss, torch.Tensor) else f"a {type(loss).__name__}")
+            raise TypeError(
+                f"{getattr(loss_fn, '__qualname__', 'the step loss')}(batch) returned "
+                f"{what}: a step's loss is one 0-d float tensor that backward() runs "
+                "from (reduce a per-sample loss with .mean(); return the sum of a "
+                "composite loss, and its parts from epoch_metrics()).")
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             # averaged before unscaling: every rank then finds the same
@@ -269,8 +279,7 @@ class Trainer:
                           "valid_loss": None, "valid_score": None, "lr": lr}
                 # a step's parts of the loss, as plain numbers (a 0-d tensor would
                 # keep the history from being saved, and print as a tensor)
-                record.update({key: _plain_number(value)
-                               for key, value in step.epoch_metrics().items()})
+                record.update(_epoch_metrics(step, record))
                 if self.shard.distributed:
                     # the same history on every rank, and validation of the
                     # model that is kept: rank 0's BatchNorm statistics
@@ -342,6 +351,28 @@ class Trainer:
         state.epoch, state.end_epoch = saved["epoch"], saved["end_epoch"]
         if saved["generator"] is not None:
             state.generator.set_state(saved["generator"])
+
+
+def _epoch_metrics(step, record):
+    """``step.epoch_metrics()`` as plain numbers, checked: a history record
+    holds numbers (it is printed, plotted, saved by a checkpoint as JSON), and
+    its own keys are the loop's."""
+    metrics = {}
+    for key, value in (step.epoch_metrics() or {}).items():
+        where = f"{type(step).__name__}.epoch_metrics()[{key!r}]"
+        if key in record or key == "duration":
+            raise ValueError(f"{where}: {key!r} is a key the loop writes in each "
+                             "epoch's record; name the value otherwise.")
+        value = _plain_number(value)
+        if not isinstance(value, (Real, str, type(None))):
+            shape = getattr(value, "shape", None)
+            raise TypeError(
+                f"{where} is a {type(value).__name__}"
+                f"{'' if shape is None else f' of shape {tuple(shape)}'}: a history "
+                "record holds numbers (a one-element tensor or array becomes one); "
+                "reduce it to a number, or keep it on the step.")
+        metrics[key] = value
+    return metrics
 
 
 def _plain_number(value):

@@ -322,8 +322,19 @@ class DomainAdaptationStep(SupervisedStep):
         augmented by the estimator's ``augment``."""
         augments = self.adaptation.target_augments
         if augments is None:
-            augments = [self.config.augment]
-        return [self.config.loader.prepare(raw, augment=augment) for augment in augments]
+            return [self.config.loader.prepare(raw, augment=self.config.augment)]
+        views = []
+        for i, augment in enumerate(augments):
+            try:
+                views.append(self.config.loader.prepare(raw, augment=augment))
+            except Exception as exc:
+                exc.add_note(
+                    f"Raised by target_augments[{i}] of {type(self.adaptation).__name__}, "
+                    f"on a batch of {type(raw).__name__}: a loss whose views work on "
+                    "some inputs only declares them in its modalities (the estimator "
+                    "then refuses the others before training).")
+                raise
+        return views
 
     def supervised_batches(self, epoch):
         """The source batches of :class:`SupervisedStep`."""

@@ -567,6 +567,52 @@ def test_user_module_feature_size_from_a_dry_run():
     assert load_backbone(module, None).num_features == 128
 
 
+def _lenet28():
+    """A classic LeNet for 28 x 28 digits: its flattened feature map only fits
+    its Linear at that size (it does not take 32 x 32 images)."""
+    return nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(256, 84), nn.ReLU())
+
+
+def test_a_user_module_is_sized_at_the_training_images_size(tmp_path):
+    """The dry run that sizes a module's features cannot know the images'
+    size; fit runs one at the first training image's size (no image_size):
+    a network that does not take 32 x 32 images, and a trunk whose flattened
+    feature map grows with the image, fit, predict and round-trip."""
+    import joblib
+
+    from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
+
+    rng = np.random.default_rng(0)
+    digits = rng.random((12, 1, 28, 28)).astype(np.float32)
+    y = np.array([0, 1] * 6)
+    torch.manual_seed(0)
+    assert load_backbone(_lenet28()).num_features is None  # 32 x 32 was a guess
+    clf = FineTuneClassifier(model=_lenet28(), epochs=1, batch_size=4, device="cpu",
+                             random_state=0).fit(digits, y)
+    assert clf.module_.backbone.num_features == 84
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict_proba(digits),
+                                  clf.predict_proba(digits))
+
+    trunk = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1))  # (N, 8, H, W) out
+    small = rng.random((4, 3, 16, 16)).astype(np.float32)
+    extractor = PretrainedFeatureExtractor(model=trunk, device="cpu").fit(small)
+    assert extractor.n_features_out_ == len(extractor.get_feature_names_out()) == 8 * 16 * 16
+    assert extractor.transform(small).shape == (4, 8 * 16 * 16)
+    with pytest.raises(ValueError, match="gives 8192 features per image for X, and 2048"):
+        extractor.transform(rng.random((2, 3, 32, 32)).astype(np.float32))
+    clf = FineTuneClassifier(model=trunk, epochs=1, batch_size=4, device="cpu",
+                             random_state=0).fit(small, y[:4])
+    assert clf.predict_proba(small).shape == (4, 2)
+
+    with pytest.raises(ValueError, match=r"cannot take the training images at their "
+                                         r"size, 12 x 12 .*Set image_size"):
+        FineTuneClassifier(model=_lenet28(), epochs=1, device="cpu").fit(
+            rng.random((4, 1, 12, 12)).astype(np.float32), y[:4])
+
+
 def test_a_user_module_with_lazy_layers_fits_and_predicts():
     # The dry run that finds the width materialises lazy layers: their
     # parameters must be ordinary tensors that training can set requires_grad on.
@@ -697,6 +743,30 @@ def test_register_refuses_overwrite_and_timm_names(registry):
             register_backbone(name)
     with pytest.raises(TypeError, match="must be callable"):
         register_backbone("not_callable", "resnet18")
+
+
+def test_a_registered_builders_declared_size_is_checked(registry):
+    """A builder's Backbone that declares a wrong num_features is refused at
+    its first forward pass, naming the sizes, as the same Backbone passed as
+    ``model`` is (it sized the heads and the feature names silently wrong)."""
+    from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
+
+    def build(*, weights, layer, pooling, image_size, **options):
+        net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1))
+        return Backbone(net, num_features=64, name="wrong_size")
+
+    register_backbone("wrong_size", build)
+    X = np.random.default_rng(0).random((8, 3, 16, 16)).astype(np.float32)
+    match = "gives 8 features per sample .* declares num_features=64"
+    with pytest.raises(ValueError, match=match):
+        PretrainedFeatureExtractor(model="wrong_size", device="cpu").fit(X).transform(X)
+    with pytest.raises(ValueError, match=match):
+        FineTuneClassifier(model="wrong_size", epochs=1, device="cpu").fit(X, [0, 1] * 4)
+    # a size the dry run found is not a declaration: it follows the images
+    register_backbone("found_size", lambda **kw: Backbone(nn.Conv2d(3, 2, 3), name="x"))
+    assert load_backbone("found_size")._declared is False
+    extractor = PretrainedFeatureExtractor(model="found_size", device="cpu").fit(X)
+    assert extractor.transform(X).shape == (8, 2 * 14 * 14)
 
 
 def test_registered_builder_is_called_with_keywords(registry, tmp_path):

@@ -34,10 +34,24 @@ def test_text_containers_are_read(X):
     ([], "no text"),
     (pd.DataFrame({"a": ["x"], "b": ["y"]}), "2 columns.*ColumnTransformer"),
     (np.zeros((2, 8, 8, 3)), "must be 1-D.*image backbone"),
+    # half an emoji (a JSON string cut mid-character) passed as a str, then
+    # failed in the tokenizer, naming no row, after the texts before it ran
+    (["ok", "cut \ud83d here"], r"X\[1\] = 'cut \\ud83d here' holds '\\ud83d' at "
+                                 r"character 4.*lone surrogate"),
 ])
 def test_bad_text_is_refused_naming_the_row(X, message):
     with pytest.raises(ValueError, match=message):
         validate_texts(X, model="all-MiniLM-L6-v2")
+
+
+def test_pyarrow_arrays_of_strings_are_texts():
+    """pyarrow's arrays have to_numpy() without a dtype, and an index() method:
+    read as a Series of texts, a null named by its row."""
+    pa = pytest.importorskip("pyarrow")
+    assert validate_texts(pa.array(["a b", "c"])).texts == ["a b", "c"]
+    assert validate_texts(pa.chunked_array([["a b"], ["c"]])).texts == ["a b", "c"]
+    with pytest.raises(ValueError, match=r"X\[1\] = None is missing"):
+        validate_texts(pa.array(["a b", None]))
 
 
 def test_a_pil_image_in_text_x_says_to_use_an_image_backbone():

@@ -216,6 +216,29 @@ def test_untrusted_step_type_is_refused_at_save(tmp_path):
         assert not path.exists()
 
 
+def test_an_sktransfer_estimator_nested_in_a_column_transformer_is_refused_saying_so(
+        tmp_path):
+    """Its error called sktransfer's own extractor a type that load does not
+    trust; it says the safe format keeps sktransfer's estimators as steps of
+    the Pipeline itself."""
+    import pandas as pd
+    from sklearn.compose import make_column_transformer
+
+    rng = np.random.default_rng(0)
+    columns = [f"pixel{i}" for i in range(16)]
+    X = pd.DataFrame(rng.random((8, 16)).astype(np.float32), columns=columns)
+    nested = make_column_transformer(
+        (PretrainedFeatureExtractor(model="simple_cnn", weights=None, input_shape=(1, -1),
+                                    device="cpu", random_state=0), columns))
+    pipeline = make_pipeline(nested, LogisticRegression()).fit(X, [0, 1] * 4)
+    path = tmp_path / "pipe.safetensors"
+    with pytest.raises(ValueError, match="holds sktransfer.*PretrainedFeatureExtractor.* "
+                                         "of sktransfer inside a scikit-learn step.*"
+                                         "ColumnTransformer.*joblib.dump"):
+        sktransfer.save(pipeline, path)
+    assert not path.exists()
+
+
 def test_untrusted_step_type_is_refused_at_load_before_it_is_built(tmp_path, monkeypatch):
     """A file whose skops bytes hold a type of the test's own (written as if the
     allowlist had it) is refused, naming the type, and nothing of it is built."""

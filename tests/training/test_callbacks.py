@@ -322,3 +322,49 @@ def test_check_params_of_a_user_callback_runs_when_fit_starts(blobs):
     mlp(callbacks=[NeedsPositive(1)]).fit(X, y)
     with pytest.raises(ValueError, match=r"NeedsPositive\(n=0\)"):
         mlp(callbacks=[NeedsPositive(0)]).fit(X, y)
+
+
+def test_a_callback_that_cannot_be_copied_is_named():
+    """Each fit runs copies of the callbacks: one that holds a lock from its
+    __init__ failed with pickle's bare "cannot pickle '_thread.lock' object"."""
+    import threading
+
+    from sktransfer import FineTuneClassifier
+
+    class Locked(Callback):
+        def __init__(self):
+            self.lock = threading.Lock()
+
+    X = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    clf = FineTuneClassifier(model=None, epochs=1, device="cpu",
+                             callbacks=[EpochLogger(), Locked()])
+    with pytest.raises(TypeError, match=r"callbacks\[1\] = Locked\(.*cannot be copied .*"
+                                        "Make locks, open files and writers in "
+                                        "on_fit_begin"):
+        clf.fit(X, [0, 1] * 8)
+
+
+def test_an_error_in_a_losss_target_view_names_the_view():
+    """A custom loss's target_augments entry that fails on the input (an image
+    view on texts) says which entry and loss raised, and how to declare the
+    inputs it takes."""
+    from sktransfer import DomainAdaptClassifier
+    from sktransfer.adaptation import AdaptationLoss
+
+    def broken_view(batch):
+        raise AttributeError("no flip here")
+
+    class Views(AdaptationLoss):
+        target_augments = [None, broken_view]
+
+        def forward(self, fs, ls, ft, lt, ft2, lt2):
+            return (fs.mean(0) - ft.mean(0)).pow(2).sum()
+
+    rng = np.random.default_rng(0)
+    X = rng.random((16, 3, 8, 8)).astype(np.float32)
+    y = np.r_[[0, 1] * 4, [-1] * 8]
+    with pytest.raises(AttributeError, match="no flip here") as info:
+        DomainAdaptClassifier(model="simple_cnn", weights=None, method=Views(), epochs=1,
+                              device="cpu").fit(X, y)
+    assert any("target_augments[1] of Views" in note and "modalities" in note
+               for note in info.value.__notes__)

@@ -488,3 +488,25 @@ def test_values_nested_too_deep_to_read_never_make_two_fits_alike():
 
     assert _fingerprint(mlp(augment=over(nested(0.0)))) != \
         _fingerprint(mlp(augment=over(nested(1.0))))
+
+
+def test_a_resuming_checkpoint_without_a_seed_warns_at_the_first_fit(tmp_path):
+    """With random_state=None each fit draws its own seed, so no later fit can
+    resume it: the user hears it at the fit whose crash they would want to
+    resume, not only from the refusal afterwards (the docs' example had no
+    seed)."""
+    import warnings
+
+    X, y = make_blobs(n_samples=32, centers=2, random_state=0)
+    with pytest.warns(UserWarning, match="with random_state=None each fit draws its "
+                                         "own seed.*set random_state to an int"):
+        mlp(random_state=None, epochs=1,
+            callbacks=[Checkpoint(str(tmp_path / "a"))]).fit(X, y)
+    with pytest.raises(ValueError, match="random_state=None draws another seed"):
+        mlp(random_state=None, epochs=1,
+            callbacks=[Checkpoint(str(tmp_path / "a"))]).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # seeded, or a checkpoint that does not resume
+        mlp(epochs=1, callbacks=[Checkpoint(str(tmp_path / "b"))]).fit(X, y)
+        mlp(random_state=None, epochs=1,
+            callbacks=[Checkpoint(str(tmp_path / "c"), resume=False)]).fit(X, y)

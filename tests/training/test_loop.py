@@ -101,3 +101,64 @@ def test_a_continued_fit_that_diverges_keeps_the_model_it_started_from():
         clf.set_params(warm_start=True).fit(X, y)
     assert len(clf.history_) == 2
     np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+def _coral_with(step_class):
+    from sktransfer.adaptation import CORALLoss
+
+    class Coral(CORALLoss):
+        training_step = step_class
+
+    return Coral()
+
+
+def _adaptation_data():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = np.r_[rng.integers(0, 2, 20), -np.ones(20, dtype=int)]
+    return X, y
+
+
+@pytest.mark.parametrize("metrics, error, match", [
+    ({"gap": torch.ones(3)}, TypeError,
+     r"Step.epoch_metrics\(\)\['gap'\] is a Tensor of shape \(3,\): a history record "
+     "holds numbers"),
+    ({"train_loss": 0.5}, ValueError, "'train_loss' is a key the loop writes"),
+    ({"duration": 0.5}, ValueError, "'duration' is a key the loop writes"),
+])
+def test_epoch_metrics_that_a_record_cannot_hold_are_refused_naming_the_key(
+        metrics, error, match):
+    """A vector in a record crashed a Checkpoint's JSON after the first epoch
+    (naming neither key nor step), and a loop key was overwritten silently."""
+    from sktransfer import DomainAdaptClassifier
+    from sktransfer.training import DomainAdaptationStep
+
+    class Step(DomainAdaptationStep):
+        def epoch_metrics(self):
+            return {**super().epoch_metrics(), **metrics}
+
+    with pytest.raises(error, match=match):
+        DomainAdaptClassifier(model=None, method=_coral_with(Step), epochs=1,
+                              device="cpu").fit(*_adaptation_data())
+
+
+@pytest.mark.parametrize("returned, match", [
+    (lambda loss: loss.expand(4), r"a tensor of shape \(4,\) and dtype torch.float32"),
+    (lambda loss: (loss, loss), "a tuple"),
+    (lambda loss: float(loss), "a float"),
+])
+def test_a_step_loss_that_is_not_one_float_tensor_is_refused_naming_the_step(
+        returned, match):
+    from sktransfer import DomainAdaptClassifier
+    from sktransfer.training import DomainAdaptationStep
+
+    class Step(DomainAdaptationStep):
+        def loss(self, batch):
+            return returned(super().loss(batch))
+
+    with pytest.raises(TypeError, match=r"Step.loss\(batch\) returned " + match
+                       + ": a step's loss is one 0-d float tensor"):
+        DomainAdaptClassifier(model=None, method=_coral_with(Step), epochs=1,
+                              device="cpu").fit(*_adaptation_data())
