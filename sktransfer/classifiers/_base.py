@@ -222,7 +222,15 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         """An ImageSource for images, a TextSource for texts, or an ArraySource
         of (N, F) rows for the MLP."""
         if self._tabular:
-            X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
+            try:
+                X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
+            except ValueError as exc:
+                if "could not convert string to float" in str(exc):  # numpy's words
+                    exc.add_note(
+                        f"model={self.model!r} reads rows of numbers: for texts, pass "
+                        "a text backbone (model='all-MiniLM-L6-v2'); for image files, "
+                        "an image backbone (model='efficientnet_lite0').")
+                raise
             return ArraySource(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)))
         if self._modality == "text":
             return validate_text_data(self, X, reset=reset, model=self.model)

@@ -39,6 +39,15 @@ def test_missing_labels_in_domain_adaptation():
         DomainAdaptClassifier(model=None, epochs=1, device="cpu").fit(X, y)
 
 
+def test_texts_given_to_the_flat_input_model_say_which_backbone_reads_them():
+    """scikit-learn's error ("could not convert string to float") stays, as its
+    checks ask, with a note naming the text backbone."""
+    texts = np.array([["I love this phone"], ["awful"]] * 4, dtype=object)
+    with pytest.raises(ValueError, match="could not convert string to float") as info:
+        FineTuneClassifier(model=None, epochs=1, device="cpu").fit(texts, [0, 1] * 4)
+    assert any("model='all-MiniLM-L6-v2'" in note for note in info.value.__notes__)
+
+
 def test_freeze_beyond_the_stages_warns():
     X, y = images()
     with pytest.warns(UserWarning, match="freeze=1000 is more than the 6 stages"):
