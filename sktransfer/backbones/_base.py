@@ -102,7 +102,8 @@ class Backbone(nn.Module):
         elif isinstance(features, (list, tuple)):
             features = features[-1]
         features = self.pool(features).flatten(1)
-        if self._declared and features.shape[1] != self.num_features:
+        if (self._declared and self.num_features is not None
+                and features.shape[1] != self.num_features):
             raise ValueError(
                 f"{self.name}: the network gives {features.shape[1]} features per "
                 f"sample (at this input size), but its module declares num_features="
@@ -112,9 +113,12 @@ class Backbone(nn.Module):
 
     def _dry_run(self, size=None):
         """The number of features of one forward pass of zeros, at ``size``
-        (height, width), else the size the preprocessing gives, else 32 x 32."""
+        (height, width), else the size the preprocessing gives, else 32 x 32,
+        on the device of the backbone's parameters."""
         size = size or self.preprocess.output_size or (32, 32)
-        probe = torch.zeros(1, self.preprocess.in_chans, *size)
+        parameter = next(self.parameters(), None)
+        device = parameter.device if parameter is not None else None
+        probe = torch.zeros(1, self.preprocess.in_chans, *size, device=device)
         was_training = self.training
         self.eval()
         try:
@@ -143,18 +147,21 @@ def features_at_input_size(backbone, source):
     ``Flatten`` and ``Linear``, a trunk returning its feature map); a backbone
     that declares its size, or whose preprocessing resizes, keeps its own.
     A network that cannot take that size raises ValueError saying so."""
-    if not isinstance(source, ImageSource) or backbone.modality != "image" or (
-            backbone._declared or backbone.preprocess.output_size is not None):
+    if not isinstance(source, ImageSource) or backbone.modality != "image":
         return backbone.num_features
-    size = source.first_image_size()
+    resized = backbone.preprocess.output_size
+    if backbone.num_features is not None and (backbone._declared or resized is not None):
+        return backbone.num_features
+    size = resized or source.first_image_size()
     try:
         return backbone._dry_run(size)
     except RuntimeError as exc:
+        where = ("image_size" if resized is not None
+                 else "the training images' own size")
         raise ValueError(
-            f"model={backbone.name}: the network cannot take the training images at "
-            f"their size, {size[0]} x {size[1]} ({str(exc).splitlines()[0]}). Set "
-            "image_size to the size the network takes, so that every image is "
-            "resized to it.") from None
+            f"model={backbone.name}: the network cannot take images of {size[0]} x "
+            f"{size[1]} ({where}): {str(exc).splitlines()[0]}. Set image_size to the "
+            "size the network takes, so that every image is resized to it.") from exc
 
 
 def _has_lazy_parameters(module):

@@ -174,8 +174,9 @@ def _user_backbone(module, weights, layer, pooling, image_size):
         )
     if isinstance(module, Backbone) and layer is None:
         backbone = _built_for(module, image_size)
-        # The user's Backbone says its size: checked at each forward pass.
-        backbone._declared = True
+        # A size the user's Backbone was given is checked at each forward pass;
+        # one its dry run found follows the images, as a module's does.
+        backbone._declared = backbone._size_given
     else:
         if is_path:
             load_state_into(module, read_checkpoint(weights), source=str(weights))

@@ -16,10 +16,10 @@ others alone: a builder takes ``**options`` and ignores what it does not know.
   weights enum member, passed on as given; or a checkpoint file as a
   :class:`pathlib.Path`, so a builder tells a file from a name with
   ``isinstance(weights, os.PathLike)`` and never inspects strings itself. A
-  name must build the same weights at every call: the estimators rebuild a
-  named backbone from its name and weights (a pickle and a safe file hold
-  those, not its tensors), and refuse to go on when the rebuilt weights
-  differ. A random initialisation is ``weights=None``, which the estimators
+  name must build the same weights at every call: a
+  ``PretrainedFeatureExtractor`` rebuilds a named backbone from its name and
+  weights (its pickle and safe file hold those, not the tensors), and refuses
+  to go on when the rebuilt weights differ. A random initialisation is ``weights=None``, which the estimators
   seed with their ``random_state``;
 * ``layer``: a graph node name, or ``None`` for the penultimate features;
 * ``pooling``: one of :data:`~sktransfer.backbones.POOLINGS` or ``None``;

@@ -33,6 +33,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from .._utils.caller import warn
 from .._utils.compile import compile_options, compiled
 from .._utils.device import resolve_autocast_dtype, resolve_device
+from .._utils.notes import add_note
 from .._utils.torch_parameters import TorchParameters
 from .._utils.seeding import global_generator
 from .._utils.runtime import BatchLoader, placed, run_batches
@@ -226,7 +227,7 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                 X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
             except ValueError as exc:
                 if "could not convert string to float" in str(exc):  # numpy's words
-                    exc.add_note(
+                    add_note(exc,
                         f"model={self.model!r} reads rows of numbers: for texts, pass "
                         "a text backbone (model='all-MiniLM-L6-v2'); for image files, "
                         "an image backbone (model='efficientnet_lite0').")
@@ -279,7 +280,7 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                         self._input_features_ = backbone.num_features = found
                     else:
                         vars(self).pop("_input_features_", None)
-                elif "_input_features_" in vars(self):
+                elif "_input_features_" in vars(self) and not backbone._declared:
                     backbone.num_features = self._input_features_
             return ClassifierNet(backbone, self._target_type().n_outputs)
 
@@ -354,15 +355,24 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         if not all(isinstance(h, Integral) and h > 0 for h in self.hidden_layer_sizes):
             raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must hold "
                              "positive ints.")
+        for i, item in enumerate(self.callbacks or ()):
+            try:  # what _callbacks does, before any input is read or sent to a rank
+                copy.deepcopy(item)
+            except Exception as exc:
+                raise TypeError(
+                    f"callbacks[{i}] = {item!r:.100} cannot be copied ({exc}): each fit "
+                    "runs copies of the callbacks (the ones passed stay as they are, "
+                    "for clone and grid search). Make locks, open files and writers "
+                    "in on_fit_begin, not in __init__.") from exc
         for name, callback in check_callbacks(self.callbacks):
             if callback is not None:
                 callback.check_params()
             if isinstance(callback, Checkpoint) and callback.resume \
-                    and self.random_state is None:
+                    and not isinstance(self.random_state, Integral):
                 warn(f"{name}: a Checkpoint resumes only the fit it saved, and with "
-                     "random_state=None each fit draws its own seed (its network's "
-                     "first weights, validation split and batches), so no later fit "
-                     "can resume this one: set random_state to an int.")
+                     f"random_state={self.random_state!r:.60} each fit draws its own seed "
+                     "(its network's first weights, validation split and batches), so "
+                     "no later fit can resume this one: set random_state to an int.")
             if callback is None and name not in DEFAULT_CALLBACKS:
                 raise ValueError(
                     f"callbacks: ({name!r}, None) drops the default callback of that "
@@ -476,16 +486,7 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
     def _callbacks(self, net):
         """The default callbacks, each replaced or dropped by a user's callback
         of its name, then (copies of) the user's other callbacks."""
-        user, memo = [], {}  # one memo: callbacks that share an object still do
-        for i, item in enumerate(self.callbacks or ()):  # checked at fit start
-            try:
-                user.append(copy.deepcopy(item, memo))
-            except Exception as exc:
-                raise TypeError(
-                    f"callbacks[{i}] = {item!r:.100} cannot be copied ({exc}): each fit "
-                    "runs copies of the callbacks (the ones passed stay as they are, "
-                    "for clone and grid search). Make locks, open files and writers "
-                    "in on_fit_begin, not in __init__.") from exc
+        user = copy.deepcopy(list(self.callbacks or ()))  # checked at fit start
         return merge_callbacks(self._default_callbacks(net), user)
 
     def _backbone_lr_ratio(self, steps=None):

@@ -39,6 +39,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.multiprocessing.spawn import ProcessException
 
+from .._utils.notes import add_note
 from ..training._distributed import Shard
 
 STRATEGIES = ("auto", "ddp")
@@ -243,7 +244,7 @@ def _raise_worker_error(folder, exc):
     except Exception:  # an exception class that cannot be rebuilt from its pickle
         raise RuntimeError(f"a worker of the fit (rank {exc.error_index}) failed:\n"
                            f"{exc}") from exc
-    error.add_note(f"Raised in rank {rank} of the fit's processes:\n{text}")
+    add_note(error, f"Raised in rank {rank} of the fit's processes:\n{text}")
     raise error
 
 

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from .._utils.caller import warn
 from .._utils.frames import in_memory
+from .._utils.notes import add_note
 from .._utils.seeding import loader_generator
 from ._preprocess import apply_geometry, match_channels, needs_resize
 
@@ -409,7 +410,7 @@ class _WorkerError:
         except Exception:
             exc = (ValueError if issubclass(self.exc_type, ValueError)
                    else RuntimeError)(self.message)
-        exc.add_note(
+        add_note(exc,
             f"(raised in DataLoader worker process {self.worker}; its traceback:)\n"
             + self.traceback
         )

@@ -135,6 +135,11 @@ def problems(params, fitted):
     if isinstance(n_features, Integral) and n_features > MAX_FEATURES:
         found.append(f"n_features_out_={n_features} is more than the {MAX_FEATURES} "
                      "features per image a safe file may declare")
+    sized = fitted.get("_input_features_", 1)  # a backbone sized at its images
+    if not (isinstance(sized, Integral) and not isinstance(sized, bool)
+            and 1 <= sized <= MAX_FEATURES):
+        found.append(f"_input_features_={sized!r:.40} is not a number of features "
+                     f"from 1 to {MAX_FEATURES}")
     return [problem for problem in found if problem is not None]
 
 

@@ -169,8 +169,9 @@ def _skops_record(name, step):
     nested = [name for name in refused if name.split(".")[0] == "sktransfer"]
     if nested:
         raise ValueError(
-            f"cannot save {what} in the safe format: it holds {', '.join(nested)} "
-            "of sktransfer inside a scikit-learn step. The safe format stores "
+            f"cannot save {what} in the safe format: it holds sktransfer's "
+            f"{', '.join(sorted({name.rsplit('.', 1)[-1] for name in nested}))} inside "
+            "a scikit-learn step. The safe format stores "
             "sktransfer's estimators as steps of the Pipeline itself, not nested in "
             "another step (a ColumnTransformer, a FeatureUnion). Save the Pipeline "
             "with joblib.dump instead, and load that file only from a source you "

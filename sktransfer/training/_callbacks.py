@@ -696,7 +696,8 @@ class Checkpoint(Callback):
             raise ValueError(
                 f"Checkpoint: the fit saved in {self.folder_!r} is not this one (another "
                 "estimator, parameters, data, random_state or number of epochs; "
-                "random_state=None draws another seed for each fit), and "
+                "random_state=None, or a RandomState, draws another seed for each "
+                "fit), and "
                 "its files are kept. Use another folder, put '{fingerprint}' in the "
                 "folder name to give each fit its own (cross-validation, grid search), "
                 "or pass resume=False to train anew over them."

@@ -154,15 +154,16 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device, self.autocast_dtype):
             loss = loss_fn(batch)
-        if not (isinstance(loss, torch.Tensor) and loss.ndim == 0
+        if not (isinstance(loss, torch.Tensor) and loss.numel() == 1
                 and loss.is_floating_point()):
             what = (f"a tensor of shape {tuple(loss.shape)} and dtype {loss.dtype}"
                     if isinstance(loss, torch.Tensor) else f"a {type(loss).__name__}")
             raise TypeError(
                 f"{getattr(loss_fn, '__qualname__', 'the step loss')}(batch) returned "
-                f"{what}: a step's loss is one 0-d float tensor that backward() runs "
-                "from (reduce a per-sample loss with .mean(); return the sum of a "
-                "composite loss, and its parts from epoch_metrics()).")
+                f"{what}: a step's loss is one float tensor of one element that "
+                "backward() runs from (reduce a per-sample loss with .mean(); return "
+                "the sum of a composite loss, and its parts from epoch_metrics()).")
+        loss = loss.reshape(())  # a (1,) loss sums as a number in the epoch's mean
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             # averaged before unscaling: every rank then finds the same
@@ -364,15 +365,27 @@ def _epoch_metrics(step, record):
             raise ValueError(f"{where}: {key!r} is a key the loop writes in each "
                              "epoch's record; name the value otherwise.")
         value = _plain_number(value)
-        if not isinstance(value, (Real, str, type(None))):
+        if not _plain_record_value(value):
             shape = getattr(value, "shape", None)
             raise TypeError(
                 f"{where} is a {type(value).__name__}"
                 f"{'' if shape is None else f' of shape {tuple(shape)}'}: a history "
-                "record holds numbers (a one-element tensor or array becomes one); "
-                "reduce it to a number, or keep it on the step.")
+                "record holds numbers, strings, None, and lists and dicts of them (a "
+                "one-element tensor or array becomes a number): reduce it, or "
+                ".tolist() it.")
         metrics[key] = value
     return metrics
+
+
+def _plain_record_value(value):
+    """Whether a history record can hold ``value`` as it is: what JSON writes
+    (a checkpoint's history), a log prints and a safe file stores."""
+    if isinstance(value, (list, tuple)):
+        return all(_plain_record_value(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _plain_record_value(item)
+                   for key, item in value.items())
+    return isinstance(value, (Real, str, type(None))) and not isinstance(value, np.generic)
 
 
 def _plain_number(value):

@@ -26,6 +26,7 @@ from numbers import Real
 import numpy as np
 import torch
 
+from .._utils.notes import add_note
 from .._utils.runtime import run_batches
 from ..inputs import PerSample
 from ..inputs._text import concat_inputs
@@ -170,8 +171,11 @@ class TrainingStep:
 
     def epoch_metrics(self):
         """Values the epoch's history record gets besides the loss (the parts
-        of a composite loss); called once after each epoch. A one-element
-        tensor or numpy scalar is recorded as a Python number. None by default."""
+        of a composite loss); called once after each epoch. Values are
+        numbers, strings, None, or lists and dicts of them (what a history
+        record holds, and a checkpoint writes as JSON); a one-element tensor or
+        numpy scalar is recorded as a Python number; the keys are not the
+        loop's own (``epoch``, ``train_loss``, ...). None by default."""
         return {}
 
     def finish(self):
@@ -328,7 +332,7 @@ class DomainAdaptationStep(SupervisedStep):
             try:
                 views.append(self.config.loader.prepare(raw, augment=augment))
             except Exception as exc:
-                exc.add_note(
+                add_note(exc,
                     f"Raised by target_augments[{i}] of {type(self.adaptation).__name__}, "
                     f"on a batch of {type(raw).__name__}: a loss whose views work on "
                     "some inputs only declares them in its modalities (the estimator "

@@ -607,10 +607,33 @@ def test_a_user_module_is_sized_at_the_training_images_size(tmp_path):
                              random_state=0).fit(small, y[:4])
     assert clf.predict_proba(small).shape == (4, 2)
 
-    with pytest.raises(ValueError, match=r"cannot take the training images at their "
-                                         r"size, 12 x 12 .*Set image_size"):
+    with pytest.raises(ValueError, match=r"cannot take images of 12 x 12 \(the "
+                                         r"training images' own size\).*Set image_size"):
         FineTuneClassifier(model=_lenet28(), epochs=1, device="cpu").fit(
             rng.random((4, 1, 12, 12)).astype(np.float32), y[:4])
+
+
+def test_a_backbone_that_does_not_take_32_pixels_fits_wrapped_or_registered(registry):
+    """The same LeNet for 28 x 28 digits wrapped in a Backbone (no num_features:
+    the dry run's 32 x 32 fails) and registered, then fitted at the images' own
+    size and with image_size=28 on larger images: each is sized where it runs."""
+    from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
+
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1] * 4)
+    wrapped = Backbone(_lenet28(), preprocess=PreprocessConfig(in_chans=1))
+    assert wrapped.num_features is None and not wrapped._declared
+    register_backbone("lenet28", lambda **kw: Backbone(
+        _lenet28(), preprocess=PreprocessConfig(in_chans=1), name="lenet28"))
+    for model, size, image_size in ((wrapped, 28, None), ("lenet28", 28, None),
+                                    ("lenet28", 40, 28)):
+        X = rng.random((8, 1, size, size)).astype(np.float32)
+        extractor = PretrainedFeatureExtractor(model=model, image_size=image_size,
+                                               device="cpu", random_state=0).fit(X)
+        assert extractor.transform(X).shape == (8, 84), (model, size)
+        clf = FineTuneClassifier(model=model, image_size=image_size, epochs=1,
+                                 device="cpu", random_state=0).fit(X, y)
+        assert clf.transform(X).shape == (8, 84), (model, size)
 
 
 def test_a_user_module_with_lazy_layers_fits_and_predicts():

@@ -112,7 +112,12 @@ def test_an_image_size_bomb_is_refused_before_predict(fitted, tmp_path, name, ch
     (lambda d: d["params"].update(batch_size=2**40), "batch_size=1099511627776"),
     (changed_preprocess(in_chans=10**9), "in_chans=1000000000"),
     (lambda d: d["fitted"].update(n_features_out_=10**12), "n_features_out_=10{12}"),
-], ids=["batch_size", "in_chans", "n_features_out"])
+    # the feature count of a backbone sized at its training images: a negative
+    # one made torch raise a RuntimeError (load raises only ValueError)
+    (lambda d: d["fitted"].update(_input_features_=-1),
+     "_input_features_=-1 is not a number of features from 1"),
+    (lambda d: d["fitted"].update(_input_features_=10**12), "_input_features_=10{12}"),
+], ids=["batch_size", "in_chans", "n_features_out", "input_features", "input_features_big"])
 def test_other_declared_sizes_are_bounded(fitted, tmp_path, change, match):
     estimator, X = fitted["extractor"]
     path = save_changed(estimator, tmp_path / "bomb.safetensors", change)

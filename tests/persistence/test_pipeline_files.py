@@ -232,9 +232,9 @@ def test_an_sktransfer_estimator_nested_in_a_column_transformer_is_refused_sayin
                                     device="cpu", random_state=0), columns))
     pipeline = make_pipeline(nested, LogisticRegression()).fit(X, [0, 1] * 4)
     path = tmp_path / "pipe.safetensors"
-    with pytest.raises(ValueError, match="holds sktransfer.*PretrainedFeatureExtractor.* "
-                                         "of sktransfer inside a scikit-learn step.*"
-                                         "ColumnTransformer.*joblib.dump"):
+    with pytest.raises(ValueError, match="holds sktransfer's PreprocessConfig, "
+                                         "PretrainedFeatureExtractor inside a scikit-learn "
+                                         "step.*ColumnTransformer.*joblib.dump"):
         sktransfer.save(pipeline, path)
     assert not path.exists()
 

@@ -502,9 +502,13 @@ def test_a_resuming_checkpoint_without_a_seed_warns_at_the_first_fit(tmp_path):
                                          "own seed.*set random_state to an int"):
         mlp(random_state=None, epochs=1,
             callbacks=[Checkpoint(str(tmp_path / "a"))]).fit(X, y)
-    with pytest.raises(ValueError, match="random_state=None draws another seed"):
+    with pytest.raises(ValueError, match="random_state=None, or a RandomState, draws "
+                                         "another seed"):
         mlp(random_state=None, epochs=1,
             callbacks=[Checkpoint(str(tmp_path / "a"))]).fit(X, y)
+    with pytest.warns(UserWarning, match="random_state=RandomState"):
+        mlp(random_state=np.random.RandomState(0), epochs=1,
+            callbacks=[Checkpoint(str(tmp_path / "d"))]).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # seeded, or a checkpoint that does not resume
         mlp(epochs=1, callbacks=[Checkpoint(str(tmp_path / "b"))]).fit(X, y)

@@ -159,6 +159,31 @@ def test_a_step_loss_that_is_not_one_float_tensor_is_refused_naming_the_step(
             return returned(super().loss(batch))
 
     with pytest.raises(TypeError, match=r"Step.loss\(batch\) returned " + match
-                       + ": a step's loss is one 0-d float tensor"):
+                       + ": a step's loss is one float tensor of one element"):
         DomainAdaptClassifier(model=None, method=_coral_with(Step), epochs=1,
                               device="cpu").fit(*_adaptation_data())
+
+
+def test_a_loss_of_one_element_in_any_shape_and_lists_in_epoch_metrics_are_taken():
+    """What backward() takes, a (1,) loss (an adaptation loss of shape (1,) adds
+    to the 0-d supervised loss), and what a record holds, lists of numbers."""
+    from sktransfer import DomainAdaptClassifier
+    from sktransfer.adaptation import CORALLoss
+    from sktransfer.training import DomainAdaptationStep
+
+    class Step(DomainAdaptationStep):
+        def epoch_metrics(self):
+            return {**super().epoch_metrics(), "per_class": [0.25, 0.75],
+                    "parts": {"a": 1, "b": None}}
+
+    class Coral(CORALLoss):
+        training_step = Step
+
+        def forward(self, *parts):
+            return super().forward(*parts).reshape(1)
+
+    clf = DomainAdaptClassifier(model=None, method=Coral(), epochs=2, device="cpu")
+    clf.fit(*_adaptation_data())
+    record = clf.history_[-1]
+    assert record["per_class"] == [0.25, 0.75] and record["parts"] == {"a": 1, "b": None}
+    assert isinstance(record["train_loss"], float)
