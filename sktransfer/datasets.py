@@ -264,6 +264,31 @@ PHOTO_CLASSES = (
 )
 
 
+#: Functions of ``skimage.data`` that are not photographs.
+_NOT_PHOTOS = ("download_all", "file_hash", "lbp_frontal_face_cascade_filename",
+               "data_dir", "stereo_motorcycle")
+
+
+def _photo_names(parameter, names):
+    """``names`` (one name or a sequence of them) as a tuple, each checked to
+    be a photograph of scikit-image's or scikit-learn's ``data``: a ValueError
+    naming ``parameter`` otherwise."""
+    names = (names,) if isinstance(names, str) else tuple(names)
+    try:
+        from skimage import data
+        known = set(data.__all__) - set(_NOT_PHOTOS)
+    except ImportError:  # _photo says what to install, for a name it needs
+        known = None
+    for name in names:
+        if not isinstance(name, str) or not (
+                name in _SKLEARN_PHOTOS or known is None or name in known):
+            raise ValueError(
+                f"{parameter}: {name!r} is not a photograph of skimage.data or "
+                f"sklearn.datasets.load_sample_image (e.g. {', '.join(PHOTO_CLASSES)}, "
+                f"{', '.join(_SKLEARN_PHOTOS)}).")
+    return names
+
+
 def _photo(name):
     try:
         from skimage import data
@@ -273,6 +298,9 @@ def _photo(name):
             "(or sktransfer[examples])."
         ) from exc
     image = np.asarray(getattr(data, name)())
+    if image.ndim not in (2, 3) or image.shape[0] < 8 or image.shape[1] < 8:
+        raise ValueError(f"skimage.data.{name}() gives an array of shape "
+                         f"{image.shape}, not a photograph (rows, columns[, channels]).")
     if image.dtype != np.uint8:
         image = (image.astype(np.float64) * 255 / max(image.max(), 1)).astype(np.uint8)
     if image.ndim == 2:
@@ -294,7 +322,7 @@ def load_photo_patches(*, split="train", n_per_class=20, patch_size=48,
         Crops per photograph.
     patch_size : int, default=48
         Side of the square crops, in pixels.
-    classes : sequence of str, default=PHOTO_CLASSES
+    classes : str or sequence of str, default=PHOTO_CLASSES
         Names of scikit-image ``data`` photographs.
     random_state : int, RandomState instance or None, default=0
 
@@ -313,6 +341,7 @@ def load_photo_patches(*, split="train", n_per_class=20, patch_size=48,
     """
     if split not in ("train", "test"):
         raise ValueError(f"split={split!r} must be 'train' or 'test'.")
+    classes = _photo_names("classes", classes)
     rng = check_random_state(random_state)
     images, labels = [], []
     for name in classes:
@@ -487,7 +516,7 @@ def load_digits_shift(*, test_fraction=0.25, source_fraction=0.5,
     source_fraction : float, default=0.5
         Share of the remaining digit samples that form the source domain; the
         rest form the target training set.
-    photos : sequence of str, default=DIGIT_SHIFT_PHOTOS
+    photos : str or sequence of str, default=DIGIT_SHIFT_PHOTOS
         Colour photographs the patches are cut from: "china" and "flower"
         (scikit-learn) or names of scikit-image ``data`` photographs.
     random_state : int, RandomState instance or None, default=0
@@ -548,7 +577,7 @@ def load_digits_shift(*, test_fraction=0.25, source_fraction=0.5,
                         ("source_fraction", source_fraction)):
         if not 0 < value < 1:
             raise ValueError(f"{name}={value!r} must be strictly between 0 and 1.")
-    photos = tuple(photos)
+    photos = _photo_names("photos", photos)
     if not photos:
         raise ValueError("photos is empty; name at least one photograph.")
     size = 32
@@ -666,7 +695,7 @@ def load_mnist_shift(*, n_test=1000, photos=DIGIT_SHIFT_PHOTOS, random_state=0):
     n_test : int, default=1000
         Digits held out for the target test set; a multiple of 10 between 10
         and 4,990 (the split keeps 500 / 10 per class balanced).
-    photos : sequence of str, default=DIGIT_SHIFT_PHOTOS
+    photos : str or sequence of str, default=DIGIT_SHIFT_PHOTOS
         The colour photographs the patches are cut from: "china" and "flower"
         (scikit-learn's sample images) and "astronaut", "chelsea", "coffee",
         "rocket" (scikit-image's ``data``), or other scikit-image names.
@@ -711,7 +740,7 @@ def load_mnist_shift(*, n_test=1000, photos=DIGIT_SHIFT_PHOTOS, random_state=0):
             or not 10 <= n_test <= 4990 or n_test % 10):
         raise ValueError(f"n_test={n_test!r} must be a multiple of 10 between 10 and "
                          "4990 (MNIST's 5,000 digits, split evenly by class).")
-    photos = tuple(photos)
+    photos = _photo_names("photos", photos)
     if not photos:
         raise ValueError("photos is empty; name at least one photograph.")
     mnist = load_mnist()
@@ -867,7 +896,7 @@ def load_photo_shift(shift="posterize", *, n_per_class=40, n_test_per_class=20,
     patch_size : int, default=64
         Side of the square crops, in pixels: at least 8, and at most a third
         of the narrowest photograph's width.
-    classes : sequence of str, default=PHOTO_CLASSES
+    classes : str or sequence of str, default=PHOTO_CLASSES
         The photographs, one class each: names of scikit-image ``data``
         photographs, or "china" and "flower" (scikit-learn's).
     random_state : int, RandomState instance or None, default=0
@@ -924,7 +953,7 @@ def load_photo_shift(shift="posterize", *, n_per_class=40, n_test_per_class=20,
     _check_count("n_per_class", n_per_class, 1)
     _check_count("n_test_per_class", n_test_per_class, 1)
     _check_count("patch_size", patch_size, 8)
-    classes = (classes,) if isinstance(classes, str) else tuple(classes)
+    classes = _photo_names("classes", classes)
     if len(classes) < 2:
         raise ValueError(f"classes={classes!r} names fewer than two photographs; a "
                          "classification task needs at least two.")

@@ -164,7 +164,23 @@ def test_scikit_learn_photographs_as_classes():
     ({"classes": ("astronaut",)}, "fewer than two"),
     ({"classes": "astronaut"}, "fewer than two"),
     ({"classes": ("astronaut", "rocket", "astronaut")}, "twice"),
+    # an unknown name was an AttributeError of skimage's; a function of
+    # skimage.data that is no photograph (download_all reaches the network)
+    ({"classes": ("astronaut", "nope")}, "classes: 'nope' is not a photograph"),
+    ({"classes": ("astronaut", "download_all")}, "classes: 'download_all' is not a"),
+    ({"classes": ("astronaut", 3)}, "classes: 3 is not a photograph"),
 ])
 def test_bad_values_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         load_photo_shift(**kwargs)
+
+
+def test_the_digit_shifts_refuse_unknown_photographs_and_take_one_name():
+    from sktransfer.datasets import load_digits_shift, load_photo_patches
+
+    with pytest.raises(ValueError, match="photos: 'nope' is not a photograph"):
+        load_digits_shift(photos=["nope"])
+    with pytest.raises(ValueError, match="classes: 'nope' is not a photograph"):
+        load_photo_patches(classes=["astronaut", "nope"])
+    # one name is one photograph, not its letters ('c', 'h', ...)
+    assert load_digits_shift(photos="china").photos == ("china",)

@@ -11,14 +11,19 @@ from sklearn.utils import column_or_1d
 
 def unlabeled_mask(y):
     """Which entries of ``y`` mark unlabeled samples: ``-1``, scikit-learn's
-    semi-supervised convention (the string ``"-1"`` in a string array, which is
-    what numpy makes of ``-1`` concatenated with string labels)."""
+    semi-supervised convention (the string ``"-1"`` in an array of strings,
+    numpy's or an object array's such as a pandas column: what numpy makes of
+    ``-1`` concatenated with string labels)."""
     y = np.asarray(y)
     if y.dtype.kind in "US":
         return y == "-1"
     if y.dtype.kind == "b":
         return np.zeros(len(y), dtype=bool)
     if y.dtype.kind == "O":
+        if all(isinstance(v, str) for v in y):
+            # strings in an object array (a pandas column of labels, a
+            # Categorical, a "string" dtype): as in a numpy string array
+            return np.array([v == "-1" for v in y], dtype=bool)
         return np.array([not isinstance(v, (str, bool, np.bool_)) and v == -1
                          for v in y], dtype=bool)
     return y == -1

@@ -71,6 +71,18 @@ class VADAStep(DomainAdaptationStep):
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
         self._teacher = None
+        self._refinement = None, 0  # the epoch's sum of refinement losses, steps
+
+    def epoch_metrics(self):
+        """The domain-adaptation step's parts, and ``refinement_loss``, the mean
+        loss of DIRT-T's refinement steps of the epoch (target entropy, VAT and
+        the teacher's KL, no supervised part): those epochs' ``train_loss``."""
+        metrics = super().epoch_metrics()
+        total, steps = self._refinement
+        if steps:
+            metrics["refinement_loss"] = float(total) / steps
+        self._refinement = None, 0
+        return metrics
 
     def loss(self, batch):
         (inputs, targets, sample_weight), (target_inputs, *_), progress = batch
@@ -102,7 +114,11 @@ class VADAStep(DomainAdaptationStep):
                 + loss_module.vat_target * vat_loss(self.net, target_inputs, logits,
                                                     radius=loss_module.radius)
                 + loss_module.teacher_weight * _kl_logits(teacher_logits, logits))
-        return self.trade_off * loss
+        loss = self.trade_off * loss
+        total, steps = self._refinement
+        part = loss.detach()  # summed on the device: no host sync per step
+        self._refinement = (part if total is None else total + part), steps + 1
+        return loss
 
 
 class VADALoss(DANNLoss):

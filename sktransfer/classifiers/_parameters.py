@@ -106,14 +106,14 @@ PARAMETER_DOCS = {
         logistic regression on the frozen features), ``"random"`` otherwise
         (images, where the probe did not help, backbones that are not
         pretrained, the MLP of flat input). A
-        fit that continues (``warm_start``, ``partial_fit`` after the first
-        call) keeps the head it has.''',
+        fit that continues (``warm_start``; ``partial_fit`` after the first
+        call, where the estimator has it) keeps the head it has.''',
     "optimizer": '''optimizer : {"adamw", "sgd"} or torch optimizer class, default="adamw"
         SGD uses momentum 0.9.''',
     "weight_decay": '''weight_decay : float, default=1e-4''',
     "scheduler": '''scheduler : {"onecycle", "cosine"}, class, tuple or None, default="onecycle"
-        The learning-rate schedule of a ``fit`` (``partial_fit`` keeps the rate
-        constant). ``"onecycle"`` (a warm-up to ``lr`` and a slow decay; cosine
+        The learning-rate schedule of a ``fit`` (``partial_fit``, where the
+        estimator has it, keeps the rate constant). ``"onecycle"`` (a warm-up to ``lr`` and a slow decay; cosine
         below 8 steps) and ``"cosine"`` step after every batch, over all
         epochs. Any other torch schedule is a ``torch.optim.lr_scheduler``
         class, or a tuple ``(class, kwargs)``, e.g. ``(StepLR, {"step_size":
@@ -162,7 +162,8 @@ or None, default="default"
     "class_weight": '''class_weight : "balanced", dict or None, default=None
         Weights of the classes in the loss, as in scikit-learn: ``"balanced"``
         counts each sample by its ``sample_weight``, and is refused by
-        ``partial_fit`` (a batch's counts are not the data's).''',
+        ``partial_fit``, where the estimator has it (a batch's counts are not
+        the data's).''',
     "validation_fraction": '''validation_fraction : float, default=0.1
         Share of the training data held out (stratified) when
         ``early_stopping=True``.''',

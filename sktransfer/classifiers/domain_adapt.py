@@ -90,7 +90,10 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         One record per epoch, as in :class:`~sktransfer.FineTuneClassifier`;
         ``train_loss`` includes the weighted adaptation loss, and (when a method
         adapts) ``supervised_loss`` and ``adaptation_loss`` (unweighted) give its
-        two parts, epoch means.
+        two parts, epoch means. The refinement epochs of ``"dirt-t"`` train on
+        target rows alone: their ``train_loss`` is ``refinement_loss`` (target
+        entropy, VAT and the teacher's KL), not comparable with the epochs
+        before.
     preprocess_ : PreprocessConfig or None
     n_iter_ : int
     interrupted_ : bool

@@ -411,6 +411,21 @@ def _shuffled(rows, generator):
     return rows[torch.randperm(len(rows), generator=generator).numpy()]
 
 
+def _statistics_batches(loader, rows, batch_size):
+    """The batches of ``rows`` (in that order) for a pass in BatchNorm's
+    training mode, none of a single row: a layer that sees one value per
+    channel (a 1 x 1 feature map, a BatchNorm1d) cannot normalise one row, so a
+    last row left alone joins the batch before it."""
+    rows = np.asarray(rows)
+    if len(rows) > batch_size and len(rows) % batch_size == 1:
+        head, tail = rows[:-(batch_size + 1)], rows[-(batch_size + 1):]
+        if len(head):
+            yield from loader.batches(batch_size, indices=head)
+        yield from loader.batches(batch_size + 1, indices=tail)
+    else:
+        yield from loader.batches(batch_size, indices=rows)
+
+
 def _batchnorm_layers(net):
     return [m for m in net.modules() if isinstance(m, BATCH_NORMS) and m.track_running_stats]
 
@@ -462,7 +477,7 @@ def adapt_batchnorm(net, loader, rows, *, batch_size, generator=None):
     with _BatchStatistics(net, update=True), torch.no_grad():
         for layer in layers:
             layer.reset_running_stats()
-        for batch in loader.batches(batch_size, indices=_shuffled(rows, generator)):
+        for batch in _statistics_batches(loader, _shuffled(rows, generator), batch_size):
             inputs = loader.prepare(batch)
             for layer in layers:  # a running average weighted by batch size
                 layer.momentum = len(inputs) / (seen + len(inputs))
@@ -482,7 +497,7 @@ def batch_statistics_logits(net, loader, rows, *, batch_size, generator=None):
     order = _shuffled(np.arange(len(rows)), generator)
     chunks = []
     with _BatchStatistics(net, update=False), torch.no_grad():
-        for batch in loader.batches(batch_size, indices=rows[order]):
+        for batch in _statistics_batches(loader, rows[order], batch_size):
             logits = net(loader.prepare(batch))
             chunks.append(logits.float())
     logits = torch.cat(chunks)

@@ -56,3 +56,21 @@ def test_vada_refines_at_the_end_only():
     loss.progress = 0.8
     assert loss.refining
     assert not VADALoss().refining
+
+
+def test_dirt_t_refinement_epochs_record_their_loss():
+    """The refinement epochs train on target rows alone: their train_loss fell
+    a hundredfold with no supervised or adaptation part recorded, which read
+    as convergence; they record refinement_loss."""
+    import numpy as np
+
+    from sktransfer import DomainAdaptClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 4)).astype(np.float32)
+    y = np.r_[rng.integers(0, 2, 32), -np.ones(32, dtype=int)]
+    clf = DomainAdaptClassifier(model=None, method="dirt-t", epochs=4, device="cpu",
+                                random_state=0).fit(X, y)
+    first, last = clf.history_[0], clf.history_[-1]
+    assert "supervised_loss" in first and "refinement_loss" not in first
+    assert last["refinement_loss"] == last["train_loss"] and "supervised_loss" not in last

@@ -155,6 +155,24 @@ def test_string_and_object_labels_with_minus_one():
     assert list(clf.classes_) == ["cat", "dog"]
 
 
+def test_a_pandas_column_of_string_labels_marks_unlabeled_rows_with_the_string_minus_one():
+    """The docs: in a string label array "-1" marks unlabeled samples. A pandas
+    column of strings is an object array: "-1" was trained as a fourth class
+    with source_only, and other methods said there were no target rows."""
+    import pandas as pd
+
+    X, y, _, _ = shift_task(n=60)
+    y_str = np.concatenate([np.array(["cat", "dog"])[y[:60]], np.full(60, -1)])
+    for labels in (pd.Series(y_str), pd.Series(y_str).astype("string"),
+                   pd.Categorical(y_str)):
+        assert unlabeled_mask(np.asarray(labels, dtype=object)).sum() == 60
+        clf = da(method="source_only", adabn=True, epochs=1).fit(X, labels)
+        assert list(clf.classes_) == ["cat", "dog"] and clf.n_target_ == 60
+    # labels of mixed types keep the rule of numbers: only -1 itself marks one
+    assert unlabeled_mask(np.array(["-1", "cat", -1], dtype=object)).tolist() == \
+        [False, False, True]
+
+
 def test_images_with_a_small_cnn():
     rng = np.random.default_rng(0)
     dark = rng.integers(0, 100, size=(16, 16, 16, 3), dtype=np.uint8)

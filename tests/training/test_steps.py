@@ -128,6 +128,23 @@ def test_adapt_batchnorm_gets_the_variance_right_on_class_sorted_rows():
         net[0].running_var, population)
 
 
+@pytest.mark.parametrize("n_rows", [33, 65, 2])
+def test_a_last_batch_of_one_row_joins_the_batch_before_it(n_rows):
+    """33 target rows at batch 32 left one row alone, which a BatchNorm that
+    sees one value per channel cannot normalise: AdaBN raised at the end of
+    a default domain-adaptation fit, after every epoch had run."""
+    torch.manual_seed(0)
+    data = torch.randn(n_rows, 3) * 2 + 1
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    adapt_batchnorm(net, ListLoader(data), np.arange(n_rows), batch_size=32)
+    with torch.no_grad():
+        hidden = net[0](data)
+    assert torch.allclose(net[1].running_mean, hidden.mean(0), atol=1e-5)
+    logits = batch_statistics_logits(net, ListLoader(data), np.arange(n_rows),
+                                     batch_size=32)
+    assert logits.shape == (n_rows, 2)
+
+
 def test_batch_statistics_logits_changes_no_state_and_keeps_row_order():
     torch.manual_seed(0)
     data = torch.randn(30, 3)
