@@ -25,6 +25,7 @@ KeyboardInterrupt; the estimator keeps what it held before the fit.
 """
 
 import atexit
+import contextlib
 import dataclasses
 import os
 import pickle
@@ -181,6 +182,24 @@ def _leave_group():
         dist.destroy_process_group()
 
 
+@contextlib.contextmanager
+def _standard_start_method():
+    """Python's own default start method while the ranks start, when another
+    library set one of its own in this process (joblib's loky workers set
+    ``"loky"``): a spawned process reads it from its parent before running
+    any code, and one that Python does not know stops it (``cannot find
+    context for 'loky'``)."""
+    method = mp.get_start_method(allow_none=True)
+    if method is None or method in mp.get_all_start_methods():
+        yield
+        return
+    mp.set_start_method("spawn", force=True)
+    try:
+        yield
+    finally:
+        mp.set_start_method(method, force=True)
+
+
 def spawn_fit(estimator, layout, device, train_kwargs):
     """Run ``estimator._train(shard=..., device=..., **train_kwargs)`` in
     ``layout.world_size`` new processes and copy rank 0's fitted attributes
@@ -196,9 +215,10 @@ def spawn_fit(estimator, layout, device, train_kwargs):
         with open(folder / "fit.pkl", "wb") as file:
             pickle.dump((estimator, train_kwargs), file,
                         protocol=pickle.HIGHEST_PROTOCOL)
-        context = mp.start_processes(
-            _worker, args=(str(folder), layout, device, threads),
-            nprocs=layout.world_size, join=False, start_method="spawn")
+        with _standard_start_method():
+            context = mp.start_processes(
+                _worker, args=(str(folder), layout, device, threads),
+                nprocs=layout.world_size, join=False, start_method="spawn")
         try:
             # A bounded wait returns to Python now and then: a Ctrl-C that the
             # kernel hands to another thread of this process only sets a flag,
@@ -236,8 +256,12 @@ def _raise_worker_error(folder, exc):
     own error when none was recorded (a worker killed by a signal)."""
     path = folder / "first-error.pkl"
     if not path.exists():
-        raise RuntimeError(f"a worker of the fit (rank {exc.error_index}) ended: "
-                           f"{exc}") from exc
+        raise RuntimeError(
+            f"a worker of the fit (rank {exc.error_index}) ended before it could "
+            f"report an error: {exc}. Its own output (above, on stderr) says why; a "
+            "worker that stops while it starts is most often a script without `if "
+            "__name__ == '__main__':` around the fit (each worker imports the "
+            "script), or a process killed for memory.") from exc
     try:
         with open(path, "rb") as file:
             rank, error, text = pickle.load(file)  # written by our own worker

@@ -451,8 +451,16 @@ def _read_entry_file(path, size):
 
 
 def _remove(path):
+    """Delete a discarded entry: a file, a link, a FIFO, or an empty folder
+    where an entry belongs (a folder with contents is not the cache's to
+    delete; writing the entry then fails, and is reported)."""
     try:
         os.remove(path)
+    except IsADirectoryError:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
     except OSError:
         pass
 

@@ -174,6 +174,20 @@ def test_clone_and_grid_search_over_two_processes():
 
 
 @pytest.mark.slow
+def test_a_search_of_several_jobs_runs_fits_of_several_processes():
+    """joblib's loky workers set the start method "loky", which a spawned rank
+    read from its parent before any code ran ("cannot find context for
+    'loky'"): every fit of cross_val_score(n_jobs=2) failed."""
+    from sklearn.model_selection import cross_val_score
+
+    X, y = _data(n=48)
+    clf = FineTuneClassifier(**{**PARAMS, "epochs": 1, "early_stopping": False},
+                             devices=2)
+    scores = cross_val_score(clf, X, y, cv=2, n_jobs=2, error_score="raise")
+    assert np.isfinite(scores).all()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["dann", "self_training"])
 def test_domain_adaptation_over_two_processes(method):
     Xs, ys = _data(n=40, seed=0)

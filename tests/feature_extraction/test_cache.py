@@ -603,7 +603,7 @@ def _unblock_fifo(path):
 @pytest.mark.skipif(not os.path.exists("/dev/zero") or not hasattr(os, "mkfifo"),
                     reason="needs /dev/zero and FIFOs")
 @pytest.mark.parametrize("kind", ["symlink to /dev/zero", "fifo", "symlink to an entry",
-                                  "oversized"])
+                                  "oversized", "empty folder"])
 def test_entries_that_are_not_plain_entry_files_are_discarded(images, tmp_path, kind):
     extractor = tiny(cache=tmp_path).fit(images)
     expected = extractor.transform(images)
@@ -616,6 +616,8 @@ def test_entries_that_are_not_plain_entry_files_are_discarded(images, tmp_path, 
         os.mkfifo(target)
     elif kind == "symlink to an entry":
         os.symlink(files[1], target)  # a valid file, for another key
+    elif kind == "empty folder":  # stayed, warned, recomputed at every call
+        os.mkdir(target)
     else:
         with open(files[1], "rb") as file:
             data = file.read()
