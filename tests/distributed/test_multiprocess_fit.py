@@ -183,7 +183,12 @@ def test_a_search_of_several_jobs_runs_fits_of_several_processes():
     X, y = _data(n=48)
     clf = FineTuneClassifier(**{**PARAMS, "epochs": 1, "early_stopping": False},
                              devices=2)
-    scores = cross_val_score(clf, X, y, cv=2, n_jobs=2, error_score="raise")
+    try:
+        scores = cross_val_score(clf, X, y, cv=2, n_jobs=2, error_score="raise")
+    finally:  # joblib keeps its workers for the next call: none left for other tests
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
     assert np.isfinite(scores).all()
 
 
