@@ -236,6 +236,10 @@ def read_images(source, *, model_fitted=False):
         path = line.strip()
         if not path or path.startswith("#"):
             continue
+        if os.path.isdir(path):
+            raise BadInput(f"{path!r} (line {number} of {source!r}) is a folder: a "
+                           "list names image files, one per line; give the folder "
+                           "itself as an input instead")
         if not os.path.isfile(path):
             advice = ("this model reads images; to predict texts, fit a model on "
                       "texts (sktransfer fit ... --text-column)" if model_fitted else
@@ -493,10 +497,34 @@ def _text_layer(layer):
 
 
 # -- outputs -------------------------------------------------------------------
-def _check_output(path, formats=None, *, stdout=False):
-    """Refuse, before any work, an output that cannot be written."""
+#: Suffixes of data files, which a model written by fit must not take.
+_NOT_MODEL_SUFFIXES = (".csv", ".tsv", ".parquet", ".npy", ".txt", ".json")
+
+
+def _given(inputs):
+    """The command's input paths as a list (one, or several)."""
+    return [inputs] if isinstance(inputs, str) else list(inputs)
+
+
+def _check_output(path, formats=None, *, stdout=False, inputs=()):
+    """Refuse, before any work, an output that cannot be written, or that
+    would replace one of the command's ``inputs`` (a file given, or a file
+    inside a folder given)."""
     if path == "-" and stdout:
         return
+    if not path:
+        raise BadInput("-o is empty: give the file to write")
+    if os.path.isfile(path):
+        for given in inputs:
+            if not os.path.exists(given):
+                continue  # refused, naming it, when it is read
+            inside = os.path.isdir(given) and os.path.commonpath(
+                [os.path.realpath(given), os.path.realpath(path)]) == os.path.realpath(given)
+            if inside or os.path.samefile(given, path):
+                raise BadInput(f"-o {path!r} would replace "
+                               + (f"a file of the input {given!r}" if inside
+                                  else "the input file itself")
+                               + ": write the output elsewhere")
     if formats is not None and not path.lower().endswith(formats):
         raise BadInput(f"cannot tell the format of {path!r}: its name must end with "
                        f"{' or '.join(formats)}")
@@ -674,7 +702,7 @@ def _read_inputs(args, text):
 def _extract(args, say):
     from .feature_extraction import PretrainedFeatureExtractor, feature_cache_info
 
-    _check_output(args.output, _FEATURE_FORMATS)
+    _check_output(args.output, _FEATURE_FORMATS, inputs=_given(args.root))
     text = _resolve_model(args)
     inputs, labels = _read_inputs(args, text)
     extractor = PretrainedFeatureExtractor(
@@ -690,8 +718,10 @@ def _extract(args, say):
     elapsed = time.perf_counter() - start
     hits = feature_cache_info().hits - before.hits if args.cache else 0
     _write_features(args.output, features, inputs, labels, text=text)
-    say(f"{len(inputs)} {'texts' if text else 'images'}, {hits} from the cache: "
-        f"{features.shape[1]} features each, in {elapsed:.1f} s")
+    noun = ("text" if text else "image") + ("" if len(inputs) == 1 else "s")
+    cached = f", {hits} from the cache" if args.cache else ""
+    say(f"{len(inputs)} {noun}{cached}: {features.shape[1]} features each, in "
+        f"{elapsed:.1f} s")
     sidecars = _sidecars(args.output, labels, text=text)
     say(f"wrote {' and '.join([args.output, *sidecars])}")
     return 0
@@ -853,8 +883,13 @@ def _fit(args, say):
         raise BadInput(f"-o {args.output!r}: fit writes a safe file that "
                        f"sktransfer.load reads, not the pickle that joblib.load "
                        f"expects of a {suffix} name: give -o model.sktransfer")
+    from .datasets import is_image_name
+
+    if suffix in _NOT_MODEL_SUFFIXES or is_image_name(args.output):
+        raise BadInput(f"-o {args.output!r}: fit writes a model, and {suffix} names "
+                       "another kind of file: give -o model.sktransfer")
     options = _training_parameters(args)
-    _check_output(args.output)
+    _check_output(args.output, inputs=[args.root])
     text = _resolve_model(args)
     _check_savable(args.model)
     noun = "texts" if text else "images"
@@ -862,6 +897,8 @@ def _fit(args, say):
     train, y_train, validation, y_validation = _split(
         inputs, labels, args.validation_fraction, args.random_state, args.root, noun,
         stratify=classes is not None)
+    if not text:
+        _check_decodable(validation)
     estimator = _make_estimator(args, options)
     if text and args.text_column is not None:
         import pandas as pd
@@ -905,6 +942,20 @@ def _fit(args, say):
     return 0
 
 
+def _check_decodable(paths):
+    """Decode the images held out for validation before training: they are
+    read only after it, and a bad one would then end the command with the
+    trained model unsaved. (The training images are read in the first epoch.)"""
+    from .inputs._sources import decode_image
+
+    for path in paths:
+        try:
+            decode_image(path, where=repr(path))
+        except (ValueError, OSError) as exc:
+            raise BadInput(f"{_one_line(exc)} (held out for validation, checked "
+                           "before training)") from exc
+
+
 def _save(estimator, path):
     """Save a trained ``estimator`` to ``path`` whole or not at all; any failure
     (a full disk included) is a :class:`Failure`: the input was fine."""
@@ -941,7 +992,8 @@ def _predict(args, say):
     import numpy as np
     import pandas as pd
 
-    _check_output(args.output, (".csv",), stdout=True)
+    _check_output(args.output, (".csv",), stdout=True,
+                  inputs=[args.model, *_given(args.inputs)])
     model = _load_model(args.model)
     from .backbones._factory import estimator_reads_text
 
@@ -1381,12 +1433,14 @@ def build_parser():
                "on stderr), 1 trained but not saved, 130 interrupted (Ctrl-C).")
     parser.add_argument("--version", action="version", version=f"sktransfer {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.commands = {}  # name -> its parser, whose errors name the command
     for name, (run, arguments, summary, description, example) in _COMMANDS.items():
         command = commands.add_parser(name, formatter_class=_FORMATTER, help=summary,
                                       description=description,
                                       epilog=f"example: {example}")
         arguments(command)
         command.set_defaults(run=run)
+        parser.commands[name] = command
     return parser
 
 
@@ -1394,7 +1448,10 @@ def main(argv=None):
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the
     exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # as parse_args would, in the command's words
+        parser.commands[args.command].error(
+            f"unrecognized arguments: {' '.join(unknown)}")
     # Summaries go to stdout, unless the data does (predict -o -).
     stream = sys.stderr if getattr(args, "output", None) == "-" else sys.stdout
 

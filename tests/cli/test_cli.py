@@ -189,7 +189,8 @@ def test_extract_csv_from_a_list_and_a_flat_folder(work, tmp_path, capsys):
     assert (tmp_path / "f.paths.txt").read_text().splitlines() == flat
     assert not (tmp_path / "f.labels.txt").exists()
     np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), _expected_features(flat))
-    assert "2 images, 0 from the cache" in capsys.readouterr().out
+    # without --cache, no count of cached images
+    assert "2 images: 64 features each" in capsys.readouterr().out
 
 
 def test_extract_cache_recomputes_nothing(work, tmp_path):
@@ -265,6 +266,66 @@ def test_unwritable_outputs(work, tmp_path, capsys):
     line = _bad(["fit", data, "-o", str(tmp_path / "nope" / "m.sktransfer"), *NET],
                 capsys)
     assert "cannot write" in line
+
+
+def test_outputs_that_would_replace_an_input_or_are_not_models_are_refused(
+        work, tmp_path, capsys):
+    """-o replaced the input table with predictions, a training image with the
+    model, or wrote a model named .csv, each with exit code 0; an empty -o
+    failed after training."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(work / "data", data)
+    image = next(data.rglob("*.png"))
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{image}\n")
+    before = image.read_bytes()
+    for command, words in [
+        (["fit", str(data), "-o", str(image), *NET], "fit writes a model, and .png"),
+        (["fit", str(data), "-o", str(tmp_path / "model.csv"), *NET], ".csv names another"),
+        (["fit", str(data), "-o", "", *NET], "-o is empty"),
+        (["extract", str(listing), "-o", str(listing.with_suffix(".csv")), *NET], None),
+        (["predict", str(tmp_path / "m.sktransfer"), str(listing), "-o", str(listing)],
+         "would replace the input file itself"),
+    ]:
+        if words is None:  # a new file beside the input: written
+            assert main(command) == 0
+            continue
+        line = _bad(command, capsys)
+        assert words in line, line
+    assert image.read_bytes() == before and listing.read_text() == f"{image}\n"
+    table = tmp_path / "data" / "predictions.csv"
+    table.write_text("old")
+    line = _bad(["extract", str(data), "-o", str(table), *NET], capsys)
+    assert "would replace a file of the input" in line and table.read_text() == "old"
+
+
+def test_a_bad_image_held_out_for_validation_is_refused_before_training(
+        tmp_path, capsys):
+    """The validation images were read after training: one that does not
+    decode ended the command with the trained model unsaved."""
+    for name in ("cat", "dog"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(4):
+            (tmp_path / "data" / name / f"{i}.png").write_bytes(b"not an image")
+    assert main(["fit", str(tmp_path / "data"), "-o", str(tmp_path / "m.sktransfer"),
+                 "--estimator", "finetune", "--epochs", "1", *NET]) == 2
+    out, err = capsys.readouterr()
+    assert "is not a decodable image" in err and "checked before training" in err
+    assert "training" not in out
+
+
+def test_a_folder_in_a_list_of_images_is_named_as_a_folder(work, tmp_path, capsys):
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{work / 'data'}\n")
+    line = _bad(["extract", str(listing), "-o", str(tmp_path / "f.csv"), *NET], capsys)
+    assert "is a folder: a list names image files" in line
+
+
+def test_unknown_options_are_named_with_their_command(capsys):
+    line = _bad(["extract", "x", "-o", "f.csv", "--bogus", "1"], capsys)
+    assert line.startswith("sktransfer extract: error: unrecognized arguments: --bogus 1")
 
 
 def test_not_a_model(work, tmp_path, capsys):
@@ -713,7 +774,7 @@ def test_extract_texts_from_a_table_and_a_text_file(texts, tmp_path, capsys):
     assert list(frame["text"]) == texts["X"] and list(frame["label"]) == texts["labels"]
     np.testing.assert_allclose(frame.iloc[:, 2:].to_numpy(),
                                _tiny_features(texts["hf"], texts["X"]), atol=1e-6)
-    assert "24 texts, 0 from the cache: 32 features each" in capsys.readouterr().out
+    assert "24 texts: 32 features each" in capsys.readouterr().out
 
     # One text per line, with a text model: the matrix, no paths beside it.
     assert main(["extract", str(base / "texts.txt"), "--model", texts["hf"],
@@ -901,7 +962,8 @@ def test_warnings_are_lines_of_the_command(texts, tmp_path, capsys, monkeypatch)
     args = cli.build_parser().parse_args(["info", "x"])
     args.run = run
     monkeypatch.setattr(cli, "build_parser",
-                        lambda: type("Parser", (), {"parse_args": lambda self, argv: args})())
+                        lambda: type("Parser", (), {
+                            "parse_known_args": lambda self, argv: (args, [])})())
     assert cli.main(["info", "x"]) == 0
     assert capsys.readouterr().err.strip() == \
         "sktransfer info: warning (FutureWarning): going away"
