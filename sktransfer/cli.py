@@ -498,12 +498,43 @@ def _text_layer(layer):
 
 # -- outputs -------------------------------------------------------------------
 #: Suffixes of data files, which a model written by fit must not take.
-_NOT_MODEL_SUFFIXES = (".csv", ".tsv", ".parquet", ".npy", ".txt", ".json")
+_NOT_MODEL_SUFFIXES = (".csv", ".tsv", ".parquet", ".npy", ".npz", ".txt", ".json")
 
 
 def _given(inputs):
     """The command's input paths as a list (one, or several)."""
     return [inputs] if isinstance(inputs, str) else list(inputs)
+
+
+def _check_not_an_input(path, inputs):
+    """Refuse an output (or a ``.npy``'s companion file) that would replace
+    what the command reads: an input file itself, or an image inside an input
+    folder. Other files in an input folder are not read, and may be written
+    (``-o photos/features.csv``, then again)."""
+    from .datasets import is_image_name
+
+    written = [path]
+    if path.lower().endswith(".npy"):
+        written += [_sidecar(path, "paths"), _sidecar(path, "labels")]
+    for output in written:
+        if not os.path.isfile(output):
+            continue
+        for given in inputs:
+            if not os.path.exists(given):
+                continue  # refused, naming it, when it is read
+            if os.path.isdir(given):
+                folder = os.path.realpath(given)
+                if not (is_image_name(output) and os.path.commonpath(
+                        [folder, os.path.realpath(output)]) == folder):
+                    continue
+                what = f"an image of the input folder {given!r}"
+            elif os.path.samefile(given, output):
+                what = f"the input {given!r}"
+            else:
+                continue
+            raise BadInput(f"-o {path!r} would write over {what}"
+                           + ("" if output == path else f" (as {output!r})")
+                           + ": write the output elsewhere")
 
 
 def _check_output(path, formats=None, *, stdout=False, inputs=()):
@@ -514,17 +545,7 @@ def _check_output(path, formats=None, *, stdout=False, inputs=()):
         return
     if not path:
         raise BadInput("-o is empty: give the file to write")
-    if os.path.isfile(path):
-        for given in inputs:
-            if not os.path.exists(given):
-                continue  # refused, naming it, when it is read
-            inside = os.path.isdir(given) and os.path.commonpath(
-                [os.path.realpath(given), os.path.realpath(path)]) == os.path.realpath(given)
-            if inside or os.path.samefile(given, path):
-                raise BadInput(f"-o {path!r} would replace "
-                               + (f"a file of the input {given!r}" if inside
-                                  else "the input file itself")
-                               + ": write the output elsewhere")
+    _check_not_an_input(path, inputs)
     if formats is not None and not path.lower().endswith(formats):
         raise BadInput(f"cannot tell the format of {path!r}: its name must end with "
                        f"{' or '.join(formats)}")
@@ -948,6 +969,9 @@ def _check_decodable(paths):
     trained model unsaved. (The training images are read in the first epoch.)"""
     from .inputs._sources import decode_image
 
+    if len(paths) > 500:
+        print(f"decoding the {len(paths)} held-out images first", file=sys.stderr,
+              flush=True)
     for path in paths:
         try:
             decode_image(path, where=repr(path))

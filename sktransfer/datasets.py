@@ -298,7 +298,8 @@ def _photo(name):
             "(or sktransfer[examples])."
         ) from exc
     image = np.asarray(getattr(data, name)())
-    if image.ndim not in (2, 3) or image.shape[0] < 8 or image.shape[1] < 8:
+    if not (image.ndim == 2 or image.ndim == 3 and image.shape[2] in (3, 4)) \
+            or image.shape[0] < 8 or image.shape[1] < 8:
         raise ValueError(f"skimage.data.{name}() gives an array of shape "
                          f"{image.shape}, not a photograph (rows, columns[, channels]).")
     if image.dtype != np.uint8:

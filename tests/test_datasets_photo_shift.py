@@ -169,6 +169,8 @@ def test_scikit_learn_photographs_as_classes():
     ({"classes": ("astronaut", "nope")}, "classes: 'nope' is not a photograph"),
     ({"classes": ("astronaut", "download_all")}, "classes: 'download_all' is not a"),
     ({"classes": ("astronaut", 3)}, "classes: 3 is not a photograph"),
+    # a stack of 200 faces of 25 x 25 pixels is no photograph either
+    ({"classes": ("astronaut", "lfw_subset")}, "lfw_subset.*not a photograph"),
 ])
 def test_bad_values_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):

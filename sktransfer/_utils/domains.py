@@ -5,6 +5,8 @@ Used by :class:`~sktransfer.DomainAdaptClassifier` (what to train on and what to
 adapt to) and by the scorers of :mod:`sktransfer.metrics` (what to score on).
 """
 
+import numbers
+
 import numpy as np
 from sklearn.utils import column_or_1d
 
@@ -24,8 +26,10 @@ def unlabeled_mask(y):
             # strings in an object array (a pandas column of labels, a
             # Categorical, a "string" dtype): as in a numpy string array
             return np.array([v == "-1" for v in y], dtype=bool)
-        return np.array([not isinstance(v, (str, bool, np.bool_)) and v == -1
-                         for v in y], dtype=bool)
+        # numbers only: a missing label (None, pandas' NA) is no -1, and is
+        # refused as missing where the labels are checked
+        return np.array([isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                         and v == -1 for v in y], dtype=bool)
     return y == -1
 
 

@@ -129,8 +129,9 @@ def _warn_if_freeze_exceeds_stages(backbone, freeze):
 def _check_no_missing_labels(y):
     """Refuse None and NaN labels, naming the first row that holds one (sorting
     the classes would fail with a TypeError that names no row)."""
-    if y.dtype.kind == "O":
-        missing = np.array([v is None or (isinstance(v, float) and v != v) for v in y])
+    if y.dtype.kind == "O":  # pandas' NA of a "string" column too
+        missing = np.array([v is None or (isinstance(v, float) and v != v)
+                            or type(v).__name__ == "NAType" for v in y])
     elif y.dtype.kind == "f":
         missing = np.isnan(y)
     else:
@@ -138,7 +139,7 @@ def _check_no_missing_labels(y):
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
         raise ValueError(
-            f"y has {int(missing.sum())} missing label(s) (None or NaN), the first at "
+            f"y has {int(missing.sum())} missing label(s) (None, NaN or NA), the first at "
             f"row {row}: drop those rows, or mark unlabeled samples of "
             "DomainAdaptClassifier with -1."
         )

@@ -31,6 +31,7 @@ import os
 import pickle
 import signal
 import tempfile
+import threading
 import traceback
 from numbers import Integral
 from pathlib import Path
@@ -182,6 +183,9 @@ def _leave_group():
         dist.destroy_process_group()
 
 
+_START_METHOD_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _standard_start_method():
     """Python's own default start method while the ranks start, when another
@@ -189,15 +193,16 @@ def _standard_start_method():
     ``"loky"``): a spawned process reads it from its parent before running
     any code, and one that Python does not know stops it (``cannot find
     context for 'loky'``)."""
-    method = mp.get_start_method(allow_none=True)
-    if method is None or method in mp.get_all_start_methods():
-        yield
-        return
-    mp.set_start_method("spawn", force=True)
-    try:
-        yield
-    finally:
-        mp.set_start_method(method, force=True)
+    with _START_METHOD_LOCK:  # one swap at a time: threads of one worker too
+        method = mp.get_start_method(allow_none=True)
+        if method is None or method in mp.get_all_start_methods():
+            yield
+            return
+        mp.set_start_method("spawn", force=True)
+        try:
+            yield
+        finally:
+            mp.set_start_method(method, force=True)
 
 
 def spawn_fit(estimator, layout, device, train_kwargs):

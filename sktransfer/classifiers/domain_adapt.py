@@ -90,10 +90,12 @@ class DomainAdaptClassifier(NeuralClassifierBase):
         One record per epoch, as in :class:`~sktransfer.FineTuneClassifier`;
         ``train_loss`` includes the weighted adaptation loss, and (when a method
         adapts) ``supervised_loss`` and ``adaptation_loss`` (unweighted) give its
-        two parts, epoch means. The refinement epochs of ``"dirt-t"`` train on
-        target rows alone: their ``train_loss`` is ``refinement_loss`` (target
-        entropy, VAT and the teacher's KL), not comparable with the epochs
-        before.
+        two parts, epoch means. The refinement steps of ``"dirt-t"`` train on
+        target rows alone, and record ``refinement_loss`` (target entropy, VAT
+        and the teacher's KL): an epoch spent refining has it as its
+        ``train_loss``, not comparable with the epochs before; the epoch where
+        refinement starts records both kinds of part, each the mean over its
+        own steps.
     preprocess_ : PreprocessConfig or None
     n_iter_ : int
     interrupted_ : bool

@@ -455,12 +455,10 @@ def _remove(path):
     where an entry belongs (a folder with contents is not the cache's to
     delete; writing the entry then fails, and is reported)."""
     try:
-        os.remove(path)
-    except IsADirectoryError:
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass
+        if stat_module.S_ISDIR(os.lstat(path).st_mode):
+            os.rmdir(path)  # (os.remove of a folder fails, EISDIR or EPERM by system)
+        else:
+            os.remove(path)
     except OSError:
         pass
 

@@ -11,7 +11,6 @@ stopping, checkpoints, the user's) that it calls at each point of the fit.
 
 import dataclasses
 import time
-from numbers import Real
 
 import numpy as np
 import torch
@@ -373,7 +372,7 @@ def _epoch_metrics(step, record):
                 "record holds numbers, strings, None, and lists and dicts of them (a "
                 "one-element tensor or array becomes a number): reduce it, or "
                 ".tolist() it.")
-        metrics[key] = value
+        metrics[key] = _as_record_value(value)
     return metrics
 
 
@@ -385,7 +384,18 @@ def _plain_record_value(value):
     if isinstance(value, dict):
         return all(isinstance(key, str) and _plain_record_value(item)
                    for key, item in value.items())
-    return isinstance(value, (Real, str, type(None))) and not isinstance(value, np.generic)
+    # int and float, numpy's float64 (a float) included: what JSON writes
+    return isinstance(value, (int, float, str, type(None)))
+
+
+def _as_record_value(value):
+    """A plain record value with its tuples as lists: what a checkpoint's JSON
+    gives back on resume, so a resumed history equals an uninterrupted one."""
+    if isinstance(value, (list, tuple)):
+        return [_as_record_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_record_value(item) for key, item in value.items()}
+    return value
 
 
 def _plain_number(value):

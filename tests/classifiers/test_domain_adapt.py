@@ -168,9 +168,15 @@ def test_a_pandas_column_of_string_labels_marks_unlabeled_rows_with_the_string_m
         assert unlabeled_mask(np.asarray(labels, dtype=object)).sum() == 60
         clf = da(method="source_only", adabn=True, epochs=1).fit(X, labels)
         assert list(clf.classes_) == ["cat", "dog"] and clf.n_target_ == 60
-    # labels of mixed types keep the rule of numbers: only -1 itself marks one
+    # labels of mixed types keep the rule of numbers: only -1 itself marks one;
+    # a missing label marks none (it is refused as missing, naming its row)
     assert unlabeled_mask(np.array(["-1", "cat", -1], dtype=object)).tolist() == \
         [False, False, True]
+    assert unlabeled_mask(np.asarray(pd.Series(["cat", pd.NA, "-1"], dtype="string"),
+                                     dtype=object)).tolist() == [False, False, False]
+    with pytest.raises(ValueError, match="missing label.*row 1"):
+        da(method="source_only", epochs=1).fit(
+            X[:3], pd.Series(["cat", pd.NA, "dog"], dtype="string"))
 
 
 def test_images_with_a_small_cnn():

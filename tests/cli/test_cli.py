@@ -287,7 +287,7 @@ def test_outputs_that_would_replace_an_input_or_are_not_models_are_refused(
         (["fit", str(data), "-o", "", *NET], "-o is empty"),
         (["extract", str(listing), "-o", str(listing.with_suffix(".csv")), *NET], None),
         (["predict", str(tmp_path / "m.sktransfer"), str(listing), "-o", str(listing)],
-         "would replace the input file itself"),
+         "would write over the input"),
     ]:
         if words is None:  # a new file beside the input: written
             assert main(command) == 0
@@ -295,10 +295,16 @@ def test_outputs_that_would_replace_an_input_or_are_not_models_are_refused(
         line = _bad(command, capsys)
         assert words in line, line
     assert image.read_bytes() == before and listing.read_text() == f"{image}\n"
-    table = tmp_path / "data" / "predictions.csv"
-    table.write_text("old")
-    line = _bad(["extract", str(data), "-o", str(table), *NET], capsys)
-    assert "would replace a file of the input" in line and table.read_text() == "old"
+    # a file in an input folder that the command does not read may be written,
+    # and written again (a rerun)
+    for _ in range(2):
+        assert main(["extract", str(data), "-o", str(data / "features.csv"), *NET]) == 0
+    # the companions of a .npy count as outputs
+    paths = tmp_path / "f.paths.txt"
+    paths.write_text(f"# my list\n{image}\n")
+    line = _bad(["extract", str(paths), "-o", str(tmp_path / "f.npy"), *NET], capsys)
+    assert "would write over the input" in line and "f.paths.txt" in line
+    assert paths.read_text() == f"# my list\n{image}\n"
 
 
 def test_a_bad_image_held_out_for_validation_is_refused_before_training(

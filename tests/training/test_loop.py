@@ -167,13 +167,14 @@ def test_a_step_loss_that_is_not_one_float_tensor_is_refused_naming_the_step(
 def test_a_loss_of_one_element_in_any_shape_and_lists_in_epoch_metrics_are_taken():
     """What backward() takes, a (1,) loss (an adaptation loss of shape (1,) adds
     to the 0-d supervised loss), and what a record holds, lists of numbers."""
+    import numpy as np
     from sktransfer import DomainAdaptClassifier
     from sktransfer.adaptation import CORALLoss
     from sktransfer.training import DomainAdaptationStep
 
     class Step(DomainAdaptationStep):
         def epoch_metrics(self):
-            return {**super().epoch_metrics(), "per_class": [0.25, 0.75],
+            return {**super().epoch_metrics(), "per_class": (0.25, np.float64(0.75)),
                     "parts": {"a": 1, "b": None}}
 
     class Coral(CORALLoss):
@@ -185,5 +186,6 @@ def test_a_loss_of_one_element_in_any_shape_and_lists_in_epoch_metrics_are_taken
     clf = DomainAdaptClassifier(model=None, method=Coral(), epochs=2, device="cpu")
     clf.fit(*_adaptation_data())
     record = clf.history_[-1]
+    # a tuple is kept as the list a checkpoint's JSON gives back on resume
     assert record["per_class"] == [0.25, 0.75] and record["parts"] == {"a": 1, "b": None}
     assert isinstance(record["train_loss"], float)
