@@ -539,8 +539,8 @@ def _check_not_an_input(path, inputs):
 
 def _check_output(path, formats=None, *, stdout=False, inputs=()):
     """Refuse, before any work, an output that cannot be written, or that
-    would replace one of the command's ``inputs`` (a file given, or a file
-    inside a folder given)."""
+    would replace what the command reads of its ``inputs``
+    (:func:`_check_not_an_input`)."""
     if path == "-" and stdout:
         return
     if not path:
