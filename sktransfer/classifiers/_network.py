@@ -20,7 +20,7 @@ class ClassifierNet(nn.Module):
         self.head = nn.Linear(backbone.num_features, n_classes)
 
     def forward(self, x, return_features=False):
-        features = self.backbone(x)
+        features = _checked_width(self.backbone(x), self.head.in_features)
         logits = self.head(self.dropout(features))
         if return_features:
             return logits, features
@@ -35,7 +35,21 @@ class FeaturesOnly(nn.Module):
         self.net = net
 
     def forward(self, x):
-        return self.net.backbone(x)
+        return _checked_width(self.net.backbone(x), self.net.head.in_features)
+
+
+def _checked_width(features, width):
+    """``features``, when each row has the ``width`` the head was built for; a
+    network whose features grow with the image (no global pooling) gives
+    another width on images of another size than fit's: a ValueError says so
+    (the head's matrix product named no size)."""
+    if features.shape[1] != width:
+        raise ValueError(
+            f"the network gives {features.shape[1]} features per sample for these "
+            f"inputs, and its head was fitted on {width}: its features depend on the "
+            "image size. Give images of the fitted size, or fit with image_size so "
+            "that every image is resized to one size.")
+    return features
 
 
 def mlp_backbone(n_features, hidden_layer_sizes=(256,)):

@@ -606,6 +606,11 @@ def test_a_user_module_is_sized_at_the_training_images_size(tmp_path):
     clf = FineTuneClassifier(model=trunk, epochs=1, batch_size=4, device="cpu",
                              random_state=0).fit(small, y[:4])
     assert clf.predict_proba(small).shape == (4, 2)
+    larger = rng.random((2, 3, 32, 32)).astype(np.float32)
+    for method in (clf.predict, clf.transform):  # torch's "mat1 and mat2", or silence
+        with pytest.raises(ValueError, match="gives 8192 features per sample for these "
+                                             "inputs, and its head was fitted on 2048"):
+            method(larger)
 
     with pytest.raises(ValueError, match=r"cannot take images of 12 x 12 \(the "
                                          r"training images' own size\).*Set image_size"):
