@@ -19,6 +19,7 @@ import numbers
 from numbers import Integral
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -129,13 +130,9 @@ def _warn_if_freeze_exceeds_stages(backbone, freeze):
 def _check_no_missing_labels(y):
     """Refuse None and NaN labels, naming the first row that holds one (sorting
     the classes would fail with a TypeError that names no row)."""
-    if y.dtype.kind == "O":  # pandas' NA of a "string" column too
-        missing = np.array([v is None or (isinstance(v, float) and v != v)
-                            or type(v).__name__ == "NAType" for v in y])
-    elif y.dtype.kind == "f":
-        missing = np.isnan(y)
-    else:
+    if y.dtype.kind not in "Of":
         return
+    missing = pd.isna(y)  # None, NaN, and pandas' NA of a "string" column
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
         raise ValueError(

@@ -354,48 +354,36 @@ class Trainer:
 
 
 def _epoch_metrics(step, record):
-    """``step.epoch_metrics()`` as plain numbers, checked: a history record
-    holds numbers (it is printed, plotted, saved by a checkpoint as JSON), and
-    its own keys are the loop's."""
+    """``step.epoch_metrics()`` as a record holds them (see
+    :func:`_record_value`), checked: its own keys are the loop's."""
     metrics = {}
     for key, value in (step.epoch_metrics() or {}).items():
         where = f"{type(step).__name__}.epoch_metrics()[{key!r}]"
         if key in record or key == "duration":
             raise ValueError(f"{where}: {key!r} is a key the loop writes in each "
                              "epoch's record; name the value otherwise.")
-        value = _plain_number(value)
-        if not _plain_record_value(value):
-            shape = getattr(value, "shape", None)
-            raise TypeError(
-                f"{where} is a {type(value).__name__}"
-                f"{'' if shape is None else f' of shape {tuple(shape)}'}: a history "
-                "record holds numbers, strings, None, and lists and dicts of them (a "
-                "one-element tensor or array becomes a number): reduce it, or "
-                ".tolist() it.")
-        metrics[key] = _as_record_value(value)
+        metrics[key] = _record_value(_plain_number(value), where)
     return metrics
 
 
-def _plain_record_value(value):
-    """Whether a history record can hold ``value`` as it is: what JSON writes
-    (a checkpoint's history), a log prints and a safe file stores."""
+def _record_value(value, where):
+    """``value`` as a history record holds it: what JSON writes (a checkpoint's
+    history), a log prints and a safe file stores. Numbers (numpy's float64, a
+    float, included), strings and None, in lists (a tuple becomes one, as JSON
+    gives it back on resume) and dicts of str keys; a TypeError naming
+    ``where`` (the key whose value is or holds it) for anything else."""
     if isinstance(value, (list, tuple)):
-        return all(_plain_record_value(item) for item in value)
-    if isinstance(value, dict):
-        return all(isinstance(key, str) and _plain_record_value(item)
-                   for key, item in value.items())
-    # int and float, numpy's float64 (a float) included: what JSON writes
-    return isinstance(value, (int, float, str, type(None)))
-
-
-def _as_record_value(value):
-    """A plain record value with its tuples as lists: what a checkpoint's JSON
-    gives back on resume, so a resumed history equals an uninterrupted one."""
-    if isinstance(value, (list, tuple)):
-        return [_as_record_value(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _as_record_value(item) for key, item in value.items()}
-    return value
+        return [_record_value(item, where) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: _record_value(item, where) for key, item in value.items()}
+    if isinstance(value, (int, float, str, type(None))):
+        return value
+    shape = getattr(value, "shape", None)
+    raise TypeError(
+        f"{where} is a {type(value).__name__}"
+        f"{'' if shape is None else f' of shape {tuple(shape)}'}: a history record "
+        "holds numbers, strings, None, and lists and dicts of them (a one-element "
+        "tensor or array becomes a number): reduce it, or .tolist() it.")
 
 
 def _plain_number(value):
