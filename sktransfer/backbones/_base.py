@@ -1,5 +1,7 @@
 """The :class:`Backbone` module every estimator puts its heads on."""
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -169,11 +171,22 @@ def _has_lazy_parameters(module):
                for parameter in module.parameters())
 
 
-def check_copyable(module):
-    """Raise ValueError when ``module`` (a user's) holds lazy layers with buffers
-    not made yet (``nn.LazyBatchNorm2d``): such a module cannot be copied before
-    its first forward pass, and the estimators copy a user's module rather than
-    train it in place."""
+def check_user_module(module):
+    """Raise ValueError, before any work, for what a user's ``module`` holds
+    that the estimators cannot run: lazy layers with buffers not made yet
+    (``nn.LazyBatchNorm2d``: such a module cannot be copied before its first
+    forward pass, and the estimators copy a user's module rather than train it
+    in place), or floating-point weights that are not float32 (inputs are fed
+    as float32, and ``precision`` casts inside autocast, so torch's own error
+    would name neither the layer nor the fix)."""
+    for name, tensor in itertools.chain(module.named_parameters(), module.named_buffers()):
+        if (isinstance(tensor, nn.parameter.UninitializedTensorMixin)
+                or not tensor.is_floating_point() or tensor.dtype == torch.float32):
+            continue
+        raise ValueError(
+            f"model: its tensor {name!r} is {tensor.dtype}, and the estimators feed "
+            "float32 inputs to a float32 network (mixed precision is the "
+            "precision parameter's job); convert the module with module.float().")
     for name, layer in module.named_modules():
         if any(isinstance(buffer, nn.parameter.UninitializedBuffer)
                for buffer in layer.buffers(recurse=False)):

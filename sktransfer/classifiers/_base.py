@@ -42,7 +42,7 @@ from .._sklearn_compat import _check_sample_weight, check_is_fitted, validate_da
 from .._utils.hints import ImagesLike
 from .._utils.versioning import check_version, stamp_version
 from ..backbones import load_backbone
-from ..backbones._base import check_copyable, features_at_input_size
+from ..backbones._base import check_user_module, features_at_input_size
 from ..backbones._factory import backbone_modality
 from ..inputs import ArraySource, TextPreprocess, validate_images
 from ..inputs._preprocess import check_restored_channels
@@ -334,7 +334,7 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
             raise ValueError(f"model={self.model!r}: a backbone name, an nn.Module, "
                              "or None / 'mlp' for flat input.")
         if isinstance(self.model, torch.nn.Module):
-            check_copyable(self.model)
+            check_user_module(self.model)
         if not _is_freeze(self.freeze):
             raise ValueError(f"freeze={self.freeze!r} must be 'backbone', None or "
                              "an int >= 0.")

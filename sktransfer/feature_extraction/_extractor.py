@@ -19,7 +19,7 @@ from .._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, ch
 from .._utils.hints import ImagesLike
 from .._utils.versioning import check_version, stamp_version
 from ..backbones import POOLINGS, load_backbone
-from ..backbones._base import check_copyable, features_at_input_size
+from ..backbones._base import check_user_module, features_at_input_size
 from ..backbones._factory import backbone_modality, files_signature, is_rebuildable
 from ..backbones._registry import registered_builder
 from ..inputs import PreprocessConfig, TextPreprocess, validate_images
@@ -249,7 +249,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         if isinstance(model, nn.Module):
             # Frozen, put in eval mode and maybe loaded from a checkpoint below:
             # a copy, so that the user's module stays as it was.
-            check_copyable(model)
+            check_user_module(model)
             model = copy.deepcopy(model)
         pooling, options = self.pooling, {}
         if self._modality == "text":

@@ -675,6 +675,23 @@ def test_a_lazy_batchnorm_is_refused_naming_the_layer():
             estimator.fit(X, np.arange(8) % 2)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_a_module_not_in_float32_is_refused_naming_the_tensor(dtype):
+    # torch's own error ("Input type (float) and bias type (double)") came from the
+    # sizing pass, which then advised image_size: the wrong fix
+    from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
+
+    X = np.random.default_rng(0).integers(0, 256, size=(8, 16, 16, 3), dtype=np.uint8)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten()).to(dtype)
+    for estimator in (FineTuneClassifier(model=net, weights=None, epochs=1, device="cpu"),
+                      PretrainedFeatureExtractor(model=net, weights=None, device="cpu")):
+        with pytest.raises(ValueError, match=rf"'0.weight' is {dtype}.*module.float\(\)"):
+            estimator.fit(X, np.arange(8) % 2)
+    # the integer buffer of BatchNorm (num_batches_tracked) is not a dtype to refuse
+    PretrainedFeatureExtractor(model=net.float(), weights=None, device="cpu").fit(X)
+
+
 def test_user_module_declared_num_features_is_used():
     class FixedInput(nn.Module):
         """Takes exactly 3x64x64 images: a dry run on another size would fail."""
