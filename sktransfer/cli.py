@@ -1472,9 +1472,12 @@ def main(argv=None):
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the
     exit code."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args, unknown = parser.parse_known_args(argv)
-    if unknown:  # as parse_args would, in the command's words
-        parser.commands[args.command].error(
+    if unknown:  # as parse_args would, in the words of the parser they were given to
+        before = argv[:argv.index(args.command)] if args.command in argv else []
+        (parser if any(item in before for item in unknown)
+         else parser.commands[args.command]).error(
             f"unrecognized arguments: {' '.join(unknown)}")
     # Summaries go to stdout, unless the data does (predict -o -).
     stream = sys.stderr if getattr(args, "output", None) == "-" else sys.stdout

@@ -332,6 +332,10 @@ def test_a_folder_in_a_list_of_images_is_named_as_a_folder(work, tmp_path, capsy
 def test_unknown_options_are_named_with_their_command(capsys):
     line = _bad(["extract", "x", "-o", "f.csv", "--bogus", "1"], capsys)
     assert line.startswith("sktransfer extract: error: unrecognized arguments: --bogus 1")
+    # given before the command, an option is the main parser's, not the command's
+    line = _bad(["--bogus", "extract", "x", "-o", "f.csv"], capsys)
+    assert line.startswith("sktransfer: error: unrecognized arguments: --bogus (see "
+                           "sktransfer --help)")
 
 
 def test_not_a_model(work, tmp_path, capsys):
