@@ -282,6 +282,34 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                     backbone.num_features = self._input_features_
             return ClassifierNet(backbone, self._target_type().n_outputs)
 
+    def _network_mismatch(self, tensors):
+        """Where the network that the parameters and fitted attributes build
+        (on the meta device: nothing is allocated, no weights are read) differs
+        from the state dict ``tensors``, in words; None where it does not."""
+        with torch.device("meta"):
+            built = self._build_network(weights=None, seed=0).state_dict()
+        built = {k: tuple(v.shape) for k, v in built.items()}
+        held = {k: tuple(v.shape) for k, v in tensors.items()}
+        if built == held:
+            return None
+        key = min(built.keys() ^ held.keys() or {k for k in built if built[k] != held[k]})
+        return f"{key!r} is {built.get(key, 'absent')} there and {held.get(key, 'absent')}"
+
+    def _check_same_network(self):
+        """A continued fit trains the network of the first fit: refuse
+        parameters set since to build another (``model`` above all), which
+        would be ignored, and whose saved copy could not be loaded."""
+        mismatch = self._network_mismatch(self.module_.state_dict())
+        if mismatch:
+            model = (type(self.model).__name__ if isinstance(self.model, torch.nn.Module)
+                     else repr(self.model))
+            raise ValueError(
+                f"model={model} (with the other parameters) builds another network "
+                f"than the fitted one ({mismatch} in the fitted network): a continued "
+                "fit (warm_start, partial_fit) keeps the first fit's network. Set the "
+                "parameters back to what the first fit had, or fit anew "
+                "(warm_start=False).")
+
     def _check_same_preprocessing(self):
         """A continued fit (``warm_start``, ``partial_fit``) trains on the
         preprocessing of the first fit: refuse a ``max_length`` or
@@ -444,10 +472,12 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                                                source=source)
             self.preprocess_ = self._preprocess(self.module_.backbone)
             self.history_ = []
-        elif self._tabular:
-            self._check_same_hidden_layers()
-        elif self.preprocess_ is not None:
-            self._check_same_preprocessing()
+        else:
+            if self._tabular:
+                self._check_same_hidden_layers()
+            elif self.preprocess_ is not None:
+                self._check_same_preprocessing()
+            self._check_same_network()
         if isinstance(self.preprocess_, TextPreprocess):
             warn_truncated(self.preprocess_, source.texts)
         return FitData(source, targets, weights, labeled_rows, seed)
@@ -739,17 +769,11 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
             if not isinstance(self.model, torch.nn.Module):
                 # Shapes first, on the meta device (nothing is allocated): a
                 # crafted file's widths or classes must match the tensors it holds.
-                with torch.device("meta"):
-                    built = self._build_network(weights=None, seed=0).state_dict()
-                built = {k: tuple(v.shape) for k, v in built.items()}
-                held = {k: tuple(v.shape) for k, v in tensors.items()}
-                if built != held:
-                    key = min(built.keys() ^ held.keys() or
-                              {k for k in built if built[k] != held[k]})
+                mismatch = self._network_mismatch(tensors)
+                if mismatch:
                     raise ValueError(
                         f"its weights do not fit the network that its parameters and "
-                        f"fitted attributes build: {key!r} is {built.get(key, 'absent')} "
-                        f"there and {held.get(key, 'absent')} in the file.")
+                        f"fitted attributes build: {mismatch} in the file.")
             net = self._build_network(weights=None, seed=0)
             try:
                 net.load_state_dict(tensors)

@@ -690,6 +690,41 @@ def test_a_continued_fit_refuses_other_hidden_layer_sizes(blobs, partial):
     assert clf.set_params(hidden_layer_sizes=[8]).fit(X, y).n_iter_ == 2
 
 
+@pytest.mark.parametrize("partial", [False, True])
+@pytest.mark.parametrize("regressor", [False, True])
+def test_a_continued_fit_refuses_another_model(partial, regressor):
+    # set_params(model=...) before a warm fit kept training the first network
+    # silently; get_params then described another one, and the fitted model
+    # pickled but could not be unpickled (the rebuild follows the parameters).
+    import pickle
+
+    from torch import nn
+
+    from sktransfer import FineTuneRegressor
+    from tiny_fits import cnn, images_task
+
+    X, y = images_task()
+    first = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    params = dict(model=first, weights=None, image_size=16, epochs=1, batch_size=8,
+                  device="cpu", random_state=0)
+    clf = (FineTuneRegressor(**params).fit(X, y.astype(float)) if regressor
+           else cnn(**params).fit(X, y))
+    target = y.astype(float) if regressor else y
+    expected = clf.predict(X)
+    clf.set_params(warm_start=True, model=nn.Sequential(
+        nn.Conv2d(3, 6, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()))
+    with pytest.raises(ValueError, match=r"model=Sequential \(with the other parameters\) "
+                                         r"builds another network than the fitted one "
+                                         r"\('backbone.body.0.bias' is \(6,\) there and "
+                                         r"\(4,\) in the fitted network\)"):
+        clf.partial_fit(X, target) if partial else clf.fit(X, target)
+    np.testing.assert_array_equal(clf.predict(X), expected)  # left as it was
+    clf.set_params(model=first)
+    clf.partial_fit(X, target) if partial else clf.fit(X, target)
+    assert clf.n_iter_ == 2
+    assert pickle.loads(pickle.dumps(clf)).predict(X).shape == expected.shape
+
+
 def test_a_validation_fraction_that_empties_a_side_is_said_in_the_package_words(blobs):
     from tiny_fits import mlp
 
