@@ -8,6 +8,7 @@ target label. See ``docs/domain_adaptation_metrics.md`` for which to use when.
 """
 
 import inspect
+import numbers
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,7 +21,7 @@ from sklearn.utils import check_array, check_random_state
 
 from ._utils.caller import warn
 from ._sklearn_compat import _safe_indexing
-from ._utils.domains import unlabeled_mask
+from ._utils.domains import check_no_missing_labels, unlabeled_mask
 from ._utils.frames import in_memory
 from ._utils.representation import estimator_features
 
@@ -82,6 +83,14 @@ def density_ratio(source_features, target_features, *, domain_classifier=None,
     >>> bool(weights[source[:, 0] > 1].mean() > weights[source[:, 0] < 0].mean())
     True
     """
+    if not (isinstance(cv, numbers.Integral) and not isinstance(cv, (bool, np.bool_))):
+        raise ValueError(f"cv={cv!r} must be an int: the number of cross-fitting folds "
+                         "of the domain classifier (a splitter is not taken: the folds "
+                         "are stratified by domain, shuffled with random_state).")
+    source_features, target_features = (
+        check_array(features, accept_sparse="csr", ensure_min_samples=0, input_name=name)
+        for features, name in ((source_features, "source_features"),
+                               (target_features, "target_features")))
     n_source, n_target = source_features.shape[0], target_features.shape[0]
     if n_source == 0 or n_target == 0:
         raise ValueError(
@@ -270,6 +279,12 @@ def _domain_masks(scorer, X, y, *, need_source):
             f"{name} needs a 1-D y with one label per row of X; got y of shape "
             f"{y.shape} for {n_rows} rows."
         )
+    try:
+        check_no_missing_labels(y)
+    except ValueError as exc:
+        # a missing source label was charged as a wrong prediction (a log loss of
+        # about 36 in DEV), silently
+        raise ValueError(f"{name}: {exc}") from None
     target = unlabeled_mask(y)
     if not target.any():
         raise ValueError(
@@ -357,12 +372,24 @@ def _predict_proba(scorer, estimator, X):
             f"{type(scorer).__name__} needs class probabilities, and "
             f"{type(estimator).__name__} has no predict_proba."
         )
-    return np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    bad = ~np.isfinite(proba).all(axis=tuple(range(1, proba.ndim)))
+    if bad.any():
+        # NaN read as a certain prediction gave a diverged model the best
+        # entropy: NaN instead, which a search ranks last
+        warn(f"{type(scorer).__name__}: the probabilities of {int(bad.sum())} of the "
+             f"{len(bad)} rows it reads are not finite (NaN or inf): the model's "
+             "outputs overflow (as after a fit that diverged), and the score is NaN.",
+             UserWarning)
+        return None
+    return proba
 
 
 def _log_losses(scorer, estimator, X, y):
     """Per-sample cross-entropy of the estimator's probabilities for labels ``y``."""
     proba = _predict_proba(scorer, estimator, X)
+    if proba is None:  # not finite: said
+        return np.full(len(y), np.nan)
     classes = getattr(estimator, "classes_", None)
     if classes is None:
         raise AttributeError(
@@ -440,7 +467,11 @@ class PredictionEntropyScorer(_DomainScorer):
     target rows (``y == -1``) are read; the labeled rows are ignored.
 
     The score is ``-mean_i sum_k -p_ik log p_ik`` in nats, between ``-log(K)``
-    (uniform predictions over ``K`` classes) and 0 (one-hot predictions).
+    (uniform predictions over ``K`` classes) and 0 (one-hot predictions). A
+    model whose probabilities are not finite (NaN or inf: its outputs
+    overflow, as after a fit that diverged) scores NaN with a warning, as it
+    does with :class:`SoftNeighborhoodDensityScorer` and
+    :class:`DeepEmbeddedValidation`: a search ranks it last.
 
     See Also
     --------
@@ -472,6 +503,8 @@ class PredictionEntropyScorer(_DomainScorer):
         _check_classifier(self, estimator)
         target, _ = _domain_masks(self, X, y, need_source=False)
         proba = _predict_proba(self, estimator, _take(X, target))
+        if proba is None:  # not finite: said
+            return float("nan")
         with np.errstate(divide="ignore", invalid="ignore"):
             terms = np.where(proba > 0, proba * np.log(proba), 0.0)
         return float(np.mean(np.sum(terms, axis=1)))
@@ -530,6 +563,11 @@ class SoftNeighborhoodDensityScorer(_DomainScorer):
 
     def __call__(self, estimator, X, y):
         X = in_memory(X)  # a dask DataFrame given whole, as scikit-learn computes it
+        if not (isinstance(self.temperature, numbers.Real)
+                and not isinstance(self.temperature, (bool, np.bool_))
+                and self.temperature > 0):
+            raise ValueError(f"{type(self).__name__}: temperature={self.temperature!r} "
+                             "must be a number > 0.")
         if self.max_samples is not None and not (
                 isinstance(self.max_samples, (int, np.integer)) and self.max_samples >= 2):
             raise ValueError(f"{type(self).__name__}: max_samples={self.max_samples!r} "
@@ -546,6 +584,8 @@ class SoftNeighborhoodDensityScorer(_DomainScorer):
                 f"the scored data; got {len(rows)}."
             )
         proba = _predict_proba(self, estimator, _safe_indexing(X, rows))
+        if proba is None:  # not finite: said
+            return float("nan")
         return soft_neighborhood_density(proba, temperature=self.temperature)
 
 
@@ -669,6 +709,8 @@ class DeepEmbeddedValidation(_DensityRatioScorer):
         _check_features_option(self)
         target, source = _domain_masks(self, X, y, need_source=True)
         losses = _log_losses(self, estimator, _take(X, source), np.asarray(y)[source])
+        if np.isnan(losses).any():  # probabilities not finite: said
+            return float("nan")
         weights = _source_weights(self, estimator, X, target, source)
         risk = dev_risk(losses, weights)
         if risk < 0:

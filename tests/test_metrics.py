@@ -293,6 +293,40 @@ def test_a_regressor_is_refused_as_a_regressor(scorer):
             scorer(estimator, X, y)
 
 
+class Overflowing(LabeledOnly):
+    """A model whose outputs overflow on some rows, as after a fit that
+    diverged: NaN probabilities there."""
+
+    def predict_proba(self, X):
+        proba = super().predict_proba(X)
+        proba[::3] = np.nan
+        return proba
+
+
+@pytest.mark.parametrize("scorer", [PredictionEntropyScorer(), DeepEmbeddedValidation(),
+                                    SoftNeighborhoodDensityScorer()], ids=_scorer_id)
+def test_probabilities_that_are_not_finite_score_nan(scorer, shift):
+    # NaN read as a certain prediction: a diverged model got the best entropy
+    # (0.0), and a search picked it
+    *_, X, y = shift
+    model = Overflowing().fit(X, y)
+    with pytest.warns(UserWarning, match=r"the probabilities of \d+ of the \d+ rows it "
+                                         r"reads are not finite .* the score is NaN"):
+        assert np.isnan(scorer(model, X, y))
+
+
+@pytest.mark.parametrize("scorer", SCORERS, ids=_scorer_id)
+def test_a_missing_label_is_refused_naming_its_row(scorer, shift, models):
+    # a NaN source label was charged as a wrong prediction, silently
+    *_, X, y = shift
+    y = y.astype(float)
+    y[np.flatnonzero(y != -1)[2]] = np.nan
+    with pytest.raises(ValueError, match=rf"{type(scorer).__name__}: y has 1 missing "
+                                         rf"label\(s\) .* the first at row "
+                                         rf"{np.flatnonzero(np.isnan(y))[0]}"):
+        scorer(models["target"], X, y)
+
+
 def test_importance_weighting_needs_only_predict(shift):
     *_, X, y = shift
     svc = LinearSVC().fit(X[y != -1], y[y != -1])
@@ -348,6 +382,15 @@ def test_density_ratio_is_deterministic_and_checks_its_inputs():
         density_ratio(source, target[:0])
     with pytest.raises(TypeError, match="predict_proba"):
         density_ratio(source, target, domain_classifier=LinearSVC())
+    # lists, as array-like says; a splitter or None for cv named as cv
+    np.testing.assert_array_equal(density_ratio(source.tolist(), target.tolist()), first)
+    for cv in (None, 2.5, True, GridSearchCV):
+        with pytest.raises(ValueError, match=r"cv=.* must be an int"):
+            density_ratio(source, target, cv=cv)
+        with pytest.raises(ValueError, match=r"cv=.* must be an int"):
+            ImportanceWeightedScorer(cv=cv, features="input")(
+                LogisticRegression().fit(source, source[:, 0] > 0),
+                np.r_[source, target], np.r_[source[:, 0] > 0, np.full(20, -1)])
 
 
 def test_dev_scores_an_impossible_negative_risk_as_nan(shift, models, monkeypatch):
@@ -442,6 +485,18 @@ def test_soft_neighborhood_density_prefers_clusters_and_checks_inputs():
         soft_neighborhood_density(np.array([[0.5, 0.5], [np.inf, 1.0], [1.0, 0.0]]))
     with pytest.raises(TypeError, match="[Ss]parse"):
         soft_neighborhood_density(sp.csr_matrix(clusters))
+
+
+@pytest.mark.parametrize("temperature", [None, "0.05", 0, -1.0, True])
+def test_soft_neighborhood_density_scorer_checks_its_temperature_first(temperature, shift):
+    *_, X, y = shift
+
+    class NoPrediction(LabeledOnly):
+        def predict_proba(self, X):
+            raise AssertionError("predicted before the temperature was checked")
+
+    with pytest.raises(ValueError, match=rf"temperature={temperature!r} must be a number > 0"):
+        SoftNeighborhoodDensityScorer(temperature=temperature)(NoPrediction().fit(X, y), X, y)
 
 
 def test_soft_neighborhood_density_scorer_reads_target_rows_and_subsamples(shift, models):

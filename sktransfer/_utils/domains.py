@@ -8,6 +8,7 @@ adapt to) and by the scorers of :mod:`sktransfer.metrics` (what to score on).
 import numbers
 
 import numpy as np
+import pandas as pd
 from sklearn.utils import column_or_1d
 
 
@@ -31,6 +32,21 @@ def unlabeled_mask(y):
         return np.array([isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
                          and v == -1 for v in y], dtype=bool)
     return y == -1
+
+
+def check_no_missing_labels(y):
+    """Refuse None and NaN labels, naming the first row that holds one (sorting
+    the classes would fail with a TypeError that names no row)."""
+    if y.dtype.kind not in "Of":
+        return
+    missing = pd.isna(y)  # None, NaN, and pandas' NA of a "string" column
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise ValueError(
+            f"y has {int(missing.sum())} missing label(s) (None, NaN or NA), the first at "
+            f"row {row}: drop those rows, or mark unlabeled samples of "
+            "DomainAdaptClassifier with -1."
+        )
 
 
 def target_mask(unlabeled, sample_domain, *, marker):

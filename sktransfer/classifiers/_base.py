@@ -19,7 +19,6 @@ import numbers
 from numbers import Integral
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -34,6 +33,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from .._utils.caller import warn
 from .._utils.compile import compile_options, compiled
 from .._utils.device import resolve_autocast_dtype, resolve_device
+from .._utils.domains import check_no_missing_labels
 from .._utils.notes import add_note
 from .._utils.torch_parameters import TorchParameters
 from .._utils.seeding import global_generator
@@ -125,21 +125,6 @@ def _warn_if_freeze_exceeds_stages(backbone, freeze):
                 f"freeze={freeze} is more than the {n_stages} stages of the backbone "
                 f"{backbone.name!r}: every stage trains, as with freeze=None.",
                 UserWarning)
-
-
-def _check_no_missing_labels(y):
-    """Refuse None and NaN labels, naming the first row that holds one (sorting
-    the classes would fail with a TypeError that names no row)."""
-    if y.dtype.kind not in "Of":
-        return
-    missing = pd.isna(y)  # None, NaN, and pandas' NA of a "string" column
-    if missing.any():
-        row = int(np.flatnonzero(missing)[0])
-        raise ValueError(
-            f"y has {int(missing.sum())} missing label(s) (None, NaN or NA), the first at "
-            f"row {row}: drop those rows, or mark unlabeled samples of "
-            "DomainAdaptClassifier with -1."
-        )
 
 
 def restored_on_failure(fit):
@@ -838,7 +823,7 @@ class NeuralClassifierBase(ClassifierMixin, NeuralNetworkBase):
                 f"X has {n_samples} samples but y has {len(y)}: they must have the "
                 "same length."
             )
-        _check_no_missing_labels(y if labeled is None else np.where(labeled, y, y[0]))
+        check_no_missing_labels(y if labeled is None else np.where(labeled, y, y[0]))
         check_classification_targets(y if labeled is None else y[labeled])
         return y
 
