@@ -695,12 +695,23 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         net = placed(self.module_, device)
         loader = BatchLoader(source, self.preprocess_, device,
                                  num_workers=self.num_workers)
-        return run_batches(
+        outputs = run_batches(
             compiled(net if module is None else module(net), self.compile), loader,
             autocast_dtype=resolve_autocast_dtype(self.precision, device, inference=True),
             batch_size=self.batch_size,
             progress=bool(self.verbose), desc=f"{type(self).__name__}.{desc}",
         )
+        bad = ~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1)
+        if bad.any():
+            # Weights that stayed finite (so the fit's check passed) can still
+            # overflow float32 on some inputs: NaN probabilities would read as
+            # the first class, or as certainty, without a word.
+            warn(f"{type(self).__name__}.{desc}: the network's outputs are not finite "
+                 f"(NaN or inf) for {int(bad.sum())} of the {len(bad)} samples, the "
+                 f"first at sample {int(np.flatnonzero(bad)[0])}: its weights or "
+                 "these inputs are too large (as after a fit that diverged). Lower "
+                 "lr, set grad_clip, or scale the input.", UserWarning)
+        return outputs
 
     def predict(self, X: ImagesLike) -> np.ndarray:
         """Predictions from the network's outputs, as the target type decodes them."""
@@ -875,19 +886,19 @@ class NeuralClassifierBase(ClassifierMixin, NeuralNetworkBase):
         """Logits: shape (n_samples, n_classes), or (n_samples,) for two classes
         (the logit difference, positive for ``classes_[1]``); (n_samples,
         n_labels) for a multi-label fit (:class:`~sktransfer.FineTuneClassifier`)."""
-        outputs = self._forward_all(X)  # checks that the estimator is fitted
+        outputs = self._forward_all(X, desc="decision_function")  # checks it is fitted
         return self._target_type().decision_function(outputs)
 
     def predict_proba(self, X: ImagesLike) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), rows summing to 1;
         for a multi-label fit (:class:`~sktransfer.FineTuneClassifier`), the
         probability of each label, (n_samples, n_labels)."""
-        outputs = self._forward_all(X)  # checks that the estimator is fitted
+        outputs = self._forward_all(X, desc="predict_proba")  # checks it is fitted
         return self._target_type().predict_proba(outputs)
 
     def predict_log_proba(self, X: ImagesLike) -> np.ndarray:
         """Log of :meth:`predict_proba`, computed stably from the logits."""
-        outputs = self._forward_all(X)  # checks that the estimator is fitted
+        outputs = self._forward_all(X, desc="predict_log_proba")  # checks it is fitted
         return self._target_type().predict_log_proba(outputs)
 
     def predict(self, X: ImagesLike) -> np.ndarray:

@@ -47,6 +47,30 @@ def test_a_fit_whose_weights_turn_nan_stops_with_an_error():
         check_is_fitted(clf)
 
 
+def test_outputs_that_overflow_at_prediction_are_said():
+    """Weights that stay finite (the fit's check passes) can overflow float32
+    on large inputs, as after a fit at lr=1e8 on unscaled features: NaN
+    probabilities were returned without a word (and read as certainty)."""
+    import numpy as np
+    import torch
+
+    from sktransfer import DomainAdaptClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = np.r_[rng.integers(0, 2, 20), -np.ones(20, dtype=int)]
+    clf = DomainAdaptClassifier(model=None, epochs=1, device="cpu", random_state=0).fit(X, y)
+    with torch.no_grad():
+        for parameter in clf.module_.parameters():
+            parameter.fill_(1e18)
+    for method in ("predict_proba", "predict", "decision_function", "predict_log_proba"):
+        with pytest.warns(UserWarning, match=rf"DomainAdaptClassifier.{method}: the "
+                                             r"network's outputs are not finite \(NaN or "
+                                             r"inf\) for 1 of the 3 samples, the first at "
+                                             r"sample 1: .* Lower lr"):
+            getattr(clf, method)(np.r_[X[:1] * 0, np.abs(X[:1]) * 1e4, X[:1] * 0])
+
+
 def test_epoch_metrics_given_as_tensors_are_recorded_as_numbers():
     """A step's epoch_metrics returning a 0-d tensor kept the estimator from
     being saved safely ("history_ ... not a plain value")."""
