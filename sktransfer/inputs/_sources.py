@@ -591,6 +591,13 @@ def _array_to_tensor(X, *, channels_first_hint):
     if X.shape[0] == 0:
         raise ValueError("X is empty: found 0 images.")
     if X.ndim == 3:
+        if X.shape[2] in (3, 4) and min(X.shape[:2]) > 4:
+            # (N, H, W) grayscale images 3 or 4 pixels wide, or, far likelier, one
+            # colour image (H, W, C) given without its batch axis
+            n, height, width = tuple(X.shape)
+            warn(f"X of shape {(n, height, width)} is read as {n} grayscale images "
+                 f"of {height} x {width} pixels; one colour image is X[None], of "
+                 f"shape {(1, n, height, width)}.", UserWarning)
         X = X[:, None] if is_tensor else X[:, None, :, :]
     elif X.ndim == 4:
         last, second = X.shape[3], X.shape[1]

@@ -62,6 +62,18 @@ def test_torch_grey_tensor(grey):
     np.testing.assert_allclose(features(torch.from_numpy(grey)), expected, **TOL)
 
 
+def test_one_colour_image_without_its_batch_axis_is_said(rgb):
+    # (H, W, 3) was read as H grayscale images 3 pixels wide, without a word
+    with pytest.warns(UserWarning, match=r"X of shape \(16, 16, 3\) is read as 16 "
+                                         r"grayscale images of 16 x 3 pixels; one colour "
+                                         r"image is X\[None\], of shape \(1, 16, 16, 3\)"):
+        check_images(rgb[0][:16, :16])
+    with warnings.catch_warnings():  # grayscale images of a common width: no doubt
+        warnings.simplefilter("error")
+        check_images(rgb[:4, :, :, 0])
+        check_images(rgb[0][:16, :16, :3][:3])  # three 16 x 3 images: too few rows to doubt
+
+
 def test_list_of_equal_shape_arrays(rgb, expected):
     np.testing.assert_allclose(features(list(rgb)), expected, **TOL)
     np.testing.assert_allclose(features(tuple(rgb)), expected, **TOL)
