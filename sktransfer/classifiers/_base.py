@@ -43,6 +43,7 @@ from .._utils.hints import ImagesLike
 from .._utils.versioning import check_version, stamp_version
 from ..backbones import load_backbone
 from ..backbones._base import check_user_module, features_at_input_size
+from ..backbones._input_size import check_image_size
 from ..backbones._factory import backbone_modality
 from ..inputs import ArraySource, TextPreprocess, validate_images
 from ..inputs._preprocess import check_restored_channels
@@ -348,6 +349,8 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                              "or None / 'mlp' for flat input.")
         if isinstance(self.model, torch.nn.Module):
             check_user_module(self.model)
+        if not self._tabular and self._modality == "image":
+            check_image_size(self.image_size)  # before the backbone is built
         if not _is_freeze(self.freeze):
             raise ValueError(f"freeze={self.freeze!r} must be 'backbone', None or "
                              "an int >= 0.")

@@ -81,3 +81,26 @@ def test_long_fit_warning_is_a_named_default_on_cpu_and_can_be_dropped(monkeypat
     assert len(created) == 1 and created[0].threshold == 900.0
     cnn(callbacks=[("long_fit_warning", None)]).fit(X, y)
     assert len(created) == 1  # dropped
+
+
+@pytest.mark.parametrize("image_size, error", [
+    ((32,), r"image_size must be an int, a \(height, width\) pair of ints or None; got "
+            r"\(32,\)"),
+    ((32.5, 32), r"got \(32.5, 32\)"),
+    ((32, 0), r"image_size=\(32, 0\) must be positive"),
+])
+def test_a_bad_image_size_is_refused_before_the_backbone_is_built(monkeypatch, image_size,
+                                                                   error):
+    # the tuple's contents were checked only once the backbone had loaded
+    import sktransfer.classifiers._base as base
+    from sktransfer import DomainAdaptClassifier, FineTuneClassifier, FineTuneRegressor
+
+    def no_backbone(*args, **kwargs):
+        raise AssertionError("the backbone was built before image_size was checked")
+
+    monkeypatch.setattr(base, "load_backbone", no_backbone)
+    X = np.zeros((4, 16, 16, 3), dtype=np.uint8)
+    for estimator, y in ((FineTuneClassifier, [0, 1, 0, 1]), (FineTuneRegressor, [0., 1, 2, 3]),
+                         (DomainAdaptClassifier, [0, 1, -1, -1])):
+        with pytest.raises((TypeError, ValueError), match=error):
+            estimator(image_size=image_size).fit(X, y)
