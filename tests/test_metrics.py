@@ -372,6 +372,69 @@ def test_density_ratio_recovers_a_known_ratio():
     assert np.mean(weights) == pytest.approx(1, abs=0.1)
 
 
+def _effective(weights):
+    return np.sum(weights) ** 2 / np.sum(weights ** 2)
+
+
+def test_min_effective_fraction_shrinks_only_weights_that_rest_on_few_rows():
+    rng = np.random.default_rng(0)
+    source = rng.normal(0, 1, size=(200, 5))
+    apart, near = rng.normal(2.5, 1, size=(200, 5)), rng.normal(0.3, 1, size=(200, 5))
+    sharp = density_ratio(source, apart)
+    assert _effective(sharp) < 0.05 * 200          # a few rows take all the weight
+    for fraction in (0.05, 0.3):
+        shrunk = density_ratio(source, apart, min_effective_fraction=fraction)
+        assert _effective(shrunk) >= fraction * 200
+        # the same ordering of the rows, flatter: a prior on the ratios, no new ones
+        assert np.corrcoef(np.log(sharp), np.log(shrunk))[0, 1] > 0.9
+    # weights that keep enough rows effective are those of C=1, bit for bit
+    np.testing.assert_array_equal(density_ratio(source, near, min_effective_fraction=0.05),
+                                  density_ratio(source, near))
+    # none reaches the fraction: the most regularised, C=0.001
+    tiny = density_ratio(source, apart * 50, min_effective_fraction=1.0)
+    from sklearn.linear_model import LogisticRegression
+    np.testing.assert_array_equal(tiny, density_ratio(
+        source, apart * 50, domain_classifier=make_pipeline(
+            StandardScaler(), LogisticRegression(C=0.001, max_iter=1000))))
+
+
+@pytest.mark.parametrize("fraction", [0, 1.5, -0.1, True, "0.1"])
+def test_min_effective_fraction_bad_values(fraction):
+    source, target = np.zeros((10, 2)), np.ones((10, 2))
+    with pytest.raises(ValueError, match=r"min_effective_fraction=.* must be None or a "
+                                         r"number in \(0, 1\]"):
+        density_ratio(source, target, min_effective_fraction=fraction)
+    with pytest.raises(ValueError, match="sets the C of the default domain classifier"):
+        density_ratio(source, target, min_effective_fraction=0.1,
+                      domain_classifier=LogisticRegression())
+
+
+def test_importance_weighting_shrinks_by_default_where_the_domains_are_apart(shift):
+    # the default (0.05) changes nothing where the weights keep enough rows
+    # effective, and takes a given domain classifier as it is
+    *_, X, y = shift
+    model = LabeledOnly().fit(X, y)
+    assert ImportanceWeightedScorer()(model, X, y) == \
+        ImportanceWeightedScorer(min_effective_fraction=None)(model, X, y)
+    given = make_pipeline(StandardScaler(), LogisticRegression(C=0.5))
+    assert ImportanceWeightedScorer(domain_classifier=given)(model, X, y) == \
+        ImportanceWeightedScorer(domain_classifier=given,
+                                 min_effective_fraction=None)(model, X, y)
+    # apart (few source rows effective at C=1): the default shrinks the ratios
+    rng = np.random.default_rng(1)
+    source = rng.normal(0, 1, size=(200, 5))
+    X_apart = np.r_[source, rng.normal(1.5, 1, size=(200, 5))]
+    y_apart = np.r_[(source[:, 0] > 0).astype(int), np.full(200, -1)]
+    model = LabeledOnly(LogisticRegression(C=0.01)).fit(X_apart, y_apart)
+    with pytest.warns(UserWarning, match="barely overlap"):
+        sharp = ImportanceWeightedScorer(min_effective_fraction=None,
+                                         features="input")(model, X_apart, y_apart)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        shrunk = ImportanceWeightedScorer(features="input")(model, X_apart, y_apart)
+    assert shrunk != sharp
+
+
 def test_density_ratio_is_deterministic_and_checks_its_inputs():
     rng = np.random.default_rng(0)
     source, target = rng.normal(size=(30, 2)), rng.normal(1, size=(20, 2))
@@ -521,8 +584,9 @@ def test_repr():
     assert repr(PredictionEntropyScorer()) == "PredictionEntropyScorer()"
     assert repr(DeepEmbeddedValidation(cv=3)) == (
         "DeepEmbeddedValidation(domain_classifier=None, features='auto', cv=3, "
-        "random_state=0)"
+        "random_state=0, min_effective_fraction=None)"
     )
+    assert repr(ImportanceWeightedScorer()).endswith("min_effective_fraction=0.05)")
 
 
 @pytest.mark.parametrize("scorer", SCORERS, ids=_scorer_id)
