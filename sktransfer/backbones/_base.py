@@ -1,7 +1,5 @@
 """The :class:`Backbone` module every estimator puts its heads on."""
 
-import itertools
-
 import torch
 from torch import nn
 
@@ -178,8 +176,9 @@ def check_user_module(module):
     forward pass, and the estimators copy a user's module rather than train it
     in place), or floating-point weights that are not float32 (inputs are fed
     as float32, and ``precision`` casts inside autocast, so torch's own error
-    would name neither the layer nor the fix)."""
-    for name, tensor in itertools.chain(module.named_parameters(), module.named_buffers()):
+    would name neither the layer nor the fix). Buffers are the module's own
+    business: one it casts in ``forward`` works."""
+    for name, tensor in module.named_parameters():
         if (isinstance(tensor, nn.parameter.UninitializedTensorMixin)
                 or not tensor.is_floating_point() or tensor.dtype == torch.float32):
             continue

@@ -11,10 +11,12 @@ own, then calls :meth:`_fit_data` and :meth:`_fit_epochs`, passing the step it
 trains with (``make_step``).
 """
 
+import contextlib
 import copy
 import dataclasses
 import functools
 import inspect
+import itertools
 import numbers
 from numbers import Integral
 
@@ -126,6 +128,21 @@ def _warn_if_freeze_exceeds_stages(backbone, freeze):
                 f"freeze={freeze} is more than the {n_stages} stages of the backbone "
                 f"{backbone.name!r}: every stage trains, as with freeze=None.",
                 UserWarning)
+
+
+def _meta_memo(module):
+    """A ``copy.deepcopy`` memo under which ``module``'s parameters and buffers
+    are copied as meta tensors of their shapes: the copy allocates nothing
+    (lazy ones, which have no shape yet, are copied as they are)."""
+    def meta(tensor):
+        copied = torch.empty_like(tensor, device="meta")
+        if isinstance(tensor, torch.nn.Parameter):
+            return torch.nn.Parameter(copied, requires_grad=tensor.requires_grad)
+        return copied
+
+    return {id(tensor): meta(tensor)
+            for tensor in itertools.chain(module.parameters(), module.buffers())
+            if not isinstance(tensor, torch.nn.parameter.UninitializedTensorMixin)}
 
 
 def restored_on_failure(fit):
@@ -243,16 +260,23 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
             f"{type(self).__name__} must implement _check_fitted_targets.")
 
     # -- the network ---------------------------------------------------------
-    def _build_network(self, *, weights, seed, source=None):
+    def _build_network(self, *, weights, seed, source=None, shapes_only=False):
         """The network to train; ``source`` (the training images) sizes the
-        features of a backbone that keeps images at their own size."""
-        with global_generator(seed):
+        features of a backbone that keeps images at their own size.
+        ``shapes_only``: built on the meta device with ``weights=None``, a
+        user's module included (its tensors stand in as meta tensors of their
+        shapes), so that nothing is allocated and no weights are read or
+        copied."""
+        device = torch.device("meta") if shapes_only else contextlib.nullcontext()
+        with device, global_generator(seed):
             if self._tabular:
                 backbone = mlp_backbone(self.n_features_in_, tuple(self.hidden_layer_sizes))
             else:
                 # A user's module is copied: fitting never trains the parameter itself.
-                model = (copy.deepcopy(self.model)
-                         if isinstance(self.model, torch.nn.Module) else self.model)
+                model = self.model
+                if isinstance(model, torch.nn.Module):
+                    model = copy.deepcopy(model, _meta_memo(model) if shapes_only else None)
+                weights = None if shapes_only else weights
                 options = ({"max_length": self.max_length} if self._modality == "text"
                            else {})
                 backbone = load_backbone(model, weights, image_size=self.image_size,
@@ -268,33 +292,43 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                     backbone.num_features = self._input_features_
             return ClassifierNet(backbone, self._target_type().n_outputs)
 
-    def _network_mismatch(self, tensors):
+    def _network_mismatch(self, tensors, layers=None):
         """Where the network that the parameters and fitted attributes build
-        (on the meta device: nothing is allocated, no weights are read) differs
-        from the state dict ``tensors``, in words; None where it does not."""
-        with torch.device("meta"):
-            built = self._build_network(weights=None, seed=0).state_dict()
-        built = {k: tuple(v.shape) for k, v in built.items()}
+        (on the meta device: nothing is allocated, no weights are read or
+        copied) differs from the state dict ``tensors``, or from the ``layers``
+        (name -> layer class name) of a network, in words; None where it
+        does not."""
+        network = self._build_network(weights=None, seed=0, shapes_only=True)
+        built = {k: tuple(v.shape) for k, v in network.state_dict().items()}
         held = {k: tuple(v.shape) for k, v in tensors.items()}
+        if built == held and layers is not None:
+            # the same shapes, other layers (an activation or a pooling swapped)
+            built = {name: type(layer).__name__ for name, layer in network.named_modules()}
+            held = layers
         if built == held:
             return None
         key = min(built.keys() ^ held.keys() or {k for k in built if built[k] != held[k]})
-        return f"{key!r} is {built.get(key, 'absent')} there and {held.get(key, 'absent')}"
+        return (f"{key!r} is {built.get(key, 'absent')} as the parameters build it and "
+                f"{held.get(key, 'absent')}")
 
     def _check_same_network(self):
         """A continued fit trains the network of the first fit: refuse
         parameters set since to build another (``model`` above all), which
         would be ignored, and whose saved copy could not be loaded."""
-        mismatch = self._network_mismatch(self.module_.state_dict())
+        mismatch = self._network_mismatch(
+            self.module_.state_dict(),
+            {name: type(layer).__name__ for name, layer in self.module_.named_modules()})
         if mismatch:
             model = (type(self.model).__name__ if isinstance(self.model, torch.nn.Module)
                      else repr(self.model))
+            sizing = ("hidden_layer_sizes" if self._tabular else "max_length"
+                      if self._modality == "text" else "image_size")
             raise ValueError(
-                f"model={model} (with the other parameters) builds another network "
-                f"than the fitted one ({mismatch} in the fitted network): a continued "
-                "fit (warm_start, partial_fit) keeps the first fit's network. Set the "
-                "parameters back to what the first fit had, or fit anew "
-                "(warm_start=False).")
+                f"the parameters (model={model}, and {sizing}, which sizes it) build "
+                f"another network than the fitted one: {mismatch} in the fitted "
+                "network. A continued fit (warm_start, partial_fit) keeps the first "
+                "fit's network: set the parameters back to what the first fit had, or "
+                "fit anew (warm_start=False).")
 
     def _check_same_preprocessing(self):
         """A continued fit (``warm_start``, ``partial_fit``) trains on the

@@ -691,6 +691,18 @@ def test_a_module_not_in_float32_is_refused_naming_the_tensor(dtype):
     # the integer buffer of BatchNorm (num_batches_tracked) is not a dtype to refuse
     PretrainedFeatureExtractor(model=net.float(), weights=None, device="cpu").fit(X)
 
+    class Scaled(nn.Module):  # a buffer of another dtype, cast in forward: the module's own
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.register_buffer("scale", torch.tensor(0.5, dtype=dtype))
+
+        def forward(self, x):
+            return self.conv(x).mean((2, 3)) * self.scale.to(x.dtype)
+
+    FineTuneClassifier(model=Scaled(), weights=None, epochs=1, device="cpu").fit(
+        X, np.arange(8) % 2)
+
 
 def test_user_module_declared_num_features_is_used():
     class FixedInput(nn.Module):

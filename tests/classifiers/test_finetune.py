@@ -713,12 +713,20 @@ def test_a_continued_fit_refuses_another_model(partial, regressor):
     expected = clf.predict(X)
     clf.set_params(warm_start=True, model=nn.Sequential(
         nn.Conv2d(3, 6, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()))
-    with pytest.raises(ValueError, match=r"model=Sequential \(with the other parameters\) "
-                                         r"builds another network than the fitted one "
-                                         r"\('backbone.body.0.bias' is \(6,\) there and "
-                                         r"\(4,\) in the fitted network\)"):
+    with pytest.raises(ValueError, match=r"the parameters \(model=Sequential, and "
+                                         r"image_size, which sizes it\) build another "
+                                         r"network than the fitted one: 'backbone.body.0."
+                                         r"bias' is \(6,\) as the parameters build it and "
+                                         r"\(4,\) in the fitted network"):
         clf.partial_fit(X, target) if partial else clf.fit(X, target)
     np.testing.assert_array_equal(clf.predict(X), expected)  # left as it was
+    # the same shapes, another layer: unpickled, the model would be that other network
+    clf.set_params(model=nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveMaxPool2d(1),
+                                       nn.Flatten()))
+    with pytest.raises(ValueError, match=r"'backbone.body.1' is AdaptiveMaxPool2d as the "
+                                         r"parameters build it and AdaptiveAvgPool2d in "
+                                         r"the fitted network"):
+        clf.partial_fit(X, target) if partial else clf.fit(X, target)
     clf.set_params(model=first)
     clf.partial_fit(X, target) if partial else clf.fit(X, target)
     assert clf.n_iter_ == 2
