@@ -1476,8 +1476,10 @@ def main(argv=None):
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # as parse_args would, in the words of the parser they were given to
         before = argv[:argv.index(args.command)] if args.command in argv else []
-        (parser if any(item in before for item in unknown)
-         else parser.commands[args.command]).error(
+        main_ones = [item for item in unknown if item in before]
+        if main_ones:
+            parser.error(f"unrecognized arguments: {' '.join(main_ones)}")
+        parser.commands[args.command].error(
             f"unrecognized arguments: {' '.join(unknown)}")
     # Summaries go to stdout, unless the data does (predict -o -).
     stream = sys.stderr if getattr(args, "output", None) == "-" else sys.stdout

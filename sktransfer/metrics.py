@@ -45,6 +45,29 @@ _FEATURES = ("auto", "input")
 _SHRINKING_C = (1.0, 0.1, 0.01, 0.001)
 
 
+def _is_number(value, kind=numbers.Real):
+    """``value`` is a ``kind`` number, a bool not counted as one."""
+    return isinstance(value, kind) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_density_params(cv, min_effective_fraction, prefix=""):
+    """The checks of :func:`density_ratio`'s ``cv`` and ``min_effective_fraction``
+    (``prefix`` names the scorer that holds them)."""
+    if not _is_number(cv, numbers.Integral):
+        raise ValueError(f"{prefix}cv={cv!r} must be an int: the number of cross-fitting "
+                         "folds of the domain classifier (a splitter is not taken: the "
+                         "folds are stratified by domain, shuffled with random_state).")
+    if min_effective_fraction is not None and not (
+            _is_number(min_effective_fraction) and 0 < min_effective_fraction <= 1):
+        raise ValueError(f"{prefix}min_effective_fraction={min_effective_fraction!r} must "
+                         "be None or a number in (0, 1].")
+
+
+def _check_temperature(temperature, prefix=""):
+    if not (_is_number(temperature) and temperature > 0):
+        raise ValueError(f"{prefix}temperature={temperature!r} must be a number > 0.")
+
+
 def density_ratio(source_features, target_features, *, domain_classifier=None,
                   cv=5, random_state=0, min_effective_fraction=None):
     """Estimate ``p_target(x) / p_source(x)`` at the source samples.
@@ -97,31 +120,22 @@ def density_ratio(source_features, target_features, *, domain_classifier=None,
     >>> bool(weights[source[:, 0] > 1].mean() > weights[source[:, 0] < 0].mean())
     True
     """
-    if not (isinstance(cv, numbers.Integral) and not isinstance(cv, (bool, np.bool_))):
-        raise ValueError(f"cv={cv!r} must be an int: the number of cross-fitting folds "
-                         "of the domain classifier (a splitter is not taken: the folds "
-                         "are stratified by domain, shuffled with random_state).")
+    _check_density_params(cv, min_effective_fraction)
+    if min_effective_fraction is not None and domain_classifier is not None:
+        raise ValueError(
+            f"min_effective_fraction={min_effective_fraction!r} sets the C of the "
+            "default domain classifier; with domain_classifier given, regularise "
+            "that classifier itself and pass min_effective_fraction=None.")
+    # lists, as array-like says; values as they are (a given classifier may take NaN)
     source_features, target_features = (
-        check_array(features, accept_sparse="csr", ensure_min_samples=0, input_name=name)
-        for features, name in ((source_features, "source_features"),
-                               (target_features, "target_features")))
+        features if sp.issparse(features) else np.asarray(features)
+        for features in (source_features, target_features))
     n_source, n_target = source_features.shape[0], target_features.shape[0]
     if n_source == 0 or n_target == 0:
         raise ValueError(
             f"density_ratio needs samples of both domains, got {n_source} source "
             f"and {n_target} target samples."
         )
-    if min_effective_fraction is not None:
-        if domain_classifier is not None:
-            raise ValueError(
-                f"min_effective_fraction={min_effective_fraction!r} sets the C of the "
-                "default domain classifier; with domain_classifier given, regularise "
-                "that classifier itself and pass min_effective_fraction=None.")
-        if not (isinstance(min_effective_fraction, numbers.Real)
-                and not isinstance(min_effective_fraction, (bool, np.bool_))
-                and 0 < min_effective_fraction <= 1):
-            raise ValueError(f"min_effective_fraction={min_effective_fraction!r} must be "
-                             "None or a number in (0, 1].")
     sparse = sp.issparse(source_features) or sp.issparse(target_features)
     if domain_classifier is not None and not hasattr(domain_classifier, "predict_proba"):
         raise TypeError(
@@ -261,8 +275,7 @@ def soft_neighborhood_density(probabilities, *, temperature=0.05, chunk_size=102
             f"probabilities; got shape {shape}."
         )
     proba = check_array(probabilities, dtype=np.float64, input_name="probabilities")
-    if not temperature > 0:
-        raise ValueError(f"temperature={temperature!r} must be > 0.")
+    _check_temperature(temperature)
     if not (isinstance(chunk_size, (int, np.integer)) and not isinstance(chunk_size, bool)
             and chunk_size >= 1):
         raise ValueError(f"chunk_size={chunk_size!r} must be an int >= 1.")
@@ -360,12 +373,15 @@ def _as_matrix(features, name):
     return features.reshape(len(features), -1).astype(np.float64, copy=False)
 
 
-def _check_features_option(scorer):
+def _check_density_scorer(scorer):
+    """A density-ratio scorer's parameters, before any prediction."""
     if scorer.features not in _FEATURES:
         raise ValueError(
             f"{type(scorer).__name__}: features={scorer.features!r} must be one of "
             f"{_FEATURES}."
         )
+    _check_density_params(scorer.cv, scorer.min_effective_fraction,
+                          prefix=f"{type(scorer).__name__}: ")
 
 
 def _source_weights(scorer, estimator, X, target, source):
@@ -610,11 +626,7 @@ class SoftNeighborhoodDensityScorer(_DomainScorer):
 
     def __call__(self, estimator, X, y):
         X = in_memory(X)  # a dask DataFrame given whole, as scikit-learn computes it
-        if not (isinstance(self.temperature, numbers.Real)
-                and not isinstance(self.temperature, (bool, np.bool_))
-                and self.temperature > 0):
-            raise ValueError(f"{type(self).__name__}: temperature={self.temperature!r} "
-                             "must be a number > 0.")
+        _check_temperature(self.temperature, prefix=f"{type(self).__name__}: ")
         if self.max_samples is not None and not (
                 isinstance(self.max_samples, (int, np.integer)) and self.max_samples >= 2):
             raise ValueError(f"{type(self).__name__}: max_samples={self.max_samples!r} "
@@ -666,8 +678,8 @@ class ImportanceWeightedScorer(_DensityRatioScorer):
         are often told apart easily, a few rows take all the weight at
         ``C=1``, and the pick follows noise. The default is the effective
         share below which the score warns that the domains barely overlap:
-        weights that would warn are shrunk towards equal ones first, and
-        weights that would not are those of ``C=1``. It was measured on photo
+        weights that would warn for it are shrunk towards equal ones first,
+        and the others are those of ``C=1`` (a low mean weight still warns). It was measured on photo
         shifts and MNIST -> MNIST-M (``docs/domain_adaptation_metrics.md``).
         None: ``C=1``.
 
@@ -712,7 +724,7 @@ class ImportanceWeightedScorer(_DensityRatioScorer):
     def __call__(self, estimator, X, y):
         X = in_memory(X)  # a dask DataFrame given whole, as scikit-learn computes it
         _check_classifier(self, estimator)
-        _check_features_option(self)
+        _check_density_scorer(self)
         target, source = _domain_masks(self, X, y, need_source=True)
         weights = _source_weights(self, estimator, X, target, source)
         correct = np.asarray(estimator.predict(_take(X, source))) == np.asarray(y)[source]
@@ -778,7 +790,7 @@ class DeepEmbeddedValidation(_DensityRatioScorer):
     def __call__(self, estimator, X, y):
         X = in_memory(X)  # a dask DataFrame given whole, as scikit-learn computes it
         _check_classifier(self, estimator)
-        _check_features_option(self)
+        _check_density_scorer(self)
         target, source = _domain_masks(self, X, y, need_source=True)
         losses = _log_losses(self, estimator, _take(X, source), np.asarray(y)[source])
         if np.isnan(losses).any():  # probabilities not finite: said

@@ -399,14 +399,40 @@ def test_min_effective_fraction_shrinks_only_weights_that_rest_on_few_rows():
 
 
 @pytest.mark.parametrize("fraction", [0, 1.5, -0.1, True, "0.1"])
-def test_min_effective_fraction_bad_values(fraction):
+def test_min_effective_fraction_bad_values(fraction, shift):
     source, target = np.zeros((10, 2)), np.ones((10, 2))
     with pytest.raises(ValueError, match=r"min_effective_fraction=.* must be None or a "
                                          r"number in \(0, 1\]"):
         density_ratio(source, target, min_effective_fraction=fraction)
+    # a scorer checks it before predicting, a given domain classifier or not
+
+    class NoPrediction(LabeledOnly):
+        def predict(self, X):
+            raise AssertionError("predicted before the parameters were checked")
+
+    *_, X, y = shift
+    for given in (None, LogisticRegression()):
+        with pytest.raises(ValueError, match=r"ImportanceWeightedScorer: "
+                                             r"min_effective_fraction=.* must be None"):
+            ImportanceWeightedScorer(min_effective_fraction=fraction,
+                                     domain_classifier=given)(NoPrediction().fit(X, y), X, y)
+
+
+def test_min_effective_fraction_needs_the_default_domain_classifier():
     with pytest.raises(ValueError, match="sets the C of the default domain classifier"):
-        density_ratio(source, target, min_effective_fraction=0.1,
+        density_ratio(np.zeros((10, 2)), np.ones((10, 2)), min_effective_fraction=0.1,
                       domain_classifier=LogisticRegression())
+
+
+def test_density_ratio_passes_nan_to_a_classifier_that_takes_it():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    source, target = rng.normal(size=(40, 2)), rng.normal(1, size=(40, 2))
+    source[3, 0] = np.nan
+    weights = density_ratio(source, target, domain_classifier=HistGradientBoostingClassifier(
+        max_iter=5))
+    assert weights.shape == (40,) and np.isfinite(weights).all()
 
 
 def test_importance_weighting_shrinks_by_default_where_the_domains_are_apart(shift):
