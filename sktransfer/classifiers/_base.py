@@ -434,9 +434,18 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                       sync_batchnorm=self.sync_batchnorm)
 
     def _begin_fit(self, *, incremental=False):
-        """Check the parameters; return whether this fit continues the last one."""
+        """Check the parameters; return whether this fit continues the last one
+        (whose network the parameters must still build: checked here, before
+        any input is read)."""
         self._check_params()
-        return (self.warm_start or incremental) and NETWORK in vars(self)
+        continuing = (self.warm_start or incremental) and NETWORK in vars(self)
+        if continuing:
+            if self._tabular:
+                self._check_same_hidden_layers()
+            elif self.preprocess_ is not None:
+                self._check_same_preprocessing()
+            self._check_same_network()
+        return continuing
 
     def _seed(self):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -494,12 +503,6 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
                                                source=source)
             self.preprocess_ = self._preprocess(self.module_.backbone)
             self.history_ = []
-        else:
-            if self._tabular:
-                self._check_same_hidden_layers()
-            elif self.preprocess_ is not None:
-                self._check_same_preprocessing()
-            self._check_same_network()
         if isinstance(self.preprocess_, TextPreprocess):
             warn_truncated(self.preprocess_, source.texts)
         return FitData(source, targets, weights, labeled_rows, seed)

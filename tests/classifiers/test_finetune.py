@@ -720,6 +720,10 @@ def test_a_continued_fit_refuses_another_model(partial, regressor):
                                          r"\(4,\) in the fitted network"):
         clf.partial_fit(X, target) if partial else clf.fit(X, target)
     np.testing.assert_array_equal(clf.predict(X), expected)  # left as it was
+    # said before any input is read (a missing file would be named otherwise)
+    with pytest.raises(ValueError, match=r"build another network than the fitted one"):
+        clf.partial_fit(["no/such/image.png"], target[:1]) if partial else \
+            clf.fit(["no/such/image.png"], target[:1])
     # the same shapes, another layer: unpickled, the model would be that other network
     clf.set_params(model=nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveMaxPool2d(1),
                                        nn.Flatten()))
