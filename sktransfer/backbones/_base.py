@@ -11,7 +11,9 @@ POOLINGS = ("avg", "max", "avgmax")
 
 
 class GlobalPool(nn.Module):
-    """Pool a (N, C, ...) feature map to (N, C) (or (N, 2C) for ``"avgmax"``)."""
+    """Pool a (N, C, H, W) feature map over its positions to (N, C) (or (N, 2C)
+    for ``"avgmax"``); a (N, tokens, width) sequence, what a transformer block
+    of an image model gives, over its tokens to (N, width)."""
 
     def __init__(self, pooling):
         super().__init__()
@@ -22,7 +24,9 @@ class GlobalPool(nn.Module):
     def forward(self, x):
         if x.ndim <= 2:
             return x
-        x = x.flatten(2)
+        # a token sequence: the width is the last axis (pooling its first
+        # axis, as a feature map's, gave one number per token)
+        x = x.transpose(1, 2) if x.ndim == 3 else x.flatten(2)
         if self.pooling == "avg":
             return x.mean(2)
         if self.pooling == "max":

@@ -487,6 +487,24 @@ def test_layer_with_global_pooling(resnet18_layer3_reference, pooling, width):
     torch.testing.assert_close(out, expected)
 
 
+@pytest.mark.parametrize("pooling", ["avg", "max", "avgmax"])
+def test_a_transformer_block_is_pooled_over_its_tokens(pooling):
+    # a ViT block gives (N, tokens, width): it was pooled as a (N, C, ...) map,
+    # one number per token, so the feature count followed the image size
+    backbone = load_backbone("vit_b_16", None, layer="encoder.layers.encoder_layer_2",
+                             pooling=pooling, image_size=32, random_state=0)
+    width = 768 * (2 if pooling == "avgmax" else 1)
+    assert backbone.num_features == width
+    x = _x(32)
+    out = _forward(backbone, x)
+    with torch.no_grad():  # the graph's own output: the block's token sequence
+        (seq,) = backbone.body(x).values()
+    assert seq.shape == (1, 5, 768)  # the class token and 2 x 2 patches
+    expected = {"avg": seq.mean(1), "max": seq.amax(1),
+                "avgmax": torch.cat([seq.mean(1), seq.amax(1)], 1)}[pooling]
+    torch.testing.assert_close(out, expected)
+
+
 def test_layer_without_pooling_flattens(resnet18_layer3_reference):
     x, fmap = resnet18_layer3_reference
     backbone = load_backbone("resnet18", None, layer="layer3", pooling=None, random_state=0)
