@@ -368,9 +368,32 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self._weights_fingerprint_ = fingerprint
         self.preprocess_ = self._preprocess(backbone)
         self.n_features_out_ = features_at_input_size(backbone, source)
+        self._network_params_ = self._network_params()
         if isinstance(self.preprocess_, TextPreprocess):
             warn_truncated(self.preprocess_, source.texts)
         return self
+
+    def _network_params(self):
+        """The parameters that choose the network beyond its weights, as the
+        feature cache names them."""
+        return {"model": model_identity(self.model), "layer": self.layer,
+                "pooling": self.pooling}
+
+    def _check_fitted_network(self):
+        """Refuse parameters set since fit that choose another network: the
+        fitted one would run (or, unpickled, the new one), and the feature
+        cache would file one's features under the other's name."""
+        fitted = vars(self).get("_network_params_")
+        if fitted is None:  # fitted before the record existed
+            return
+        for name, value in self._network_params().items():
+            if value != fitted[name]:
+                shown = getattr(self, name)
+                raise ValueError(
+                    f"{name}={shown!r:.80} was set after fit, which ran "
+                    f"{name}={fitted[name]!r:.80}: a fitted extractor keeps the "
+                    "network it was fitted with. Call fit again (a cheap call: it "
+                    f"loads the network), or set {name} back.")
 
     def transform(self, X: ImagesLike) -> np.ndarray:
         """Feature vectors of the images in ``X``.
@@ -386,6 +409,7 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
             ``n_features_out`` is the fitted ``n_features_out_``.
         """
         check_is_fitted(self, "n_features_out_")
+        self._check_fitted_network()
         source = self._source(X, reset=False)
         device = resolve_device(self.device)
         autocast_dtype = resolve_autocast_dtype(self.precision, device, inference=True)

@@ -76,6 +76,25 @@ def entry_files(root):
     )
 
 
+@pytest.mark.parametrize("name, value", [("pooling", "max"), ("layer", "1")])
+def test_a_parameter_set_after_fit_that_chooses_another_network_is_refused(
+        images, name, value):
+    """set_params(pooling="max") without a refit ran the fitted average pooling
+    and filed its features under the key of max pooling: a new extractor fitted
+    with max pooling was then served them."""
+    fitted = tiny(layer="0", pooling="avg", cache=True).fit(images)  # 16 features,
+    reference = tiny(**{"layer": "0", "pooling": "avg", name: value}).fit(images)  # as here
+    expected = reference.transform(images)
+    fitted.set_params(**{name: value})
+    with pytest.raises(ValueError, match=rf"{name}='{value}' was set after fit, which "
+                                         rf"ran {name}=.*Call fit again"):
+        fitted.transform(images)
+    # nothing was filed under the other network's name
+    fresh = tiny(**{"layer": "0", "pooling": "avg", name: value, "cache": True})
+    np.testing.assert_array_equal(fresh.fit(images).transform(images), expected)
+    np.testing.assert_array_equal(fitted.fit(images).transform(images), expected)
+
+
 # -- the same features, fewer forward passes ------------------------------------
 @pytest.mark.parametrize("where", ["memory", "disk"])
 def test_cached_features_are_identical_to_uncached(images, tmp_path, where):
