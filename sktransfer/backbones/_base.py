@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from .._utils.notes import add_note
 from ..inputs import ImageSource, PreprocessConfig
 
 #: The poolings of an image backbone's feature map (``pooling=``): average, max,
@@ -91,9 +92,13 @@ class Backbone(nn.Module):
         elif num_features is None:
             try:
                 found = self._dry_run()
-            except RuntimeError:
-                if self.preprocess.output_size is not None:
-                    raise
+            except RuntimeError as exc:
+                size = self.preprocess.output_size
+                if size is not None:  # the size every image is resized to
+                    raise ValueError(
+                        f"model={name}: the network cannot take images of {size[0]} x "
+                        f"{size[1]} (image_size): {str(exc).splitlines()[0]}. Set "
+                        "image_size to the size the network takes.") from exc
                 # 32 x 32 was a guess, and the network takes images of another
                 # size: an estimator finds the size at its training images'
                 # size (features_at_input_size)
@@ -166,6 +171,17 @@ def features_at_input_size(backbone, source):
             f"model={backbone.name}: the network cannot take images of {size[0]} x "
             f"{size[1]} ({where}): {str(exc).splitlines()[0]}. Set image_size to the "
             "size the network takes, so that every image is resized to it.") from exc
+
+
+def note_size_dependence(exc, preprocess):
+    """Add to ``exc`` (torch's error from a forward pass) what it does not say
+    when images keep their own size (no ``image_size``): a network whose
+    layers fix the input size (``Flatten`` then ``Linear``) takes no other."""
+    if isinstance(preprocess, PreprocessConfig) and preprocess.output_size is None:
+        add_note(exc, "The images kept their own size (no image_size): a network whose "
+                      "layers fix the input size (Flatten then Linear) takes only the "
+                      "size it was fitted on. Give images of that size, or fit with "
+                      "image_size so that every image is resized to one size.")
 
 
 def _has_lazy_parameters(module):

@@ -44,7 +44,11 @@ from .._sklearn_compat import _check_sample_weight, check_is_fitted, validate_da
 from .._utils.hints import ImagesLike
 from .._utils.versioning import check_version, stamp_version
 from ..backbones import load_backbone
-from ..backbones._base import check_user_module, features_at_input_size
+from ..backbones._base import (
+    check_user_module,
+    features_at_input_size,
+    note_size_dependence,
+)
 from ..backbones._input_size import check_image_size
 from ..backbones._factory import backbone_modality
 from ..inputs import ArraySource, TextPreprocess, validate_images
@@ -735,12 +739,17 @@ class NeuralNetworkBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Torch
         net = placed(self.module_, device)
         loader = BatchLoader(source, self.preprocess_, device,
                                  num_workers=self.num_workers)
-        outputs = run_batches(
-            compiled(net if module is None else module(net), self.compile), loader,
-            autocast_dtype=resolve_autocast_dtype(self.precision, device, inference=True),
-            batch_size=self.batch_size,
-            progress=bool(self.verbose), desc=f"{type(self).__name__}.{desc}",
-        )
+        try:
+            outputs = run_batches(
+                compiled(net if module is None else module(net), self.compile), loader,
+                autocast_dtype=resolve_autocast_dtype(self.precision, device,
+                                                      inference=True),
+                batch_size=self.batch_size,
+                progress=bool(self.verbose), desc=f"{type(self).__name__}.{desc}",
+            )
+        except RuntimeError as exc:
+            note_size_dependence(exc, self.preprocess_)
+            raise
         bad = ~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1)
         if bad.any():
             # Weights that stayed finite (so the fit's check passed) can still

@@ -19,7 +19,11 @@ from .._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, ch
 from .._utils.hints import ImagesLike
 from .._utils.versioning import check_version, stamp_version
 from ..backbones import POOLINGS, load_backbone
-from ..backbones._base import check_user_module, features_at_input_size
+from ..backbones._base import (
+    check_user_module,
+    features_at_input_size,
+    note_size_dependence,
+)
 from ..backbones._factory import backbone_modality, files_signature, is_rebuildable
 from ..backbones._registry import registered_builder
 from ..inputs import PreprocessConfig, TextPreprocess, validate_images
@@ -430,15 +434,19 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         backbone = self._get_backbone(device)
         loader = BatchLoader(source, self.preprocess_, device,
                                  num_workers=self.num_workers)
-        features = run_batches(
-            compiled(backbone, self.compile),  # the fitted backbone stays uncompiled
-            loader,
-            autocast_dtype=autocast_dtype,
-            batch_size=self.batch_size,
-            indices=indices,
-            progress=self.progress,
-            desc=type(self).__name__,
-        )
+        try:
+            features = run_batches(
+                compiled(backbone, self.compile),  # the fitted backbone stays uncompiled
+                loader,
+                autocast_dtype=autocast_dtype,
+                batch_size=self.batch_size,
+                indices=indices,
+                progress=self.progress,
+                desc=type(self).__name__,
+            )
+        except RuntimeError as exc:
+            note_size_dependence(exc, self.preprocess_)
+            raise
         if features.shape[1] != self.n_features_out_:
             # a network whose features grow with the image (no global pooling),
             # given images of another size than fit's

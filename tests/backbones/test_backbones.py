@@ -722,6 +722,37 @@ def test_a_module_not_in_float32_is_refused_naming_the_tensor(dtype):
         X, np.arange(8) % 2)
 
 
+class _Fixed32(nn.Module):
+    """Conv, Flatten, Linear: takes 32 x 32 images only."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4 * 30 * 30, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flatten(1))
+
+
+def test_a_fixed_size_network_at_another_size_says_what_to_do():
+    # torch's "mat1 and mat2 shapes cannot be multiplied" named no size and no fix
+    from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
+
+    rng = np.random.default_rng(0)
+    X32 = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    X40 = rng.integers(0, 256, (2, 40, 40, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"model=_Fixed32: the network cannot take images "
+                                         r"of 40 x 40 \(image_size\): mat1 and mat2"):
+        PretrainedFeatureExtractor(model=_Fixed32(), image_size=40, device="cpu").fit(X32)
+    extractor = PretrainedFeatureExtractor(model=_Fixed32(), device="cpu").fit(X32)
+    classifier = FineTuneClassifier(model=_Fixed32(), weights=None, epochs=1,
+                                    device="cpu").fit(X32, [0, 1, 0, 1])
+    for call in (extractor.transform, classifier.predict):
+        with pytest.raises(RuntimeError, match="mat1 and mat2") as info:
+            call(X40)
+        assert "takes only the size it was fitted on" in " ".join(info.value.__notes__)
+
+
 def test_user_module_declared_num_features_is_used():
     class FixedInput(nn.Module):
         """Takes exactly 3x64x64 images: a dry run on another size would fail."""
