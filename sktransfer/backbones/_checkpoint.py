@@ -94,6 +94,19 @@ def load_state_into(module, state, *, source="checkpoint"):
                     f"{source}: {key!r} has shape {tuple(value.shape)}, the "
                     f"architecture expects {tuple(target[key].shape)}."
                 )
+    elif given & wanted and (given <= wanted or wanted <= given):
+        # the same names, some missing or extra (a checkpoint saved without its
+        # head, or with one the architecture lacks): no order to remap by
+        missing, extra = sorted(wanted - given), sorted(given - wanted)
+        parts = [f"lacks {len(missing)} tensor(s) of the architecture: "
+                 f"{missing[:5]!r}" if missing else "",
+                 f"holds {len(extra)} tensor(s) the architecture lacks: {extra[:5]!r}"
+                 if extra else ""]
+        raise ValueError(
+            f"{source}: its tensors are named as the architecture's, but it "
+            f"{' and '.join(p for p in parts if p)}. Save the whole model's state "
+            "dict (model.state_dict()), head included, or give the module itself "
+            "as model=.")
     else:
         state = remap_by_order(state, target, source=source)
     module.load_state_dict(state, strict=False)

@@ -310,8 +310,22 @@ def test_checkpoint_tensor_count_mismatch(tmp_path):
     del state["layer4.1.bn2.bias"]
     path = tmp_path / "missing_one.pth"
     torch.save(state, path)
+    # named as the architecture's: the missing tensor is named (a headless
+    # checkpoint's error named none)
+    with pytest.raises(ValueError, match=r"its tensors are named as the architecture's, "
+                                         r"but it lacks 1 tensor\(s\) of the architecture: "
+                                         r"\['layer4.1.bn2.bias'\]"):
+        load_backbone("resnet18", path)
+    del state["fc.weight"], state["fc.bias"]
+    with pytest.raises(ValueError, match=r"lacks 3 tensor\(s\) .*'fc.bias', 'fc.weight'"):
+        torch.save(state, path)
+        load_backbone("resnet18", path)
+    # other names: mapped by order, where the counts must agree
+    renamed = {f"net.{i}": value for i, value in enumerate(
+        v for k, v in state.items() if not k.endswith("num_batches_tracked"))}
+    torch.save(renamed, path)
     with pytest.raises(ValueError,
-                       match=f"holds {n_tensors - 1} tensors and the architecture {n_tensors}"):
+                       match=f"holds {n_tensors - 3} tensors and the architecture {n_tensors}"):
         load_backbone("resnet18", path)
 
 
