@@ -1476,7 +1476,7 @@ def main(argv=None):
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # as parse_args would, in the words of the parser they were given to
         before = argv[:argv.index(args.command)] if args.command in argv else []
-        main_ones = [item for item in unknown if item in before]
+        main_ones = [item for item in before if item in unknown]
         if main_ones:
             parser.error(f"unrecognized arguments: {' '.join(main_ones)}")
         parser.commands[args.command].error(

@@ -126,10 +126,13 @@ def density_ratio(source_features, target_features, *, domain_classifier=None,
             f"min_effective_fraction={min_effective_fraction!r} sets the C of the "
             "default domain classifier; with domain_classifier given, regularise "
             "that classifier itself and pass min_effective_fraction=None.")
-    # lists, as array-like says; values as they are (a given classifier may take NaN)
+    # lists, as array-like says; NaN and inf refused, naming the input, but for a
+    # given classifier, which may take them
     source_features, target_features = (
-        features if sp.issparse(features) else np.asarray(features)
-        for features in (source_features, target_features))
+        check_array(features, accept_sparse="csr", ensure_min_samples=0, input_name=name,
+                    ensure_all_finite=domain_classifier is None)
+        for features, name in ((source_features, "source_features"),
+                               (target_features, "target_features")))
     n_source, n_target = source_features.shape[0], target_features.shape[0]
     if n_source == 0 or n_target == 0:
         raise ValueError(
@@ -749,8 +752,8 @@ class DeepEmbeddedValidation(_DensityRatioScorer):
 <<cv>>
     min_effective_fraction : float in (0, 1] or None, default=None
         As for :class:`ImportanceWeightedScorer`; None (``C=1``) here: with the
-        control variate, the shrunken weights chose far worse on MNIST ->
-        MNIST-M and little better on the photo shifts
+        control variate, shrunken weights chose far worse on MNIST -> MNIST-M
+        and only a little better on the photo shifts
         (``docs/domain_adaptation_metrics.md``).
 
     See Also

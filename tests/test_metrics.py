@@ -410,12 +410,17 @@ def test_min_effective_fraction_bad_values(fraction, shift):
         def predict(self, X):
             raise AssertionError("predicted before the parameters were checked")
 
+        predict_proba = predict
+
     *_, X, y = shift
-    for given in (None, LogisticRegression()):
-        with pytest.raises(ValueError, match=r"ImportanceWeightedScorer: "
-                                             r"min_effective_fraction=.* must be None"):
-            ImportanceWeightedScorer(min_effective_fraction=fraction,
-                                     domain_classifier=given)(NoPrediction().fit(X, y), X, y)
+    model = NoPrediction().fit(X, y)
+    for scorer in (ImportanceWeightedScorer, DeepEmbeddedValidation):
+        for given in (None, LogisticRegression()):
+            with pytest.raises(ValueError, match=rf"{scorer.__name__}: "
+                                                 r"min_effective_fraction=.* must be None"):
+                scorer(min_effective_fraction=fraction, domain_classifier=given)(model, X, y)
+        with pytest.raises(ValueError, match=rf"{scorer.__name__}: cv=None must be an int"):
+            scorer(cv=None)(model, X, y)
 
 
 def test_min_effective_fraction_needs_the_default_domain_classifier():

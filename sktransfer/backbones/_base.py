@@ -12,22 +12,29 @@ POOLINGS = ("avg", "max", "avgmax")
 
 
 class GlobalPool(nn.Module):
-    """Pool a (N, C, H, W) feature map over its positions to (N, C) (or (N, 2C)
-    for ``"avgmax"``); a (N, tokens, width) sequence, what a transformer block
-    of an image model gives, over its tokens to (N, width)."""
+    """Pool a (N, C, ...) feature map over its positions to (N, C) (or (N, 2C)
+    for ``"avgmax"``).
 
-    def __init__(self, pooling):
+    ``token_width``: the width of a transformer's tokens; a (N, tokens,
+    ``token_width``) sequence, what a block of a vision transformer gives, is
+    pooled over its tokens to (N, ``token_width``) instead.
+    """
+
+    def __init__(self, pooling, token_width=None):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS} or None.")
         self.pooling = pooling
+        self.token_width = token_width
 
     def forward(self, x):
         if x.ndim <= 2:
             return x
-        # a token sequence: the width is the last axis (pooling its first
-        # axis, as a feature map's, gave one number per token)
-        x = x.transpose(1, 2) if x.ndim == 3 else x.flatten(2)
+        tokens = (x.ndim == 3 and self.token_width is not None
+                  and x.shape[2] == self.token_width != x.shape[1])
+        # a token sequence's width is its last axis (pooled as a feature map's
+        # first, it gave one number per token)
+        x = x.transpose(1, 2) if tokens else x.flatten(2)
         if self.pooling == "avg":
             return x.mean(2)
         if self.pooling == "max":
@@ -35,7 +42,9 @@ class GlobalPool(nn.Module):
         return torch.cat([x.mean(2), x.amax(2)], dim=1)
 
     def extra_repr(self):
-        return repr(self.pooling)
+        if self.token_width is None:
+            return repr(self.pooling)
+        return f"{self.pooling!r}, token_width={self.token_width}"
 
 
 class Backbone(nn.Module):
@@ -94,6 +103,8 @@ class Backbone(nn.Module):
                 found = self._dry_run()
             except RuntimeError as exc:
                 size = self.preprocess.output_size
+                if size is not None and not is_shape_error(exc):
+                    raise
                 if size is not None:  # the size every image is resized to
                     raise ValueError(
                         f"model={name}: the network cannot take images of {size[0]} x "
@@ -165,6 +176,8 @@ def features_at_input_size(backbone, source):
     try:
         return backbone._dry_run(size)
     except RuntimeError as exc:
+        if not is_shape_error(exc):
+            raise
         where = ("image_size" if resized is not None
                  else "the training images' own size")
         raise ValueError(
@@ -173,11 +186,25 @@ def features_at_input_size(backbone, source):
             "size the network takes, so that every image is resized to it.") from exc
 
 
+def is_shape_error(exc):
+    """Whether torch's ``exc`` says that a layer got a tensor of a shape it
+    cannot take (not, say, that memory ran out)."""
+    text = str(exc).lower()
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text:
+        return False
+    # torch words them many ways: "mat1 and mat2 shapes cannot be multiplied",
+    # "Calculated padded input size ... Kernel size can't be greater", "Sizes of
+    # tensors must match", "Expected 4D input", "input image is smaller than kernel"
+    return any(word in text for word in ("size", "shape", "smaller than", "expected"))
+
+
 def note_size_dependence(exc, preprocess):
     """Add to ``exc`` (torch's error from a forward pass) what it does not say
-    when images keep their own size (no ``image_size``): a network whose
-    layers fix the input size (``Flatten`` then ``Linear``) takes no other."""
-    if isinstance(preprocess, PreprocessConfig) and preprocess.output_size is None:
+    when images keep their own size (no ``image_size``) and a layer refused a
+    shape: a network whose layers fix the input size (``Flatten`` then
+    ``Linear``) takes no other."""
+    if (isinstance(preprocess, PreprocessConfig) and preprocess.output_size is None
+            and is_shape_error(exc)):
         add_note(exc, "The images kept their own size (no image_size): a network whose "
                       "layers fix the input size (Flatten then Linear) takes only the "
                       "size it was fitted on. Give images of that size, or fit with "

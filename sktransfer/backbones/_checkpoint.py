@@ -98,15 +98,16 @@ def load_state_into(module, state, *, source="checkpoint"):
         # the same names, some missing or extra (a checkpoint saved without its
         # head, or with one the architecture lacks): no order to remap by
         missing, extra = sorted(wanted - given), sorted(given - wanted)
-        parts = [f"lacks {len(missing)} tensor(s) of the architecture: "
-                 f"{missing[:5]!r}" if missing else "",
-                 f"holds {len(extra)} tensor(s) the architecture lacks: {extra[:5]!r}"
-                 if extra else ""]
+        if missing:
+            raise ValueError(
+                f"{source}: its tensors are named as the architecture's, but it lacks "
+                f"{len(missing)} of them: {missing[:5]!r}. Save the whole model's "
+                "state dict (model.state_dict(), head included), or load what you "
+                "have into the module yourself and give the module as model=.")
         raise ValueError(
-            f"{source}: its tensors are named as the architecture's, but it "
-            f"{' and '.join(p for p in parts if p)}. Save the whole model's state "
-            "dict (model.state_dict()), head included, or give the module itself "
-            "as model=.")
+            f"{source}: its tensors are named as the architecture's, but it holds "
+            f"{len(extra)} the architecture lacks: {extra[:5]!r}. Drop them from the "
+            "state dict (an auxiliary head, an optimizer's state) and save it again.")
     else:
         state = remap_by_order(state, target, source=source)
     module.load_state_dict(state, strict=False)

@@ -150,7 +150,11 @@ def layer_backbone(model, layer, pooling, preprocess, name):
             f"{close or names[-10:]}; sktransfer.backbones.list_layers(model) "
             "lists them all."
         )
-    pool = GlobalPool(pooling) if pooling is not None else None
+    # a vision transformer's blocks give (N, tokens, width): timm names the
+    # width embed_dim, torchvision hidden_dim
+    width = getattr(model, "embed_dim", None) or getattr(model, "hidden_dim", None)
+    token_width = width if isinstance(width, int) else None
+    pool = GlobalPool(pooling, token_width) if pooling is not None else None
     return Backbone(body, preprocess=preprocess, pool=pool, name=f"{name}[{layer}]")
 
 

@@ -50,6 +50,13 @@ _RENAMED_ATTRIBUTES = {"_backbone": BACKBONE_ATTRIBUTE,
                        "_weights_fingerprint": "_weights_fingerprint_"}
 
 
+def _shown(value):
+    """A parameter's value in a message: a module by its class."""
+    if isinstance(value, torch.nn.Module):
+        return f"a {type(value).__name__} module"
+    return repr(value)
+
+
 class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                                  TorchParameters, BaseEstimator):
     """Feature vectors from a frozen pretrained network (image or text).
@@ -378,26 +385,29 @@ class PretrainedFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMix
         return self
 
     def _network_params(self):
-        """The parameters that choose the network beyond its weights, as the
-        feature cache names them."""
-        return {"model": model_identity(self.model), "layer": self.layer,
-                "pooling": self.pooling}
+        """The parameters that choose the network beyond its weights, as given
+        (a module by itself: a pickle keeps it the same object as ``model``)."""
+        return {"model": self.model, "layer": self.layer, "pooling": self.pooling}
 
     def _check_fitted_network(self):
         """Refuse parameters set since fit that choose another network: the
         fitted one would run (or, unpickled, the new one), and the feature
         cache would file one's features under the other's name."""
         fitted = vars(self).get("_network_params_")
-        if fitted is None:  # fitted before the record existed
+        if not isinstance(fitted, dict):  # fitted before the record existed
             return
         for name, value in self._network_params().items():
-            if value != fitted[name]:
-                shown = getattr(self, name)
+            then = fitted.get(name)
+            if isinstance(value, torch.nn.Module) or isinstance(then, torch.nn.Module):
+                same = value is then
+            else:
+                same = value == then
+            if not same:
                 raise ValueError(
-                    f"{name}={shown!r:.80} was set after fit, which ran "
-                    f"{name}={fitted[name]!r:.80}: a fitted extractor keeps the "
-                    "network it was fitted with. Call fit again (a cheap call: it "
-                    f"loads the network), or set {name} back.")
+                    f"{name}={_shown(value)} was set after fit, which ran {name}="
+                    f"{_shown(then)}: a fitted extractor keeps the network it was "
+                    "fitted with. Call fit again (a cheap call: it loads the network), "
+                    f"or set {name} back.")
 
     def transform(self, X: ImagesLike) -> np.ndarray:
         """Feature vectors of the images in ``X``.

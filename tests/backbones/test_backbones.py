@@ -313,12 +313,16 @@ def test_checkpoint_tensor_count_mismatch(tmp_path):
     # named as the architecture's: the missing tensor is named (a headless
     # checkpoint's error named none)
     with pytest.raises(ValueError, match=r"its tensors are named as the architecture's, "
-                                         r"but it lacks 1 tensor\(s\) of the architecture: "
-                                         r"\['layer4.1.bn2.bias'\]"):
+                                         r"but it lacks 1 of them: \['layer4.1.bn2.bias'\]"):
+        load_backbone("resnet18", path)
+    torch.save({**_saved_resnet18(tmp_path / "whole.pth"), "aux.weight": torch.ones(2)},
+               path)
+    with pytest.raises(ValueError, match=r"holds 1 the architecture lacks: \['aux.weight'\]. "
+                                         r"Drop them"):
         load_backbone("resnet18", path)
     del state["fc.weight"], state["fc.bias"]
-    with pytest.raises(ValueError, match=r"lacks 3 tensor\(s\) .*'fc.bias', 'fc.weight'"):
-        torch.save(state, path)
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"lacks 3 of them: \['fc.bias', 'fc.weight'"):
         load_backbone("resnet18", path)
     # other names: mapped by order, where the counts must agree
     renamed = {f"net.{i}": value for i, value in enumerate(
@@ -517,6 +521,24 @@ def test_a_transformer_block_is_pooled_over_its_tokens(pooling):
     expected = {"avg": seq.mean(1), "max": seq.amax(1),
                 "avgmax": torch.cat([seq.mean(1), seq.amax(1)], 1)}[pooling]
     torch.testing.assert_close(out, expected)
+
+
+def test_a_three_axis_map_that_is_not_tokens_keeps_its_channels():
+    # (N, C, L): a Conv1d's output, or a ViT's patches before they become tokens
+    class Rows(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 16, 3)
+            self.c1d = nn.Conv1d(16, 16, 1)
+
+        def forward(self, x):
+            return self.c1d(self.conv(x).flatten(2)).mean(2)
+
+    for size in (32, 40):
+        backbone = load_backbone(Rows(), None, layer="c1d", pooling="avg")
+        assert _forward(backbone, _x(size)).shape == (1, 16)
+    patches = load_backbone("vit_b_16", None, layer="reshape", pooling="avg", image_size=32)
+    assert patches.num_features == 768
 
 
 def test_layer_without_pooling_flattens(resnet18_layer3_reference):
@@ -765,6 +787,18 @@ def test_a_fixed_size_network_at_another_size_says_what_to_do():
         with pytest.raises(RuntimeError, match="mat1 and mat2") as info:
             call(X40)
         assert "takes only the size it was fitted on" in " ".join(info.value.__notes__)
+
+    class Exhausted(_Fixed32):  # memory runs out: not a size to blame
+        def forward(self, x):
+            if not torch.is_grad_enabled() and len(x) > 1:  # predict, not the dry run
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20 GiB")
+            return super().forward(x)
+
+    classifier = FineTuneClassifier(model=Exhausted(), weights=None, epochs=1,
+                                    device="cpu").fit(X32, [0, 1, 0, 1])
+    with pytest.raises(torch.OutOfMemoryError) as info:
+        classifier.predict(X32)
+    assert not getattr(info.value, "__notes__", None)
 
 
 def test_user_module_declared_num_features_is_used():

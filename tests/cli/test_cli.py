@@ -336,6 +336,9 @@ def test_unknown_options_are_named_with_their_command(capsys):
     line = _bad(["--bogus", "extract", "x", "-o", "f.csv"], capsys)
     assert line.startswith("sktransfer: error: unrecognized arguments: --bogus (see "
                            "sktransfer --help)")
+    # the main parser names its own: those before the command, each once
+    line = _bad(["--bogus", "extract", "x", "-o", "f.csv", "--bogus", "--other"], capsys)
+    assert line.startswith("sktransfer: error: unrecognized arguments: --bogus (see")
 
 
 def test_not_a_model(work, tmp_path, capsys):

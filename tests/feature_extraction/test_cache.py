@@ -93,6 +93,27 @@ def test_a_parameter_set_after_fit_that_chooses_another_network_is_refused(
     fresh = tiny(**{"layer": "0", "pooling": "avg", name: value, "cache": True})
     np.testing.assert_array_equal(fresh.fit(images).transform(images), expected)
     np.testing.assert_array_equal(fitted.fit(images).transform(images), expected)
+    # without a cache too: the live extractor and an unpickled copy would differ
+    uncached = tiny(layer="0", pooling="avg").fit(images).set_params(**{name: value})
+    with pytest.raises(ValueError, match="was set after fit"):
+        uncached.transform(images)
+
+
+def test_a_module_changed_in_place_after_fit_is_no_new_parameter(images):
+    # the record is the parameter as given: a user's module is compared by identity,
+    # so an attribute set on it (or an edit of its code) is not refused, and an
+    # unpickled extractor's module is still its own
+    net = SimpleCNN()
+    extractor = tiny(model=net).fit(images)
+    expected = extractor.transform(images)
+    net.note = "trained elsewhere"
+    np.testing.assert_array_equal(extractor.transform(images), expected)
+    copy = pickle.loads(pickle.dumps(extractor))
+    np.testing.assert_array_equal(copy.transform(images), expected)
+    copy.set_params(model=SimpleCNN())
+    with pytest.raises(ValueError, match=r"model=a SimpleCNN module was set after fit, "
+                                         r"which ran model=a SimpleCNN module"):
+        copy.transform(images)
 
 
 # -- the same features, fewer forward passes ------------------------------------
