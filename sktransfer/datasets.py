@@ -10,7 +10,8 @@ import stat
 from numbers import Real
 
 import numpy as np
-from sklearn.utils import Bunch, check_random_state
+import scipy.sparse as sp
+from sklearn.utils import Bunch, check_random_state, column_or_1d
 
 from ._utils.caller import warn
 from ._utils.hints import PathLike
@@ -25,12 +26,24 @@ def _visible(name):
     return not name.startswith(".")
 
 
+def _endings(extensions):
+    """``extensions`` as a tuple of lower-case endings: one string is one
+    ending (iterating it would make each of its letters one)."""
+    if isinstance(extensions, str):
+        extensions = (extensions,)
+    extensions = tuple(extensions)
+    if not extensions or not all(isinstance(e, str) and e for e in extensions):
+        raise ValueError(f"extensions={extensions!r} must be non-empty file name "
+                         "endings, such as ('.png', '.jpg').")
+    return tuple(e.lower() for e in extensions)
+
+
 def is_image_name(name, extensions=IMAGE_EXTENSIONS):
     """Whether a file name (or path) is an image's by the rule of
     :func:`load_image_folder`: not hidden, and ending with one of ``extensions``
-    (any case)."""
+    (any case; one string is one ending)."""
     name = os.path.basename(os.fspath(name))
-    return _visible(name) and name.lower().endswith(tuple(e.lower() for e in extensions))
+    return _visible(name) and name.lower().endswith(_endings(extensions))
 
 
 def _overlap(first, second):
@@ -209,7 +222,7 @@ def load_image_folder(root: PathLike, *, extensions: tuple[str, ...] = IMAGE_EXT
             f"load_image_folder: {root!r} is a file, not a folder of class subfolders; "
             "pass the folder that holds one subfolder per class."
         )
-    extensions = tuple(e.lower() for e in extensions)
+    extensions = _endings(extensions)
     with os.scandir(root) as entries:
         classes = sorted(e.name for e in entries if _visible(e.name) and e.is_dir())
     if not classes:
@@ -273,7 +286,12 @@ def _photo_names(parameter, names):
     """``names`` (one name or a sequence of them) as a tuple, each checked to
     be a photograph of scikit-image's or scikit-learn's ``data``: a ValueError
     naming ``parameter`` otherwise."""
+    if names is None:
+        raise ValueError(f"{parameter}=None: give one photograph's name or a sequence "
+                         "of them.")
     names = (names,) if isinstance(names, str) else tuple(names)
+    if not names:
+        raise ValueError(f"{parameter} is empty: give at least one photograph's name.")
     try:
         from skimage import data
         known = set(data.__all__) - set(_NOT_PHOTOS)
@@ -342,16 +360,20 @@ def load_photo_patches(*, split="train", n_per_class=20, patch_size=48,
     """
     if split not in ("train", "test"):
         raise ValueError(f"split={split!r} must be 'train' or 'test'.")
+    _check_count("n_per_class", n_per_class, 1)
+    _check_count("patch_size", patch_size, 1)
     classes = _photo_names("classes", classes)
     rng = check_random_state(random_state)
     images, labels = [], []
     for name in classes:
-        photo = _photo(name)
+        photo = _colour_photo(name)
         height, width = photo.shape[:2]
         half = width // 2
         low = 0 if split == "train" else half
         if half < patch_size or height < patch_size:
-            raise ValueError(f"photo {name!r} is too small for {patch_size}px patches.")
+            raise ValueError(f"patch_size={patch_size}: photo {name!r} ({height} x "
+                             f"{width}, half of it for each split) is too small for "
+                             "patches of that size.")
         for _ in range(n_per_class):
             top = rng.randint(0, height - patch_size + 1)
             left = low + rng.randint(0, half - patch_size + 1)
@@ -436,8 +458,12 @@ def mix_domains(X_source, y_source, X_target):
     >>> X.shape, y, sample_domain
     ((3, 4), array([ 3,  5, -1]), array([ 1,  1, -1]))
     """
+    if sp.issparse(X_source) or sp.issparse(X_target):
+        raise TypeError("mix_domains stacks dense arrays; give X_source and X_target "
+                        "as arrays (.toarray()), or stack sparse rows yourself with "
+                        "scipy.sparse.vstack and the same y.")
     X_source, X_target = np.asarray(X_source), np.asarray(X_target)
-    y_source = np.asarray(y_source)
+    y_source = column_or_1d(y_source, warn=True)
     if len(X_source) != len(y_source):
         raise ValueError(
             f"X_source has {len(X_source)} samples but y_source has {len(y_source)}."
@@ -454,6 +480,10 @@ def mix_domains(X_source, y_source, X_target):
         )
     if np.any(y_source < 0):
         raise ValueError("y_source holds negative labels; -1 is reserved for target rows.")
+    if y_source.size and y_source.max() > np.iinfo(np.int64).max:  # uint64
+        raise ValueError(f"y_source holds a label above {np.iinfo(np.int64).max}, which "
+                         "an int64 label array cannot hold; encode the labels first "
+                         "(sklearn.preprocessing.LabelEncoder).")
     y_source = y_source.astype(np.int64, copy=False)
     n_source, n_target = len(X_source), len(X_target)
     X = np.concatenate([X_source, X_target])
@@ -576,16 +606,26 @@ def load_digits_shift(*, test_fraction=0.25, source_fraction=0.5,
 
     for name, value in (("test_fraction", test_fraction),
                         ("source_fraction", source_fraction)):
-        if not 0 < value < 1:
-            raise ValueError(f"{name}={value!r} must be strictly between 0 and 1.")
+        if not (isinstance(value, Real) and not isinstance(value, bool) and 0 < value < 1):
+            raise ValueError(f"{name}={value!r} must be a number strictly between 0 "
+                             "and 1.")
     photos = _photo_names("photos", photos)
-    if not photos:
-        raise ValueError("photos is empty; name at least one photograph.")
     size = 32
     rng = check_random_state(random_state)
 
     digits = load_digits()
     indices = np.arange(len(digits.target))
+    # every split is stratified: each side needs a digit of each class
+    n_test = math.ceil(test_fraction * len(indices))
+    n_source = math.floor(source_fraction * (len(indices) - n_test))
+    for name, value, count in (
+            ("test_fraction", test_fraction, n_test),
+            ("test_fraction", test_fraction, len(indices) - n_test),
+            ("source_fraction", source_fraction, n_source),
+            ("source_fraction", source_fraction, len(indices) - n_test - n_source)):
+        if count < 10:
+            raise ValueError(f"{name}={value!r} leaves {count} digits on one side of a "
+                             "split, fewer than the 10 classes it is stratified by.")
     train_indices, test_indices = train_test_split(
         indices, test_size=test_fraction, stratify=digits.target, random_state=rng)
     source_indices, target_indices = train_test_split(
@@ -1222,7 +1262,7 @@ def load_sentiment_domains(domain, *, threshold=0.5, return_X_y=False):
     (10072, 4996, -3.875)
     >>> X_target, _ = load_sentiment_domains("amazon", return_X_y=True)  # doctest: +SKIP
     """
-    if domain not in _SENTIMENT_FILES:
+    if not isinstance(domain, str) or domain not in _SENTIMENT_FILES:
         raise ValueError(f"domain={domain!r} must be one of "
                          f"{', '.join(map(repr, SENTIMENT_DOMAINS))}.")
     threshold = _check_threshold(threshold)

@@ -3,7 +3,9 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.datasets import load_digits, load_sample_image
+from sklearn.exceptions import DataConversionWarning
 
 from sktransfer.datasets import (
     DIGIT_SHIFT_PHOTOS,
@@ -13,6 +15,8 @@ from sktransfer.datasets import (
     is_image_name,
     list_image_files,
     load_image_folder,
+    load_photo_patches,
+    load_sentiment_domains,
     mix_domains,
 )
 
@@ -120,10 +124,67 @@ def test_digits_shift_fractions_and_photos():
     ({"test_fraction": 1.0}, "test_fraction"),
     ({"source_fraction": 1.5}, "source_fraction"),
     ({"photos": ()}, "photos is empty"),
+    ({"photos": None}, "photos=None"),
+    ({"test_fraction": "0.2"}, "test_fraction='0.2' must be a number"),
+    # sklearn's stratified split named its own test_size
+    ({"test_fraction": 0.001}, r"test_fraction=0.001 leaves 2 digits on one side"),
+    ({"source_fraction": 0.999}, r"source_fraction=0.999 leaves 2 digits on one side"),
 ])
 def test_digits_shift_rejects_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         load_digits_shift(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"patch_size": 0}, "patch_size=0 must be an integer of at least 1"),
+    ({"patch_size": -5}, "patch_size=-5"),
+    ({"patch_size": 4.0}, "patch_size=4.0"),
+    ({"n_per_class": 0}, "n_per_class=0"),
+    ({"n_per_class": 2.5}, "n_per_class=2.5"),
+    ({"classes": []}, "classes is empty"),
+    ({"classes": None}, "classes=None"),
+    ({"patch_size": 10000}, "patch_size=10000: photo 'astronaut'"),
+])
+def test_photo_patches_refuse_bad_parameters_naming_them(kwargs, match):
+    # patch_size=0 gave (10, 0, 0, 3) empty images, the others numpy's errors
+    with pytest.raises(ValueError, match=match):
+        load_photo_patches(**{"n_per_class": 1, **kwargs})
+
+
+def test_photo_patches_take_scikit_learns_photographs_too():
+    # the name check accepted them, then skimage.data had no attribute 'china'
+    X, y = load_photo_patches(n_per_class=1, patch_size=16, classes=["china", "flower"])
+    assert X.shape == (2, 16, 16, 3) and list(y) == ["china", "flower"]
+
+
+def test_one_extension_given_as_a_string_is_one_ending(tmp_path):
+    # ".png" was read letter by letter: any name ending in ".", "p", "n" or "g"
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+        for name in ("a.png", "b.jpg", "notes.svg"):
+            (tmp_path / label / name).write_bytes(b"")
+    paths, labels = load_image_folder(tmp_path, extensions=".png")
+    assert [os.path.basename(p) for p in paths] == ["a.png", "a.png"]
+    assert not is_image_name("x.svg", ".png") and is_image_name("X.PNG", ".png")
+    assert [os.path.basename(p) for p in list_image_files(tmp_path / "cat",
+                                                          extensions=".png")] == ["a.png"]
+    with pytest.raises(ValueError, match="extensions=.* must be non-empty file name endings"):
+        is_image_name("a.png", ())
+
+
+def test_mix_domains_edge_cases():
+    X0, X1 = np.zeros((2, 3)), np.ones((2, 3))
+    with pytest.raises(ValueError, match="label above 9223372036854775807"):
+        mix_domains(X0, np.array([1, 2 ** 63], dtype=np.uint64), X1)  # wrapped to < 0
+    with pytest.warns(DataConversionWarning):  # a column vector, as scikit-learn reads it
+        assert list(mix_domains(X0, np.array([[0], [1]]), X1)[1]) == [0, 1, -1, -1]
+    with pytest.raises(TypeError, match="mix_domains stacks dense arrays"):
+        mix_domains(sp.csr_matrix(X0), [0, 1], sp.csr_matrix(X1))
+
+
+def test_sentiment_domain_must_be_a_name():
+    with pytest.raises(ValueError, match=r"domain=\['movies'\] must be one of"):
+        load_sentiment_domains(["movies"])
 
 
 def test_digits_shift_names_the_missing_scikit_image(monkeypatch):
