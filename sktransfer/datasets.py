@@ -463,7 +463,9 @@ def mix_domains(X_source, y_source, X_target):
                         "as arrays (.toarray()), or stack sparse rows yourself with "
                         "scipy.sparse.vstack and the same y.")
     X_source, X_target = np.asarray(X_source), np.asarray(X_target)
-    y_source = column_or_1d(y_source, warn=True)
+    y_source = np.asarray(y_source)
+    if y_source.ndim == 2 and y_source.shape[1] == 1:  # a column, as scikit-learn reads it
+        y_source = column_or_1d(y_source, warn=True)
     if len(X_source) != len(y_source):
         raise ValueError(
             f"X_source has {len(X_source)} samples but y_source has {len(y_source)}."

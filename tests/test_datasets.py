@@ -178,6 +178,9 @@ def test_mix_domains_edge_cases():
         mix_domains(X0, np.array([1, 2 ** 63], dtype=np.uint64), X1)  # wrapped to < 0
     with pytest.warns(DataConversionWarning):  # a column vector, as scikit-learn reads it
         assert list(mix_domains(X0, np.array([[0], [1]]), X1)[1]) == [0, 1, -1, -1]
+    import pandas as pd  # a nullable integer column stays integers
+
+    assert list(mix_domains(X0, pd.Series([0, 1], dtype="Int64"), X1)[1]) == [0, 1, -1, -1]
     with pytest.raises(TypeError, match="mix_domains stacks dense arrays"):
         mix_domains(sp.csr_matrix(X0), [0, 1], sp.csr_matrix(X1))
 
