@@ -195,7 +195,9 @@ def is_shape_error(exc):
     # torch words them many ways: "mat1 and mat2 shapes cannot be multiplied",
     # "Calculated padded input size ... Kernel size can't be greater", "Sizes of
     # tensors must match", "Expected 4D input", "input image is smaller than kernel"
-    return any(word in text for word in ("size", "shape", "smaller than", "expected"))
+    # (not "Expected all tensors to be on the same device", a device's error)
+    return any(word in text for word in ("size", "shape", "smaller than",
+                                         "expected input", "d input", "dimension"))
 
 
 def note_size_dependence(exc, preprocess):

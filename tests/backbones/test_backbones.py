@@ -770,6 +770,20 @@ class _Fixed32(nn.Module):
         return self.fc(self.conv(x).flatten(1))
 
 
+@pytest.mark.parametrize("message, shape", [
+    ("mat1 and mat2 shapes cannot be multiplied (2x5776 and 3600x10)", True),
+    ("Calculated padded input size per channel: (4 x 4). Kernel size: (5 x 5).", True),
+    ("Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: "
+     "[2, 3]", True),
+    ("Expected all tensors to be on the same device, but found at least two devices", False),
+    ("CUDA out of memory. Tried to allocate 20.00 GiB", False),
+])
+def test_which_errors_are_said_to_be_about_the_input_size(message, shape):
+    from sktransfer.backbones._base import is_shape_error
+
+    assert is_shape_error(RuntimeError(message)) is shape
+
+
 def test_a_fixed_size_network_at_another_size_says_what_to_do():
     # torch's "mat1 and mat2 shapes cannot be multiplied" named no size and no fix
     from sktransfer import FineTuneClassifier, PretrainedFeatureExtractor
