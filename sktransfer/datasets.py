@@ -145,6 +145,7 @@ def list_image_files(folder, *, extensions=IMAGE_EXTENSIONS, recursive=False):
     []
     """
     folder = os.fspath(folder)
+    extensions = _endings(extensions)  # once, not per file
     if not recursive:
         return [os.path.join(folder, name) for name in sorted(os.listdir(folder))
                 if is_image_name(name, extensions)
@@ -342,7 +343,8 @@ def load_photo_patches(*, split="train", n_per_class=20, patch_size=48,
     patch_size : int, default=48
         Side of the square crops, in pixels.
     classes : str or sequence of str, default=PHOTO_CLASSES
-        Names of scikit-image ``data`` photographs.
+        Names of scikit-image ``data`` photographs, or "china" and "flower"
+        (scikit-learn's).
     random_state : int, RandomState instance or None, default=0
 
     Returns

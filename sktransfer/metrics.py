@@ -279,8 +279,7 @@ def soft_neighborhood_density(probabilities, *, temperature=0.05, chunk_size=102
         )
     proba = check_array(probabilities, dtype=np.float64, input_name="probabilities")
     _check_temperature(temperature)
-    if not (isinstance(chunk_size, (int, np.integer)) and not isinstance(chunk_size, bool)
-            and chunk_size >= 1):
+    if not (_is_number(chunk_size, numbers.Integral) and chunk_size >= 1):
         raise ValueError(f"chunk_size={chunk_size!r} must be an int >= 1.")
     norms = np.linalg.norm(proba, axis=1, keepdims=True)
     if np.any(norms == 0):
@@ -451,10 +450,11 @@ def _predict_proba(scorer, estimator, X):
 
 
 def _log_losses(scorer, estimator, X, y):
-    """Per-sample cross-entropy of the estimator's probabilities for labels ``y``."""
+    """Per-sample cross-entropy of the estimator's probabilities for labels ``y``;
+    None where the probabilities are not finite (said)."""
     proba = _predict_proba(scorer, estimator, X)
     if proba is None:  # not finite: said
-        return np.full(len(y), np.nan)
+        return None
     classes = getattr(estimator, "classes_", None)
     if classes is None:
         raise AttributeError(
@@ -631,7 +631,7 @@ class SoftNeighborhoodDensityScorer(_DomainScorer):
         X = in_memory(X)  # a dask DataFrame given whole, as scikit-learn computes it
         _check_temperature(self.temperature, prefix=f"{type(self).__name__}: ")
         if self.max_samples is not None and not (
-                isinstance(self.max_samples, (int, np.integer)) and self.max_samples >= 2):
+                _is_number(self.max_samples, numbers.Integral) and self.max_samples >= 2):
             raise ValueError(f"{type(self).__name__}: max_samples={self.max_samples!r} "
                              "must be None or an int >= 2.")
         _check_classifier(self, estimator)
@@ -682,9 +682,9 @@ class ImportanceWeightedScorer(_DensityRatioScorer):
         ``C=1``, and the pick follows noise. The default is the effective
         share below which the score warns that the domains barely overlap:
         weights that would warn for it are shrunk towards equal ones first,
-        and the others are those of ``C=1`` (a low mean weight still warns). It was measured on photo
-        shifts and MNIST -> MNIST-M (``docs/domain_adaptation_metrics.md``).
-        None: ``C=1``.
+        and the others are those of ``C=1`` (a low mean weight still warns).
+        It was measured on photo shifts and MNIST -> MNIST-M
+        (``docs/domain_adaptation_metrics.md``). None: ``C=1``.
 
     See Also
     --------
@@ -796,7 +796,7 @@ class DeepEmbeddedValidation(_DensityRatioScorer):
         _check_density_scorer(self)
         target, source = _domain_masks(self, X, y, need_source=True)
         losses = _log_losses(self, estimator, _take(X, source), np.asarray(y)[source])
-        if np.isnan(losses).any():  # probabilities not finite: said
+        if losses is None:  # probabilities not finite: said
             return float("nan")
         weights = _source_weights(self, estimator, X, target, source)
         risk = dev_risk(losses, weights)

@@ -24,6 +24,10 @@ class GlobalPool(nn.Module):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS} or None.")
+        if token_width is not None and not (
+                isinstance(token_width, int) and not isinstance(token_width, bool)
+                and token_width >= 1):
+            raise ValueError(f"token_width={token_width!r} must be None or an int >= 1.")
         self.pooling = pooling
         self.token_width = token_width
 
@@ -106,10 +110,7 @@ class Backbone(nn.Module):
                 if size is not None and not is_shape_error(exc):
                     raise
                 if size is not None:  # the size every image is resized to
-                    raise ValueError(
-                        f"model={name}: the network cannot take images of {size[0]} x "
-                        f"{size[1]} (image_size): {str(exc).splitlines()[0]}. Set "
-                        "image_size to the size the network takes.") from exc
+                    raise _size_refused(name, size, "image_size", exc) from exc
                 # 32 x 32 was a guess, and the network takes images of another
                 # size: an estimator finds the size at its training images'
                 # size (features_at_input_size)
@@ -180,10 +181,16 @@ def features_at_input_size(backbone, source):
             raise
         where = ("image_size" if resized is not None
                  else "the training images' own size")
-        raise ValueError(
-            f"model={backbone.name}: the network cannot take images of {size[0]} x "
-            f"{size[1]} ({where}): {str(exc).splitlines()[0]}. Set image_size to the "
-            "size the network takes, so that every image is resized to it.") from exc
+        raise _size_refused(backbone.name, size, where, exc) from exc
+
+
+def _size_refused(name, size, where, exc):
+    """The ValueError for a network that cannot take images of ``size``
+    (``where`` says where that size came from), from torch's shape error."""
+    return ValueError(
+        f"model={name}: the network cannot take images of {size[0]} x {size[1]} "
+        f"({where}): {str(exc).splitlines()[0]}. Set image_size to the size the "
+        "network takes, so that every image is resized to it.")
 
 
 def is_shape_error(exc):

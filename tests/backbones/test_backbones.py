@@ -523,6 +523,14 @@ def test_a_transformer_block_is_pooled_over_its_tokens(pooling):
     torch.testing.assert_close(out, expected)
 
 
+@pytest.mark.parametrize("token_width", [0, -3, 2.5, True, "768"])
+def test_global_pool_refuses_a_bad_token_width(token_width):
+    from sktransfer.backbones import GlobalPool
+
+    with pytest.raises(ValueError, match=r"token_width=.* must be None or an int >= 1"):
+        GlobalPool("avg", token_width)
+
+
 def test_a_three_axis_map_that_is_not_tokens_keeps_its_channels():
     # (N, C, L): a Conv1d's output, or a ViT's patches before they become tokens
     class Rows(nn.Module):
